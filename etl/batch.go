@@ -1,0 +1,480 @@
+package etl
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Column is one field's values for every row of a batch, stored as a typed
+// vector: only the slice matching the field's type is used. Null[i] marks a
+// null in row i whatever the type (an empty string is not null).
+//
+// Column vectors were chosen over a value per row (see etl's
+// BenchmarkBatchRepresentation): trim, lower and cast then work in place
+// without an allocation per field, and a filter compacts vectors in place.
+type Column struct {
+	Type   Type
+	Str    []string
+	Int    []int64
+	Float  []float64
+	Bool   []bool
+	Time   []time.Time // TypeTimestamp and TypeDate
+	JSON   []any
+	Null   []bool
+}
+
+// NewColumn returns an empty column of type t with room for n rows.
+func NewColumn(t Type, n int) Column {
+	c := Column{Type: t, Null: make([]bool, 0, n)}
+	switch t {
+	case TypeString:
+		c.Str = make([]string, 0, n)
+	case TypeInt:
+		c.Int = make([]int64, 0, n)
+	case TypeFloat:
+		c.Float = make([]float64, 0, n)
+	case TypeBool:
+		c.Bool = make([]bool, 0, n)
+	case TypeTimestamp, TypeDate:
+		c.Time = make([]time.Time, 0, n)
+	case TypeJSON:
+		c.JSON = make([]any, 0, n)
+	}
+	return c
+}
+
+// Len is the number of rows in the column.
+func (c *Column) Len() int { return len(c.Null) }
+
+// AppendNull appends a null.
+func (c *Column) AppendNull() {
+	switch c.Type {
+	case TypeString:
+		c.Str = append(c.Str, "")
+	case TypeInt:
+		c.Int = append(c.Int, 0)
+	case TypeFloat:
+		c.Float = append(c.Float, 0)
+	case TypeBool:
+		c.Bool = append(c.Bool, false)
+	case TypeTimestamp, TypeDate:
+		c.Time = append(c.Time, time.Time{})
+	case TypeJSON:
+		c.JSON = append(c.JSON, nil)
+	}
+	c.Null = append(c.Null, true)
+}
+
+// AppendString appends a string; the column must be TypeString.
+func (c *Column) AppendString(s string) {
+	c.Str = append(c.Str, s)
+	c.Null = append(c.Null, false)
+}
+
+// AppendInt appends an int; the column must be TypeInt.
+func (c *Column) AppendInt(v int64) {
+	c.Int = append(c.Int, v)
+	c.Null = append(c.Null, false)
+}
+
+// AppendFloat appends a float; the column must be TypeFloat.
+func (c *Column) AppendFloat(v float64) {
+	c.Float = append(c.Float, v)
+	c.Null = append(c.Null, false)
+}
+
+// AppendBool appends a bool; the column must be TypeBool.
+func (c *Column) AppendBool(v bool) {
+	c.Bool = append(c.Bool, v)
+	c.Null = append(c.Null, false)
+}
+
+// AppendTime appends a time; the column must be TypeTimestamp or TypeDate.
+func (c *Column) AppendTime(v time.Time) {
+	c.Time = append(c.Time, v)
+	c.Null = append(c.Null, false)
+}
+
+// AppendJSON appends a nested value; the column must be TypeJSON.
+func (c *Column) AppendJSON(v any) {
+	c.JSON = append(c.JSON, v)
+	c.Null = append(c.Null, v == nil)
+}
+
+// Append appends v converted to the column's type: nil is null; a value of
+// the column's Go type is stored as is. It is the slow, general path for
+// sources that produce dynamically typed values (JSON, SQL rows).
+func (c *Column) Append(v any) error {
+	if v == nil {
+		c.AppendNull()
+		return nil
+	}
+	switch c.Type {
+	case TypeString:
+		switch x := v.(type) {
+		case string:
+			c.AppendString(x)
+		case []byte:
+			c.AppendString(string(x))
+		default:
+			c.AppendString(FormatValue(v))
+		}
+	case TypeInt:
+		switch x := v.(type) {
+		case int64:
+			c.AppendInt(x)
+		case int:
+			c.AppendInt(int64(x))
+		case float64:
+			if x != float64(int64(x)) {
+				return fmt.Errorf("%v is not an integer", x)
+			}
+			c.AppendInt(int64(x))
+		case json.Number:
+			n, err := x.Int64()
+			if err != nil {
+				return fmt.Errorf("%v is not an integer", x)
+			}
+			c.AppendInt(n)
+		default:
+			return fmt.Errorf("cannot store %T in an int column", v)
+		}
+	case TypeFloat:
+		switch x := v.(type) {
+		case float64:
+			c.AppendFloat(x)
+		case int64:
+			c.AppendFloat(float64(x))
+		case int:
+			c.AppendFloat(float64(x))
+		case json.Number:
+			f, err := x.Float64()
+			if err != nil {
+				return fmt.Errorf("%v is not a number", x)
+			}
+			c.AppendFloat(f)
+		default:
+			return fmt.Errorf("cannot store %T in a float column", v)
+		}
+	case TypeBool:
+		x, ok := v.(bool)
+		if !ok {
+			return fmt.Errorf("cannot store %T in a bool column", v)
+		}
+		c.AppendBool(x)
+	case TypeTimestamp, TypeDate:
+		x, ok := v.(time.Time)
+		if !ok {
+			return fmt.Errorf("cannot store %T in a %s column", v, c.Type)
+		}
+		c.AppendTime(x)
+	case TypeJSON:
+		c.AppendJSON(v)
+	}
+	return nil
+}
+
+// Value returns row i as a Go value: nil for null, else string, int64,
+// float64, bool, time.Time or the nested JSON value. It boxes, so hot paths
+// read the typed slices directly.
+func (c *Column) Value(i int) any {
+	if c.Null[i] {
+		return nil
+	}
+	switch c.Type {
+	case TypeString:
+		return c.Str[i]
+	case TypeInt:
+		return c.Int[i]
+	case TypeFloat:
+		return c.Float[i]
+	case TypeBool:
+		return c.Bool[i]
+	case TypeTimestamp, TypeDate:
+		return c.Time[i]
+	case TypeJSON:
+		return c.JSON[i]
+	}
+	return nil
+}
+
+// Text returns row i formatted as text (RFC 3339 for timestamps, 2006-01-02
+// for dates, JSON for nested values) and whether it is non-null.
+func (c *Column) Text(i int) (string, bool) {
+	if c.Null[i] {
+		return "", false
+	}
+	switch c.Type {
+	case TypeString:
+		return c.Str[i], true
+	case TypeInt:
+		return strconv.FormatInt(c.Int[i], 10), true
+	case TypeFloat:
+		return strconv.FormatFloat(c.Float[i], 'g', -1, 64), true
+	case TypeBool:
+		return strconv.FormatBool(c.Bool[i]), true
+	case TypeTimestamp:
+		return c.Time[i].UTC().Format(time.RFC3339Nano), true
+	case TypeDate:
+		return c.Time[i].UTC().Format(time.DateOnly), true
+	case TypeJSON:
+		return FormatValue(c.JSON[i]), true
+	}
+	return "", false
+}
+
+// FormatValue formats a dynamically typed value as text, JSON for nested
+// values.
+func FormatValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case int:
+		return strconv.Itoa(x)
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case json.Number:
+		return x.String()
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// keep compacts the column to the rows where keep[i] is true.
+func (c *Column) keep(keep []bool) {
+	n := 0
+	for i, k := range keep {
+		if !k {
+			continue
+		}
+		if n != i {
+			c.Null[n] = c.Null[i]
+			switch c.Type {
+			case TypeString:
+				c.Str[n] = c.Str[i]
+			case TypeInt:
+				c.Int[n] = c.Int[i]
+			case TypeFloat:
+				c.Float[n] = c.Float[i]
+			case TypeBool:
+				c.Bool[n] = c.Bool[i]
+			case TypeTimestamp, TypeDate:
+				c.Time[n] = c.Time[i]
+			case TypeJSON:
+				c.JSON[n] = c.JSON[i]
+			}
+		}
+		n++
+	}
+	c.truncate(n)
+}
+
+func (c *Column) truncate(n int) {
+	c.Null = c.Null[:n]
+	switch c.Type {
+	case TypeString:
+		clear(c.Str[n:])
+		c.Str = c.Str[:n]
+	case TypeInt:
+		c.Int = c.Int[:n]
+	case TypeFloat:
+		c.Float = c.Float[:n]
+	case TypeBool:
+		c.Bool = c.Bool[:n]
+	case TypeTimestamp, TypeDate:
+		c.Time = c.Time[:n]
+	case TypeJSON:
+		clear(c.JSON[n:])
+		c.JSON = c.JSON[:n]
+	}
+}
+
+// Origin says where a row came from, so every error and quarantined row can
+// name it: a file and line, a sheet and row, or a cursor value.
+type Origin struct {
+	File   string `json:"file,omitempty"`
+	Line   int64  `json:"line,omitempty"`
+	Sheet  string `json:"sheet,omitempty"`
+	Row    int64  `json:"row,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
+}
+
+func (o Origin) String() string {
+	switch {
+	case o.File != "" && o.Sheet != "":
+		return fmt.Sprintf("%s[%s]:%d", o.File, o.Sheet, o.Row)
+	case o.File != "" && o.Line > 0:
+		return fmt.Sprintf("%s:%d", o.File, o.Line)
+	case o.File != "":
+		return o.File
+	case o.Cursor != "":
+		return "cursor " + o.Cursor
+	}
+	return "unknown origin"
+}
+
+// Reject is a row a source or step refused, with the reason. The runner
+// stores rejects in the quarantine in the same transaction as the position
+// that passes them, so they are neither lost nor recorded twice.
+type Reject struct {
+	Step   string          `json:"step"`
+	Origin Origin          `json:"origin"`
+	Field  string          `json:"field,omitempty"`
+	Value  string          `json:"value,omitempty"`
+	Reason string          `json:"reason"`
+	Row    json.RawMessage `json:"row,omitempty"`
+}
+
+// FileDone records that a source finished reading a whole file; the runner
+// writes it to the file ledger with the checkpoint that covers the file's
+// last row.
+type FileDone struct {
+	Path   string
+	Size   int64
+	MTime  time.Time
+	SHA256 string
+	Rows   int64
+}
+
+// Batch is up to a few thousand rows sharing one schema, as column vectors,
+// with each row's origin and the position to resume from after it.
+type Batch struct {
+	Schema  *Schema
+	Cols    []Column
+	Origins []Origin
+
+	// Position is where the source resumes after this batch.
+	Position Position
+	// Seq numbers the batch within the job, continuing across runs; with
+	// Key it identifies a replayed batch (see BatchKey).
+	Seq int64
+	// Bytes is the amount of input the batch consumed, for progress.
+	Bytes int64
+	// Rejects are the rows refused so far on the way to the targets.
+	Rejects []Reject
+	// Files are the files completely read by the end of this batch.
+	Files []FileDone
+}
+
+// NewBatch returns an empty batch of schema s with room for n rows.
+func NewBatch(s *Schema, n int) *Batch {
+	b := &Batch{Schema: s, Cols: make([]Column, s.Len()), Origins: make([]Origin, 0, n)}
+	for i := range b.Cols {
+		b.Cols[i] = NewColumn(s.Field(i).Type, n)
+	}
+	return b
+}
+
+// Len is the number of rows.
+func (b *Batch) Len() int { return len(b.Origins) }
+
+// Col returns the named column, or nil.
+func (b *Batch) Col(name string) *Column {
+	i := b.Schema.Index(name)
+	if i < 0 {
+		return nil
+	}
+	return &b.Cols[i]
+}
+
+// Keep compacts the batch to the rows where keep[i] is true, in place.
+func (b *Batch) Keep(keep []bool) {
+	for i := range b.Cols {
+		b.Cols[i].keep(keep)
+	}
+	n := 0
+	for i, k := range keep {
+		if k {
+			b.Origins[n] = b.Origins[i]
+			n++
+		}
+	}
+	b.Origins = b.Origins[:n]
+}
+
+// Row returns row i as a map from field name to value; for rejects and
+// previews, never the hot path.
+func (b *Batch) Row(i int) map[string]any {
+	m := make(map[string]any, len(b.Cols))
+	for j := range b.Cols {
+		m[b.Schema.Field(j).Name] = b.Cols[j].Value(i)
+	}
+	return m
+}
+
+// RowJSON returns row i as a JSON object with the fields in schema order.
+func (b *Batch) RowJSON(i int) json.RawMessage {
+	buf := []byte{'{'}
+	for j := range b.Cols {
+		if j > 0 {
+			buf = append(buf, ',')
+		}
+		name, _ := json.Marshal(b.Schema.Field(j).Name)
+		buf = append(buf, name...)
+		buf = append(buf, ':')
+		v, err := json.Marshal(b.Cols[j].Value(i))
+		if err != nil {
+			v = []byte("null")
+		}
+		buf = append(buf, v...)
+	}
+	return append(buf, '}')
+}
+
+// Reject moves row i's description into the batch's rejects. The caller
+// still removes the row (usually with Keep, once per batch).
+func (b *Batch) Reject(i int, step, field, value, reason string) {
+	b.Rejects = append(b.Rejects, Reject{
+		Step: step, Origin: b.Origins[i], Field: field, Value: value, Reason: reason, Row: b.RowJSON(i),
+	})
+}
+
+// Check verifies that every column has one value per row; sources and steps
+// call it in tests.
+func (b *Batch) Check() error {
+	if len(b.Cols) != b.Schema.Len() {
+		return fmt.Errorf("batch has %d columns for %d fields", len(b.Cols), b.Schema.Len())
+	}
+	n := len(b.Origins)
+	for i := range b.Cols {
+		c := &b.Cols[i]
+		if c.Type != b.Schema.Field(i).Type {
+			return fmt.Errorf("column %q is %s, schema says %s", b.Schema.Field(i).Name, c.Type, b.Schema.Field(i).Type)
+		}
+		if c.Len() != n || c.typedLen() != n {
+			return fmt.Errorf("column %q has %d rows (%d values), batch has %d", b.Schema.Field(i).Name, c.Len(), c.typedLen(), n)
+		}
+	}
+	return nil
+}
+
+func (c *Column) typedLen() int {
+	switch c.Type {
+	case TypeString:
+		return len(c.Str)
+	case TypeInt:
+		return len(c.Int)
+	case TypeFloat:
+		return len(c.Float)
+	case TypeBool:
+		return len(c.Bool)
+	case TypeTimestamp, TypeDate:
+		return len(c.Time)
+	case TypeJSON:
+		return len(c.JSON)
+	}
+	return -1
+}

@@ -1,0 +1,126 @@
+package etl
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+)
+
+// Position is an opaque, JSON-encoded resume point chosen by a source: file
+// + byte offset + line, cursor value + tie-breaker key, page token. nil
+// means "from the start".
+type Position = json.RawMessage
+
+// ErrEndOfInput is returned by Source.Next when there is nothing more to read.
+var ErrEndOfInput = errors.New("end of input")
+
+// Ledger answers whether a file's content was already loaded by a job. The
+// state store implements it; file sources consult it.
+type Ledger interface {
+	// FileLoaded reports the ledger entry of a file loaded by job with this
+	// content hash, if any.
+	FileLoaded(ctx context.Context, job, sha256 string) (FileRecord, bool, error)
+}
+
+// SourceEnv is what a source is opened with.
+type SourceEnv struct {
+	Job string
+	// Position is the last committed position; nil to start from the start.
+	Position Position
+	// FullRefresh asks the source to ignore what was loaded before (the
+	// file ledger, a cursor): everything is read again.
+	FullRefresh bool
+	BatchSize   int
+	Ledger      Ledger
+	Logger      *slog.Logger
+	Clock       Clock
+}
+
+// Source reads batches. Implementations are used by one goroutine.
+type Source interface {
+	// Open prepares to read from env.Position.
+	Open(ctx context.Context, env SourceEnv) error
+	// Next returns the next batch, or ErrEndOfInput. Each batch carries the
+	// position to resume from after it; a batch may have no rows (a file
+	// with a header only still reports the file done).
+	Next(ctx context.Context) (*Batch, error)
+	// Close releases the source's resources.
+	Close() error
+}
+
+// Step transforms batches. A step may return the batch it was given,
+// modified in place, or a new one; it records rows it refuses with
+// Batch.Reject and removes them.
+type Step interface {
+	Apply(ctx context.Context, b *Batch) (*Batch, error)
+}
+
+// Flusher is a step that holds rows across batches (dedupe, aggregate,
+// sort). The runner calls Flush at the end of input and only checkpoints
+// at that point for a pipeline holding such a step.
+type Flusher interface {
+	Step
+	Flush(ctx context.Context) (*Batch, error)
+}
+
+// Durability says when a target's writes survive a crash.
+type Durability int
+
+const (
+	// DurablePerBatch: Write returns once the batch is durable (a committed
+	// transaction, an HTTP 2xx).
+	DurablePerBatch Durability = iota
+	// DurableAtCommit: nothing is durable before Commit returns (a file
+	// written to a temporary name and renamed on commit).
+	DurableAtCommit
+)
+
+// TargetEnv is what a target is opened with.
+type TargetEnv struct {
+	Job string
+	// Name identifies the target within the job ("leads[0] table leads"),
+	// for replay markers and messages.
+	Name    string
+	RunID   int64
+	RunDate time.Time
+	Logger  *slog.Logger
+}
+
+// Target writes batches. Write is called from one goroutine.
+type Target interface {
+	Open(ctx context.Context, env TargetEnv) error
+	// Write delivers one batch. A batch replayed after a crash (same
+	// BatchKey) must not be applied twice.
+	Write(ctx context.Context, b *Batch) error
+	// Commit makes everything written durable (renames a file into place).
+	Commit(ctx context.Context) error
+	// Close releases resources; without a Commit it abandons uncommitted
+	// output (removes a temporary file).
+	Close() error
+	Durability() Durability
+}
+
+// BatchKey identifies a batch across replays: the job's batch sequence and
+// a digest of the position after it. A batch replayed after a crash has
+// both the same; a batch cut differently (another batch size) has another
+// key, so it is loaded again rather than skipped: at-least-once, never lost.
+func BatchKey(b *Batch) string {
+	sum := sha256.Sum256(b.Position)
+	return strconv.FormatInt(b.Seq, 10) + "-" + hex.EncodeToString(sum[:8])
+}
+
+// Clock is injected wherever time matters, so tests need not sleep.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now returns the current time.
+func (SystemClock) Now() time.Time { return time.Now() }

@@ -1,0 +1,157 @@
+package etl
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Type is the logical type of a field.
+type Type uint8
+
+// The field types. Untyped inputs (CSV, XLSX text) start as TypeString.
+const (
+	TypeString Type = iota + 1
+	TypeInt
+	TypeFloat
+	TypeBool
+	TypeTimestamp // UTC instant, RFC 3339 when printed
+	TypeDate      // calendar date, stored as midnight UTC
+	TypeJSON      // nested value (map[string]any, []any, scalars)
+)
+
+var typeNames = map[Type]string{
+	TypeString:    "string",
+	TypeInt:       "int",
+	TypeFloat:     "float",
+	TypeBool:      "bool",
+	TypeTimestamp: "timestamp",
+	TypeDate:      "date",
+	TypeJSON:      "json",
+}
+
+func (t Type) String() string {
+	if n, ok := typeNames[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+// ParseType returns the Type named s ("string", "int", ...). "integer",
+// "number", "boolean", "datetime" and "text" are accepted as aliases.
+func ParseType(s string) (Type, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "string", "text":
+		return TypeString, nil
+	case "int", "integer":
+		return TypeInt, nil
+	case "float", "number", "double":
+		return TypeFloat, nil
+	case "bool", "boolean":
+		return TypeBool, nil
+	case "timestamp", "datetime":
+		return TypeTimestamp, nil
+	case "date":
+		return TypeDate, nil
+	case "json":
+		return TypeJSON, nil
+	}
+	return 0, fmt.Errorf("unknown type %q (want string, int, float, bool, timestamp, date or json)", s)
+}
+
+// TypeNames lists the canonical type names, for hints in errors.
+func TypeNames() []string {
+	return []string{"string", "int", "float", "bool", "timestamp", "date", "json"}
+}
+
+// Field is one named, typed column of a schema.
+type Field struct {
+	Name string
+	Type Type
+}
+
+// Schema is an ordered list of fields. A Schema is immutable once built:
+// steps that change the shape of rows build a new one (once per input
+// schema, not per batch) so that targets can compare schemas by pointer.
+type Schema struct {
+	fields []Field
+	index  map[string]int
+}
+
+// NewSchema builds a schema. Field names must be unique.
+func NewSchema(fields ...Field) (*Schema, error) {
+	s := &Schema{fields: append([]Field(nil), fields...), index: make(map[string]int, len(fields))}
+	for i, f := range s.fields {
+		if f.Name == "" {
+			return nil, fmt.Errorf("schema: field %d has no name", i+1)
+		}
+		if _, dup := s.index[f.Name]; dup {
+			return nil, fmt.Errorf("schema: duplicate field %q", f.Name)
+		}
+		s.index[f.Name] = i
+	}
+	return s, nil
+}
+
+// MustSchema is NewSchema that panics on error; for tests and literals.
+func MustSchema(fields ...Field) *Schema {
+	s, err := NewSchema(fields...)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Len is the number of fields.
+func (s *Schema) Len() int { return len(s.fields) }
+
+// Field returns the i-th field.
+func (s *Schema) Field(i int) Field { return s.fields[i] }
+
+// Fields returns a copy of the fields.
+func (s *Schema) Fields() []Field { return append([]Field(nil), s.fields...) }
+
+// Names returns the field names in order.
+func (s *Schema) Names() []string {
+	names := make([]string, len(s.fields))
+	for i, f := range s.fields {
+		names[i] = f.Name
+	}
+	return names
+}
+
+// Index returns the position of the named field, or -1.
+func (s *Schema) Index(name string) int {
+	if i, ok := s.index[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// Equal reports whether both schemas have the same fields in the same order.
+func (s *Schema) Equal(o *Schema) bool {
+	if s == o {
+		return true
+	}
+	if s == nil || o == nil || len(s.fields) != len(o.fields) {
+		return false
+	}
+	for i := range s.fields {
+		if s.fields[i] != o.fields[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Schema) String() string {
+	var b strings.Builder
+	for i, f := range s.fields {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(f.Name)
+		b.WriteByte(' ')
+		b.WriteString(f.Type.String())
+	}
+	return b.String()
+}
