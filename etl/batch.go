@@ -367,6 +367,10 @@ type Batch struct {
 	Rejects []Reject
 	// Files are the files completely read by the end of this batch.
 	Files []FileDone
+
+	// readRows is the number of source rows (loaded or rejected) the batch
+	// stood for before the steps; the runner counts it.
+	readRows int64
 }
 
 // NewBatch returns an empty batch of schema s with room for n rows.

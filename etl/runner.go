@@ -1,0 +1,421 @@
+package etl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// ErrTooManyRejects fails a run whose share of rejected rows exceeds the
+// job's MaxRejectRatio.
+var ErrTooManyRejects = errors.New("too many rejected rows")
+
+// RunOptions tune one run.
+type RunOptions struct {
+	// Trigger records why the run started: "cli", "schedule", "watch".
+	Trigger string
+	// DryRun reads and transforms but writes nothing and records no
+	// position.
+	DryRun bool
+	// FullRefresh reads from the start, ignoring the position and the file
+	// ledger.
+	FullRefresh bool
+	// Limit stops reading after this many source rows; 0 means no limit.
+	// The position of the last batch read is still recorded, so the next
+	// run continues where this one stopped.
+	Limit int64
+	// Progress, if set, is called after each batch with the run's counters.
+	Progress func(Counters)
+}
+
+// Runner drives jobs: source → steps → targets through bounded channels,
+// with the checkpoint protocol of DESIGN §2.
+type Runner struct {
+	Store  Store
+	Clock  Clock
+	Logger *slog.Logger
+	// Owner identifies this process in job leases.
+	Owner string
+	// LeaseTTL is how long a lease lasts without renewal; the runner renews
+	// it at every checkpoint. Default 10 minutes.
+	LeaseTTL time.Duration
+	// Buffer is the capacity of the channels between stages; default 2.
+	Buffer int
+}
+
+// stream is the position stream the runner uses; one per job for now.
+const stream = ""
+
+// Run runs job once and returns the run's record. The error is the run's
+// failure, if any; the record is returned in both cases once a run was
+// begun.
+func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (Run, error) {
+	clock := r.Clock
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	log := r.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("job", job.Name)
+	ttl := r.LeaseTTL
+	if ttl <= 0 {
+		ttl = 10 * time.Minute
+	}
+	owner := r.Owner
+	if owner == "" {
+		owner = "nightjar"
+	}
+
+	if err := r.Store.AcquireLease(ctx, job.Name, owner, ttl, clock.Now()); err != nil {
+		return Run{}, fmt.Errorf("job %s: %w", job.Name, err)
+	}
+	defer func() {
+		// The lease is released even when ctx is cancelled.
+		if err := r.Store.ReleaseLease(context.WithoutCancel(ctx), job.Name, owner); err != nil {
+			log.Warn("release lease", "err", err)
+		}
+	}()
+
+	trigger := opts.Trigger
+	if trigger == "" {
+		trigger = "cli"
+	}
+	started := clock.Now()
+	runID, err := r.Store.BeginRun(ctx, job.Name, trigger, started)
+	if err != nil {
+		return Run{}, fmt.Errorf("job %s: begin run: %w", job.Name, err)
+	}
+	p := &pipeline{r: r, job: job, opts: opts, clock: clock, log: log.With("run", runID), runID: runID, owner: owner, ttl: ttl}
+	runErr := p.run(ctx)
+
+	status := RunSucceeded
+	errText := ""
+	switch {
+	case runErr == nil:
+	case errors.Is(runErr, context.Canceled) && ctx.Err() != nil:
+		status, errText = RunCancelled, runErr.Error()
+	default:
+		status, errText = RunFailed, runErr.Error()
+	}
+	ended := clock.Now()
+	if err := r.Store.EndRun(context.WithoutCancel(ctx), runID, status, p.counters, errText, ended); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("record end of run: %w", err))
+	}
+	return Run{
+		ID: runID, Job: job.Name, Trigger: trigger, Status: status,
+		StartedAt: started, EndedAt: ended, Counters: p.counters, Error: errText,
+	}, runErr
+}
+
+type pipeline struct {
+	r     *Runner
+	job   *Job
+	opts  RunOptions
+	clock Clock
+	log   *slog.Logger
+	runID int64
+	owner string
+	ttl   time.Duration
+
+	// counters are owned by the sink stage (the caller's goroutine) until
+	// the stages have stopped.
+	counters Counters
+	// pending is what the next checkpoint records when positions are held
+	// back (a target durable only at commit, or a step holding rows).
+	pending Commit
+	dirty   bool
+}
+
+func (p *pipeline) run(ctx context.Context) (err error) {
+	job := p.job
+	cp, err := p.r.Store.Checkpoint(ctx, job.Name, stream)
+	if err != nil {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	startPos := cp.Position
+	if p.opts.FullRefresh {
+		startPos = nil
+	}
+	batchSize := job.BatchSize
+	if batchSize <= 0 {
+		batchSize = DefaultBatchSize
+	}
+	if p.opts.Limit > 0 && p.opts.Limit < int64(batchSize) {
+		batchSize = int(p.opts.Limit)
+	}
+	if err := job.Source.Open(ctx, SourceEnv{
+		Job: job.Name, Position: startPos, FullRefresh: p.opts.FullRefresh,
+		BatchSize: batchSize, Ledger: p.r.Store, Logger: p.log, Clock: p.clock,
+	}); err != nil {
+		return fmt.Errorf("open source: %w", err)
+	}
+	defer job.Source.Close()
+
+	if !p.opts.DryRun {
+		env := TargetEnv{Job: job.Name, RunID: p.runID, RunDate: p.clock.Now().UTC(), Logger: p.log}
+		for i, t := range job.Targets {
+			env.Name = t.Name
+			if err := t.Target.Open(ctx, env); err != nil {
+				for _, opened := range job.Targets[:i] {
+					opened.Target.Close()
+				}
+				return fmt.Errorf("open %s: %w", t.Name, err)
+			}
+		}
+		defer func() {
+			for _, t := range job.Targets {
+				if cerr := t.Target.Close(); cerr != nil && err == nil {
+					err = fmt.Errorf("close %s: %w", t.Name, cerr)
+				}
+			}
+		}()
+	}
+
+	// Positions are held back until the end when a target is durable only
+	// at its commit, or a step holds rows across batches.
+	holdBack := false
+	for _, t := range job.Targets {
+		if t.Target.Durability() == DurableAtCommit {
+			holdBack = true
+		}
+	}
+	for _, s := range job.Steps {
+		if _, ok := s.Step.(Flusher); ok {
+			holdBack = true
+		}
+	}
+
+	buffer := p.r.Buffer
+	if buffer <= 0 {
+		buffer = 2
+	}
+	read := make(chan *Batch, buffer)
+	transformed := make(chan *Batch, buffer)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(read)
+		return p.readStage(gctx, cp.Seq, read)
+	})
+	g.Go(func() error {
+		defer close(transformed)
+		return p.stepStage(gctx, read, transformed)
+	})
+	g.Go(func() error {
+		return p.sinkStage(gctx, transformed, holdBack)
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+
+	if p.opts.DryRun {
+		return nil
+	}
+	for _, t := range job.Targets {
+		if err := t.Target.Commit(ctx); err != nil {
+			return fmt.Errorf("commit %s: %w", t.Name, err)
+		}
+	}
+	if p.dirty {
+		if err := p.commit(ctx); err != nil {
+			return err
+		}
+	}
+	if max := job.MaxRejectRatio; max > 0 && p.counters.Read > 0 {
+		if ratio := float64(p.counters.Rejected) / float64(p.counters.Read); ratio > max {
+			return fmt.Errorf("%w: %d of %d rows (%.1f%%, on_reject.max_ratio is %.1f%%)",
+				ErrTooManyRejects, p.counters.Rejected, p.counters.Read, 100*ratio, 100*max)
+		}
+	}
+	return nil
+}
+
+// readStage pulls batches from the source, numbers them and applies the
+// row limit.
+func (p *pipeline) readStage(ctx context.Context, seq int64, out chan<- *Batch) error {
+	var rows int64
+	for {
+		if p.opts.Limit > 0 && rows >= p.opts.Limit {
+			return nil
+		}
+		b, err := p.job.Source.Next(ctx)
+		if errors.Is(err, ErrEndOfInput) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		seq++
+		b.Seq = seq
+		rows += int64(b.Len())
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// stepStage applies the steps in order; at the end of input it flushes
+// steps that hold rows, each flushed batch going through the steps after it.
+func (p *pipeline) stepStage(ctx context.Context, in <-chan *Batch, out chan<- *Batch) error {
+	send := func(b *Batch) error {
+		select {
+		case out <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var last *Batch
+	for b := range in {
+		read := int64(b.Len() + len(b.Rejects))
+		b, err := p.applySteps(ctx, b, 0)
+		if err != nil {
+			return err
+		}
+		b.readRows = read
+		last = b
+		if err := send(b); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i, s := range p.job.Steps {
+		f, ok := s.Step.(Flusher)
+		if !ok {
+			continue
+		}
+		fb, err := f.Flush(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: flush: %w", s.Name, err)
+		}
+		if fb == nil {
+			continue
+		}
+		if fb, err = p.applySteps(ctx, fb, i+1); err != nil {
+			return err
+		}
+		// A flushed batch belongs to the end of input: it carries the last
+		// position, so the checkpoint that covers it is the final one.
+		if last != nil {
+			fb.Position, fb.Seq = last.Position, last.Seq
+		}
+		if err := send(fb); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *pipeline) applySteps(ctx context.Context, b *Batch, from int) (*Batch, error) {
+	for _, s := range p.job.Steps[from:] {
+		pos, seq, bytes, files := b.Position, b.Seq, b.Bytes, b.Files
+		rejects := b.Rejects
+		out, err := s.Step.Apply(ctx, b)
+		if err != nil {
+			if b.Len() > 0 {
+				return nil, fmt.Errorf("%s: batch from %s: %w", s.Name, b.Origins[0], err)
+			}
+			return nil, fmt.Errorf("%s: %w", s.Name, err)
+		}
+		if out != b {
+			// A step that builds a new batch keeps the bookkeeping.
+			out.Position, out.Seq, out.Bytes, out.Files = pos, seq, bytes, files
+			if len(out.Rejects) == 0 {
+				out.Rejects = rejects
+			}
+		}
+		b = out
+	}
+	return b, nil
+}
+
+// sinkStage writes each batch to every target and records checkpoints.
+func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack bool) error {
+	for b := range in {
+		p.counters.Read += b.readRows
+		p.counters.Rejected += int64(len(b.Rejects))
+		p.counters.Bytes += b.Bytes
+		p.counters.Batches++
+		if !p.opts.DryRun {
+			if err := p.write(ctx, b); err != nil {
+				return err
+			}
+		}
+		p.counters.Written += int64(b.Len())
+		if b.Position != nil {
+			p.pending.Position = b.Position
+			p.pending.Seq = b.Seq
+		}
+		p.pending.Rejects = append(p.pending.Rejects, b.Rejects...)
+		p.pending.Files = append(p.pending.Files, b.Files...)
+		p.dirty = true
+		if !holdBack && !p.opts.DryRun {
+			if err := p.commit(ctx); err != nil {
+				return err
+			}
+		}
+		if p.opts.Progress != nil {
+			p.opts.Progress(p.counters)
+		}
+	}
+	return nil
+}
+
+// write delivers b to every target, concurrently when there are several.
+func (p *pipeline) write(ctx context.Context, b *Batch) error {
+	if len(p.job.Targets) == 1 {
+		t := p.job.Targets[0]
+		if err := t.Target.Write(ctx, b); err != nil {
+			return fmt.Errorf("%s: write batch %d: %w", t.Name, b.Seq, err)
+		}
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, t := range p.job.Targets {
+		g.Go(func() error {
+			if err := t.Target.Write(gctx, b); err != nil {
+				return fmt.Errorf("%s: write batch %d: %w", t.Name, b.Seq, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// commit records the pending position, counters, rejects and finished
+// files in one state-store transaction, and renews the lease.
+func (p *pipeline) commit(ctx context.Context) error {
+	if p.opts.DryRun {
+		return nil
+	}
+	c := p.pending
+	c.RunID, c.Job, c.Stream, c.Counters, c.At = p.runID, p.job.Name, stream, p.counters, p.clock.Now()
+	if c.Position == nil {
+		// Nothing was read: keep the stored position as it is.
+		cp, err := p.r.Store.Checkpoint(ctx, p.job.Name, stream)
+		if err != nil {
+			return fmt.Errorf("read checkpoint: %w", err)
+		}
+		c.Position, c.Seq = cp.Position, cp.Seq
+	}
+	// The checkpoint is recorded even when ctx was just cancelled: the
+	// targets already hold the batch, and recording it avoids a replay.
+	if err := p.r.Store.Commit(context.WithoutCancel(ctx), c); err != nil {
+		return fmt.Errorf("checkpoint batch %d: %w", c.Seq, err)
+	}
+	p.pending = Commit{}
+	p.dirty = false
+	if err := p.r.Store.AcquireLease(ctx, p.job.Name, p.owner, p.ttl, p.clock.Now()); err != nil {
+		return fmt.Errorf("renew lease: %w", err)
+	}
+	return nil
+}
