@@ -45,6 +45,11 @@ type Runner struct {
 	LeaseTTL time.Duration
 	// Buffer is the capacity of the channels between stages; default 2.
 	Buffer int
+	// OwnerGone, if set, reports whether the owner of a held lease is known
+	// to be dead (a process on this machine that no longer exists, after a
+	// kill -9): its lease is then taken over at once instead of waiting for
+	// it to expire.
+	OwnerGone func(owner string) bool
 }
 
 // stream is the position stream the runner uses; one per job for now.
@@ -72,7 +77,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (Run, error
 		owner = "nightjar"
 	}
 
-	if err := r.Store.AcquireLease(ctx, job.Name, owner, ttl, clock.Now()); err != nil {
+	if err := r.acquireLease(ctx, job.Name, owner, ttl, clock, log); err != nil {
 		return Run{}, fmt.Errorf("job %s: %w", job.Name, err)
 	}
 	defer func() {
@@ -111,6 +116,26 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (Run, error
 		ID: runID, Job: job.Name, Trigger: trigger, Status: status,
 		StartedAt: started, EndedAt: ended, Counters: p.counters, Error: errText,
 	}, runErr
+}
+
+// acquireLease takes the job's lease, taking over the lease of an owner
+// that is gone.
+func (r *Runner) acquireLease(ctx context.Context, job, owner string, ttl time.Duration, clock Clock, log *slog.Logger) error {
+	err := r.Store.AcquireLease(ctx, job, owner, ttl, clock.Now())
+	if !errors.Is(err, ErrLeaseHeld) || r.OwnerGone == nil {
+		return err
+	}
+	holder, _, ok, herr := r.Store.LeaseHolder(ctx, job)
+	if herr != nil || !ok || holder == owner || !r.OwnerGone(holder) {
+		return err
+	}
+	log.Warn("taking over the lease of a process that is gone", "owner", holder)
+	// Only the dead owner's lease is removed; if another process takes it
+	// first, the acquire below fails with ErrLeaseHeld as it should.
+	if err := r.Store.ReleaseLease(ctx, job, holder); err != nil {
+		return err
+	}
+	return r.Store.AcquireLease(ctx, job, owner, ttl, clock.Now())
 }
 
 type pipeline struct {

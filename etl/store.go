@@ -128,5 +128,8 @@ type Store interface {
 	AcquireLease(ctx context.Context, job, owner string, ttl time.Duration, now time.Time) error
 	// ReleaseLease gives the lease up.
 	ReleaseLease(ctx context.Context, job, owner string) error
+	// LeaseHolder returns who holds the job's lease and until when; ok is
+	// false when nobody does.
+	LeaseHolder(ctx context.Context, job string) (owner string, expires time.Time, ok bool, err error)
 	Close() error
 }

@@ -1,0 +1,232 @@
+package etl_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
+	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
+)
+
+type setup struct {
+	store  *sqlitestore.Store
+	runner *etl.Runner
+}
+
+func newSetup(t *testing.T) setup {
+	t.Helper()
+	st, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return setup{store: st, runner: &etl.Runner{Store: st, Owner: "test"}}
+}
+
+// batches returns n batches of 2 rows each; batch i has position "p<i>".
+func batches(n int) []*etl.Batch {
+	out := make([]*etl.Batch, n)
+	for i := range out {
+		out[i] = etltest.StringBatch("in.csv", int64(2+2*i), fmt.Sprintf(`"p%d"`, i), []string{"id"},
+			[]string{fmt.Sprint(2 * i)}, []string{fmt.Sprint(2*i + 1)})
+	}
+	return out
+}
+
+func TestRunnerCheckpointsAfterEveryDurableBatch(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ctx := context.Background()
+	failAt := int64(3)
+	target := &etltest.Target{WriteHook: func(b *etl.Batch) error {
+		if b.Seq == failAt {
+			return errors.New("target down")
+		}
+		return nil
+	}}
+	src := &etltest.Source{Batches: batches(5)}
+	job := &etl.Job{Name: "j", Source: src, Targets: []etl.NamedTarget{{Name: "t", Target: target}}}
+
+	run, err := s.runner.Run(ctx, job, etl.RunOptions{})
+	if err == nil || run.Status != etl.RunFailed {
+		t.Fatalf("run = %+v, %v; want failed", run, err)
+	}
+	cp, err := s.store.Checkpoint(ctx, "j", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Batches 1 and 2 were durable; batch 3 failed: the position is p1.
+	if string(cp.Position) != `"p1"` || cp.Seq != 2 {
+		t.Fatalf("checkpoint = %s seq %d, want \"p1\" seq 2", cp.Position, cp.Seq)
+	}
+	// The failed batch reached the sink (read), but was not written.
+	if run.Written != 4 || run.Read != 6 {
+		t.Errorf("counters = %+v, want 6 read, 4 written", run.Counters)
+	}
+
+	// The rerun resumes after p1 with the same sequence numbers.
+	failAt = -1
+	target.Written = nil
+	run, err = s.runner.Run(ctx, job, etl.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int64
+	for _, b := range target.Written {
+		seqs = append(seqs, b.Seq)
+	}
+	if fmt.Sprint(seqs) != "[3 4 5]" || run.Written != 6 {
+		t.Fatalf("rerun wrote seqs %v (%d rows), want [3 4 5] (6 rows)", seqs, run.Written)
+	}
+	cp, _ = s.store.Checkpoint(ctx, "j", "")
+	if string(cp.Position) != `"p4"` || cp.Seq != 5 {
+		t.Fatalf("checkpoint = %s seq %d, want \"p4\" seq 5", cp.Position, cp.Seq)
+	}
+}
+
+func TestRunnerHoldsPositionForCommitDurableTarget(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ctx := context.Background()
+	bs := batches(3)
+	bs[1].Rejects = []etl.Reject{{Step: "source", Origin: etl.Origin{File: "in.csv", Line: 4}, Reason: "11 fields, header has 10"}}
+	src := &etltest.Source{Batches: bs, NextHook: func(i int) error {
+		if i == 2 {
+			return errors.New("disk on fire")
+		}
+		return nil
+	}}
+	fileTarget := &etltest.Target{Durable: etl.DurableAtCommit}
+	job := &etl.Job{Name: "j", Source: src, Targets: []etl.NamedTarget{{Name: "f", Target: fileTarget}}}
+	if _, err := s.runner.Run(ctx, job, etl.RunOptions{}); err == nil {
+		t.Fatal("want failure")
+	}
+	cp, _ := s.store.Checkpoint(ctx, "j", "")
+	q, _ := s.store.Quarantined(ctx, "j", 0)
+	if cp.Position != nil || len(q) != 0 || fileTarget.Committed || !fileTarget.Closed {
+		t.Fatalf("after failure: position %s, %d quarantined, committed %v closed %v; want nothing recorded, target closed uncommitted",
+			cp.Position, len(q), fileTarget.Committed, fileTarget.Closed)
+	}
+
+	src.NextHook = nil
+	run, err := s.runner.Run(ctx, job, etl.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, _ = s.store.Checkpoint(ctx, "j", "")
+	q, _ = s.store.Quarantined(ctx, "j", 0)
+	if string(cp.Position) != `"p2"` || len(q) != 1 || !fileTarget.Committed {
+		t.Fatalf("position %s, %d quarantined, committed %v", cp.Position, len(q), fileTarget.Committed)
+	}
+	if q[0].Origin != "in.csv:4" || run.Rejected != 1 || run.Read != 7 {
+		t.Errorf("quarantine %+v, run %+v", q[0], run.Counters)
+	}
+}
+
+func TestRunnerDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ctx := context.Background()
+	target := &etltest.Target{}
+	job := &etl.Job{Name: "j", Source: &etltest.Source{Batches: batches(2)}, Targets: []etl.NamedTarget{{Name: "t", Target: target}}}
+	run, err := s.runner.Run(ctx, job, etl.RunOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, _ := s.store.Checkpoint(ctx, "j", "")
+	if len(target.Written) != 0 || cp.Position != nil || run.Read != 4 {
+		t.Fatalf("dry run wrote %d batches, position %s, read %d", len(target.Written), cp.Position, run.Read)
+	}
+}
+
+func TestRunnerLimitStopsAndResumes(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ctx := context.Background()
+	target := &etltest.Target{}
+	job := &etl.Job{Name: "j", Source: &etltest.Source{Batches: batches(5)}, Targets: []etl.NamedTarget{{Name: "t", Target: target}}}
+	run, err := s.runner.Run(ctx, job, etl.RunOptions{Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Read != 4 { // whole batches: 2 + 2 reach the limit of 3
+		t.Fatalf("read %d, want 4", run.Read)
+	}
+	run, err = s.runner.Run(ctx, job, etl.RunOptions{})
+	if err != nil || run.Read != 6 || target.Rows() != 10 {
+		t.Fatalf("second run read %d, target has %d rows, err %v; want 6 and 10", run.Read, target.Rows(), err)
+	}
+}
+
+func TestRunnerRejectRatio(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	bs := batches(1)
+	bs[0].Rejects = []etl.Reject{{Reason: "bad"}, {Reason: "bad"}}
+	job := &etl.Job{Name: "j", Source: &etltest.Source{Batches: bs}, MaxRejectRatio: 0.25,
+		Targets: []etl.NamedTarget{{Name: "t", Target: &etltest.Target{}}}}
+	run, err := s.runner.Run(context.Background(), job, etl.RunOptions{})
+	if !errors.Is(err, etl.ErrTooManyRejects) || run.Status != etl.RunFailed {
+		t.Fatalf("run %+v err %v, want ErrTooManyRejects", run, err)
+	}
+}
+
+func TestRunnerCancelled(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	target := &etltest.Target{WriteHook: func(b *etl.Batch) error {
+		if b.Seq == 2 {
+			cancel()
+		}
+		return nil
+	}}
+	job := &etl.Job{Name: "j", Source: &etltest.Source{Batches: batches(50)}, Targets: []etl.NamedTarget{{Name: "t", Target: target}}}
+	run, err := s.runner.Run(ctx, job, etl.RunOptions{})
+	if !errors.Is(err, context.Canceled) || run.Status != etl.RunCancelled {
+		t.Fatalf("run %+v err %v, want cancelled", run, err)
+	}
+	// Batch 2 was written before the cancel was seen: it is checkpointed.
+	cp, _ := s.store.Checkpoint(context.Background(), "j", "")
+	if cp.Seq < 2 || int(cp.Seq) != len(target.Written) {
+		t.Fatalf("checkpoint seq %d, target got %d batches", cp.Seq, len(target.Written))
+	}
+}
+
+func TestRunnerLeaseHeld(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ctx := context.Background()
+	if err := s.store.AcquireLease(ctx, "j", "other", time.Hour, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	job := &etl.Job{Name: "j", Source: &etltest.Source{}, Targets: []etl.NamedTarget{{Name: "t", Target: &etltest.Target{}}}}
+	if _, err := s.runner.Run(ctx, job, etl.RunOptions{}); !errors.Is(err, etl.ErrLeaseHeld) {
+		t.Fatalf("err = %v, want ErrLeaseHeld", err)
+	}
+}
+
+func TestRunnerTakesOverLeaseOfGoneOwner(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ctx := context.Background()
+	if err := s.store.AcquireLease(ctx, "j", "dead", time.Hour, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.AcquireLease(ctx, "k", "alive", time.Hour, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.runner.OwnerGone = func(owner string) bool { return owner == "dead" }
+	for job, wantErr := range map[string]bool{"j": false, "k": true} {
+		j := &etl.Job{Name: job, Source: &etltest.Source{}, Targets: []etl.NamedTarget{{Name: "t", Target: &etltest.Target{}}}}
+		_, err := s.runner.Run(ctx, j, etl.RunOptions{})
+		if gotErr := errors.Is(err, etl.ErrLeaseHeld); gotErr != wantErr {
+			t.Errorf("job %s: err %v, want lease held %v", job, err, wantErr)
+		}
+	}
+}

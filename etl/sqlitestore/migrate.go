@@ -1,0 +1,121 @@
+package sqlitestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// migration is one numbered schema change.
+type migration struct {
+	Version int
+	Name    string // file name, for messages
+	SQL     string
+}
+
+// ErrSchemaTooNew is returned by Open when the state database was
+// migrated by a newer nightjar than this one.
+var ErrSchemaTooNew = errors.New("state database is newer than this nightjar")
+
+// loadMigrations reads dir of fsys: every NNNN_name.sql, by version.
+func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	var out []migration
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".sql") {
+			continue
+		}
+		prefix, _, ok := strings.Cut(name, "_")
+		if !ok {
+			return nil, fmt.Errorf("migration %s: name is not NNNN_name.sql", name)
+		}
+		v, err := strconv.Atoi(prefix)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name is not NNNN_name.sql", name)
+		}
+		body, err := fs.ReadFile(fsys, path.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", name, err)
+		}
+		out = append(out, migration{Version: v, Name: name, SQL: string(body)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.Version - b.Version })
+	for i := 1; i < len(out); i++ {
+		if out[i].Version == out[i-1].Version {
+			return nil, fmt.Errorf("migrations %s and %s have the same version", out[i-1].Name, out[i].Name)
+		}
+	}
+	return out, nil
+}
+
+// migrate applies the migrations db lacks, in order, each in its own
+// transaction together with its schema_migrations row. Two processes
+// opening a fresh file at once are safe: transactions begin IMMEDIATE, so
+// the second waits and then sees the version as applied.
+func migrate(ctx context.Context, db *sqlx.DB, migrations []migration) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS "schema_migrations" (
+	"version"    INTEGER NOT NULL PRIMARY KEY,
+	"name"       TEXT    NOT NULL,
+	"applied_at" TEXT    NOT NULL
+)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	known := 0
+	if len(migrations) > 0 {
+		known = migrations[len(migrations)-1].Version
+	}
+	var current int
+	if err := db.GetContext(ctx, &current, `SELECT COALESCE(MAX("version"), 0) FROM "schema_migrations"`); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if current > known {
+		return fmt.Errorf("%w: schema version %d, this nightjar knows up to %d; upgrade nightjar", ErrSchemaTooNew, current, known)
+	}
+	for _, m := range migrations {
+		if m.Version <= current {
+			continue
+		}
+		if err := applyMigration(ctx, db, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func applyMigration(ctx context.Context, db *sqlx.DB, m migration) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migration %s: begin: %w", m.Name, err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM "schema_migrations" WHERE "version" = ?`, m.Version); err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	if n > 0 {
+		return nil // another process applied it meanwhile
+	}
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO "schema_migrations" ("version", "name", "applied_at") VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
+		m.Version, m.Name); err != nil {
+		return fmt.Errorf("migration %s: record version: %w", m.Name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migration %s: commit: %w", m.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,493 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/nightjar-etl/nightjar/etl"
+	nsql "github.com/nightjar-etl/nightjar/sql"
+)
+
+// busyTimeout is how long a writer waits for another process's write
+// transaction before giving up with SQLITE_BUSY. Commits are short (one per
+// batch), so reaching it means something is stuck.
+const busyTimeout = 10 * time.Second
+
+// Store is the SQLite state store. It is safe for concurrent use, and
+// several Stores (in one or several processes) may share a file.
+type Store struct {
+	db   *sqlx.DB
+	path string
+}
+
+var _ etl.Store = (*Store)(nil)
+
+// Open opens the state database at path, creating it and its parent
+// directories if needed, and brings its schema up to date. It refuses,
+// with ErrSchemaTooNew, a database migrated by a newer nightjar.
+//
+// The database runs in WAL mode with synchronous=FULL: a committed
+// transaction survives a process crash and a power loss. NORMAL would only
+// survive the former and save an fsync per commit, which at one commit per
+// batch of thousands of rows is not worth the checkpoint promise.
+// Foreign keys are enforced, and every transaction begins IMMEDIATE so two
+// writers queue on the busy timeout instead of deadlocking.
+func Open(ctx context.Context, path string) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open state store %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+		return nil, fmt.Errorf("open state store %s: %w", path, err)
+	}
+	db, err := sqlx.Open("sqlite3", dsn(abs))
+	if err != nil {
+		return nil, fmt.Errorf("open state store %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	if err := s.init(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// dsn is the go-sqlite3 data source name for the file at abs: a "file:"
+// URI, so a path holding '?' or '#' is not taken for parameters.
+func dsn(abs string) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // C:/x → /C:/x, as SQLite's URIs want
+	}
+	u := url.URL{Scheme: "file", Path: p}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "on")
+	q.Set("_txlock", "immediate")
+	return u.String() + "?" + q.Encode()
+}
+
+func (s *Store) init(ctx context.Context) error {
+	var mode string
+	if err := s.db.GetContext(ctx, &mode, `PRAGMA journal_mode`); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal mode is %q, not WAL: is the file on a file system without shared memory (a network share)?", mode)
+	}
+	migrations, err := loadMigrations(nsql.StateMigrations, "state")
+	if err != nil {
+		return err
+	}
+	return migrate(ctx, s.db, migrations)
+}
+
+// DB returns the underlying database, for tests and diagnostics.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close state store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// FileLoaded reports the ledger entry of a file loaded by job with this
+// content hash, if any.
+func (s *Store) FileLoaded(ctx context.Context, job, sha256 string) (etl.FileRecord, bool, error) {
+	var r fileRow
+	err := s.db.GetContext(ctx, &r, `SELECT `+fileColumns+` FROM "files"
+WHERE "job" = ? AND "sha256" = ? AND "status" = 'loaded'`, job, sha256)
+	if errors.Is(err, sql.ErrNoRows) {
+		return etl.FileRecord{}, false, nil
+	}
+	if err != nil {
+		return etl.FileRecord{}, false, fmt.Errorf("look up file %s of job %s: %w", sha256, job, err)
+	}
+	return r.record(), true, nil
+}
+
+// Checkpoint returns the last committed position of a job stream; a zero
+// Checkpoint (nil Position, Seq 0) when there is none.
+func (s *Store) Checkpoint(ctx context.Context, job, stream string) (etl.Checkpoint, error) {
+	var r positionRow
+	err := s.db.GetContext(ctx, &r, `SELECT `+positionColumns+` FROM "positions"
+WHERE "job" = ? AND "stream" = ?`, job, stream)
+	if errors.Is(err, sql.ErrNoRows) {
+		return etl.Checkpoint{}, nil
+	}
+	if err != nil {
+		return etl.Checkpoint{}, fmt.Errorf("read checkpoint of %s stream %q: %w", job, stream, err)
+	}
+	return r.checkpoint(), nil
+}
+
+// Checkpoints lists every stream's checkpoint of a job, by stream name.
+func (s *Store) Checkpoints(ctx context.Context, job string) ([]etl.Checkpoint, error) {
+	var rows []positionRow
+	if err := s.db.SelectContext(ctx, &rows, `SELECT `+positionColumns+` FROM "positions"
+WHERE "job" = ? ORDER BY "stream"`, job); err != nil {
+		return nil, fmt.Errorf("read checkpoints of %s: %w", job, err)
+	}
+	out := make([]etl.Checkpoint, len(rows))
+	for i := range rows {
+		out[i] = rows[i].checkpoint()
+	}
+	return out, nil
+}
+
+// BeginRun records a new running run and returns its id. Runs of the job
+// still marked running (a crashed process) become interrupted, with at as
+// their end.
+func (s *Store) BeginRun(ctx context.Context, job, trigger string, at time.Time) (int64, error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin run of %s: %w", job, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE "runs"
+SET "status" = ?, "ended_at" = ?, "error" = CASE WHEN "error" = '' THEN ? ELSE "error" END
+WHERE "job" = ? AND "status" = ?`,
+		etl.RunInterrupted, formatTime(at), "the process running it ended before the run did",
+		job, etl.RunRunning); err != nil {
+		return 0, fmt.Errorf("begin run of %s: mark stale runs interrupted: %w", job, err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO "runs" ("job", "trigger", "status", "started_at")
+VALUES (?, ?, ?, ?)`, job, trigger, etl.RunRunning, formatTime(at))
+	if err != nil {
+		return 0, fmt.Errorf("begin run of %s: %w", job, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("begin run of %s: %w", job, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("begin run of %s: commit: %w", job, err)
+	}
+	return id, nil
+}
+
+// Commit records position, counters, rejects and finished files in one
+// transaction: all or nothing. The run must exist, belong to c.Job and
+// still be running: a run another process marked interrupted (its lease
+// was lost) must not move the job's position.
+//
+// A reject's Row that is not valid JSON is stored as a JSON string holding
+// it, so the quarantine's row_json is always JSON.
+func (s *Store) Commit(ctx context.Context, c etl.Commit) error {
+	if c.At.IsZero() {
+		return fmt.Errorf("commit %s batch %d: At is zero", c.Job, c.Seq)
+	}
+	var position any
+	if c.Position != nil {
+		if !json.Valid(c.Position) {
+			return fmt.Errorf("commit %s batch %d: position is not JSON: %q", c.Job, c.Seq, c.Position)
+		}
+		position = string(c.Position)
+	}
+	at := formatTime(c.At)
+
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("commit %s batch %d: begin: %w", c.Job, c.Seq, err)
+	}
+	defer tx.Rollback()
+
+	res, err := tx.ExecContext(ctx, `UPDATE "runs"
+SET "rows_read" = ?, "rows_written" = ?, "rows_rejected" = ?, "batches" = ?, "bytes_read" = ?
+WHERE "id" = ? AND "job" = ? AND "status" = ?`,
+		c.Counters.Read, c.Counters.Written, c.Counters.Rejected, c.Counters.Batches, c.Counters.Bytes,
+		c.RunID, c.Job, etl.RunRunning)
+	if err != nil {
+		return fmt.Errorf("commit %s batch %d: update run %d: %w", c.Job, c.Seq, c.RunID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("commit %s batch %d: update run %d: %w", c.Job, c.Seq, c.RunID, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("commit %s batch %d: %w", c.Job, c.Seq, notRunning(ctx, tx, c.RunID, c.Job))
+	}
+
+	if _, err := tx.ExecContext(ctx, `INSERT INTO "positions" ("job", "stream", "position", "seq", "run_id", "updated_at")
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT ("job", "stream") DO UPDATE SET
+	"position" = excluded."position", "seq" = excluded."seq",
+	"run_id" = excluded."run_id", "updated_at" = excluded."updated_at"`,
+		c.Job, c.Stream, position, c.Seq, c.RunID, at); err != nil {
+		return fmt.Errorf("commit %s batch %d: record position: %w", c.Job, c.Seq, err)
+	}
+
+	if len(c.Rejects) > 0 {
+		if err := insertRejects(ctx, tx, c, at); err != nil {
+			return fmt.Errorf("commit %s batch %d: %w", c.Job, c.Seq, err)
+		}
+	}
+	if len(c.Files) > 0 {
+		if err := upsertFiles(ctx, tx, c, at); err != nil {
+			return fmt.Errorf("commit %s batch %d: %w", c.Job, c.Seq, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit %s batch %d: %w", c.Job, c.Seq, err)
+	}
+	return nil
+}
+
+// notRunning explains why run id of job could not be updated.
+func notRunning(ctx context.Context, tx *sqlx.Tx, id int64, job string) error {
+	var r struct {
+		Job    string `db:"job"`
+		Status string `db:"status"`
+	}
+	err := tx.GetContext(ctx, &r, `SELECT "job", "status" FROM "runs" WHERE "id" = ?`, id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("run %d not found", id)
+	case err != nil:
+		return fmt.Errorf("read run %d: %w", id, err)
+	case r.Job != job:
+		return fmt.Errorf("run %d belongs to job %s", id, r.Job)
+	default:
+		return fmt.Errorf("run %d is %s, not running (did another process take the job over?)", id, r.Status)
+	}
+}
+
+// rejectChunk is how many rejects one INSERT carries: ten parameters each,
+// well under SQLite's limit of 32766, and one statement per few hundred
+// rows instead of one per row (about ten times faster).
+const rejectChunk = 500
+
+const insertRejectSQL = `INSERT INTO "quarantine"
+("job", "run_id", "created_at", "step", "origin", "origin_json", "field", "value", "reason", "row_json")
+VALUES `
+
+const rejectValues = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+func insertRejects(ctx context.Context, tx *sqlx.Tx, c etl.Commit, at string) error {
+	var (
+		query strings.Builder
+		args  = make([]any, 0, 10*min(len(c.Rejects), rejectChunk))
+	)
+	for start := 0; start < len(c.Rejects); start += rejectChunk {
+		chunk := c.Rejects[start:min(start+rejectChunk, len(c.Rejects))]
+		query.Reset()
+		query.WriteString(insertRejectSQL)
+		args = args[:0]
+		for i := range chunk {
+			r := &chunk[i]
+			origin, err := json.Marshal(r.Origin)
+			if err != nil {
+				return fmt.Errorf("quarantine %s: %w", r.Origin, err)
+			}
+			if i > 0 {
+				query.WriteString(", ")
+			}
+			query.WriteString(rejectValues)
+			args = append(args, c.Job, c.RunID, at, r.Step, r.Origin.String(), string(origin),
+				r.Field, r.Value, r.Reason, rowJSON(r.Row))
+		}
+		if _, err := tx.ExecContext(ctx, query.String(), args...); err != nil {
+			return fmt.Errorf("quarantine rows from %s: %w", chunk[0].Origin, err)
+		}
+	}
+	return nil
+}
+
+// rowJSON returns a reject's row as stored: "" for none, the JSON as is,
+// or anything else as a JSON string.
+func rowJSON(row json.RawMessage) string {
+	if len(row) == 0 || json.Valid(row) {
+		return string(row)
+	}
+	quoted, _ := json.Marshal(string(row))
+	return string(quoted)
+}
+
+func upsertFiles(ctx context.Context, tx *sqlx.Tx, c etl.Commit, at string) error {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO "files"
+("job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", "loaded_at")
+VALUES (?, ?, ?, ?, ?, 'loaded', ?, ?, ?)
+ON CONFLICT ("job", "sha256") DO UPDATE SET
+	"path" = excluded."path", "size" = excluded."size", "mtime" = excluded."mtime",
+	"status" = excluded."status", "rows" = excluded."rows",
+	"run_id" = excluded."run_id", "loaded_at" = excluded."loaded_at"`)
+	if err != nil {
+		return fmt.Errorf("file ledger: %w", err)
+	}
+	defer stmt.Close()
+	for _, f := range c.Files {
+		if _, err := stmt.ExecContext(ctx, c.Job, f.Path, f.Size, formatTime(f.MTime), f.SHA256,
+			f.Rows, c.RunID, at); err != nil {
+			return fmt.Errorf("file ledger %s: %w", f.Path, err)
+		}
+	}
+	return nil
+}
+
+// EndRun records a run's final status, counters and error text.
+func (s *Store) EndRun(ctx context.Context, runID int64, status etl.RunStatus, counters etl.Counters, errText string, at time.Time) error {
+	switch status {
+	case etl.RunSucceeded, etl.RunFailed, etl.RunCancelled, etl.RunInterrupted:
+	default:
+		return fmt.Errorf("end run %d: %q is not a final status", runID, status)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE "runs"
+SET "status" = ?, "ended_at" = ?, "error" = ?,
+	"rows_read" = ?, "rows_written" = ?, "rows_rejected" = ?, "batches" = ?, "bytes_read" = ?
+WHERE "id" = ?`,
+		status, formatTime(at), errText,
+		counters.Read, counters.Written, counters.Rejected, counters.Batches, counters.Bytes, runID)
+	if err != nil {
+		return fmt.Errorf("end run %d: %w", runID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("end run %d: %w", runID, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("end run %d: run not found", runID)
+	}
+	return nil
+}
+
+// Runs lists the last runs, newest first; job "" means all jobs, and a
+// limit of 0 or less means no limit.
+func (s *Store) Runs(ctx context.Context, job string, limit int) ([]etl.Run, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	var rows []runRow
+	var err error
+	if job == "" {
+		err = s.db.SelectContext(ctx, &rows, `SELECT `+runColumns+` FROM "runs"
+ORDER BY "id" DESC LIMIT ?`, limit)
+	} else {
+		err = s.db.SelectContext(ctx, &rows, `SELECT `+runColumns+` FROM "runs"
+WHERE "job" = ? ORDER BY "id" DESC LIMIT ?`, job, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	out := make([]etl.Run, len(rows))
+	for i := range rows {
+		out[i] = rows[i].run()
+	}
+	return out, nil
+}
+
+// Files lists a job's file ledger, newest first.
+func (s *Store) Files(ctx context.Context, job string) ([]etl.FileRecord, error) {
+	var rows []fileRow
+	if err := s.db.SelectContext(ctx, &rows, `SELECT `+fileColumns+` FROM "files"
+WHERE "job" = ? ORDER BY "loaded_at" DESC, "id" DESC`, job); err != nil {
+		return nil, fmt.Errorf("list files of %s: %w", job, err)
+	}
+	out := make([]etl.FileRecord, len(rows))
+	for i := range rows {
+		out[i] = rows[i].record()
+	}
+	return out, nil
+}
+
+// Quarantined lists a job's rejected rows, newest first; limit 0 means all.
+func (s *Store) Quarantined(ctx context.Context, job string, limit int) ([]etl.QuarantineRecord, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	var rows []quarantineRow
+	if err := s.db.SelectContext(ctx, &rows, `SELECT `+quarantineColumns+` FROM "quarantine"
+WHERE "job" = ? ORDER BY "id" DESC LIMIT ?`, job, limit); err != nil {
+		return nil, fmt.Errorf("list quarantine of %s: %w", job, err)
+	}
+	out := make([]etl.QuarantineRecord, len(rows))
+	for i := range rows {
+		out[i] = rows[i].record()
+	}
+	return out, nil
+}
+
+// Reset forgets a job's positions and file ledger, so it loads everything
+// again; runs and quarantine are history and stay.
+func (s *Store) Reset(ctx context.Context, job string) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("reset %s: %w", job, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM "positions" WHERE "job" = ?`, job); err != nil {
+		return fmt.Errorf("reset %s: positions: %w", job, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM "files" WHERE "job" = ?`, job); err != nil {
+		return fmt.Errorf("reset %s: file ledger: %w", job, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("reset %s: %w", job, err)
+	}
+	return nil
+}
+
+// AcquireLease takes the job's lease until now+ttl, or returns
+// etl.ErrLeaseHeld when another owner holds one that has not expired at
+// now. Taking it again as the same owner extends it. It is one statement,
+// so two processes racing for a free lease cannot both win.
+func (s *Store) AcquireLease(ctx context.Context, job, owner string, ttl time.Duration, now time.Time) error {
+	if ttl <= 0 {
+		return fmt.Errorf("acquire lease of %s: ttl %s is not positive", job, ttl)
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO "leases" ("job", "owner", "expires_at") VALUES (?, ?, ?)
+ON CONFLICT ("job") DO UPDATE SET "owner" = excluded."owner", "expires_at" = excluded."expires_at"
+WHERE "leases"."owner" = excluded."owner" OR "leases"."expires_at" <= ?`,
+		job, owner, formatTime(now.Add(ttl)), formatTime(now))
+	if err != nil {
+		return fmt.Errorf("acquire lease of %s: %w", job, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("acquire lease of %s: %w", job, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", job, etl.ErrLeaseHeld)
+	}
+	return nil
+}
+
+// ReleaseLease gives the lease up. Releasing a lease one does not hold
+// (expired and taken over, or never taken) does nothing.
+func (s *Store) ReleaseLease(ctx context.Context, job, owner string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM "leases" WHERE "job" = ? AND "owner" = ?`, job, owner); err != nil {
+		return fmt.Errorf("release lease of %s: %w", job, err)
+	}
+	return nil
+}
+
+// LeaseHolder returns who holds the job's lease and until when; ok is false
+// when nobody does.
+func (s *Store) LeaseHolder(ctx context.Context, job string) (string, time.Time, bool, error) {
+	var row struct {
+		Owner   string `db:"owner"`
+		Expires dbTime `db:"expires_at"`
+	}
+	err := s.db.GetContext(ctx, &row, `SELECT "owner", "expires_at" FROM "leases" WHERE "job" = ?`, job)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, false, nil
+	}
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("lease of %s: %w", job, err)
+	}
+	return row.Owner, row.Expires.Time, true, nil
+}
