@@ -15,14 +15,14 @@ import (
 // BenchmarkBatchRepresentation): trim, lower and cast then work in place
 // without an allocation per field, and a filter compacts vectors in place.
 type Column struct {
-	Type   Type
-	Str    []string
-	Int    []int64
-	Float  []float64
-	Bool   []bool
-	Time   []time.Time // TypeTimestamp and TypeDate
-	JSON   []any
-	Null   []bool
+	Type  Type
+	Str   []string
+	Int   []int64
+	Float []float64
+	Bool  []bool
+	Time  []time.Time // TypeTimestamp and TypeDate
+	JSON  []any
+	Null  []bool
 }
 
 // NewColumn returns an empty column of type t with room for n rows.
