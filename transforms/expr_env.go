@@ -1,0 +1,219 @@
+package transforms
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// This file is the expression environment shared by every step that takes
+// expr-lang expressions (filter now; set and validate later): the helper
+// functions, the compile options, and the per-batch evaluator that reads the
+// current row from the column vectors through one reused env map.
+
+// exprHelpers are the functions available in every expression. They shadow
+// expr's builtins of the same name so that a null (nil) passes through as
+// null instead of failing the row: lower(nil) is nil, as SQL would have it.
+var exprHelpers = []struct {
+	name string
+	fn   func(string) string
+}{
+	{"lower", strings.ToLower},
+	{"upper", strings.ToUpper},
+	{"trim", strings.TrimSpace},
+}
+
+// exprOptions returns the compile options of an expression whose fields are
+// not known before the first batch arrives: every identifier that is not a
+// helper or a builtin is a field, read from a map[string]any environment and
+// nil when null. extra options (expr.AsBool(), ...) are appended.
+func exprOptions(extra ...expr.Option) []expr.Option {
+	opts := []expr.Option{
+		expr.Env(map[string]any{}),
+		expr.AllowUndefinedVariables(),
+	}
+	for _, h := range exprHelpers {
+		fn := h.fn
+		name := h.name
+		// The declared signature makes the compiler check the arity.
+		opts = append(opts, expr.Function(name, func(args ...any) (any, error) {
+			switch v := args[0].(type) {
+			case nil:
+				return nil, nil
+			case string:
+				return fn(v), nil
+			default:
+				return nil, fmt.Errorf("%s wants a string, got %T", name, v)
+			}
+		}, new(func(any) any)))
+	}
+	return append(opts, extra...)
+}
+
+// compiledExpr is an expression compiled at validate time, with the field
+// names it reads.
+type compiledExpr struct {
+	source  string
+	program *vm.Program
+	// fields are the identifiers the expression reads from the environment,
+	// sorted; with dynamic set ($env["E-Mail"]) every field is loaded.
+	fields  []string
+	dynamic bool
+}
+
+// compileExpr compiles src with exprOptions(extra...). Its error is expr's,
+// with the position and a snippet of the expression.
+func compileExpr(src string, extra ...expr.Option) (*compiledExpr, error) {
+	if strings.TrimSpace(src) == "" {
+		return nil, errors.New("empty expression")
+	}
+	program, err := expr.Compile(src, exprOptions(extra...)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCallees(program.Node()); err != nil {
+		return nil, err
+	}
+	c := &compiledExpr{source: src, program: program}
+	c.fields, c.dynamic = exprFields(program.Node())
+	return c, nil
+}
+
+// checkCallees refuses calls of unknown functions. With undefined variables
+// allowed, expr compiles lowercase(x) as a call of a nil variable that
+// would fail on every row; a typo in a function name is a config error.
+func checkCallees(root ast.Node) error {
+	var err error
+	ast.Walk(&root, visitorFunc(func(n *ast.Node) {
+		call, ok := (*n).(*ast.CallNode)
+		if !ok || err != nil {
+			return
+		}
+		id, ok := call.Callee.(*ast.IdentifierNode)
+		if !ok {
+			return
+		}
+		for _, h := range exprHelpers {
+			if h.name == id.Value {
+				return
+			}
+		}
+		names := make([]string, len(exprHelpers))
+		for i, h := range exprHelpers {
+			names[i] = h.name
+		}
+		err = fmt.Errorf("unknown function %q at column %d (have %s and expr-lang's builtins)",
+			id.Value, id.Location().From+1, strings.Join(names, ", "))
+	}))
+	return err
+}
+
+// exprFields lists the identifiers of an expression that name fields: not
+// the callee of a call, not a variable bound by let. dynamic reports a use
+// of $env, through which any field may be read.
+func exprFields(root ast.Node) (fields []string, dynamic bool) {
+	callees := map[ast.Node]bool{}
+	bound := map[string]bool{}
+	var idents []*ast.IdentifierNode
+	ast.Walk(&root, visitorFunc(func(n *ast.Node) {
+		switch x := (*n).(type) {
+		case *ast.CallNode:
+			callees[x.Callee] = true
+		case *ast.VariableDeclaratorNode:
+			bound[x.Name] = true
+		case *ast.IdentifierNode:
+			idents = append(idents, x)
+		}
+	}))
+	seen := map[string]bool{}
+	for _, id := range idents {
+		switch {
+		case callees[id], bound[id.Value], seen[id.Value]:
+			continue
+		case id.Value == "$env":
+			dynamic = true
+			continue
+		}
+		seen[id.Value] = true
+		fields = append(fields, id.Value)
+	}
+	sort.Strings(fields)
+	return fields, dynamic
+}
+
+type visitorFunc func(*ast.Node)
+
+func (f visitorFunc) Visit(n *ast.Node) { f(n) }
+
+// exprBinding ties a compiled expression to one input schema: which column
+// fills which name of the environment. Built once per schema.
+type exprBinding struct {
+	names []string
+	cols  []int
+}
+
+// bind resolves the expression's fields against s. A field the schema lacks
+// is a config error (most likely a typo, which would otherwise read as null
+// on every row), reported with the fields that exist.
+func (c *compiledExpr) bind(s *etl.Schema) (*exprBinding, error) {
+	if c.dynamic {
+		bnd := &exprBinding{names: s.Names(), cols: make([]int, s.Len())}
+		for i := range bnd.cols {
+			bnd.cols[i] = i
+		}
+		return bnd, nil
+	}
+	bnd := &exprBinding{names: c.fields, cols: make([]int, len(c.fields))}
+	for i, name := range c.fields {
+		j := s.Index(name)
+		if j < 0 {
+			return nil, missingFieldError(name, s)
+		}
+		bnd.cols[i] = j
+	}
+	return bnd, nil
+}
+
+// exprEvaluator evaluates a compiled expression row by row over one batch:
+// one env map and one VM, reused for every row. Not safe for concurrent use;
+// make one per Apply.
+type exprEvaluator struct {
+	program *vm.Program
+	bnd     *exprBinding
+	env     map[string]any
+	machine vm.VM
+}
+
+func newExprEvaluator(c *compiledExpr, bnd *exprBinding) *exprEvaluator {
+	return &exprEvaluator{program: c.program, bnd: bnd, env: make(map[string]any, len(bnd.names))}
+}
+
+// eval evaluates the expression for row i of b. Null fields are nil.
+func (e *exprEvaluator) eval(b *etl.Batch, i int) (any, error) {
+	for k, col := range e.bnd.cols {
+		e.env[e.bnd.names[k]] = b.Cols[col].Value(i)
+	}
+	out, err := e.machine.Run(e.program, e.env)
+	if err != nil {
+		return nil, errors.New(exprMessage(err))
+	}
+	return out, nil
+}
+
+// exprMessage is the one-line message of an evaluation error, for a
+// reject's reason (the full error carries a multi-line source snippet).
+func exprMessage(err error) string {
+	var fe *file.Error
+	if errors.As(err, &fe) && fe.Message != "" {
+		return fe.Message
+	}
+	return err.Error()
+}

@@ -1,0 +1,152 @@
+package transforms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// buildStep does what the config loader does with one entry of a job's
+// steps list ("cast: { a: int }"): look the kind up, decode the value
+// strictly into the spec's config, call New.
+func buildStep(t *testing.T, src string) (etl.Step, error) {
+	t.Helper()
+	f, err := parser.ParseBytes([]byte(src), 0)
+	if err != nil {
+		t.Fatalf("parse %q: %v", src, err)
+	}
+	body := f.Docs[0].Body
+	var kv *ast.MappingValueNode
+	switch n := body.(type) {
+	case *ast.MappingNode:
+		if len(n.Values) != 1 {
+			t.Fatalf("step %q: want one key", src)
+		}
+		kv = n.Values[0]
+	case *ast.MappingValueNode:
+		kv = n
+	default:
+		t.Fatalf("step %q: want a mapping, got %T", src, body)
+	}
+	kind := kv.Key.String()
+	spec, ok := etl.LookupStep(kind)
+	if !ok {
+		t.Fatalf("step kind %q not registered", kind)
+	}
+	cfg := spec.Config()
+	if err := yaml.NodeToValue(kv.Value, cfg, yaml.Strict()); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return spec.New(cfg, etl.BuildEnv{StepName: "steps[1] " + kind})
+}
+
+// mustStep is buildStep that fails the test on error.
+func mustStep(t *testing.T, src string) etl.Step {
+	t.Helper()
+	s, err := buildStep(t, src)
+	if err != nil {
+		t.Fatalf("build %q: %v", src, err)
+	}
+	return s
+}
+
+// textBatch builds a batch of string fields; a nil cell is null. Row i
+// comes from line i+2 of in.csv (line 1 being the header).
+func textBatch(t testing.TB, names []string, rows ...[]any) *etl.Batch {
+	t.Helper()
+	fields := make([]etl.Field, len(names))
+	for i, n := range names {
+		fields[i] = etl.Field{Name: n, Type: etl.TypeString}
+	}
+	return typedBatch(t, etl.MustSchema(fields...), rows...)
+}
+
+// typedBatch builds a batch of schema s from Go values (see Column.Append).
+func typedBatch(t testing.TB, s *etl.Schema, rows ...[]any) *etl.Batch {
+	t.Helper()
+	b := etl.NewBatch(s, len(rows))
+	for r, row := range rows {
+		if len(row) != s.Len() {
+			t.Fatalf("row %d has %d values for %d fields", r, len(row), s.Len())
+		}
+		for j, v := range row {
+			if err := b.Cols[j].Append(v); err != nil {
+				t.Fatalf("row %d field %d: %v", r, j, err)
+			}
+		}
+		b.Origins = append(b.Origins, etl.Origin{File: "in.csv", Line: int64(r + 2)})
+	}
+	if err := b.Check(); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// apply runs step on b and checks the result's shape.
+func apply(t *testing.T, step etl.Step, b *etl.Batch) (*etl.Batch, error) {
+	t.Helper()
+	out, err := step.Apply(context.Background(), b)
+	if err != nil {
+		return nil, err
+	}
+	if err := out.Check(); err != nil {
+		t.Fatalf("batch after step: %v", err)
+	}
+	return out, nil
+}
+
+// rowsOf returns the batch's rows as values in schema order.
+func rowsOf(b *etl.Batch) [][]any {
+	out := make([][]any, b.Len())
+	for i := range out {
+		row := make([]any, len(b.Cols))
+		for j := range b.Cols {
+			row[j] = b.Cols[j].Value(i)
+		}
+		out[i] = row
+	}
+	return out
+}
+
+func linesOf(b *etl.Batch) []int64 {
+	out := make([]int64, b.Len())
+	for i, o := range b.Origins {
+		out[i] = o.Line
+	}
+	return out
+}
+
+// rejectView is a Reject without the row JSON, for comparisons.
+type rejectView struct {
+	Step, Field, Value, Reason string
+	Line                       int64
+}
+
+func rejectsOf(b *etl.Batch) []rejectView {
+	var out []rejectView
+	for _, r := range b.Rejects {
+		out = append(out, rejectView{Step: r.Step, Field: r.Field, Value: r.Value, Reason: r.Reason, Line: r.Origin.Line})
+	}
+	return out
+}
+
+// wantFieldError checks that err is an *etl.FieldError at path.
+func wantFieldError(t *testing.T, err error, path []string) *etl.FieldError {
+	t.Helper()
+	var fe *etl.FieldError
+	if !errors.As(err, &fe) {
+		t.Fatalf("error %v (%T) is not a *etl.FieldError", err, err)
+	}
+	if diff := cmp.Diff(path, fe.Path); diff != "" {
+		t.Fatalf("FieldError.Path (-want +got):\n%s\nerror: %v", diff, err)
+	}
+	return fe
+}
