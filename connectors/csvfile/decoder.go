@@ -1,0 +1,335 @@
+package csvfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"unsafe"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// maxFirstArena bounds the first batch's arena before its size is known.
+const maxFirstArena = 4 << 20
+
+// Decoder reads CSV records into batches of string columns. An unquoted
+// empty field is null, a quoted empty one ("") an empty string. A record
+// with the wrong number of fields, or malformed quoting, is rejected with
+// its line; the rest loads.
+type Decoder struct {
+	sc     *scanner
+	file   string
+	header bool
+	logger *slog.Logger
+
+	schema *etl.Schema // nil until the first record of a headerless file
+	ncols  int
+
+	rec       record
+	spans     []span  // the current batch's fields, ncols per row
+	lines     []int64 // the current batch's row lines
+	arenaHint int
+	offset    int64
+	line      int64
+}
+
+var _ fileformat.Decoder = (*Decoder)(nil)
+
+// NewDecoder returns a decoder of r. With opts.Offset > 0 it reads the
+// header (and detects the delimiter) from the start of r, then seeks to
+// the offset; a UTF-8 BOM at the start is skipped.
+func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error) {
+	delim, err := opts.CSV.DelimiterByte()
+	if err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Decoder{file: opts.File, header: opts.CSV.Header, logger: logger, arenaHint: 64 << 10}
+	// Size the first batch's arena from what is left to read, so that it
+	// rarely grows; field bytes never outnumber input bytes.
+	if size, err := r.Seek(0, io.SeekEnd); err == nil {
+		d.arenaHint = int(min(max(size-opts.Offset, 0), maxFirstArena))
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil && opts.Offset > 0 {
+		return nil, fmt.Errorf("seek: %w", err)
+	}
+	d.sc = newScanner(r, delim, 0, 0)
+	if err := d.sc.skipBOM(); err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if delim == 0 {
+		d.sc.delim = detectDelimiter(d.sc.firstLine())
+		if d.sc.rerr != nil {
+			return nil, fmt.Errorf("read: %w", d.sc.rerr)
+		}
+	}
+	if d.header {
+		if err := d.readHeader(); err != nil {
+			return nil, err
+		}
+	} else if opts.Offset > 0 {
+		// A headerless file's width is its first record's.
+		if err := d.readWidth(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Offset > 0 {
+		if _, err := r.Seek(opts.Offset, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("seek to offset %d: %w", opts.Offset, err)
+		}
+		d.sc = newScanner(r, d.sc.delim, opts.Offset, opts.Line)
+	}
+	d.offset, d.line = d.sc.offset(), d.sc.lines
+	return d, nil
+}
+
+// readHeader reads the header record into the schema.
+func (d *Decoder) readHeader() error {
+	var names []byte
+	var err error
+	for {
+		names, err = d.sc.readRecord(names[:0], &d.rec)
+		if errors.Is(err, io.EOF) {
+			d.schema = etl.MustSchema() // an empty file
+			return nil
+		}
+		if err != nil {
+			return d.fatal(err)
+		}
+		if !d.rec.blank() {
+			break
+		}
+	}
+	if d.rec.bad != "" {
+		return fmt.Errorf("line %d: header: %s", d.rec.line, d.rec.bad)
+	}
+	raw := make([]string, len(d.rec.fields))
+	for i, f := range d.rec.fields {
+		raw[i] = string(names[f.start:f.end])
+	}
+	fields, renamed := headerFields(raw)
+	for _, msg := range renamed {
+		d.logger.Warn("csv header: "+msg, "file", d.file, "line", d.rec.line)
+	}
+	d.schema = etl.MustSchema(fields...)
+	d.ncols = len(fields)
+	return nil
+}
+
+// readWidth reads the first record of a headerless file to learn its width.
+func (d *Decoder) readWidth() error {
+	for {
+		_, err := d.sc.readRecord(nil, &d.rec)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return d.fatal(err)
+		}
+		if !d.rec.blank() {
+			d.setWidth(len(d.rec.fields))
+			return nil
+		}
+	}
+}
+
+func (d *Decoder) setWidth(n int) {
+	fields := make([]etl.Field, n)
+	for i := range fields {
+		fields[i] = etl.Field{Name: "col_" + strconv.Itoa(i+1), Type: etl.TypeString}
+	}
+	d.schema = etl.MustSchema(fields...)
+	d.ncols = n
+}
+
+// headerFields turns header names into string fields, naming an empty one
+// col_N and suffixing a repeated one name_2, name_3, ...; it returns a
+// message per renamed field.
+func headerFields(names []string) ([]etl.Field, []string) {
+	fields := make([]etl.Field, len(names))
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		seen[n] = true
+	}
+	taken := make(map[string]bool, len(names))
+	var renamed []string
+	for i, n := range names {
+		name := n
+		if name == "" {
+			name = "col_" + strconv.Itoa(i+1)
+		}
+		if taken[name] || (n == "" && seen[name]) {
+			base := name
+			for k := 2; taken[name] || seen[name]; k++ {
+				name = base + "_" + strconv.Itoa(k)
+			}
+		}
+		if name != n {
+			if n == "" {
+				renamed = append(renamed, fmt.Sprintf("column %d has no name, using %q", i+1, name))
+			} else {
+				renamed = append(renamed, fmt.Sprintf("column %d repeats %q, using %q", i+1, n, name))
+			}
+		}
+		taken[name] = true
+		fields[i] = etl.Field{Name: name, Type: etl.TypeString}
+	}
+	return fields, renamed
+}
+
+// detectDelimiter picks the most frequent of , ; tab | outside quotes on
+// the first line; a comma when none occurs.
+func detectDelimiter(line []byte) byte {
+	candidates := [...]byte{',', ';', '\t', '|'}
+	var counts [len(candidates)]int
+	quoted := false
+	for _, c := range line {
+		if c == '"' {
+			quoted = !quoted
+			continue
+		}
+		if quoted {
+			continue
+		}
+		for i, cand := range candidates {
+			if c == cand {
+				counts[i]++
+			}
+		}
+	}
+	best := 0
+	for i := range counts {
+		if counts[i] > counts[best] {
+			best = i
+		}
+	}
+	return candidates[best]
+}
+
+// Schema returns the file's schema: the header's fields, or col_1..col_N
+// once a headerless file's first record is read; nil before that.
+func (d *Decoder) Schema() *etl.Schema { return d.schema }
+
+// Position implements fileformat.Decoder.
+func (d *Decoder) Position() (offset, line int64) { return d.offset, d.line }
+
+func (d *Decoder) fatal(err error) error {
+	var big *fieldTooLargeError
+	if errors.As(err, &big) {
+		return err
+	}
+	return fmt.Errorf("read: %w", err)
+}
+
+// Decode implements fileformat.Decoder.
+func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if n <= 0 {
+		n = etl.DefaultBatchSize
+	}
+	arena := make([]byte, 0, d.arenaHint)
+	d.spans, d.lines = d.spans[:0], d.lines[:0]
+	var rejects []etl.Reject
+	eof := false
+	for records := 0; records < n; {
+		mark := len(arena)
+		var err error
+		arena, err = d.sc.readRecord(arena, &d.rec)
+		if errors.Is(err, io.EOF) {
+			eof = true
+			break
+		}
+		if err != nil {
+			return nil, d.fatal(err)
+		}
+		d.offset, d.line = d.sc.offset(), d.sc.lines
+		rec := &d.rec
+		// A blank line is no record, except in a one-column file, where it
+		// is the way a null is written.
+		if rec.blank() && d.ncols != 1 {
+			arena = arena[:mark]
+			continue
+		}
+		records++
+		if d.schema == nil {
+			d.setWidth(len(rec.fields))
+		}
+		if rec.bad == "" && len(rec.fields) != d.ncols {
+			if d.header {
+				rec.bad = fmt.Sprintf("%d fields, header has %d", len(rec.fields), d.ncols)
+			} else {
+				rec.bad = fmt.Sprintf("%d fields, the first record has %d", len(rec.fields), d.ncols)
+			}
+		}
+		if rec.bad != "" {
+			arena = arena[:mark]
+			rejects = append(rejects, etl.Reject{
+				Step:   "source",
+				Origin: etl.Origin{File: d.file, Line: rec.line},
+				Reason: fmt.Sprintf("line %d: %s", rec.line, rec.bad),
+				Value:  fileformat.RejectValue(d.sc.rawRecord()),
+			})
+			continue
+		}
+		d.spans = append(d.spans, rec.fields...)
+		d.lines = append(d.lines, rec.line)
+		if records&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if !eof && d.sc.atEOF() {
+		eof = true
+	}
+	if d.sc.rerr != nil {
+		return nil, d.fatal(d.sc.rerr)
+	}
+	if d.schema == nil {
+		d.schema = etl.MustSchema()
+	}
+	if len(arena) > 0 {
+		d.arenaHint = len(arena) + len(arena)/8
+	}
+	b := d.build(arena)
+	b.Rejects = rejects
+	if eof {
+		return b, io.EOF
+	}
+	return b, nil
+}
+
+// build makes the batch's columns from the spans: one string slab and one
+// null slab shared by all columns, strings pointing into the arena.
+func (d *Decoder) build(arena []byte) *etl.Batch {
+	rows := len(d.lines)
+	ncols := d.ncols
+	b := &etl.Batch{Schema: d.schema, Cols: make([]etl.Column, ncols), Origins: make([]etl.Origin, rows)}
+	strs := make([]string, rows*ncols)
+	nulls := make([]bool, rows*ncols)
+	for j := range b.Cols {
+		lo, hi := j*rows, (j+1)*rows
+		b.Cols[j] = etl.Column{Type: etl.TypeString, Str: strs[lo:hi:hi], Null: nulls[lo:hi:hi]}
+	}
+	for i, line := range d.lines {
+		b.Origins[i] = etl.Origin{File: d.file, Line: line}
+		row := d.spans[i*ncols : (i+1)*ncols]
+		for j, f := range row {
+			if f.end == f.start {
+				nulls[j*rows+i] = !f.quoted
+				continue
+			}
+			strs[j*rows+i] = unsafe.String(&arena[f.start], f.end-f.start)
+		}
+	}
+	return b
+}

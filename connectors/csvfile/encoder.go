@@ -1,0 +1,190 @@
+package csvfile
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// flushSize is how much encoded text the encoder gathers before writing.
+const flushSize = 64 << 10
+
+// Encoder writes batches as CSV: a header from the first batch's schema,
+// then one line per row ending in LF. A null is an empty field, an empty
+// string is "", and a value with a delimiter, quote, CR or LF is quoted
+// (RFC 4180), its CR LF kept as is. Timestamps are RFC 3339 in UTC.
+type Encoder struct {
+	w     io.Writer
+	file  string
+	delim byte
+
+	header []string // written names; nil before the first row
+	// mapSchema is the last batch schema seen and mapping, per header
+	// field, its index in that schema (-1: absent, written as null).
+	mapSchema *etl.Schema
+	mapping   []int
+	buf       []byte
+}
+
+var _ fileformat.Encoder = (*Encoder)(nil)
+
+// NewEncoder returns an encoder writing CSV with delim (',' when 0) to w.
+func NewEncoder(w io.Writer, delim byte, opts fileformat.EncodeOptions) *Encoder {
+	if delim == 0 {
+		delim = ','
+	}
+	return &Encoder{w: w, file: opts.File, delim: delim}
+}
+
+// Write implements fileformat.Encoder. A batch whose schema differs from
+// the header's is written by field name when its fields are among the
+// header's (missing ones empty); a field the header lacks is an error.
+func (e *Encoder) Write(b *etl.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	if e.header == nil {
+		e.header = b.Schema.Names()
+		for i, name := range e.header {
+			if i > 0 {
+				e.buf = append(e.buf, e.delim)
+			}
+			e.buf = e.appendString(e.buf, name)
+		}
+		e.buf = append(e.buf, '\n')
+	}
+	if b.Schema != e.mapSchema {
+		if err := e.remap(b.Schema); err != nil {
+			return err
+		}
+	}
+	for i := range b.Len() {
+		for k, j := range e.mapping {
+			if k > 0 {
+				e.buf = append(e.buf, e.delim)
+			}
+			if j < 0 {
+				continue
+			}
+			var err error
+			if e.buf, err = e.appendValue(e.buf, &b.Cols[j], i); err != nil {
+				return fmt.Errorf("%s: row from %s: field %q: %w", e.file, b.Origins[i], b.Schema.Field(j).Name, err)
+			}
+		}
+		e.buf = append(e.buf, '\n')
+		if len(e.buf) >= flushSize {
+			if err := e.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return e.flush()
+}
+
+func (e *Encoder) flush() error {
+	if len(e.buf) == 0 {
+		return nil
+	}
+	_, err := e.w.Write(e.buf)
+	e.buf = e.buf[:0]
+	if err != nil {
+		return fmt.Errorf("write %s: %w", e.file, err)
+	}
+	return nil
+}
+
+func (e *Encoder) remap(s *etl.Schema) error {
+	mapping := make([]int, len(e.header))
+	for k, name := range e.header {
+		mapping[k] = s.Index(name)
+	}
+	for _, f := range s.Fields() {
+		if !containsName(e.header, f.Name) {
+			return fmt.Errorf("%s: field %q is not in the CSV header written from the first batch (%s)",
+				e.file, f.Name, strings.Join(e.header, ", "))
+		}
+	}
+	e.mapSchema, e.mapping = s, mapping
+	return nil
+}
+
+func containsName(names []string, name string) bool {
+	for _, n := range names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Encoder) appendValue(buf []byte, c *etl.Column, i int) ([]byte, error) {
+	if c.Null[i] {
+		return buf, nil
+	}
+	switch c.Type {
+	case etl.TypeString:
+		return e.appendString(buf, c.Str[i]), nil
+	case etl.TypeInt:
+		return strconv.AppendInt(buf, c.Int[i], 10), nil
+	case etl.TypeFloat:
+		f := c.Float[i]
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return buf, fmt.Errorf("%v cannot be written", f)
+		}
+		return strconv.AppendFloat(buf, f, 'g', -1, 64), nil
+	case etl.TypeBool:
+		return strconv.AppendBool(buf, c.Bool[i]), nil
+	case etl.TypeTimestamp:
+		return c.Time[i].UTC().AppendFormat(buf, time.RFC3339Nano), nil
+	case etl.TypeDate:
+		return c.Time[i].UTC().AppendFormat(buf, time.DateOnly), nil
+	case etl.TypeJSON:
+		v, err := json.Marshal(c.JSON[i])
+		if err != nil {
+			return buf, err
+		}
+		return e.appendString(buf, string(v)), nil
+	}
+	return buf, fmt.Errorf("unknown type %s", c.Type)
+}
+
+// appendString appends s, quoted when it is empty (to tell it from null)
+// or holds a delimiter, quote, CR or LF.
+func (e *Encoder) appendString(buf []byte, s string) []byte {
+	if !e.needsQuotes(s) {
+		return append(buf, s...)
+	}
+	buf = append(buf, '"')
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			break
+		}
+		buf = append(buf, s[:i+1]...)
+		buf = append(buf, '"')
+		s = s[i+1:]
+	}
+	buf = append(buf, s...)
+	return append(buf, '"')
+}
+
+func (e *Encoder) needsQuotes(s string) bool {
+	if s == "" {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '\r', '\n', e.delim:
+			return true
+		}
+	}
+	// A leading BOM would be stripped on reading.
+	return strings.HasPrefix(s, "\uFEFF")
+}

@@ -1,0 +1,375 @@
+package csvfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
+)
+
+// readBufferSize is the scanner's read buffer: large enough that a read
+// syscall is rare, small enough to keep many open decoders cheap.
+const readBufferSize = 512 << 10
+
+// span is one field of a record: its unescaped bytes are dst[start:end] of
+// the buffer readRecord appended to. quoted tells "" (an empty string) from
+// an empty unquoted field (null).
+type span struct {
+	start, end int
+	quoted     bool
+}
+
+// record is one parsed CSV record.
+type record struct {
+	fields []span
+	// line is the 1-based line the record starts on.
+	line int64
+	// bad, when set, says why the record is malformed; it is rejected.
+	bad string
+}
+
+// blank reports whether the record is an empty line.
+func (r *record) blank() bool {
+	return len(r.fields) == 1 && !r.fields[0].quoted && r.fields[0].end == r.fields[0].start
+}
+
+// fieldTooLargeError is returned for a field over fileformat.MaxFieldSize.
+type fieldTooLargeError struct {
+	line  int64 // where the record starts
+	field int   // 1-based
+}
+
+func (e *fieldTooLargeError) Error() string {
+	return fmt.Sprintf("line %d: field %d is larger than %d MiB (an unterminated quote?)",
+		e.line, e.field, fileformat.MaxFieldSize>>20)
+}
+
+// Scanner states within a record.
+const (
+	stFieldStart = iota // before the first byte of a field
+	stUnquoted          // inside an unquoted field
+	stQuoted            // inside a quoted field
+	stQuoteSeen         // just after a quote inside a quoted field
+	stQuoteCR           // after a closing quote and a CR
+	stSkip              // a malformed record: skipping to its line end
+)
+
+// scanner splits CSV input into records. It reads into its own buffer and
+// parses with a resumable state machine, so a record may span any number of
+// reads and no line is ever buffered whole.
+type scanner struct {
+	rd       io.Reader
+	buf      []byte
+	pos, end int
+	base     int64 // input offset of buf[0]
+	eof      bool
+	rerr     error
+	delim    byte
+	lines    int64 // line breaks consumed
+
+	raw      []byte // text of the current record from earlier reads, capped
+	recStart int    // where the current record's unsaved text starts in buf
+}
+
+func newScanner(rd io.Reader, delim byte, offset, lines int64) *scanner {
+	return &scanner{rd: rd, buf: make([]byte, readBufferSize), delim: delim, base: offset, lines: lines}
+}
+
+// offset is the input offset of the next unread byte.
+func (s *scanner) offset() int64 { return s.base + int64(s.pos) }
+
+// fill replaces the consumed buffer with the next read. It reports false at
+// the end of input or on a read error (in s.rerr).
+func (s *scanner) fill() bool {
+	if s.eof || s.rerr != nil {
+		return false
+	}
+	s.saveRaw()
+	s.base += int64(s.end)
+	s.pos, s.end, s.recStart = 0, 0, 0
+	for range 100 {
+		n, err := s.rd.Read(s.buf)
+		s.end = n
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				s.eof = true
+			} else {
+				s.rerr = err
+			}
+			return n > 0
+		}
+		if n > 0 {
+			return true
+		}
+	}
+	s.rerr = io.ErrNoProgress
+	return false
+}
+
+// saveRaw keeps the current record's text in buf before it is discarded,
+// up to what a reject shows.
+func (s *scanner) saveRaw() {
+	if room := fileformat.MaxRejectValue + 4 - len(s.raw); room > 0 {
+		chunk := s.buf[s.recStart:s.pos]
+		s.raw = append(s.raw, chunk[:min(room, len(chunk))]...)
+	}
+	s.recStart = s.pos
+}
+
+// rawRecord returns the text of the record just read, capped.
+func (s *scanner) rawRecord() []byte {
+	s.saveRaw()
+	return s.raw
+}
+
+// atEOF reports whether the input has no more bytes; it may read.
+func (s *scanner) atEOF() bool {
+	return s.pos >= s.end && !s.fill() && s.rerr == nil
+}
+
+// skipBOM drops a UTF-8 byte order mark at the current position; call it at
+// the start of the input only.
+func (s *scanner) skipBOM() error {
+	if s.end-s.pos < 3 && !s.eof {
+		// Read at least three bytes so a BOM split across reads is seen.
+		copy(s.buf, s.buf[s.pos:s.end])
+		s.base += int64(s.pos)
+		s.end -= s.pos
+		s.pos, s.recStart = 0, 0
+		n, err := io.ReadAtLeast(s.rd, s.buf[s.end:], 3-s.end)
+		s.end += n
+		switch {
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			s.eof = true
+		case err != nil:
+			return err
+		}
+	}
+	if bytes.HasPrefix(s.buf[s.pos:s.end], []byte("\uFEFF")) {
+		s.pos += 3
+		s.recStart = s.pos
+	}
+	return nil
+}
+
+// firstLine returns up to the first line break of the unread input without
+// consuming it (at most one buffer).
+func (s *scanner) firstLine() []byte {
+	if s.pos >= s.end && !s.fill() {
+		return nil
+	}
+	b := s.buf[s.pos:s.end]
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	return b
+}
+
+// readRecord parses the next record, appending its unescaped field bytes to
+// dst and their spans to rec. It returns io.EOF when no record is left; a
+// malformed record is returned with rec.bad set and the input positioned
+// after it. Other errors (reading, a field over MaxFieldSize) are fatal.
+func (s *scanner) readRecord(dst []byte, rec *record) ([]byte, error) {
+	rec.fields = rec.fields[:0]
+	rec.bad = ""
+	rec.line = s.lines + 1
+	s.raw = s.raw[:0]
+	s.recStart = s.pos
+	if s.pos < s.end {
+		var ok bool
+		if dst, ok = s.readLine(dst, rec); ok {
+			return dst, nil
+		}
+		rec.fields = rec.fields[:0]
+	}
+	startOffset := s.offset()
+	fieldStart := len(dst)
+	state := stFieldStart
+	for {
+		if s.pos >= s.end && !s.fill() {
+			if s.rerr != nil {
+				return dst, s.rerr
+			}
+			switch state {
+			case stFieldStart:
+				if s.offset() == startOffset {
+					return dst, io.EOF
+				}
+				rec.fields = append(rec.fields, span{len(dst), len(dst), false})
+			case stUnquoted:
+				// Like encoding/csv, a CR before the end of input ends the line.
+				if n := len(dst); n > fieldStart && dst[n-1] == '\r' {
+					dst = dst[:n-1]
+				}
+				rec.fields = append(rec.fields, span{fieldStart, len(dst), false})
+			case stQuoted:
+				rec.fields = append(rec.fields, span{fieldStart, len(dst), true})
+				rec.bad = fmt.Sprintf("field %d: quoted field not closed before the end of the file", len(rec.fields))
+			case stQuoteSeen, stQuoteCR:
+				rec.fields = append(rec.fields, span{fieldStart, len(dst), true})
+			}
+			return dst, nil
+		}
+		buf := s.buf[s.pos:s.end]
+		switch state {
+		case stFieldStart:
+			fieldStart = len(dst)
+			if buf[0] == '"' {
+				s.pos++
+				state = stQuoted
+			} else {
+				state = stUnquoted
+			}
+		case stUnquoted:
+			i := 0
+			for i < len(buf) && buf[i] != s.delim && buf[i] != '\n' {
+				i++
+			}
+			dst = append(dst, buf[:i]...)
+			s.pos += i
+			if len(dst)-fieldStart > fileformat.MaxFieldSize {
+				return dst, &fieldTooLargeError{line: rec.line, field: len(rec.fields) + 1}
+			}
+			if i == len(buf) {
+				continue
+			}
+			s.pos++
+			if buf[i] == s.delim {
+				rec.fields = append(rec.fields, span{fieldStart, len(dst), false})
+				state = stFieldStart
+				continue
+			}
+			s.lines++
+			if n := len(dst); n > fieldStart && dst[n-1] == '\r' {
+				dst = dst[:n-1]
+			}
+			rec.fields = append(rec.fields, span{fieldStart, len(dst), false})
+			return dst, nil
+		case stQuoted:
+			i := bytes.IndexByte(buf, '"')
+			chunk := buf
+			if i >= 0 {
+				chunk = buf[:i]
+			}
+			dst = append(dst, chunk...)
+			s.lines += int64(bytes.Count(chunk, newline))
+			if len(dst)-fieldStart > fileformat.MaxFieldSize {
+				return dst, &fieldTooLargeError{line: rec.line, field: len(rec.fields) + 1}
+			}
+			if i < 0 {
+				s.pos = s.end
+				continue
+			}
+			s.pos += i + 1
+			state = stQuoteSeen
+		case stQuoteSeen:
+			switch c := buf[0]; c {
+			case '"':
+				dst = append(dst, '"')
+				s.pos++
+				state = stQuoted
+			case s.delim:
+				s.pos++
+				rec.fields = append(rec.fields, span{fieldStart, len(dst), true})
+				state = stFieldStart
+			case '\n':
+				s.pos++
+				s.lines++
+				rec.fields = append(rec.fields, span{fieldStart, len(dst), true})
+				return dst, nil
+			case '\r':
+				s.pos++
+				state = stQuoteCR
+			default:
+				rec.bad = fmt.Sprintf("field %d: unexpected %q after the closing quote", len(rec.fields)+1, c)
+				state = stSkip
+			}
+		case stQuoteCR:
+			if buf[0] == '\n' {
+				s.pos++
+				s.lines++
+				rec.fields = append(rec.fields, span{fieldStart, len(dst), true})
+				return dst, nil
+			}
+			rec.bad = fmt.Sprintf("field %d: unexpected CR after the closing quote", len(rec.fields)+1)
+			state = stSkip
+		case stSkip:
+			i := bytes.IndexByte(buf, '\n')
+			if i < 0 {
+				s.pos = s.end
+				continue
+			}
+			s.pos += i + 1
+			s.lines++
+			return dst, nil
+		}
+	}
+}
+
+var newline = []byte{'\n'}
+
+// readLine is readRecord's fast path for a well-formed record on one line
+// of the buffer (no quoted line break): it copies the line into dst at once
+// and splits it there, unescaping quoted fields in place. It reports false,
+// with dst as it was, for any other record.
+func (s *scanner) readLine(dst []byte, rec *record) ([]byte, bool) {
+	buf := s.buf[s.pos:s.end]
+	eol := bytes.IndexByte(buf, '\n')
+	if eol < 0 {
+		return dst, false
+	}
+	base := len(dst)
+	dst = append(dst, buf[:eol]...)
+	line := dst[base:]
+	n := len(line)
+	for i := 0; ; {
+		if i < n && line[i] == '"' {
+			start, w, k := i+1, i+1, i+1
+			for {
+				q := bytes.IndexByte(line[k:], '"')
+				if q < 0 {
+					return dst[:base], false // the field goes on past this line
+				}
+				q += k
+				copy(line[w:], line[k:q])
+				w += q - k
+				if q+1 < n && line[q+1] == '"' {
+					line[w] = '"'
+					w++
+					k = q + 2
+					continue
+				}
+				k = q + 1
+				break
+			}
+			rec.fields = append(rec.fields, span{base + start, base + w, true})
+			switch {
+			case k == n || (k == n-1 && line[k] == '\r'):
+			case line[k] == s.delim:
+				i = k + 1
+				continue
+			default:
+				return dst[:base], false // malformed: the general path says why
+			}
+			break
+		}
+		k := i
+		for k < n && line[k] != s.delim {
+			k++
+		}
+		end := k
+		if k == n && end > i && line[end-1] == '\r' {
+			end--
+		}
+		rec.fields = append(rec.fields, span{base + i, base + end, false})
+		if k == n {
+			break
+		}
+		i = k + 1
+	}
+	s.pos += eol + 1
+	s.lines++
+	return dst, true
+}

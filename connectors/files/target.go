@@ -1,0 +1,228 @@
+package files
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// TargetConfig is the "file" target's config.
+type TargetConfig struct {
+	// Path is the output file, relative to the config file; a text/template
+	// with {{ .Job }}, {{ .RunID }} and {{ .RunDate }} (YYYY-MM-DD).
+	Path string `yaml:"path"`
+	// Format is csv or jsonl; by default it follows Path's extension.
+	Format string `yaml:"format"`
+}
+
+// PathData is what a file target's path template is executed with.
+type PathData struct {
+	Job     string
+	RunID   int64
+	RunDate string // YYYY-MM-DD of the run's date
+}
+
+const targetExample = `targets:
+  - type: file
+    path: "out/leads-{{ .RunDate }}.csv"
+`
+
+func init() {
+	etl.RegisterTarget(etl.TargetSpec{
+		Spec: etl.Spec{
+			Type:    "file",
+			Summary: "Write a CSV or JSON Lines file, made visible atomically (temporary file renamed) at commit.",
+			Example: targetExample,
+			Config:  func() any { return &TargetConfig{} },
+		},
+		New: func(cfg any, env etl.BuildEnv) (etl.Target, error) {
+			c, ok := cfg.(*TargetConfig)
+			if !ok {
+				return nil, fmt.Errorf("file: config is %T, want *files.TargetConfig", cfg)
+			}
+			return NewTarget(*c, env)
+		},
+	})
+}
+
+// Target writes rows to a temporary file beside its destination; Commit
+// fsyncs it and renames it into place, so readers only ever see a complete
+// file. A run that writes no row leaves an existing file untouched.
+type Target struct {
+	tmpl    *template.Template
+	baseDir string
+	format  fileformat.Format
+
+	log  *slog.Logger
+	path string // destination, absolute
+	rel  string // destination as users see it
+	tmp  *os.File
+	bw   *bufio.Writer
+	enc  fileformat.Encoder
+	rows int64
+}
+
+var _ etl.Target = (*Target)(nil)
+
+// NewTarget validates cfg and returns the target; it does no I/O.
+func NewTarget(cfg TargetConfig, env etl.BuildEnv) (*Target, error) {
+	if cfg.Path == "" {
+		return nil, &etl.FieldError{Path: []string{"path"}, Err: errors.New(`required: a file name such as "out/leads-{{ .RunDate }}.csv"`)}
+	}
+	tmpl, err := template.New("path").Option("missingkey=error").Parse(cfg.Path)
+	if err != nil {
+		return nil, &etl.FieldError{Path: []string{"path"}, Err: fmt.Errorf("bad template: %w", err)}
+	}
+	sample, err := renderPath(tmpl, PathData{Job: "job", RunID: 1, RunDate: "2006-01-02"})
+	if err != nil {
+		return nil, &etl.FieldError{Path: []string{"path"}, Err: fmt.Errorf("%w (available: {{ .Job }}, {{ .RunID }}, {{ .RunDate }})", err)}
+	}
+	format, err := fileformat.Resolve(cfg.Format, sample)
+	if err != nil {
+		key := "format"
+		if cfg.Format == "" {
+			key = "path"
+		}
+		return nil, &etl.FieldError{Path: []string{key}, Err: err}
+	}
+	if format.NewEncoder == nil {
+		return nil, &etl.FieldError{Path: []string{"format"}, Err: fmt.Errorf("format %q cannot be written", format.Name)}
+	}
+	return &Target{tmpl: tmpl, baseDir: env.BaseDir, format: format}, nil
+}
+
+func renderPath(tmpl *template.Template, data PathData) (string, error) {
+	var b strings.Builder
+	if err := tmpl.Execute(&b, data); err != nil {
+		return "", err
+	}
+	if b.Len() == 0 {
+		return "", errors.New("path is empty once expanded")
+	}
+	return b.String(), nil
+}
+
+// Open expands the path, creates its directory and the temporary file.
+func (t *Target) Open(ctx context.Context, env etl.TargetEnv) error {
+	t.log = env.Logger
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	name, err := renderPath(t.tmpl, PathData{Job: env.Job, RunID: env.RunID, RunDate: env.RunDate.Format(time.DateOnly)})
+	if err != nil {
+		return fmt.Errorf("file: path: %w", err)
+	}
+	t.rel = filepath.ToSlash(name)
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(t.baseDir, name)
+	}
+	t.path = name
+	dir := filepath.Dir(name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("file: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("file: %w", err)
+	}
+	t.tmp, t.rows = tmp, 0
+	t.bw = bufio.NewWriterSize(tmp, 1<<20)
+	t.enc = t.format.NewEncoder(t.bw, fileformat.EncodeOptions{File: t.rel})
+	return nil
+}
+
+// Write appends the batch's rows to the temporary file.
+func (t *Target) Write(ctx context.Context, b *etl.Batch) error {
+	if t.tmp == nil {
+		return fmt.Errorf("file %s: write after commit or close", t.rel)
+	}
+	if err := t.enc.Write(b); err != nil {
+		return fmt.Errorf("file: %w", err)
+	}
+	t.rows += int64(b.Len())
+	return nil
+}
+
+// Commit flushes and fsyncs the temporary file, renames it into place and
+// fsyncs the directory. With no row written it removes the temporary file
+// and leaves any existing output as it was.
+func (t *Target) Commit(ctx context.Context) error {
+	if t.tmp == nil {
+		return nil
+	}
+	if t.rows == 0 {
+		t.log.Info("no rows written; output left as it was", "file", t.rel)
+		t.abandon()
+		return nil
+	}
+	tmp := t.tmp
+	if err := t.bw.Flush(); err != nil {
+		return fmt.Errorf("file: write %s: %w", t.rel, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("file: sync %s: %w", t.rel, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("file: close %s: %w", t.rel, err)
+	}
+	if err := os.Rename(tmp.Name(), t.path); err != nil {
+		return fmt.Errorf("file: %w", err)
+	}
+	t.tmp = nil
+	if err := syncDir(filepath.Dir(t.path)); err != nil {
+		return fmt.Errorf("file: sync directory of %s: %w", t.rel, err)
+	}
+	t.log.Info("file written", "file", t.rel, "rows", t.rows)
+	return nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	// Some file systems cannot sync a directory; the rename stands.
+	if errors.Is(err, os.ErrInvalid) || errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	return err
+}
+
+// abandon closes and removes the temporary file.
+func (t *Target) abandon() {
+	if t.tmp == nil {
+		return
+	}
+	t.tmp.Close()
+	if err := os.Remove(t.tmp.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.log.Warn("cannot remove temporary file", "file", t.tmp.Name(), "err", err)
+	}
+	t.tmp = nil
+}
+
+// Close abandons uncommitted output: the temporary file is removed.
+func (t *Target) Close() error {
+	t.abandon()
+	return nil
+}
+
+// Durability implements etl.Target: output exists only once committed.
+func (t *Target) Durability() etl.Durability { return etl.DurableAtCommit }

@@ -1,0 +1,163 @@
+package jsonfile
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// flushSize is how much encoded text the encoder gathers before writing.
+const flushSize = 64 << 10
+
+// Encoder writes one JSON object per row, fields in schema order, with
+// typed values: null, numbers, booleans, strings, RFC 3339 strings for
+// timestamps (dates as 2006-01-02) and nested JSON as is. It appends bytes
+// to a reused buffer; no map is built per row.
+type Encoder struct {
+	w    io.Writer
+	file string
+
+	schema *etl.Schema
+	keys   [][]byte // `"name":` per field of schema
+	buf    []byte
+}
+
+var _ fileformat.Encoder = (*Encoder)(nil)
+
+// NewEncoder returns an encoder writing JSON Lines to w.
+func NewEncoder(w io.Writer, opts fileformat.EncodeOptions) *Encoder {
+	return &Encoder{w: w, file: opts.File}
+}
+
+// Write implements fileformat.Encoder.
+func (e *Encoder) Write(b *etl.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	if b.Schema != e.schema {
+		e.schema = b.Schema
+		e.keys = e.keys[:0]
+		for _, name := range b.Schema.Names() {
+			key := appendString(nil, name)
+			e.keys = append(e.keys, append(key, ':'))
+		}
+	}
+	for i := range b.Len() {
+		e.buf = append(e.buf, '{')
+		for j := range b.Cols {
+			if j > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			e.buf = append(e.buf, e.keys[j]...)
+			var err error
+			if e.buf, err = appendValue(e.buf, &b.Cols[j], i); err != nil {
+				return fmt.Errorf("%s: row from %s: field %q: %w", e.file, b.Origins[i], b.Schema.Field(j).Name, err)
+			}
+		}
+		e.buf = append(e.buf, '}', '\n')
+		if len(e.buf) >= flushSize {
+			if err := e.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return e.flush()
+}
+
+func (e *Encoder) flush() error {
+	if len(e.buf) == 0 {
+		return nil
+	}
+	_, err := e.w.Write(e.buf)
+	e.buf = e.buf[:0]
+	if err != nil {
+		return fmt.Errorf("write %s: %w", e.file, err)
+	}
+	return nil
+}
+
+func appendValue(buf []byte, c *etl.Column, i int) ([]byte, error) {
+	if c.Null[i] {
+		return append(buf, "null"...), nil
+	}
+	switch c.Type {
+	case etl.TypeString:
+		return appendString(buf, c.Str[i]), nil
+	case etl.TypeInt:
+		return strconv.AppendInt(buf, c.Int[i], 10), nil
+	case etl.TypeFloat:
+		f := c.Float[i]
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return buf, fmt.Errorf("%v has no JSON representation", f)
+		}
+		return strconv.AppendFloat(buf, f, 'g', -1, 64), nil
+	case etl.TypeBool:
+		return strconv.AppendBool(buf, c.Bool[i]), nil
+	case etl.TypeTimestamp:
+		buf = append(buf, '"')
+		buf = c.Time[i].UTC().AppendFormat(buf, time.RFC3339Nano)
+		return append(buf, '"'), nil
+	case etl.TypeDate:
+		buf = append(buf, '"')
+		buf = c.Time[i].UTC().AppendFormat(buf, time.DateOnly)
+		return append(buf, '"'), nil
+	case etl.TypeJSON:
+		v, err := json.Marshal(c.JSON[i])
+		if err != nil {
+			return buf, err
+		}
+		return append(buf, v...), nil
+	}
+	return buf, fmt.Errorf("unknown type %s", c.Type)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendString(buf []byte, s string) []byte {
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			buf = append(buf, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				buf = append(buf, '\\', c)
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default:
+				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
+}
