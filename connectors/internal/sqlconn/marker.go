@@ -1,0 +1,90 @@
+package sqlconn
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// MarkerTable is the table in the target database recording which append
+// batches were loaded, so that a batch replayed after a crash is skipped.
+const MarkerTable = "_nightjar_batches"
+
+// Querier is what the marker functions need of a transaction (*sql.Tx,
+// *sqlx.Tx).
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Marker is one loaded batch.
+type Marker struct {
+	Job      string
+	Target   string
+	BatchKey string // etl.BatchKey
+	RunID    int64
+	Rows     int64
+	LoadedAt time.Time
+}
+
+// markerIdent quotes the marker table's constant, valid names ("rows" is a
+// reserved word in MySQL).
+func markerIdent(d Dialect, name string) string {
+	q, _ := d.QuoteIdent(name)
+	return q
+}
+
+// CreateMarkerTable returns the statement creating MarkerTable if missing,
+// its text columns of the dialect's string type. (A MySQL dialect will need
+// a VARCHAR there: MySQL cannot index TEXT without a prefix length.)
+func CreateMarkerTable(d Dialect) string {
+	text, integer := d.ColumnType(etl.TypeString), d.ColumnType(etl.TypeInt)
+	q := func(n string) string { return markerIdent(d, n) }
+	return "CREATE TABLE IF NOT EXISTS " + q(MarkerTable) + " (" +
+		q("job") + " " + text + " NOT NULL, " +
+		q("target") + " " + text + " NOT NULL, " +
+		q("batch_key") + " " + text + " NOT NULL, " +
+		q("run_id") + " " + integer + ", " +
+		q("rows") + " " + integer + ", " +
+		q("loaded_at") + " " + text + ", " +
+		"PRIMARY KEY (" + q("job") + ", " + q("target") + ", " + q("batch_key") + "))"
+}
+
+// ClaimBatch records m in the caller's transaction and reports true, or
+// reports false when the batch was loaded before: the caller then skips
+// it. Run it in the transaction that inserts the batch's rows, so that
+// rows and marker commit together or not at all.
+func ClaimBatch(ctx context.Context, q Querier, d Dialect, m Marker) (bool, error) {
+	id := func(n string) string { return markerIdent(d, n) }
+	var one int
+	err := q.QueryRowContext(ctx, "SELECT 1 FROM "+id(MarkerTable)+" WHERE "+
+		id("job")+" = "+d.Placeholder(1)+" AND "+id("target")+" = "+d.Placeholder(2)+" AND "+id("batch_key")+" = "+d.Placeholder(3),
+		m.Job, m.Target, m.BatchKey).Scan(&one)
+	switch {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, fmt.Errorf("read batch marker: %w", err)
+	}
+	cols := []string{"job", "target", "batch_key", "run_id", "rows", "loaded_at"}
+	query := "INSERT INTO " + id(MarkerTable) + " ("
+	values := ""
+	for i, c := range cols {
+		if i > 0 {
+			query += ", "
+			values += ", "
+		}
+		query += id(c)
+		values += d.Placeholder(i + 1)
+	}
+	_, err = q.ExecContext(ctx, query+") VALUES ("+values+")",
+		m.Job, m.Target, m.BatchKey, m.RunID, m.Rows, m.LoadedAt.UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return false, fmt.Errorf("write batch marker: %w", err)
+	}
+	return true, nil
+}
