@@ -89,6 +89,7 @@ type TargetEnv struct {
 	RunID   int64
 	RunDate time.Time
 	Logger  *slog.Logger
+	Clock   Clock
 }
 
 // Target writes batches. Write is called from one goroutine.

@@ -183,7 +183,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	defer job.Source.Close()
 
 	if !p.opts.DryRun {
-		env := TargetEnv{Job: job.Name, RunID: p.runID, RunDate: p.clock.Now().UTC(), Logger: p.log}
+		env := TargetEnv{Job: job.Name, RunID: p.runID, RunDate: p.clock.Now().UTC(), Logger: p.log, Clock: p.clock}
 		for i, t := range job.Targets {
 			env.Name = t.Name
 			if err := t.Target.Open(ctx, env); err != nil {

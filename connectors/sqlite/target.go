@@ -181,6 +181,9 @@ func (t *Target) Open(ctx context.Context, env etl.TargetEnv) error {
 
 func (t *Target) open(ctx context.Context, env etl.TargetEnv) error {
 	t.env = env
+	if env.Clock != nil {
+		t.now = env.Clock.Now
+	}
 	t.logger = env.Logger
 	if t.logger == nil {
 		t.logger = slog.New(slog.DiscardHandler)

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	_ "github.com/nightjar-etl/nightjar/connectors/all"
+	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
+	"github.com/nightjar-etl/nightjar/jobs"
+	_ "github.com/nightjar-etl/nightjar/transforms"
+)
+
+// Exit codes, DESIGN §5.
+const (
+	exitOK       = 0
+	exitFailed   = 1
+	exitUsage    = 2
+	exitRejected = 3
+)
+
+// exitError carries an exit code up to run; its message, if any, has been
+// printed or is printed by run.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// app is the state shared by the commands of one invocation.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	configPath     string
+	cfg            *jobs.Config
+	logger         *slog.Logger
+}
+
+// run is main without the process: it parses args, runs the command and
+// returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "nightjar:", a.redact(ee.err.Error()))
+		}
+		return ee.code
+	}
+	// Cobra's own errors: unknown command or flag, wrong argument count.
+	fmt.Fprintln(stderr, "nightjar:", a.redact(err.Error()))
+	return exitUsage
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "nightjar",
+		Short:         "Batch ETL sync for conversation logs and leads",
+		Long:          "nightjar moves chatbot conversation logs and leads from files, databases and APIs\ninto CRMs and warehouses, on a schedule, checkpointed so nothing is lost or loaded twice.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	defaultConfig := os.Getenv("NIGHTJAR_CONFIG")
+	if defaultConfig == "" {
+		defaultConfig = "nightjar.yaml"
+	}
+	root.PersistentFlags().StringVarP(&a.configPath, "config", "c", defaultConfig, "config file (env NIGHTJAR_CONFIG)")
+	root.AddCommand(
+		a.validateCommand(),
+		a.runCommand(),
+		a.statusCommand(),
+		a.historyCommand(),
+		a.stateCommand(),
+		a.quarantineCommand(),
+		a.initCommand(),
+	)
+	return root
+}
+
+// redact hides secrets from the environment in s, once a config is loaded.
+func (a *app) redact(s string) string {
+	if a.cfg == nil {
+		return s
+	}
+	return a.cfg.Redact(s)
+}
+
+// load reads and validates the config; errors exit 2.
+func (a *app) load() (*jobs.Config, error) {
+	if a.cfg != nil {
+		return a.cfg, nil
+	}
+	cfg, err := jobs.Load(a.configPath)
+	if err != nil {
+		var errs jobs.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				fmt.Fprintln(a.stderr, e.Error())
+			}
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("%s: %d error(s)", a.configPath, len(errs))}
+		}
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	a.cfg = cfg
+	a.logger = newLogger(a.stderr, cfg.Redact)
+	return cfg, nil
+}
+
+// openStore opens the config's state store.
+func (a *app) openStore(ctx context.Context) (*sqlitestore.Store, error) {
+	cfg, err := a.load()
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlitestore.Open(ctx, cfg.State)
+	if err != nil {
+		return nil, &exitError{code: exitFailed, err: fmt.Errorf("open state store: %w", err)}
+	}
+	return st, nil
+}
+
+// jobArgs resolves job names, or every job with all.
+func (a *app) jobArgs(cfg *jobs.Config, names []string, all bool) ([]string, error) {
+	if all {
+		if len(names) > 0 {
+			return nil, usageErr("give job names or --all, not both")
+		}
+		return cfg.JobNames(), nil
+	}
+	if len(names) == 0 {
+		return nil, usageErr("name a job (%s) or use --all", strings.Join(cfg.JobNames(), ", "))
+	}
+	for _, n := range names {
+		if _, ok := cfg.Job(n); !ok {
+			return nil, usageErr("unknown job %q (jobs: %s)", n, strings.Join(cfg.JobNames(), ", "))
+		}
+	}
+	return names, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// newLogger logs text on a terminal and JSON otherwise, with secrets
+// redacted from messages and string attributes.
+func newLogger(w io.Writer, redact func(string) string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if os.Getenv("NIGHTJAR_DEBUG") != "" {
+		opts.Level = slog.LevelDebug
+	}
+	var h slog.Handler
+	if isTerminal(w) {
+		h = slog.NewTextHandler(w, opts)
+	} else {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(&redactHandler{Handler: h, redact: redact})
+}
+
+// redactHandler removes secrets from every record before it is written.
+type redactHandler struct {
+	slog.Handler
+	redact func(string) string
+}
+
+func (h *redactHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, h.redact(r.Message), r.PC)
+	r.Attrs(func(at slog.Attr) bool {
+		out.AddAttrs(h.redactAttr(at))
+		return true
+	})
+	return h.Handler.Handle(ctx, out)
+}
+
+func (h *redactHandler) redactAttr(at slog.Attr) slog.Attr {
+	v := at.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(at.Key, h.redact(v.String()))
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(at.Key, h.redact(err.Error()))
+		}
+		return slog.String(at.Key, h.redact(fmt.Sprint(v.Any())))
+	case slog.KindGroup:
+		attrs := v.Group()
+		out := make([]any, len(attrs))
+		for i, g := range attrs {
+			out[i] = h.redactAttr(g)
+		}
+		return slog.Group(at.Key, out...)
+	}
+	return slog.Attr{Key: at.Key, Value: v}
+}
+
+func (h *redactHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	red := make([]slog.Attr, len(attrs))
+	for i, at := range attrs {
+		red[i] = h.redactAttr(at)
+	}
+	return &redactHandler{Handler: h.Handler.WithAttrs(red), redact: h.redact}
+}
+
+func (h *redactHandler) WithGroup(name string) slog.Handler {
+	return &redactHandler{Handler: h.Handler.WithGroup(name), redact: h.redact}
+}

@@ -1,0 +1,347 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gocarina/gocsv"
+	"github.com/spf13/cobra"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// runRow is a run as exported by `history --csv`.
+type runRow struct {
+	ID       int64  `csv:"id"`
+	Job      string `csv:"job"`
+	Trigger  string `csv:"trigger"`
+	Status   string `csv:"status"`
+	Started  string `csv:"started_at"`
+	Ended    string `csv:"ended_at"`
+	Duration string `csv:"duration"`
+	Read     int64  `csv:"rows_read"`
+	Written  int64  `csv:"rows_written"`
+	Rejected int64  `csv:"rows_rejected"`
+	Bytes    int64  `csv:"bytes_read"`
+	Error    string `csv:"error"`
+}
+
+// quarantineRow is a rejected row as exported by `quarantine export`.
+type quarantineRow struct {
+	ID     int64  `csv:"id"`
+	Job    string `csv:"job"`
+	RunID  int64  `csv:"run_id"`
+	At     string `csv:"at"`
+	Step   string `csv:"step"`
+	Origin string `csv:"origin"`
+	Field  string `csv:"field"`
+	Value  string `csv:"value"`
+	Reason string `csv:"reason"`
+	Row    string `csv:"row"`
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func duration(r etl.Run) string {
+	if r.EndedAt.IsZero() {
+		return ""
+	}
+	return r.EndedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+}
+
+func (a *app) statusCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Each job's schedule, next run and last run",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			type jobStatus struct {
+				Job      string   `json:"job"`
+				Schedule string   `json:"schedule,omitempty"`
+				NextRun  string   `json:"next_run,omitempty"`
+				LastRun  *etl.Run `json:"last_run,omitempty"`
+			}
+			var out []jobStatus
+			now := time.Now()
+			for _, spec := range a.cfg.Jobs {
+				s := jobStatus{Job: spec.Name, Schedule: spec.Schedule}
+				if next, ok := spec.Next(now); ok {
+					s.NextRun = formatTime(next)
+				}
+				runs, err := st.Runs(ctx, spec.Name, 1)
+				if err != nil {
+					return &exitError{code: exitFailed, err: err}
+				}
+				if len(runs) > 0 {
+					s.LastRun = &runs[0]
+				}
+				out = append(out, s)
+			}
+			if asJSON {
+				return writeJSON(a.stdout, out)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "JOB\tSCHEDULE\tNEXT RUN\tLAST RUN\tSTATUS\tREAD\tWRITTEN\tREJECTED")
+			for _, s := range out {
+				last, status, read, written, rejected := "-", "never run", "", "", ""
+				if r := s.LastRun; r != nil {
+					last, status = formatTime(r.StartedAt), string(r.Status)
+					read, written, rejected = fmt.Sprint(r.Read), fmt.Sprint(r.Written), fmt.Sprint(r.Rejected)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Job, dash(s.Schedule), dash(s.NextRun), last, status, read, written, rejected)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (a *app) historyCommand() *cobra.Command {
+	var (
+		asJSON, asCSV bool
+		limit         int
+	)
+	cmd := &cobra.Command{
+		Use:   "history [JOB]",
+		Short: "The last runs, newest first",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			job := ""
+			if len(args) == 1 {
+				if _, err := a.jobArgs(a.cfg, args, false); err != nil {
+					return err
+				}
+				job = args[0]
+			}
+			runs, err := st.Runs(ctx, job, limit)
+			if err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			switch {
+			case asJSON:
+				return writeJSON(a.stdout, runs)
+			case asCSV:
+				rows := make([]runRow, len(runs))
+				for i, r := range runs {
+					rows[i] = runRow{
+						ID: r.ID, Job: r.Job, Trigger: r.Trigger, Status: string(r.Status),
+						Started: formatTime(r.StartedAt), Ended: formatTime(r.EndedAt), Duration: duration(r),
+						Read: r.Read, Written: r.Written, Rejected: r.Rejected, Bytes: r.Bytes, Error: a.redact(r.Error),
+					}
+				}
+				return gocsv.Marshal(rows, a.stdout)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tJOB\tTRIGGER\tSTATUS\tSTARTED\tDURATION\tREAD\tWRITTEN\tREJECTED\tERROR")
+			for _, r := range runs {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.Job, r.Trigger, r.Status,
+					formatTime(r.StartedAt), dash(duration(r)), r.Read, r.Written, r.Rejected, oneLine(a.redact(r.Error), 80))
+			}
+			return tw.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.BoolVar(&asCSV, "csv", false, "print CSV")
+	f.IntVar(&limit, "limit", 20, "number of runs")
+	cmd.MarkFlagsMutuallyExclusive("json", "csv")
+	return cmd
+}
+
+func oneLine(s string, max int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > max {
+		return s[:max-1] + "…"
+	}
+	return s
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (a *app) stateCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "state", Short: "Inspect or reset a job's positions and file ledger"}
+	show := &cobra.Command{
+		Use:   "show JOB",
+		Short: "Positions and file ledger of a job",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if _, err := a.jobArgs(a.cfg, args, false); err != nil {
+				return err
+			}
+			cps, err := st.Checkpoints(ctx, args[0])
+			if err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			files, err := st.Files(ctx, args[0])
+			if err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			return writeJSON(a.stdout, map[string]any{"job": args[0], "positions": cps, "files": files})
+		},
+	}
+	var yes bool
+	reset := &cobra.Command{
+		Use:   "reset JOB",
+		Short: "Forget a job's positions and file ledger: the next run loads everything again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if _, err := a.jobArgs(a.cfg, args, false); err != nil {
+				return err
+			}
+			if !yes {
+				return usageErr("state reset %s makes the next run load everything again; add --yes to confirm", args[0])
+			}
+			if err := st.Reset(ctx, args[0]); err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			fmt.Fprintf(a.stdout, "%s: positions and file ledger reset\n", args[0])
+			return nil
+		},
+	}
+	reset.Flags().BoolVar(&yes, "yes", false, "confirm the reset")
+	cmd.AddCommand(show, reset)
+	return cmd
+}
+
+func (a *app) quarantineCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "quarantine", Short: "Rejected rows with their reasons"}
+	var limit int
+	list := &cobra.Command{
+		Use:   "list JOB",
+		Short: "List a job's quarantined rows, newest first",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			recs, err := a.quarantined(cmd, args, limit)
+			if err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				fmt.Fprintf(a.stdout, "%s: no quarantined rows\n", args[0])
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tRUN\tORIGIN\tSTEP\tFIELD\tVALUE\tREASON")
+			for _, q := range recs {
+				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", q.ID, q.RunID, q.Origin, q.Step, dash(q.Field),
+					oneLine(q.Value, 40), oneLine(q.Reason, 100))
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().IntVar(&limit, "limit", 50, "number of rows (0: all)")
+	var format, output string
+	export := &cobra.Command{
+		Use:   "export JOB",
+		Short: "Export a job's quarantined rows as CSV or JSONL",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			recs, err := a.quarantined(cmd, args, 0)
+			if err != nil {
+				return err
+			}
+			w := a.stdout
+			if output != "" && output != "-" {
+				f, err := os.Create(output)
+				if err != nil {
+					return &exitError{code: exitFailed, err: err}
+				}
+				defer f.Close()
+				w = f
+			}
+			switch format {
+			case "csv":
+				rows := make([]quarantineRow, len(recs))
+				for i, q := range recs {
+					rows[i] = quarantineRow{ID: q.ID, Job: q.Job, RunID: q.RunID, At: formatTime(q.At), Step: q.Step,
+						Origin: q.Origin, Field: q.Field, Value: q.Value, Reason: q.Reason, Row: q.RowJSON}
+				}
+				if err := gocsv.Marshal(rows, w); err != nil {
+					return &exitError{code: exitFailed, err: err}
+				}
+			case "jsonl":
+				enc := json.NewEncoder(w)
+				for _, q := range recs {
+					if err := enc.Encode(q); err != nil {
+						return &exitError{code: exitFailed, err: err}
+					}
+				}
+			default:
+				return usageErr("--format %q: want csv or jsonl", format)
+			}
+			if f, ok := w.(*os.File); ok && f != os.Stdout {
+				if err := f.Close(); err != nil {
+					return &exitError{code: exitFailed, err: err}
+				}
+			}
+			return nil
+		},
+	}
+	export.Flags().StringVar(&format, "format", "csv", "csv or jsonl")
+	export.Flags().StringVarP(&output, "output", "o", "-", "output file (- for stdout)")
+	cmd.AddCommand(list, export)
+	return cmd
+}
+
+func (a *app) quarantined(cmd *cobra.Command, args []string, limit int) ([]etl.QuarantineRecord, error) {
+	ctx := cmd.Context()
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if _, err := a.jobArgs(a.cfg, args, false); err != nil {
+		return nil, err
+	}
+	recs, err := st.Quarantined(ctx, args[0], limit)
+	if err != nil {
+		return nil, &exitError{code: exitFailed, err: err}
+	}
+	return recs, nil
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+func (a *app) validateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate",
+		Short: "Check the config: every problem with its file:line:col",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.load()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s: ok, %d job(s): %s\n", a.configPath, len(cfg.Jobs), joinNames(cfg.JobNames()))
+			return nil
+		},
+	}
+}
+
+func (a *app) runCommand() *cobra.Command {
+	var (
+		all, dryRun, fullRefresh, strict bool
+		limit                            int64
+	)
+	cmd := &cobra.Command{
+		Use:   "run JOB... | --all",
+		Short: "Run jobs now",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.load()
+			if err != nil {
+				return err
+			}
+			names, err := a.jobArgs(cfg, args, all)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			runner := &etl.Runner{Store: st, Clock: etl.SystemClock{}, Logger: a.logger, Owner: owner(), OwnerGone: ownerGone}
+			failed, rejected := 0, int64(0)
+			for _, name := range names {
+				if ctx.Err() != nil {
+					break
+				}
+				run, err := a.runJob(ctx, runner, name, etl.RunOptions{
+					Trigger: "cli", DryRun: dryRun, FullRefresh: fullRefresh, Limit: limit,
+				})
+				rejected += run.Rejected
+				if err != nil {
+					failed++
+					fmt.Fprintf(a.stderr, "%s: failed: %s\n", name, a.redact(err.Error()))
+				}
+			}
+			switch {
+			case failed > 0:
+				return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d job(s) failed", failed, len(names))}
+			case ctx.Err() != nil:
+				return &exitError{code: exitFailed, err: errors.New("interrupted")}
+			case strict && rejected > 0:
+				return &exitError{code: exitRejected, err: fmt.Errorf("%d row(s) quarantined (--strict)", rejected)}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&all, "all", false, "run every job")
+	f.BoolVar(&dryRun, "dry-run", false, "read and transform, write nothing, record no position")
+	f.BoolVar(&fullRefresh, "full-refresh", false, "ignore positions and the file ledger: load everything again")
+	f.Int64Var(&limit, "limit", 0, "stop after N source rows (0: no limit)")
+	f.BoolVar(&strict, "strict", false, "exit 3 when rows were quarantined")
+	return cmd
+}
+
+// runJob builds and runs one job, with a progress bar on a terminal, and
+// prints its summary.
+func (a *app) runJob(ctx context.Context, runner *etl.Runner, name string, opts etl.RunOptions) (etl.Run, error) {
+	job, err := a.cfg.Build(name, a.logger)
+	if err != nil {
+		return etl.Run{}, err
+	}
+	var bar *progressbar.ProgressBar
+	if isTerminal(a.stderr) {
+		bar = progressbar.NewOptions64(-1,
+			progressbar.OptionSetWriter(a.stderr),
+			progressbar.OptionSetDescription(name),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("rows"),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		opts.Progress = func(c etl.Counters) {
+			bar.Describe(fmt.Sprintf("%s %s", name, humanBytes(c.Bytes)))
+			_ = bar.Set64(c.Read)
+		}
+	}
+	run, err := runner.Run(ctx, job, opts)
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	if run.ID != 0 {
+		dry := ""
+		if opts.DryRun {
+			dry = " (dry run: nothing written)"
+		}
+		fmt.Fprintf(a.stdout, "%s: run %d %s: read %d, written %d, rejected %d, %s in %s%s\n",
+			name, run.ID, run.Status, run.Read, run.Written, run.Rejected, humanBytes(run.Bytes),
+			run.EndedAt.Sub(run.StartedAt).Round(time.Millisecond), dry)
+		if run.Rejected > 0 {
+			fmt.Fprintf(a.stdout, "%s: %d row(s) quarantined: nightjar quarantine list %s\n", name, run.Rejected, name)
+		}
+	}
+	return run, err
+}
+
+func owner() string {
+	host, _ := os.Hostname()
+	return host + ":" + strconv.Itoa(os.Getpid())
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// ownerGone reports whether a lease owner written by owner() is a process of
+// this machine that no longer exists (killed with -9, say), so its lease
+// can be taken over at once. Owners on other machines are never judged.
+func ownerGone(o string) bool {
+	host, pidText, ok := strings.Cut(o, ":")
+	me, _ := os.Hostname()
+	if !ok || host != me {
+		return false
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 {
+		return false
+	}
+	err = syscall.Kill(pid, 0)
+	return errors.Is(err, syscall.ESRCH)
+}
