@@ -24,6 +24,10 @@ type preparedInsert struct {
 	fullSQL string // the statement for a full chunk of rows
 	// args is reused for every chunk, its ordinals set once.
 	args []driver.NamedValue
+	// stmt is fullSQL prepared on the target's connection, kept for the
+	// run: preparing a 500-row INSERT costs as much as running it, and
+	// go-sqlite3's PrepareContext does not use its statement cache.
+	stmt driver.Stmt
 }
 
 func (t *Target) insertFor(s *etl.Schema) (*preparedInsert, error) {
@@ -31,6 +35,7 @@ func (t *Target) insertFor(s *etl.Schema) (*preparedInsert, error) {
 		p.schema = s
 		return p, nil
 	}
+	t.closeInsert()
 	var keys []string
 	if t.cfg.Mode == ModeMerge {
 		keys = t.cfg.Key
@@ -78,15 +83,17 @@ func (t *Target) insertRows(ctx context.Context, b *etl.Batch) error {
 		start := 0
 		for start < n {
 			rows := min(p.rows, n-start)
-			query := p.fullSQL
-			if rows < p.rows {
-				query = p.ins.SQL(rows)
-			}
 			args := p.args[:rows*p.ins.Columns()]
 			if err := t.values.fill(args, b, start, start+rows); err != nil {
 				return err
 			}
-			if err := execDriver(ctx, conn, query, args); err != nil {
+			var err error
+			if rows == p.rows {
+				err = p.execFull(ctx, conn, args)
+			} else {
+				err = execDriver(ctx, conn, p.ins.SQL(rows), args)
+			}
+			if err != nil {
 				return fmt.Errorf("insert rows %d-%d (from %s): %w", start+1, start+rows, b.Origins[start], err)
 			}
 			start += rows
@@ -95,8 +102,32 @@ func (t *Target) insertRows(ctx context.Context, b *etl.Batch) error {
 	})
 }
 
-// execDriver prepares (from the connection's statement cache, see dsn) and
-// runs one statement.
+// execFull runs the full-chunk INSERT, preparing it once.
+func (p *preparedInsert) execFull(ctx context.Context, conn *sqlite3.SQLiteConn, args []driver.NamedValue) error {
+	if p.stmt == nil {
+		stmt, err := conn.PrepareContext(ctx, p.fullSQL)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		p.stmt = stmt
+	}
+	_, err := p.stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+	return err
+}
+
+// closeInsert finalizes the kept INSERT statement, before the schema or the
+// table changes and before the connection closes.
+func (t *Target) closeInsert() {
+	p := t.insert
+	if p == nil || p.stmt == nil || t.conn == nil {
+		return
+	}
+	_ = t.conn.Raw(func(any) error { return p.stmt.Close() })
+	p.stmt = nil
+}
+
+// execDriver prepares and runs one statement (the last, partial chunk of a
+// batch).
 func execDriver(ctx context.Context, conn *sqlite3.SQLiteConn, query string, args []driver.NamedValue) error {
 	stmt, err := conn.PrepareContext(ctx, query)
 	if err != nil {

@@ -433,6 +433,7 @@ func (t *Target) Commit(ctx context.Context) error {
 }
 
 func (t *Target) swap(ctx context.Context) (err error) {
+	t.closeInsert() // it names the staging table, which is renamed away
 	d := Dialect{}
 	drop, err := sqlconn.DropTable(d, t.cfg.Table)
 	if err != nil {
@@ -469,6 +470,7 @@ func (t *Target) Close() error {
 		return nil
 	}
 	var errs []error
+	t.closeInsert()
 	if t.staged && t.conn != nil {
 		errs = append(errs, t.dropStaging(context.Background()))
 	}
