@@ -367,6 +367,10 @@ type Batch struct {
 	Rejects []Reject
 	// Files are the files completely read by the end of this batch.
 	Files []FileDone
+	// Routes, set by a routing step, limits the rows some targets get:
+	// a target whose route name is a key receives only the rows whose
+	// mask entry is true; other targets receive every row.
+	Routes map[string][]bool
 
 	// readRows is the number of source rows (loaded or rejected) the batch
 	// stood for before the steps; the runner counts it.
@@ -407,6 +411,53 @@ func (b *Batch) Keep(keep []bool) {
 		}
 	}
 	b.Origins = b.Origins[:n]
+}
+
+// Select returns a new batch holding the rows where mask[i] is true, with
+// the same schema and bookkeeping; b is left as it is (other targets may be
+// reading it concurrently).
+func (b *Batch) Select(mask []bool) *Batch {
+	n := 0
+	for _, m := range mask {
+		if m {
+			n++
+		}
+	}
+	out := &Batch{
+		Schema: b.Schema, Cols: make([]Column, len(b.Cols)), Origins: make([]Origin, 0, n),
+		Position: b.Position, Seq: b.Seq, Bytes: b.Bytes,
+	}
+	for i, o := range b.Origins {
+		if mask[i] {
+			out.Origins = append(out.Origins, o)
+		}
+	}
+	for c := range b.Cols {
+		src := &b.Cols[c]
+		dst := NewColumn(src.Type, n)
+		for i, m := range mask {
+			if !m {
+				continue
+			}
+			dst.Null = append(dst.Null, src.Null[i])
+			switch src.Type {
+			case TypeString:
+				dst.Str = append(dst.Str, src.Str[i])
+			case TypeInt:
+				dst.Int = append(dst.Int, src.Int[i])
+			case TypeFloat:
+				dst.Float = append(dst.Float, src.Float[i])
+			case TypeBool:
+				dst.Bool = append(dst.Bool, src.Bool[i])
+			case TypeTimestamp, TypeDate:
+				dst.Time = append(dst.Time, src.Time[i])
+			case TypeJSON:
+				dst.JSON = append(dst.JSON, src.JSON[i])
+			}
+		}
+		out.Cols[c] = dst
+	}
+	return out
 }
 
 // Row returns row i as a map from field name to value; for rejects and

@@ -90,6 +90,25 @@ type TargetEnv struct {
 	RunDate time.Time
 	Logger  *slog.Logger
 	Clock   Clock
+	// FullRefresh is set when the run reloads everything: a target that
+	// skips unchanged records (fingerprints) sends them all.
+	FullRefresh bool
+	// Fingerprints remembers what the target last sent per record, for
+	// change detection; keys are scoped to Job and Name.
+	Fingerprints Fingerprints
+}
+
+// Fingerprints stores, per target and record id, a digest of the record
+// last delivered, so unchanged records need not be sent again. The state
+// store implements it.
+type Fingerprints interface {
+	// Fingerprints returns the stored digests of the given ids; ids never
+	// sent are absent from the map.
+	Fingerprints(ctx context.Context, target string, ids []string) (map[string]string, error)
+	// SaveFingerprints records digests after the target accepted the
+	// records. A crash before it only means records are sent again, which
+	// upserts make harmless.
+	SaveFingerprints(ctx context.Context, target string, digests map[string]string, at time.Time) error
 }
 
 // Target writes batches. Write is called from one goroutine.

@@ -16,6 +16,9 @@ type NamedStep struct {
 type NamedTarget struct {
 	Name   string
 	Target Target
+	// Route is the name routing steps use for this target ("crm",
+	// "warehouse"); "" when the target takes every row.
+	Route string
 }
 
 // Job is a built pipeline, ready for the Runner: fresh components for one

@@ -10,6 +10,10 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
+// ErrStopped ends a run that was asked to stop (RunOptions.Stop) before the
+// end of its input; everything read until then was written and recorded.
+var ErrStopped = errors.New("stopped before the end of input")
+
 // ErrTooManyRejects fails a run whose share of rejected rows exceeds the
 // job's MaxRejectRatio.
 var ErrTooManyRejects = errors.New("too many rejected rows")
@@ -30,6 +34,11 @@ type RunOptions struct {
 	Limit int64
 	// Progress, if set, is called after each batch with the run's counters.
 	Progress func(Counters)
+	// Stop, when closed, ends the run gracefully: no further batch is read,
+	// the batches already read are written and checkpointed, and the run
+	// ends with ErrStopped. Cancelling the context instead aborts at once
+	// (a batch being written is rolled back and read again next time).
+	Stop <-chan struct{}
 }
 
 // Runner drives jobs: source → steps → targets through bounded channels,
@@ -103,7 +112,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (Run, error
 	errText := ""
 	switch {
 	case runErr == nil:
-	case errors.Is(runErr, context.Canceled) && ctx.Err() != nil:
+	case errors.Is(runErr, context.Canceled) && ctx.Err() != nil, errors.Is(runErr, ErrStopped):
 		status, errText = RunCancelled, runErr.Error()
 	default:
 		status, errText = RunFailed, runErr.Error()
@@ -155,6 +164,8 @@ type pipeline struct {
 	// back (a target durable only at commit, or a step holding rows).
 	pending Commit
 	dirty   bool
+	// stopped is ErrStopped once the read stage honoured RunOptions.Stop.
+	stopped error
 }
 
 func (p *pipeline) run(ctx context.Context) (err error) {
@@ -183,7 +194,10 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	defer job.Source.Close()
 
 	if !p.opts.DryRun {
-		env := TargetEnv{Job: job.Name, RunID: p.runID, RunDate: p.clock.Now().UTC(), Logger: p.log, Clock: p.clock}
+		env := TargetEnv{
+			Job: job.Name, RunID: p.runID, RunDate: p.clock.Now().UTC(), Logger: p.log, Clock: p.clock,
+			FullRefresh: p.opts.FullRefresh, Fingerprints: scopedFingerprints{p.r.Store, job.Name},
+		}
 		for i, t := range job.Targets {
 			env.Name = t.Name
 			if err := t.Target.Open(ctx, env); err != nil {
@@ -239,7 +253,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	}
 
 	if p.opts.DryRun {
-		return nil
+		return p.stopped
 	}
 	for _, t := range job.Targets {
 		if err := t.Target.Commit(ctx); err != nil {
@@ -257,7 +271,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 				ErrTooManyRejects, p.counters.Rejected, p.counters.Read, 100*ratio, 100*max)
 		}
 	}
-	return nil
+	return p.stopped
 }
 
 // readStage pulls batches from the source, numbers them and applies the
@@ -267,6 +281,13 @@ func (p *pipeline) readStage(ctx context.Context, seq int64, out chan<- *Batch) 
 	for {
 		if p.opts.Limit > 0 && rows >= p.opts.Limit {
 			return nil
+		}
+		select {
+		case <-p.opts.Stop:
+			// Set before close(read): the other stages read it after.
+			p.stopped = ErrStopped
+			return nil
+		default:
 		}
 		b, err := p.job.Source.Next(ctx)
 		if errors.Is(err, ErrEndOfInput) {
@@ -395,25 +416,42 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 	return nil
 }
 
-// write delivers b to every target, concurrently when there are several.
+// write delivers b to every target, concurrently when there are several;
+// a routed target gets only the rows routed to it.
 func (p *pipeline) write(ctx context.Context, b *Batch) error {
-	if len(p.job.Targets) == 1 {
-		t := p.job.Targets[0]
-		if err := t.Target.Write(ctx, b); err != nil {
+	writeOne := func(ctx context.Context, t NamedTarget) error {
+		tb := b
+		if mask, ok := b.Routes[t.Route]; ok && t.Route != "" {
+			tb = b.Select(mask)
+		}
+		if err := t.Target.Write(ctx, tb); err != nil {
 			return fmt.Errorf("%s: write batch %d: %w", t.Name, b.Seq, err)
 		}
 		return nil
 	}
+	if len(p.job.Targets) == 1 {
+		return writeOne(ctx, p.job.Targets[0])
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range p.job.Targets {
-		g.Go(func() error {
-			if err := t.Target.Write(gctx, b); err != nil {
-				return fmt.Errorf("%s: write batch %d: %w", t.Name, b.Seq, err)
-			}
-			return nil
-		})
+		g.Go(func() error { return writeOne(gctx, t) })
 	}
 	return g.Wait()
+}
+
+// scopedFingerprints keys a job's target fingerprints as "<job>/<target>",
+// so that resetting a job's state forgets them.
+type scopedFingerprints struct {
+	store Fingerprints
+	job   string
+}
+
+func (f scopedFingerprints) Fingerprints(ctx context.Context, target string, ids []string) (map[string]string, error) {
+	return f.store.Fingerprints(ctx, f.job+"/"+target, ids)
+}
+
+func (f scopedFingerprints) SaveFingerprints(ctx context.Context, target string, digests map[string]string, at time.Time) error {
+	return f.store.SaveFingerprints(ctx, f.job+"/"+target, digests, at)
 }
 
 // commit records the pending position, counters, rejects and finished

@@ -230,3 +230,71 @@ func TestRunnerTakesOverLeaseOfGoneOwner(t *testing.T) {
 		}
 	}
 }
+
+// routeStep routes even ids to the "crm" target.
+type routeStep struct{}
+
+func (routeStep) Apply(_ context.Context, b *etl.Batch) (*etl.Batch, error) {
+	mask := make([]bool, b.Len())
+	for i, id := range b.Col("id").Str {
+		mask[i] = id[len(id)-1]%2 == 0
+	}
+	b.Routes = map[string][]bool{"crm": mask}
+	return b, nil
+}
+
+func TestRunnerRoutesRowsToNamedTargets(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	crm, warehouse := &etltest.Target{}, &etltest.Target{}
+	job := &etl.Job{Name: "j", Source: &etltest.Source{Batches: batches(3)},
+		Steps: []etl.NamedStep{{Name: "route", Step: routeStep{}}},
+		Targets: []etl.NamedTarget{
+			{Name: "targets[0]", Target: crm, Route: "crm"},
+			{Name: "targets[1]", Target: warehouse, Route: "warehouse"},
+		}}
+	if _, err := s.runner.Run(context.Background(), job, etl.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, b := range crm.Written {
+		if err := b.Check(); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, b.Col("id").Str...)
+	}
+	if fmt.Sprint(ids) != "[0 2 4]" || warehouse.Rows() != 6 {
+		t.Fatalf("crm got %v, warehouse %d rows; want [0 2 4] and 6", ids, warehouse.Rows())
+	}
+}
+
+func TestRunnerStopFinishesBatchesInFlight(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	target := &etltest.Target{WriteHook: func(b *etl.Batch) error {
+		if b.Seq == 2 {
+			close(stop)
+		}
+		return nil
+	}}
+	job := &etl.Job{Name: "j", Source: &etltest.Source{Batches: batches(50)}, Targets: []etl.NamedTarget{{Name: "t", Target: target}}}
+	run, err := s.runner.Run(ctx, job, etl.RunOptions{Stop: stop})
+	if !errors.Is(err, etl.ErrStopped) || run.Status != etl.RunCancelled {
+		t.Fatalf("run %+v err %v, want stopped", run, err)
+	}
+	// Every batch read before the stop was written and checkpointed.
+	cp, _ := s.store.Checkpoint(ctx, "j", "")
+	if int(cp.Seq) != len(target.Written) || len(target.Written) >= 50 || run.Written != int64(target.Rows()) {
+		t.Fatalf("checkpoint seq %d, %d batches written (%d rows), run wrote %d", cp.Seq, len(target.Written), target.Rows(), run.Written)
+	}
+	// The next run goes on from there: no row lost or repeated.
+	target.WriteHook = nil
+	if _, err := s.runner.Run(ctx, job, etl.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if target.Rows() != 100 {
+		t.Fatalf("target has %d rows after both runs, want 100", target.Rows())
+	}
+}

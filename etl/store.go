@@ -99,6 +99,7 @@ var ErrLeaseHeld = errors.New("job is running elsewhere (lease held)")
 // its place for several machines.
 type Store interface {
 	Ledger
+	Fingerprints
 
 	// Checkpoint returns the last committed position of a job stream; a
 	// zero Checkpoint (nil Position, Seq 0) when there is none.
@@ -119,8 +120,9 @@ type Store interface {
 	Files(ctx context.Context, job string) ([]FileRecord, error)
 	// Quarantined lists a job's rejected rows, newest first; limit 0 means all.
 	Quarantined(ctx context.Context, job string, limit int) ([]QuarantineRecord, error)
-	// Reset forgets a job's positions and file ledger, so it loads
-	// everything again; runs and quarantine are history and stay.
+	// Reset forgets a job's positions, file ledger and fingerprints, so it
+	// loads and sends everything again; runs and quarantine are history
+	// and stay.
 	Reset(ctx context.Context, job string) error
 	// AcquireLease takes the job's lease for ttl, or returns ErrLeaseHeld
 	// when another owner holds an unexpired one. Taking it again as the

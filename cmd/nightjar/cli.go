@@ -7,7 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -163,6 +166,41 @@ func (a *app) jobArgs(cfg *jobs.Config, names []string, all bool) ([]string, err
 		}
 	}
 	return names, nil
+}
+
+// interruptible handles SIGINT and SIGTERM for a command that runs jobs:
+// the first signal closes stop (finish the batches in flight, checkpoint,
+// end), and the returned context is cancelled at a second signal or grace
+// after the first. release undoes the signal handling.
+func (a *app) interruptible(ctx context.Context, grace time.Duration) (_ context.Context, stop <-chan struct{}, release func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(ctx)
+	stopCh := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(a.stderr, "nightjar: %s: finishing the batches in flight (again to abort, or wait %s)\n", sig, grace)
+			close(stopCh)
+		case <-done:
+			return
+		}
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-sigs:
+		case <-timer.C:
+		case <-done:
+			return
+		}
+		cancel()
+	}()
+	return ctx, stopCh, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
 }
 
 func isTerminal(w io.Writer) bool {

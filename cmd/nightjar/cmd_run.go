@@ -36,6 +36,7 @@ func (a *app) runCommand() *cobra.Command {
 	var (
 		all, dryRun, fullRefresh, strict bool
 		limit                            int64
+		grace                            time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "run JOB... | --all",
@@ -49,7 +50,8 @@ func (a *app) runCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
+			ctx, stop, release := a.interruptible(cmd.Context(), grace)
+			defer release()
 			st, err := a.openStore(ctx)
 			if err != nil {
 				return err
@@ -57,14 +59,20 @@ func (a *app) runCommand() *cobra.Command {
 			defer st.Close()
 			runner := &etl.Runner{Store: st, Clock: etl.SystemClock{}, Logger: a.logger, Owner: owner(), OwnerGone: ownerGone}
 			failed, rejected := 0, int64(0)
+			interrupted := false
 			for _, name := range names {
-				if ctx.Err() != nil {
+				if interrupted = isClosed(stop); interrupted {
 					break
 				}
 				run, err := a.runJob(ctx, runner, name, etl.RunOptions{
-					Trigger: "cli", DryRun: dryRun, FullRefresh: fullRefresh, Limit: limit,
+					Trigger: "cli", DryRun: dryRun, FullRefresh: fullRefresh, Limit: limit, Stop: stop,
 				})
 				rejected += run.Rejected
+				if errors.Is(err, etl.ErrStopped) {
+					interrupted = true
+					fmt.Fprintf(a.stderr, "%s: stopped; the next run goes on from where it stopped\n", name)
+					break
+				}
 				if err != nil {
 					failed++
 					fmt.Fprintf(a.stderr, "%s: failed: %s\n", name, a.redact(err.Error()))
@@ -73,7 +81,7 @@ func (a *app) runCommand() *cobra.Command {
 			switch {
 			case failed > 0:
 				return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d job(s) failed", failed, len(names))}
-			case ctx.Err() != nil:
+			case interrupted:
 				return &exitError{code: exitFailed, err: errors.New("interrupted")}
 			case strict && rejected > 0:
 				return &exitError{code: exitRejected, err: fmt.Errorf("%d row(s) quarantined (--strict)", rejected)}
@@ -87,6 +95,7 @@ func (a *app) runCommand() *cobra.Command {
 	f.BoolVar(&fullRefresh, "full-refresh", false, "ignore positions and the file ledger: load everything again")
 	f.Int64Var(&limit, "limit", 0, "stop after N source rows (0: no limit)")
 	f.BoolVar(&strict, "strict", false, "exit 3 when rows were quarantined")
+	f.DurationVar(&grace, "grace", 30*time.Second, "after SIGINT/SIGTERM, how long to let the batches in flight finish")
 	return cmd
 }
 
@@ -130,6 +139,15 @@ func (a *app) runJob(ctx context.Context, runner *etl.Runner, name string, opts 
 		}
 	}
 	return run, err
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 func owner() string {

@@ -6,13 +6,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime/pprof"
-	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// NIGHTJAR_CPUPROFILE=FILE writes a CPU profile of the whole command,
 	// for performance work on real loads.
 	if path := os.Getenv("NIGHTJAR_CPUPROFILE"); path != "" {
@@ -25,8 +22,9 @@ func main() {
 			os.Exit(exitUsage)
 		}
 	}
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	// Signals are handled by the commands that run jobs (see interruptible):
+	// the first one stops gracefully, so the context here is never cancelled.
+	code := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	pprof.StopCPUProfile()
-	stop()
 	os.Exit(code)
 }

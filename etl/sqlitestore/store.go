@@ -435,6 +435,10 @@ func (s *Store) Reset(ctx context.Context, job string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM "files" WHERE "job" = ?`, job); err != nil {
 		return fmt.Errorf("reset %s: file ledger: %w", job, err)
 	}
+	// Fingerprint targets are "<job>/<target>": '0' sorts right after '/'.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM "fingerprints" WHERE "target" >= ? AND "target" < ?`, job+"/", job+"0"); err != nil {
+		return fmt.Errorf("reset %s: fingerprints: %w", job, err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("reset %s: %w", job, err)
 	}
@@ -490,4 +494,82 @@ func (s *Store) LeaseHolder(ctx context.Context, job string) (string, time.Time,
 		return "", time.Time{}, false, fmt.Errorf("lease of %s: %w", job, err)
 	}
 	return row.Owner, row.Expires.Time, true, nil
+}
+
+// fingerprintChunk bounds the ids of one IN list or one multi-row upsert.
+const fingerprintChunk = 500
+
+// Fingerprints returns the stored digests of ids for target; ids never
+// sent are absent.
+func (s *Store) Fingerprints(ctx context.Context, target string, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	for start := 0; start < len(ids); start += fingerprintChunk {
+		chunk := ids[start:min(start+fingerprintChunk, len(ids))]
+		q := `SELECT "record_id", "fingerprint" FROM "fingerprints" WHERE "target" = ? AND "record_id" IN (?` +
+			strings.Repeat(", ?", len(chunk)-1) + `)`
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, target)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		rows, err := s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("fingerprints of %s: %w", target, err)
+		}
+		for rows.Next() {
+			var id, fp string
+			if err := rows.Scan(&id, &fp); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("fingerprints of %s: %w", target, err)
+			}
+			out[id] = fp
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("fingerprints of %s: %w", target, err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("fingerprints of %s: %w", target, err)
+		}
+	}
+	return out, nil
+}
+
+// SaveFingerprints records digests for target in one transaction.
+func (s *Store) SaveFingerprints(ctx context.Context, target string, digests map[string]string, at time.Time) error {
+	if len(digests) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("save fingerprints of %s: %w", target, err)
+	}
+	defer tx.Rollback()
+	when := formatTime(at)
+	args := make([]any, 0, 4*fingerprintChunk)
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
+		}
+		q := `INSERT INTO "fingerprints" ("target", "record_id", "fingerprint", "updated_at") VALUES (?, ?, ?, ?)` +
+			strings.Repeat(", (?, ?, ?, ?)", len(args)/4-1) +
+			` ON CONFLICT ("target", "record_id") DO UPDATE SET "fingerprint" = excluded."fingerprint", "updated_at" = excluded."updated_at"`
+		_, err := tx.ExecContext(ctx, q, args...)
+		args = args[:0]
+		return err
+	}
+	for id, fp := range digests {
+		args = append(args, target, id, fp, when)
+		if len(args) == 4*fingerprintChunk {
+			if err := flush(); err != nil {
+				return fmt.Errorf("save fingerprints of %s: %w", target, err)
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("save fingerprints of %s: %w", target, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("save fingerprints of %s: %w", target, err)
+	}
+	return nil
 }

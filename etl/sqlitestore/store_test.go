@@ -959,3 +959,46 @@ func TestLeaseHolder(t *testing.T) {
 		t.Fatalf("holder = %q %v %v %v", owner, expires, ok, err)
 	}
 }
+
+func TestFingerprints(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	digests := map[string]string{}
+	var ids []string
+	for i := range 1234 { // more than one chunk
+		id := fmt.Sprintf("lead-%d@example.com", i)
+		ids = append(ids, id)
+		digests[id] = fmt.Sprintf("fp%d", i)
+	}
+	if err := st.SaveFingerprints(ctx, "leads/targets[1] crm hubspot", digests, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveFingerprints(ctx, "leads/targets[1] crm hubspot", map[string]string{ids[0]: "changed"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveFingerprints(ctx, "other/t", map[string]string{ids[0]: "x"}, now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Fingerprints(ctx, "leads/targets[1] crm hubspot", append(ids, "never-sent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	digests[ids[0]] = "changed"
+	if diff := cmp.Diff(digests, got); diff != "" {
+		t.Fatalf("fingerprints (-want +got):\n%s", diff)
+	}
+	if err := st.Reset(ctx, "leads"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = st.Fingerprints(ctx, "leads/targets[1] crm hubspot", ids[:3])
+	other, _ := st.Fingerprints(ctx, "other/t", ids[:1])
+	if len(got) != 0 || len(other) != 1 {
+		t.Fatalf("after reset of leads: %d leads fingerprints (want 0), %d of other (want 1)", len(got), len(other))
+	}
+}
