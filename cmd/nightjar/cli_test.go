@@ -130,3 +130,42 @@ func writeFile(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+func TestQuarantineExportAndStateReset(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, _ := nightjar(t, "init", dir); code != 0 {
+		t.Fatal("init failed")
+	}
+	cfg := filepath.Join(dir, "nightjar.yaml")
+	if code, out, errOut := nightjar(t, "run", "-c", cfg, "leads"); code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
+	}
+	export := filepath.Join(dir, "rejects.csv")
+	if code, out, errOut := nightjar(t, "quarantine", "export", "-c", cfg, "leads", "-o", export); code != 0 {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errOut)
+	}
+	data, err := os.ReadFile(export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if !strings.HasPrefix(lines[0], "id,job,run_id,at,step,origin,field,value,reason,row") || !strings.Contains(string(data), "data/leads.csv:") {
+		t.Fatalf("export:\n%s", data)
+	}
+
+	if code, _, _ := nightjar(t, "state", "reset", "-c", cfg, "leads"); code != 2 {
+		t.Errorf("state reset without --yes: exit %d, want 2", code)
+	}
+	if code, out, errOut := nightjar(t, "state", "reset", "-c", cfg, "leads", "--yes"); code != 0 {
+		t.Fatalf("state reset: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := nightjar(t, "state", "show", "-c", cfg, "leads")
+	if code != 0 || !strings.Contains(out, `"positions": []`) || !strings.Contains(out, `"files": []`) {
+		t.Fatalf("state show after reset: exit %d\n%s%s", code, out, errOut)
+	}
+	// After the reset the file loads again.
+	code, out, _ = nightjar(t, "run", "-c", cfg, "leads")
+	if code != 0 || strings.Contains(out, "read 0,") {
+		t.Fatalf("run after reset: exit %d\n%s", code, out)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
 )
 
 // runRow is a run as exported by `history --csv`.
@@ -201,14 +203,11 @@ func (a *app) stateCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx)
+			st, err := a.jobStore(ctx, args)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			if _, err := a.jobArgs(a.cfg, args, false); err != nil {
-				return err
-			}
 			cps, err := st.Checkpoints(ctx, args[0])
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
@@ -226,18 +225,15 @@ func (a *app) stateCommand() *cobra.Command {
 		Short: "Forget a job's positions and file ledger: the next run loads everything again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !yes {
+				return usageErr("state reset %s makes the next run load everything again; add --yes to confirm", args[0])
+			}
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx)
+			st, err := a.jobStore(ctx, args)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			if _, err := a.jobArgs(a.cfg, args, false); err != nil {
-				return err
-			}
-			if !yes {
-				return usageErr("state reset %s makes the next run load everything again; add --yes to confirm", args[0])
-			}
 			if err := st.Reset(ctx, args[0]); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
@@ -287,13 +283,13 @@ func (a *app) quarantineCommand() *cobra.Command {
 				return err
 			}
 			w := a.stdout
+			var file *os.File
 			if output != "" && output != "-" {
-				f, err := os.Create(output)
-				if err != nil {
+				if file, err = os.Create(output); err != nil {
 					return &exitError{code: exitFailed, err: err}
 				}
-				defer f.Close()
-				w = f
+				defer file.Close() // after an error; the success path closes it below
+				w = file
 			}
 			switch format {
 			case "csv":
@@ -315,9 +311,9 @@ func (a *app) quarantineCommand() *cobra.Command {
 			default:
 				return usageErr("--format %q: want csv or jsonl", format)
 			}
-			if f, ok := w.(*os.File); ok && f != os.Stdout {
-				if err := f.Close(); err != nil {
-					return &exitError{code: exitFailed, err: err}
+			if file != nil {
+				if err := file.Close(); err != nil {
+					return &exitError{code: exitFailed, err: fmt.Errorf("write %s: %w", output, err)}
 				}
 			}
 			return nil
@@ -331,17 +327,27 @@ func (a *app) quarantineCommand() *cobra.Command {
 
 func (a *app) quarantined(cmd *cobra.Command, args []string, limit int) ([]etl.QuarantineRecord, error) {
 	ctx := cmd.Context()
-	st, err := a.openStore(ctx)
+	st, err := a.jobStore(ctx, args)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	if _, err := a.jobArgs(a.cfg, args, false); err != nil {
-		return nil, err
-	}
 	recs, err := st.Quarantined(ctx, args[0], limit)
 	if err != nil {
 		return nil, &exitError{code: exitFailed, err: err}
 	}
 	return recs, nil
+}
+
+// jobStore checks that args names a job of the config and opens the state
+// store.
+func (a *app) jobStore(ctx context.Context, args []string) (*sqlitestore.Store, error) {
+	cfg, err := a.load()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.jobArgs(cfg, args, false); err != nil {
+		return nil, err
+	}
+	return a.openStore(ctx)
 }
