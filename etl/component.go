@@ -125,6 +125,15 @@ type Target interface {
 	Durability() Durability
 }
 
+// Rejecter is a target that refuses some rows of a batch it otherwise
+// delivered (per-record API errors). After each successful Write the runner
+// calls TakeRejects, from the goroutine that called Write, and records the
+// result in the quarantine in the same transaction as the batch's position.
+// The target forgets them once taken.
+type Rejecter interface {
+	TakeRejects() []Reject
+}
+
 // BatchKey identifies a batch across replays: the job's batch sequence and
 // a digest of the position after it. A batch replayed after a crash has
 // both the same; a batch cut differently (another batch size) has another

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -391,12 +392,16 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 		p.counters.Rejected += int64(len(b.Rejects))
 		p.counters.Bytes += b.Bytes
 		p.counters.Batches++
+		var targetRejects []Reject
 		if !p.opts.DryRun {
-			if err := p.write(ctx, b); err != nil {
+			var err error
+			if targetRejects, err = p.write(ctx, b); err != nil {
 				return err
 			}
 		}
 		p.counters.Written += int64(b.Len())
+		p.counters.Rejected += int64(len(targetRejects))
+		p.pending.Rejects = append(p.pending.Rejects, targetRejects...)
 		if b.Position != nil {
 			p.pending.Position = b.Position
 			p.pending.Seq = b.Seq
@@ -417,8 +422,13 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 }
 
 // write delivers b to every target, concurrently when there are several;
-// a routed target gets only the rows routed to it.
-func (p *pipeline) write(ctx context.Context, b *Batch) error {
+// a routed target gets only the rows routed to it. It returns the rows
+// targets refused (see Rejecter).
+func (p *pipeline) write(ctx context.Context, b *Batch) ([]Reject, error) {
+	var (
+		mu      sync.Mutex
+		rejects []Reject
+	)
 	writeOne := func(ctx context.Context, t NamedTarget) error {
 		tb := b
 		if mask, ok := b.Routes[t.Route]; ok && t.Route != "" {
@@ -427,16 +437,25 @@ func (p *pipeline) write(ctx context.Context, b *Batch) error {
 		if err := t.Target.Write(ctx, tb); err != nil {
 			return fmt.Errorf("%s: write batch %d: %w", t.Name, b.Seq, err)
 		}
+		if r, ok := t.Target.(Rejecter); ok {
+			if taken := r.TakeRejects(); len(taken) > 0 {
+				mu.Lock()
+				rejects = append(rejects, taken...)
+				mu.Unlock()
+			}
+		}
 		return nil
 	}
 	if len(p.job.Targets) == 1 {
-		return writeOne(ctx, p.job.Targets[0])
+		err := writeOne(ctx, p.job.Targets[0])
+		return rejects, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range p.job.Targets {
 		g.Go(func() error { return writeOne(gctx, t) })
 	}
-	return g.Wait()
+	err := g.Wait()
+	return rejects, err
 }
 
 // scopedFingerprints keys a job's target fingerprints as "<job>/<target>",

@@ -298,3 +298,40 @@ func TestRunnerStopFinishesBatchesInFlight(t *testing.T) {
 		t.Fatalf("target has %d rows after both runs, want 100", target.Rows())
 	}
 }
+
+// rejectingTarget refuses the first row of every batch, as a CRM answering
+// with a per-record error would.
+type rejectingTarget struct {
+	etltest.Target
+	pending []etl.Reject
+}
+
+func (t *rejectingTarget) Write(ctx context.Context, b *etl.Batch) error {
+	if b.Len() > 0 {
+		t.pending = append(t.pending, etl.Reject{Step: "crm", Origin: b.Origins[0], Reason: "INVALID_EMAIL"})
+	}
+	return t.Target.Write(ctx, b)
+}
+
+func (t *rejectingTarget) TakeRejects() []etl.Reject {
+	r := t.pending
+	t.pending = nil
+	return r
+}
+
+func TestRunnerQuarantinesRowsTargetsRefuse(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ctx := context.Background()
+	crm := &rejectingTarget{}
+	job := &etl.Job{Name: "j", Source: &etltest.Source{Batches: batches(3)},
+		Targets: []etl.NamedTarget{{Name: "crm", Target: crm}, {Name: "wh", Target: &etltest.Target{}}}}
+	run, err := s.runner.Run(ctx, job, etl.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := s.store.Quarantined(ctx, "j", 0)
+	if run.Rejected != 3 || len(q) != 3 || q[0].Reason != "INVALID_EMAIL" {
+		t.Fatalf("run rejected %d, quarantine %+v", run.Rejected, q)
+	}
+}
