@@ -12,25 +12,67 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/text/encoding"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
+// DefaultSettle is how long a file's size and mtime must have been stable
+// before it is read, unless the config says otherwise.
+const DefaultSettle = 2 * time.Second
+
+// DefaultPoll is how often a watched folder is listed besides the events
+// the operating system sends.
+const DefaultPoll = time.Second
+
+// settleTries bounds the waits for one file that keeps changing: after
+// that many settle periods it is left for the next run.
+const settleTries = 5
+
 // SourceConfig is the "files" source's config.
 type SourceConfig struct {
 	// Path is a glob of the files to load, relative to the config file.
 	Path string `yaml:"path"`
-	// Format is csv or jsonl; by default it follows Path's extension.
+	// Format is csv, jsonl, json or xlsx; by default it follows Path's
+	// extension (a .gz suffix is looked through).
 	Format string `yaml:"format"`
-	// CSV configures CSV reading.
+	// CSV configures CSV reading (and the text encoding of every text
+	// format).
 	CSV fileformat.CSVOptions `yaml:"csv"`
+	// JSON configures JSON reading.
+	JSON fileformat.JSONOptions `yaml:"json"`
+	// XLSX configures workbook reading.
+	XLSX fileformat.XLSXOptions `yaml:"xlsx"`
+	// Settle is how long a file's size and mtime must have been stable
+	// before it is read; younger files are waited for.
+	Settle time.Duration `yaml:"settle"`
+	// Watch says the daemon (and run --watch) loads files as they land.
+	Watch bool `yaml:"watch"`
+	// Poll is how often a watched folder is listed, besides file system
+	// events.
+	Poll time.Duration `yaml:"poll"`
+	// Archive is a folder loaded files are moved to once their rows are
+	// checkpointed; empty leaves them in place.
+	Archive string `yaml:"archive"`
+	// Failed is a folder files that cannot be read at all are moved to,
+	// with a .error.txt beside them; by default "failed" beside Archive.
+	// Without it such a file fails the run.
+	Failed string `yaml:"failed"`
+	// Root is the folder files must lie in, symbolic links resolved; by
+	// default the config's folder (for an absolute Path, Path's folder).
+	Root string `yaml:"root"`
 }
 
 // Position is the files source's resume point: the file being read, its
 // content hash, the byte offset just after the last record delivered and
 // the number of lines up to it; Rows counts the rows delivered from the
-// file so far, so the ledger's row count survives a resume.
+// file so far, so the ledger's row count survives a resume. For a gzip or
+// transcoded file the offset is in the decoded text; for a workbook it is
+// the format's own.
 type Position struct {
 	File   string `json:"file"`
 	SHA256 string `json:"sha256"`
@@ -43,17 +85,28 @@ const sourceExample = `source:
   type: files
   path: inbox/leads/*.csv
   format: csv
-  csv: { delimiter: ",", header: true }
+  csv: { delimiter: auto, encoding: auto, header: true }
+  settle: 2s
+  archive: inbox/done
 `
+
+// DefaultSourceConfig is the source's config before the YAML is applied.
+func DefaultSourceConfig() SourceConfig {
+	return SourceConfig{
+		CSV: fileformat.DefaultCSVOptions(), XLSX: fileformat.DefaultXLSXOptions(),
+		Settle: DefaultSettle, Poll: DefaultPoll,
+	}
+}
 
 func init() {
 	etl.RegisterSource(etl.SourceSpec{
 		Spec: etl.Spec{
 			Type:    "files",
-			Summary: "Load CSV or JSON Lines files matching a glob, each file once (by content hash), resumable mid-file.",
+			Summary: "Load CSV, JSON Lines, JSON or XLSX files (gzip too) matching a glob, each file once (by content hash), resumable mid-file.",
 			Example: sourceExample,
 			Config: func() any {
-				return &SourceConfig{CSV: fileformat.DefaultCSVOptions()}
+				c := DefaultSourceConfig()
+				return &c
 			},
 		},
 		New: func(cfg any, env etl.BuildEnv) (etl.Source, error) {
@@ -69,18 +122,45 @@ func init() {
 // Source reads every file matching a glob, in name order, one file per
 // batch at most. Files whose content the ledger has seen loaded are
 // skipped unless the run is a full refresh.
+//
+// Archive and failed folders: a file is moved to the archive only once
+// the ledger (the state store, written by the runner in the transaction
+// that checkpoints the file's last rows) says it is loaded. The source
+// asks the ledger at Close, after the runner's final checkpoint, for the
+// files it finished; a file loaded but not moved (a crash in between) is
+// moved by the next run, which finds it in the ledger. A file that cannot
+// be read at all (unreadable, not in its format, outside the root) moves
+// to the failed folder at once, with the error in NAME.error.txt beside
+// it, and is quarantined as one reject naming the file; the run goes on.
 type Source struct {
-	pattern string // absolute glob
-	baseDir string
-	format  fileformat.Format
-	csv     fileformat.CSVOptions
+	pattern    string // absolute glob
+	baseDir    string
+	root       string // absolute
+	format     fileformat.Format
+	csv        fileformat.CSVOptions
+	json       fileformat.JSONOptions
+	xlsx       fileformat.XLSXOptions
+	enc        encoding.Encoding // forced decoding; nil with auto
+	autoEnc    bool
+	settle     time.Duration
+	poll       time.Duration
+	watch      bool
+	archiveDir string
+	failedDir  string
 
-	env   etl.SourceEnv
-	log   *slog.Logger
-	files []string
-	next  int // index in files of the next file to open
-	pos   *Position
-	cur   *openFile
+	env      etl.SourceEnv
+	log      *slog.Logger
+	clock    etl.Clock
+	realRoot string
+	files    []string
+	next     int // index in files of the next file to open
+	pos      *Position
+	cur      *openFile
+	finished []finishedFile
+	// read maps the content hashes delivered in this run to their files:
+	// the ledger only learns of them at the runner's checkpoint, which may
+	// come after the source has read ahead to a copy.
+	read map[string]string
 }
 
 var _ etl.Source = (*Source)(nil)
@@ -88,10 +168,19 @@ var _ etl.Source = (*Source)(nil)
 // openFile is the file being read.
 type openFile struct {
 	f      *os.File
+	path   string
 	rel    string
 	done   etl.FileDone
 	dec    fileformat.Decoder
 	offset int64 // after the last batch delivered
+	line   int64
+}
+
+// finishedFile is a file read to its end in this run, to archive once the
+// ledger has it.
+type finishedFile struct {
+	path string
+	done etl.FileDone
 }
 
 // NewSource validates cfg and returns the source; it does no I/O.
@@ -110,16 +199,81 @@ func NewSource(cfg SourceConfig, env etl.BuildEnv) (*Source, error) {
 		}
 		return nil, &etl.FieldError{Path: []string{key}, Err: err}
 	}
+	if format.NewDecoder == nil {
+		return nil, &etl.FieldError{Path: []string{"format"}, Err: fmt.Errorf("format %q cannot be read", format.Name)}
+	}
 	if format.Name == "csv" {
 		if _, err := cfg.CSV.DelimiterByte(); err != nil {
 			return nil, &etl.FieldError{Path: []string{"csv", "delimiter"}, Err: err}
 		}
 	}
-	pattern := cfg.Path
-	if !filepath.IsAbs(pattern) {
-		pattern = filepath.Join(env.BaseDir, pattern)
+	enc, err := textEncoding(cfg.CSV.Encoding)
+	if err != nil {
+		return nil, &etl.FieldError{Path: []string{"csv", "encoding"}, Err: err}
 	}
-	return &Source{pattern: pattern, baseDir: env.BaseDir, format: format, csv: cfg.CSV}, nil
+	if cfg.XLSX.HeaderRow < 0 {
+		return nil, &etl.FieldError{Path: []string{"xlsx", "header_row"}, Err: errors.New("must be 1 or more")}
+	}
+	if cfg.XLSX.HeaderRow == 0 {
+		cfg.XLSX.HeaderRow = 1
+	}
+	if cfg.Settle < 0 {
+		return nil, &etl.FieldError{Path: []string{"settle"}, Err: errors.New("must not be negative")}
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultPoll
+	}
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return filepath.Clean(p)
+		}
+		return filepath.Join(env.BaseDir, p)
+	}
+	pattern := abs(cfg.Path)
+	root := abs(cfg.Root)
+	if cfg.Root == "" {
+		root = abs(".")
+		if filepath.IsAbs(cfg.Path) {
+			root = staticDir(pattern)
+		}
+	}
+	if !within(root, staticDir(pattern)) {
+		return nil, &etl.FieldError{Path: []string{"path"}, Err: fmt.Errorf("%s leads %w %s (set root to allow it)", cfg.Path, ErrOutsideRoot, root)}
+	}
+	s := &Source{
+		pattern: pattern, baseDir: env.BaseDir, root: root, format: format,
+		csv: cfg.CSV, json: cfg.JSON, xlsx: cfg.XLSX,
+		enc: enc, autoEnc: enc == nil && !strings.EqualFold(strings.ReplaceAll(cfg.CSV.Encoding, "-", ""), "utf8"),
+		settle: cfg.Settle, poll: cfg.Poll, watch: cfg.Watch,
+	}
+	if cfg.Archive != "" {
+		s.archiveDir = abs(cfg.Archive)
+		s.failedDir = filepath.Join(filepath.Dir(s.archiveDir), "failed")
+	}
+	if cfg.Failed != "" {
+		s.failedDir = abs(cfg.Failed)
+	}
+	for _, d := range []struct{ key, dir, cfg string }{{"archive", s.archiveDir, cfg.Archive}, {"failed", s.failedDir, cfg.Failed}} {
+		if d.dir != "" && !filepath.IsAbs(d.cfg) && !within(root, d.dir) {
+			return nil, &etl.FieldError{Path: []string{d.key}, Err: fmt.Errorf("%s leads %w %s", d.cfg, ErrOutsideRoot, root)}
+		}
+		if d.dir != "" {
+			if ok, _ := filepath.Match(pattern, filepath.Join(d.dir, "x"+filepath.Ext(pattern))); ok {
+				return nil, &etl.FieldError{Path: []string{d.key}, Err: fmt.Errorf("%s lies within the files to load (%s)", d.dir, cfg.Path)}
+			}
+		}
+	}
+	return s, nil
+}
+
+// Watching reports whether the config asks for the folder to be watched
+// (`watch: true`).
+func (s *Source) Watching() bool { return s.watch }
+
+// WatchOptions returns what a Watcher of this source's files needs: its
+// glob, settle time and polling interval.
+func (s *Source) WatchOptions() WatchOptions {
+	return WatchOptions{Pattern: s.pattern, Settle: s.settle, Poll: s.poll}
 }
 
 // Open lists the matching files and reads the position to resume from.
@@ -132,13 +286,26 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.clock = env.Clock
+	if s.clock == nil {
+		s.clock = etl.SystemClock{}
+	}
+	s.finished = s.finished[:0]
+	s.read = make(map[string]string)
 	files, err := filepath.Glob(s.pattern)
 	if err != nil {
 		return fmt.Errorf("files: glob %s: %w", s.pattern, err)
 	}
+	s.realRoot = ""
+	if len(files) > 0 {
+		if s.realRoot, err = filepath.EvalSymlinks(s.root); err != nil {
+			return fmt.Errorf("files: root: %w", err)
+		}
+	}
 	s.files = s.files[:0]
 	for _, f := range files {
-		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() {
+		// Symbolic links are kept, to be checked against the root in turn.
+		if st, err := os.Lstat(f); err == nil && (st.Mode().IsRegular() || st.Mode()&os.ModeSymlink != 0) {
 			s.files = append(s.files, f)
 		}
 	}
@@ -164,6 +331,10 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		path := s.files[s.next]
 		s.next++
 		cur, err := s.openFile(ctx, path)
+		var whole *wholeFileError
+		if errors.As(err, &whole) {
+			return s.fail(path, whole.err, 0, 0)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +345,10 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	eof := errors.Is(err, io.EOF)
 	if err != nil && !eof {
 		s.closeCurrent()
-		return nil, fmt.Errorf("files: %s: %w", cur.rel, err)
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return s.fail(cur.path, err, cur.done.Rows, cur.line)
 	}
 	offset, line := cur.dec.Position()
 	cur.done.Rows += int64(b.Len())
@@ -183,23 +357,45 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		return nil, fmt.Errorf("files: position: %w", err)
 	}
 	b.Position = pos
+	if bd, ok := cur.dec.(fileformat.BinaryDecoder); ok {
+		offset = bd.Bytes()
+	}
 	b.Bytes = offset - cur.offset
-	cur.offset = offset
+	cur.offset, cur.line = offset, line
 	if eof {
 		b.Files = append(b.Files, cur.done)
+		s.finished = append(s.finished, finishedFile{path: cur.path, done: cur.done})
 		s.log.Info("file read", "file", cur.rel, "rows", cur.done.Rows, "bytes", cur.done.Size)
 		s.closeCurrent()
 	}
 	return b, nil
 }
 
-// openFile opens, hashes and checks one file against the ledger; it
-// returns nil, nil for a file to skip.
+// wholeFileError is a file that cannot be loaded at all: it goes to the
+// failed folder when there is one.
+type wholeFileError struct{ err error }
+
+func (e *wholeFileError) Error() string { return e.err.Error() }
+func (e *wholeFileError) Unwrap() error { return e.err }
+
+// openFile waits for the file to settle, hashes it, checks it against the
+// ledger and opens its decoder; it returns nil, nil for a file to skip and
+// a *wholeFileError for one that cannot be loaded.
 func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 	rel := s.rel(path)
+	if err := checkReal(s.realRoot, path, rel); err != nil {
+		return nil, &wholeFileError{err}
+	}
+	st, ok, err := s.settled(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("files: %w", err)
+		return nil, &wholeFileError{err}
 	}
 	keep := false
 	defer func() {
@@ -207,13 +403,19 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 			f.Close()
 		}
 	}()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("files: %w", err)
-	}
+	var utf *utf8Checker
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, fmt.Errorf("files: hash %s: %w", rel, err)
+	var w io.Writer = h
+	if !s.format.Binary && s.autoEnc {
+		utf = new(utf8Checker)
+		w = io.MultiWriter(h, utf)
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		return nil, &wholeFileError{fmt.Errorf("hash: %w", err)}
+	}
+	if after, err := f.Stat(); err != nil || after.Size() != st.Size() || !after.ModTime().Equal(st.ModTime()) {
+		s.log.Warn("file changed while being read; left for the next run", "file", rel)
+		return nil, nil
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	if s.env.Ledger != nil && !s.env.FullRefresh {
@@ -222,29 +424,151 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 			return nil, fmt.Errorf("files: ledger lookup %s: %w", rel, err)
 		}
 		if loaded {
-			s.log.Info("file already loaded, skipping", "file", rel, "sha256", sum,
-				"loaded_as", rec.Path, "run", rec.RunID)
+			if rec.Path == rel {
+				s.log.Info("file already loaded, skipping", "file", rel, "sha256", sum, "run", rec.RunID)
+			} else {
+				s.log.Info("same content as a file already loaded, skipping", "file", rel, "sha256", sum,
+					"loaded_as", rec.Path, "run", rec.RunID)
+			}
+			f.Close()
+			keep = true // closed
+			s.archive(path, rel)
 			return nil, nil
 		}
 	}
-	opts := fileformat.DecodeOptions{File: rel, CSV: s.csv, Logger: s.log}
+	if first, dup := s.read[sum]; dup {
+		s.log.Info("same content as a file read in this run, skipping", "file", rel, "sha256", sum, "read_as", first)
+		return nil, nil
+	}
+	s.read[sum] = rel
+	opts := fileformat.DecodeOptions{File: rel, CSV: s.csv, JSON: s.json, XLSX: s.xlsx, Logger: s.log}
 	var rows int64
 	if s.pos != nil && s.pos.SHA256 == sum {
 		opts.Offset, opts.Line, rows = s.pos.Offset, s.pos.Line, s.pos.Rows
 		s.log.Info("resuming file", "file", rel, "offset", opts.Offset, "line", opts.Line)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("files: %w", err)
-	}
-	dec, err := s.format.NewDecoder(f, opts)
+	r, err := s.reader(f, utf)
 	if err != nil {
-		return nil, fmt.Errorf("files: %s: %w", rel, err)
+		return nil, &wholeFileError{err}
+	}
+	dec, err := s.format.NewDecoder(r, opts)
+	if err != nil {
+		return nil, &wholeFileError{err}
 	}
 	keep = true
 	return &openFile{
-		f: f, rel: rel, dec: dec, offset: opts.Offset,
+		f: f, path: path, rel: rel, dec: dec, offset: opts.Offset, line: opts.Line,
 		done: etl.FileDone{Path: rel, Size: st.Size(), MTime: st.ModTime().UTC(), SHA256: sum, Rows: rows},
 	}, nil
+}
+
+// reader returns what the format's decoder reads: the file itself, or its
+// decoded text for a gzip file or one not in UTF-8.
+func (s *Source) reader(f *os.File, utf *utf8Checker) (io.ReadSeeker, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	if s.format.Binary {
+		return f, nil
+	}
+	var head [2]byte
+	n, _ := io.ReadFull(f, head[:])
+	gz := isGzip(head[:n])
+	enc := s.enc
+	if s.autoEnc {
+		var err error
+		if gz {
+			enc, err = sniffGzip(f)
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			enc = detect(utf.head, utf.valid(true))
+		}
+	}
+	if !gz && enc == nil {
+		_, err := f.Seek(0, io.SeekStart)
+		return f, err
+	}
+	return newTextStream(f, gz, enc)
+}
+
+// settled waits until path's size and mtime have been stable for the
+// settle time (by its mtime's age); ok is false for a file that kept
+// changing, left for the next run.
+func (s *Source) settled(ctx context.Context, path string) (os.FileInfo, bool, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, false, &wholeFileError{err}
+	}
+	if s.settle <= 0 {
+		return st, true, nil
+	}
+	for range settleTries {
+		age := s.clock.Now().Sub(st.ModTime())
+		if age >= s.settle {
+			return st, true, nil
+		}
+		s.log.Debug("waiting for file to settle", "file", s.rel(path), "for", s.settle-age)
+		t := time.NewTimer(s.settle - age)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, false, ctx.Err()
+		case <-t.C:
+		}
+		now, err := os.Stat(path)
+		if err != nil {
+			return nil, false, &wholeFileError{err}
+		}
+		if now.Size() == st.Size() && now.ModTime().Equal(st.ModTime()) {
+			return st, true, nil
+		}
+		st = now
+	}
+	s.log.Warn("file still changing; left for the next run", "file", s.rel(path), "settle", s.settle)
+	return nil, false, nil
+}
+
+// fail handles a file that cannot be loaded: without a failed folder the
+// run fails; with one, the file moves there with its error beside it and
+// the run goes on with a reject naming the file.
+func (s *Source) fail(path string, cause error, rows, line int64) (*etl.Batch, error) {
+	rel := s.rel(path)
+	if rows > 0 {
+		cause = fmt.Errorf("%w (after %d rows, up to line %d, were loaded)", cause, rows, line)
+	}
+	if s.failedDir == "" {
+		return nil, fmt.Errorf("files: %s: %w", rel, cause)
+	}
+	dst, err := moveInto(path, s.failedDir)
+	if err != nil {
+		return nil, fmt.Errorf("files: %s: %w; moving it to %s failed too: %v", rel, cause, s.failedDir, err)
+	}
+	note := fmt.Sprintf("%s\n%s could not be loaded: %v\n", s.clock.Now().UTC().Format(time.RFC3339), rel, cause)
+	if err := os.WriteFile(dst+".error.txt", []byte(note), 0o644); err != nil {
+		s.log.Warn("cannot write the error file", "file", dst+".error.txt", "err", err)
+	}
+	s.log.Error("file could not be loaded; moved to the failed folder", "file", rel, "to", s.rel(dst), "err", cause)
+	b := etl.NewBatch(etl.MustSchema(), 0)
+	b.Rejects = []etl.Reject{{
+		Step: "source", Origin: etl.Origin{File: rel},
+		Reason: fmt.Sprintf("file not loaded, moved to %s: %v", s.rel(dst), cause),
+	}}
+	return b, nil
+}
+
+// archive moves a loaded file to the archive folder, if there is one.
+func (s *Source) archive(path, rel string) {
+	if s.archiveDir == "" {
+		return
+	}
+	dst, err := moveInto(path, s.archiveDir)
+	if err != nil {
+		s.log.Warn("cannot move loaded file to the archive", "file", rel, "err", err)
+		return
+	}
+	s.log.Info("file archived", "file", rel, "to", s.rel(dst))
 }
 
 // rel is path as users see it: relative to the config's directory when it
@@ -265,8 +589,35 @@ func (s *Source) closeCurrent() {
 	}
 }
 
-// Close closes the file being read, if any.
+// archiveTimeout bounds the ledger look-ups of Close.
+const archiveTimeout = 30 * time.Second
+
+// Close closes the file being read and moves the files finished in this
+// run that the ledger now holds (their last rows checkpointed) to the
+// archive; a file changed since it was read stays.
 func (s *Source) Close() error {
 	s.closeCurrent()
+	if s.archiveDir == "" || s.env.Ledger == nil || len(s.finished) == 0 {
+		s.finished = s.finished[:0]
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), archiveTimeout)
+	defer cancel()
+	for _, f := range s.finished {
+		_, loaded, err := s.env.Ledger.FileLoaded(ctx, s.env.Job, f.done.SHA256)
+		if err != nil {
+			s.log.Warn("ledger lookup before archiving", "file", f.done.Path, "err", err)
+			continue
+		}
+		if !loaded {
+			continue
+		}
+		st, err := os.Stat(f.path)
+		if err != nil || st.Size() != f.done.Size || !st.ModTime().UTC().Equal(f.done.MTime) {
+			continue
+		}
+		s.archive(f.path, f.done.Path)
+	}
+	s.finished = s.finished[:0]
 	return nil
 }

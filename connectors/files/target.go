@@ -21,8 +21,11 @@ type TargetConfig struct {
 	// Path is the output file, relative to the config file; a text/template
 	// with {{ .Job }}, {{ .RunID }} and {{ .RunDate }} (YYYY-MM-DD).
 	Path string `yaml:"path"`
-	// Format is csv or jsonl; by default it follows Path's extension.
+	// Format is csv, jsonl, json, xlsx or parquet; by default it follows
+	// Path's extension.
 	Format string `yaml:"format"`
+	// Compression is Parquet's codec: snappy (default), zstd or none.
+	Compression string `yaml:"compression"`
 }
 
 // PathData is what a file target's path template is executed with.
@@ -41,7 +44,7 @@ func init() {
 	etl.RegisterTarget(etl.TargetSpec{
 		Spec: etl.Spec{
 			Type:    "file",
-			Summary: "Write a CSV or JSON Lines file, made visible atomically (temporary file renamed) at commit.",
+			Summary: "Write a CSV, JSON, JSON Lines, XLSX or Parquet file, made visible atomically (temporary file renamed) at commit.",
 			Example: targetExample,
 			Config:  func() any { return &TargetConfig{} },
 		},
@@ -59,9 +62,10 @@ func init() {
 // fsyncs it and renames it into place, so readers only ever see a complete
 // file. A run that writes no row leaves an existing file untouched.
 type Target struct {
-	tmpl    *template.Template
-	baseDir string
-	format  fileformat.Format
+	tmpl        *template.Template
+	baseDir     string
+	format      fileformat.Format
+	compression string
 
 	log  *slog.Logger
 	path string // destination, absolute
@@ -98,7 +102,14 @@ func NewTarget(cfg TargetConfig, env etl.BuildEnv) (*Target, error) {
 	if format.NewEncoder == nil {
 		return nil, &etl.FieldError{Path: []string{"format"}, Err: fmt.Errorf("format %q cannot be written", format.Name)}
 	}
-	return &Target{tmpl: tmpl, baseDir: env.BaseDir, format: format}, nil
+	switch {
+	case cfg.Compression == "":
+	case format.Name != "parquet":
+		return nil, &etl.FieldError{Path: []string{"compression"}, Err: fmt.Errorf("only parquet output is compressed, not %s", format.Name)}
+	case cfg.Compression != "snappy" && cfg.Compression != "zstd" && cfg.Compression != "none":
+		return nil, &etl.FieldError{Path: []string{"compression"}, Err: fmt.Errorf("unknown compression %q (use snappy, zstd or none)", cfg.Compression)}
+	}
+	return &Target{tmpl: tmpl, baseDir: env.BaseDir, format: format, compression: cfg.Compression}, nil
 }
 
 func renderPath(tmpl *template.Template, data PathData) (string, error) {
@@ -137,7 +148,7 @@ func (t *Target) Open(ctx context.Context, env etl.TargetEnv) error {
 	}
 	t.tmp, t.rows = tmp, 0
 	t.bw = bufio.NewWriterSize(tmp, 1<<20)
-	t.enc = t.format.NewEncoder(t.bw, fileformat.EncodeOptions{File: t.rel})
+	t.enc = t.format.NewEncoder(t.bw, fileformat.EncodeOptions{File: t.rel, Compression: t.compression})
 	return nil
 }
 
@@ -166,6 +177,11 @@ func (t *Target) Commit(ctx context.Context) error {
 		return nil
 	}
 	tmp := t.tmp
+	if f, ok := t.enc.(fileformat.Finisher); ok {
+		if err := f.Finish(); err != nil {
+			return fmt.Errorf("file: finish %s: %w", t.rel, err)
+		}
+	}
 	if err := t.bw.Flush(); err != nil {
 		return fmt.Errorf("file: write %s: %w", t.rel, err)
 	}

@@ -27,6 +27,9 @@ type Encoder struct {
 	schema *etl.Schema
 	keys   [][]byte // `"name":` per field of schema
 	buf    []byte
+
+	array bool  // one JSON array rather than JSON Lines
+	rows  int64 // rows written, for the array's separators
 }
 
 var _ fileformat.Encoder = (*Encoder)(nil)
@@ -50,6 +53,14 @@ func (e *Encoder) Write(b *etl.Batch) error {
 		}
 	}
 	for i := range b.Len() {
+		if e.array {
+			if e.rows == 0 {
+				e.buf = append(e.buf, '[', '\n')
+			} else {
+				e.buf = append(e.buf, ',', '\n')
+			}
+		}
+		e.rows++
 		e.buf = append(e.buf, '{')
 		for j := range b.Cols {
 			if j > 0 {
@@ -61,12 +72,36 @@ func (e *Encoder) Write(b *etl.Batch) error {
 				return fmt.Errorf("%s: row from %s: field %q: %w", e.file, b.Origins[i], b.Schema.Field(j).Name, err)
 			}
 		}
-		e.buf = append(e.buf, '}', '\n')
+		e.buf = append(e.buf, '}')
+		if !e.array {
+			e.buf = append(e.buf, '\n')
+		}
 		if len(e.buf) >= flushSize {
 			if err := e.flush(); err != nil {
 				return err
 			}
 		}
+	}
+	return e.flush()
+}
+
+// ArrayEncoder writes batches as one JSON array, streamed: one object per
+// row, typed as the JSON Lines encoder types them.
+type ArrayEncoder struct{ Encoder }
+
+var _ fileformat.Finisher = (*ArrayEncoder)(nil)
+
+// NewArrayEncoder returns an encoder writing one JSON array to w.
+func NewArrayEncoder(w io.Writer, opts fileformat.EncodeOptions) *ArrayEncoder {
+	return &ArrayEncoder{Encoder{w: w, file: opts.File, array: true}}
+}
+
+// Finish implements fileformat.Finisher: it closes the array.
+func (e *ArrayEncoder) Finish() error {
+	if e.rows == 0 {
+		e.buf = append(e.buf, "[]\n"...)
+	} else {
+		e.buf = append(e.buf, "\n]\n"...)
 	}
 	return e.flush()
 }

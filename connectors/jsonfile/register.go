@@ -18,4 +18,20 @@ var Format = fileformat.Format{
 	},
 }
 
-func init() { fileformat.Register(Format) }
+// ArrayFormat is the "json" file format: an array of records, at the top
+// or under a path (json.records), written as one streamed array.
+var ArrayFormat = fileformat.Format{
+	Name:       "json",
+	Extensions: []string{".json"},
+	NewDecoder: func(r io.ReadSeeker, opts fileformat.DecodeOptions) (fileformat.Decoder, error) {
+		return NewArrayDecoder(r, opts)
+	},
+	NewEncoder: func(w io.Writer, opts fileformat.EncodeOptions) fileformat.Encoder {
+		return NewArrayEncoder(w, opts)
+	},
+}
+
+func init() {
+	fileformat.Register(Format)
+	fileformat.Register(ArrayFormat)
+}

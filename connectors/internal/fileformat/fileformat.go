@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,10 +29,46 @@ type CSVOptions struct {
 	// Header says the first record names the fields; without it fields
 	// are named col_1, col_2, ...
 	Header bool `yaml:"header"`
+	// Encoding is the text encoding: "auto" (a BOM says UTF-8 or UTF-16
+	// LE/BE; otherwise UTF-8 when the bytes are valid UTF-8, else
+	// Windows-1252), "utf-8", "utf-16le", "utf-16be" or "windows-1252".
+	// The files source applies it to every text format.
+	Encoding string `yaml:"encoding"`
 }
 
+// Encodings lists the accepted CSVOptions.Encoding values.
+var Encodings = []string{"auto", "utf-8", "utf-16le", "utf-16be", "windows-1252"}
+
+// JSONOptions configure JSON (not JSON Lines) reading; they are the files
+// source's `json` key.
+type JSONOptions struct {
+	// Records is the dotted path of the array of records within a
+	// top-level object ("data.items"); empty when the file is an array.
+	Records string `yaml:"records"`
+}
+
+// XLSXOptions configure workbook reading; they are the files source's
+// `xlsx` key.
+type XLSXOptions struct {
+	// Sheet is a sheet's name, its 1-based index ("2"), or "*" for every
+	// sheet (rows then carry a _sheet field); empty means the first sheet.
+	Sheet string `yaml:"sheet"`
+	// HeaderRow is the 1-based row holding the field names; rows above it
+	// are skipped. Default 1.
+	HeaderRow int `yaml:"header_row"`
+	// Header says a header row exists; without it fields are named col_1,
+	// col_2, ... and data starts at HeaderRow.
+	Header bool `yaml:"header"`
+}
+
+// DefaultXLSXOptions are the workbook options unless the config says
+// otherwise.
+func DefaultXLSXOptions() XLSXOptions { return XLSXOptions{HeaderRow: 1, Header: true} }
+
 // DefaultCSVOptions are the CSV options unless the config says otherwise.
-func DefaultCSVOptions() CSVOptions { return CSVOptions{Delimiter: ",", Header: true} }
+func DefaultCSVOptions() CSVOptions {
+	return CSVOptions{Delimiter: ",", Header: true, Encoding: "auto"}
+}
 
 // DelimiterByte returns the delimiter as a byte, 0 for "auto", or an error
 // for a value that is not one single-byte character usable as a delimiter.
@@ -66,6 +103,8 @@ type DecodeOptions struct {
 	Offset int64
 	Line   int64
 	CSV    CSVOptions
+	JSON   JSONOptions
+	XLSX   XLSXOptions
 	Logger *slog.Logger
 }
 
@@ -83,10 +122,21 @@ type Decoder interface {
 	Position() (offset, line int64)
 }
 
+// BinaryDecoder is implemented by decoders of binary formats, whose
+// Position offset is not a byte offset: Bytes says how much of the file
+// the records consumed so far stand for, for progress.
+type BinaryDecoder interface {
+	Decoder
+	Bytes() int64
+}
+
 // EncodeOptions configure an Encoder.
 type EncodeOptions struct {
 	// File is the output path as shown to users, for errors.
 	File string
+	// Compression is a binary format's codec (Parquet: snappy, zstd,
+	// none); empty for the format's default.
+	Compression string
 }
 
 // Encoder writes batches to one output stream. It writes each batch to its
@@ -94,6 +144,15 @@ type EncodeOptions struct {
 type Encoder interface {
 	// Write encodes the batch's rows; a batch with no rows writes nothing.
 	Write(b *etl.Batch) error
+}
+
+// Finisher is an Encoder that must write a trailer (a JSON array's "]",
+// a Parquet footer, a workbook) once every batch is written. The file
+// target calls Finish before it syncs and renames the file; an encoder of
+// a binary format may hold its output until then.
+type Finisher interface {
+	Encoder
+	Finish() error
 }
 
 // Format is a registered file format.
@@ -108,6 +167,9 @@ type Format struct {
 	NewDecoder func(r io.ReadSeeker, opts DecodeOptions) (Decoder, error)
 	// NewEncoder returns an encoder writing to w.
 	NewEncoder func(w io.Writer, opts EncodeOptions) Encoder
+	// Binary formats (XLSX) get the file itself: no gzip layer, no text
+	// decoding, and NewDecoder's offsets are the format's own.
+	Binary bool
 }
 
 var registry struct {
@@ -146,8 +208,19 @@ func Lookup(name string) (Format, bool) {
 	return f, ok
 }
 
-// ForPath returns the format implied by path's extension.
+// Gzipped reports whether path names a gzip file (".gz") and returns the
+// path without that extension.
+func Gzipped(path string) (string, bool) {
+	if strings.EqualFold(filepath.Ext(path), ".gz") {
+		return path[:len(path)-3], true
+	}
+	return path, false
+}
+
+// ForPath returns the format implied by path's extension; a ".gz" suffix
+// is looked through ("leads.csv.gz" is CSV).
 func ForPath(path string) (Format, bool) {
+	path, _ = Gzipped(path)
 	ext := filepath.Ext(path)
 	if ext == "" {
 		return Format{}, false
@@ -207,4 +280,21 @@ func RejectValue(raw []byte) string {
 		cut--
 	}
 	return string(raw[:cut]) + "…"
+}
+
+// HeaderMapping maps an output's header (the first batch's field names)
+// to schema s of a later batch: for each header field, its index in s, or
+// -1 when s lacks it (written as null). A field of s the header lacks is
+// an error naming file.
+func HeaderMapping(header []string, s *etl.Schema, file string) ([]int, error) {
+	mapping := make([]int, len(header))
+	for i, name := range header {
+		mapping[i] = s.Index(name)
+	}
+	for _, name := range s.Names() {
+		if !slices.Contains(header, name) {
+			return nil, fmt.Errorf("%s: field %q is not in the header written from the first batch", file, name)
+		}
+	}
+	return mapping, nil
 }

@@ -1,0 +1,190 @@
+package parquet
+
+import (
+	"fmt"
+	"io"
+	"time"
+	"unsafe"
+
+	pq "github.com/parquet-go/parquet-go"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// rowGroupRows bounds a row group, which the writer holds in memory until
+// it is flushed.
+const rowGroupRows = 16 << 10
+
+// Compressions lists the accepted compression names.
+var Compressions = []string{"snappy", "zstd", "none"}
+
+// Encoder writes batches as Parquet. The file's schema is the first
+// batch's; a later batch is matched by field name (a missing field is
+// null, a new one an error) and its values converted to the column's type.
+type Encoder struct {
+	w           io.Writer
+	file        string
+	compression string
+
+	header    []string
+	types     []etl.Type
+	leaf      []int // per header field, its column index in the file
+	pw        *pq.Writer
+	mapSchema *etl.Schema
+	mapping   []int
+	rows      []pq.Row
+}
+
+var _ fileformat.Finisher = (*Encoder)(nil)
+
+// NewEncoder returns an encoder writing Parquet to w.
+func NewEncoder(w io.Writer, opts fileformat.EncodeOptions) *Encoder {
+	return &Encoder{w: w, file: opts.File, compression: opts.Compression}
+}
+
+func (e *Encoder) start(s *etl.Schema) error {
+	group := pq.Group{}
+	for i := range s.Len() {
+		f := s.Field(i)
+		var node pq.Node
+		switch f.Type {
+		case etl.TypeInt:
+			node = pq.Int(64)
+		case etl.TypeFloat:
+			node = pq.Leaf(pq.DoubleType)
+		case etl.TypeBool:
+			node = pq.Leaf(pq.BooleanType)
+		case etl.TypeTimestamp:
+			node = pq.Timestamp(pq.Microsecond)
+		case etl.TypeDate:
+			node = pq.Date()
+		case etl.TypeJSON:
+			node = pq.JSON()
+		default:
+			node = pq.String()
+		}
+		group[f.Name] = pq.Optional(node)
+		e.header = append(e.header, f.Name)
+		e.types = append(e.types, f.Type)
+	}
+	schema := pq.NewSchema("row", group)
+	for _, name := range e.header {
+		col, _ := schema.Lookup(name)
+		e.leaf = append(e.leaf, col.ColumnIndex)
+	}
+	opts := []pq.WriterOption{schema, pq.MaxRowsPerRowGroup(rowGroupRows)}
+	switch e.compression {
+	case "", "snappy":
+		opts = append(opts, pq.Compression(&pq.Snappy))
+	case "zstd":
+		opts = append(opts, pq.Compression(&pq.Zstd))
+	case "none":
+	default:
+		return fmt.Errorf("unknown compression %q", e.compression)
+	}
+	e.pw = pq.NewWriter(e.w, opts...)
+	return nil
+}
+
+// Write implements fileformat.Encoder.
+func (e *Encoder) Write(b *etl.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	if e.pw == nil {
+		if err := e.start(b.Schema); err != nil {
+			return fmt.Errorf("%s: %w", e.file, err)
+		}
+	}
+	if b.Schema != e.mapSchema {
+		mapping, err := fileformat.HeaderMapping(e.header, b.Schema, e.file)
+		if err != nil {
+			return err
+		}
+		e.mapSchema, e.mapping = b.Schema, mapping
+	}
+	// One backing array for the batch's values; the writer copies them.
+	n := b.Len()
+	values := make([]pq.Value, n*len(e.header))
+	if cap(e.rows) < n {
+		e.rows = make([]pq.Row, n)
+	}
+	rows := e.rows[:n]
+	for i := range rows {
+		rows[i] = values[i*len(e.header) : (i+1)*len(e.header) : (i+1)*len(e.header)]
+	}
+	for k, j := range e.mapping {
+		leaf := e.leaf[k]
+		if j < 0 {
+			for i := range rows {
+				rows[i][leaf] = pq.NullValue().Level(0, 0, leaf)
+			}
+			continue
+		}
+		c := &b.Cols[j]
+		for i := range rows {
+			v, err := e.value(c, i, e.types[k])
+			if err != nil {
+				return fmt.Errorf("%s: row from %s: field %q: %w", e.file, b.Origins[i], e.header[k], err)
+			}
+			if v.IsNull() {
+				rows[i][leaf] = v.Level(0, 0, leaf)
+			} else {
+				rows[i][leaf] = v.Level(0, 1, leaf)
+			}
+		}
+	}
+	if _, err := e.pw.WriteRows(rows); err != nil {
+		return fmt.Errorf("%s: %w", e.file, err)
+	}
+	return nil
+}
+
+var unixDay = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// value converts row i of c to a value of column type t.
+func (e *Encoder) value(c *etl.Column, i int, t etl.Type) (pq.Value, error) {
+	if c.Null[i] {
+		return pq.NullValue(), nil
+	}
+	if c.Type != t {
+		if t != etl.TypeString && t != etl.TypeJSON && !(t == etl.TypeFloat && c.Type == etl.TypeInt) {
+			return pq.Value{}, fmt.Errorf("a %s value in a %s column", c.Type, t)
+		}
+	}
+	switch t {
+	case etl.TypeInt:
+		return pq.Int64Value(c.Int[i]), nil
+	case etl.TypeFloat:
+		if c.Type == etl.TypeInt {
+			return pq.DoubleValue(float64(c.Int[i])), nil
+		}
+		return pq.DoubleValue(c.Float[i]), nil
+	case etl.TypeBool:
+		return pq.BooleanValue(c.Bool[i]), nil
+	case etl.TypeTimestamp:
+		return pq.Int64Value(c.Time[i].UnixMicro()), nil
+	case etl.TypeDate:
+		return pq.Int32Value(int32(c.Time[i].UTC().Sub(unixDay).Hours() / 24)), nil
+	}
+	if c.Type == etl.TypeString {
+		// The writer copies the bytes into its pages: no copy here.
+		s := c.Str[i]
+		return pq.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s))), nil
+	}
+	text, _ := c.Text(i)
+	return pq.ByteArrayValue([]byte(text)), nil
+}
+
+// Finish implements fileformat.Finisher: it writes the last row group and
+// the footer.
+func (e *Encoder) Finish() error {
+	if e.pw == nil {
+		return nil
+	}
+	if err := e.pw.Close(); err != nil {
+		return fmt.Errorf("%s: %w", e.file, err)
+	}
+	return nil
+}
