@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,22 +17,22 @@ import (
 
 // Target modes.
 const (
-	ModeAppend  = "append"
-	ModeMerge   = "merge"
-	ModeReplace = "replace"
+	ModeAppend  = sqlconn.ModeAppend
+	ModeMerge   = sqlconn.ModeMerge
+	ModeReplace = sqlconn.ModeReplace
 )
 
 // Schema policies.
 const (
-	SchemaEvolve = "evolve"
-	SchemaStrict = "strict"
+	SchemaEvolve = sqlconn.SchemaEvolve
+	SchemaStrict = sqlconn.SchemaStrict
 )
 
 // stagingSuffix and keyIndexSuffix name the tables and indexes the target
 // makes beside its table.
 const (
-	stagingSuffix  = "__nightjar_staging"
-	keyIndexSuffix = "__nightjar_key"
+	stagingSuffix  = sqlconn.StagingSuffix
+	keyIndexSuffix = sqlconn.KeyIndexSuffix
 )
 
 // maxRowsPerStatement caps a multi-row INSERT below the parameter limit:
@@ -41,18 +40,9 @@ const (
 // statements cost more to compile and hold more boxed values.
 const maxRowsPerStatement = 500
 
-// TargetConfig is a "table" target bound to a sqlite connection.
-type TargetConfig struct {
-	// Table is the table to write.
-	Table string `yaml:"table"`
-	// Mode is append (the default), merge or replace.
-	Mode string `yaml:"mode"`
-	// Key lists the fields identifying a row; required for merge.
-	Key []string `yaml:"key"`
-	// Schema is evolve (the default: new fields add columns) or strict
-	// (new fields are an error).
-	Schema string `yaml:"schema"`
-}
+// TargetConfig is a "table" target bound to a sqlite connection: the
+// config every table target shares.
+type TargetConfig = sqlconn.TargetConfig
 
 // Target writes batches into a SQLite table. Append and merge commit each
 // batch in its own transaction (durable per batch); replace loads a staging
@@ -103,7 +93,7 @@ func New(cfg any, env etl.BuildEnv) (etl.Target, error) {
 	if err := ValidateConnection(conn, env.BaseDir); err != nil {
 		return nil, fmt.Errorf("connection %q: %w", env.Connection.Name, err)
 	}
-	if err := c.validate(); err != nil {
+	if err := validate(c); err != nil {
 		return nil, err
 	}
 	return &Target{
@@ -116,49 +106,9 @@ func New(cfg any, env etl.BuildEnv) (etl.Target, error) {
 	}, nil
 }
 
-func fieldError(key string, format string, args ...any) error {
-	return &etl.FieldError{Path: []string{key}, Err: fmt.Errorf(format, args...)}
-}
-
-func (c *TargetConfig) validate() error {
-	d := Dialect{}
-	if strings.TrimSpace(c.Table) == "" {
-		return fieldError("table", "required: the table to write")
-	}
-	if _, err := d.QuoteIdent(c.Table); err != nil {
-		return &etl.FieldError{Path: []string{"table"}, Err: err}
-	}
-	if strings.HasPrefix(d.IdentKey(c.Table), "sqlite_") || d.IdentKey(c.Table) == sqlconn.MarkerTable {
-		return fieldError("table", "%q is reserved", c.Table)
-	}
-	switch c.Mode {
-	case ModeAppend, ModeReplace:
-		if len(c.Key) > 0 {
-			return fieldError("key", "key is only used with mode: merge (mode is %s)", c.Mode)
-		}
-	case ModeMerge:
-		if len(c.Key) == 0 {
-			return fieldError("key", "required with mode: merge: the fields identifying a row, e.g. [email]")
-		}
-		seen := map[string]bool{}
-		for _, k := range c.Key {
-			if _, err := d.QuoteIdent(k); err != nil {
-				return &etl.FieldError{Path: []string{"key"}, Err: err}
-			}
-			if seen[d.IdentKey(k)] {
-				return fieldError("key", "%q is listed twice", k)
-			}
-			seen[d.IdentKey(k)] = true
-		}
-	default:
-		return fieldError("mode", "unknown mode %q (want append, merge or replace)", c.Mode)
-	}
-	switch c.Schema {
-	case SchemaEvolve, SchemaStrict:
-	default:
-		return fieldError("schema", "unknown schema policy %q (want evolve or strict)", c.Schema)
-	}
-	return nil
+// validate checks c; a table named sqlite_* is SQLite's own.
+func validate(c *TargetConfig) error {
+	return c.Validate(Dialect{}, func(key string) bool { return strings.HasPrefix(key, "sqlite_") })
 }
 
 // Durability is per batch for append and merge, at commit for replace.
@@ -241,7 +191,7 @@ func (t *Target) Write(ctx context.Context, b *etl.Batch) error {
 		return t.errorf("batch %d: %w", b.Seq, err)
 	}
 	if t.cfg.Mode == ModeMerge {
-		if err := checkKeys(b, t.cfg.Key); err != nil {
+		if err := sqlconn.CheckKeys(b, t.cfg.Key); err != nil {
 			return t.errorf("%w", err)
 		}
 	}
@@ -250,21 +200,6 @@ func (t *Target) Write(ctx context.Context, b *etl.Batch) error {
 		// may be wrong now.
 		t.columns, t.keyIndexReady = nil, false
 		return t.errorf("batch %d: %w", b.Seq, err)
-	}
-	return nil
-}
-
-// checkKeys refuses a merge batch lacking a key field or holding a null
-// key: such a row could never be matched again.
-func checkKeys(b *etl.Batch, keys []string) error {
-	for _, k := range keys {
-		col := b.Col(k)
-		if col == nil {
-			return fmt.Errorf("key field %q is not in the batch (fields: %s)", k, strings.Join(b.Schema.Names(), ", "))
-		}
-		if i := slices.Index(col.Null, true); i >= 0 {
-			return fmt.Errorf("%s: key field %q is null; a merge needs every key", b.Origins[i], k)
-		}
 	}
 	return nil
 }

@@ -39,10 +39,9 @@ func markerIdent(d Dialect, name string) string {
 }
 
 // CreateMarkerTable returns the statement creating MarkerTable if missing,
-// its text columns of the dialect's string type. (A MySQL dialect will need
-// a VARCHAR there: MySQL cannot index TEXT without a prefix length.)
+// its key columns of the dialect's key string type (see KeyTyper).
 func CreateMarkerTable(d Dialect) string {
-	text, integer := d.ColumnType(etl.TypeString), d.ColumnType(etl.TypeInt)
+	text, integer := keyColumnType(d, etl.TypeString), d.ColumnType(etl.TypeInt)
 	q := func(n string) string { return markerIdent(d, n) }
 	return "CREATE TABLE IF NOT EXISTS " + q(MarkerTable) + " (" +
 		q("job") + " " + text + " NOT NULL, " +
@@ -50,7 +49,7 @@ func CreateMarkerTable(d Dialect) string {
 		q("batch_key") + " " + text + " NOT NULL, " +
 		q("run_id") + " " + integer + ", " +
 		q("rows") + " " + integer + ", " +
-		q("loaded_at") + " " + text + ", " +
+		q("loaded_at") + " " + d.ColumnType(etl.TypeString) + ", " +
 		"PRIMARY KEY (" + q("job") + ", " + q("target") + ", " + q("batch_key") + "))"
 }
 

@@ -110,9 +110,30 @@ func (ins *Insert) SQL(rows int) string {
 	return b.String()
 }
 
+// KeyTyper is implemented by dialects whose key columns need another
+// column type than ColumnType gives (MySQL cannot index TEXT without a
+// prefix length, so its string keys are VARCHAR).
+type KeyTyper interface {
+	KeyColumnType(t etl.Type) string
+}
+
+// keyColumnType is the type of a key column of type t.
+func keyColumnType(d Dialect, t etl.Type) string {
+	if kt, ok := d.(KeyTyper); ok {
+		return kt.KeyColumnType(t)
+	}
+	return d.ColumnType(t)
+}
+
 // CreateTable returns the statement creating table with a nullable column
 // per field of s.
 func CreateTable(d Dialect, table string, s *etl.Schema) (string, error) {
+	return CreateTableWithKeys(d, table, s, nil)
+}
+
+// CreateTableWithKeys is CreateTable where the fields named in keys get
+// the dialect's key column type (see KeyTyper).
+func CreateTableWithKeys(d Dialect, table string, s *etl.Schema, keys []string) (string, error) {
 	qt, err := d.QuoteIdent(table)
 	if err != nil {
 		return "", err
@@ -132,7 +153,11 @@ func CreateTable(d Dialect, table string, s *etl.Schema) (string, error) {
 		}
 		b.WriteString(qc)
 		b.WriteByte(' ')
-		b.WriteString(d.ColumnType(f.Type))
+		if indexFold(d, keys, f.Name) >= 0 {
+			b.WriteString(keyColumnType(d, f.Type))
+		} else {
+			b.WriteString(d.ColumnType(f.Type))
+		}
 	}
 	b.WriteByte(')')
 	return b.String(), nil
@@ -177,3 +202,8 @@ func DropTable(d Dialect, table string) (string, error) {
 	}
 	return "DROP TABLE IF EXISTS " + qt, nil
 }
+
+// Parts returns the statement's prefix, up to and including "VALUES ",
+// and its upsert clause ("" without keys), for statements that insert
+// from a SELECT instead of a VALUES list.
+func (ins *Insert) Parts() (prefix, upsert string) { return ins.prefix, ins.suffix }

@@ -1,0 +1,260 @@
+package sqlconn
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// Table target modes.
+const (
+	ModeAppend  = "append"
+	ModeMerge   = "merge"
+	ModeReplace = "replace"
+)
+
+// Schema policies of a table target.
+const (
+	SchemaEvolve = "evolve"
+	SchemaStrict = "strict"
+)
+
+// Names of the tables and indexes a table target makes beside its table.
+const (
+	StagingSuffix  = "__nightjar_staging"
+	KeyIndexSuffix = "__nightjar_key"
+)
+
+// TargetConfig is the config every "table" target shares, whatever the
+// database; a connector embeds it inline and adds its own keys.
+type TargetConfig struct {
+	// Table is the table to write.
+	Table string `yaml:"table"`
+	// Mode is append (the default), merge or replace.
+	Mode string `yaml:"mode"`
+	// Key lists the fields identifying a row; required for merge.
+	Key []string `yaml:"key"`
+	// Schema is evolve (the default: new fields add columns) or strict
+	// (new fields are an error).
+	Schema string `yaml:"schema"`
+}
+
+// DefaultTargetConfig is a TargetConfig with its defaults.
+func DefaultTargetConfig() TargetConfig {
+	return TargetConfig{Mode: ModeAppend, Schema: SchemaEvolve}
+}
+
+// FieldErrorf is a *etl.FieldError on one config key.
+func FieldErrorf(key string, format string, args ...any) error {
+	return &etl.FieldError{Path: []string{key}, Err: fmt.Errorf(format, args...)}
+}
+
+// Validate checks the config against dialect d; reserved reports table
+// names the database keeps for itself. Errors are *etl.FieldError.
+func (c *TargetConfig) Validate(d Dialect, reserved func(key string) bool) error {
+	if strings.TrimSpace(c.Table) == "" {
+		return FieldErrorf("table", "required: the table to write")
+	}
+	if _, err := d.QuoteIdent(c.Table); err != nil {
+		return &etl.FieldError{Path: []string{"table"}, Err: err}
+	}
+	// The staging table's name must fit too.
+	if _, err := d.QuoteIdent(c.Table + StagingSuffix); err != nil && c.Mode == ModeReplace {
+		return &etl.FieldError{Path: []string{"table"}, Err: fmt.Errorf("too long for mode: replace (its staging table adds %q): %w", StagingSuffix, err)}
+	}
+	key := d.IdentKey(c.Table)
+	if key == d.IdentKey(MarkerTable) || (reserved != nil && reserved(key)) {
+		return FieldErrorf("table", "%q is reserved", c.Table)
+	}
+	switch c.Mode {
+	case ModeAppend, ModeReplace:
+		if len(c.Key) > 0 {
+			return FieldErrorf("key", "key is only used with mode: merge (mode is %s)", c.Mode)
+		}
+	case ModeMerge:
+		if len(c.Key) == 0 {
+			return FieldErrorf("key", "required with mode: merge: the fields identifying a row, e.g. [email]")
+		}
+		if err := checkNames(d, c.Key); err != nil {
+			return &etl.FieldError{Path: []string{"key"}, Err: err}
+		}
+	default:
+		return FieldErrorf("mode", "unknown mode %q (want append, merge or replace)", c.Mode)
+	}
+	switch c.Schema {
+	case SchemaEvolve, SchemaStrict:
+	default:
+		return FieldErrorf("schema", "unknown schema policy %q (want evolve or strict)", c.Schema)
+	}
+	return nil
+}
+
+// checkNames checks that every name is a valid identifier, listed once.
+func checkNames(d Dialect, names []string) error {
+	seen := map[string]bool{}
+	for _, n := range names {
+		if _, err := d.QuoteIdent(n); err != nil {
+			return err
+		}
+		if seen[d.IdentKey(n)] {
+			return fmt.Errorf("%q is listed twice", n)
+		}
+		seen[d.IdentKey(n)] = true
+	}
+	return nil
+}
+
+// CheckKeys refuses a merge batch lacking a key field or holding a null
+// key: such a row could never be matched again.
+func CheckKeys(b *etl.Batch, keys []string) error {
+	for _, k := range keys {
+		col := b.Col(k)
+		if col == nil {
+			return fmt.Errorf("key field %q is not in the batch (fields: %s)", k, strings.Join(b.Schema.Names(), ", "))
+		}
+		if i := slices.Index(col.Null, true); i >= 0 {
+			return fmt.Errorf("%s: key field %q is null; a merge needs every key", b.Origins[i], k)
+		}
+	}
+	return nil
+}
+
+// Names is a list of names written in YAML as a list or, for one name, a
+// scalar: `key: id` or `key: [region, id]`.
+type Names []string
+
+// UnmarshalYAML accepts a scalar or a sequence of scalars.
+func (n *Names) UnmarshalYAML(unmarshal func(any) error) error {
+	var list []string
+	if err := unmarshal(&list); err == nil {
+		*n = list
+		return nil
+	}
+	var one string
+	if err := unmarshal(&one); err != nil {
+		return fmt.Errorf("want a name or a list of names")
+	}
+	*n = Names{one}
+	return nil
+}
+
+// SourceConfig is the config every "sql" source shares.
+type SourceConfig struct {
+	// Table is the table to read; or Query, a SELECT whose rows are read.
+	Table string `yaml:"table"`
+	Query string `yaml:"query"`
+	// Cursor is the column rows are read in order of, and resumed after
+	// (updated_at); rows with a null cursor are not read.
+	Cursor string `yaml:"cursor"`
+	// Key is the tie-breaker among rows sharing a cursor value (id); it
+	// must identify a row. Without Cursor, Key alone orders and resumes.
+	Key Names `yaml:"key"`
+	// Lookback re-reads rows whose cursor is this much older than the
+	// last one read, for rows committed late; a timestamp or date cursor
+	// only. A merge target absorbs the rows read again.
+	Lookback time.Duration `yaml:"lookback"`
+	// ChunkSize is the number of rows one query reads; default the job's
+	// batch size.
+	ChunkSize int `yaml:"chunk_size"`
+}
+
+// Validate checks the config against dialect d; errors are
+// *etl.FieldError.
+func (c *SourceConfig) Validate(d Dialect) error {
+	switch {
+	case strings.TrimSpace(c.Table) == "" && strings.TrimSpace(c.Query) == "":
+		return FieldErrorf("table", "required: the table to read (or query: a SELECT)")
+	case c.Table != "" && c.Query != "":
+		return FieldErrorf("query", "give table or query, not both")
+	}
+	if c.Table != "" {
+		if _, err := d.QuoteIdent(c.Table); err != nil {
+			return &etl.FieldError{Path: []string{"table"}, Err: err}
+		}
+	}
+	if c.Query != "" && strings.HasSuffix(strings.TrimSpace(c.Query), ";") {
+		return FieldErrorf("query", "remove the trailing semicolon: the query is read as a subquery")
+	}
+	if len(c.Key) == 0 {
+		return FieldErrorf("key", "required: the column(s) identifying a row, which order the reads and break cursor ties (e.g. key: id)")
+	}
+	if err := checkNames(d, c.Key); err != nil {
+		return &etl.FieldError{Path: []string{"key"}, Err: err}
+	}
+	if c.Cursor != "" {
+		if _, err := d.QuoteIdent(c.Cursor); err != nil {
+			return &etl.FieldError{Path: []string{"cursor"}, Err: err}
+		}
+		if slices.ContainsFunc(c.Key, func(k string) bool { return d.IdentKey(k) == d.IdentKey(c.Cursor) }) {
+			return FieldErrorf("key", "%q is the cursor; the key breaks ties among rows sharing a cursor value, e.g. id", c.Cursor)
+		}
+	}
+	if c.Lookback < 0 {
+		return FieldErrorf("lookback", "must not be negative")
+	}
+	if c.Lookback > 0 && c.Cursor == "" {
+		return FieldErrorf("lookback", "needs a cursor (a timestamp or date column)")
+	}
+	if c.ChunkSize < 0 {
+		return FieldErrorf("chunk_size", "must not be negative")
+	}
+	return nil
+}
+
+// Container is where a table lives beside the connection's default: a
+// PostgreSQL schema, a MySQL database; Key is its config key.
+type Container struct {
+	Key  string // "schema_name", "database"
+	Name string // "" for the connection's default
+}
+
+// ValidateTarget validates c as Validate does, checks that the merge
+// key's index name and the container's name are valid, and returns the
+// target's name for errors: "postgres pg table \"crm\".\"leads\"".
+func (c *TargetConfig) ValidateTarget(d Dialect, reserved func(key string) bool, in Container, connName string) (string, error) {
+	if err := c.Validate(d, reserved); err != nil {
+		return "", err
+	}
+	if c.Mode == ModeMerge {
+		if _, err := d.QuoteIdent(c.Table + KeyIndexSuffix); err != nil {
+			return "", FieldErrorf("table", "too long for mode: merge (its key index adds %q): %w", KeyIndexSuffix, err)
+		}
+	}
+	if err := in.validate(d); err != nil {
+		return "", err
+	}
+	if in.Name != "" {
+		return fmt.Sprintf("%s %s table %q.%q", d.Name(), connName, in.Name, c.Table), nil
+	}
+	return fmt.Sprintf("%s %s table %q", d.Name(), connName, c.Table), nil
+}
+
+func (in Container) validate(d Dialect) error {
+	if in.Name == "" {
+		return nil
+	}
+	if _, err := d.QuoteIdent(in.Name); err != nil {
+		return &etl.FieldError{Path: []string{in.Key}, Err: err}
+	}
+	return nil
+}
+
+// ValidateSource validates c as Validate does, checks the container's
+// name, and returns the source's name for errors: "mysql db table
+// \"customers\"".
+func (c *SourceConfig) ValidateSource(d Dialect, in Container, connName string) (string, error) {
+	if err := c.Validate(d); err != nil {
+		return "", err
+	}
+	if err := in.validate(d); err != nil {
+		return "", err
+	}
+	what := "query"
+	if c.Table != "" {
+		what = fmt.Sprintf("table %q", c.Table)
+	}
+	return fmt.Sprintf("%s %s %s", d.Name(), connName, what), nil
+}

@@ -1,0 +1,538 @@
+// Package sqlconntest is the conformance suite every SQL connector's tests
+// run: the same replay, hostile-name, schema and incremental-source cases
+// against each database, through a Harness the connector provides. It is
+// imported by tests only; it must not import a connector.
+package sqlconntest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// Harness reaches one fresh, empty database (or schema) for one test.
+type Harness struct {
+	Dialect sqlconn.Dialect
+	// DB is a connection to the test's database, for setup and checks.
+	DB *sqlx.DB
+	// Target builds a table target on the test's database; the suite
+	// opens and closes it.
+	Target func(t *testing.T, cfg sqlconn.TargetConfig) etl.Target
+	// Source builds a source on the test's database; the suite opens and
+	// closes it.
+	Source func(t *testing.T, cfg sqlconn.SourceConfig) etl.Source
+	// TimestampType is the column type of a timestamp in the source tests'
+	// tables (TIMESTAMPTZ, DATETIME(6)).
+	TimestampType string
+	// TextTimes says the target stores times, dates and JSON as text, which
+	// its source reads back as strings (SQLite).
+	TextTimes bool
+	// NoIdentLimit says the database sets no identifier length limit.
+	NoIdentLimit bool
+}
+
+// Setup returns a harness on a fresh database, dropped in t.Cleanup.
+type Setup func(t *testing.T) *Harness
+
+// Query returns every row of q as text ("NULL" for null), for cmp.
+func Query(t *testing.T, db *sqlx.DB, q string, args ...any) [][]string {
+	t.Helper()
+	rows, err := db.Query(q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out [][]string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			switch x := v.(type) {
+			case nil:
+				row[i] = "NULL"
+			case []byte:
+				row[i] = string(x)
+			default:
+				row[i] = etl.FormatValue(x)
+			}
+		}
+		out = append(out, row)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// StringBatch builds a batch of string fields; "<null>" is a null. Its
+// position is derived from seq, so that the same seq replays the same
+// batch key.
+func StringBatch(seq int64, fields []string, rows ...[]string) *etl.Batch {
+	fs := make([]etl.Field, len(fields))
+	for i, f := range fields {
+		fs[i] = etl.Field{Name: f, Type: etl.TypeString}
+	}
+	b := etl.NewBatch(etl.MustSchema(fs...), len(rows))
+	for r, row := range rows {
+		for c, v := range row {
+			if v == "<null>" {
+				b.Cols[c].AppendNull()
+			} else {
+				b.Cols[c].AppendString(v)
+			}
+		}
+		b.Origins = append(b.Origins, etl.Origin{File: "leads.csv", Line: int64(r + 2)})
+	}
+	b.Seq = seq
+	b.Position = etl.Position(fmt.Sprintf(`{"offset":%d}`, seq*100))
+	return b
+}
+
+// run opens a target as run runID would, writes the batches, commits
+// unless noCommit, and closes it.
+func run(t *testing.T, h *Harness, cfg sqlconn.TargetConfig, runID int64, commit bool, batches ...*etl.Batch) {
+	t.Helper()
+	ctx := context.Background()
+	tg := h.Target(t, cfg)
+	if err := tg.Open(ctx, etl.TargetEnv{Job: "leads", Name: "targets[0] table " + cfg.Table, RunID: runID}); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer tg.Close()
+	for _, b := range batches {
+		if err := tg.Write(ctx, b); err != nil {
+			t.Fatalf("Write batch %d: %v", b.Seq, err)
+		}
+	}
+	if commit {
+		if err := tg.Commit(ctx); err != nil {
+			t.Fatalf("Commit: %v", err)
+		}
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+func quote(t *testing.T, d sqlconn.Dialect, names ...string) string {
+	t.Helper()
+	q, err := sqlconn.QuoteAll(d, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(q, ", ")
+}
+
+// TestTargets runs the table target cases.
+func TestTargets(t *testing.T, setup Setup) {
+	t.Run("AppendReplayIsSkipped", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		cfg := sqlconn.TargetConfig{Table: "leads", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve}
+		fields := []string{"email", "name"}
+		b1 := func() *etl.Batch { return StringBatch(1, fields, []string{"a@x", "Ann"}, []string{"b@x", "<null>"}) }
+		b2 := StringBatch(2, fields, []string{"c@x", "Cé"})
+		run(t, h, cfg, 1, true, b1(), b1(), b2)
+		run(t, h, cfg, 2, true, b1()) // a later run replays batch 1 after a crash
+		got := Query(t, h.DB, "SELECT email, name FROM leads ORDER BY email")
+		want := [][]string{{"a@x", "Ann"}, {"b@x", "NULL"}, {"c@x", "Cé"}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("rows (-want +got):\n%s", diff)
+		}
+		markers := Query(t, h.DB, "SELECT count(*) FROM "+quote(t, h.Dialect, sqlconn.MarkerTable))
+		if markers[0][0] != "2" {
+			t.Errorf("markers = %s, want 2", markers[0][0])
+		}
+	})
+
+	t.Run("MergeReplayAndCompositeKey", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		cfg := sqlconn.TargetConfig{Table: "stock", Mode: sqlconn.ModeMerge, Key: []string{"region", "sku"}, Schema: sqlconn.SchemaEvolve}
+		fields := []string{"region", "sku", "qty"}
+		b1 := func() *etl.Batch {
+			return StringBatch(1, fields,
+				[]string{"eu", "a", "1"}, []string{"us", "a", "2"},
+				[]string{"eu", "a", "3"}) // repeated key in one batch: the last wins
+		}
+		run(t, h, cfg, 1, true, b1(), b1())
+		run(t, h, cfg, 2, true, b1(), StringBatch(2, fields, []string{"us", "a", "5"}, []string{"eu", "b", "<null>"}))
+		got := Query(t, h.DB, "SELECT region, sku, qty FROM stock ORDER BY region, sku")
+		want := [][]string{{"eu", "a", "3"}, {"eu", "b", "NULL"}, {"us", "a", "5"}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("rows (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("MergeNullKeyNamesOrigin", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		tg := h.Target(t, sqlconn.TargetConfig{Table: "m", Mode: sqlconn.ModeMerge, Key: []string{"id"}, Schema: sqlconn.SchemaEvolve})
+		ctx := context.Background()
+		if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t"}); err != nil {
+			t.Fatal(err)
+		}
+		defer tg.Close()
+		err := tg.Write(ctx, StringBatch(1, []string{"id"}, []string{"1"}, []string{"<null>"}))
+		if err == nil || !strings.Contains(err.Error(), "leads.csv:3") || !strings.Contains(err.Error(), `"id" is null`) {
+			t.Errorf("err = %v, want the null key's origin leads.csv:3", err)
+		}
+	})
+
+	t.Run("ReplaceReplayAndAbandon", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		cfg := sqlconn.TargetConfig{Table: "prices", Mode: sqlconn.ModeReplace, Schema: sqlconn.SchemaEvolve}
+		fields := []string{"sku", "price"}
+		batches := func() []*etl.Batch {
+			return []*etl.Batch{StringBatch(1, fields, []string{"a", "1"}), StringBatch(2, fields, []string{"b", "2"})}
+		}
+		run(t, h, cfg, 1, true, batches()...)
+		run(t, h, cfg, 2, true, batches()...) // the whole run again
+		want := [][]string{{"a", "1"}, {"b", "2"}}
+		if diff := cmp.Diff(want, Query(t, h.DB, "SELECT sku, price FROM prices ORDER BY sku")); diff != "" {
+			t.Errorf("after replay (-want +got):\n%s", diff)
+		}
+		// A run that fails before its commit leaves the table as it was.
+		run(t, h, cfg, 3, false, StringBatch(1, fields, []string{"z", "9"}))
+		if diff := cmp.Diff(want, Query(t, h.DB, "SELECT sku, price FROM prices ORDER BY sku")); diff != "" {
+			t.Errorf("after an uncommitted run (-want +got):\n%s", diff)
+		}
+		run(t, h, cfg, 4, true, StringBatch(1, fields, []string{"z", "9"}))
+		if diff := cmp.Diff([][]string{{"z", "9"}}, Query(t, h.DB, "SELECT sku, price FROM prices")); diff != "" {
+			t.Errorf("after a new load (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("HostileNamesAndValues", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		if _, err := h.DB.Exec("CREATE TABLE x (id INTEGER)"); err != nil {
+			t.Fatal(err)
+		}
+		fields := []string{"select", "E-Mail Address", "größe", `say "hi"`, "back`tick"}
+		hostile := `'); DROP TABLE x; --`
+		want := [][]string{{hostile, "a@x", "XL", `"q"`, `\`}, {"s", "b@x", "M", "?", "$1"}}
+		for _, mode := range []string{sqlconn.ModeAppend, sqlconn.ModeMerge, sqlconn.ModeReplace} {
+			cfg := sqlconn.TargetConfig{Table: "order", Mode: mode, Schema: sqlconn.SchemaEvolve}
+			if mode == sqlconn.ModeMerge {
+				cfg.Table, cfg.Key = `or"de`+"`r", []string{"E-Mail Address"}
+			}
+			if mode == sqlconn.ModeReplace {
+				cfg.Table = "Größe Tabelle"
+			}
+			run(t, h, cfg, 1, true,
+				StringBatch(1, fields, []string{hostile, "a@x", "XL", `"q"`, `\`}),
+				StringBatch(2, fields, []string{"s", "b@x", "M", "?", "$1"}))
+			got := Query(t, h.DB, "SELECT "+quote(t, h.Dialect, fields...)+" FROM "+quote(t, h.Dialect, cfg.Table)+" ORDER BY "+quote(t, h.Dialect, "E-Mail Address"))
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s: rows (-want +got):\n%s", mode, diff)
+			}
+		}
+		if got := Query(t, h.DB, "SELECT count(*) FROM x"); got[0][0] != "0" {
+			t.Errorf("table x: %v", got)
+		}
+	})
+
+	t.Run("LongIdentifierIsAnError", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		if h.NoIdentLimit {
+			t.Skip("no identifier length limit")
+		}
+		long := strings.Repeat("n", 70)
+		tg := h.Target(t, sqlconn.TargetConfig{Table: "t", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve})
+		ctx := context.Background()
+		if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t"}); err != nil {
+			t.Fatal(err)
+		}
+		defer tg.Close()
+		err := tg.Write(ctx, StringBatch(1, []string{long}, []string{"v"}))
+		if !errors.Is(err, sqlconn.ErrBadIdentifier) || !strings.Contains(err.Error(), "70 bytes") {
+			t.Errorf("err = %v, want a bad identifier error giving the length", err)
+		}
+	})
+
+	t.Run("EvolveAndStrict", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		cfg := sqlconn.TargetConfig{Table: "people", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve}
+		run(t, h, cfg, 1, true, StringBatch(1, []string{"id"}, []string{"1"}))
+		run(t, h, cfg, 2, true, StringBatch(2, []string{"id", "city"}, []string{"2", "Köln"}))
+		want := [][]string{{"1", "NULL"}, {"2", "Köln"}}
+		if diff := cmp.Diff(want, Query(t, h.DB, "SELECT id, city FROM people ORDER BY id")); diff != "" {
+			t.Errorf("evolve (-want +got):\n%s", diff)
+		}
+		cfg.Schema = sqlconn.SchemaStrict
+		tg := h.Target(t, cfg)
+		ctx := context.Background()
+		if err := tg.Open(ctx, etl.TargetEnv{Job: "leads", Name: "t", RunID: 3}); err != nil {
+			t.Fatal(err)
+		}
+		defer tg.Close()
+		err := tg.Write(ctx, StringBatch(5, []string{"id", "zip"}, []string{"3", "50667"}))
+		var mismatch *sqlconn.SchemaMismatchError
+		if !errors.As(err, &mismatch) {
+			t.Fatalf("strict: err = %v, want a schema mismatch", err)
+		}
+		if diff := cmp.Diff([]string{"  id", "- city", "+ zip (string)"}, mismatch.Diff); diff != "" {
+			t.Errorf("strict diff (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("TypedValues", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		s := etl.MustSchema(
+			etl.Field{Name: "i", Type: etl.TypeInt}, etl.Field{Name: "f", Type: etl.TypeFloat},
+			etl.Field{Name: "b", Type: etl.TypeBool}, etl.Field{Name: "ts", Type: etl.TypeTimestamp},
+			etl.Field{Name: "d", Type: etl.TypeDate}, etl.Field{Name: "j", Type: etl.TypeJSON},
+		)
+		b := etl.NewBatch(s, 2)
+		ts := time.Date(2024, 3, 1, 12, 30, 45, 123456000, time.UTC)
+		b.Cols[0].AppendInt(-9007199254740993)
+		b.Cols[1].AppendFloat(0.1)
+		b.Cols[2].AppendBool(true)
+		b.Cols[3].AppendTime(ts)
+		b.Cols[4].AppendTime(time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC))
+		b.Cols[5].AppendJSON(map[string]any{"k": []any{"ü", 1.5}})
+		for i := range b.Cols {
+			b.Cols[i].AppendNull()
+		}
+		b.Origins = append(b.Origins, etl.Origin{Line: 2}, etl.Origin{Line: 3})
+		b.Seq, b.Position = 1, etl.Position(`{}`)
+		run(t, h, sqlconn.TargetConfig{Table: "typed", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve}, 1, true, b)
+		// Read back through the dialect's own source, so that the values
+		// are compared as nightjar types, not as driver text.
+		src := h.Source(t, sqlconn.SourceConfig{Table: "typed", Key: sqlconn.Names{"i"}})
+		got := readAll(t, src, nil, false)
+		if len(got) != 2 {
+			t.Fatalf("read %d rows, want 2", len(got))
+		}
+		row, nulls := got[0], got[1]
+		if row["i"] == nil { // MySQL and SQLite sort nulls first
+			row, nulls = nulls, row
+		}
+		if row["i"] != int64(-9007199254740993) || row["f"] != 0.1 || !truthy(row["b"]) {
+			t.Errorf("numbers: %v", row)
+		}
+		if h.TextTimes {
+			want := []any{"2024-03-01T12:30:45.123456Z", "2024-02-29", `{"k":["ü",1.5]}`}
+			if diff := cmp.Diff(want, []any{row["ts"], row["d"], row["j"]}); diff != "" {
+				t.Errorf("times as text (-want +got):\n%s", diff)
+			}
+			return
+		}
+		if v, ok := row["ts"].(time.Time); !ok || !v.Equal(ts) {
+			t.Errorf("ts = %v, want %v", row["ts"], ts)
+		}
+		if v, ok := row["d"].(time.Time); !ok || v.Format(time.DateOnly) != "2024-02-29" {
+			t.Errorf("d = %v, want 2024-02-29", row["d"])
+		}
+		if diff := cmp.Diff(`{"k":["ü",1.5]}`, etl.FormatValue(row["j"])); diff != "" {
+			t.Errorf("json (-want +got):\n%s", diff)
+		}
+		for k, v := range nulls {
+			if v != nil {
+				t.Errorf("null row: %s = %v", k, v)
+			}
+		}
+	})
+}
+
+// truthy accepts a bool, or the 1 of a database without booleans.
+func truthy(v any) bool { return v == true || v == int64(1) }
+
+// readAll opens src at pos and reads every batch, returning the rows (as
+// maps: a test, not the hot path).
+func readAll(t *testing.T, src etl.Source, pos etl.Position, fullRefresh bool) []map[string]any {
+	rows, _ := readAllPos(t, src, pos, fullRefresh, 0)
+	return rows
+}
+
+// readAllPos reads at most maxBatches batches (0: all) and returns the
+// rows and the last batch's position.
+func readAllPos(t *testing.T, src etl.Source, pos etl.Position, fullRefresh bool, maxBatches int) ([]map[string]any, etl.Position) {
+	t.Helper()
+	ctx := context.Background()
+	if err := src.Open(ctx, etl.SourceEnv{Job: "j", Position: pos, FullRefresh: fullRefresh, BatchSize: 1000}); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer src.Close()
+	var rows []map[string]any
+	last := pos
+	for n := 0; maxBatches == 0 || n < maxBatches; n++ {
+		b, err := src.Next(ctx)
+		if errors.Is(err, etl.ErrEndOfInput) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		if err := b.Check(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range b.Len() {
+			if b.Origins[i].Cursor == "" {
+				t.Errorf("row %d has no origin cursor", i)
+			}
+			rows = append(rows, b.Row(i))
+		}
+		last = b.Position
+	}
+	return rows, last
+}
+
+func ids(rows []map[string]any) []int64 {
+	out := make([]int64, len(rows))
+	for i, r := range rows {
+		out[i], _ = r["id"].(int64)
+	}
+	return out
+}
+
+func seq(from, to int64) []int64 {
+	var out []int64
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// TestSources runs the incremental source cases.
+func TestSources(t *testing.T, setup Setup) {
+	// events holds 30 rows: ids 1-5 at 10:00, 6-22 all at 11:00 (across
+	// several chunks of 4), 23-30 at 12:00 + id minutes.
+	create := func(t *testing.T, h *Harness) {
+		t.Helper()
+		if _, err := h.DB.Exec("CREATE TABLE events (id INTEGER NOT NULL PRIMARY KEY, updated_at " + h.TimestampType + ", name VARCHAR(50))"); err != nil {
+			t.Fatal(err)
+		}
+		base := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+		for id := 1; id <= 30; id++ {
+			at := base
+			switch {
+			case id > 22:
+				at = base.Add(2*time.Hour + time.Duration(id)*time.Minute)
+			case id > 5:
+				at = base.Add(time.Hour)
+			}
+			insertEvent(t, h, id, at, fmt.Sprintf("név %d", id))
+		}
+	}
+	cfg := sqlconn.SourceConfig{Table: "events", Cursor: "updated_at", Key: sqlconn.Names{"id"}, ChunkSize: 4}
+
+	t.Run("TiesAcrossChunksNeitherSkippedNorRepeated", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		create(t, h)
+		rows, pos := readAllPos(t, h.Source(t, cfg), nil, false, 0)
+		if diff := cmp.Diff(seq(1, 30), ids(rows)); diff != "" {
+			t.Fatalf("first run ids (-want +got):\n%s", diff)
+		}
+		// Resume from every chunk boundary: the rest, exactly.
+		for stop := 1; stop <= 7; stop++ {
+			_, mid := readAllPos(t, h.Source(t, cfg), nil, false, stop)
+			rest, _ := readAllPos(t, h.Source(t, cfg), mid, false, 0)
+			if diff := cmp.Diff(seq(int64(stop*4+1), 30), ids(rest)); diff != "" {
+				t.Errorf("resumed after %d chunks (-want +got):\n%s", stop, diff)
+			}
+		}
+		// Nothing new: nothing read.
+		if again := readAll(t, h.Source(t, cfg), pos, false); len(again) != 0 {
+			t.Errorf("second run read %v", ids(again))
+		}
+		// Rows updated later, and a new row, are read by the next run.
+		later := time.Date(2024, 5, 2, 0, 0, 0, 0, time.UTC)
+		for _, id := range []int{3, 7, 21} {
+			updateEvent(t, h, id, later)
+		}
+		insertEvent(t, h, 31, later, "new")
+		next := readAll(t, h.Source(t, cfg), pos, false)
+		if diff := cmp.Diff([]int64{3, 7, 21, 31}, ids(next)); diff != "" {
+			t.Errorf("next run ids (-want +got):\n%s", diff)
+		}
+		// --full-refresh reads everything again.
+		if all := readAll(t, h.Source(t, cfg), pos, true); len(all) != 31 {
+			t.Errorf("full refresh read %d rows, want 31", len(all))
+		}
+		if got := next[3]["name"]; got != "new" {
+			t.Errorf("name = %v", got)
+		}
+		if got := rows[0]["name"]; got != "név 1" {
+			t.Errorf("accented name = %q", got)
+		}
+	})
+
+	t.Run("LookbackRereadsLateRows", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		create(t, h)
+		_, pos := readAllPos(t, h.Source(t, cfg), nil, false, 0)
+		lb := cfg
+		lb.Lookback = 5 * time.Minute // the last row is at 12:30: from 12:25
+		rows := readAll(t, h.Source(t, lb), pos, false)
+		if diff := cmp.Diff(seq(25, 30), ids(rows)); diff != "" {
+			t.Errorf("lookback ids (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("QueryAndKeyOnly", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		create(t, h)
+		q := sqlconn.SourceConfig{Query: "SELECT id, name FROM events WHERE id > 20", Key: sqlconn.Names{"id"}, ChunkSize: 3}
+		rows, pos := readAllPos(t, h.Source(t, q), nil, false, 0)
+		if diff := cmp.Diff(seq(21, 30), ids(rows)); diff != "" {
+			t.Errorf("query ids (-want +got):\n%s", diff)
+		}
+		insertEvent(t, h, 40, time.Date(2024, 5, 3, 0, 0, 0, 0, time.UTC), "x")
+		if next := readAll(t, h.Source(t, q), pos, false); !cmp.Equal(ids(next), []int64{40}) {
+			t.Errorf("next run ids %v, want [40]", ids(next))
+		}
+	})
+
+	t.Run("MissingColumnIsAnError", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		create(t, h)
+		bad := cfg
+		bad.Cursor = "modified"
+		err := h.Source(t, bad).Open(context.Background(), etl.SourceEnv{Job: "j", BatchSize: 10})
+		if err == nil || !strings.Contains(err.Error(), `no column "modified"`) || !strings.Contains(err.Error(), "updated_at") {
+			t.Errorf("err = %v, want one naming the missing column and the columns", err)
+		}
+	})
+}
+
+func insertEvent(t *testing.T, h *Harness, id int, at time.Time, name string) {
+	t.Helper()
+	d := h.Dialect
+	if _, err := h.DB.Exec("INSERT INTO events (id, updated_at, name) VALUES ("+d.Placeholder(1)+", "+d.Placeholder(2)+", "+d.Placeholder(3)+")", id, at, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func updateEvent(t *testing.T, h *Harness, id int, at time.Time) {
+	t.Helper()
+	d := h.Dialect
+	if _, err := h.DB.Exec("UPDATE events SET updated_at = "+d.Placeholder(1)+" WHERE id = "+d.Placeholder(2), at, id); err != nil {
+		t.Fatal(err)
+	}
+}

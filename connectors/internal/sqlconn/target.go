@@ -1,0 +1,396 @@
+package sqlconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// Backend is what a database adds to the generic table target (Table):
+// how it connects, lists columns, loads rows and swaps tables, and which of
+// its errors are worth a retry.
+type Backend interface {
+	Dialect
+	// OpenDB opens the database, creating the schema or database the
+	// target writes to when missing.
+	OpenDB(ctx context.Context) (*sqlx.DB, error)
+	// Columns lists a table's columns in order; none when it does not
+	// exist.
+	Columns(ctx context.Context, q sqlx.QueryerContext, table string) ([]string, error)
+	// CreateLike returns the statement creating table with the columns and
+	// column types of like.
+	CreateLike(table, like string) (string, error)
+	// Load writes b's rows into table within tx, which is open on conn;
+	// with keys, rows whose key exists update it (the last row of the
+	// batch wins for a key repeated within it).
+	Load(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, table string, b *etl.Batch, keys []string) error
+	// Swap replaces table by staging (renamed to table) so that readers see
+	// the old table or the new one, never neither nor half.
+	Swap(ctx context.Context, conn *sqlx.Conn, table, staging string) error
+	// Transient reports an error after which the batch is worth writing
+	// again: a lost connection, a serialization failure, a deadlock. The
+	// transaction of a failed write rolled back, and append's replay marker
+	// skips a batch whose commit went through unseen, so a retry never
+	// doubles rows.
+	Transient(err error) bool
+	// DuplicateKeys reports the error of creating a unique index on a
+	// table holding duplicate keys.
+	DuplicateKeys(err error) bool
+}
+
+// Retry policy of a table target's batch writes.
+const (
+	writeAttempts = 4
+	firstBackoff  = 200 * time.Millisecond
+)
+
+// Table is a table target for any Backend: append (replayed batches
+// skipped through the marker table), merge by key, or replace (a staging
+// table swapped in at Commit).
+type Table struct {
+	cfg     TargetConfig
+	backend Backend
+	// name prefixes errors: "postgres pg table \"leads\"".
+	name   string
+	db     *sqlx.DB
+	conn   *sqlx.Conn
+	env    etl.TargetEnv
+	logger *slog.Logger
+	now    func() time.Time
+	// sleep waits between attempts; tests shorten it.
+	sleep func(ctx context.Context, d time.Duration) error
+
+	// table is where rows go: cfg.Table, or the staging table for replace.
+	table string
+	// columns caches the columns of table; nil when unknown.
+	columns       *TableColumns
+	keyIndexReady bool
+	staged        bool
+}
+
+var _ etl.Target = (*Table)(nil)
+
+// NewTable builds a table target from a validated config; it does no I/O.
+// name prefixes its errors and names the connector, the connection and the
+// table.
+func NewTable(cfg TargetConfig, backend Backend, name string) *Table {
+	return &Table{cfg: cfg, backend: backend, name: name, now: etl.SystemClock{}.Now, sleep: sleepCtx}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (t *Table) errorf(format string, args ...any) error {
+	return fmt.Errorf("%s: "+format, append([]any{t.name}, args...)...)
+}
+
+// Durability is per batch for append and merge, at commit for replace.
+func (t *Table) Durability() etl.Durability {
+	if t.cfg.Mode == ModeReplace {
+		return etl.DurableAtCommit
+	}
+	return etl.DurablePerBatch
+}
+
+// Open connects, creates the marker table for append, and for replace
+// drops a staging table a crashed run left behind.
+func (t *Table) Open(ctx context.Context, env etl.TargetEnv) error {
+	t.env = env
+	if env.Clock != nil {
+		t.now = env.Clock.Now
+	}
+	t.logger = env.Logger
+	if t.logger == nil {
+		t.logger = slog.New(slog.DiscardHandler)
+	}
+	t.logger = t.logger.With("target", env.Name, "table", t.cfg.Table)
+	if err := t.open(ctx); err != nil {
+		t.Close()
+		return t.errorf("%w", err)
+	}
+	return nil
+}
+
+func (t *Table) open(ctx context.Context) error {
+	db, err := t.backend.OpenDB(ctx)
+	if err != nil {
+		return err
+	}
+	t.db = db
+	if t.conn, err = db.Connx(ctx); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	t.table = t.cfg.Table
+	switch t.cfg.Mode {
+	case ModeAppend:
+		if _, err := t.conn.ExecContext(ctx, CreateMarkerTable(t.backend)); err != nil {
+			return fmt.Errorf("create %s: %w", MarkerTable, err)
+		}
+	case ModeReplace:
+		t.table = t.cfg.Table + StagingSuffix
+		return t.dropStaging(ctx)
+	}
+	return nil
+}
+
+func (t *Table) dropStaging(ctx context.Context) error {
+	drop, err := DropTable(t.backend, t.cfg.Table+StagingSuffix)
+	if err != nil {
+		return err
+	}
+	if _, err := t.conn.ExecContext(ctx, drop); err != nil {
+		return fmt.Errorf("drop staging table: %w", err)
+	}
+	return nil
+}
+
+// Write loads one batch in one transaction, retrying transient failures
+// on a new connection.
+func (t *Table) Write(ctx context.Context, b *etl.Batch) error {
+	if b.Schema == nil || b.Schema.Len() == 0 {
+		if b.Len() == 0 {
+			return nil
+		}
+		return t.errorf("batch %d has %d rows but no fields", b.Seq, b.Len())
+	}
+	if err := b.Check(); err != nil {
+		return t.errorf("batch %d: %w", b.Seq, err)
+	}
+	if t.cfg.Mode == ModeMerge {
+		if err := CheckKeys(b, t.cfg.Key); err != nil {
+			return t.errorf("%w", err)
+		}
+	}
+	backoff := firstBackoff
+	for attempt := 1; ; attempt++ {
+		err := t.write(ctx, b)
+		if err == nil {
+			return nil
+		}
+		// The transaction rolled back: what the cache says of the table
+		// may be wrong now.
+		t.columns, t.keyIndexReady = nil, false
+		if attempt == writeAttempts || !t.backend.Transient(err) || ctx.Err() != nil {
+			if attempt > 1 {
+				err = fmt.Errorf("after %d attempts: %w", attempt, err)
+			}
+			return t.errorf("batch %d: %w", b.Seq, err)
+		}
+		t.logger.Warn("write failed, retrying on a new connection", "seq", b.Seq, "attempt", attempt, "err", err)
+		if err := t.sleep(ctx, backoff); err != nil {
+			return t.errorf("batch %d: %w", b.Seq, err)
+		}
+		backoff *= 2
+		if err := t.reconnect(ctx); err != nil {
+			return t.errorf("batch %d: %w", b.Seq, err)
+		}
+	}
+}
+
+// reconnect replaces the held connection; database/sql discards a broken
+// one.
+func (t *Table) reconnect(ctx context.Context) error {
+	if t.conn != nil {
+		t.conn.Close()
+		t.conn = nil
+	}
+	conn, err := t.db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("reconnect: %w", err)
+	}
+	t.conn = conn
+	return nil
+}
+
+func (t *Table) write(ctx context.Context, b *etl.Batch) (err error) {
+	// Tables are created and altered before the transaction: MySQL commits
+	// an open transaction at any DDL, which would commit a replay marker
+	// without its rows. DDL is idempotent, so a failure after it is
+	// harmless.
+	if err := t.ensureTable(ctx, b.Schema); err != nil {
+		return err
+	}
+	tx, err := t.conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if t.cfg.Mode == ModeAppend {
+		claimed, err := ClaimBatch(ctx, tx, t.backend, Marker{
+			Job: t.env.Job, Target: t.env.Name, BatchKey: etl.BatchKey(b),
+			RunID: t.env.RunID, Rows: int64(b.Len()), LoadedAt: t.now(),
+		})
+		if err != nil {
+			return err
+		}
+		if !claimed {
+			t.logger.Info("batch already loaded, skipped", "seq", b.Seq, "batch_key", etl.BatchKey(b), "rows", b.Len())
+			return tx.Rollback()
+		}
+	}
+	var keys []string
+	if t.cfg.Mode == ModeMerge {
+		keys = t.cfg.Key
+	}
+	if b.Len() > 0 {
+		if err := t.backend.Load(ctx, t.conn, tx, t.table, b, keys); err != nil {
+			return fmt.Errorf("load rows %s to %s: %w", b.Origins[0], b.Origins[b.Len()-1], err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if t.cfg.Mode == ModeReplace {
+		t.staged = true
+	}
+	return nil
+}
+
+// ensureTable creates the table from s when missing, adds columns for new
+// fields (evolve) or refuses them (strict), and for merge creates the key's
+// unique index.
+func (t *Table) ensureTable(ctx context.Context, s *etl.Schema) error {
+	d := t.backend
+	if t.columns == nil {
+		names, err := t.backend.Columns(ctx, t.conn, t.table)
+		if err != nil {
+			return fmt.Errorf("read columns: %w", err)
+		}
+		if len(names) == 0 {
+			if err := t.create(ctx, s); err != nil {
+				return err
+			}
+			if names, err = t.backend.Columns(ctx, t.conn, t.table); err != nil {
+				return fmt.Errorf("read columns: %w", err)
+			}
+		}
+		t.columns = NewTableColumns(d, names)
+	}
+	if missing := t.columns.Missing(s); len(missing) > 0 {
+		if t.cfg.Schema == SchemaStrict {
+			return t.columns.CheckStrict(t.cfg.Table, s)
+		}
+		for _, f := range missing {
+			add, err := AddColumn(d, t.table, f)
+			if err != nil {
+				return err
+			}
+			if _, err := t.conn.ExecContext(ctx, add); err != nil {
+				return fmt.Errorf("add column %q: %w", f.Name, err)
+			}
+			t.logger.Info("column added", "column", f.Name, "type", f.Type.String())
+			t.columns.Add(f.Name)
+		}
+	}
+	if t.cfg.Mode == ModeMerge && !t.keyIndexReady {
+		index, err := CreateUniqueIndex(d, t.cfg.Table+KeyIndexSuffix, t.table, t.cfg.Key)
+		if err != nil {
+			return err
+		}
+		if _, err := t.conn.ExecContext(ctx, index); err != nil {
+			if t.backend.DuplicateKeys(err) {
+				return fmt.Errorf("cannot merge by key (%s): the table already holds rows with the same key; remove the duplicates or choose another key: %w",
+					strings.Join(t.cfg.Key, ", "), err)
+			}
+			return fmt.Errorf("create unique index on key (%s): %w", strings.Join(t.cfg.Key, ", "), err)
+		}
+		t.keyIndexReady = true
+	}
+	return nil
+}
+
+// create creates t.table from s; but a strict replace creates its staging
+// table like the table it replaces, and refuses a batch with fields that
+// table lacks.
+func (t *Table) create(ctx context.Context, s *etl.Schema) error {
+	d := t.backend
+	var keys []string
+	if t.cfg.Mode == ModeMerge {
+		keys = t.cfg.Key
+	}
+	stmt, err := CreateTableWithKeys(d, t.table, s, keys)
+	if err != nil {
+		return err
+	}
+	if t.cfg.Mode == ModeReplace && t.cfg.Schema == SchemaStrict {
+		old, err := t.backend.Columns(ctx, t.conn, t.cfg.Table)
+		if err != nil {
+			return fmt.Errorf("read columns: %w", err)
+		}
+		if len(old) > 0 {
+			if err := NewTableColumns(d, old).CheckStrict(t.cfg.Table, s); err != nil {
+				return err
+			}
+			if stmt, err = t.backend.CreateLike(t.table, t.cfg.Table); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := t.conn.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("create table: %w", err)
+	}
+	return nil
+}
+
+// Commit swaps the staging table in for replace; append and merge batches
+// are durable already.
+func (t *Table) Commit(ctx context.Context) error {
+	if t.cfg.Mode != ModeReplace {
+		return nil
+	}
+	if !t.staged {
+		t.logger.Info("no batch written, table left as it was")
+		return nil
+	}
+	if err := t.backend.Swap(ctx, t.conn, t.cfg.Table, t.table); err != nil {
+		return t.errorf("replace: %w", err)
+	}
+	t.staged = false
+	t.columns = nil
+	return nil
+}
+
+// Close closes the connection; a replace run that did not commit drops its
+// staging table.
+func (t *Table) Close() error {
+	if t.db == nil {
+		return nil
+	}
+	var errs []error
+	if t.staged && t.conn != nil {
+		if err := t.dropStaging(context.Background()); err != nil {
+			errs = append(errs, t.errorf("%w", err))
+		}
+		t.staged = false
+	}
+	if t.conn != nil {
+		if err := t.conn.Close(); err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, t.errorf("close: %w", err))
+		}
+		t.conn = nil
+	}
+	if err := t.db.Close(); err != nil {
+		errs = append(errs, t.errorf("close: %w", err))
+	}
+	t.db = nil
+	return errors.Join(errs...)
+}

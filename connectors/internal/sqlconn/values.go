@@ -1,0 +1,219 @@
+package sqlconn
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// AppendValue appends a value read by a database driver to col, converted
+// to the column's type: drivers hand text columns over as string or
+// []byte, exact numbers (NUMERIC, DECIMAL) as text, times as time.Time
+// (kept in UTC) or text, JSON as text. A value that does not convert is an
+// error, never a silent null.
+func AppendValue(col *etl.Column, v any) error {
+	if v == nil {
+		col.AppendNull()
+		return nil
+	}
+	if b, ok := v.([]byte); ok {
+		v = string(b)
+	}
+	switch col.Type {
+	case etl.TypeString:
+		switch x := v.(type) {
+		case string:
+			col.AppendString(x)
+		case time.Time:
+			col.AppendString(x.UTC().Format(time.RFC3339Nano))
+		default:
+			col.AppendString(etl.FormatValue(v))
+		}
+		return nil
+	case etl.TypeInt:
+		switch x := v.(type) {
+		case int64:
+			col.AppendInt(x)
+		case int32:
+			col.AppendInt(int64(x))
+		case int16:
+			col.AppendInt(int64(x))
+		case int8:
+			col.AppendInt(int64(x))
+		case int:
+			col.AppendInt(int64(x))
+		case uint64:
+			if x > 1<<63-1 {
+				return fmt.Errorf("%d does not fit in a 64-bit integer", x)
+			}
+			col.AppendInt(int64(x))
+		case string:
+			n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not an integer", x)
+			}
+			col.AppendInt(n)
+		default:
+			return col.Append(v)
+		}
+		return nil
+	case etl.TypeFloat:
+		switch x := v.(type) {
+		case float32:
+			col.AppendFloat(float64(x))
+		case string:
+			f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number", x)
+			}
+			col.AppendFloat(f)
+		default:
+			return col.Append(v)
+		}
+		return nil
+	case etl.TypeBool:
+		switch x := v.(type) {
+		case bool:
+			col.AppendBool(x)
+		case int64:
+			col.AppendBool(x != 0)
+		case string:
+			b, err := strconv.ParseBool(x)
+			if err != nil {
+				return fmt.Errorf("%q is not a boolean", x)
+			}
+			col.AppendBool(b)
+		default:
+			return col.Append(v)
+		}
+		return nil
+	case etl.TypeTimestamp, etl.TypeDate:
+		switch x := v.(type) {
+		case time.Time:
+			col.AppendTime(x.UTC())
+		case string:
+			t, err := ParseTime(x)
+			if err != nil {
+				return err
+			}
+			col.AppendTime(t)
+		default:
+			return col.Append(v)
+		}
+		return nil
+	case etl.TypeJSON:
+		if s, ok := v.(string); ok {
+			var x any
+			dec := json.NewDecoder(strings.NewReader(s))
+			dec.UseNumber()
+			if err := dec.Decode(&x); err != nil {
+				return fmt.Errorf("invalid JSON: %w", err)
+			}
+			col.AppendJSON(x)
+			return nil
+		}
+		col.AppendJSON(v)
+		return nil
+	}
+	return col.Append(v)
+}
+
+// timeLayouts are the text forms of times databases hand over.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	time.DateOnly,
+}
+
+// ParseTime parses a time as databases write it, UTC unless it says
+// otherwise.
+func ParseTime(s string) (time.Time, error) {
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time (want RFC 3339 or YYYY-MM-DD HH:MM:SS)", s)
+}
+
+// positionJSON is a SQL source's position: the cursor value and the key
+// values of the last row read.
+type positionJSON struct {
+	Cursor json.RawMessage   `json:"cursor,omitempty"`
+	Key    []json.RawMessage `json:"key"`
+}
+
+// encodePosition encodes the last row's cursor (if any) and key values.
+func encodePosition(hasCursor bool, values []any) (etl.Position, error) {
+	var p positionJSON
+	for i, v := range values {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		if hasCursor && i == 0 {
+			p.Cursor = raw
+			continue
+		}
+		p.Key = append(p.Key, raw)
+	}
+	return json.Marshal(p)
+}
+
+// decodePosition decodes a position into values of the given types,
+// cursor first.
+func decodePosition(pos etl.Position, hasCursor bool, types []etl.Type) ([]any, error) {
+	var p positionJSON
+	dec := json.NewDecoder(bytes.NewReader(pos))
+	dec.UseNumber()
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("position %s: %w", pos, err)
+	}
+	raws := p.Key
+	if hasCursor {
+		if p.Cursor == nil {
+			return nil, fmt.Errorf("position %s has no cursor; the cursor was added since: run with --full-refresh", pos)
+		}
+		raws = append([]json.RawMessage{p.Cursor}, p.Key...)
+	}
+	if len(raws) != len(types) {
+		return nil, fmt.Errorf("position %s has %d values for %d cursor and key columns; the cursor or key changed since: run with --full-refresh", pos, len(raws), len(types))
+	}
+	out := make([]any, len(types))
+	for i, raw := range raws {
+		col := etl.NewColumn(types[i], 1)
+		var v any
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		if err := d.Decode(&v); err != nil {
+			return nil, fmt.Errorf("position %s: %w", pos, err)
+		}
+		if n, ok := v.(json.Number); ok && types[i] == etl.TypeString {
+			v = n.String()
+		}
+		if err := AppendValue(&col, v); err != nil {
+			return nil, fmt.Errorf("position %s: value %d: %w", pos, i+1, err)
+		}
+		out[i] = col.Value(0)
+	}
+	return out, nil
+}
+
+// EncodeJSON encodes a nested value as compact JSON, without HTML
+// escaping (a "<" stays a "<").
+func EncodeJSON(v any) (string, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
+}

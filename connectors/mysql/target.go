@@ -1,0 +1,230 @@
+package mysql
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// TargetConfig is a "table" target bound to a mysql connection.
+type TargetConfig struct {
+	sqlconn.TargetConfig `yaml:",inline"`
+	// Database holds the table, created when missing; default the DSN's.
+	Database string `yaml:"database"`
+}
+
+func init() {
+	etl.RegisterTarget(etl.TargetSpec{
+		Spec: etl.Spec{
+			Type:    "table/mysql",
+			Summary: "a MySQL or MariaDB table: append (replays skipped), merge by key, or replace",
+			Example: "targets:\n  - { type: table, connection: mysql, database: crm, table: leads, mode: merge, key: [email] }\n",
+			Config:  func() any { return &TargetConfig{TargetConfig: sqlconn.DefaultTargetConfig()} },
+		},
+		New: New,
+	})
+}
+
+// oldSuffix names the table a replace renames the old table to, in the
+// same RENAME TABLE that puts the staging table in its place.
+const oldSuffix = "__nightjar_old"
+
+// New builds a target from a decoded *TargetConfig; it does no I/O.
+func New(cfg any, env etl.BuildEnv) (etl.Target, error) {
+	c, ok := cfg.(*TargetConfig)
+	if !ok {
+		return nil, fmt.Errorf("mysql table: config is %T, want *TargetConfig", cfg)
+	}
+	conn, err := connConfig(env, "table")
+	if err != nil {
+		return nil, err
+	}
+	name, err := c.ValidateTarget(Dialect{}, nil, sqlconn.Container{Key: "database", Name: c.Database}, env.Connection.Name)
+	if err != nil {
+		return nil, err
+	}
+	return sqlconn.NewTable(c.TargetConfig, &backend{conn: conn, database: c.Database}, name), nil
+}
+
+// backend is MySQL's sqlconn.Backend.
+type backend struct {
+	Dialect
+	conn     *ConnConfig
+	database string
+	// maxBytes is the budget of one INSERT: half the server's
+	// max_allowed_packet, so that escaping (at worst doubling a string)
+	// still fits.
+	maxBytes int
+	args     []any
+}
+
+var _ sqlconn.Backend = (*backend)(nil)
+
+// OpenDB connects to the target's database, creating it when missing, and
+// reads the packet limit.
+func (b *backend) OpenDB(ctx context.Context) (*sqlx.DB, error) {
+	db, err := b.conn.open(ctx, b.database, true)
+	if err != nil {
+		return nil, err
+	}
+	var packet int
+	if err := db.GetContext(ctx, &packet, "SELECT @@max_allowed_packet"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read max_allowed_packet: %w", err)
+	}
+	b.maxBytes = min(packet/2, 16<<20)
+	return db, nil
+}
+
+// Columns lists the columns of table in the current database.
+func (b *backend) Columns(ctx context.Context, q sqlx.QueryerContext, table string) ([]string, error) {
+	var names []string
+	err := sqlx.SelectContext(ctx, q, &names,
+		"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", table)
+	return names, err
+}
+
+// CreateLike creates table with like's columns and indexes.
+func (b *backend) CreateLike(table, like string) (string, error) {
+	qt, err := b.QuoteIdent(table)
+	if err != nil {
+		return "", err
+	}
+	ql, err := b.QuoteIdent(like)
+	if err != nil {
+		return "", err
+	}
+	return "CREATE TABLE " + qt + " LIKE " + ql, nil
+}
+
+// Load inserts the batch with multi-row INSERT (… ON DUPLICATE KEY UPDATE
+// for keys; a key repeated in the batch updates the row again, so the last
+// wins), each statement as many rows as fit in maxBytes.
+func (b *backend) Load(ctx context.Context, _ *sqlx.Conn, tx *sqlx.Tx, table string, batch *etl.Batch, keys []string) error {
+	ins, err := sqlconn.NewInsert(b, table, batch.Schema.Names(), keys)
+	if err != nil {
+		return err
+	}
+	defer clear(b.args) // keep no reference to the batch
+	ncols := len(batch.Cols)
+	overhead := len(ins.SQL(0)) + 64
+	for start := 0; start < batch.Len(); {
+		b.args = b.args[:0]
+		size := overhead
+		end := start
+		for end < batch.Len() && (end == start || size < b.maxBytes) {
+			for c := range batch.Cols {
+				v, n, err := b.value(batch, c, end)
+				if err != nil {
+					return err
+				}
+				b.args = append(b.args, v)
+				size += n
+			}
+			size += ncols + 3 // commas and parentheses
+			end++
+		}
+		if _, err := tx.ExecContext(ctx, ins.SQL(end-start), b.args...); err != nil {
+			return fmt.Errorf("insert rows %d-%d: %w", start+1, end, err)
+		}
+		start = end
+	}
+	return nil
+}
+
+// value returns row r of column c as a bind value, and its approximate
+// size in the statement.
+func (b *backend) value(batch *etl.Batch, c, r int) (any, int, error) {
+	col := &batch.Cols[c]
+	if col.Null[r] {
+		return nil, 4, nil
+	}
+	switch col.Type {
+	case etl.TypeString:
+		return col.Str[r], len(col.Str[r]) + 3, nil
+	case etl.TypeInt:
+		return col.Int[r], 20, nil
+	case etl.TypeFloat:
+		return col.Float[r], 24, nil
+	case etl.TypeBool:
+		return col.Bool[r], 1, nil
+	case etl.TypeTimestamp, etl.TypeDate:
+		return col.Time[r], 29, nil
+	case etl.TypeJSON:
+		text, err := sqlconn.EncodeJSON(col.JSON[r])
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: field %q: encode JSON: %w", batch.Origins[r], batch.Schema.Field(c).Name, err)
+		}
+		return text, len(text) + 3, nil
+	}
+	return nil, 0, fmt.Errorf("field %q has unsupported type %s", batch.Schema.Field(c).Name, col.Type)
+}
+
+// Swap renames the old table away and the staging table into its place in
+// one RENAME TABLE, which MySQL applies atomically, then drops the old one.
+func (b *backend) Swap(ctx context.Context, conn *sqlx.Conn, table, staging string) error {
+	qt, _ := b.QuoteIdent(table)
+	qs, _ := b.QuoteIdent(staging)
+	qo, err := b.QuoteIdent(table + oldSuffix)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+qo); err != nil {
+		return fmt.Errorf("drop old table: %w", err)
+	}
+	cols, err := b.Columns(ctx, conn, table)
+	if err != nil {
+		return fmt.Errorf("read columns: %w", err)
+	}
+	rename := "RENAME TABLE " + qs + " TO " + qt
+	if len(cols) > 0 {
+		rename = "RENAME TABLE " + qt + " TO " + qo + ", " + qs + " TO " + qt
+	}
+	if _, err := conn.ExecContext(ctx, rename); err != nil {
+		return fmt.Errorf("rename staging table: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+qo); err != nil {
+		return fmt.Errorf("drop old table: %w", err)
+	}
+	return nil
+}
+
+// MySQL and MariaDB error numbers.
+const (
+	errDupEntry        = 1062
+	errLockWaitTimeout = 1205
+	errLockDeadlock    = 1213
+	errServerShutdown  = 1053
+	errConnKilled      = 1927 // MariaDB: connection was killed
+)
+
+// Transient: deadlocks, lock wait timeouts, a server shutting down or
+// killing the connection, and a connection lost on the way.
+func (b *backend) Transient(err error) bool {
+	var myErr *mysql.MySQLError
+	if errors.As(err, &myErr) {
+		switch myErr.Number {
+		case errLockDeadlock, errLockWaitTimeout, errServerShutdown, errConnKilled:
+			return true
+		}
+		return false
+	}
+	var netErr net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr)
+}
+
+// DuplicateKeys reports ER_DUP_ENTRY.
+func (b *backend) DuplicateKeys(err error) bool {
+	var myErr *mysql.MySQLError
+	return errors.As(err, &myErr) && myErr.Number == errDupEntry
+}

@@ -1,0 +1,75 @@
+package postgres
+
+import (
+	"github.com/jackc/pgx/v5"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// copyRows hands a batch's rows to CopyFrom, reusing one slice of values;
+// with ord, each row ends with its index in the batch.
+type copyRows struct {
+	batch *etl.Batch
+	row   int
+	ord   bool
+	vals  []any
+}
+
+var _ pgx.CopyFromSource = (*copyRows)(nil)
+
+func (r *copyRows) reset(b *etl.Batch, ord bool) {
+	r.batch, r.row, r.ord = b, -1, ord
+	clear(r.vals)
+	if b == nil {
+		return
+	}
+	n := len(b.Cols)
+	if ord {
+		n++
+	}
+	if cap(r.vals) < n {
+		r.vals = make([]any, n)
+	}
+	r.vals = r.vals[:n]
+}
+
+// Next advances to the next row.
+func (r *copyRows) Next() bool {
+	r.row++
+	return r.row < r.batch.Len()
+}
+
+// Values returns the current row's values, typed as pgx encodes them:
+// string, int64, float64, bool, time.Time, and nested JSON values as they
+// are (pgx marshals them for a json or jsonb column).
+func (r *copyRows) Values() ([]any, error) {
+	i := r.row
+	for c := range r.batch.Cols {
+		col := &r.batch.Cols[c]
+		if col.Null[i] {
+			r.vals[c] = nil
+			continue
+		}
+		switch col.Type {
+		case etl.TypeString:
+			r.vals[c] = col.Str[i]
+		case etl.TypeInt:
+			r.vals[c] = col.Int[i]
+		case etl.TypeFloat:
+			r.vals[c] = col.Float[i]
+		case etl.TypeBool:
+			r.vals[c] = col.Bool[i]
+		case etl.TypeTimestamp, etl.TypeDate:
+			r.vals[c] = col.Time[i]
+		case etl.TypeJSON:
+			r.vals[c] = col.JSON[i]
+		}
+	}
+	if r.ord {
+		r.vals[len(r.batch.Cols)] = int64(i)
+	}
+	return r.vals, nil
+}
+
+// Err reports no error: the batch is in memory.
+func (r *copyRows) Err() error { return nil }

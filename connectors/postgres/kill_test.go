@@ -1,0 +1,144 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
+	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
+	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
+)
+
+// TestTerminatedBackendMidLoad kills the target's connections with
+// pg_terminate_backend while a job loads, long enough to exhaust the
+// retries: the run fails naming the target and the cause, the recorded
+// position covers only committed batches, and a rerun completes with
+// exactly one row per source row.
+func TestTerminatedBackendMidLoad(t *testing.T) {
+	t.Parallel()
+	dsn := testDSN(t)
+	schema, db := freshSchema(t, dsn)
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	app := "nj_kill_" + hex.EncodeToString(rnd[:])
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	conn := &etl.Connection{Name: "pg", Type: "postgres", Config: &ConnConfig{DSN: u.String()}}
+
+	const batches, rows = 40, 2000
+	var src []*etl.Batch
+	for b := range batches {
+		s := etl.MustSchema(etl.Field{Name: "id", Type: etl.TypeInt}, etl.Field{Name: "name", Type: etl.TypeString})
+		batch := etl.NewBatch(s, rows)
+		for r := range rows {
+			id := int64(b*rows + r + 1)
+			batch.Cols[0].AppendInt(id)
+			batch.Cols[1].AppendString(fmt.Sprintf("lead %d", id))
+			batch.Origins = append(batch.Origins, etl.Origin{File: "leads.csv", Line: id + 1})
+		}
+		batch.Position = etl.Position(fmt.Sprintf(`{"batch":%d}`, b+1))
+		src = append(src, batch)
+	}
+	newJob := func() *etl.Job {
+		tg, err := New(&TargetConfig{TargetConfig: sqlconn.TargetConfig{Table: "leads", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve}, SchemaName: schema},
+			etl.BuildEnv{Connection: conn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &etl.Job{
+			Name: "leads",
+			Source: &etltest.Source{Batches: src, NextHook: func(int) error {
+				time.Sleep(15 * time.Millisecond) // a source slower than the load, like a real one
+				return nil
+			}},
+			Targets:   []etl.NamedTarget{{Name: "targets[0] table leads", Target: tg}},
+			BatchSize: rows,
+		}
+	}
+	ctx := context.Background()
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	count := func(query string) int64 {
+		t.Helper()
+		var n int64
+		if err := db.Get(&n, query); err != nil {
+			if strings.Contains(err.Error(), "does not exist") {
+				return 0
+			}
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// The killer waits for a few batches to land, then terminates every
+	// backend of the job's application name for three seconds.
+	var killed atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			var n int64
+			db.Get(&n, "SELECT count(*) FROM leads")
+			if n >= 5*rows {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		until := time.Now().Add(3 * time.Second)
+		for time.Now().Before(until) {
+			var n int64
+			db.Get(&n, "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1) k", app)
+			killed.Add(n)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	run, runErr := (&etl.Runner{Store: store}).Run(ctx, newJob(), etl.RunOptions{})
+	<-done
+	if runErr == nil {
+		t.Fatalf("run succeeded (%d connections killed), want a failure", killed.Load())
+	}
+	if killed.Load() == 0 {
+		t.Fatal("no connection was killed")
+	}
+	msg := runErr.Error()
+	if !strings.Contains(msg, `postgres pg table "`+schema+`"."leads"`) || !strings.Contains(msg, "SQLSTATE 57P01") && !strings.Contains(msg, "conn closed") && !strings.Contains(msg, "connect") {
+		t.Errorf("error does not name the target and the cause: %v", runErr)
+	}
+	if run.Status != etl.RunFailed {
+		t.Errorf("status = %v", run.Status)
+	}
+	cp, err := store.Checkpoint(ctx, "leads", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := count("SELECT count(*) FROM leads")
+	if cp.Seq >= batches || int64(cp.Seq)*rows > loaded {
+		t.Errorf("checkpoint at batch %d (%s) with %d rows loaded: the position passed rows that are not in the table, or the run was not interrupted", cp.Seq, cp.Position, loaded)
+	}
+	t.Logf("first run: %v; checkpoint at batch %d, %d rows loaded, %d connections killed", runErr, cp.Seq, loaded, killed.Load())
+
+	if _, err := (&etl.Runner{Store: store}).Run(ctx, newJob(), etl.RunOptions{}); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	if n, distinct := count("SELECT count(*) FROM leads"), count("SELECT count(DISTINCT id) FROM leads"); n != batches*rows || distinct != n {
+		t.Errorf("after the rerun: %d rows, %d distinct ids; want %d of each", n, distinct, batches*rows)
+	}
+}

@@ -1,0 +1,241 @@
+package postgres
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// TargetConfig is a "table" target bound to a postgres connection.
+type TargetConfig struct {
+	sqlconn.TargetConfig `yaml:",inline"`
+	// SchemaName is the schema holding the table, created when missing;
+	// default the connection's search_path (usually public).
+	SchemaName string `yaml:"schema_name"`
+}
+
+func init() {
+	etl.RegisterTarget(etl.TargetSpec{
+		Spec: etl.Spec{
+			Type:    "table/postgres",
+			Summary: "a PostgreSQL table loaded by binary COPY: append (replays skipped), merge by key, or replace",
+			Example: "targets:\n  - { type: table, connection: pg, schema_name: crm, table: leads, mode: merge, key: [email] }\n",
+			Config:  func() any { return &TargetConfig{TargetConfig: sqlconn.DefaultTargetConfig()} },
+		},
+		New: New,
+	})
+}
+
+// New builds a target from a decoded *TargetConfig; it does no I/O.
+func New(cfg any, env etl.BuildEnv) (etl.Target, error) {
+	c, ok := cfg.(*TargetConfig)
+	if !ok {
+		return nil, fmt.Errorf("postgres table: config is %T, want *TargetConfig", cfg)
+	}
+	conn, err := connConfig(env, "table")
+	if err != nil {
+		return nil, err
+	}
+	reserved := func(key string) bool { return strings.HasPrefix(key, "pg_") }
+	name, err := c.ValidateTarget(Dialect{}, reserved, sqlconn.Container{Key: "schema_name", Name: c.SchemaName}, env.Connection.Name)
+	if err != nil {
+		return nil, err
+	}
+	return sqlconn.NewTable(c.TargetConfig, &backend{conn: conn, schema: c.SchemaName}, name), nil
+}
+
+// backend is PostgreSQL's sqlconn.Backend.
+type backend struct {
+	Dialect
+	conn   *ConnConfig
+	schema string
+	rows   copyRows
+}
+
+var _ sqlconn.Backend = (*backend)(nil)
+
+// OpenDB connects with search_path set to the target's schema, creating
+// the schema when missing.
+func (b *backend) OpenDB(ctx context.Context) (*sqlx.DB, error) {
+	db, err := b.conn.open(ctx, b.schema)
+	if err != nil {
+		return nil, err
+	}
+	if b.schema != "" {
+		q, _ := b.QuoteIdent(b.schema)
+		if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+q); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("create schema %q: %w", b.schema, err)
+		}
+	}
+	return db, nil
+}
+
+// Columns lists the columns of table as search_path finds it.
+func (b *backend) Columns(ctx context.Context, q sqlx.QueryerContext, table string) ([]string, error) {
+	qt, err := b.QuoteIdent(table)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	err = sqlx.SelectContext(ctx, q, &names,
+		"SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum", qt)
+	return names, err
+}
+
+// CreateLike creates table with like's columns, types, defaults and
+// NOT NULL constraints.
+func (b *backend) CreateLike(table, like string) (string, error) {
+	qt, err := b.QuoteIdent(table)
+	if err != nil {
+		return "", err
+	}
+	ql, err := b.QuoteIdent(like)
+	if err != nil {
+		return "", err
+	}
+	return "CREATE TABLE " + qt + " (LIKE " + ql + " INCLUDING DEFAULTS INCLUDING CONSTRAINTS)", nil
+}
+
+// stageTable is the temporary table a merge copies a batch into; it
+// lives in the session's temporary schema and is dropped at commit.
+const stageTable = "_nightjar_stage"
+
+// ordColumn numbers the staged rows, so that the last row of a repeated
+// key wins.
+const ordColumn = "_nightjar_ord"
+
+// Load copies the batch into table with binary COPY; for a merge it copies
+// into a temporary table, then upserts its last row per key.
+func (b *backend) Load(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, table string, batch *etl.Batch, keys []string) error {
+	names := batch.Schema.Names()
+	if len(keys) == 0 {
+		return b.copy(ctx, conn, table, names, batch, false)
+	}
+	qt, _ := b.QuoteIdent(table)
+	stage, _ := b.QuoteIdent(stageTable)
+	ord, _ := b.QuoteIdent(ordColumn)
+	if _, err := tx.ExecContext(ctx, "CREATE TEMPORARY TABLE "+stage+" (LIKE "+qt+") ON COMMIT DROP"); err != nil {
+		return fmt.Errorf("create staging table: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "ALTER TABLE "+stage+" ADD COLUMN "+ord+" BIGINT"); err != nil {
+		return fmt.Errorf("create staging table: %w", err)
+	}
+	if err := b.copy(ctx, conn, stageTable, append(names, ordColumn), batch, true); err != nil {
+		return err
+	}
+	cols, err := sqlconn.QuoteAll(b, names)
+	if err != nil {
+		return err
+	}
+	ins, err := sqlconn.NewInsert(b, table, names, keys)
+	if err != nil {
+		return err
+	}
+	qk, err := sqlconn.QuoteAll(b, keys)
+	if err != nil {
+		return err
+	}
+	// The INSERT's column list and upsert clause come from NewInsert; its
+	// VALUES list is replaced by the staged rows, the last per key.
+	prefix, upsert := ins.Parts()
+	list := strings.Join(cols, ", ")
+	query := strings.TrimSuffix(prefix, " VALUES ") +
+		" SELECT DISTINCT ON (" + strings.Join(qk, ", ") + ") " + list + " FROM " + stage +
+		" ORDER BY " + strings.Join(qk, ", ") + ", " + ord + " DESC" + upsert
+	if _, err := tx.ExecContext(ctx, query); err != nil {
+		return fmt.Errorf("upsert from staging table: %w", err)
+	}
+	return nil
+}
+
+// copy runs COPY FROM STDIN (binary) on the transaction's connection.
+func (b *backend) copy(ctx context.Context, conn *sqlx.Conn, table string, columns []string, batch *etl.Batch, withOrd bool) error {
+	b.rows.reset(batch, withOrd)
+	defer b.rows.reset(nil, false) // keep no reference to the batch
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("driver connection is %T, want *stdlib.Conn", dc)
+		}
+		n, err := c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns, &b.rows)
+		if err != nil {
+			return fmt.Errorf("copy: %w", err)
+		}
+		if n != int64(batch.Len()) {
+			return fmt.Errorf("copy: %d rows copied of %d", n, batch.Len())
+		}
+		return nil
+	})
+}
+
+// Swap drops table and renames staging to it in one transaction:
+// PostgreSQL's DDL is transactional, so readers see the old table until
+// the commit and the new one after.
+func (b *backend) Swap(ctx context.Context, conn *sqlx.Conn, table, staging string) (err error) {
+	drop, err := sqlconn.DropTable(b, table)
+	if err != nil {
+		return err
+	}
+	qs, _ := b.QuoteIdent(staging)
+	qt, _ := b.QuoteIdent(table)
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, drop); err != nil {
+		return fmt.Errorf("drop old table: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "ALTER TABLE "+qs+" RENAME TO "+qt); err != nil {
+		return fmt.Errorf("rename staging table: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Transient: serialization failures, deadlocks, a server shutting down or
+// terminating the connection, connection failures, and a connection lost
+// on the way.
+func (b *backend) Transient(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "40001", pgErr.Code == "40P01": // serialization_failure, deadlock_detected
+			return true
+		case strings.HasPrefix(pgErr.Code, "08"): // connection exceptions
+			return true
+		case pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // admin shutdown, crash shutdown, cannot connect now
+			return true
+		}
+		return false
+	}
+	var netErr net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, pgconn.ErrConnClosed) ||
+		pgconn.SafeToRetry(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.As(err, &netErr)
+}
+
+// DuplicateKeys reports a unique_violation.
+func (b *backend) DuplicateKeys(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}

@@ -1,0 +1,122 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+func init() {
+	etl.RegisterSource(etl.SourceSpec{
+		Spec: etl.Spec{
+			Type:    "sql/sqlite",
+			Summary: "rows of a SQLite table or query, read in keyset-paginated chunks, incrementally by a cursor column",
+			Example: "source: { type: sql, connection: warehouse, table: customers, cursor: updated_at, key: id }\n",
+			Config:  func() any { return &sqlconn.SourceConfig{} },
+		},
+		New: NewSource,
+	})
+}
+
+// NewSource builds a source from a decoded *sqlconn.SourceConfig; it does
+// no I/O. The database is opened read-only.
+func NewSource(cfg any, env etl.BuildEnv) (etl.Source, error) {
+	c, ok := cfg.(*sqlconn.SourceConfig)
+	if !ok {
+		return nil, fmt.Errorf("sqlite source: config is %T, want *sqlconn.SourceConfig", cfg)
+	}
+	if env.Connection == nil {
+		return nil, fmt.Errorf("sqlite source: no connection")
+	}
+	conn, ok := env.Connection.Config.(*ConnConfig)
+	if !ok {
+		return nil, fmt.Errorf("sqlite source: connection %q is %s, not sqlite", env.Connection.Name, env.Connection.Type)
+	}
+	if err := ValidateConnection(conn, env.BaseDir); err != nil {
+		return nil, fmt.Errorf("connection %q: %w", env.Connection.Name, err)
+	}
+	name, err := c.ValidateSource(Dialect{}, sqlconn.Container{}, env.Connection.Name)
+	if err != nil {
+		return nil, err
+	}
+	path := resolvePath(conn.Path, env.BaseDir)
+	drv := sqlconn.SourceDriver{
+		Dialect:   Dialect{},
+		Open:      func(ctx context.Context) (*sqlx.DB, error) { return openReadOnly(ctx, path) },
+		FieldType: func(ct *sql.ColumnType) etl.Type { return fieldType(ct.DatabaseTypeName()) },
+		RowValues: true,
+		OrderExpr: orderExpr,
+	}
+	return sqlconn.NewSource(*c, drv, name), nil
+}
+
+// openReadOnly opens an existing database file for reading.
+func openReadOnly(ctx context.Context, path string) (*sqlx.DB, error) {
+	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	db, err := sqlx.Open("sqlite3", "file:"+escaped+"?mode=ro&_busy_timeout=10000")
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(2)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// fieldType maps a declared column type to a field type by SQLite's
+// affinity rules, but for the names go-sqlite3 reads as times (DATE,
+// DATETIME, TIMESTAMP) or booleans. NUMERIC and DECIMAL stay text so
+// that no digit is lost; an expression's column (no declared type) is
+// text.
+func fieldType(decl string) etl.Type {
+	decl = strings.ToUpper(decl)
+	base, _, _ := strings.Cut(decl, "(")
+	switch strings.TrimSpace(base) {
+	case "DATE":
+		return etl.TypeDate
+	case "DATETIME", "TIMESTAMP":
+		return etl.TypeTimestamp
+	case "BOOLEAN", "BOOL":
+		return etl.TypeBool
+	}
+	switch {
+	case strings.Contains(decl, "INT"):
+		return etl.TypeInt
+	case strings.Contains(decl, "CHAR"), strings.Contains(decl, "CLOB"), strings.Contains(decl, "TEXT"):
+		return etl.TypeString
+	case strings.Contains(decl, "REAL"), strings.Contains(decl, "FLOA"), strings.Contains(decl, "DOUB"):
+		return etl.TypeFloat
+	}
+	return etl.TypeString
+}
+
+// orderExpr orders and compares time columns by a normalized text: SQLite
+// keeps times as text in whatever form they were written ("2009-01-01
+// 00:00:00", RFC 3339), while go-sqlite3 binds a time.Time in another, so
+// that a bound cursor would never equal the stored one. strftime brings
+// both to the same form (to the millisecond, UTC).
+func orderExpr(quoted string, t etl.Type, _ *sql.ColumnType, v any) (string, any) {
+	const layout = "2006-01-02 15:04:05.000"
+	switch t {
+	case etl.TypeTimestamp:
+		if tm, ok := v.(time.Time); ok {
+			v = tm.UTC().Format(layout)
+		}
+		return "strftime('%Y-%m-%d %H:%M:%f', " + quoted + ")", v
+	case etl.TypeDate:
+		if tm, ok := v.(time.Time); ok {
+			v = tm.UTC().Format(time.DateOnly)
+		}
+		return "date(" + quoted + ")", v
+	}
+	return quoted, v
+}
