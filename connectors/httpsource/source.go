@@ -1,0 +1,550 @@
+package httpsource
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// ConnConfig is an "http" connection: the shared HTTP keys (base_url,
+// token / basic / api_key / oauth2, rate_limit, timeout, max_retries,
+// max_wait, headers).
+type ConnConfig struct {
+	httpapi.Settings `yaml:",inline"`
+}
+
+// Pagination says how to get the next page.
+type Pagination struct {
+	// Type is none, cursor, next_link, offset or page.
+	Type string `yaml:"type"`
+	// Param is the query parameter carrying the cursor, offset or page;
+	// default cursor, offset, page.
+	Param string `yaml:"param"`
+	// CursorPath is where the next cursor is in the body (cursor).
+	CursorPath string `yaml:"cursor_path"`
+	// NextPath is where the next page's URL is in the body (next_link);
+	// empty means the Link header's rel="next".
+	NextPath string `yaml:"next_path"`
+	// LimitParam and PageSize ask for pages of that size (offset and page
+	// stop at a short page).
+	LimitParam string `yaml:"limit_param"`
+	PageSize   int    `yaml:"page_size"`
+	// StartPage is the first page's number (page); default 1.
+	StartPage int `yaml:"start_page"`
+}
+
+// Incremental reads only what changed since the last run.
+type Incremental struct {
+	// Field is the records' field holding their update time (or a
+	// growing number).
+	Field string `yaml:"field,required"`
+	// Param is the query parameter the last seen value is sent in.
+	Param string `yaml:"param,required"`
+	// Start is the value sent on the first run; none when empty.
+	Start string `yaml:"start"`
+}
+
+// Config is the "http" source's config.
+type Config struct {
+	// URL is absolute, or a path below the connection's base_url.
+	URL              string `yaml:"url,required"`
+	httpapi.Settings `yaml:",inline"`
+	Query            map[string]string `yaml:"query"`
+	// Records is the dotted path of the records array in the body; empty
+	// when the body is the array.
+	Records string `yaml:"records"`
+	// Fields gives the record fields to keep and their types (string,
+	// int, float, bool, timestamp, json); by default every field of the
+	// first page, typed from its JSON values.
+	Fields      map[string]string `yaml:"fields"`
+	Pagination  Pagination        `yaml:"pagination"`
+	Incremental *Incremental      `yaml:"incremental"`
+}
+
+func init() {
+	etl.RegisterConnection(etl.ConnectionSpec{
+		Spec: etl.Spec{
+			Type:    "http",
+			Summary: "an HTTP JSON API: base URL, auth, rate limit and retries shared by its sources",
+			Example: "connections:\n  bots:\n    type: http\n    base_url: https://api.chatbot.example\n    token: \"${BOT_TOKEN}\"\n    rate_limit: { requests: 10, per: 1s }\n",
+			Config:  func() any { return &ConnConfig{} },
+		},
+		Validate: func(cfg any, _ string) error {
+			c, ok := cfg.(*ConnConfig)
+			if !ok {
+				return fmt.Errorf("http connection: config is %T, want *ConnConfig", cfg)
+			}
+			return c.Validate(true)
+		},
+	})
+	spec := etl.Spec{
+		Type:    "http",
+		Summary: "records from a paginated JSON API, incremental by an updated-since parameter",
+		Example: "source:\n  type: http\n  url: https://forms.example.com/api/submissions\n  token: \"${FORMS_TOKEN}\"\n  records: data\n  pagination: { type: cursor, param: after, cursor_path: paging.next }\n  incremental: { field: updated_at, param: updated_since }\n",
+		Config:  func() any { return &Config{} },
+	}
+	etl.RegisterSource(etl.SourceSpec{Spec: spec, New: func(cfg any, env etl.BuildEnv) (etl.Source, error) { return New(*cfg.(*Config), env) }})
+	spec.Type = "http/http"
+	spec.Example = "source:\n  type: http\n  connection: bots\n  url: /v1/conversations\n  records: items\n  pagination: { type: next_link, next_path: links.next }\n"
+	etl.RegisterSource(etl.SourceSpec{Spec: spec, New: func(cfg any, env etl.BuildEnv) (etl.Source, error) { return New(*cfg.(*Config), env) }})
+}
+
+// Position is where the source resumes: the pass's incremental value
+// (Since), the largest value seen in it (Max), and the next page of the
+// pass; a finished pass has no next page, and the next run starts a new
+// pass from Max.
+type Position struct {
+	Since  string `json:"since,omitempty"`
+	Max    string `json:"max,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
+	Next   string `json:"next,omitempty"`
+	Offset int64  `json:"offset,omitempty"`
+	Page   int64  `json:"page,omitempty"`
+	More   bool   `json:"more,omitempty"`
+}
+
+// Source reads pages into batches.
+type Source struct {
+	cfg     Config
+	conn    *ConnConfig
+	connKey any
+	schema  *etl.Schema
+	cols    []string
+
+	client *httpapi.Client
+	env    etl.SourceEnv
+	pos    Position
+	done   bool
+	pages  int64
+}
+
+var _ etl.Source = (*Source)(nil)
+
+// New validates cfg; it does no I/O.
+func New(cfg Config, env etl.BuildEnv) (*Source, error) {
+	s := &Source{cfg: cfg}
+	if env.Connection != nil {
+		c, ok := env.Connection.Config.(*ConnConfig)
+		if !ok {
+			return nil, fmt.Errorf("connection %s is not an http connection", env.Connection.Name)
+		}
+		s.conn, s.connKey = c, env.Connection
+		if cfg.Settings.IsSet() || cfg.BaseURL != "" || cfg.RateLimit.Requests != 0 {
+			return nil, &etl.FieldError{Path: []string{"url"}, Err: errors.New("base_url, auth and rate_limit come from the connection")}
+		}
+	} else {
+		if err := cfg.Settings.Validate(false); err != nil {
+			return nil, err
+		}
+		if cfg.BaseURL != "" {
+			return nil, &etl.FieldError{Path: []string{"base_url"}, Err: errors.New("give the whole URL in url (base_url is for connections)")}
+		}
+		if u, err := url.Parse(cfg.URL); err != nil || !u.IsAbs() {
+			return nil, &etl.FieldError{Path: []string{"url"}, Err: errors.New("want an absolute http(s) URL (or a connection with base_url)")}
+		}
+	}
+	p := &s.cfg.Pagination
+	switch p.Type {
+	case "", "none":
+		p.Type = "none"
+	case "cursor":
+		if p.CursorPath == "" {
+			return nil, &etl.FieldError{Path: []string{"pagination", "cursor_path"}, Err: errors.New("required for cursor pagination: where the next cursor is in the body")}
+		}
+		p.Param = cmpOr(p.Param, "cursor")
+	case "next_link":
+	case "offset":
+		p.Param = cmpOr(p.Param, "offset")
+	case "page":
+		p.Param = cmpOr(p.Param, "page")
+		if p.StartPage == 0 {
+			p.StartPage = 1
+		}
+	default:
+		return nil, &etl.FieldError{Path: []string{"pagination", "type"}, Err: fmt.Errorf("%q: want none, cursor, next_link, offset or page", p.Type)}
+	}
+	if (p.Type == "offset" || p.Type == "page") && (p.PageSize <= 0 || p.LimitParam == "") {
+		return nil, &etl.FieldError{Path: []string{"pagination", "page_size"}, Err: errors.New("offset and page pagination need page_size and limit_param")}
+	}
+	if len(cfg.Fields) > 0 {
+		names := make([]string, 0, len(cfg.Fields))
+		for n := range cfg.Fields {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		fields := make([]etl.Field, len(names))
+		for i, n := range names {
+			typ, err := etl.ParseType(cfg.Fields[n])
+			if err != nil {
+				return nil, &etl.FieldError{Path: []string{"fields", n}, Err: err}
+			}
+			fields[i] = etl.Field{Name: n, Type: typ}
+		}
+		schema, err := etl.NewSchema(fields...)
+		if err != nil {
+			return nil, &etl.FieldError{Path: []string{"fields"}, Err: err}
+		}
+		s.schema, s.cols = schema, names
+	}
+	return s, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Open resumes from env.Position: within a pass, or a new pass from the
+// last pass's largest incremental value.
+func (s *Source) Open(_ context.Context, env etl.SourceEnv) error {
+	settings := &s.cfg.Settings
+	var key any
+	if s.conn != nil {
+		settings, key = &s.conn.Settings, s.connKey
+	}
+	opts := settings.Options(key)
+	for k, v := range s.cfg.Headers {
+		if opts.Header == nil {
+			opts.Header = map[string][]string{}
+		}
+		opts.Header.Set(k, v)
+	}
+	opts.Clock, opts.Logger = env.Clock, env.Logger
+	c, err := httpapi.New(opts)
+	if err != nil {
+		return fmt.Errorf("http source: %w", err)
+	}
+	s.client, s.env, s.done = c, env, false
+	var prev Position
+	if len(env.Position) > 0 && !env.FullRefresh {
+		if err := json.Unmarshal(env.Position, &prev); err != nil {
+			return fmt.Errorf("http source: bad position %s: %w", env.Position, err)
+		}
+	}
+	if prev.More {
+		s.pos = prev
+		return nil
+	}
+	s.pos = Position{Since: prev.Max, Max: prev.Max}
+	if s.pos.Since == "" && s.cfg.Incremental != nil {
+		s.pos.Since, s.pos.Max = s.cfg.Incremental.Start, s.cfg.Incremental.Start
+	}
+	if s.cfg.Pagination.Type == "page" {
+		s.pos.Page = int64(s.cfg.Pagination.StartPage)
+	}
+	return nil
+}
+
+// Next reads pages until a batch is full or the pass ends.
+func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
+	if s.done {
+		return nil, etl.ErrEndOfInput
+	}
+	var b *etl.Batch
+	for {
+		records, next, err := s.page(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if s.schema == nil {
+			s.infer(records)
+		}
+		if b == nil {
+			b = etl.NewBatch(s.schema, max(len(records), 16))
+		}
+		origin := s.describe()
+		var vals []any
+		for i, r := range records {
+			vals = s.appendRecord(b, r, fmt.Sprintf("%s record %d", origin, i+1), vals)
+		}
+		s.pages++
+		s.pos = next
+		if !next.More {
+			s.done = true
+		}
+		if s.done || b.Len() >= s.env.BatchSize {
+			break
+		}
+	}
+	raw, err := json.Marshal(s.pos)
+	if err != nil {
+		return nil, err
+	}
+	b.Position = raw
+	return b, nil
+}
+
+// describe names the page being read, for origins.
+func (s *Source) describe() string {
+	switch s.cfg.Pagination.Type {
+	case "cursor":
+		if s.pos.Cursor != "" {
+			return "cursor " + s.pos.Cursor
+		}
+	case "next_link":
+		if s.pos.Next != "" {
+			return "page " + s.client.Redactor().Redact(s.pos.Next)
+		}
+	case "offset":
+		return "offset " + strconv.FormatInt(s.pos.Offset, 10)
+	case "page":
+		return "page " + strconv.FormatInt(s.pos.Page, 10)
+	}
+	return "page 1"
+}
+
+// page fetches the page at s.pos and returns its records and the position
+// after it.
+func (s *Source) page(ctx context.Context) ([]map[string]any, Position, error) {
+	req := httpapi.Request{Path: s.cfg.URL, Query: url.Values{}}
+	for k, v := range s.cfg.Query {
+		req.Query.Set(k, v)
+	}
+	p := s.cfg.Pagination
+	if inc := s.cfg.Incremental; inc != nil && s.pos.Since != "" {
+		req.Query.Set(inc.Param, s.pos.Since)
+	}
+	if p.LimitParam != "" && p.PageSize > 0 {
+		req.Query.Set(p.LimitParam, strconv.Itoa(p.PageSize))
+	}
+	switch p.Type {
+	case "cursor":
+		if s.pos.Cursor != "" {
+			req.Query.Set(p.Param, s.pos.Cursor)
+		}
+	case "next_link":
+		if s.pos.Next != "" {
+			// The link carries every parameter itself.
+			req = httpapi.Request{Path: s.pos.Next}
+		}
+	case "offset":
+		req.Query.Set(p.Param, strconv.FormatInt(s.pos.Offset, 10))
+	case "page":
+		req.Query.Set(p.Param, strconv.FormatInt(s.pos.Page, 10))
+	}
+	resp, err := s.client.Do(ctx, req)
+	if err != nil {
+		return nil, Position{}, fmt.Errorf("http source: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(resp.Body))
+	dec.UseNumber()
+	var body any
+	if err := dec.Decode(&body); err != nil {
+		return nil, Position{}, fmt.Errorf("http source: %s: response is not JSON: %w", s.describe(), err)
+	}
+	arr, ok := httpapi.Lookup(body, s.cfg.Records)
+	if !ok || arr == nil {
+		arr = []any{}
+	}
+	list, ok := arr.([]any)
+	if !ok {
+		return nil, Position{}, fmt.Errorf("http source: %s: %q is not an array of records", s.describe(), s.cfg.Records)
+	}
+	records := make([]map[string]any, 0, len(list))
+	for i, x := range list {
+		m, ok := x.(map[string]any)
+		if !ok {
+			return nil, Position{}, fmt.Errorf("http source: %s: record %d is not an object", s.describe(), i+1)
+		}
+		records = append(records, m)
+	}
+	next := Position{Since: s.pos.Since, Max: s.pos.Max}
+	if inc := s.cfg.Incremental; inc != nil {
+		for _, r := range records {
+			if v, ok := httpapi.LookupString(r, inc.Field); ok && later(v, next.Max) {
+				next.Max = v
+			}
+		}
+	}
+	switch p.Type {
+	case "cursor":
+		if c, ok := httpapi.LookupString(body, p.CursorPath); ok && len(records) > 0 {
+			next.Cursor, next.More = c, true
+		}
+	case "next_link":
+		link, ok := "", false
+		if p.NextPath != "" {
+			link, ok = httpapi.LookupString(body, p.NextPath)
+		} else {
+			link, ok = linkNext(resp.Header.Values("Link"))
+		}
+		if ok && len(records) > 0 {
+			next.Next, next.More = link, true
+		}
+	case "offset":
+		if len(records) >= p.PageSize {
+			next.Offset, next.More = s.pos.Offset+int64(len(records)), true
+		}
+	case "page":
+		if len(records) >= p.PageSize {
+			next.Page, next.More = s.pos.Page+1, true
+		}
+	}
+	return records, next, nil
+}
+
+// later compares incremental values: numerically when both are numbers,
+// else as text (RFC 3339 timestamps in one zone sort as text).
+func later(a, b string) bool {
+	if b == "" {
+		return true
+	}
+	fa, errA := strconv.ParseFloat(a, 64)
+	fb, errB := strconv.ParseFloat(b, 64)
+	if errA == nil && errB == nil {
+		return fa > fb
+	}
+	return a > b
+}
+
+// linkNext finds rel="next" in Link headers.
+func linkNext(values []string) (string, bool) {
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			segs := strings.Split(part, ";")
+			target := strings.TrimSpace(segs[0])
+			if !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
+				continue
+			}
+			for _, p := range segs[1:] {
+				p = strings.ReplaceAll(strings.TrimSpace(p), " ", "")
+				if p == `rel="next"` || p == "rel=next" {
+					return target[1 : len(target)-1], true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+// infer builds the schema from the first page: every top-level field,
+// typed from its non-null values (a number with a fraction anywhere makes
+// the field a float).
+func (s *Source) infer(records []map[string]any) {
+	types := map[string]etl.Type{}
+	for _, r := range records {
+		for k, v := range r {
+			t, seen := types[k]
+			switch nt := jsonType(v); {
+			case !seen || t == 0:
+				types[k] = nt
+			case t == etl.TypeInt && nt == etl.TypeFloat:
+				types[k] = etl.TypeFloat // 0 then 1.5: a float field
+			}
+		}
+	}
+	names := make([]string, 0, len(types))
+	for n := range types {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fields := make([]etl.Field, len(names))
+	for i, n := range names {
+		t := types[n]
+		if t == 0 {
+			t = etl.TypeString
+		}
+		fields[i] = etl.Field{Name: n, Type: t}
+	}
+	s.schema, s.cols = etl.MustSchema(fields...), names
+}
+
+func jsonType(v any) etl.Type {
+	switch x := v.(type) {
+	case nil:
+		return 0
+	case string:
+		return etl.TypeString
+	case bool:
+		return etl.TypeBool
+	case json.Number:
+		if _, err := x.Int64(); err == nil {
+			return etl.TypeInt
+		}
+		return etl.TypeFloat
+	}
+	return etl.TypeJSON
+}
+
+// appendRecord appends one record; a value that does not fit its field's
+// type is a reject naming the field, never a silent null.
+func (s *Source) appendRecord(b *etl.Batch, r map[string]any, origin string, vals []any) []any {
+	vals = vals[:0]
+	for i, name := range s.cols {
+		v, err := convert(b.Cols[i].Type, r[name])
+		if err != nil {
+			raw, _ := json.Marshal(r)
+			b.Rejects = append(b.Rejects, etl.Reject{Step: "source", Origin: etl.Origin{Cursor: origin}, Field: name,
+				Value: etl.FormatValue(r[name]), Reason: fmt.Sprintf("not a %s: %v", b.Cols[i].Type, err), Row: raw})
+			return vals
+		}
+		vals = append(vals, v)
+	}
+	for i, v := range vals {
+		// convert returned the column's Go type: Append cannot fail.
+		_ = b.Cols[i].Append(v)
+	}
+	b.Origins = append(b.Origins, etl.Origin{Cursor: origin})
+	return vals
+}
+
+// convert turns a decoded JSON value into the Go type of a column of type t.
+func convert(t etl.Type, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	text := etl.FormatValue(v)
+	switch t {
+	case etl.TypeString:
+		return text, nil
+	case etl.TypeInt:
+		if _, isBool := v.(bool); !isBool {
+			return strconv.ParseInt(text, 10, 64)
+		}
+	case etl.TypeFloat:
+		if _, isBool := v.(bool); !isBool {
+			return strconv.ParseFloat(text, 64)
+		}
+	case etl.TypeBool:
+		return strconv.ParseBool(text)
+	case etl.TypeTimestamp:
+		if n, ok := v.(json.Number); ok {
+			secs, err := n.Int64()
+			return time.Unix(secs, 0).UTC(), err
+		}
+		ts, err := time.Parse(time.RFC3339Nano, text)
+		return ts.UTC(), err
+	case etl.TypeDate:
+		return time.Parse(time.DateOnly, text)
+	case etl.TypeJSON:
+		return v, nil
+	}
+	return nil, fmt.Errorf("%s value %s", jsonKind(v), text)
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case bool:
+		return "boolean"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	}
+	return "JSON"
+}
+
+// Close releases nothing: each page's response is read whole.
+func (s *Source) Close() error { return nil }

@@ -1,0 +1,10 @@
+// Package hubspot is the HubSpot CRM v3 connector: a "hubspot" connection
+// (private-app token or OAuth2 refresh token, rate limit per account tier)
+// and the "crm/hubspot" target, which batch-upserts records (contacts by
+// email or a custom unique property, companies by domain) at most 100 per
+// request, sends only records whose fingerprint changed since they were
+// last delivered, and quarantines the inputs HubSpot refuses with
+// HubSpot's own message while the rest of the batch is delivered.
+//
+// It imports etl and connectors/internal/httpapi only.
+package hubspot

@@ -1,0 +1,446 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// ErrDailyLimit is returned when the API says the account's daily request
+// allocation is spent: retrying would take hours, so the run stops with its
+// position kept and a later run (after the reset) continues.
+var ErrDailyLimit = errors.New("daily API limit reached")
+
+// ErrRetriesExhausted is returned when a request still fails (5xx, network
+// error, throttling) once the retry budget is spent.
+var ErrRetriesExhausted = errors.New("retry budget exhausted")
+
+// maxBody bounds a response body read into memory.
+const maxBody = 64 << 20
+
+// Sleeper is implemented by clocks that can wait. A test's fake clock
+// implements it so that retries and rate limits advance fake time instead
+// of sleeping; the client uses it when its Clock has it.
+type Sleeper interface {
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// Verdict is what the client does with a response.
+type Verdict int
+
+// Verdicts of a Classifier.
+const (
+	// Accept hands the response to the caller.
+	Accept Verdict = iota
+	// Retry retries after a jittered exponential backoff (5xx, 408).
+	Retry
+	// Throttle waits for Retry-After (or a backoff when absent), pauses
+	// every request sharing the rate limit as long, and retries.
+	Throttle
+	// Fail returns an error at once.
+	Fail
+)
+
+// Classifier decides what to do with a response. For Fail it may return
+// the error to report (wrapping ErrDailyLimit, say); nil means a
+// *StatusError.
+type Classifier func(status int, header http.Header, body []byte) (Verdict, error)
+
+// DefaultClassify accepts 2xx, throttles on 429, retries 408 and 5xx
+// except 501, and fails on anything else.
+func DefaultClassify(status int, _ http.Header, _ []byte) (Verdict, error) {
+	switch {
+	case status >= 200 && status < 300:
+		return Accept, nil
+	case status == http.StatusTooManyRequests:
+		return Throttle, nil
+	case status == http.StatusRequestTimeout, status >= 500 && status != http.StatusNotImplemented:
+		return Retry, nil
+	}
+	return Fail, nil
+}
+
+// Pace is what an API's rate-limit headers say: requests allowed per
+// window and how many are left in the current one.
+type Pace struct {
+	Max       int
+	Remaining int
+	Window    time.Duration
+}
+
+// Pacer reads a response's rate-limit headers; ok is false when absent.
+type Pacer func(h http.Header) (p Pace, ok bool)
+
+// Options configure a Client.
+type Options struct {
+	// BaseURL is prefixed to relative request paths.
+	BaseURL string
+	Auth    Authorizer
+	// Limit is the rate limit, shared by every client of one connection;
+	// nil means unlimited.
+	Limit *Limit
+	// Timeout bounds one attempt; default 60 s.
+	Timeout time.Duration
+	// MaxRetries bounds the retries of 5xx and network errors for one
+	// request; default 6. Negative means none.
+	MaxRetries int
+	// MaxWait bounds the total time one request may spend waiting between
+	// attempts (backoff, Retry-After); default 5 minutes.
+	MaxWait time.Duration
+	// InitialBackoff and MaxBackoff shape the backoff; defaults 500 ms
+	// and 30 s.
+	InitialBackoff, MaxBackoff time.Duration
+	Classify                   Classifier
+	Pacer                      Pacer
+	Header                     http.Header
+	// Clock gives the time; when it implements Sleeper, waits go through
+	// it. Default the system clock.
+	Clock  etl.Clock
+	Logger *slog.Logger
+	// Secrets are removed from every error and log message.
+	Secrets    []string
+	HTTPClient *http.Client
+}
+
+// Client sends requests with rate limiting, retries and auth. It is safe
+// for concurrent use.
+type Client struct {
+	opts  Options
+	base  *url.URL
+	clock etl.Clock
+	sleep func(ctx context.Context, d time.Duration) error
+	log   *slog.Logger
+	red   *Redactor
+	http  *http.Client
+}
+
+// New returns a client; it does no I/O.
+func New(opts Options) (*Client, error) {
+	c := &Client{opts: opts, red: NewRedactor(opts.Secrets...)}
+	if opts.BaseURL != "" {
+		u, err := url.Parse(opts.BaseURL)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			return nil, fmt.Errorf("base URL %q is not an absolute http(s) URL", c.red.Redact(opts.BaseURL))
+		}
+		c.base = u
+	}
+	if c.opts.Timeout <= 0 {
+		c.opts.Timeout = 60 * time.Second
+	}
+	if c.opts.MaxRetries == 0 {
+		c.opts.MaxRetries = 6
+	}
+	if c.opts.MaxWait <= 0 {
+		c.opts.MaxWait = 5 * time.Minute
+	}
+	if c.opts.InitialBackoff <= 0 {
+		c.opts.InitialBackoff = 500 * time.Millisecond
+	}
+	if c.opts.MaxBackoff <= 0 {
+		c.opts.MaxBackoff = 30 * time.Second
+	}
+	if c.opts.Classify == nil {
+		c.opts.Classify = DefaultClassify
+	}
+	c.clock = opts.Clock
+	if c.clock == nil {
+		c.clock = etl.SystemClock{}
+	}
+	c.sleep = realSleep
+	if s, ok := c.clock.(Sleeper); ok {
+		c.sleep = s.Sleep
+	}
+	c.log = opts.Logger
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.http = opts.HTTPClient
+	if c.http == nil {
+		c.http = http.DefaultClient
+	}
+	return c, nil
+}
+
+func realSleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Redactor returns the client's redactor, for callers that build messages
+// from response bodies.
+func (c *Client) Redactor() *Redactor { return c.red }
+
+// Request is one API call.
+type Request struct {
+	Method string
+	// Path is relative to the base URL, or an absolute URL (a next link).
+	Path   string
+	Query  url.Values
+	Header http.Header
+	// Body is sent as is on every attempt; JSON unless Header says
+	// otherwise.
+	Body []byte
+}
+
+// Response is a response the classifier accepted.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	// Attempts is how many attempts the request took.
+	Attempts int
+}
+
+// StatusError is a response the classifier refused. Its message holds the
+// method, the path (never the query, which may hold a key) and the start of
+// the body with secrets removed.
+type StatusError struct {
+	Method string
+	Path   string
+	Status int
+	Body   string
+	err    error
+}
+
+func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.Path, e.Status)
+	if e.Body != "" {
+		msg += ": " + e.Body
+	}
+	if e.err != nil {
+		msg += ": " + e.err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the classifier's error (ErrDailyLimit, say), if any.
+func (e *StatusError) Unwrap() error { return e.err }
+
+// resolve builds the request URL and the secret-free name used in messages.
+func (c *Client) resolve(r Request) (*url.URL, string, error) {
+	u, err := url.Parse(r.Path)
+	if err != nil {
+		return nil, "", fmt.Errorf("bad request path: %s", c.red.Redact(err.Error()))
+	}
+	if !u.IsAbs() {
+		if c.base == nil {
+			return nil, "", fmt.Errorf("relative path %q and no base URL", c.red.Redact(r.Path))
+		}
+		ref := *u
+		base := *c.base
+		if !strings.HasSuffix(base.Path, "/") && !strings.HasPrefix(ref.Path, "/") {
+			base.Path += "/"
+		}
+		if strings.HasPrefix(ref.Path, "/") {
+			ref.Path = strings.TrimSuffix(base.Path, "/") + ref.Path
+		} else {
+			ref.Path = base.Path + ref.Path
+		}
+		u = base.ResolveReference(&ref)
+	}
+	if len(r.Query) > 0 {
+		q := u.Query()
+		for k, vs := range r.Query {
+			q[k] = vs
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u, c.red.Redact(u.Path), nil
+}
+
+// Do sends r, waiting for the rate limit, and retries throttling, 5xx and
+// network errors within the budget. It returns the accepted response or an
+// error free of secrets.
+func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
+	u, name, err := c.resolve(r)
+	if err != nil {
+		return nil, err
+	}
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval: c.opts.InitialBackoff, RandomizationFactor: 0.5,
+		Multiplier: 2, MaxInterval: c.opts.MaxBackoff,
+	}
+	bo.Reset()
+	var waited time.Duration
+	retries := 0
+	for attempt := 1; ; attempt++ {
+		if c.opts.Limit != nil {
+			if err := c.opts.Limit.wait(ctx, c.clock, c.sleep); err != nil {
+				return nil, fmt.Errorf("%s %s: wait for rate limit: %w", method, name, err)
+			}
+		}
+		resp, netErr := c.attempt(ctx, method, u, r)
+		var verdict Verdict
+		var failErr error
+		var wait time.Duration
+		if netErr != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%s %s: %w", method, name, ctx.Err())
+			}
+			verdict = Retry
+		} else {
+			c.pace(resp.Header)
+			resp.Attempts = attempt
+			verdict, failErr = c.opts.Classify(resp.Status, resp.Header, resp.Body)
+		}
+		switch verdict {
+		case Accept:
+			return resp, nil
+		case Fail:
+			return nil, &StatusError{Method: method, Path: name, Status: resp.Status, Body: c.snippet(resp.Body), err: failErr}
+		case Throttle:
+			if ra, ok := retryAfter(resp.Header, c.clock.Now()); ok {
+				wait = ra
+			} else {
+				wait = bo.NextBackOff()
+			}
+			if c.opts.Limit != nil {
+				c.opts.Limit.PauseUntil(c.clock.Now().Add(wait))
+			}
+		case Retry:
+			retries++
+			if c.opts.MaxRetries < 0 || retries > c.opts.MaxRetries {
+				return nil, c.exhausted(method, name, attempt, resp, netErr)
+			}
+			wait = bo.NextBackOff()
+		}
+		if waited+wait > c.opts.MaxWait {
+			return nil, c.exhausted(method, name, attempt, resp, netErr)
+		}
+		waited += wait
+		c.log.Debug("http retry", "method", method, "path", name, "status", statusOf(resp), "attempt", attempt, "wait", wait)
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", method, name, err)
+		}
+	}
+}
+
+func statusOf(r *Response) int {
+	if r == nil {
+		return 0
+	}
+	return r.Status
+}
+
+func (c *Client) exhausted(method, name string, attempts int, resp *Response, netErr error) error {
+	if netErr != nil {
+		return fmt.Errorf("%s %s: %w after %d attempts: %s", method, name, ErrRetriesExhausted, attempts, c.red.Redact(netErr.Error()))
+	}
+	return fmt.Errorf("%w after %d attempts: %w", ErrRetriesExhausted, attempts,
+		&StatusError{Method: method, Path: name, Status: resp.Status, Body: c.snippet(resp.Body)})
+}
+
+// attempt sends one request; a transport error comes back with the URL
+// stripped (it may hold a key in its query).
+func (c *Client) attempt(ctx context.Context, method string, u *url.URL, r Request) (*Response, error) {
+	actx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	var body io.Reader
+	if r.Body != nil {
+		body = bytes.NewReader(r.Body)
+	}
+	req, err := http.NewRequestWithContext(actx, method, u.String(), body)
+	if err != nil {
+		return nil, errors.New("build request")
+	}
+	for k, vs := range c.opts.Header {
+		req.Header[k] = vs
+	}
+	for k, vs := range r.Header {
+		req.Header[k] = vs
+	}
+	if r.Body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json")
+	}
+	if c.opts.Auth != nil {
+		if err := c.opts.Auth.Authorize(ctx, req); err != nil {
+			return nil, fmt.Errorf("authorize: %s", c.red.Redact(err.Error()))
+		}
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, maxBody))
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	return &Response{Status: res.StatusCode, Header: res.Header, Body: data}, nil
+}
+
+// pace adapts the shared limit to the API's rate-limit headers: never
+// faster than the API's own limit, and a pause when the window is spent.
+func (c *Client) pace(h http.Header) {
+	if c.opts.Pacer == nil || c.opts.Limit == nil {
+		return
+	}
+	p, ok := c.opts.Pacer(h)
+	if !ok {
+		return
+	}
+	now := c.clock.Now()
+	if p.Max > 0 && p.Window > 0 {
+		c.opts.Limit.AtMost(now, float64(p.Max)/p.Window.Seconds())
+	}
+	if p.Remaining <= 0 && p.Window > 0 {
+		c.opts.Limit.PauseUntil(now.Add(p.Window))
+	}
+}
+
+// snippet is the start of a body for an error message, secrets removed.
+func (c *Client) snippet(body []byte) string {
+	const max = 512
+	s := strings.TrimSpace(string(body))
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return c.red.Redact(s)
+}
+
+// retryAfter parses a Retry-After header: seconds or an HTTP date.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		return time.Duration(secs * float64(time.Second)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}

@@ -1,0 +1,83 @@
+package httpapi
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// Limit is a token-bucket rate limit shared by every client of one
+// connection, with a pause that throttling responses and spent rate-limit
+// windows set for all of them.
+type Limit struct {
+	lim *rate.Limiter
+
+	mu         sync.Mutex
+	pauseUntil time.Time
+}
+
+// NewLimit allows requests per period with the given burst (at least 1);
+// requests <= 0 means unlimited.
+func NewLimit(requests int, period time.Duration, burst int) *Limit {
+	if requests <= 0 || period <= 0 {
+		return &Limit{lim: rate.NewLimiter(rate.Inf, 1)}
+	}
+	return &Limit{lim: rate.NewLimiter(rate.Limit(float64(requests)/period.Seconds()), max(burst, 1))}
+}
+
+// PerSecond is the current rate in requests per second.
+func (l *Limit) PerSecond() float64 { return float64(l.lim.Limit()) }
+
+// PauseUntil holds every request until t (or later if already paused longer).
+func (l *Limit) PauseUntil(t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t.After(l.pauseUntil) {
+		l.pauseUntil = t
+	}
+}
+
+// AtMost lowers the rate to perSecond if it is above it: the API's own
+// headers win over a configured limit that is too generous.
+func (l *Limit) AtMost(now time.Time, perSecond float64) {
+	if perSecond > 0 && float64(l.lim.Limit()) > perSecond {
+		l.lim.SetLimitAt(now, rate.Limit(perSecond))
+	}
+}
+
+// wait blocks until one request may go.
+func (l *Limit) wait(ctx context.Context, clock etl.Clock, sleep func(context.Context, time.Duration) error) error {
+	now := clock.Now()
+	l.mu.Lock()
+	pause := l.pauseUntil.Sub(now)
+	l.mu.Unlock()
+	if pause > 0 {
+		if err := sleep(ctx, pause); err != nil {
+			return err
+		}
+		now = clock.Now()
+	}
+	r := l.lim.ReserveN(now, 1)
+	if !r.OK() {
+		return nil
+	}
+	return sleep(ctx, r.DelayFrom(now))
+}
+
+// limits holds the limits shared per connection.
+var limits sync.Map // key any → *Limit
+
+// SharedLimit returns the limit registered under key (a connection), making
+// it with NewLimit on first use: every target and source of a connection
+// then shares one token bucket.
+func SharedLimit(key any, requests int, period time.Duration, burst int) *Limit {
+	if l, ok := limits.Load(key); ok {
+		return l.(*Limit)
+	}
+	l, _ := limits.LoadOrStore(key, NewLimit(requests, period, burst))
+	return l.(*Limit)
+}
