@@ -53,6 +53,11 @@ for c in range(50):
             elif t == 4 and shares > 0.85:
                 text = f"my mail is {email.upper()} and phone {phone}"
         ts += random.randint(4, 90)
+        if t == 4 and c % 7 == 3:
+            # The visitor comes back after lunch: a second session.
+            ts += 45 * 60
+        if t == 2 and role == "user" and 0.5 <= shares < 0.56:
+            text = "my card 4111 1111 1111 1111 was charged twice, IBAN DE89 3704 0044 0532 0130 00"
         messages.append({
             "conversation_id": conv, "ts": f"2026-11-{24 + ts // 86400 - t0 // 86400:02d}T{(ts % 86400) // 3600:02d}:{(ts % 3600) // 60:02d}:{ts % 60:02d}Z",
             "role": role, "text": text, "channel": channel, "visitor_id": visitor,

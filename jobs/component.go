@@ -26,6 +26,8 @@ type component struct {
 	config  func() any
 	build   func(cfg any, env etl.BuildEnv) (any, error)
 	conn    *etl.Connection
+	// route is a target's `name:`, the route of the rows it receives.
+	route string
 }
 
 // config decodes a fresh config value for c; nil when the component takes

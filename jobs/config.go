@@ -613,6 +613,21 @@ func (l *loader) targets(js *JobSpec, node ast.Node, path string, blame *token.T
 		if !ok {
 			continue
 		}
+		// name: routes rows to this target (see the route step); it is
+		// the job's business, not the target's config.
+		route := ""
+		for k := 0; k < len(es); k++ {
+			if es[k].key != "name" {
+				continue
+			}
+			text, _, ok := d.scalar(d.resolve(es[k].value))
+			if !ok || text == "" || strings.ContainsAny(text, " \t") {
+				d.errAt(posOf(d.resolve(es[k].value)), "a route name as in the route step, e.g. hot_leads", "%s.name: want a route name", itemPath)
+			}
+			route = text
+			es = append(es[:k:k], es[k+1:]...)
+			break
+		}
 		typEntry, connEntry, _ := l.splitType(es, true)
 		name := fmt.Sprintf("targets[%d]", i)
 		for _, e := range []*entry{typEntry, connEntry} {
@@ -623,6 +638,7 @@ func (l *loader) targets(js *JobSpec, node ast.Node, path string, blame *token.T
 			}
 		}
 		if c := l.bound("target", item, es, itemPath, posOf(d.resolve(item)), name, targetLookup); c != nil {
+			c.route = route
 			js.targets = append(js.targets, c)
 		}
 	}
@@ -718,7 +734,7 @@ func (c *Config) Build(name string, logger *slog.Logger) (*etl.Job, error) {
 	}
 	for _, tc := range js.targets {
 		if v, ok := d.instantiate(tc, env); ok {
-			job.Targets = append(job.Targets, etl.NamedTarget{Name: tc.name, Target: v.(etl.Target)})
+			job.Targets = append(job.Targets, etl.NamedTarget{Name: tc.name, Target: v.(etl.Target), Route: tc.route})
 		}
 	}
 	if len(d.errs) > 0 {

@@ -114,3 +114,41 @@ func BenchmarkFilter(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTextSteps measures the in-place string steps; allocs/op is per
+// batch of benchRows rows, so anything below benchRows is less than one
+// allocation per row.
+func BenchmarkTextSteps(b *testing.B) {
+	cases := []struct{ name, step string }{
+		{"rename", `rename: { v: value }`},
+		{"trim", `trim: [v]`},
+		{"lower", `lower: [v]`},
+		{"upper", `upper: [v]`},
+	}
+	schema := etl.MustSchema(etl.Field{Name: "v", Type: etl.TypeString})
+	in := etl.NewBatch(schema, benchRows)
+	for i := 0; i < benchRows; i++ {
+		in.Cols[0].AppendString(fmt.Sprintf("  User%d@Example.COM ", i))
+		in.Origins = append(in.Origins, etl.Origin{File: "in.csv", Line: int64(i + 2)})
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			step, err := buildStep(&testing.T{}, tc.step)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				batch := cloneBatch(in)
+				b.StartTimer()
+				if _, err := step.Apply(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchRows), "ns/row")
+		})
+	}
+}

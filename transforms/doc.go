@@ -1,6 +1,6 @@
 // Package transforms holds nightjar's declarative steps, one file per step
-// kind, each registering itself with etl.RegisterStep in init: rename, cast
-// and filter so far. The config loader decodes a step's YAML value into its
+// kind, each registering itself with etl.RegisterStep in init (docs/steps.md
+// lists them, generated from the specs by TestStepsDoc). The config loader decodes a step's YAML value into its
 // Spec.Config and calls its New; New does no work beyond validating and
 // compiling, and reports a bad key as *etl.FieldError.
 //
@@ -11,10 +11,12 @@
 // refuses go to Batch.Reject with the step's name, the field, the value and
 // the reason, so the quarantine can say what was wrong and where.
 //
-// Expressions (filter now, set and validate later) are expr-lang programs
+// Expressions (filter, set, validate, aggregate's where, score, route) are expr-lang programs
 // compiled at validate time against an environment whose fields are only
 // known when the first batch arrives; expr_env.go holds that environment,
-// its helper functions (lower, upper, trim) and the per-batch evaluator.
+// its helper functions and the per-batch evaluator, which reads cells through
+// cells.go's allocation-free boxing. Steps that hold rows across batches
+// (sort, dedupe, aggregate) share spill.go's external sorter.
 //
 // transforms imports etl only: it knows no connector, nor the jobs package.
 package transforms

@@ -10,7 +10,8 @@ import (
 // example, the way the config loader would: the docs cannot show a config
 // that does not validate.
 func TestSpecExamples(t *testing.T) {
-	for _, kind := range []string{"rename", "cast", "filter"} {
+	t.Setenv(DefaultRedactKeyEnv, "example-key")
+	for _, kind := range etl.StepKinds() {
 		t.Run(kind, func(t *testing.T) {
 			spec, ok := etl.LookupStep(kind)
 			if !ok {

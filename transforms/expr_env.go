@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -15,21 +16,93 @@ import (
 )
 
 // This file is the expression environment shared by every step that takes
-// expr-lang expressions (filter now; set and validate later): the helper
+// expr-lang expressions (filter, set, validate, aggregate, score, route): the helper
 // functions, the compile options, and the per-batch evaluator that reads the
 // current row from the column vectors through one reused env map.
 
-// exprHelpers are the functions available in every expression. They shadow
-// expr's builtins of the same name so that a null (nil) passes through as
-// null instead of failing the row: lower(nil) is nil, as SQL would have it.
-var exprHelpers = []struct {
+// exprHelper is a function available in every expression. Helpers that
+// take text pass a null (nil) through as null instead of failing the row:
+// lower(nil) is nil, as SQL would have it.
+type exprHelper struct {
 	name string
-	fn   func(string) string
-}{
-	{"lower", strings.ToLower},
-	{"upper", strings.ToUpper},
-	{"trim", strings.TrimSpace},
+	fn   func(args ...any) (any, error)
+	// types are the declared signatures, so the compiler checks the arity;
+	// none means variadic.
+	types []any
 }
+
+// textHelper adapts a string → string function.
+func textHelper(name string, fn func(string) string) exprHelper {
+	return exprHelper{name: name, types: []any{new(func(any) any)}, fn: func(args ...any) (any, error) {
+		switch v := args[0].(type) {
+		case nil:
+			return nil, nil
+		case string:
+			return fn(v), nil
+		default:
+			return nil, fmt.Errorf("%s wants a string, got %T", name, v)
+		}
+	}}
+}
+
+// exprHelpers shadow expr's builtins of the same name (lower, upper, trim,
+// now). Regular expressions use expr's own operator: email matches "@x$".
+var exprHelpers = []exprHelper{
+	textHelper("lower", strings.ToLower),
+	textHelper("upper", strings.ToUpper),
+	textHelper("trim", strings.TrimSpace),
+	textHelper("email_domain", emailDomain),
+	{name: "phone_e164", types: []any{new(func(any) any), new(func(any, string) any)}, fn: func(args ...any) (any, error) {
+		if args[0] == nil {
+			return nil, nil
+		}
+		s, ok := args[0].(string)
+		if !ok {
+			return nil, fmt.Errorf("phone_e164 wants a string, got %T", args[0])
+		}
+		cc := ""
+		if len(args) > 1 {
+			cc, _ = args[1].(string)
+		}
+		if p, ok := phoneE164(s, cc); ok {
+			return p, nil
+		}
+		return nil, nil
+	}},
+	{name: "coalesce", fn: func(args ...any) (any, error) {
+		for _, a := range args {
+			if s, isStr := a.(string); a != nil && (!isStr || s != "") {
+				return a, nil
+			}
+		}
+		return nil, nil
+	}},
+	{name: "now", types: []any{new(func() time.Time)}, fn: func(...any) (any, error) {
+		return exprClock.Now().UTC(), nil
+	}},
+	{name: "parse_time", types: []any{new(func(any) any), new(func(any, string) any)}, fn: func(args ...any) (any, error) {
+		if args[0] == nil {
+			return nil, nil
+		}
+		s, ok := args[0].(string)
+		if !ok {
+			return nil, fmt.Errorf("parse_time wants a string, got %T", args[0])
+		}
+		if len(args) > 1 {
+			layout, _ := args[1].(string)
+			return time.Parse(layout, strings.TrimSpace(s))
+		}
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02T15:04:05", time.DateOnly} {
+			if t, err := time.Parse(layout, strings.TrimSpace(s)); err == nil {
+				return t, nil
+			}
+		}
+		return nil, fmt.Errorf("parse_time: %q is not an RFC 3339 time or date", s)
+	}},
+}
+
+// exprClock is what now() reads; tests replace it.
+var exprClock etl.Clock = etl.SystemClock{}
 
 // exprOptions returns the compile options of an expression whose fields are
 // not known before the first batch arrives: every identifier that is not a
@@ -41,19 +114,7 @@ func exprOptions(extra ...expr.Option) []expr.Option {
 		expr.AllowUndefinedVariables(),
 	}
 	for _, h := range exprHelpers {
-		fn := h.fn
-		name := h.name
-		// The declared signature makes the compiler check the arity.
-		opts = append(opts, expr.Function(name, func(args ...any) (any, error) {
-			switch v := args[0].(type) {
-			case nil:
-				return nil, nil
-			case string:
-				return fn(v), nil
-			default:
-				return nil, fmt.Errorf("%s wants a string, got %T", name, v)
-			}
-		}, new(func(any) any)))
+		opts = append(opts, expr.Function(h.name, h.fn, h.types...))
 	}
 	return append(opts, extra...)
 }
@@ -199,7 +260,7 @@ func newExprEvaluator(c *compiledExpr, bnd *exprBinding) *exprEvaluator {
 // eval evaluates the expression for row i of b. Null fields are nil.
 func (e *exprEvaluator) eval(b *etl.Batch, i int) (any, error) {
 	for k, col := range e.bnd.cols {
-		e.env[e.bnd.names[k]] = b.Cols[col].Value(i)
+		e.env[e.bnd.names[k]] = cellValue(&b.Cols[col], i)
 	}
 	out, err := e.machine.Run(e.program, e.env)
 	if err != nil {

@@ -19,6 +19,12 @@ import (
 // strictly into the spec's config, call New.
 func buildStep(t *testing.T, src string) (etl.Step, error) {
 	t.Helper()
+	return buildStepEnv(t, src, etl.BuildEnv{})
+}
+
+// buildStepEnv is buildStep with env (its StepName is set here).
+func buildStepEnv(t *testing.T, src string, env etl.BuildEnv) (etl.Step, error) {
+	t.Helper()
 	f, err := parser.ParseBytes([]byte(src), 0)
 	if err != nil {
 		t.Fatalf("parse %q: %v", src, err)
@@ -45,7 +51,8 @@ func buildStep(t *testing.T, src string) (etl.Step, error) {
 	if err := yaml.NodeToValue(kv.Value, cfg, yaml.Strict()); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	return spec.New(cfg, etl.BuildEnv{StepName: "steps[1] " + kind})
+	env.StepName = "steps[1] " + kind
+	return spec.New(cfg, env)
 }
 
 // mustStep is buildStep that fails the test on error.
