@@ -103,6 +103,9 @@ func (a *app) rootCommand() *cobra.Command {
 		a.stateCommand(),
 		a.quarantineCommand(),
 		a.initCommand(),
+		a.previewCommand(),
+		a.testCommand(),
+		a.daemonCommand(),
 	)
 	return root
 }

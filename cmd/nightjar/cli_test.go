@@ -34,13 +34,22 @@ func TestExampleProjectRunsOnceThenLoadsNothingNew(t *testing.T) {
 	}
 	written := regexp.MustCompile(`(?m)^(\w+): run \d+ succeeded: read (\d+), written (\d+), rejected (\d+)`)
 	first := written.FindAllStringSubmatch(out, -1)
-	if len(first) != 2 {
-		t.Fatalf("first run output has %d job summaries, want 2:\n%s", len(first), out)
+	if len(first) != 3 {
+		t.Fatalf("first run output has %d job summaries, want 3:\n%s", len(first), out)
 	}
 	for _, m := range first {
 		if m[3] == "0" {
 			t.Errorf("job %s wrote no rows on its first run:\n%s", m[1], out)
 		}
+	}
+
+	// The hot leads went to their own file, through the route step.
+	hot, _ := filepath.Glob(filepath.Join(dir, "out", "hot-leads-*.csv"))
+	if len(hot) != 1 {
+		t.Fatalf("hot leads files: %v, want one", hot)
+	}
+	if data, err := os.ReadFile(hot[0]); err != nil || !strings.HasPrefix(string(data), "conversation_id,") || strings.Count(string(data), ",hot\n") == 0 {
+		t.Errorf("hot leads file %s (%v):\n%s", hot[0], err, data)
 	}
 
 	code, out, errOut = nightjar(t, "run", "-c", cfg, "--all")
@@ -66,8 +75,39 @@ func TestExampleProjectRunsOnceThenLoadsNothingNew(t *testing.T) {
 	}
 
 	code, out, _ = nightjar(t, "history", "-c", cfg, "--csv")
-	if code != 0 || !strings.HasPrefix(out, "id,job,trigger,status") || strings.Count(out, "succeeded") != 4 {
+	if code != 0 || !strings.HasPrefix(out, "id,job,trigger,status") || strings.Count(out, "succeeded") != 6 {
 		t.Errorf("history --csv: exit %d\n%s", code, out)
+	}
+}
+
+func TestExampleStepTestsAndPreview(t *testing.T) {
+	dir := t.TempDir()
+	if code, out, errOut := nightjar(t, "init", dir); code != 0 {
+		t.Fatalf("init: exit %d\n%s%s", code, out, errOut)
+	}
+	cfg := filepath.Join(dir, "nightjar.yaml")
+	code, out, errOut := nightjar(t, "test", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "2 passed, 0 failed") {
+		t.Fatalf("test: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = nightjar(t, "preview", "-c", cfg, "chat_leads", "--step", "2", "--limit", "2")
+	if code != 0 || !strings.Contains(out, "== steps[1] cast: 283 row(s)") || !strings.Contains(out, "sent_at (timestamp)") ||
+		strings.Count(out, "\nconv-001") != 2 || strings.Contains(out, "== source") {
+		t.Fatalf("preview: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// A failing expectation prints what differs, and exits 1.
+	writeFile(t, filepath.Join(dir, "leads.test.yaml"), `job: leads
+tests:
+  - name: wrong expectation
+    input:
+      - { id: "1", email: " X@Y.COM", first_name: a, last_name: b, company: c, phone: "", source: web, score: "5", created_at: "2026-01-01T00:00:00Z", notes: "" }
+    expect:
+      - { email: X@Y.COM }
+`)
+	code, out, _ = nightjar(t, "test", "-c", cfg)
+	if code != 1 || !strings.Contains(out, `email: got "x@y.com", want "X@Y.COM"`) || !strings.Contains(out, "leads.test.yaml:3") {
+		t.Fatalf("failing test: exit %d\n%s", code, out)
 	}
 }
 

@@ -1,0 +1,159 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/jobs"
+)
+
+// Options configure a Daemon.
+type Options struct {
+	// Config is the loaded config; ConfigPath is read again by Reload.
+	Config     *jobs.Config
+	ConfigPath string
+	// Store is the state store the runs checkpoint to and lease from.
+	Store etl.Store
+	// Owner names this process in job leases ("host:pid"); OwnerGone, if
+	// set, reports whether the owner of a held lease is dead.
+	Owner     string
+	OwnerGone func(owner string) bool
+	// Clock defaults to jobs.SystemClock.
+	Clock jobs.Clock
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+	// Webhook, if set, is the URL of a Slack-compatible incoming webhook
+	// told when a job's run fails and when the job recovers. It is a
+	// secret: it is never logged.
+	Webhook string
+	// HTTPClient posts to the webhook; defaults to a client with a 10 s
+	// timeout.
+	HTTPClient *http.Client
+}
+
+// Daemon schedules a config's jobs and serves their status.
+type Daemon struct {
+	opts     Options
+	log      *slog.Logger
+	runner   *etl.Runner
+	sched    *jobs.Scheduler
+	metrics  *metrics
+	notifier *notifier
+
+	cfg      atomic.Pointer[jobs.Config]
+	running  atomic.Bool // the scheduler is running and not stopping
+	reloadMu sync.Mutex
+	globs    sync.Map         // job name → glob of its watched folder
+	onEvent  func(jobs.Event) // tests' hook
+}
+
+// New returns a daemon for opts; it starts nothing.
+func New(opts Options) *Daemon {
+	if opts.Clock == nil {
+		opts.Clock = jobs.SystemClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Daemon{opts: opts, log: opts.Logger}
+	d.metrics = newMetrics(d.filesWaiting)
+	d.cfg.Store(opts.Config)
+	d.runner = &etl.Runner{Store: opts.Store, Clock: opts.Clock, Logger: opts.Logger, Owner: opts.Owner, OwnerGone: opts.OwnerGone}
+	if opts.Webhook != "" {
+		d.notifier = newNotifier(opts.Webhook, opts.HTTPClient, opts.Logger)
+	}
+	d.sched = &jobs.Scheduler{
+		Launcher: runnerLauncher{d},
+		Clock:    opts.Clock,
+		Logger:   opts.Logger,
+		History:  opts.Store,
+		Watchers: d.watcherFor,
+		OnEvent:  d.observe,
+	}
+	return d
+}
+
+// Config returns the config in force.
+func (d *Daemon) Config() *jobs.Config { return d.cfg.Load() }
+
+// Run schedules the jobs until stop is closed (finish the runs in flight,
+// checkpoint, return nil) or ctx ends (abort them, return ctx's error).
+func (d *Daemon) Run(ctx context.Context, stop <-chan struct{}) error {
+	d.metrics.jobs(d.Config())
+	if d.notifier != nil {
+		d.notifier.seed(ctx, d.opts.Store, d.Config())
+		defer d.notifier.wait()
+	}
+	d.running.Store(true)
+	go func() {
+		select {
+		case <-stop:
+		case <-ctx.Done():
+		}
+		d.running.Store(false)
+	}()
+	d.log.Info("daemon started", "jobs", len(d.Config().Jobs))
+	err := d.sched.Run(ctx, d.Config(), stop)
+	d.running.Store(false)
+	return err
+}
+
+// Reload reads the config file again; a config that does not validate is
+// returned as the error and the one in force stays.
+func (d *Daemon) Reload() error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cfg, err := jobs.Load(d.opts.ConfigPath)
+	if err != nil {
+		return fmt.Errorf("reload %s: %w", d.opts.ConfigPath, err)
+	}
+	if cfg.State != d.Config().State {
+		return fmt.Errorf("reload %s: the state store moved from %s to %s: restart the daemon to change it",
+			d.opts.ConfigPath, d.Config().State, cfg.State)
+	}
+	d.cfg.Store(cfg)
+	d.metrics.jobs(cfg)
+	d.sched.Reload(cfg)
+	d.log.Info("config reloaded", "jobs", len(cfg.Jobs))
+	return nil
+}
+
+// observe turns scheduler events into metrics and notifications.
+func (d *Daemon) observe(e jobs.Event) {
+	d.metrics.observe(e)
+	if d.onEvent != nil {
+		d.onEvent(e)
+	}
+	if d.notifier != nil && e.Kind == jobs.EventFinished && e.Final {
+		d.notifier.finished(e, d.Config().Redact)
+	}
+}
+
+// runnerLauncher runs jobs in this process with the etl.Runner.
+type runnerLauncher struct{ d *Daemon }
+
+var _ jobs.Launcher = runnerLauncher{}
+
+func (l runnerLauncher) Launch(ctx context.Context, req jobs.LaunchRequest) (etl.Run, error) {
+	d := l.d
+	job, err := d.Config().Build(req.Job, d.log)
+	if err != nil {
+		return etl.Run{}, err
+	}
+	run, err := d.runner.Run(ctx, job, etl.RunOptions{Trigger: req.Trigger, Stop: req.Stop})
+	if cause := context.Cause(ctx); run.ID != 0 && errors.Is(cause, jobs.ErrRunTimeout) {
+		// The runner records a cancelled context as "cancelled"; a run cut
+		// short by its timeout failed, and history should say so.
+		run.Status, run.Error = etl.RunFailed, cause.Error()
+		if rerr := d.opts.Store.EndRun(context.WithoutCancel(ctx), run.ID, run.Status, run.Counters, run.Error, run.EndedAt); rerr != nil {
+			d.log.Warn("record the timeout", "job", req.Job, "run", run.ID, "err", rerr)
+		}
+	}
+	return run, err
+}
