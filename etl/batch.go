@@ -411,6 +411,16 @@ func (b *Batch) Keep(keep []bool) {
 		}
 	}
 	b.Origins = b.Origins[:n]
+	for route, mask := range b.Routes {
+		m := 0
+		for i, k := range keep {
+			if k {
+				mask[m] = mask[i]
+				m++
+			}
+		}
+		b.Routes[route] = mask[:m]
+	}
 }
 
 // Select returns a new batch holding the rows where mask[i] is true, with

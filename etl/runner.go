@@ -364,25 +364,34 @@ func (p *pipeline) stepStage(ctx context.Context, in <-chan *Batch, out chan<- *
 
 func (p *pipeline) applySteps(ctx context.Context, b *Batch, from int) (*Batch, error) {
 	for _, s := range p.job.Steps[from:] {
-		pos, seq, bytes, files := b.Position, b.Seq, b.Bytes, b.Files
-		rejects := b.Rejects
-		out, err := s.Step.Apply(ctx, b)
-		if err != nil {
-			if b.Len() > 0 {
-				return nil, fmt.Errorf("%s: batch from %s: %w", s.Name, b.Origins[0], err)
-			}
-			return nil, fmt.Errorf("%s: %w", s.Name, err)
+		var err error
+		if b, err = ApplyStep(ctx, s, b); err != nil {
+			return nil, err
 		}
-		if out != b {
-			// A step that builds a new batch keeps the bookkeeping.
-			out.Position, out.Seq, out.Bytes, out.Files = pos, seq, bytes, files
-			if len(out.Rejects) == 0 {
-				out.Rejects = rejects
-			}
-		}
-		b = out
 	}
 	return b, nil
+}
+
+// ApplyStep runs one step over one batch as the runner does: a step that
+// returns a new batch keeps the input's position, sequence, byte count,
+// finished files and earlier rejects; errors name the step and the batch's
+// first origin. Previews and step tests use it too.
+func ApplyStep(ctx context.Context, s NamedStep, b *Batch) (*Batch, error) {
+	pos, seq, bytes, files, rejects := b.Position, b.Seq, b.Bytes, b.Files, b.Rejects
+	out, err := s.Step.Apply(ctx, b)
+	if err != nil {
+		if b.Len() > 0 {
+			return nil, fmt.Errorf("%s: batch from %s: %w", s.Name, b.Origins[0], err)
+		}
+		return nil, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	if out != b {
+		out.Position, out.Seq, out.Bytes, out.Files = pos, seq, bytes, files
+		if len(out.Rejects) == 0 {
+			out.Rejects = rejects
+		}
+	}
+	return out, nil
 }
 
 // sinkStage writes each batch to every target and records checkpoints.

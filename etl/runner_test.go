@@ -335,3 +335,12 @@ func TestRunnerQuarantinesRowsTargetsRefuse(t *testing.T) {
 		t.Fatalf("run rejected %d, quarantine %+v", run.Rejected, q)
 	}
 }
+
+func TestKeepCompactsRoutes(t *testing.T) {
+	b := etltest.StringBatch("in.csv", 2, `"p"`, []string{"id"}, []string{"a"}, []string{"b"}, []string{"c"}, []string{"d"})
+	b.Routes = map[string][]bool{"crm": {true, false, false, true}}
+	b.Keep([]bool{false, true, true, true}) // drop "a"
+	if got := fmt.Sprint(b.Routes["crm"]); got != "[false false true]" {
+		t.Fatalf("routes after Keep = %s, want [false false true]", got)
+	}
+}
