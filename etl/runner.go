@@ -113,7 +113,14 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (Run, error
 	errText := ""
 	switch {
 	case runErr == nil:
-	case errors.Is(runErr, context.Canceled) && ctx.Err() != nil, errors.Is(runErr, ErrStopped):
+	case errors.Is(runErr, context.Canceled) && ctx.Err() != nil:
+		// A context cancelled with a cause (a run timeout) is a failure;
+		// a plain cancel (a second Ctrl-C) is not.
+		status, errText = RunCancelled, runErr.Error()
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			status, errText = RunFailed, cause.Error()
+		}
+	case errors.Is(runErr, ErrStopped):
 		status, errText = RunCancelled, runErr.Error()
 	default:
 		status, errText = RunFailed, runErr.Error()

@@ -55,12 +55,12 @@ type JobSpec struct {
 	Schedule  string
 	BatchSize int // etl.DefaultBatchSize unless set
 	OnReject  OnReject
-	// Timeout, Retries, RetryBackoff, Catchup and Jitter are for the
-	// scheduler; they are validated but not yet acted on.
+	// Timeout, Retries, RetryBackoff, Catchup and Jitter drive the
+	// scheduler (see Scheduler).
 	Timeout      time.Duration
 	Retries      int
 	RetryBackoff time.Duration
-	Catchup      bool
+	Catchup      CatchupPolicy // CatchupLatest unless set
 	Jitter       time.Duration
 	// Line is the line of the job's key in the config file.
 	Line int
@@ -92,7 +92,7 @@ type jobYAML struct {
 	Timeout      time.Duration `yaml:"timeout"`
 	Retries      int           `yaml:"retries"`
 	RetryBackoff time.Duration `yaml:"retry_backoff"`
-	Catchup      bool          `yaml:"catchup"`
+	Catchup      string        `yaml:"catchup"`
 	Jitter       time.Duration `yaml:"jitter"`
 	Tests        ast.Node      `yaml:"tests"`
 }
@@ -330,7 +330,7 @@ func (l *loader) job(e entry) {
 		Timeout:      jy.Timeout,
 		Retries:      jy.Retries,
 		RetryBackoff: jy.RetryBackoff,
-		Catchup:      jy.Catchup,
+		Catchup:      CatchupPolicy(jy.Catchup),
 		Jitter:       jy.Jitter,
 		Line:         e.keyTok.Position.Line,
 		tests:        jy.Tests,
@@ -356,6 +356,14 @@ func (l *loader) job(e entry) {
 	}
 	if js.Retries < 0 {
 		d.errAt(at("retries"), "", "%s.retries: must not be negative, got %d", path, js.Retries)
+	}
+	switch js.Catchup {
+	case "":
+		js.Catchup = CatchupLatest
+	case CatchupLatest, CatchupNone:
+	default:
+		d.errAt(at("catchup"), "latest runs once for the missed times, none waits for the next one",
+			"%s.catchup: want latest or none, got %q", path, js.Catchup)
 	}
 	for key, v := range map[string]time.Duration{"timeout": js.Timeout, "retry_backoff": js.RetryBackoff, "jitter": js.Jitter} {
 		if v < 0 {
@@ -391,16 +399,6 @@ func (l *loader) job(e entry) {
 	for _, c := range js.components() {
 		d.instantiate(c, env)
 	}
-}
-
-// Next returns the first scheduled time after t (in t's location unless
-// the schedule names a zone); false for a job without a schedule.
-func (js *JobSpec) Next(t time.Time) (time.Time, bool) {
-	if js.schedule == nil {
-		return time.Time{}, false
-	}
-	next := js.schedule.Next(t)
-	return next, !next.IsZero()
 }
 
 // components lists the job's resolved components (unresolvable ones are

@@ -131,7 +131,7 @@ func TestLoadValid(t *testing.T) {
 	want := map[string]any{
 		"Description": "Leads from the CRM export", "Schedule": "CRON_TZ=Europe/Berlin 0 2 * * *", "BatchSize": 500,
 		"MaxRatio": 0.05, "Timeout": "1h30m0s", "Retries": 3,
-		"RetryBackoff": "10s", "Catchup": true, "Jitter": "5s",
+		"RetryBackoff": "10s", "Catchup": CatchupLatest, "Jitter": "5s",
 		"Line": 12,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

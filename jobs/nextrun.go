@@ -9,15 +9,15 @@ import (
 // starBit marks a cron field written as "*" (robfig/cron's encoding).
 const starBit = 1 << 63
 
-// NextRun returns the first time after t at which the scheduler starts the
-// job; false for a job without a schedule. It is Next with the daylight
+// Next returns the first time after t at which the scheduler starts the
+// job; false for a job without a schedule. It is cron's next time with the daylight
 // saving time rules of classic cron for jobs at fixed hours (such as
 // "CRON_TZ=Europe/Berlin 30 2 * * *"): on the night the clocks go forward,
 // a time that does not exist runs as if the clocks had not changed (02:30
 // CET is 03:30 CEST) instead of being skipped for the day; on the night
 // they go back, a time that occurs twice runs once. Jobs whose hour field
 // is "*" and @every schedules are not adjusted: they follow real time.
-func (js *JobSpec) NextRun(t time.Time) (time.Time, bool) {
+func (js *JobSpec) Next(t time.Time) (time.Time, bool) {
 	if js.schedule == nil {
 		return time.Time{}, false
 	}

@@ -102,14 +102,13 @@ const (
 	CatchupNone CatchupPolicy = "none"
 )
 
-// CatchupPolicy returns the job's catch-up policy: `catchup: true` is
-// CatchupLatest; false, or no key, is CatchupNone (the key is a boolean in
-// the config for now).
+// CatchupPolicy returns the job's catch-up policy (`catchup:`, default
+// latest: after downtime, one run, not a storm).
 func (js *JobSpec) CatchupPolicy() CatchupPolicy {
-	if js.Catchup {
+	if js.Catchup == "" {
 		return CatchupLatest
 	}
-	return CatchupNone
+	return js.Catchup
 }
 
 // DefaultRetryBackoff is the wait before the first retry of a job with
@@ -340,7 +339,7 @@ func (s *Scheduler) apply(ctx context.Context, watches *watchGroup, cfg *Config)
 			fresh = append(fresh, st)
 		}
 		if !kept || st.spec.Schedule != js.Schedule {
-			st.next, _ = js.NextRun(now)
+			st.next, _ = js.Next(now)
 		}
 		st.spec = js
 		st.watched = false
@@ -410,7 +409,7 @@ func (s *Scheduler) owed(ctx context.Context, js *JobSpec, now time.Time) string
 	if js.CatchupPolicy() != CatchupLatest {
 		return ""
 	}
-	if due, ok := js.NextRun(last.StartedAt); ok && !due.After(now) {
+	if due, ok := js.Next(last.StartedAt); ok && !due.After(now) {
 		return "catchup"
 	}
 	return ""
@@ -439,7 +438,7 @@ func (s *Scheduler) fire(ctx context.Context, now time.Time) {
 		if st.next.IsZero() || st.next.After(now) {
 			continue
 		}
-		st.next, _ = st.spec.NextRun(now)
+		st.next, _ = st.spec.Next(now)
 		s.dispatch(ctx, st, "schedule", true)
 	}
 }

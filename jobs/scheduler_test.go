@@ -235,7 +235,7 @@ func TestSchedulerAcrossDSTInBerlin(t *testing.T) {
 			}
 			// NextRun agrees with what the scheduler did.
 			spec, _ := cfg.Job("nightly")
-			next, _ := spec.NextRun(utc(tt.from))
+			next, _ := spec.Next(utc(tt.from))
 			if next.UTC().Format(time.RFC3339) != tt.want[0] {
 				t.Errorf("NextRun(%s) = %s, want %s", tt.from, next.UTC(), tt.want[0])
 			}
@@ -255,15 +255,15 @@ func TestSchedulerCatchupAfterDowntime(t *testing.T) {
 		last    etl.Run
 		want    []launch // the launches before the next scheduled time, and it
 	}{
-		{name: "latest runs once", catchup: "true", last: lastRun, want: []launch{
+		{name: "latest runs once", catchup: "latest", last: lastRun, want: []launch{
 			{"nightly", "catchup", now}, {"nightly", "schedule", utc("2026-05-05T00:00:00Z")},
 		}},
-		{name: "none waits", catchup: "false", last: lastRun, want: []launch{
+		{name: "none waits", catchup: "none", last: lastRun, want: []launch{
 			{"nightly", "schedule", utc("2026-05-05T00:00:00Z")},
 		}},
-		{name: "nothing missed", catchup: "true", last: etl.Run{Job: "nightly", Status: etl.RunSucceeded, StartedAt: utc("2026-05-04T00:00:00Z")},
+		{name: "nothing missed", catchup: "latest", last: etl.Run{Job: "nightly", Status: etl.RunSucceeded, StartedAt: utc("2026-05-04T00:00:00Z")},
 			want: []launch{{"nightly", "schedule", utc("2026-05-05T00:00:00Z")}}},
-		{name: "stopped run resumes", catchup: "false", last: etl.Run{Job: "nightly", Status: etl.RunCancelled, StartedAt: utc("2026-05-04T00:00:00Z")},
+		{name: "stopped run resumes", catchup: "none", last: etl.Run{Job: "nightly", Status: etl.RunCancelled, StartedAt: utc("2026-05-04T00:00:00Z")},
 			want: []launch{{"nightly", "resume", now}, {"nightly", "schedule", utc("2026-05-05T00:00:00Z")}}},
 	}
 	for _, tt := range tests {

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -147,13 +146,5 @@ func (l runnerLauncher) Launch(ctx context.Context, req jobs.LaunchRequest) (etl
 		return etl.Run{}, err
 	}
 	run, err := d.runner.Run(ctx, job, etl.RunOptions{Trigger: req.Trigger, Stop: req.Stop})
-	if cause := context.Cause(ctx); run.ID != 0 && errors.Is(cause, jobs.ErrRunTimeout) {
-		// The runner records a cancelled context as "cancelled"; a run cut
-		// short by its timeout failed, and history should say so.
-		run.Status, run.Error = etl.RunFailed, cause.Error()
-		if rerr := d.opts.Store.EndRun(context.WithoutCancel(ctx), run.ID, run.Status, run.Counters, run.Error, run.EndedAt); rerr != nil {
-			d.log.Warn("record the timeout", "job", req.Job, "run", run.ID, "err", rerr)
-		}
-	}
 	return run, err
 }

@@ -116,7 +116,7 @@ func (d *Daemon) status(w http.ResponseWriter, r *http.Request) {
 		}
 		at, ok := next[js.Name]
 		if !ok || at.IsZero() {
-			at, _ = js.NextRun(now)
+			at, _ = js.Next(now)
 		}
 		if !at.IsZero() {
 			row.Next = at.UTC().Format(time.RFC3339)
