@@ -20,7 +20,7 @@ go build -o "$out/nightjar" ./cmd/nightjar
 # nightjar: a config loading the CSV into a fresh SQLite table.
 work="$out/csv-sqlite"
 rm -rf "$work"; mkdir -p "$work"
-ln -s "$(realpath "$csv")" "$work/leads.csv"
+ln "$csv" "$work/leads.csv"  # a hard link: the source refuses paths outside its folder
 cat > "$work/nightjar.yaml" <<YAML
 connections:
   warehouse: { type: sqlite, path: warehouse.db }

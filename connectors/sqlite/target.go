@@ -69,7 +69,10 @@ type Target struct {
 	// staged records that a replace run wrote its staging table.
 	staged bool
 	insert *preparedInsert
-	values valueEncoder
+	values chunkValues
+	// driverBind sends values through the driver, one call per value,
+	// instead of binding whole chunks in C (for tests of that path).
+	driverBind bool
 	// rowLimit caps the rows of one INSERT (maxRowsPerStatement; the
 	// benchmark varies it).
 	rowLimit int

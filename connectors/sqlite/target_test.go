@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jmoiron/sqlx"
+	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
 	"github.com/nightjar-etl/nightjar/etl"
@@ -437,8 +438,49 @@ func TestReplaceWithoutCommitKeepsTable(t *testing.T) {
 
 func TestTypesRoundTrip(t *testing.T) {
 	t.Parallel()
+	for _, driverBind := range []bool{false, true} {
+		t.Run(fmt.Sprintf("driverBind=%v", driverBind), func(t *testing.T) {
+			t.Parallel()
+			testTypesRoundTrip(t, driverBind)
+		})
+	}
+}
+
+// TestChunkBindingIsActive fails when go-sqlite3's statement layout is no
+// longer the one stmtHandle reads, so that the slower driver path is not
+// taken silently after an upgrade.
+func TestChunkBindingIsActive(t *testing.T) {
+	t.Parallel()
+	db, err := sqlx.Open("sqlite3", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		stmt, err := prepareInsert(context.Background(), dc.(*sqlite3.SQLiteConn), "SELECT ?", false)
+		if err != nil {
+			return err
+		}
+		defer stmt.close()
+		if stmt.handle == nil {
+			return errors.New("stmtHandle found no sqlite3_stmt in go-sqlite3's statement: chunk binding is off")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testTypesRoundTrip(t *testing.T, driverBind bool) {
 	bd := setup(t)
 	tg := bd.open(t, TargetConfig{Table: "typed"})
+	tg.driverBind = driverBind
 	s := etl.MustSchema(
 		etl.Field{Name: "s", Type: etl.TypeString},
 		etl.Field{Name: "i", Type: etl.TypeInt},
