@@ -16,6 +16,9 @@ import (
 // it is flushed.
 const rowGroupRows = 16 << 10
 
+// pageBufferSize bounds each column's in-memory page buffer.
+const pageBufferSize = 64 << 10
+
 // Compressions lists the accepted compression names.
 var Compressions = []string{"snappy", "zstd", "none"}
 
@@ -34,6 +37,7 @@ type Encoder struct {
 	mapSchema *etl.Schema
 	mapping   []int
 	rows      []pq.Row
+	values    []pq.Value // the rows' backing array, reused
 }
 
 var _ fileformat.Finisher = (*Encoder)(nil)
@@ -73,7 +77,7 @@ func (e *Encoder) start(s *etl.Schema) error {
 		col, _ := schema.Lookup(name)
 		e.leaf = append(e.leaf, col.ColumnIndex)
 	}
-	opts := []pq.WriterOption{schema, pq.MaxRowsPerRowGroup(rowGroupRows)}
+	opts := []pq.WriterOption{schema, pq.MaxRowsPerRowGroup(rowGroupRows), pq.PageBufferSize(pageBufferSize)}
 	switch e.compression {
 	case "", "snappy":
 		opts = append(opts, pq.Compression(&pq.Snappy))
@@ -104,9 +108,13 @@ func (e *Encoder) Write(b *etl.Batch) error {
 		}
 		e.mapSchema, e.mapping = b.Schema, mapping
 	}
-	// One backing array for the batch's values; the writer copies them.
+	// One backing array for the batch's values, reused: the writer copies
+	// them.
 	n := b.Len()
-	values := make([]pq.Value, n*len(e.header))
+	if cap(e.values) < n*len(e.header) {
+		e.values = make([]pq.Value, n*len(e.header))
+	}
+	values := e.values[:n*len(e.header)]
 	if cap(e.rows) < n {
 		e.rows = make([]pq.Row, n)
 	}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# A ~2 GB CSV of generated leads (default 16M rows) streamed to Parquet and
+# to SQLite: wall time and peak RSS of each (GNU time -v); the target is a
+# peak RSS under 100 MB whatever the input size.
+#   bench/files-2gb.sh [ROWS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=${1:-16000000}
+out=bench/out
+mkdir -p "$out"
+[ -x /usr/bin/time ] || apt-get install -y time >/dev/null
+csv="$out/leads-$rows.csv"
+[ -s "$csv" ] || python3 ../shared/bench/gen-leads "$rows" > "$csv"
+go build -o "$out/nightjar" ./cmd/nightjar
+
+work="$out/files-2gb"
+rm -rf "$work"; mkdir -p "$work/in"
+ln "$csv" "$work/in/leads.csv"
+cat > "$work/nightjar.yaml" <<YAML
+connections:
+  warehouse: { type: sqlite, path: out/warehouse.db }
+jobs:
+  parquet:
+    source: { type: files, path: in/leads.csv, settle: 0s }
+    targets: [ { type: file, path: out/leads.parquet, compression: zstd } ]
+  sqlite:
+    source: { type: files, path: in/leads.csv, settle: 0s }
+    targets: [ { type: table, connection: warehouse, table: leads, mode: append } ]
+YAML
+printf "%s: %d rows, %.0f MB\n" "$csv" "$rows" "$(($(stat -c %s "$csv") / 1000000))"
+for job in parquet sqlite; do
+  /usr/bin/time -v "$out/nightjar" run -c "$work/nightjar.yaml" "$job" > "$work/$job.out" 2> "$work/$job.time"
+  awk -v job="$job" -F': ' '/Elapsed \(wall clock\)/ { wall = $2 } /Maximum resident set size/ { rss = $2 }
+    END { printf "  csv → %-8s wall %s  peak RSS %.0f MB (target < 100)\n", job, wall, rss / 1024 }' "$work/$job.time"
+  grep -h "succeeded\|failed" "$work/$job.out" | sed 's/^/    /'
+done
+ls -la "$work/out" | sed 's/^/    /'
