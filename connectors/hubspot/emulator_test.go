@@ -42,10 +42,22 @@ type emulator struct {
 	badProperty   map[string]bool                       // id whose presence fails the whole batch (400)
 	limiter       *rate.Limiter                         // 429 when exceeded (the benchmark)
 	throttled     int
+
+	// Follow-ups (associations, notes): see emulator_follow_test.go.
+	ids          map[string]string // object/key → HubSpot id
+	byID         map[string]string // HubSpot id → object/key
+	links        map[string]bool   // "from->to/type" made
+	notes        map[string]map[string]string
+	noteLinks    map[string]string // note id → record id
+	omitIDs      bool              // 200 contact upserts answer without results
+	linkFail     map[string]string // from id → association error
+	paths        []string
+	noteRequests int
 }
 
 func newEmulator(t testing.TB, token string) *emulator {
-	e := &emulator{token: token, now: time.Now, records: map[string]map[string]string{}, seen: map[string]int{}, retryAfter: "2"}
+	e := &emulator{token: token, now: time.Now, records: map[string]map[string]string{}, seen: map[string]int{}, retryAfter: "2",
+		ids: map[string]string{}, byID: map[string]string{}, links: map[string]bool{}, notes: map[string]map[string]string{}, noteLinks: map[string]string{}}
 	e.Server = httptest.NewServer(http.HandlerFunc(e.serve))
 	t.Cleanup(e.Close)
 	return e
@@ -108,6 +120,10 @@ func (e *emulator) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if handled, st := e.serveFollowUps(w, r, parts); handled {
+		status = st
+		return
+	}
 	if len(parts) != 6 || parts[0] != "crm" || parts[1] != "v3" || parts[2] != "objects" || parts[4] != "batch" || parts[5] != "upsert" || r.Method != http.MethodPost {
 		status = 404
 		writeJSON(w, status, hubError("no such endpoint", "OBJECT_NOT_FOUND"))
@@ -168,12 +184,14 @@ func (e *emulator) serve(w http.ResponseWriter, r *http.Request) {
 		e.records[key] = props
 		e.inputs++
 		e.seen[key]++
-		results = append(results, map[string]any{"id": fmt.Sprint(len(e.records)), "objectWriteTraceId": in.ObjectWriteTraceID,
+		results = append(results, map[string]any{"id": e.idOf(key), "objectWriteTraceId": in.ObjectWriteTraceID,
 			"new": !existed, "archived": false, "properties": props})
 	}
 	status = 200
 	if len(errs) > 0 || len(results) < len(body.Inputs) {
 		status = 207
+	} else if e.omitIDs && object == "contacts" {
+		results = nil
 	}
 	w.Header().Set("X-HubSpot-RateLimit-Max", "1000")
 	w.Header().Set("X-HubSpot-RateLimit-Remaining", "999")

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
 	"github.com/nightjar-etl/nightjar/etl"
@@ -32,6 +31,11 @@ type TargetConfig struct {
 	Map map[string]string `yaml:"map,required"`
 	// BatchSize is the number of inputs per request, at most 100.
 	BatchSize int `yaml:"batch_size"`
+	// Associate links each record to a record of another object type
+	// (the key: companies, contacts, deals), found by a field's value.
+	Associate map[string]AssociationConfig `yaml:"associate"`
+	// Note attaches a note (a conversation summary) to each record.
+	Note *NoteConfig `yaml:"note"`
 }
 
 func init() {
@@ -39,8 +43,9 @@ func init() {
 		Spec: etl.Spec{
 			Type:    "crm/hubspot",
 			Summary: "HubSpot CRM records, batch-upserted by a unique property; only changed records are sent",
-			Example: "targets:\n  - type: crm\n    connection: hubspot\n    object: contacts\n    id_property: email\n    map: { email: email, firstname: first_name, lead_score: score }\n",
-			Config:  func() any { return &TargetConfig{BatchSize: MaxBatchInputs} },
+			Example: "targets:\n  - type: crm\n    connection: hubspot\n    object: contacts\n    id_property: email\n    map: { email: email, firstname: first_name, lead_score: score }\n" +
+				"    associate: { companies: { by: company_domain } }\n    note: { key: conversation_id, body: summary, timestamp: ended_at }\n",
+			Config: func() any { return &TargetConfig{BatchSize: MaxBatchInputs} },
 		},
 		New: func(cfg any, env etl.BuildEnv) (etl.Target, error) { return New(*cfg.(*TargetConfig), env) },
 	})
@@ -54,6 +59,12 @@ type Target struct {
 	conn    *ConnConfig
 	connKey any
 	outbox  *httpapi.Outbox
+	// needIDs is set when follow-ups need the HubSpot ids of upserts.
+	needIDs bool
+	self    *resolver // the target object's ids by id_property
+	assocs  []*association
+	notes   *notes
+	refused map[int]bool // rows rejected in this Write
 	httpapi.Delivery
 	// HTTPClient, if set before Open, replaces the default HTTP client.
 	HTTPClient *http.Client
@@ -112,7 +123,12 @@ func New(cfg TargetConfig, env etl.BuildEnv) (*Target, error) {
 	}
 	outbox := httpapi.NewOutbox(httpapi.NewMapping(cfg.Map), idField)
 	outbox.LowerID = cfg.IDProperty == "email"
-	return &Target{cfg: cfg, conn: conn, connKey: env.Connection, outbox: outbox}, nil
+	t := &Target{cfg: cfg, conn: conn, connKey: env.Connection, outbox: outbox, refused: map[int]bool{},
+		self: &resolver{object: cfg.Object, property: cfg.IDProperty}}
+	if err := t.buildFollowUps(); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // Open builds the HTTP client; it sends nothing.
@@ -126,12 +142,17 @@ func (t *Target) Open(_ context.Context, env etl.TargetEnv) error {
 	if err := t.Start(opts, env); err != nil {
 		return fmt.Errorf("hubspot: %w", err)
 	}
+	t.openFollowUps(env)
 	return nil
 }
 
 // Commit does nothing: every batch was delivered by Write.
 func (t *Target) Commit(context.Context) error {
 	t.LogDone(t.cfg.Object)
+	if t.notes != nil {
+		s := t.notes.stats
+		t.Log.Info("notes done", "target", t.notes.target, "created", s.Created, "updated", s.Updated, "unchanged", s.Unchanged)
+	}
 	return nil
 }
 
@@ -143,17 +164,59 @@ func (t *Target) Write(ctx context.Context, b *etl.Batch) error {
 	if b.Len() == 0 {
 		return nil
 	}
+	clear(t.refused)
 	unchanged, err := httpapi.Deliver(ctx, b, t.outbox, t.Changes, t.cfg.BatchSize, func(i int) {
-		t.Reject(b, i, t.outbox.IDField(), "", fmt.Sprintf("no %s: HubSpot upserts by it", t.cfg.IDProperty))
+		t.refuse(b, i, t.outbox.IDField(), "", fmt.Sprintf("no %s: HubSpot upserts by it", t.cfg.IDProperty))
 	}, func(ctx context.Context, chunk []httpapi.Record) (map[string]string, error) {
-		delivered := make(map[string]string, len(chunk))
-		return delivered, t.upsert(ctx, b, chunk, delivered)
+		return t.send(ctx, b, chunk)
 	})
 	t.Counts.Unchanged += int64(unchanged)
 	if err != nil {
 		return fmt.Errorf("hubspot %s: %w", t.cfg.Object, err)
 	}
+	if t.notes != nil {
+		if err := t.writeNotes(ctx, b); err != nil {
+			return fmt.Errorf("hubspot %s notes: %w", t.cfg.Object, err)
+		}
+	}
 	return nil
+}
+
+// send upserts one chunk, then creates its associations; a record counts
+// as delivered (and its fingerprint is saved) only when both succeeded.
+func (t *Target) send(ctx context.Context, b *etl.Batch, chunk []httpapi.Record) (map[string]string, error) {
+	accepted := make(map[string]string, len(chunk))
+	if err := t.upsert(ctx, b, chunk, accepted); err != nil {
+		return nil, err
+	}
+	for id, hsID := range accepted {
+		if hsID != "" {
+			t.self.cache[t.self.norm(id)] = hsID
+		}
+	}
+	for k := range t.assocs {
+		if err := t.associate(ctx, b, chunk, k, accepted); err != nil {
+			return nil, err
+		}
+	}
+	delivered := make(map[string]string, len(chunk))
+	for _, r := range chunk {
+		if _, ok := accepted[r.ID]; ok {
+			delivered[r.ID] = r.Digest
+			t.Counts.Sent++
+		}
+	}
+	return delivered, nil
+}
+
+// refuse rejects row of b once per Write, however many of its parts
+// (record, association, note) failed.
+func (t *Target) refuse(b *etl.Batch, row int, field, value, reason string) {
+	if t.refused[row] {
+		return
+	}
+	t.refused[row] = true
+	t.Reject(b, row, field, value, reason)
 }
 
 // body builds the batch upsert request; objectWriteTraceId is the input's
@@ -192,25 +255,12 @@ func (t *Target) body(chunk []httpapi.Record) []byte {
 	return append(buf, "]}"...)
 }
 
-// upsertResponse is the 200 / 207 answer of a batch upsert.
-type upsertResponse struct {
-	Results []struct {
-		ID                 string            `json:"id"`
-		ObjectWriteTraceID string            `json:"objectWriteTraceId"`
-		Properties         map[string]string `json:"properties"`
-	} `json:"results"`
-	Errors []struct {
-		Message  string              `json:"message"`
-		Category string              `json:"category"`
-		Context  map[string][]string `json:"context"`
-	} `json:"errors"`
-}
-
 // upsert sends one chunk and reconciles every input: accepted ones go into
-// delivered, refused ones to the rejects. A 400 for a chunk of several
-// inputs (one bad input fails them all) is split in halves until the bad
-// inputs stand alone and are rejected with HubSpot's message.
-func (t *Target) upsert(ctx context.Context, b *etl.Batch, chunk []httpapi.Record, delivered map[string]string) error {
+// accepted (record id → HubSpot id, "" when the answer did not say),
+// refused ones to the rejects. A 400 for a chunk of several inputs (one
+// bad input fails them all) is split in halves until the bad inputs stand
+// alone and are rejected with HubSpot's message.
+func (t *Target) upsert(ctx context.Context, b *etl.Batch, chunk []httpapi.Record, accepted map[string]string) error {
 	path := "/crm/v3/objects/" + t.cfg.Object + "/batch/upsert"
 	resp, err := t.Client.Do(ctx, httpapi.Request{Method: http.MethodPost, Path: path, Body: t.body(chunk)})
 	if err != nil {
@@ -219,94 +269,45 @@ func (t *Target) upsert(ctx context.Context, b *etl.Batch, chunk []httpapi.Recor
 			t.Counts.Requests++
 			if len(chunk) > 1 {
 				half := len(chunk) / 2
-				if err := t.upsert(ctx, b, chunk[:half], delivered); err != nil {
+				if err := t.upsert(ctx, b, chunk[:half], accepted); err != nil {
 					return err
 				}
-				return t.upsert(ctx, b, chunk[half:], delivered)
+				return t.upsert(ctx, b, chunk[half:], accepted)
 			}
-			t.Reject(b, chunk[0].Row, t.outbox.IDField(), chunk[0].ID, "HubSpot: "+errorMessage(se.Body, t.Client.Redactor()))
+			t.refuse(b, chunk[0].Row, t.outbox.IDField(), chunk[0].ID, "HubSpot: "+errorMessage(se.Body, t.Client.Redactor()))
 			return nil
 		}
 		return fmt.Errorf("upsert: %w", err)
 	}
 	t.Counts.Requests++
-	if resp.Status == http.StatusOK {
+	if resp.Status == http.StatusOK && !t.needIDs {
 		// 200 means every input succeeded.
 		for _, r := range chunk {
-			delivered[r.ID] = r.Digest
+			accepted[r.ID] = ""
 		}
-		t.Counts.Sent += int64(len(chunk))
 		return nil
-	}
-	var ur upsertResponse
-	if err := json.Unmarshal(resp.Body, &ur); err != nil {
-		return fmt.Errorf("upsert: HTTP %d: decode response: %w", resp.Status, err)
 	}
 	// Every input is reconciled: by trace id, else by its id property;
 	// an input neither reported done nor failed is rejected, never assumed.
-	const (
-		unknown = iota
-		done
-		failed
-	)
-	state := make([]int, len(chunk))
-	reason := make([]string, len(chunk))
 	byID := make(map[string]int, len(chunk))
 	for k, r := range chunk {
 		byID[r.ID] = k
 	}
-	traceIndex := func(s string) (int, bool) {
-		k, err := strconv.Atoi(s)
-		return k, err == nil && k >= 0 && k < len(chunk)
-	}
-	var unmatchedErr string
-	for _, e := range ur.Errors {
-		msg := t.Client.Redactor().Redact(e.Message)
-		if e.Category != "" {
-			msg = e.Category + ": " + msg
-		}
-		traces := e.Context["objectWriteTraceId"]
-		matched := false
-		for _, tr := range traces {
-			if k, ok := traceIndex(tr); ok {
-				state[k], reason[k], matched = failed, msg, true
-			}
-		}
-		for _, id := range e.Context["ids"] {
-			if k, ok := byID[strings.ToLower(id)]; ok && state[k] == unknown {
-				state[k], reason[k], matched = failed, msg, true
-			}
-		}
-		if !matched {
-			unmatchedErr = msg
-		}
-	}
-	for _, res := range ur.Results {
-		if k, ok := traceIndex(res.ObjectWriteTraceID); ok && state[k] == unknown {
-			state[k] = done
-			continue
-		}
-		v := res.Properties[t.cfg.IDProperty]
-		if t.cfg.IDProperty == "email" {
-			v = strings.ToLower(v)
-		}
-		if k, ok := byID[v]; ok && state[k] == unknown {
-			state[k] = done
-		}
+	norm := normFor(t.cfg.IDProperty)
+	o, err := reconcile(resp, len(chunk), byID, func(_ string, props map[string]string) string {
+		return props[t.cfg.IDProperty]
+	}, norm, false, t.Client.Redactor())
+	if err != nil {
+		return fmt.Errorf("upsert: %w", err)
 	}
 	for k, r := range chunk {
-		switch state[k] {
+		switch o.state[k] {
 		case done:
-			delivered[r.ID] = r.Digest
-			t.Counts.Sent++
+			accepted[r.ID] = o.ids[k]
 		case failed:
-			t.Reject(b, r.Row, t.outbox.IDField(), r.ID, "HubSpot: "+reason[k])
+			t.refuse(b, r.Row, t.outbox.IDField(), r.ID, "HubSpot: "+o.reason[k])
 		default:
-			why := fmt.Sprintf("HubSpot answered HTTP %d without a result for this input", resp.Status)
-			if unmatchedErr != "" {
-				why += ": " + unmatchedErr
-			}
-			t.Reject(b, r.Row, t.outbox.IDField(), r.ID, why)
+			t.refuse(b, r.Row, t.outbox.IDField(), r.ID, o.missing(resp.Status))
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
 	"github.com/nightjar-etl/nightjar/etl"
@@ -29,6 +30,14 @@ type TargetConfig struct {
 	Map map[string]string `yaml:"map,required"`
 	// BatchSize is the records per request, at most 200.
 	BatchSize int `yaml:"batch_size"`
+	// BulkThreshold is the changed-record count of one batch from which a
+	// Bulk API 2.0 ingest job is used; default 2000, -1 never.
+	BulkThreshold int `yaml:"bulk_threshold"`
+	// BulkPollMax is the longest wait between two polls of a bulk job;
+	// default 30s (the first wait is 1 s, doubling).
+	BulkPollMax time.Duration `yaml:"bulk_poll_max"`
+	// BulkTimeout bounds the wait for a bulk job to end; default 1h.
+	BulkTimeout time.Duration `yaml:"bulk_timeout"`
 }
 
 func init() {
@@ -37,7 +46,9 @@ func init() {
 			Type:    "crm/salesforce",
 			Summary: "Salesforce records upserted by an external id (sObject Collections); only changed records are sent",
 			Example: "targets:\n  - type: crm\n    connection: sfdc\n    object: Lead\n    external_id: Lead_Ext_Id__c\n    map: { Lead_Ext_Id__c: lead_id, Email: email, LastName: last_name, Company: company }\n",
-			Config:  func() any { return &TargetConfig{BatchSize: MaxCollection} },
+			Config: func() any {
+				return &TargetConfig{BatchSize: MaxCollection, BulkThreshold: DefaultBulkThreshold, BulkPollMax: 30 * time.Second, BulkTimeout: time.Hour}
+			},
 		},
 		New: func(cfg any, env etl.BuildEnv) (etl.Target, error) { return New(*cfg.(*TargetConfig), env) },
 	})
@@ -92,6 +103,24 @@ func New(cfg TargetConfig, env etl.BuildEnv) (*Target, error) {
 	if cfg.BatchSize < 1 || cfg.BatchSize > MaxCollection {
 		return nil, &etl.FieldError{Path: []string{"batch_size"}, Err: fmt.Errorf("%d: sObject Collections take 1 to %d records", cfg.BatchSize, MaxCollection)}
 	}
+	switch {
+	case cfg.BulkThreshold == 0:
+		cfg.BulkThreshold = DefaultBulkThreshold
+	case cfg.BulkThreshold < -1:
+		return nil, &etl.FieldError{Path: []string{"bulk_threshold"}, Err: fmt.Errorf("%d: want a record count, or -1 for never", cfg.BulkThreshold)}
+	}
+	if cfg.BulkPollMax == 0 {
+		cfg.BulkPollMax = 30 * time.Second
+	}
+	if cfg.BulkPollMax < time.Second {
+		return nil, &etl.FieldError{Path: []string{"bulk_poll_max"}, Err: fmt.Errorf("%v: want 1s or more", cfg.BulkPollMax)}
+	}
+	if cfg.BulkTimeout == 0 {
+		cfg.BulkTimeout = time.Hour
+	}
+	if cfg.BulkTimeout < 0 {
+		return nil, &etl.FieldError{Path: []string{"bulk_timeout"}, Err: errors.New("negative")}
+	}
 	idField := cfg.IDField
 	if idField == "" {
 		idField = cfg.Map[cfg.ExternalID]
@@ -127,21 +156,43 @@ func (t *Target) reject(b *etl.Batch, row int, value, reason string) {
 	t.Reject(b, row, t.outbox.IDField(), value, reason)
 }
 
-// Write upserts the batch's changed records. A replay is harmless: an
-// upsert by external id is idempotent.
+// Write upserts the batch's changed records: with sObject Collections,
+// or with a Bulk API 2.0 job when there are bulk_threshold or more. A
+// replay is harmless: an upsert by external id is idempotent.
 func (t *Target) Write(ctx context.Context, b *etl.Batch) error {
 	t.Forget()
 	if b.Len() == 0 {
 		return nil
 	}
-	unchanged, err := httpapi.Deliver(ctx, b, t.outbox, t.Changes, t.cfg.BatchSize, func(i int) {
+	if err := t.write(ctx, b); err != nil {
+		return fmt.Errorf("salesforce %s: %w", t.cfg.Object, err)
+	}
+	return nil
+}
+
+func (t *Target) write(ctx context.Context, b *etl.Batch) error {
+	recs, err := t.outbox.Collect(b, func(i int) {
 		t.reject(b, i, "", fmt.Sprintf("no %s: Salesforce upserts by it", t.cfg.ExternalID))
-	}, func(ctx context.Context, chunk []httpapi.Record) (map[string]string, error) {
-		return t.upsert(ctx, b, chunk)
 	})
+	if err != nil {
+		return err
+	}
+	changed, unchanged, err := t.Changes.Filter(ctx, recs)
 	t.Counts.Unchanged += int64(unchanged)
 	if err != nil {
-		return fmt.Errorf("salesforce %s: %w", t.cfg.Object, err)
+		return err
+	}
+	if t.cfg.BulkThreshold > 0 && len(changed) >= t.cfg.BulkThreshold {
+		return t.bulk(ctx, b, changed)
+	}
+	for start := 0; start < len(changed); start += t.cfg.BatchSize {
+		delivered, err := t.upsert(ctx, b, changed[start:min(start+t.cfg.BatchSize, len(changed))])
+		if err != nil {
+			return err
+		}
+		if err := t.Changes.Save(ctx, delivered); err != nil {
+			return err
+		}
 	}
 	return nil
 }

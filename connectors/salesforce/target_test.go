@@ -35,6 +35,8 @@ type org struct {
 	throttled int
 	daily     bool
 	short     bool // answer one result too few
+
+	bulk bulkState // Bulk API 2.0 jobs: see bulk_test.go
 }
 
 func newOrg(t *testing.T) *org {
@@ -65,6 +67,10 @@ func (o *org) serve(w http.ResponseWriter, r *http.Request) {
 	if o.throttled > 0 {
 		o.throttled--
 		sfError(w, 403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/services/data/v62.0/jobs/ingest") {
+		o.serveBulk(w, r)
 		return
 	}
 	if r.Method != http.MethodPatch || r.URL.Path != "/services/data/v62.0/composite/sobjects/Lead/Lead_Ext_Id__c" {

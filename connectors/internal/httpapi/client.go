@@ -444,3 +444,10 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// Sleep waits d through the client's clock (a fake clock's Sleep in
+// tests), for callers that poll: a bulk job's state, say.
+func (c *Client) Sleep(ctx context.Context, d time.Duration) error { return c.sleep(ctx, d) }
+
+// Now is the client's clock's time.
+func (c *Client) Now() time.Time { return c.clock.Now() }

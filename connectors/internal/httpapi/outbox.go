@@ -15,6 +15,10 @@ type Record struct {
 	ID     string
 	Digest string
 	Props  []Prop
+	// Extra holds the values of the outbox's extra fields (an association
+	// key, a note's contact), in order: part of the digest, not sent as
+	// properties.
+	Extra []Prop
 }
 
 // Outbox turns batches into records for an upserting API target: the
@@ -28,6 +32,18 @@ type Outbox struct {
 
 	bound *Bound
 	idCol int
+
+	extra     []string
+	extraCols []int
+}
+
+// WithExtra adds fields whose values are read into Record.Extra and
+// digested with the properties, so a change to them sends the record
+// again. It returns o.
+func (o *Outbox) WithExtra(fields ...string) *Outbox {
+	o.extra = append(o.extra, fields...)
+	o.bound = nil
+	return o
 }
 
 // NewOutbox reads ids from idField and properties through mapping.
@@ -50,6 +66,14 @@ func (o *Outbox) Collect(b *etl.Batch, noID func(row int)) ([]Record, error) {
 		if o.idCol < 0 {
 			return nil, fmt.Errorf("id field %q is not in the batch (fields: %s)", o.idField, b.Schema)
 		}
+		o.extraCols = o.extraCols[:0]
+		for _, f := range o.extra {
+			c := b.Schema.Index(f)
+			if c < 0 {
+				return nil, fmt.Errorf("field %q is not in the batch (fields: %s)", f, b.Schema)
+			}
+			o.extraCols = append(o.extraCols, c)
+		}
 		o.bound = bound
 	}
 	idCol := &b.Cols[o.idCol]
@@ -66,7 +90,23 @@ func (o *Outbox) Collect(b *etl.Batch, noID func(row int)) ([]Record, error) {
 			id = strings.ToLower(id)
 		}
 		props := o.bound.Row(b, i, nil)
-		r := Record{Row: i, ID: id, Props: props, Digest: Fingerprint(id, props)}
+		r := Record{Row: i, ID: id, Props: props}
+		if len(o.extraCols) == 0 {
+			r.Digest = Fingerprint(id, props)
+		} else {
+			r.Extra = make([]Prop, len(o.extraCols))
+			parts := make([]string, len(o.extraCols))
+			for k, c := range o.extraCols {
+				v, ok := b.Cols[c].Text(i)
+				r.Extra[k] = Prop{Name: o.extra[k], Value: v, Null: !ok, Type: b.Cols[c].Type}
+				if ok {
+					parts[k] = o.extra[k] + "=" + v
+				} else {
+					parts[k] = o.extra[k] + "\x00null"
+				}
+			}
+			r.Digest = Fingerprint(id, props, parts...)
+		}
 		if j, dup := last[id]; dup {
 			recs[j] = r
 			continue
