@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/jobs"
+)
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)`)
+
+// TestConnectorExamplesValidate runs every registered source's and target's
+// YAML example (with its connection type's example) through the strict
+// config loader, so that the examples the docs show stay valid.
+func TestConnectorExamplesValidate(t *testing.T) {
+	indent := func(s string, n int) string {
+		pad := strings.Repeat(" ", n)
+		lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+		for i := range lines {
+			lines[i] = pad + lines[i]
+		}
+		return strings.Join(lines, "\n") + "\n"
+	}
+	check := func(t *testing.T, typ, example, sourceYAML, targetsYAML string) {
+		_, connType, bound := strings.Cut(typ, "/")
+		conns := ""
+		if bound {
+			cs, ok := etl.LookupConnection(connType)
+			if !ok || cs.Example == "" {
+				t.Fatalf("%s: connection type %s has no example", typ, connType)
+			}
+			conns = cs.Example
+		}
+		cfg := conns + "jobs:\n  j:\n" + sourceYAML + targetsYAML
+		for _, m := range envRef.FindAllStringSubmatch(cfg, -1) {
+			t.Setenv(m[1], exampleValue(m[1], connType))
+		}
+		dir := t.TempDir()
+		path := filepath.Join(dir, "nightjar.yaml")
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := jobs.Load(path); err != nil {
+			t.Errorf("%s example does not validate:\n%s\n--- config ---\n%s", typ, err, cfg)
+		}
+	}
+	const filesSource = "    source: { type: files, path: in/*.csv }\n"
+	const fileTarget = "    targets: [{ type: file, path: out.csv }]\n"
+	for _, typ := range etl.TargetTypes() {
+		spec, _ := etl.LookupTarget(typ)
+		t.Run("target "+typ, func(t *testing.T) {
+			if !strings.HasPrefix(spec.Example, "targets:") {
+				t.Fatalf("example should start with targets:, got:\n%s", spec.Example)
+			}
+			check(t, typ, spec.Example, filesSource, indent(spec.Example, 4))
+		})
+	}
+	for _, typ := range etl.SourceTypes() {
+		spec, _ := etl.LookupSource(typ)
+		t.Run("source "+typ, func(t *testing.T) {
+			if !strings.HasPrefix(spec.Example, "source:") {
+				t.Fatalf("example should start with source:, got:\n%s", spec.Example)
+			}
+			check(t, typ, spec.Example, indent(spec.Example, 4), fileTarget)
+		})
+	}
+}
+
+// exampleValue is a plausible value for an environment variable an example
+// refers to: DSNs must parse, URLs must be URLs.
+func exampleValue(name, connType string) string {
+	switch {
+	case strings.Contains(name, "DSN") && connType == "postgres":
+		return "postgres://nightjar@127.0.0.1:5432/warehouse"
+	case strings.Contains(name, "DSN") && connType == "mysql":
+		return "nightjar@tcp(127.0.0.1:3306)/warehouse"
+	case strings.HasSuffix(name, "URL"):
+		return "https://example.com/hook"
+	}
+	return "example-value-" + strings.ToLower(name)
+}
