@@ -61,8 +61,13 @@ type Step interface {
 }
 
 // Flusher is a step that holds rows across batches (dedupe, aggregate,
-// sort). The runner calls Flush at the end of input and only checkpoints
-// at that point for a pipeline holding such a step.
+// sort). At the end of input the runner calls Flush repeatedly until it
+// returns a nil batch: each call returns the next of the rows the step
+// held, at most DefaultBatchSize (or the step's configured batch size) of
+// them, so that a step's output need not fit in memory at once; after the
+// last rows, Flush returns nil, and keeps returning nil if called again.
+// A pipeline holding such a step is only checkpointed after the last
+// flushed batch.
 type Flusher interface {
 	Step
 	Flush(ctx context.Context) (*Batch, error)

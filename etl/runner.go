@@ -342,28 +342,37 @@ func (p *pipeline) stepStage(ctx context.Context, in <-chan *Batch, out chan<- *
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// Flushed batches belong to the end of input: they carry the last
+	// position, so the checkpoint that covers them is the final one. Each
+	// gets a sequence number of its own after the last batch read, so that
+	// a target skipping replays by BatchKey takes none of them for another.
+	seq := int64(0)
+	if last != nil {
+		seq = last.Seq
+	}
 	for i, s := range p.job.Steps {
 		f, ok := s.Step.(Flusher)
 		if !ok {
 			continue
 		}
-		fb, err := f.Flush(ctx)
-		if err != nil {
-			return fmt.Errorf("%s: flush: %w", s.Name, err)
-		}
-		if fb == nil {
-			continue
-		}
-		if fb, err = p.applySteps(ctx, fb, i+1); err != nil {
-			return err
-		}
-		// A flushed batch belongs to the end of input: it carries the last
-		// position, so the checkpoint that covers it is the final one.
-		if last != nil {
-			fb.Position, fb.Seq = last.Position, last.Seq
-		}
-		if err := send(fb); err != nil {
-			return err
+		for {
+			fb, err := f.Flush(ctx)
+			if err != nil {
+				return fmt.Errorf("%s: flush: %w", s.Name, err)
+			}
+			if fb == nil {
+				break
+			}
+			if fb, err = p.applySteps(ctx, fb, i+1); err != nil {
+				return err
+			}
+			if last != nil {
+				seq++
+				fb.Position, fb.Seq = last.Position, seq
+			}
+			if err := send(fb); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

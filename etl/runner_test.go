@@ -344,3 +344,95 @@ func TestKeepCompactsRoutes(t *testing.T) {
 		t.Fatalf("routes after Keep = %s, want [false false true]", got)
 	}
 }
+
+// chunkFlusher holds every row and flushes them in batches of two.
+type chunkFlusher struct {
+	held    *etl.Batch
+	flushes int
+}
+
+func (f *chunkFlusher) Apply(_ context.Context, b *etl.Batch) (*etl.Batch, error) {
+	if f.held == nil {
+		f.held = etl.NewBatch(b.Schema, 0)
+	}
+	for i := 0; i < b.Len(); i++ {
+		f.held.Cols[0].AppendString(b.Cols[0].Str[i])
+		f.held.Origins = append(f.held.Origins, b.Origins[i])
+	}
+	b.Keep(make([]bool, b.Len()))
+	return b, nil
+}
+
+func (f *chunkFlusher) Flush(context.Context) (*etl.Batch, error) {
+	f.flushes++
+	if f.held == nil || f.held.Len() == 0 {
+		return nil, nil
+	}
+	n := min(2, f.held.Len())
+	out := etl.NewBatch(f.held.Schema, n)
+	out.Cols[0].Str = append(out.Cols[0].Str, f.held.Cols[0].Str[:n]...)
+	out.Cols[0].Null = append(out.Cols[0].Null, make([]bool, n)...)
+	out.Origins = append(out.Origins, f.held.Origins[:n]...)
+	f.held.Cols[0].Str, f.held.Cols[0].Null = f.held.Cols[0].Str[n:], f.held.Cols[0].Null[n:]
+	f.held.Origins = f.held.Origins[n:]
+	return out, nil
+}
+
+// suffixStep appends "!" to every id, to show flushed batches go through
+// the steps after the flusher.
+type suffixStep struct{}
+
+func (suffixStep) Apply(_ context.Context, b *etl.Batch) (*etl.Batch, error) {
+	for i := range b.Cols[0].Str {
+		b.Cols[0].Str[i] += "!"
+	}
+	return b, nil
+}
+
+func TestRunnerFlushesUntilNil(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ctx := context.Background()
+	flusher := &chunkFlusher{}
+	target := &etltest.Target{}
+	job := &etl.Job{Name: "j", Source: &etltest.Source{Batches: batches(3)},
+		Steps:   []etl.NamedStep{{Name: "hold", Step: flusher}, {Name: "suffix", Step: suffixStep{}}},
+		Targets: []etl.NamedTarget{{Name: "t", Target: target}}}
+	run, err := s.runner.Run(ctx, job, etl.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flusher.flushes != 4 {
+		t.Errorf("Flush called %d times, want 4 (3 batches, then nil)", flusher.flushes)
+	}
+	// The 3 input batches arrive emptied, then the 3 flushed ones.
+	var ids, positions []string
+	var seqs []int64
+	keys := map[string]bool{}
+	for _, b := range target.Written {
+		if err := b.Check(); err != nil {
+			t.Fatal(err)
+		}
+		keys[etl.BatchKey(b)] = true
+		seqs = append(seqs, b.Seq)
+		if b.Len() > 0 {
+			ids = append(ids, b.Col("id").Str...)
+			positions = append(positions, string(b.Position))
+		}
+	}
+	if got := fmt.Sprint(ids); got != "[0! 1! 2! 3! 4! 5!]" {
+		t.Errorf("ids written %s, want every id once, through the step after the flusher", got)
+	}
+	if got := fmt.Sprint(positions); got != `["p2" "p2" "p2"]` {
+		t.Errorf("flushed batches' positions %s, want the last position on each", got)
+	}
+	// Each batch has a key of its own, so a target that skips replayed
+	// batches (append markers) loads every flushed batch.
+	if len(keys) != 6 || fmt.Sprint(seqs) != "[1 2 3 4 5 6]" {
+		t.Errorf("seqs %v, %d distinct batch keys; want 1..6, 6 keys", seqs, len(keys))
+	}
+	cp, _ := s.store.Checkpoint(ctx, "j", "")
+	if string(cp.Position) != `"p2"` || cp.Seq != 6 || run.Written != 6 || run.Read != 6 {
+		t.Errorf("checkpoint %s seq %d, run %+v; want \"p2\" seq 6, 6 read and written", cp.Position, cp.Seq, run.Counters)
+	}
+}

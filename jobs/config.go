@@ -475,23 +475,8 @@ func (l *loader) bound(role string, node ast.Node, es []entry, path string, blam
 	var conn *etl.Connection
 	key := typ
 	if connEntry != nil {
-		connName, connDisplay, ok := l.name(connEntry, path)
-		if !ok {
-			return nil
-		}
-		conn = l.cfg.Connections[connName]
-		if conn == nil {
-			if !l.broken[connName] {
-				defined := make([]string, 0, len(l.cfg.Connections)+len(l.broken))
-				for n := range l.cfg.Connections {
-					defined = append(defined, n)
-				}
-				for n := range l.broken {
-					defined = append(defined, n)
-				}
-				d.errAt(posOf(connEntry.value), choiceHint(connName, defined, "defined connections", "no connections are defined"),
-					"%s.connection: unknown connection %s", path, connDisplay)
-			}
+		var connDisplay string
+		if conn, connDisplay = l.namedConnection(connEntry, path); conn == nil {
 			return nil
 		}
 		key = typ + "/" + conn.Type
@@ -527,6 +512,72 @@ func (l *loader) bound(role string, node ast.Node, es []entry, path string, blam
 		build:   build,
 		conn:    conn,
 	}
+}
+
+// namedConnection resolves a connection: NAME entry of the component at
+// path; it reports an unknown name and returns nil. display is the name
+// as it may be shown.
+func (l *loader) namedConnection(connEntry *entry, path string) (conn *etl.Connection, display string) {
+	connName, display, ok := l.name(connEntry, path)
+	if !ok {
+		return nil, display
+	}
+	if conn = l.cfg.Connections[connName]; conn != nil {
+		return conn, display
+	}
+	if !l.broken[connName] {
+		defined := make([]string, 0, len(l.cfg.Connections)+len(l.broken))
+		for n := range l.cfg.Connections {
+			defined = append(defined, n)
+		}
+		for n := range l.broken {
+			defined = append(defined, n)
+		}
+		sort.Strings(defined)
+		l.d.errAt(posOf(connEntry.value), choiceHint(connName, defined, "defined connections", "no connections are defined"),
+			"%s.connection: unknown connection %s", path, display)
+	}
+	return nil, display
+}
+
+// takesConnection reports whether a step's config struct has a
+// connection key: only then does connection: name a connection (for
+// another step it may be a field named "connection").
+func takesConnection(config func() any) bool {
+	if config == nil {
+		return false
+	}
+	t := reflect.TypeOf(config())
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return false
+	}
+	for _, f := range structFields(t) {
+		if f.name == "connection" {
+			return true
+		}
+	}
+	return false
+}
+
+// stepConnection resolves the connection a step's config names with a
+// connection: key (the lookup step reading a table), for its BuildEnv;
+// the key stays in the config for the step to check. nil when the step
+// names none, or an unknown one (reported).
+func (l *loader) stepConnection(value ast.Node, path string) *etl.Connection {
+	es, ok := l.d.fork().entries(l.d.resolve(value), path)
+	if !ok {
+		return nil
+	}
+	for i := range es {
+		if es[i].key == "connection" {
+			conn, _ := l.namedConnection(&es[i], path)
+			return conn
+		}
+	}
+	return nil
 }
 
 func (l *loader) unknownType(role, typ, display string, typEntry *entry, path string, names []string) {
@@ -581,6 +632,10 @@ func (l *loader) steps(js *JobSpec, node ast.Node, path string) {
 				"%s: unknown step kind %s", itemPath, kind)
 			continue
 		}
+		var conn *etl.Connection
+		if value != nil && takesConnection(spec.Config) {
+			conn = l.stepConnection(value, joinPath(itemPath, kind))
+		}
 		js.steps = append(js.steps, &component{
 			label:  joinPath(itemPath, kind),
 			name:   fmt.Sprintf("steps[%d] %s", i, kind),
@@ -588,6 +643,7 @@ func (l *loader) steps(js *JobSpec, node ast.Node, path string) {
 			isStep: true,
 			blame:  kindTok,
 			config: spec.Config,
+			conn:   conn,
 			build: func(cfg any, env etl.BuildEnv) (any, error) {
 				return nilIfErr(spec.New(cfg, env))
 			},

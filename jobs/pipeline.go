@@ -8,7 +8,8 @@ import (
 )
 
 // applyStep runs one step over every batch the way the runner does,
-// flushing a holding step once all batches went through it.
+// flushing a holding step once all batches went through it (each flushed
+// batch is one more batch out, as in a run).
 func applyStep(ctx context.Context, s etl.NamedStep, batches []*etl.Batch) ([]*etl.Batch, error) {
 	out := make([]*etl.Batch, 0, len(batches)+1)
 	for _, b := range batches {
@@ -18,16 +19,20 @@ func applyStep(ctx context.Context, s etl.NamedStep, batches []*etl.Batch) ([]*e
 		}
 		out = append(out, nb)
 	}
-	if f, ok := s.Step.(etl.Flusher); ok {
+	f, ok := s.Step.(etl.Flusher)
+	if !ok {
+		return out, nil
+	}
+	for {
 		fb, err := f.Flush(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("%s: flush: %w", s.Name, err)
 		}
-		if fb != nil {
-			out = append(out, fb)
+		if fb == nil {
+			return out, nil
 		}
+		out = append(out, fb)
 	}
-	return out, nil
 }
 
 // rowsAndRejects gathers the rows (as one batch of the last non-empty

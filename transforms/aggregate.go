@@ -135,6 +135,7 @@ type aggregateStep struct {
 	wheres   []*compiledExpr
 	sorter   *rowSorter
 	plan     *aggregatePlan
+	flush    *aggregateFlush // set by the first Flush
 }
 
 var _ etl.Flusher = (*aggregateStep)(nil)
@@ -276,76 +277,123 @@ func (s *aggregateStep) Apply(ctx context.Context, b *etl.Batch) (*etl.Batch, er
 	return hold(s.sorter, b, s.plan.out)
 }
 
-// Flush computes the groups (sessions) from the sorted rows.
+// aggregateFlush is the state of an aggregate handing on its groups: the
+// walk over the sorted rows and the group in progress.
+type aggregateFlush struct {
+	it      *rowIter
+	prev    *etl.Batch // the group's latest row (one row)
+	first   etl.Origin // the group's first row
+	have    bool       // a group is in progress
+	session int64
+}
+
+// Flush computes the groups (sessions) from the sorted rows and returns
+// them, at most batch_size per call, then nil.
 func (s *aggregateStep) Flush(ctx context.Context) (*etl.Batch, error) {
-	if s.sorter == nil || s.sorter.schema == nil {
+	if s.flush == nil {
+		if s.sorter == nil || s.sorter.schema == nil {
+			return nil, nil
+		}
+		it, err := s.sorter.iter()
+		if err != nil {
+			return nil, err
+		}
+		s.flush = &aggregateFlush{it: it, prev: etl.NewBatch(s.plan.in, 1)}
+	}
+	f := s.flush
+	if f.it == nil {
 		return nil, nil
 	}
-	defer s.sorter.close()
-	p := s.plan
-	out := etl.NewBatch(p.out, 0)
-	prev := etl.NewBatch(p.in, 1)
-	first := etl.Origin{}
-	have := false
-	session := int64(0)
-	finish := func() error {
-		for k, j := range p.keyCols {
-			appendCell(&out.Cols[k], &prev.Cols[j], 0)
-		}
-		c := len(p.keyCols)
-		if s.gap > 0 {
-			out.Cols[c].AppendInt(session)
-			c++
-		}
-		for _, a := range p.aggs {
-			if err := a.result(&out.Cols[c]); err != nil {
-				return err
-			}
-			a.reset(p.in)
-			c++
-		}
-		out.Origins = append(out.Origins, first)
-		return nil
+	out, err := s.nextGroups(ctx, f)
+	if err != nil {
+		f.it.close()
+		f.it = nil
+		return nil, err
 	}
-	err := s.sorter.each(func(b *etl.Batch, i int, _ int64) error {
-		sameKey := have && p.keyCmp(prev, 0, b, i) == 0
+	if out.Len() == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// nextGroups fills a batch with up to batch_size finished groups; at the
+// end of the rows it finishes the last group and closes the walk.
+func (s *aggregateStep) nextGroups(ctx context.Context, f *aggregateFlush) (*etl.Batch, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p := s.plan
+	out := etl.NewBatch(p.out, min(s.spill.BatchSize, 1024))
+	for out.Len() < s.spill.BatchSize {
+		b, i, _, err := f.it.next()
+		if err != nil {
+			return nil, err
+		}
+		if b == nil {
+			if f.have {
+				if err := s.finishGroup(f, out); err != nil {
+					return nil, err
+				}
+				f.have = false
+			}
+			err := f.it.close()
+			f.it = nil
+			return out, err
+		}
+		sameKey := f.have && p.keyCmp(f.prev, 0, b, i) == 0
 		newGroup := !sameKey
 		if sameKey && s.gap > 0 {
-			t0, t1 := &prev.Cols[p.timeCol], &b.Cols[p.timeCol]
+			t0, t1 := &f.prev.Cols[p.timeCol], &b.Cols[p.timeCol]
 			if !t0.Null[0] && !t1.Null[i] && t1.Time[i].Sub(t0.Time[0]) > s.gap {
 				newGroup = true
 			}
 		}
 		if newGroup {
-			if have {
-				if err := finish(); err != nil {
-					return err
+			if f.have {
+				if err := s.finishGroup(f, out); err != nil {
+					return nil, err
 				}
 			}
 			if sameKey {
-				session++
+				f.session++
 			} else {
-				session = 1
+				f.session = 1
 			}
-			first = b.Origins[i]
+			f.first = b.Origins[i]
 		}
 		for _, a := range p.aggs {
 			if err := a.add(b, i); err != nil {
-				return fmt.Errorf("row %s: %s: %w", b.Origins[i], a.Name, err)
+				return nil, fmt.Errorf("row %s: %s: %w", b.Origins[i], a.Name, err)
 			}
 		}
-		resetBatch(prev)
-		appendRow(prev, b, i)
-		have = true
-		return nil
-	})
-	if err == nil && have {
-		err = finish()
-	}
-	if err != nil {
-		return nil, err
+		resetBatch(f.prev)
+		appendRow(f.prev, b, i)
+		f.have = true
 	}
 	return out, nil
+}
+
+// finishGroup appends the group in progress to out and resets the
+// aggregators for the next one.
+func (s *aggregateStep) finishGroup(f *aggregateFlush, out *etl.Batch) error {
+	p := s.plan
+	for k, j := range p.keyCols {
+		appendCell(&out.Cols[k], &f.prev.Cols[j], 0)
+	}
+	c := len(p.keyCols)
+	if s.gap > 0 {
+		out.Cols[c].AppendInt(f.session)
+		c++
+	}
+	for _, a := range p.aggs {
+		if err := a.result(&out.Cols[c]); err != nil {
+			return err
+		}
+		a.reset(p.in)
+		c++
+	}
+	out.Origins = append(out.Origins, f.first)
+	return nil
 }
 
 // aggregator accumulates one output field over a group.

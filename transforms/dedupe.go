@@ -39,6 +39,7 @@ type dedupeStep struct {
 	cfg     SpillConfig
 	sorter  *rowSorter
 	keyCmp  rowCompare
+	out     *rowStream // set by the first Flush
 }
 
 var _ etl.Flusher = (*dedupeStep)(nil)
@@ -89,19 +90,35 @@ func (s *dedupeStep) Apply(ctx context.Context, b *etl.Batch) (*etl.Batch, error
 	return hold(s.sorter, b, nil)
 }
 
-// Flush returns the surviving rows in input order: the rows are sorted by
-// key (and order_by), the first or last of each key is kept, and the
-// survivors are put back in the order they arrived.
+// Flush returns the surviving rows in input order, at most batch_size per
+// call, then nil. The first call sorts the rows by key (and order_by),
+// keeps the first or last of each key, and sorts the survivors back into
+// the order they arrived; every call then hands on the next of them.
 func (s *dedupeStep) Flush(ctx context.Context) (*etl.Batch, error) {
-	if s.sorter == nil || s.sorter.schema == nil {
-		return nil, nil
+	if s.out == nil {
+		if s.sorter == nil || s.sorter.schema == nil {
+			return nil, nil
+		}
+		bySeq, err := s.survivors()
+		if err != nil {
+			return nil, err
+		}
+		it, err := bySeq.iter()
+		if err != nil {
+			return nil, err
+		}
+		s.out = &rowStream{it: it, size: s.cfg.BatchSize}
 	}
+	return s.out.nextBatch(ctx)
+}
+
+// survivors walks the rows by key and returns the kept ones in a sorter
+// ordered by arrival.
+func (s *dedupeStep) survivors() (*rowSorter, error) {
 	defer s.sorter.close()
-	schema := s.sorter.schema
 	bySeq := newRowSorter(s.cfg, func(*etl.Batch, int, *etl.Batch, int) int { return 0 })
-	defer bySeq.close()
 	// prev holds the pending survivor of the current key.
-	prev := etl.NewBatch(schema, 1)
+	prev := etl.NewBatch(s.sorter.schema, 1)
 	var prevSeq int64
 	have := false
 	emit := func() error {
@@ -129,10 +146,8 @@ func (s *dedupeStep) Flush(ctx context.Context) (*etl.Batch, error) {
 		err = emit()
 	}
 	if err != nil {
+		bySeq.close()
 		return nil, err
 	}
-	if bySeq.schema == nil {
-		return etl.NewBatch(schema, 0), nil
-	}
-	return bySeq.drain()
+	return bySeq, nil
 }

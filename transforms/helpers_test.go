@@ -110,6 +110,54 @@ func apply(t *testing.T, step etl.Step, b *etl.Batch) (*etl.Batch, error) {
 	return out, nil
 }
 
+// flushBatches calls Flush until it returns nil, checking each batch, and
+// that a call after the end returns nil too.
+func flushBatches(t *testing.T, step etl.Step) []*etl.Batch {
+	t.Helper()
+	f, ok := step.(etl.Flusher)
+	if !ok {
+		t.Fatalf("%T is not a Flusher", step)
+	}
+	var out []*etl.Batch
+	for {
+		b, err := f.Flush(t.Context())
+		if err != nil {
+			t.Fatalf("flush: %v", err)
+		}
+		if b == nil {
+			break
+		}
+		if err := b.Check(); err != nil {
+			t.Fatalf("flushed batch %d: %v", len(out), err)
+		}
+		if len(out) > 1000 {
+			t.Fatal("flush never returned nil")
+		}
+		out = append(out, b)
+	}
+	if b, err := f.Flush(t.Context()); b != nil || err != nil {
+		t.Fatalf("flush after the end = %v, %v; want nil, nil", b, err)
+	}
+	return out
+}
+
+// flushAll is flushBatches as one batch; a step that flushes nothing
+// gives an empty batch of schema empty.
+func flushAll(t *testing.T, step etl.Step, empty *etl.Schema) *etl.Batch {
+	t.Helper()
+	batches := flushBatches(t, step)
+	if len(batches) == 0 {
+		return etl.NewBatch(empty, 0)
+	}
+	all := etl.NewBatch(batches[0].Schema, 0)
+	for _, b := range batches {
+		for i := 0; i < b.Len(); i++ {
+			appendRow(all, b, i)
+		}
+	}
+	return all
+}
+
 // rowsOf returns the batch's rows as values in schema order.
 func rowsOf(b *etl.Batch) [][]any {
 	out := make([][]any, b.Len())

@@ -122,13 +122,7 @@ func TestAggregateSessionsAcrossBatchesAndSpill(t *testing.T) {
 				t.Fatalf("apply: %v, %d rows", err, out.Len())
 			}
 		}
-		out, err := step.(etl.Flusher).Flush(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := out.Check(); err != nil {
-			t.Fatal(err)
-		}
+		out := flushAll(t, step, nil)
 		want := [][]any{
 			{"c1", int64(1), min(0), min(5), int64(2), int64(3), 1.5, int64(0), int64(1), []any{"user", "bot"}},
 			{"c1", int64(2), min(50), min(52), int64(2), int64(7), 3.5, int64(1), int64(3), []any{"user", "agent"}},
@@ -288,6 +282,13 @@ func TestQualityConfigErrors(t *testing.T) {
 		{`score: { rules: [{ when: 'a', points: 1 }], tiers: { hot: lots } }`, []string{"tiers", "hot"}, "number"},
 		{`route: { hot: 'a +' }`, []string{"hot"}, "unexpected token"},
 		{`lookup: { file: x.csv, on: { a: b }, fields: { c: d }, missing: explode }`, []string{"missing"}, "keep or reject"},
+		{`lookup: { on: a, fields: b }`, nil, "needs file"},
+		{`lookup: { file: x.csv, connection: w, table: t, on: a, fields: b }`, []string{"file"}, "not both"},
+		{`lookup: { table: t, on: a, fields: b }`, []string{"table"}, "needs connection"},
+		{`lookup: { connection: w, on: a, fields: b }`, []string{"connection"}, "needs table"},
+		{`lookup: { connection: w, table: t, on: a, fields: b }`, []string{"connection"}, `unknown connection "w"`},
+		{`lookup: { file: x.csv, on: [], fields: b }`, []string{"on"}, "needs on"},
+		{`sort: { by: [a], batch_size: -1 }`, []string{"batch_size"}, "must be positive"},
 		{`sort: { by: [] }`, []string{"by"}, "needs by"},
 	}
 	for _, tc := range tests {
@@ -317,13 +318,7 @@ func TestSortSpillsEveryType(t *testing.T) {
 	if _, err := apply(t, step, typedBatch(t, s, rows...)); err != nil {
 		t.Fatal(err)
 	}
-	out, err := step.(etl.Flusher).Flush(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Check(); err != nil {
-		t.Fatal(err)
-	}
+	out := flushAll(t, step, nil)
 	want := [][]any{rows[1], rows[2], rows[0]}
 	if diff := cmp.Diff(want, rowsOf(out)); diff != "" {
 		t.Errorf("sorted (-want +got):\n%s", diff)

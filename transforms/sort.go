@@ -32,6 +32,7 @@ type sortStep struct {
 	keys   []sortKey
 	cfg    SpillConfig
 	sorter *rowSorter
+	out    *rowStream // set by the first Flush
 }
 
 var _ etl.Flusher = (*sortStep)(nil)
@@ -98,21 +99,17 @@ func (s *sortStep) Apply(ctx context.Context, b *etl.Batch) (*etl.Batch, error) 
 	return hold(s.sorter, b, nil)
 }
 
-// Flush returns every row in order.
+// Flush returns the rows in order, at most batch_size per call, then nil.
 func (s *sortStep) Flush(ctx context.Context) (*etl.Batch, error) {
-	if s.sorter == nil || s.sorter.schema == nil {
-		return nil, nil
+	if s.out == nil {
+		if s.sorter == nil || s.sorter.schema == nil {
+			return nil, nil
+		}
+		it, err := s.sorter.iter()
+		if err != nil {
+			return nil, err
+		}
+		s.out = &rowStream{it: it, size: s.cfg.BatchSize}
 	}
-	defer s.sorter.close()
-	return s.sorter.drain()
-}
-
-// drain returns every row of the sorter, in order, as one batch.
-func (s *rowSorter) drain() (*etl.Batch, error) {
-	out := etl.NewBatch(s.schema, 0)
-	err := s.each(func(b *etl.Batch, i int, _ int64) error {
-		appendRow(out, b, i)
-		return nil
-	})
-	return out, err
+	return s.out.nextBatch(ctx)
 }

@@ -3,6 +3,7 @@ package transforms
 import (
 	"bufio"
 	"container/heap"
+	"context"
 	"encoding/gob"
 	"encoding/json"
 	"errors"
@@ -37,11 +38,17 @@ type SpillConfig struct {
 	// SpillDir is where run files go; the system's temporary directory by
 	// default. Relative to the config file.
 	SpillDir string `yaml:"spill_dir"`
+	// BatchSize is the most rows per batch the step emits at the end of
+	// input; etl.DefaultBatchSize by default.
+	BatchSize int `yaml:"batch_size"`
 }
 
 func (c SpillConfig) check() error {
 	if c.MemoryRows < 0 {
 		return &etl.FieldError{Path: []string{"memory_rows"}, Err: fmt.Errorf("must be positive, got %d", c.MemoryRows)}
+	}
+	if c.BatchSize < 0 {
+		return &etl.FieldError{Path: []string{"batch_size"}, Err: fmt.Errorf("must be positive, got %d", c.BatchSize)}
 	}
 	return nil
 }
@@ -49,6 +56,9 @@ func (c SpillConfig) check() error {
 func (c SpillConfig) resolve(base string) SpillConfig {
 	if c.MemoryRows == 0 {
 		c.MemoryRows = DefaultMemoryRows
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = etl.DefaultBatchSize
 	}
 	if c.SpillDir != "" && !filepath.IsAbs(c.SpillDir) && base != "" {
 		c.SpillDir = filepath.Join(base, c.SpillDir)
@@ -195,57 +205,170 @@ func (s *rowSorter) spill() error {
 // each calls fn for every row in sorted order, with its sequence. The
 // batch passed to fn is only valid during the call.
 func (s *rowSorter) each(fn func(b *etl.Batch, i int, seq int64) error) error {
+	it, err := s.iter()
+	if err != nil {
+		return err
+	}
+	defer it.close()
+	for {
+		b, i, seq, err := it.next()
+		if err != nil || b == nil {
+			return err
+		}
+		if err := fn(b, i, seq); err != nil {
+			return err
+		}
+	}
+}
+
+// rowIter walks a sorter's rows in order: the sorted buffer, or a k-way
+// merge of the runs on disk, one row at a time, so that a step can hand
+// its output on in bounded batches.
+type rowIter struct {
+	s    *rowSorter
+	perm []int // in memory: the buffer's rows in order
+	k    int
+	h    *runHeap   // spilled: the runs, by their current row
+	cur  *runReader // the run whose row next returned last
+}
+
+// iter starts walking the sorter's rows; no row may be added after. On
+// error the sorter is closed (its run files removed).
+func (s *rowSorter) iter() (it *rowIter, err error) {
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	it = &rowIter{s: s}
 	if !s.spilled() {
-		if s.buf == nil {
-			return nil
+		if s.buf != nil {
+			it.perm = s.order()
 		}
-		for _, i := range s.order() {
-			if err := fn(s.buf, i, s.seq[i]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return it, nil
 	}
 	if err := s.spill(); err != nil {
-		return err
+		return nil, err
 	}
 	h := &runHeap{compare: s.compare}
 	for _, path := range s.runs {
 		r, err := openRun(path, s.schema)
 		if err != nil {
 			h.close()
-			return err
+			return nil, err
 		}
 		h.readers = append(h.readers, r)
 		if err := r.advance(); err != nil {
 			h.close()
-			return err
+			return nil, err
 		}
 	}
-	defer h.close()
-	live := h.readers[:0:0]
 	for _, r := range h.readers {
 		if r.chunk != nil {
-			live = append(live, r)
+			h.heap = append(h.heap, r)
 		}
 	}
-	h.heap = live
 	heap.Init(h)
-	for h.Len() > 0 {
-		r := h.heap[0]
-		if err := fn(r.chunk, r.pos, r.seqs[r.pos]); err != nil {
-			return err
+	it.h = h
+	// The open readers keep the run files readable: removing them now
+	// leaves nothing behind should the caller never finish the walk (a
+	// run failing while a step flushes). Where open files cannot be
+	// removed, close removes them at the end.
+	if err := os.RemoveAll(s.dir); err == nil {
+		s.dir, s.runs = "", nil
+	}
+	return it, nil
+}
+
+// next returns the next row as row i of b, with its sequence; b is nil
+// after the last row. b is valid until the next call.
+func (it *rowIter) next() (b *etl.Batch, i int, seq int64, err error) {
+	if it.h == nil {
+		if it.k >= len(it.perm) {
+			return nil, 0, 0, nil
 		}
+		i = it.perm[it.k]
+		it.k++
+		return it.s.buf, i, it.s.seq[i], nil
+	}
+	if r := it.cur; r != nil {
+		// r is still the heap's top: nothing moved since it was returned.
+		it.cur = nil
 		if err := r.advance(); err != nil {
-			return err
+			return nil, 0, 0, err
 		}
 		if r.chunk == nil {
-			heap.Pop(h)
+			heap.Pop(it.h)
 		} else {
-			heap.Fix(h, 0)
+			heap.Fix(it.h, 0)
 		}
 	}
-	return nil
+	if it.h.Len() == 0 {
+		return nil, 0, 0, nil
+	}
+	r := it.h.heap[0]
+	it.cur = r
+	return r.chunk, r.pos, r.seqs[r.pos], nil
+}
+
+// close ends the walk: the run files are closed and removed, the buffer
+// released.
+func (it *rowIter) close() error {
+	if it.h != nil {
+		it.h.close()
+		it.h = nil
+	}
+	it.perm = nil
+	return it.s.close()
+}
+
+// rowStream hands a sorter's rows on in batches of at most size rows.
+type rowStream struct {
+	it   *rowIter
+	size int
+}
+
+// nextBatch returns the next batch of rows, or nil after the last one.
+func (st *rowStream) nextBatch(ctx context.Context) (*etl.Batch, error) {
+	if st.it == nil {
+		return nil, nil
+	}
+	if st.it.s.schema == nil { // no rows at all
+		return nil, st.stop()
+	}
+	if err := ctx.Err(); err != nil {
+		st.stop()
+		return nil, err
+	}
+	out := etl.NewBatch(st.it.s.schema, min(st.size, 1024))
+	for out.Len() < st.size {
+		b, i, _, err := st.it.next()
+		if err != nil {
+			st.stop()
+			return nil, err
+		}
+		if b == nil {
+			if err := st.stop(); err != nil {
+				return nil, err
+			}
+			break
+		}
+		appendRow(out, b, i)
+	}
+	if out.Len() == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// stop ends the walk early or at its end.
+func (st *rowStream) stop() error {
+	if st.it == nil {
+		return nil
+	}
+	err := st.it.close()
+	st.it = nil
+	return err
 }
 
 // close removes the run files.
