@@ -39,6 +39,9 @@ type BuildEnv struct {
 	Connection *Connection
 	// StepName is "steps[2] cast" for a step, for rejects and errors.
 	StepName string
+	// BatchSize is the job's batch size: the most rows a step that holds
+	// rows should emit per batch when it flushes.
+	BatchSize int
 	Logger   *slog.Logger
 }
 

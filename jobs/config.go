@@ -395,7 +395,7 @@ func (l *loader) job(e entry) {
 		l.targets(js, jy.Targets, path+".targets", keyTok(es, "targets"))
 	}
 
-	env := etl.BuildEnv{BaseDir: l.cfg.Dir, Logger: discardLogger}
+	env := etl.BuildEnv{BaseDir: l.cfg.Dir, Logger: discardLogger, BatchSize: js.BatchSize}
 	for _, c := range js.components() {
 		d.instantiate(c, env)
 	}
@@ -766,7 +766,7 @@ func (c *Config) Build(name string, logger *slog.Logger) (*etl.Job, error) {
 		logger = discardLogger
 	}
 	d := c.dec.fork()
-	env := etl.BuildEnv{BaseDir: c.Dir, Logger: logger.With("job", name)}
+	env := etl.BuildEnv{BaseDir: c.Dir, Logger: logger.With("job", name), BatchSize: js.BatchSize}
 	job := &etl.Job{
 		Name:           name,
 		BatchSize:      js.BatchSize,

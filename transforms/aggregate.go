@@ -157,7 +157,7 @@ func newAggregate(cfg any, env etl.BuildEnv) (etl.Step, error) {
 	if err := c.SpillConfig.check(); err != nil {
 		return nil, err
 	}
-	s := &aggregateStep{name: env.StepName, cfg: *c, spill: c.SpillConfig.resolve(env.BaseDir)}
+	s := &aggregateStep{name: env.StepName, cfg: *c, spill: c.SpillConfig.resolve(env)}
 	if c.Session != nil {
 		if c.OrderBy == "" {
 			return nil, &etl.FieldError{Path: []string{"session"}, Err: errors.New("session needs order_by: a timestamp field")}

@@ -63,7 +63,7 @@ func newDedupe(cfg any, env etl.BuildEnv) (etl.Step, error) {
 	if err := c.SpillConfig.check(); err != nil {
 		return nil, err
 	}
-	return &dedupeStep{key: c.Key, last: c.Keep == "last", orderBy: c.OrderBy, cfg: c.SpillConfig.resolve(env.BaseDir)}, nil
+	return &dedupeStep{key: c.Key, last: c.Keep == "last", orderBy: c.OrderBy, cfg: c.SpillConfig.resolve(env)}, nil
 }
 
 // Apply holds the rows; the duplicates are decided at the end of input.

@@ -92,3 +92,20 @@ func TestHoldingStepFlushWithoutInput(t *testing.T) {
 		}
 	}
 }
+
+// TestSpillBatchSizeFollowsTheJob: a holding step flushes in the job's
+// batch size unless its own batch_size says otherwise.
+func TestSpillBatchSizeFollowsTheJob(t *testing.T) {
+	for _, tc := range []struct {
+		key, job, want int
+	}{
+		{0, 0, etl.DefaultBatchSize},
+		{0, 250, 250},
+		{40, 250, 40},
+	} {
+		got := SpillConfig{BatchSize: tc.key}.resolve(etl.BuildEnv{BatchSize: tc.job}).BatchSize
+		if got != tc.want {
+			t.Errorf("batch_size %d in a job of %d: flushes %d rows per batch, want %d", tc.key, tc.job, got, tc.want)
+		}
+	}
+}

@@ -51,7 +51,7 @@ func newSort(cfg any, env etl.BuildEnv) (etl.Step, error) {
 	if err := c.SpillConfig.check(); err != nil {
 		return nil, err
 	}
-	return &sortStep{keys: parseSortKeys(c.By), cfg: c.SpillConfig.resolve(env.BaseDir)}, nil
+	return &sortStep{keys: parseSortKeys(c.By), cfg: c.SpillConfig.resolve(env)}, nil
 }
 
 // sortKeyCompare resolves sort keys against a schema.

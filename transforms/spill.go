@@ -39,7 +39,7 @@ type SpillConfig struct {
 	// default. Relative to the config file.
 	SpillDir string `yaml:"spill_dir"`
 	// BatchSize is the most rows per batch the step emits at the end of
-	// input; etl.DefaultBatchSize by default.
+	// input; the job's batch size by default.
 	BatchSize int `yaml:"batch_size"`
 }
 
@@ -53,15 +53,18 @@ func (c SpillConfig) check() error {
 	return nil
 }
 
-func (c SpillConfig) resolve(base string) SpillConfig {
+func (c SpillConfig) resolve(env etl.BuildEnv) SpillConfig {
 	if c.MemoryRows == 0 {
 		c.MemoryRows = DefaultMemoryRows
 	}
 	if c.BatchSize == 0 {
+		c.BatchSize = env.BatchSize
+	}
+	if c.BatchSize <= 0 {
 		c.BatchSize = etl.DefaultBatchSize
 	}
-	if c.SpillDir != "" && !filepath.IsAbs(c.SpillDir) && base != "" {
-		c.SpillDir = filepath.Join(base, c.SpillDir)
+	if c.SpillDir != "" && !filepath.IsAbs(c.SpillDir) && env.BaseDir != "" {
+		c.SpillDir = filepath.Join(env.BaseDir, c.SpillDir)
 	}
 	return c
 }
