@@ -42,7 +42,7 @@ type BuildEnv struct {
 	// BatchSize is the job's batch size: the most rows a step that holds
 	// rows should emit per batch when it flushes.
 	BatchSize int
-	Logger   *slog.Logger
+	Logger    *slog.Logger
 }
 
 // FieldError is a constructor's error about one key of its config; the
