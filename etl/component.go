@@ -49,7 +49,9 @@ type Source interface {
 	// position to resume from after it; a batch may have no rows (a file
 	// with a header only still reports the file done).
 	Next(ctx context.Context) (*Batch, error)
-	// Close releases the source's resources.
+	// Close releases the source's resources. The runner calls it after the
+	// run's last checkpoint, so a source may act there on what the state
+	// store now records (the files source archives loaded files).
 	Close() error
 }
 
