@@ -8,10 +8,13 @@
 #           changed, psql's \copy into a staging table then INSERT … ON
 #           CONFLICT DO UPDATE, against `nightjar run` in merge mode.
 # Also reports nightjar's and the server's peak RSS.
-#   bench/csv-postgres.sh [ROWS]     (NIGHTJAR_BENCH_POSTGRES: the server's URL)
+#   bench/csv-postgres.sh [ROWS]     (NIGHTJAR_BENCH_POSTGRES: the server's URL;
+#                                    NIGHTJAR_BENCH_BATCH: the jobs' batch_size,
+#                                    default the engine's 10,000 rows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
+batch=${NIGHTJAR_BENCH_BATCH:-10000}
 dsn=${NIGHTJAR_BENCH_POSTGRES:-${NIGHTJAR_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}}
 out=bench/out
 mkdir -p "$out"
@@ -50,10 +53,12 @@ connections:
   pg: { type: postgres, dsn: "$dsn" }
 jobs:
   append:
+    batch_size: $batch
     source: { type: files, path: leads.csv }
     targets:
       - { type: table, connection: pg, schema_name: bench_nj, table: leads, mode: append }
   merge:
+    batch_size: $batch
     source: { type: files, path: changed.csv }
     targets:
       - { type: table, connection: pg, schema_name: bench_nj, table: leads, mode: merge, key: ["$key"] }
@@ -102,10 +107,10 @@ our_changed=$(pg -c "select count(*) from bench_nj.leads where \"$last\" like '%
 our_rows=$(pg -c 'select count(*) from bench_nj.leads')
 [ "$peer_changed" = "$our_changed" ] && [ "$our_rows" = "$rows" ] || { echo "merge differs: psql changed $peer_changed, nightjar changed $our_changed, nightjar rows $our_rows" >&2; exit 1; }
 
-awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v e="$t4" -v f="$t5" -v size="$size" -v rows="$rows" \
+awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v e="$t4" -v f="$t5" -v size="$size" -v rows="$rows" -v batch="$batch" \
     -v narss="$(tail -1 "$out/nightjar-append.rss")" -v nmrss="$(tail -1 "$out/nightjar-merge.rss")" \
     -v sarss="$(cat "$out/pg-append.rss")" -v smrss="$(cat "$out/pg-merge.rss")" 'BEGIN {
-  printf "csv→postgres, %d rows, %.0f MB\n", rows, size / 1e6
+  printf "csv→postgres, %d rows, %.0f MB, batches of %d rows\n", rows, size / 1e6, batch
   printf "  append: psql \\copy %6.2fs   nightjar %6.2fs   ratio %.2f (target ≤ 0.8)\n", b - a, c - b, (c - b) / (b - a)
   printf "  merge:  psql       %6.2fs   nightjar %6.2fs   ratio %.2f (target ≤ 1.0)\n", e - d, f - e, (f - e) / (e - d)
   printf "  peak RSS: nightjar append %.0f MB, merge %.0f MB; largest server process append %.0f MB, merge %.0f MB\n", narss / 1024, nmrss / 1024, sarss / 1024, smrss / 1024

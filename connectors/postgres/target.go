@@ -62,6 +62,12 @@ type backend struct {
 	conn   *ConnConfig
 	schema string
 	rows   copyRows
+	bin    binaryCopy
+	// oids caches the column types of tables loaded (see columnOIDs).
+	oids map[string]map[string]uint32
+	// pgxOnly loads every batch through pgx's CopyFrom (tests compare the
+	// two encodings).
+	pgxOnly bool
 }
 
 var _ sqlconn.Backend = (*backend)(nil)
@@ -122,7 +128,7 @@ const ordColumn = "_nightjar_ord"
 func (b *backend) Load(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, table string, batch *etl.Batch, keys []string) error {
 	names := batch.Schema.Names()
 	if len(keys) == 0 {
-		return b.copy(ctx, conn, table, names, batch, false)
+		return b.copy(ctx, conn, table, table, names, batch, false)
 	}
 	qt, _ := b.QuoteIdent(table)
 	stage, _ := b.QuoteIdent(stageTable)
@@ -133,7 +139,7 @@ func (b *backend) Load(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, table 
 	if _, err := tx.ExecContext(ctx, "ALTER TABLE "+stage+" ADD COLUMN "+ord+" BIGINT"); err != nil {
 		return fmt.Errorf("create staging table: %w", err)
 	}
-	if err := b.copy(ctx, conn, stageTable, append(names, ordColumn), batch, true); err != nil {
+	if err := b.copy(ctx, conn, stageTable, table, append(names, ordColumn), batch, true); err != nil {
 		return err
 	}
 	cols, err := sqlconn.QuoteAll(b, names)
@@ -161,16 +167,29 @@ func (b *backend) Load(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, table 
 	return nil
 }
 
-// copy runs COPY FROM STDIN (binary) on the transaction's connection.
-func (b *backend) copy(ctx context.Context, conn *sqlx.Conn, table string, columns []string, batch *etl.Batch, withOrd bool) error {
-	b.rows.reset(batch, withOrd)
-	defer b.rows.reset(nil, false) // keep no reference to the batch
-	return conn.Raw(func(dc any) error {
+// copy runs COPY FROM STDIN (binary) on the transaction's connection:
+// encoded by binaryCopy straight from the column vectors when the column
+// types of typesOf (the table, or the table a merge's staging table was
+// created like) are those it writes, else by pgx's CopyFrom, which
+// converts each value to its column's type.
+func (b *backend) copy(ctx context.Context, conn *sqlx.Conn, table, typesOf string, columns []string, batch *etl.Batch, withOrd bool) error {
+	err := conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("driver connection is %T, want *stdlib.Conn", dc)
 		}
-		n, err := c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns, &b.rows)
+		oids, err := b.columnOIDs(ctx, c.Conn(), typesOf, batch.Schema)
+		if err != nil {
+			return err
+		}
+		var n int64
+		if !b.pgxOnly && binaryCompatible(batch.Schema, oids) {
+			n, err = b.copyBinary(ctx, c.Conn().PgConn(), table, columns, batch, withOrd)
+		} else {
+			b.rows.reset(batch, withOrd)
+			n, err = c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns, &b.rows)
+			b.rows.reset(nil, false) // keep no reference to the batch
+		}
 		if err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}
@@ -179,6 +198,70 @@ func (b *backend) copy(ctx context.Context, conn *sqlx.Conn, table string, colum
 		}
 		return nil
 	})
+	if err != nil {
+		// The table may have changed under the run: ask again next time.
+		clear(b.oids)
+	}
+	return err
+}
+
+// columnOIDs returns the type OID of each column of table as search_path
+// finds it. The answer is kept for the run, so that a batch costs no round
+// trip for it, and asked again when a batch has a field it lacks (a column
+// added by evolve) or after a failed copy.
+func (b *backend) columnOIDs(ctx context.Context, conn *pgx.Conn, table string, s *etl.Schema) (map[string]uint32, error) {
+	if oids, ok := b.oids[table]; ok {
+		hasAll := true
+		for i := range s.Len() {
+			_, has := oids[s.Field(i).Name]
+			hasAll = hasAll && has
+		}
+		if hasAll {
+			return oids, nil
+		}
+	}
+	qt, err := b.QuoteIdent(table)
+	if err != nil {
+		return nil, err
+	}
+	rows, _ := conn.Query(ctx, "SELECT attname::text, atttypid::int8 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped", qt)
+	oids := map[string]uint32{}
+	var name string
+	var oid int64
+	_, err = pgx.ForEachRow(rows, []any{&name, &oid}, func() error {
+		oids[name] = uint32(oid)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read column types: %w", err)
+	}
+	if b.oids == nil {
+		b.oids = map[string]map[string]uint32{}
+	}
+	b.oids[table] = oids
+	return oids, nil
+}
+
+// copyBinary streams the batch through binaryCopy.
+func (b *backend) copyBinary(ctx context.Context, pc *pgconn.PgConn, table string, columns []string, batch *etl.Batch, withOrd bool) (int64, error) {
+	qt, err := b.QuoteIdent(table)
+	if err != nil {
+		return 0, err
+	}
+	qc, err := sqlconn.QuoteAll(b, columns)
+	if err != nil {
+		return 0, err
+	}
+	b.bin.reset(batch, withOrd)
+	defer b.bin.reset(nil, false) // keep no reference to the batch
+	tag, err := pc.CopyFrom(ctx, &b.bin, "COPY "+qt+" ("+strings.Join(qc, ", ")+") FROM STDIN (FORMAT binary)")
+	if b.bin.err != nil {
+		return 0, b.bin.err
+	}
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
 }
 
 // Swap drops table and renames staging to it in one transaction:
@@ -209,6 +292,7 @@ func (b *backend) Swap(ctx context.Context, conn *sqlx.Conn, table, staging stri
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	clear(b.oids)
 	return nil
 }
 
