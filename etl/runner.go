@@ -253,8 +253,24 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		defer close(transformed)
 		return p.stepStage(gctx, read, transformed)
 	})
+	// Checkpoints are recorded by their own stage, in order, while the
+	// targets already write the next batch: the state store's commit (an
+	// fsync) then costs no target time. A batch written but not yet
+	// recorded when the process dies is replayed, which targets absorb.
+	commits := make(chan Commit, 1)
+	committerDone := make(chan struct{})
 	g.Go(func() error {
-		return p.sinkStage(gctx, transformed, holdBack)
+		defer close(commits)
+		return p.sinkStage(gctx, transformed, holdBack, commits, committerDone)
+	})
+	g.Go(func() error {
+		defer close(committerDone)
+		for c := range commits {
+			if err := p.record(gctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err := g.Wait(); err != nil {
 		return err
@@ -269,7 +285,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		}
 	}
 	if p.dirty {
-		if err := p.commit(ctx); err != nil {
+		if err := p.record(ctx, p.takePending()); err != nil {
 			return err
 		}
 	}
@@ -410,8 +426,9 @@ func ApplyStep(ctx context.Context, s NamedStep, b *Batch) (*Batch, error) {
 	return out, nil
 }
 
-// sinkStage writes each batch to every target and records checkpoints.
-func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack bool) error {
+// sinkStage writes each batch to every target and hands the checkpoints
+// to the commit stage.
+func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack bool, commits chan<- Commit, committerDone <-chan struct{}) error {
 	for b := range in {
 		p.counters.Read += b.readRows
 		p.counters.Rejected += int64(len(b.Rejects))
@@ -435,8 +452,12 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 		p.pending.Files = append(p.pending.Files, b.Files...)
 		p.dirty = true
 		if !holdBack && !p.opts.DryRun {
-			if err := p.commit(ctx); err != nil {
-				return err
+			// Not abandoned when ctx is cancelled: the batch is written, so
+			// its checkpoint is recorded (the commit stage drains).
+			select {
+			case commits <- p.takePending():
+			case <-committerDone: // it failed; g.Wait reports why
+				return nil
 			}
 		}
 		if p.opts.Progress != nil {
@@ -498,14 +519,25 @@ func (f scopedFingerprints) SaveFingerprints(ctx context.Context, target string,
 	return f.store.SaveFingerprints(ctx, f.job+"/"+target, digests, at)
 }
 
-// commit records the pending position, counters, rejects and finished
-// files in one state-store transaction, and renews the lease.
-func (p *pipeline) commit(ctx context.Context) error {
+// takePending returns what the next checkpoint records: the pending
+// position, rejects and finished files with the run's counters so far, and
+// starts a new pending set.
+func (p *pipeline) takePending() Commit {
+	c := p.pending
+	c.RunID, c.Job, c.Stream, c.Counters, c.At = p.runID, p.job.Name, stream, p.counters, p.clock.Now()
+	p.pending = Commit{}
+	p.dirty = false
+	return c
+}
+
+// record writes a checkpoint in one state-store transaction and renews
+// the lease. It runs even when ctx was just cancelled: the targets already
+// hold the batches, and recording them avoids a replay.
+func (p *pipeline) record(ctx context.Context, c Commit) error {
 	if p.opts.DryRun {
 		return nil
 	}
-	c := p.pending
-	c.RunID, c.Job, c.Stream, c.Counters, c.At = p.runID, p.job.Name, stream, p.counters, p.clock.Now()
+	ctx = context.WithoutCancel(ctx)
 	if c.Position == nil {
 		// Nothing was read: keep the stored position as it is.
 		cp, err := p.r.Store.Checkpoint(ctx, p.job.Name, stream)
@@ -514,13 +546,9 @@ func (p *pipeline) commit(ctx context.Context) error {
 		}
 		c.Position, c.Seq = cp.Position, cp.Seq
 	}
-	// The checkpoint is recorded even when ctx was just cancelled: the
-	// targets already hold the batch, and recording it avoids a replay.
-	if err := p.r.Store.Commit(context.WithoutCancel(ctx), c); err != nil {
+	if err := p.r.Store.Commit(ctx, c); err != nil {
 		return fmt.Errorf("checkpoint batch %d: %w", c.Seq, err)
 	}
-	p.pending = Commit{}
-	p.dirty = false
 	if err := p.r.Store.AcquireLease(ctx, p.job.Name, p.owner, p.ttl, p.clock.Now()); err != nil {
 		return fmt.Errorf("renew lease: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -434,5 +435,43 @@ func TestRunnerFlushesUntilNil(t *testing.T) {
 	cp, _ := s.store.Checkpoint(ctx, "j", "")
 	if string(cp.Position) != `"p2"` || cp.Seq != 6 || run.Written != 6 || run.Read != 6 {
 		t.Errorf("checkpoint %s seq %d, run %+v; want \"p2\" seq 6, 6 read and written", cp.Position, cp.Seq, run.Counters)
+	}
+}
+
+// failingStore fails the checkpoint of one batch.
+type failingStore struct {
+	*sqlitestore.Store
+	failSeq int64
+}
+
+func (s failingStore) Commit(ctx context.Context, c etl.Commit) error {
+	if c.Seq == s.failSeq {
+		return errors.New("disk full")
+	}
+	return s.Store.Commit(ctx, c)
+}
+
+func TestRunnerFailsWhenACheckpointFails(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ctx := context.Background()
+	target := &etltest.Target{}
+	job := &etl.Job{Name: "j", Source: &etltest.Source{Batches: batches(20)}, Targets: []etl.NamedTarget{{Name: "t", Target: target}}}
+	runner := &etl.Runner{Store: failingStore{s.store, 3}, Owner: "test"}
+	run, err := runner.Run(ctx, job, etl.RunOptions{})
+	if err == nil || !strings.Contains(err.Error(), "disk full") || run.Status != etl.RunFailed {
+		t.Fatalf("run %+v err %v, want failed with the checkpoint's error", run, err)
+	}
+	cp, _ := s.store.Checkpoint(ctx, "j", "")
+	if cp.Seq != 2 {
+		t.Fatalf("checkpoint seq %d, want 2 (the last one recorded)", cp.Seq)
+	}
+	// Written but unrecorded batches are delivered again by the next run.
+	target.Written = nil
+	if _, err := s.runner.Run(ctx, job, etl.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if target.Written[0].Seq != 3 {
+		t.Fatalf("rerun starts at batch %d, want 3", target.Written[0].Seq)
 	}
 }
