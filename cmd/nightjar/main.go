@@ -6,10 +6,18 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 )
 
 func main() {
+	// The engine's live heap is the few batches in flight; the default
+	// GOGC=100 lets the heap grow to twice that before collecting. 50 keeps
+	// a 1 GB CSV → SQLite load under 100 MB RSS (106 → 91 MB measured) at
+	// no measurable cost in time. GOGC in the environment still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	// NIGHTJAR_CPUPROFILE=FILE writes a CPU profile of the whole command,
 	// for performance work on real loads.
 	if path := os.Getenv("NIGHTJAR_CPUPROFILE"); path != "" {
