@@ -21,25 +21,11 @@ func TestDaemonSIGTERMMidRunThenResume(t *testing.T) {
 		t.Skip("builds the binary and signals it")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "nightjar")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := nightjarBinary(t)
 	const rows = 10_000
 	want := writeLeads(t, filepath.Join(dir, "in", "leads.csv"), rows)
 	cfg := filepath.Join(dir, "nightjar.yaml")
-	writeFile(t, cfg, `connections:
-  appendwh: { type: sqlite, path: out/append.db }
-  mergewh: { type: sqlite, path: out/merge.db }
-jobs:
-  leads:
-    schedule: "@every 1s"
-    batch_size: 250
-    source: { type: files, path: in/*.csv }
-    targets:
-      - { type: table, connection: appendwh, table: leads, mode: append }
-      - { type: table, connection: mergewh, table: leads, mode: merge, key: [id] }
-`)
+	writeTwoTargetConfig(t, cfg, 250, "    schedule: \"@every 1s\"\n")
 	appendDB := filepath.Join(dir, "out", "append.db")
 	const grace = 10 * time.Second
 

@@ -25,26 +25,11 @@ func TestCrashRecovery(t *testing.T) {
 		t.Skip("builds the binary and kills it repeatedly")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "nightjar")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
+	bin := nightjarBinary(t)
 	const rows = 40_000
 	want := writeLeads(t, filepath.Join(dir, "in", "leads.csv"), rows)
 	cfg := filepath.Join(dir, "nightjar.yaml")
-	writeFile(t, cfg, `connections:
-  appendwh: { type: sqlite, path: out/append.db }
-  mergewh: { type: sqlite, path: out/merge.db }
-jobs:
-  leads:
-    batch_size: 500
-    source: { type: files, path: in/*.csv }
-    targets:
-      - { type: table, connection: appendwh, table: leads, mode: append }
-      - { type: table, connection: mergewh, table: leads, mode: merge, key: [id] }
-`)
+	writeTwoTargetConfig(t, cfg, 500, "")
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	kills, midLoad := 0, 0
