@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
-	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/connectors/internal/jsonenc"
+	"github.com/nightjar-etl/nightjar/etl"
 )
 
 // flushSize is how much encoded text the encoder gathers before writing.
