@@ -40,6 +40,7 @@ func TestTerminatedBackendMidLoad(t *testing.T) {
 	conn := &etl.Connection{Name: "pg", Type: "postgres", Config: &ConnConfig{DSN: u.String()}}
 
 	const batches, rows = 40, 2000
+	var gate chan struct{} // see the killer below
 	var src []*etl.Batch
 	for b := range batches {
 		s := etl.MustSchema(etl.Field{Name: "id", Type: etl.TypeInt}, etl.Field{Name: "name", Type: etl.TypeString})
@@ -61,8 +62,11 @@ func TestTerminatedBackendMidLoad(t *testing.T) {
 		}
 		return &etl.Job{
 			Name: "leads",
-			Source: &etltest.Source{Batches: src, NextHook: func(int) error {
+			Source: &etltest.Source{Batches: src, NextHook: func(i int) error {
 				time.Sleep(15 * time.Millisecond) // a source slower than the load, like a real one
+				if i == 6 && gate != nil {
+					<-gate // batch 7 waits until the killing has begun
+				}
 				return nil
 			}},
 			Targets:   []etl.NamedTarget{{Name: "targets[0] table leads", Target: tg}},
@@ -88,9 +92,12 @@ func TestTerminatedBackendMidLoad(t *testing.T) {
 	}
 
 	// The killer waits for a few batches to land, then terminates every
-	// backend of the job's application name for three seconds.
+	// backend of the job's application name until the run ends. The source
+	// holds batch 7 back until the first kill, so the load cannot finish
+	// before the killing starts (it did on a fast machine).
 	var killed atomic.Int64
-	done := make(chan struct{})
+	done, runEnded := make(chan struct{}), make(chan struct{})
+	gate = make(chan struct{})
 	go func() {
 		defer close(done)
 		deadline := time.Now().Add(20 * time.Second)
@@ -102,16 +109,29 @@ func TestTerminatedBackendMidLoad(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		until := time.Now().Add(3 * time.Second)
-		for time.Now().Before(until) {
+		opened := false
+		for {
 			var n int64
 			db.Get(&n, "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1) k", app)
 			killed.Add(n)
-			time.Sleep(20 * time.Millisecond)
+			if n > 0 && !opened {
+				close(gate)
+				opened = true
+			}
+			select {
+			case <-runEnded:
+				if !opened {
+					close(gate)
+				}
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
 		}
 	}()
 	run, runErr := (&etl.Runner{Store: store}).Run(ctx, newJob(), etl.RunOptions{})
+	close(runEnded)
 	<-done
+	gate = nil
 	if runErr == nil {
 		t.Fatalf("run succeeded (%d connections killed), want a failure", killed.Load())
 	}

@@ -61,7 +61,7 @@ func benchmarkAppend(b *testing.B, rowLimit int) {
 			b.Fatal(err)
 		}
 		target := tg.(*Target)
-		target.rowLimit = rowLimit
+		target.backend.rowLimit = rowLimit
 		if err := target.Open(ctx, etl.TargetEnv{Job: "bench", Name: "t", RunID: int64(n)}); err != nil {
 			b.Fatal(err)
 		}

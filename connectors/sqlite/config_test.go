@@ -74,7 +74,7 @@ func TestNewValidatesConfig(t *testing.T) {
 				if err != nil {
 					t.Fatalf("New: %v", err)
 				}
-				if got := tg.(*Target).path; got != filepath.Join("/base", "w.db") {
+				if got := tg.(*Target).backend.path; got != filepath.Join("/base", "w.db") {
 					t.Errorf("path = %q, want it relative to BaseDir", got)
 				}
 				return

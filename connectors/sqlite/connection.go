@@ -57,6 +57,22 @@ func ValidateConnection(cfg any, baseDir string) error {
 	return nil
 }
 
+// connConfig returns the sqlite connection a component (what: "table",
+// "source") is bound to, validated.
+func connConfig(env etl.BuildEnv, what string) (*ConnConfig, error) {
+	if env.Connection == nil {
+		return nil, fmt.Errorf("sqlite %s: no connection", what)
+	}
+	c, ok := env.Connection.Config.(*ConnConfig)
+	if !ok {
+		return nil, fmt.Errorf("sqlite %s: connection %q is %s, not sqlite", what, env.Connection.Name, env.Connection.Type)
+	}
+	if err := ValidateConnection(c, env.BaseDir); err != nil {
+		return nil, fmt.Errorf("connection %q: %w", env.Connection.Name, err)
+	}
+	return c, nil
+}
+
 // resolvePath makes a connection's path absolute against baseDir.
 func resolvePath(path, baseDir string) string {
 	if filepath.IsAbs(path) {

@@ -32,15 +32,9 @@ func NewSource(cfg any, env etl.BuildEnv) (etl.Source, error) {
 	if !ok {
 		return nil, fmt.Errorf("sqlite source: config is %T, want *sqlconn.SourceConfig", cfg)
 	}
-	if env.Connection == nil {
-		return nil, fmt.Errorf("sqlite source: no connection")
-	}
-	conn, ok := env.Connection.Config.(*ConnConfig)
-	if !ok {
-		return nil, fmt.Errorf("sqlite source: connection %q is %s, not sqlite", env.Connection.Name, env.Connection.Type)
-	}
-	if err := ValidateConnection(conn, env.BaseDir); err != nil {
-		return nil, fmt.Errorf("connection %q: %w", env.Connection.Name, err)
+	conn, err := connConfig(env, "source")
+	if err != nil {
+		return nil, err
 	}
 	name, err := c.ValidateSource(Dialect{}, sqlconn.Container{}, env.Connection.Name)
 	if err != nil {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -28,13 +26,6 @@ const (
 	SchemaStrict = sqlconn.SchemaStrict
 )
 
-// stagingSuffix and keyIndexSuffix name the tables and indexes the target
-// makes beside its table.
-const (
-	stagingSuffix  = sqlconn.StagingSuffix
-	keyIndexSuffix = sqlconn.KeyIndexSuffix
-)
-
 // maxRowsPerStatement caps a multi-row INSERT below the parameter limit:
 // BenchmarkAppend measured no gain past a few hundred rows, and very long
 // statements cost more to compile and hold more boxed values.
@@ -44,38 +35,13 @@ const maxRowsPerStatement = 500
 // config every table target shares.
 type TargetConfig = sqlconn.TargetConfig
 
-// Target writes batches into a SQLite table. Append and merge commit each
-// batch in its own transaction (durable per batch); replace loads a staging
-// table and swaps it in at Commit.
+// Target writes batches into a SQLite table: a sqlconn.Table on SQLite's
+// backend. Append and merge commit each batch in its own transaction
+// (durable per batch); replace loads a staging table and swaps it in at
+// Commit.
 type Target struct {
-	cfg      TargetConfig
-	path     string
-	connName string // the connection's name, for messages
-	db       *sqlx.DB
-	// conn is the database's one connection, held for the run: every
-	// transaction runs on it, and insertRows reaches its driver connection.
-	conn   *sqlx.Conn
-	env    etl.TargetEnv
-	logger *slog.Logger
-	now    func() time.Time
-
-	// table is where rows go: cfg.Table, or the staging table for replace.
-	table string
-	// columns caches the columns of table; nil when unknown (before the
-	// first batch, or after a failed transaction).
-	columns *sqlconn.TableColumns
-	// keyIndexReady records that the merge key's unique index exists.
-	keyIndexReady bool
-	// staged records that a replace run wrote its staging table.
-	staged bool
-	insert *preparedInsert
-	values chunkValues
-	// driverBind sends values through the driver, one call per value,
-	// instead of binding whole chunks in C (for tests of that path).
-	driverBind bool
-	// rowLimit caps the rows of one INSERT (maxRowsPerStatement; the
-	// benchmark varies it).
-	rowLimit int
+	*sqlconn.Table
+	backend *backend
 }
 
 var _ etl.Target = (*Target)(nil)
@@ -86,341 +52,112 @@ func New(cfg any, env etl.BuildEnv) (etl.Target, error) {
 	if !ok {
 		return nil, fmt.Errorf("sqlite table: config is %T, want *TargetConfig", cfg)
 	}
-	if env.Connection == nil {
-		return nil, errors.New("sqlite table: no connection")
-	}
-	conn, ok := env.Connection.Config.(*ConnConfig)
-	if !ok {
-		return nil, fmt.Errorf("sqlite table: connection %q is %s, not sqlite", env.Connection.Name, env.Connection.Type)
-	}
-	if err := ValidateConnection(conn, env.BaseDir); err != nil {
-		return nil, fmt.Errorf("connection %q: %w", env.Connection.Name, err)
-	}
-	if err := validate(c); err != nil {
+	conn, err := connConfig(env, "table")
+	if err != nil {
 		return nil, err
 	}
-	return &Target{
-		cfg:      *c,
-		path:     resolvePath(conn.Path, env.BaseDir),
-		connName: env.Connection.Name,
-		now:      etl.SystemClock{}.Now,
-
-		rowLimit: maxRowsPerStatement,
-	}, nil
-}
-
-// validate checks c; a table named sqlite_* is SQLite's own.
-func validate(c *TargetConfig) error {
-	return c.Validate(Dialect{}, func(key string) bool { return strings.HasPrefix(key, "sqlite_") })
-}
-
-// Durability is per batch for append and merge, at commit for replace.
-func (t *Target) Durability() etl.Durability {
-	if t.cfg.Mode == ModeReplace {
-		return etl.DurableAtCommit
-	}
-	return etl.DurablePerBatch
-}
-
-// Open opens (creating) the database, the replay marker table for append,
-// and for replace drops a staging table a crashed run left behind.
-func (t *Target) Open(ctx context.Context, env etl.TargetEnv) error {
-	if err := t.open(ctx, env); err != nil {
-		t.Close()
-		return err
-	}
-	return nil
-}
-
-func (t *Target) open(ctx context.Context, env etl.TargetEnv) error {
-	t.env = env
-	if env.Clock != nil {
-		t.now = env.Clock.Now
-	}
-	t.logger = env.Logger
-	if t.logger == nil {
-		t.logger = slog.New(slog.DiscardHandler)
-	}
-	t.logger = t.logger.With("target", env.Name, "table", t.cfg.Table)
-	db, err := openDB(ctx, t.path)
+	// A table named sqlite_* is SQLite's own.
+	reserved := func(key string) bool { return strings.HasPrefix(key, "sqlite_") }
+	name, err := c.ValidateTarget(Dialect{}, reserved, sqlconn.Container{}, env.Connection.Name)
 	if err != nil {
-		return t.errorf("%w", err)
+		return nil, err
 	}
-	t.db = db
-	if t.conn, err = db.Connx(ctx); err != nil {
-		return t.errorf("connect: %w", err)
-	}
-	t.table = t.cfg.Table
-	switch t.cfg.Mode {
-	case ModeAppend:
-		if _, err := t.conn.ExecContext(ctx, sqlconn.CreateMarkerTable(Dialect{})); err != nil {
-			return t.errorf("create %s: %w", sqlconn.MarkerTable, err)
-		}
-	case ModeReplace:
-		t.table = t.cfg.Table + stagingSuffix
-		if err := t.dropStaging(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+	b := &backend{path: resolvePath(conn.Path, env.BaseDir), rowLimit: maxRowsPerStatement}
+	return &Target{Table: sqlconn.NewTable(*c, b, name), backend: b}, nil
 }
 
-func (t *Target) dropStaging(ctx context.Context) error {
-	drop, err := sqlconn.DropTable(Dialect{}, t.cfg.Table+stagingSuffix)
-	if err != nil {
-		return t.errorf("%w", err)
-	}
-	if _, err := t.conn.ExecContext(ctx, drop); err != nil {
-		return t.errorf("drop staging table: %w", err)
-	}
-	return nil
+// backend is SQLite's sqlconn.Backend: one connection for the run, DDL in
+// the batch's transaction, rows bound a chunk at a time (insert.go).
+type backend struct {
+	Dialect
+	path string
+	// insert is the INSERT of the last batch's schema and table.
+	insert *preparedInsert
+	values chunkValues
+	// driverBind sends values through the driver, one call per value,
+	// instead of binding whole chunks in C (for tests of that path).
+	driverBind bool
+	// rowLimit caps the rows of one INSERT (maxRowsPerStatement; the
+	// benchmark varies it).
+	rowLimit int
 }
 
-// errorf names the connector, the connection and the table.
-func (t *Target) errorf(format string, args ...any) error {
-	return fmt.Errorf("sqlite %s table %q: "+format, append([]any{t.connName, t.cfg.Table}, args...)...)
+var (
+	_ sqlconn.Backend    = (*backend)(nil)
+	_ sqlconn.TxDDL      = (*backend)(nil)
+	_ sqlconn.ConnCloser = (*backend)(nil)
+	_ sqlconn.LikeReader = (*backend)(nil)
+)
+
+// OpenDB opens (creating) the database file.
+func (b *backend) OpenDB(ctx context.Context) (*sqlx.DB, error) { return openDB(ctx, b.path) }
+
+// Columns lists a table's columns; none when it does not exist.
+func (b *backend) Columns(ctx context.Context, q sqlx.QueryerContext, table string) ([]string, error) {
+	var names []string
+	err := sqlx.SelectContext(ctx, q, &names, "SELECT name FROM pragma_table_info(?) ORDER BY cid", table)
+	return names, err
 }
 
-// Write loads one batch in one transaction: create or evolve the table,
-// claim the replay marker (append), insert or upsert the rows, commit.
-func (t *Target) Write(ctx context.Context, b *etl.Batch) error {
-	if b.Schema == nil || b.Schema.Len() == 0 {
-		if b.Len() == 0 {
-			return nil
-		}
-		return t.errorf("batch %d has %d rows but no fields", b.Seq, b.Len())
-	}
-	if err := b.Check(); err != nil {
-		return t.errorf("batch %d: %w", b.Seq, err)
-	}
-	if t.cfg.Mode == ModeMerge {
-		if err := sqlconn.CheckKeys(b, t.cfg.Key); err != nil {
-			return t.errorf("%w", err)
-		}
-	}
-	if err := t.write(ctx, b); err != nil {
-		// The transaction rolled back: what the cache says of the table
-		// may be wrong now.
-		t.columns, t.keyIndexReady = nil, false
-		return t.errorf("batch %d: %w", b.Seq, err)
-	}
-	return nil
-}
+// errNoCreateLike: SQLite has no CREATE TABLE ... LIKE; Table calls
+// CreateLikeFrom instead.
+var errNoCreateLike = errors.New("sqlite cannot create a table like another without reading it")
 
-func (t *Target) write(ctx context.Context, b *etl.Batch) (err error) {
-	tx, err := t.conn.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	if t.cfg.Mode == ModeAppend {
-		// Claimed first: a skipped batch must not change the table (nor
-		// the cached columns) either.
-		claimed, err := sqlconn.ClaimBatch(ctx, tx, Dialect{}, sqlconn.Marker{
-			Job: t.env.Job, Target: t.env.Name, BatchKey: etl.BatchKey(b),
-			RunID: t.env.RunID, Rows: int64(b.Len()), LoadedAt: t.now(),
-		})
-		if err != nil {
-			return err
-		}
-		if !claimed {
-			t.logger.Info("batch already loaded, skipped", "seq", b.Seq, "batch_key", etl.BatchKey(b), "rows", b.Len())
-			return tx.Rollback()
-		}
-	}
-	if err := t.ensureTable(ctx, tx, b.Schema); err != nil {
-		return err
-	}
-	if err := t.insertRows(ctx, b); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	if t.cfg.Mode == ModeReplace {
-		t.staged = true
-	}
-	return nil
-}
+// CreateLike is not used: see CreateLikeFrom.
+func (b *backend) CreateLike(string, string) (string, error) { return "", errNoCreateLike }
 
-// ensureTable creates the table from s when missing, adds columns for new
-// fields (evolve) or refuses them (strict), and for merge creates the key's
-// unique index.
-func (t *Target) ensureTable(ctx context.Context, tx *sqlx.Tx, s *etl.Schema) error {
-	d := Dialect{}
-	if t.columns == nil {
-		names, err := tableColumns(ctx, tx, t.table)
-		if err != nil {
-			return err
-		}
-		if len(names) == 0 {
-			create, err := t.createStatement(ctx, tx, s)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, create); err != nil {
-				return fmt.Errorf("create table: %w", err)
-			}
-			if names, err = tableColumns(ctx, tx, t.table); err != nil {
-				return err
-			}
-		}
-		t.columns = sqlconn.NewTableColumns(d, names)
-	}
-	if missing := t.columns.Missing(s); len(missing) > 0 {
-		if t.cfg.Schema == SchemaStrict {
-			return t.columns.CheckStrict(t.cfg.Table, s)
-		}
-		for _, f := range missing {
-			add, err := sqlconn.AddColumn(d, t.table, f)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, add); err != nil {
-				return fmt.Errorf("add column %q: %w", f.Name, err)
-			}
-			t.logger.Info("column added", "column", f.Name, "type", f.Type.String())
-			t.columns.Add(f.Name)
-		}
-	}
-	if t.cfg.Mode == ModeMerge && !t.keyIndexReady {
-		index, err := sqlconn.CreateUniqueIndex(d, t.cfg.Table+keyIndexSuffix, t.table, t.cfg.Key)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, index); err != nil {
-			var se sqlite3.Error
-			if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
-				return fmt.Errorf("cannot merge by key (%s): the table already holds rows with the same key; remove the duplicates or choose another key: %w",
-					strings.Join(t.cfg.Key, ", "), err)
-			}
-			return fmt.Errorf("create unique index on key (%s): %w", strings.Join(t.cfg.Key, ", "), err)
-		}
-		t.keyIndexReady = true
-	}
-	return nil
-}
-
-// createStatement returns the statement creating t.table from s; but a
-// strict replace rebuilds the table it replaces, with the same columns and
-// declared types, and refuses a batch with fields that table lacks.
-func (t *Target) createStatement(ctx context.Context, tx *sqlx.Tx, s *etl.Schema) (string, error) {
-	d := Dialect{}
-	if t.cfg.Mode != ModeReplace || t.cfg.Schema != SchemaStrict {
-		return sqlconn.CreateTable(d, t.table, s)
-	}
-	var old []struct {
+// CreateLikeFrom returns the statement creating table with the columns and
+// declared types of like, read from the database's own schema.
+func (b *backend) CreateLikeFrom(ctx context.Context, q sqlx.QueryerContext, table, like string) (string, error) {
+	var cols []struct {
 		Name string `db:"name"`
 		Type string `db:"type"`
 	}
-	if err := sqlx.SelectContext(ctx, tx, &old, "SELECT name, type FROM pragma_table_info(?) ORDER BY cid", t.cfg.Table); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &cols, "SELECT name, type FROM pragma_table_info(?) ORDER BY cid", like); err != nil {
 		return "", fmt.Errorf("read columns: %w", err)
 	}
-	if len(old) == 0 {
-		return sqlconn.CreateTable(d, t.table, s)
+	if len(cols) == 0 {
+		return "", fmt.Errorf("table %q has no columns", like)
 	}
-	names := make([]string, len(old))
-	defs := make([]string, len(old))
-	for i, c := range old {
-		names[i] = c.Name
-		q, err := d.QuoteIdent(c.Name)
+	defs := make([]string, len(cols))
+	for i, c := range cols {
+		qc, err := b.QuoteIdent(c.Name)
 		if err != nil {
 			return "", err
 		}
-		// The declared type comes from the database's own schema.
-		defs[i] = strings.TrimSpace(q + " " + c.Type)
+		defs[i] = strings.TrimSpace(qc + " " + c.Type)
 	}
-	if err := sqlconn.NewTableColumns(d, names).CheckStrict(t.cfg.Table, s); err != nil {
-		return "", err
-	}
-	staging, err := d.QuoteIdent(t.table)
+	qt, err := b.QuoteIdent(table)
 	if err != nil {
 		return "", err
 	}
-	return "CREATE TABLE " + staging + " (" + strings.Join(defs, ", ") + ")", nil
+	return "CREATE TABLE " + qt + " (" + strings.Join(defs, ", ") + ")", nil
 }
 
-// tableColumns lists a table's columns; none when it does not exist.
-func tableColumns(ctx context.Context, q sqlx.QueryerContext, table string) ([]string, error) {
-	var names []string
-	if err := sqlx.SelectContext(ctx, q, &names, "SELECT name FROM pragma_table_info(?) ORDER BY cid", table); err != nil {
-		return nil, fmt.Errorf("read columns: %w", err)
-	}
-	return names, nil
+// Load inserts the batch's rows (upserts with keys) in the transaction
+// open on conn.
+func (b *backend) Load(ctx context.Context, conn *sqlx.Conn, _ *sqlx.Tx, table string, batch *etl.Batch, keys []string) error {
+	return b.insertRows(ctx, conn, table, batch, keys)
 }
 
-// Commit swaps the staging table in for replace; append and merge batches
-// are durable already.
-func (t *Target) Commit(ctx context.Context) error {
-	if t.cfg.Mode != ModeReplace {
-		return nil
-	}
-	if !t.staged {
-		t.logger.Info("no batch written, table left as it was")
-		return nil
-	}
-	if err := t.swap(ctx); err != nil {
-		return t.errorf("replace: %w", err)
-	}
-	t.staged = false
-	return nil
+// Swap drops table and renames staging to it in one transaction: readers
+// see the old table or the new one.
+func (b *backend) Swap(ctx context.Context, conn *sqlx.Conn, table, staging string) error {
+	b.CloseConn(conn) // the kept INSERT names the staging table, renamed away
+	b.insert = nil
+	return sqlconn.SwapByRename(ctx, b, conn, table, staging)
 }
 
-func (t *Target) swap(ctx context.Context) (err error) {
-	t.closeInsert() // it names the staging table, which is renamed away
-	d := Dialect{}
-	drop, err := sqlconn.DropTable(d, t.cfg.Table)
-	if err != nil {
-		return err
-	}
-	staging, _ := d.QuoteIdent(t.table)
-	table, _ := d.QuoteIdent(t.cfg.Table)
-	tx, err := t.conn.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	if _, err := tx.ExecContext(ctx, drop); err != nil {
-		return fmt.Errorf("drop old table: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, "ALTER TABLE "+staging+" RENAME TO "+table); err != nil {
-		return fmt.Errorf("rename staging table: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	t.columns, t.insert = nil, nil
-	return nil
+// Transient reports false: the database is a local file, and a locked
+// database has already been waited for (busy_timeout).
+func (b *backend) Transient(error) bool { return false }
+
+// DuplicateKeys reports a constraint violation.
+func (b *backend) DuplicateKeys(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
 }
 
-// Close closes the database; a replace run that did not commit drops its
-// staging table.
-func (t *Target) Close() error {
-	if t.db == nil {
-		return nil
-	}
-	var errs []error
-	t.closeInsert()
-	if t.staged && t.conn != nil {
-		errs = append(errs, t.dropStaging(context.Background()))
-	}
-	if t.conn != nil {
-		if err := t.conn.Close(); err != nil {
-			errs = append(errs, t.errorf("close: %w", err))
-		}
-		t.conn = nil
-	}
-	if err := t.db.Close(); err != nil {
-		errs = append(errs, t.errorf("close: %w", err))
-	}
-	t.db = nil
-	return errors.Join(errs...)
-}
+// TxDDL reports true: SQLite's DDL is transactional, so a batch creates
+// or alters the table in its own transaction.
+func (b *backend) TxDDL() bool { return true }

@@ -17,6 +17,7 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
+	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn/sqlconntest"
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
@@ -102,27 +103,11 @@ func query(t *testing.T, db *sqlx.DB, q string, args ...any) [][]string {
 	return out
 }
 
-// stringBatch builds a batch of string fields from rows of text; "<null>"
-// is a null. Origins are leads.csv lines 2, 3, ...
+// stringBatch builds a checked batch of string fields from rows of text;
+// "<null>" is a null. Origins are leads.csv lines 2, 3, ...
 func stringBatch(t *testing.T, seq int64, fields []string, rows ...[]string) *etl.Batch {
 	t.Helper()
-	fs := make([]etl.Field, len(fields))
-	for i, f := range fields {
-		fs[i] = etl.Field{Name: f, Type: etl.TypeString}
-	}
-	b := etl.NewBatch(etl.MustSchema(fs...), len(rows))
-	for r, row := range rows {
-		for c, v := range row {
-			if v == "<null>" {
-				b.Cols[c].AppendNull()
-			} else {
-				b.Cols[c].AppendString(v)
-			}
-		}
-		b.Origins = append(b.Origins, etl.Origin{File: "leads.csv", Line: int64(r + 2)})
-	}
-	b.Seq = seq
-	b.Position = etl.Position(fmt.Sprintf(`{"offset":%d}`, seq*100))
+	b := sqlconntest.StringBatch(seq, fields, rows...)
 	if err := b.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +139,9 @@ func TestAppendSkipsReplayedBatch(t *testing.T) {
 	// A replay is skipped before the table is touched: a field it brings
 	// adds no column, and the next batch is not confused by it.
 	write(t, again, stringBatch(t, 2, []string{"email", "extra"}, []string{"c@x", "e"}))
+	if got := query(t, bd.db(t), `SELECT name FROM pragma_table_info('leads')`); !cmp.Equal([][]string{{"email"}}, got) {
+		t.Errorf("a skipped replay changed the table: columns %v", got)
+	}
 	// The same sequence with another position is another cut: loaded.
 	other := stringBatch(t, 1, []string{"email", "extra"}, []string{"d@x", "e"})
 	other.Position = etl.Position(`{"offset":999}`)
@@ -480,7 +468,7 @@ func TestChunkBindingIsActive(t *testing.T) {
 func testTypesRoundTrip(t *testing.T, driverBind bool) {
 	bd := setup(t)
 	tg := bd.open(t, TargetConfig{Table: "typed"})
-	tg.driverBind = driverBind
+	tg.backend.driverBind = driverBind
 	s := etl.MustSchema(
 		etl.Field{Name: "s", Type: etl.TypeString},
 		etl.Field{Name: "i", Type: etl.TypeInt},
@@ -618,5 +606,41 @@ func TestStrictReplaceHoldsToExistingTable(t *testing.T) {
 	}
 	if diff := cmp.Diff([][]string{{"sku", "TEXT"}, {"price", "TEXT"}}, query(t, db, `SELECT name, type FROM pragma_table_info('prices')`)); diff != "" {
 		t.Errorf("columns (-want +got):\n%s", diff)
+	}
+}
+
+// TestKeptInsertIsFinalized checks that the full-chunk INSERT kept for the
+// run is finalized when its table is swapped away and before the
+// connection closes.
+func TestKeptInsertIsFinalized(t *testing.T) {
+	t.Parallel()
+	const n = maxRowsPerStatement + 1
+	rows := make([][]string, n)
+	for i := range rows {
+		rows[i] = []string{fmt.Sprint(i)}
+	}
+	bd := setup(t)
+	for _, mode := range []string{ModeAppend, ModeReplace} {
+		tg := bd.open(t, TargetConfig{Table: "t_" + mode, Mode: mode})
+		write(t, tg, stringBatch(t, 1, []string{"id"}, rows...))
+		if p := tg.backend.insert; p == nil || p.full == nil {
+			t.Fatalf("%s: no INSERT kept after a full chunk", mode)
+		}
+		kept := tg.backend.insert
+		if err := tg.Commit(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if mode == ModeReplace && (kept.full != nil || tg.backend.insert != nil) {
+			t.Errorf("%s: INSERT on the staging table kept after the swap", mode)
+		}
+		if err := tg.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if kept.full != nil {
+			t.Errorf("%s: INSERT kept after Close", mode)
+		}
+		if got := query(t, bd.db(t), `SELECT count(*) FROM "t_`+mode+`"`); got[0][0] != fmt.Sprint(n) {
+			t.Errorf("%s: %s rows, want %d", mode, got[0][0], n)
+		}
 	}
 }

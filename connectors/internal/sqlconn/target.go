@@ -25,7 +25,7 @@ type Backend interface {
 	// exist.
 	Columns(ctx context.Context, q sqlx.QueryerContext, table string) ([]string, error)
 	// CreateLike returns the statement creating table with the columns and
-	// column types of like.
+	// column types of like (not called when the backend is a LikeReader).
 	CreateLike(table, like string) (string, error)
 	// Load writes b's rows into table within tx, which is open on conn;
 	// with keys, rows whose key exists update it (the last row of the
@@ -43,6 +43,39 @@ type Backend interface {
 	// DuplicateKeys reports the error of creating a unique index on a
 	// table holding duplicate keys.
 	DuplicateKeys(err error) bool
+}
+
+// TxDDL is an optional Backend interface: a database whose DDL is
+// transactional (SQLite) returns true, and Table then claims an append
+// batch's replay marker before touching the table and creates or alters the
+// table within the batch's transaction, so that a skipped or failed batch
+// leaves the table as it was. Otherwise DDL runs before the transaction
+// (MySQL commits an open transaction at any DDL).
+type TxDDL interface {
+	TxDDL() bool
+}
+
+// ConnCloser is an optional Backend interface for a backend that keeps
+// state on the connection, such as prepared statements: Table calls
+// CloseConn before it closes the connection or replaces it after a
+// transient failure.
+type ConnCloser interface {
+	CloseConn(conn *sqlx.Conn)
+}
+
+// LikeReader is an optional Backend interface for a database that cannot
+// create a table like another in one statement (SQLite): Table calls
+// CreateLikeFrom instead of CreateLike, and the backend reads like's
+// definition on q, the connection or transaction the DDL runs on.
+type LikeReader interface {
+	CreateLikeFrom(ctx context.Context, q sqlx.QueryerContext, table, like string) (string, error)
+}
+
+// queryExecer runs a table target's DDL: its connection, or with TxDDL the
+// batch's transaction.
+type queryExecer interface {
+	sqlx.QueryerContext
+	sqlx.ExecerContext
 }
 
 // Retry policy of a table target's batch writes.
@@ -206,6 +239,7 @@ func (t *Table) Write(ctx context.Context, b *etl.Batch) error {
 // one.
 func (t *Table) reconnect(ctx context.Context) error {
 	if t.conn != nil {
+		t.closeConnState()
 		t.conn.Close()
 		t.conn = nil
 	}
@@ -217,13 +251,26 @@ func (t *Table) reconnect(ctx context.Context) error {
 	return nil
 }
 
+// closeConnState lets the backend drop what it keeps on the connection.
+func (t *Table) closeConnState() {
+	if c, ok := t.backend.(ConnCloser); ok && t.conn != nil {
+		c.CloseConn(t.conn)
+	}
+}
+
 func (t *Table) write(ctx context.Context, b *etl.Batch) (err error) {
-	// Tables are created and altered before the transaction: MySQL commits
-	// an open transaction at any DDL, which would commit a replay marker
-	// without its rows. DDL is idempotent, so a failure after it is
-	// harmless.
-	if err := t.ensureTable(ctx, b.Schema); err != nil {
-		return err
+	// Without transactional DDL, tables are created and altered before the
+	// transaction: MySQL commits an open transaction at any DDL, which
+	// would commit a replay marker without its rows. DDL is idempotent, so
+	// a failure after it is harmless.
+	txDDL := false
+	if d, ok := t.backend.(TxDDL); ok {
+		txDDL = d.TxDDL()
+	}
+	if !txDDL {
+		if err := t.ensureTable(ctx, t.conn, b.Schema); err != nil {
+			return err
+		}
 	}
 	tx, err := t.conn.BeginTxx(ctx, nil)
 	if err != nil {
@@ -247,6 +294,11 @@ func (t *Table) write(ctx context.Context, b *etl.Batch) (err error) {
 			return tx.Rollback()
 		}
 	}
+	if txDDL {
+		if err := t.ensureTable(ctx, tx, b.Schema); err != nil {
+			return err
+		}
+	}
 	var keys []string
 	if t.cfg.Mode == ModeMerge {
 		keys = t.cfg.Key
@@ -267,19 +319,19 @@ func (t *Table) write(ctx context.Context, b *etl.Batch) (err error) {
 
 // ensureTable creates the table from s when missing, adds columns for new
 // fields (evolve) or refuses them (strict), and for merge creates the key's
-// unique index.
-func (t *Table) ensureTable(ctx context.Context, s *etl.Schema) error {
+// unique index; its statements run on q.
+func (t *Table) ensureTable(ctx context.Context, q queryExecer, s *etl.Schema) error {
 	d := t.backend
 	if t.columns == nil {
-		names, err := t.backend.Columns(ctx, t.conn, t.table)
+		names, err := t.backend.Columns(ctx, q, t.table)
 		if err != nil {
 			return fmt.Errorf("read columns: %w", err)
 		}
 		if len(names) == 0 {
-			if err := t.create(ctx, s); err != nil {
+			if err := t.create(ctx, q, s); err != nil {
 				return err
 			}
-			if names, err = t.backend.Columns(ctx, t.conn, t.table); err != nil {
+			if names, err = t.backend.Columns(ctx, q, t.table); err != nil {
 				return fmt.Errorf("read columns: %w", err)
 			}
 		}
@@ -294,7 +346,7 @@ func (t *Table) ensureTable(ctx context.Context, s *etl.Schema) error {
 			if err != nil {
 				return err
 			}
-			if _, err := t.conn.ExecContext(ctx, add); err != nil {
+			if _, err := q.ExecContext(ctx, add); err != nil {
 				return fmt.Errorf("add column %q: %w", f.Name, err)
 			}
 			t.logger.Info("column added", "column", f.Name, "type", f.Type.String())
@@ -306,7 +358,7 @@ func (t *Table) ensureTable(ctx context.Context, s *etl.Schema) error {
 		if err != nil {
 			return err
 		}
-		if _, err := t.conn.ExecContext(ctx, index); err != nil {
+		if _, err := q.ExecContext(ctx, index); err != nil {
 			if t.backend.DuplicateKeys(err) {
 				return fmt.Errorf("cannot merge by key (%s): the table already holds rows with the same key; remove the duplicates or choose another key: %w",
 					strings.Join(t.cfg.Key, ", "), err)
@@ -320,8 +372,8 @@ func (t *Table) ensureTable(ctx context.Context, s *etl.Schema) error {
 
 // create creates t.table from s; but a strict replace creates its staging
 // table like the table it replaces, and refuses a batch with fields that
-// table lacks.
-func (t *Table) create(ctx context.Context, s *etl.Schema) error {
+// table lacks. Its statements run on q.
+func (t *Table) create(ctx context.Context, q queryExecer, s *etl.Schema) error {
 	d := t.backend
 	var keys []string
 	if t.cfg.Mode == ModeMerge {
@@ -332,7 +384,7 @@ func (t *Table) create(ctx context.Context, s *etl.Schema) error {
 		return err
 	}
 	if t.cfg.Mode == ModeReplace && t.cfg.Schema == SchemaStrict {
-		old, err := t.backend.Columns(ctx, t.conn, t.cfg.Table)
+		old, err := t.backend.Columns(ctx, q, t.cfg.Table)
 		if err != nil {
 			return fmt.Errorf("read columns: %w", err)
 		}
@@ -340,12 +392,17 @@ func (t *Table) create(ctx context.Context, s *etl.Schema) error {
 			if err := NewTableColumns(d, old).CheckStrict(t.cfg.Table, s); err != nil {
 				return err
 			}
-			if stmt, err = t.backend.CreateLike(t.table, t.cfg.Table); err != nil {
+			if lr, ok := t.backend.(LikeReader); ok {
+				stmt, err = lr.CreateLikeFrom(ctx, q, t.table, t.cfg.Table)
+			} else {
+				stmt, err = t.backend.CreateLike(t.table, t.cfg.Table)
+			}
+			if err != nil {
 				return err
 			}
 		}
 	}
-	if _, err := t.conn.ExecContext(ctx, stmt); err != nil {
+	if _, err := q.ExecContext(ctx, stmt); err != nil {
 		return fmt.Errorf("create table: %w", err)
 	}
 	return nil
@@ -376,6 +433,9 @@ func (t *Table) Close() error {
 		return nil
 	}
 	var errs []error
+	// Before the staging table is dropped: a statement kept on it would
+	// hold it.
+	t.closeConnState()
 	if t.staged && t.conn != nil {
 		if err := t.dropStaging(context.Background()); err != nil {
 			errs = append(errs, t.errorf("%w", err))
@@ -393,4 +453,42 @@ func (t *Table) Close() error {
 	}
 	t.db = nil
 	return errors.Join(errs...)
+}
+
+// SwapByRename is a Backend.Swap for a database whose DDL is
+// transactional (PostgreSQL, SQLite): it drops table and renames staging
+// to it in one transaction, so that readers see the old table until the
+// commit and the new one after.
+func SwapByRename(ctx context.Context, d Dialect, conn *sqlx.Conn, table, staging string) (err error) {
+	drop, err := DropTable(d, table)
+	if err != nil {
+		return err
+	}
+	qs, err := d.QuoteIdent(staging)
+	if err != nil {
+		return err
+	}
+	qt, err := d.QuoteIdent(table)
+	if err != nil {
+		return err
+	}
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, drop); err != nil {
+		return fmt.Errorf("drop old table: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "ALTER TABLE "+qs+" RENAME TO "+qt); err != nil {
+		return fmt.Errorf("rename staging table: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
