@@ -267,32 +267,11 @@ func (b *backend) copyBinary(ctx context.Context, pc *pgconn.PgConn, table strin
 // Swap drops table and renames staging to it in one transaction:
 // PostgreSQL's DDL is transactional, so readers see the old table until
 // the commit and the new one after.
-func (b *backend) Swap(ctx context.Context, conn *sqlx.Conn, table, staging string) (err error) {
-	drop, err := sqlconn.DropTable(b, table)
-	if err != nil {
+func (b *backend) Swap(ctx context.Context, conn *sqlx.Conn, table, staging string) error {
+	if err := sqlconn.SwapByRename(ctx, b, conn, table, staging); err != nil {
 		return err
 	}
-	qs, _ := b.QuoteIdent(staging)
-	qt, _ := b.QuoteIdent(table)
-	tx, err := conn.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	if _, err := tx.ExecContext(ctx, drop); err != nil {
-		return fmt.Errorf("drop old table: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, "ALTER TABLE "+qs+" RENAME TO "+qt); err != nil {
-		return fmt.Errorf("rename staging table: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	clear(b.oids)
+	clear(b.oids) // the table's columns are the staging table's now
 	return nil
 }
 
