@@ -128,27 +128,6 @@ func compareCells(a *etl.Column, i int, b *etl.Column, j int) int {
 	return 0
 }
 
-// appendKey appends row i of c to buf as bytes that are equal exactly when
-// the cells are: a type-tagged, length-prefixed encoding, so that keys of
-// several fields cannot run into each other.
-func appendKey(buf []byte, c *etl.Column, i int) []byte {
-	if c.Null[i] {
-		return append(buf, 0)
-	}
-	text, _ := c.Text(i)
-	buf = append(buf, 1)
-	buf = appendUvarint(buf, uint64(len(text)))
-	return append(buf, text...)
-}
-
-func appendUvarint(buf []byte, v uint64) []byte {
-	for v >= 0x80 {
-		buf = append(buf, byte(v)|0x80)
-		v >>= 7
-	}
-	return append(buf, byte(v))
-}
-
 // valueType is the column type for a Go value an expression returned; ok
 // is false for nil.
 func valueType(v any) (etl.Type, bool) {

@@ -186,7 +186,7 @@ func (s *lookupStep) resolveSource(env etl.BuildEnv) error {
 		s.source = c.File
 		return nil
 	case c.Connection == "" && c.Table == "":
-		return &etl.FieldError{Err: errors.New("lookup needs file: a CSV file with a header, or connection: and table:")}
+		return &etl.FieldError{Err: errors.New("lookup needs a file (a CSV file with a header), or a connection and a table")}
 	case c.Connection == "":
 		return &etl.FieldError{Path: []string{"table"}, Err: errors.New("table needs connection: the connection to read it from")}
 	case c.Table == "":

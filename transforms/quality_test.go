@@ -282,7 +282,7 @@ func TestQualityConfigErrors(t *testing.T) {
 		{`score: { rules: [{ when: 'a', points: 1 }], tiers: { hot: lots } }`, []string{"tiers", "hot"}, "number"},
 		{`route: { hot: 'a +' }`, []string{"hot"}, "unexpected token"},
 		{`lookup: { file: x.csv, on: { a: b }, fields: { c: d }, missing: explode }`, []string{"missing"}, "keep or reject"},
-		{`lookup: { on: a, fields: b }`, nil, "needs file"},
+		{`lookup: { on: a, fields: b }`, nil, "needs a file"},
 		{`lookup: { file: x.csv, connection: w, table: t, on: a, fields: b }`, []string{"file"}, "not both"},
 		{`lookup: { table: t, on: a, fields: b }`, []string{"table"}, "needs connection"},
 		{`lookup: { connection: w, on: a, fields: b }`, []string{"connection"}, "needs table"},

@@ -55,18 +55,18 @@ func (a *formsAPI) serve(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if r.Header.Get("X-API-Key") != apiKey {
-		http.Error(w, `{"error":"bad key"}`, 401)
+		http.Error(w, `{"error":"bad key"}`, http.StatusUnauthorized)
 		return
 	}
 	if a.fail503 > 0 {
 		a.fail503--
-		http.Error(w, "down", 503)
+		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
 	if a.throttle > 0 {
 		a.throttle--
 		w.Header().Set("Retry-After", "5")
-		http.Error(w, "slow down", 429)
+		http.Error(w, "slow down", http.StatusTooManyRequests)
 		return
 	}
 	q := r.URL.Query()
@@ -264,7 +264,7 @@ func TestTypedFieldsRejectBadValues(t *testing.T) {
 func TestKeyNeverInErrors(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "forbidden for key "+r.Header.Get("X-API-Key")+" at "+r.URL.RawQuery, 403)
+		http.Error(w, "forbidden for key "+r.Header.Get("X-API-Key")+" at "+r.URL.RawQuery, http.StatusForbidden)
 	}))
 	defer srv.Close()
 	cfg := httpsource.Config{URL: srv.URL + "/x?token=" + apiKey}
