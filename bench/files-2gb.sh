@@ -11,7 +11,10 @@ mkdir -p "$out"
 [ -x /usr/bin/time ] || apt-get install -y time >/dev/null
 csv="$out/leads-$rows.csv"
 [ -s "$csv" ] || python3 ../shared/bench/gen-leads "$rows" > "$csv"
-go build -o "$out/nightjar" ./cmd/nightjar
+# A binary of its own (other bench scripts rebuild bench/out/nightjar), or
+# the one NIGHTJAR_BIN names.
+bin=${NIGHTJAR_BIN:-$out/nightjar-files-2gb}
+[ -n "${NIGHTJAR_BIN:-}" ] || go build -o "$bin" ./cmd/nightjar
 
 work="$out/files-2gb"
 rm -rf "$work"; mkdir -p "$work/in"
@@ -29,7 +32,7 @@ jobs:
 YAML
 printf "%s: %d rows, %.0f MB\n" "$csv" "$rows" "$(($(stat -c %s "$csv") / 1000000))"
 for job in parquet sqlite; do
-  /usr/bin/time -v "$out/nightjar" run -c "$work/nightjar.yaml" "$job" > "$work/$job.out" 2> "$work/$job.time"
+  /usr/bin/time -v "$bin" run -c "$work/nightjar.yaml" "$job" > "$work/$job.out" 2> "$work/$job.time"
   awk -v job="$job" -F': ' '/Elapsed \(wall clock\)/ { wall = $2 } /Maximum resident set size/ { rss = $2 }
     END { printf "  csv → %-8s wall %s  peak RSS %.0f MB (target < 100)\n", job, wall, rss / 1024 }' "$work/$job.time"
   grep -h "succeeded\|failed" "$work/$job.out" | sed 's/^/    /'

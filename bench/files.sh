@@ -20,7 +20,10 @@ jsonl="$out/leads-$rows.jsonl"
 import csv, json, sys
 for r in csv.DictReader(open(sys.argv[1], newline="")):
     print(json.dumps(r, ensure_ascii=False))' "$csv" > "$jsonl"
-go build -o "$out/nightjar" ./cmd/nightjar
+# A binary of its own (other bench scripts rebuild bench/out/nightjar), or
+# the one NIGHTJAR_BIN names.
+bin=${NIGHTJAR_BIN:-$out/nightjar-files}
+[ -n "${NIGHTJAR_BIN:-}" ] || go build -o "$bin" ./cmd/nightjar
 
 work="$out/files"
 # Hard links: the files source refuses symbolic links leading outside its root.
@@ -48,8 +51,8 @@ measure() {
 for i in $(seq "$repeat"); do
   measure mlr mlr --icsv --ocsv cat "$csv"
   rm -rf "$work/.nightjar" "$work/out"
-  measure csv2csv "$out/nightjar" run -c "$work/nightjar.yaml" csv2csv
-  measure jsonl2csv "$out/nightjar" run -c "$work/nightjar.yaml" jsonl2csv
+  measure csv2csv "$bin" run -c "$work/nightjar.yaml" csv2csv
+  measure jsonl2csv "$bin" run -c "$work/nightjar.yaml" jsonl2csv
 done
 n=$(python3 -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1], newline="")))-1)' "$work/out/csv.csv")
 [ "$n" = "$rows" ] || { echo "csv2csv wrote $n rows, want $rows" >&2; exit 1; }

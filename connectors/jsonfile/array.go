@@ -25,7 +25,7 @@ import (
 // Its Position offset is the byte offset after the last element read; a
 // resume reads from the start and skips the elements before it.
 type ArrayDecoder struct {
-	objects *Decoder // the per-object parsing and batch building
+	objects objects // the per-object parsing and batch building
 	file    string
 	path    []string
 	in      *lineCounter
@@ -64,7 +64,7 @@ func NewArrayDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*ArrayDeco
 	dec := json.NewDecoder(in)
 	dec.UseNumber()
 	d := &ArrayDecoder{
-		objects: &Decoder{file: opts.File, cols: make(map[string]int)},
+		objects: objects{file: opts.File},
 		file:    opts.File, in: in, dec: dec, skipTo: opts.Offset,
 	}
 	if opts.JSON.Records != "" {
@@ -138,16 +138,13 @@ func (d *ArrayDecoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 	if n <= 0 {
 		n = etl.DefaultBatchSize
 	}
-	o := d.objects
-	clear(o.cols)
-	o.keys, o.kinds, o.cells, o.rows = o.keys[:0], o.kinds[:0], o.cells[:0], o.rows[:0]
+	d.objects.reset(n)
 	if !d.started {
 		d.started = true
 		if err := d.seek(); err != nil {
 			return nil, err
 		}
 	}
-	var arena []byte
 	var rejects []etl.Reject
 	var raw json.RawMessage
 	for records := 0; records < n && !d.done; {
@@ -168,10 +165,7 @@ func (d *ArrayDecoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 			continue
 		}
 		records++
-		mark, ncells := len(arena), len(o.cells)
-		var err error
-		if arena, err = o.parseObject(arena, raw, len(o.rows)); err != nil {
-			arena, o.cells = arena[:mark], o.cells[:ncells]
+		if err := d.objects.add(raw, line); err != nil {
 			rejects = append(rejects, etl.Reject{
 				Step: "source", Origin: etl.Origin{File: d.file, Line: line},
 				Reason: fmt.Sprintf("line %d: %v", line, err),
@@ -179,14 +173,13 @@ func (d *ArrayDecoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 			})
 			continue
 		}
-		o.rows = append(o.rows, line)
 		if records&1023 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
 	}
-	b, err := o.build(arena)
+	b, err := d.objects.build()
 	if err != nil {
 		return nil, err
 	}

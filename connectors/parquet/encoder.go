@@ -16,6 +16,11 @@ import (
 // it is flushed.
 const rowGroupRows = 16 << 10
 
+// writeChunk is how many rows are converted to Parquet values at a time:
+// a batch's worth of values (24 bytes each, per field) would be held for
+// nothing, since the writer copies them into its pages.
+const writeChunk = 1024
+
 // pageBufferSize bounds each column's in-memory page buffer.
 const pageBufferSize = 64 << 10
 
@@ -108,19 +113,28 @@ func (e *Encoder) Write(b *etl.Batch) error {
 		}
 		e.mapSchema, e.mapping = b.Schema, mapping
 	}
-	// One backing array for the batch's values, reused: the writer copies
-	// them.
-	n := b.Len()
-	if cap(e.values) < n*len(e.header) {
-		e.values = make([]pq.Value, n*len(e.header))
+	for lo := 0; lo < b.Len(); lo += writeChunk {
+		if err := e.writeRows(b, lo, min(lo+writeChunk, b.Len())); err != nil {
+			return err
+		}
 	}
-	values := e.values[:n*len(e.header)]
+	return nil
+}
+
+// writeRows converts rows lo to hi of b and hands them to the writer, which
+// copies them: one small backing array of values serves every chunk.
+func (e *Encoder) writeRows(b *etl.Batch, lo, hi int) error {
+	n, width := hi-lo, len(e.header)
+	if cap(e.values) < n*width {
+		e.values = make([]pq.Value, n*width)
+	}
+	values := e.values[:n*width]
 	if cap(e.rows) < n {
 		e.rows = make([]pq.Row, n)
 	}
 	rows := e.rows[:n]
 	for i := range rows {
-		rows[i] = values[i*len(e.header) : (i+1)*len(e.header) : (i+1)*len(e.header)]
+		rows[i] = values[i*width : (i+1)*width : (i+1)*width]
 	}
 	for k, j := range e.mapping {
 		leaf := e.leaf[k]
@@ -132,9 +146,9 @@ func (e *Encoder) Write(b *etl.Batch) error {
 		}
 		c := &b.Cols[j]
 		for i := range rows {
-			v, err := e.value(c, i, e.types[k])
+			v, err := e.value(c, lo+i, e.types[k])
 			if err != nil {
-				return fmt.Errorf("%s: row from %s: field %q: %w", e.file, b.Origins[i], e.header[k], err)
+				return fmt.Errorf("%s: row from %s: field %q: %w", e.file, b.Origins[lo+i], e.header[k], err)
 			}
 			if v.IsNull() {
 				rows[i][leaf] = v.Level(0, 0, leaf)
@@ -146,6 +160,7 @@ func (e *Encoder) Write(b *etl.Batch) error {
 	if _, err := e.pw.WriteRows(rows); err != nil {
 		return fmt.Errorf("%s: %w", e.file, err)
 	}
+	clear(values) // drop the references to the batch's strings
 	return nil
 }
 

@@ -1,0 +1,411 @@
+package jsonfile
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unsafe"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// Value kinds found in a line, in the order type inference ranks them.
+const (
+	kindNull uint8 = iota
+	kindString
+	kindInt
+	kindFloat
+	kindBool
+	kindJSON
+)
+
+// field is one key's values in the current batch: a kind per row and a
+// vector per kind, each filled only as far as its kind occurs. The vectors
+// become the batch's columns as they are.
+type field struct {
+	key  string  // as written in the objects
+	kind []uint8 // per row; kindNull where the key is absent or null
+	str  []string
+	i    []int64
+	f    []float64
+	b    []bool
+	v    []any
+
+	size sizes // the vectors' first capacities, from the last batch
+}
+
+// sizes are the lengths of a field's vectors, kept from one batch to size
+// the next batch's vectors at once rather than by doubling.
+type sizes struct{ kind, str, i, f, b, v int }
+
+// objects gathers JSON objects, one line each, into a batch in a single
+// pass over each line: values are checked and typed by a scanner and land
+// in their field's vectors; only nested objects and arrays go through
+// encoding/json. The schema is inferred when the batch is built.
+type objects struct {
+	file   string
+	cols   map[string]int   // the batch's fields by key
+	sizes  map[string]sizes // the last batch's vector lengths by key
+	fields []field
+	order  []int   // the fields of the previous object by position: keys usually repeat in order
+	rows   []int64 // the line of each row
+	limit  int     // the batch's row limit: no vector grows beyond it
+	arena  arena
+
+	fieldErr error // the first error in a value of a syntactically valid line
+}
+
+// reset starts a batch of at most limit rows.
+func (o *objects) reset(limit int) {
+	if o.cols == nil {
+		o.cols, o.sizes = make(map[string]int), make(map[string]sizes)
+	}
+	clear(o.cols)
+	clear(o.sizes)
+	for _, fd := range o.fields {
+		o.sizes[fd.key] = sizes{len(fd.kind), len(fd.str), len(fd.i), len(fd.f), len(fd.b), len(fd.v)}
+	}
+	clear(o.fields) // the vectors belong to the last batch now
+	o.fields, o.order, o.rows = o.fields[:0], o.order[:0], o.rows[:0]
+	o.limit = limit
+	o.arena.next()
+}
+
+// add appends the object on line as a row, or returns why it cannot: the
+// batch is then as it was before the line.
+func (o *objects) add(line []byte, lineNo int64) error {
+	row, nfields := len(o.rows), len(o.fields)
+	o.fieldErr = nil
+	err := o.parse(line, row)
+	if err == nil {
+		err = o.fieldErr
+	}
+	if err != nil {
+		for _, fd := range o.fields[nfields:] {
+			delete(o.cols, fd.key)
+		}
+		clear(o.fields[nfields:])
+		o.fields, o.order = o.fields[:nfields], o.order[:0]
+		for j := range o.fields {
+			o.fields[j].truncate(row)
+		}
+		if err == errSyntax || err == errNotObject {
+			return syntaxError(line)
+		}
+		return err
+	}
+	o.rows = append(o.rows, lineNo)
+	return nil
+}
+
+// parse scans one object into row.
+func (o *objects) parse(line []byte, row int) error {
+	p := skipSpace(line, 0)
+	if p == len(line) || line[p] != '{' {
+		return errNotObject
+	}
+	p = skipSpace(line, p+1)
+	if p < len(line) && line[p] == '}' {
+		p++
+	} else {
+		for pos := 0; ; pos++ {
+			if p == len(line) || line[p] != '"' {
+				return errSyntax
+			}
+			end, unquote, err := scanString(line, p)
+			if err != nil {
+				return err
+			}
+			col := o.column(line[p+1:end-1], unquote, pos)
+			p = skipSpace(line, end)
+			if p == len(line) || line[p] != ':' {
+				return errSyntax
+			}
+			if p, err = o.value(line, skipSpace(line, p+1), col, row); err != nil {
+				return err
+			}
+			p = skipSpace(line, p)
+			if p < len(line) && line[p] == ',' {
+				p = skipSpace(line, p+1)
+				continue
+			}
+			if p < len(line) && line[p] == '}' {
+				p++
+				break
+			}
+			return errSyntax
+		}
+	}
+	if skipSpace(line, p) != len(line) {
+		return errSyntax
+	}
+	return nil
+}
+
+// column returns the field of key, the pos-th key of its object, adding
+// it when new.
+func (o *objects) column(key []byte, unquote bool, pos int) int {
+	var col int
+	if unquote {
+		col = o.lookup(string(appendUnquoted(nil, key)))
+	} else if pos < len(o.order) && o.fields[o.order[pos]].key == string(key) {
+		return o.order[pos]
+	} else {
+		col = o.lookup(string(key))
+	}
+	if pos < len(o.order) {
+		o.order[pos] = col
+	} else {
+		o.order = append(o.order, col)
+	}
+	return col
+}
+
+func (o *objects) lookup(key string) int {
+	if col, ok := o.cols[key]; ok {
+		return col
+	}
+	col := len(o.fields)
+	o.cols[key] = col
+	o.fields = append(o.fields, field{key: key, size: o.sizes[key]})
+	return col
+}
+
+// value scans the value at line[p] into row of field col and returns the
+// index just past it.
+func (o *objects) value(line []byte, p, col, row int) (int, error) {
+	if p == len(line) {
+		return 0, errSyntax
+	}
+	fd := &o.fields[col]
+	switch c := line[p]; {
+	case c == '"':
+		end, unquote, err := scanString(line, p)
+		if err != nil {
+			return 0, err
+		}
+		fd.kind = put(fd.kind, row, kindString, fd.size.kind, o.limit)
+		fd.str = put(fd.str, row, o.arena.text(line[p+1:end-1], unquote), fd.size.str, o.limit)
+		return end, nil
+	case c == '-' || '0' <= c && c <= '9':
+		end, integral, err := scanNumber(line, p)
+		if err != nil {
+			return 0, err
+		}
+		text := line[p:end]
+		fd.str = put(fd.str, row, o.arena.text(text, false), fd.size.str, o.limit) // kept for a json-typed field
+		if integral {
+			n, ok := parseInt(text)
+			if !ok { // 19 digits or more: an int64 if it fits, else a float
+				var err error
+				n, err = strconv.ParseInt(unsafe.String(&text[0], len(text)), 10, 64)
+				ok = err == nil
+			}
+			if ok {
+				fd.kind = put(fd.kind, row, kindInt, fd.size.kind, o.limit)
+				fd.i = put(fd.i, row, n, fd.size.i, o.limit)
+				return end, nil
+			}
+		}
+		f, err := strconv.ParseFloat(unsafe.String(&text[0], len(text)), 64)
+		if err != nil && o.fieldErr == nil {
+			o.fieldErr = fmt.Errorf("field %q: number %s out of range", fd.key, text)
+		}
+		fd.kind = put(fd.kind, row, kindFloat, fd.size.kind, o.limit)
+		fd.f = put(fd.f, row, f, fd.size.f, o.limit)
+		return end, nil
+	case c == '{' || c == '[':
+		end, err := nestedEnd(line, p)
+		if err != nil {
+			return 0, err
+		}
+		v, err := decodeNested(line[p:end])
+		if err != nil {
+			return 0, err
+		}
+		fd.kind = put(fd.kind, row, kindJSON, fd.size.kind, o.limit)
+		fd.v = put(fd.v, row, v, fd.size.v, o.limit)
+		return end, nil
+	}
+	for _, lit := range [...]struct {
+		text string
+		kind uint8
+		b    bool
+	}{{"true", kindBool, true}, {"false", kindBool, false}, {"null", kindNull, false}} {
+		if len(line)-p >= len(lit.text) && string(line[p:p+len(lit.text)]) == lit.text {
+			fd.kind = put(fd.kind, row, lit.kind, fd.size.kind, o.limit)
+			if lit.kind == kindBool {
+				fd.b = put(fd.b, row, lit.b, fd.size.b, o.limit)
+			}
+			return p + len(lit.text), nil
+		}
+	}
+	return 0, errSyntax
+}
+
+// put sets s[row] to v, growing s (zeroed) as needed: first to size, then
+// by doubling, but never beyond limit rows.
+func put[T any](s []T, row int, v T, size, limit int) []T {
+	if row >= cap(s) {
+		n := max(2*cap(s), 256)
+		if cap(s) == 0 {
+			n = max(size, 256)
+		}
+		n = max(min(n, limit), row+1)
+		grown := make([]T, len(s), n)
+		copy(grown, s)
+		s = grown
+	}
+	if row >= len(s) {
+		old := len(s)
+		s = s[:row+1]
+		clear(s[old:row])
+	}
+	s[row] = v
+	return s
+}
+
+// truncate drops the rows from row on, after a rejected line.
+func (fd *field) truncate(row int) {
+	fd.kind = fd.kind[:min(len(fd.kind), row)]
+	fd.str = fd.str[:min(len(fd.str), row)]
+	fd.i = fd.i[:min(len(fd.i), row)]
+	fd.f = fd.f[:min(len(fd.f), row)]
+	fd.b = fd.b[:min(len(fd.b), row)]
+	fd.v = fd.v[:min(len(fd.v), row)]
+}
+
+// fieldType infers a field's type from the kinds of its values: one kind
+// gives its type, integers and floats give float, and any other mix json; a
+// field only ever null is a string.
+func fieldType(kinds []uint8) etl.Type {
+	var seen [kindJSON + 1]bool
+	for _, k := range kinds {
+		seen[k] = true
+	}
+	var only []uint8
+	for k := kindString; k <= kindJSON; k++ {
+		if seen[k] {
+			only = append(only, k)
+		}
+	}
+	switch {
+	case len(only) == 0:
+		return etl.TypeString
+	case len(only) == 1:
+		return [...]etl.Type{kindString: etl.TypeString, kindInt: etl.TypeInt, kindFloat: etl.TypeFloat,
+			kindBool: etl.TypeBool, kindJSON: etl.TypeJSON}[only[0]]
+	case len(only) == 2 && only[0] == kindInt && only[1] == kindFloat:
+		return etl.TypeFloat
+	}
+	return etl.TypeJSON
+}
+
+// build makes the batch of the rows added since reset; the field vectors
+// become its columns.
+func (o *objects) build() (*etl.Batch, error) {
+	rows := len(o.rows)
+	fields := make([]etl.Field, len(o.fields))
+	for j := range o.fields {
+		fd := &o.fields[j]
+		fd.kind = extend(fd.kind, rows)
+		name := fd.key
+		if name == "" { // a field needs a name, and not one of the others
+			name = "col_" + strconv.Itoa(j+1)
+			for _, taken := o.cols[name]; taken; _, taken = o.cols[name] {
+				name += "_"
+			}
+		}
+		fields[j] = etl.Field{Name: name, Type: fieldType(fd.kind)}
+	}
+	schema, err := etl.NewSchema(fields...)
+	if err != nil {
+		return nil, err
+	}
+	b := &etl.Batch{Schema: schema, Cols: make([]etl.Column, len(fields)), Origins: make([]etl.Origin, rows)}
+	for i, line := range o.rows {
+		b.Origins[i] = etl.Origin{File: o.file, Line: line}
+	}
+	nulls := make([]bool, rows*len(fields)) // one slab for the null masks
+	for j := range o.fields {
+		fd := &o.fields[j]
+		c := etl.Column{Type: fields[j].Type, Null: nulls[j*rows : (j+1)*rows : (j+1)*rows]}
+		for i, k := range fd.kind {
+			c.Null[i] = k == kindNull
+		}
+		switch c.Type {
+		case etl.TypeString:
+			c.Str = extend(fd.str, rows)
+		case etl.TypeInt:
+			c.Int = extend(fd.i, rows)
+		case etl.TypeFloat:
+			c.Float = extend(fd.f, rows)
+			for i, k := range fd.kind {
+				if k == kindInt {
+					c.Float[i] = float64(fd.i[i])
+				}
+			}
+		case etl.TypeBool:
+			c.Bool = extend(fd.b, rows)
+		case etl.TypeJSON:
+			c.JSON = make([]any, rows)
+			for i, k := range fd.kind {
+				switch k {
+				case kindString:
+					c.JSON[i] = fd.str[i]
+				case kindInt, kindFloat:
+					c.JSON[i] = json.Number(fd.str[i])
+				case kindBool:
+					c.JSON[i] = fd.b[i]
+				case kindJSON:
+					c.JSON[i] = fd.v[i]
+				}
+			}
+		}
+		b.Cols[j] = c
+	}
+	return b, nil
+}
+
+// extend returns s grown with zero values to n elements.
+func extend[T any](s []T, n int) []T {
+	if len(s) >= n {
+		return s[:n]
+	}
+	return append(s, make([]T, n-len(s))...)
+}
+
+// arena holds a batch's string bytes in chunks that are never moved, so
+// that the strings made over them stay valid; the batch owns the chunks.
+type arena struct {
+	buf  []byte
+	used int // bytes taken in this batch, to size the next batch's chunk
+	hint int
+}
+
+// next starts a batch: its first chunk is sized from the last batch.
+func (a *arena) next() {
+	if a.used > 0 {
+		a.hint = min(a.used+a.used/8, 16<<20)
+	}
+	a.buf, a.used = nil, 0
+}
+
+// text copies s (a string's contents when unquote is set) into the arena
+// and returns it as a string.
+func (a *arena) text(s []byte, unquote bool) string {
+	if len(s) == 0 {
+		return ""
+	}
+	if cap(a.buf)-len(a.buf) < len(s) {
+		a.buf = make([]byte, 0, max(a.hint, 64<<10, len(s)))
+	}
+	start := len(a.buf)
+	if unquote {
+		a.buf = appendUnquoted(a.buf, s) // a longer result moves the chunk: earlier strings keep the old one
+	} else {
+		a.buf = append(a.buf, s...)
+	}
+	a.used += len(a.buf) - start
+	return unsafe.String(&a.buf[start], len(a.buf)-start)
+}
