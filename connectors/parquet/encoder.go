@@ -13,8 +13,11 @@ import (
 )
 
 // rowGroupRows bounds a row group, which the writer holds in memory until
-// it is flushed.
-const rowGroupRows = 16 << 10
+// it is flushed. Smaller groups hold less, but the footer's index of every
+// group and page stays in memory to the end: on a 2 GB CSV → Parquet (zstd)
+// load, peak RSS was 126 MB with 8k-row groups, 106 MB with 16k and 97.6 MB
+// with 128k.
+const rowGroupRows = 128 << 10
 
 // writeChunk is how many rows are converted to Parquet values at a time:
 // a batch's worth of values (24 bytes each, per field) would be held for
