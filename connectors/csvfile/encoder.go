@@ -13,16 +13,12 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
-// flushSize is how much encoded text the encoder gathers before writing.
-const flushSize = 64 << 10
-
 // Encoder writes batches as CSV: a header from the first batch's schema,
 // then one line per row ending in LF. A null is an empty field, an empty
 // string is "", and a value with a delimiter, quote, CR or LF is quoted
 // (RFC 4180), its CR LF kept as is. Timestamps are RFC 3339 in UTC.
 type Encoder struct {
-	w     io.Writer
-	file  string
+	fileformat.Output
 	delim byte
 
 	header []string // written names; nil before the first row
@@ -30,7 +26,6 @@ type Encoder struct {
 	// field, its index in that schema (-1: absent, written as null).
 	mapSchema *etl.Schema
 	mapping   []int
-	buf       []byte
 }
 
 var _ fileformat.Encoder = (*Encoder)(nil)
@@ -40,7 +35,7 @@ func NewEncoder(w io.Writer, delim byte, opts fileformat.EncodeOptions) *Encoder
 	if delim == 0 {
 		delim = ','
 	}
-	return &Encoder{w: w, file: opts.File, delim: delim}
+	return &Encoder{Output: fileformat.Output{W: w, File: opts.File}, delim: delim}
 }
 
 // Write implements fileformat.Encoder. A batch whose schema differs from
@@ -54,11 +49,11 @@ func (e *Encoder) Write(b *etl.Batch) error {
 		e.header = b.Schema.Names()
 		for i, name := range e.header {
 			if i > 0 {
-				e.buf = append(e.buf, e.delim)
+				e.Buf = append(e.Buf, e.delim)
 			}
-			e.buf = e.appendString(e.buf, name)
+			e.Buf = e.appendString(e.Buf, name)
 		}
-		e.buf = append(e.buf, '\n')
+		e.Buf = append(e.Buf, '\n')
 	}
 	if b.Schema != e.mapSchema {
 		if err := e.remap(b.Schema); err != nil {
@@ -68,36 +63,22 @@ func (e *Encoder) Write(b *etl.Batch) error {
 	for i := range b.Len() {
 		for k, j := range e.mapping {
 			if k > 0 {
-				e.buf = append(e.buf, e.delim)
+				e.Buf = append(e.Buf, e.delim)
 			}
 			if j < 0 {
 				continue
 			}
 			var err error
-			if e.buf, err = e.appendValue(e.buf, &b.Cols[j], i); err != nil {
-				return fmt.Errorf("%s: row from %s: field %q: %w", e.file, b.Origins[i], b.Schema.Field(j).Name, err)
+			if e.Buf, err = e.appendValue(e.Buf, &b.Cols[j], i); err != nil {
+				return fmt.Errorf("%s: row from %s: field %q: %w", e.File, b.Origins[i], b.Schema.Field(j).Name, err)
 			}
 		}
-		e.buf = append(e.buf, '\n')
-		if len(e.buf) >= flushSize {
-			if err := e.flush(); err != nil {
-				return err
-			}
+		e.Buf = append(e.Buf, '\n')
+		if err := e.FlushIfFull(); err != nil {
+			return err
 		}
 	}
-	return e.flush()
-}
-
-func (e *Encoder) flush() error {
-	if len(e.buf) == 0 {
-		return nil
-	}
-	_, err := e.w.Write(e.buf)
-	e.buf = e.buf[:0]
-	if err != nil {
-		return fmt.Errorf("write %s: %w", e.file, err)
-	}
-	return nil
+	return e.Flush()
 }
 
 func (e *Encoder) remap(s *etl.Schema) error {
@@ -108,7 +89,7 @@ func (e *Encoder) remap(s *etl.Schema) error {
 	for _, f := range s.Fields() {
 		if !containsName(e.header, f.Name) {
 			return fmt.Errorf("%s: field %q is not in the CSV header written from the first batch (%s)",
-				e.file, f.Name, strings.Join(e.header, ", "))
+				e.File, f.Name, strings.Join(e.header, ", "))
 		}
 	}
 	e.mapSchema, e.mapping = s, mapping

@@ -13,20 +13,15 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
-// flushSize is how much encoded text the encoder gathers before writing.
-const flushSize = 64 << 10
-
 // Encoder writes one JSON object per row, fields in schema order, with
 // typed values: null, numbers, booleans, strings, RFC 3339 strings for
 // timestamps (dates as 2006-01-02) and nested JSON as is. It appends bytes
 // to a reused buffer; no map is built per row.
 type Encoder struct {
-	w    io.Writer
-	file string
+	fileformat.Output
 
 	schema *etl.Schema
 	keys   [][]byte // `"name":` per field of schema
-	buf    []byte
 
 	array bool  // one JSON array rather than JSON Lines
 	rows  int64 // rows written, for the array's separators
@@ -36,7 +31,7 @@ var _ fileformat.Encoder = (*Encoder)(nil)
 
 // NewEncoder returns an encoder writing JSON Lines to w.
 func NewEncoder(w io.Writer, opts fileformat.EncodeOptions) *Encoder {
-	return &Encoder{w: w, file: opts.File}
+	return &Encoder{Output: fileformat.Output{W: w, File: opts.File}}
 }
 
 // Write implements fileformat.Encoder.
@@ -55,34 +50,32 @@ func (e *Encoder) Write(b *etl.Batch) error {
 	for i := range b.Len() {
 		if e.array {
 			if e.rows == 0 {
-				e.buf = append(e.buf, '[', '\n')
+				e.Buf = append(e.Buf, '[', '\n')
 			} else {
-				e.buf = append(e.buf, ',', '\n')
+				e.Buf = append(e.Buf, ',', '\n')
 			}
 		}
 		e.rows++
-		e.buf = append(e.buf, '{')
+		e.Buf = append(e.Buf, '{')
 		for j := range b.Cols {
 			if j > 0 {
-				e.buf = append(e.buf, ',')
+				e.Buf = append(e.Buf, ',')
 			}
-			e.buf = append(e.buf, e.keys[j]...)
+			e.Buf = append(e.Buf, e.keys[j]...)
 			var err error
-			if e.buf, err = appendValue(e.buf, &b.Cols[j], i); err != nil {
-				return fmt.Errorf("%s: row from %s: field %q: %w", e.file, b.Origins[i], b.Schema.Field(j).Name, err)
+			if e.Buf, err = appendValue(e.Buf, &b.Cols[j], i); err != nil {
+				return fmt.Errorf("%s: row from %s: field %q: %w", e.File, b.Origins[i], b.Schema.Field(j).Name, err)
 			}
 		}
-		e.buf = append(e.buf, '}')
+		e.Buf = append(e.Buf, '}')
 		if !e.array {
-			e.buf = append(e.buf, '\n')
+			e.Buf = append(e.Buf, '\n')
 		}
-		if len(e.buf) >= flushSize {
-			if err := e.flush(); err != nil {
-				return err
-			}
+		if err := e.FlushIfFull(); err != nil {
+			return err
 		}
 	}
-	return e.flush()
+	return e.Flush()
 }
 
 // ArrayEncoder writes batches as one JSON array, streamed: one object per
@@ -93,29 +86,17 @@ var _ fileformat.Finisher = (*ArrayEncoder)(nil)
 
 // NewArrayEncoder returns an encoder writing one JSON array to w.
 func NewArrayEncoder(w io.Writer, opts fileformat.EncodeOptions) *ArrayEncoder {
-	return &ArrayEncoder{Encoder{w: w, file: opts.File, array: true}}
+	return &ArrayEncoder{Encoder{Output: fileformat.Output{W: w, File: opts.File}, array: true}}
 }
 
 // Finish implements fileformat.Finisher: it closes the array.
 func (e *ArrayEncoder) Finish() error {
 	if e.rows == 0 {
-		e.buf = append(e.buf, "[]\n"...)
+		e.Buf = append(e.Buf, "[]\n"...)
 	} else {
-		e.buf = append(e.buf, "\n]\n"...)
+		e.Buf = append(e.Buf, "\n]\n"...)
 	}
-	return e.flush()
-}
-
-func (e *Encoder) flush() error {
-	if len(e.buf) == 0 {
-		return nil
-	}
-	_, err := e.w.Write(e.buf)
-	e.buf = e.buf[:0]
-	if err != nil {
-		return fmt.Errorf("write %s: %w", e.file, err)
-	}
-	return nil
+	return e.Flush()
 }
 
 func appendValue(buf []byte, c *etl.Column, i int) ([]byte, error) {

@@ -298,3 +298,35 @@ func HeaderMapping(header []string, s *etl.Schema, file string) ([]int, error) {
 	}
 	return mapping, nil
 }
+
+// FlushSize is how much encoded text an Output gathers before writing.
+const FlushSize = 64 << 10
+
+// Output gathers an encoder's text in Buf and writes it to W in chunks of
+// about FlushSize; write errors name File.
+type Output struct {
+	W    io.Writer
+	File string
+	Buf  []byte
+}
+
+// FlushIfFull writes the gathered text once there is FlushSize of it.
+func (o *Output) FlushIfFull() error {
+	if len(o.Buf) < FlushSize {
+		return nil
+	}
+	return o.Flush()
+}
+
+// Flush writes the gathered text.
+func (o *Output) Flush() error {
+	if len(o.Buf) == 0 {
+		return nil
+	}
+	_, err := o.W.Write(o.Buf)
+	o.Buf = o.Buf[:0]
+	if err != nil {
+		return fmt.Errorf("write %s: %w", o.File, err)
+	}
+	return nil
+}

@@ -1,6 +1,8 @@
 package fileformat
 
 import (
+	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -31,5 +33,30 @@ func TestRejectValue(t *testing.T) {
 	got := RejectValue([]byte(long))
 	if !utf8.ValidString(got) || len(got) > MaxRejectValue+len("…") || !strings.HasSuffix(got, "…") {
 		t.Errorf("truncated value: %d bytes, valid %v", len(got), utf8.ValidString(got))
+	}
+}
+
+type failingWriter struct{ writes int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	return 0, errors.New("disk full")
+}
+
+func TestOutputWritesInChunksAndNamesTheFile(t *testing.T) {
+	var sink bytes.Buffer
+	o := Output{W: &sink, File: "out/leads.csv"}
+	o.Buf = append(o.Buf, "a,b\n"...)
+	if err := o.FlushIfFull(); err != nil || sink.Len() != 0 {
+		t.Fatalf("FlushIfFull below FlushSize wrote %d bytes (err %v)", sink.Len(), err)
+	}
+	o.Buf = append(o.Buf, bytes.Repeat([]byte("x"), FlushSize)...)
+	if err := o.FlushIfFull(); err != nil || sink.Len() != FlushSize+4 || len(o.Buf) != 0 {
+		t.Fatalf("FlushIfFull at FlushSize: wrote %d, %d left, err %v", sink.Len(), len(o.Buf), err)
+	}
+	fw := &failingWriter{}
+	o = Output{W: fw, File: "out/leads.csv", Buf: []byte("row\n")}
+	if err := o.Flush(); err == nil || !strings.Contains(err.Error(), "out/leads.csv") || fw.writes != 1 {
+		t.Fatalf("Flush error = %v after %d writes, want one naming the file", err, fw.writes)
 	}
 }
