@@ -103,6 +103,11 @@ type TargetEnv struct {
 	// Fingerprints remembers what the target last sent per record, for
 	// change detection; keys are scoped to Job and Name.
 	Fingerprints Fingerprints
+	// Syncs is set when the runner will call Sync on the target (it is a
+	// Syncer). Without it a Syncer must make every batch durable before
+	// its Write returns: a target wrapped in one that hides Sync stays
+	// durable per batch.
+	Syncs bool
 }
 
 // Fingerprints stores, per target and record id, a digest of the record
@@ -130,6 +135,25 @@ type Target interface {
 	// output (removes a temporary file).
 	Close() error
 	Durability() Durability
+}
+
+// Syncer is an optional Target interface for a target that makes many
+// batches durable at once: a database loading several batches in one
+// transaction, since a commit (an fsync) per batch is what bounds a bulk
+// load. Its Write may return before the batch is durable; Sync makes every
+// batch written so far durable. The runner records no position past a
+// batch written to a Syncer until a Sync after it returned; it calls Sync
+// after a Write for which SyncDue reports true, when no batch has arrived
+// for a while (a slow source must not keep a transaction open), and at the
+// end of input. A Syncer that is closed without a Sync abandons what it did
+// not sync (its transaction rolls back), and the batches are read again
+// next run.
+type Syncer interface {
+	Target
+	Sync(ctx context.Context) error
+	// SyncDue reports whether what was written since the last Sync is
+	// worth syncing now (enough rows, or open long enough).
+	SyncDue() bool
 }
 
 // Rejecter is a target that refuses some rows of a batch it otherwise

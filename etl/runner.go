@@ -210,6 +210,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		}
 		for i, t := range job.Targets {
 			env.Name = t.Name
+			_, env.Syncs = t.Target.(Syncer)
 			if err := t.Target.Open(ctx, env); err != nil {
 				for _, opened := range job.Targets[:i] {
 					opened.Target.Close()
@@ -428,10 +429,80 @@ func ApplyStep(ctx context.Context, s NamedStep, b *Batch) (*Batch, error) {
 	return out, nil
 }
 
+// syncIdle is how long the sink stage waits for the next batch before it
+// syncs the Syncer targets anyway.
+var syncIdle = 200 * time.Millisecond
+
 // sinkStage writes each batch to every target and hands the checkpoints
-// to the commit stage.
+// to the commit stage: at once when every target is durable per batch,
+// after a Sync when some target is a Syncer.
 func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack bool, commits chan<- Commit, committerDone <-chan struct{}) error {
-	for b := range in {
+	var syncers []NamedTarget
+	if !p.opts.DryRun {
+		for _, t := range p.job.Targets {
+			if _, ok := t.Target.(Syncer); ok {
+				syncers = append(syncers, t)
+			}
+		}
+	}
+	// unsynced: a Syncer holds batches that are not durable yet, of
+	// unsyncedRows rows, counted as written once synced.
+	unsynced := false
+	unsyncedRows := int64(0)
+	// checkpoint hands the pending checkpoint to the commit stage; false
+	// when that stage failed (g.Wait reports why).
+	checkpoint := func() bool {
+		if holdBack || p.opts.DryRun {
+			return true
+		}
+		// Not abandoned when ctx is cancelled: the batch is durable, so its
+		// checkpoint is recorded (the commit stage drains).
+		select {
+		case commits <- p.takePending():
+			return true
+		case <-committerDone:
+			return false
+		}
+	}
+	sync := func(seq int64) error {
+		for _, t := range syncers {
+			if err := t.Target.(Syncer).Sync(ctx); err != nil {
+				return fmt.Errorf("%s: sync after batch %d: %w", t.Name, seq, err)
+			}
+		}
+		unsynced = false
+		p.counters.Written += unsyncedRows
+		unsyncedRows = 0
+		return nil
+	}
+	var idle *time.Timer
+	if len(syncers) > 0 {
+		idle = time.NewTimer(syncIdle)
+		defer idle.Stop()
+	}
+	lastSeq := int64(0)
+	for {
+		var b *Batch
+		var ok bool
+		if unsynced {
+			idle.Reset(syncIdle)
+			select {
+			case b, ok = <-in:
+			case <-idle.C:
+				if err := sync(lastSeq); err != nil {
+					return err
+				}
+				if !checkpoint() {
+					return nil
+				}
+				continue
+			}
+		} else {
+			b, ok = <-in
+		}
+		if !ok {
+			break
+		}
 		p.counters.Read += b.readRows
 		p.counters.Rejected += int64(len(b.Rejects))
 		p.counters.Bytes += b.Bytes
@@ -443,7 +514,12 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 				return err
 			}
 		}
-		p.counters.Written += int64(b.Len())
+		lastSeq = b.Seq
+		if len(syncers) > 0 {
+			unsyncedRows += int64(b.Len())
+		} else {
+			p.counters.Written += int64(b.Len())
+		}
 		p.counters.Rejected += int64(len(targetRejects))
 		p.pending.Rejects = append(p.pending.Rejects, targetRejects...)
 		if b.Position != nil {
@@ -453,18 +529,36 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 		p.pending.Rejects = append(p.pending.Rejects, b.Rejects...)
 		p.pending.Files = append(p.pending.Files, b.Files...)
 		p.dirty = true
-		if !holdBack && !p.opts.DryRun {
-			// Not abandoned when ctx is cancelled: the batch is written, so
-			// its checkpoint is recorded (the commit stage drains).
-			select {
-			case commits <- p.takePending():
-			case <-committerDone: // it failed; g.Wait reports why
-				return nil
+		if len(syncers) > 0 {
+			unsynced = true
+			due := false
+			for _, t := range syncers {
+				due = due || t.Target.(Syncer).SyncDue()
 			}
+			if due {
+				if err := sync(b.Seq); err != nil {
+					return err
+				}
+			}
+		}
+		if !unsynced && !checkpoint() {
+			return nil
 		}
 		if p.opts.Progress != nil {
 			p.opts.Progress(p.counters)
 		}
+	}
+	// The end of input, or of a graceful stop; but a failed stage
+	// cancelled ctx, and the run fails with what was not synced rolled
+	// back.
+	if unsynced {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := sync(lastSeq); err != nil {
+			return err
+		}
+		checkpoint()
 	}
 	return nil
 }

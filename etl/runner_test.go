@@ -475,3 +475,78 @@ func TestRunnerFailsWhenACheckpointFails(t *testing.T) {
 		t.Fatalf("rerun starts at batch %d, want 3", target.Written[0].Seq)
 	}
 }
+
+func TestRunnerCheckpointsSyncerOnlyAfterSync(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ctx := context.Background()
+	failSync := 2
+	target := &etltest.SyncTarget{Every: 2, SyncHook: func(n int) error {
+		if n == failSync {
+			return errors.New("commit failed")
+		}
+		return nil
+	}}
+	src := &etltest.Source{Batches: batches(5)}
+	job := &etl.Job{Name: "j", Source: src, Targets: []etl.NamedTarget{{Name: "t", Target: target}}}
+
+	run, err := s.runner.Run(ctx, job, etl.RunOptions{})
+	if err == nil || !strings.Contains(err.Error(), "sync after batch 4: commit failed") {
+		t.Fatalf("run = %+v, %v; want the failed sync after batch 4", run, err)
+	}
+	// Batches 1 and 2 were synced; 3 and 4 were written, then lost with
+	// the failed sync: the position is p1.
+	cp, _ := s.store.Checkpoint(ctx, "j", "")
+	if string(cp.Position) != `"p1"` || cp.Seq != 2 || fmt.Sprint(target.SyncedSeqs()) != "[1 2]" {
+		t.Fatalf("checkpoint %s seq %d, synced %v; want \"p1\" seq 2, synced [1 2]", cp.Position, cp.Seq, target.SyncedSeqs())
+	}
+	// Written counts the rows synced, not those lost with the failed sync.
+	if run.Written != 4 || run.Read != 8 {
+		t.Errorf("counters = %+v, want 8 read, 4 written", run.Counters)
+	}
+
+	// The rerun writes 3, 4 and 5, and syncs 5 at the end of input though
+	// no sync was due.
+	failSync = -1
+	if _, err := s.runner.Run(ctx, job, etl.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cp, _ = s.store.Checkpoint(ctx, "j", "")
+	if string(cp.Position) != `"p4"` || cp.Seq != 5 || fmt.Sprint(target.SyncedSeqs()) != "[1 2 3 4 5]" {
+		t.Fatalf("checkpoint %s seq %d, synced %v; want \"p4\" seq 5, synced [1 2 3 4 5]", cp.Position, cp.Seq, target.SyncedSeqs())
+	}
+}
+
+func TestRunnerSyncsWhileTheSourceIsSlow(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	ctx := context.Background()
+	// No sync is ever due: only waiting for the source makes one.
+	target := &etltest.SyncTarget{}
+	src := &etltest.Source{Batches: batches(3), NextHook: func(i int) error {
+		if i != 2 {
+			return nil
+		}
+		// The source stalls before its third batch until the first two
+		// are checkpointed.
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			cp, err := s.store.Checkpoint(ctx, "j", "")
+			if err != nil {
+				return err
+			}
+			if string(cp.Position) == `"p1"` {
+				return nil
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return errors.New("batches 1 and 2 were not checkpointed while the source stalled")
+	}}
+	job := &etl.Job{Name: "j", Source: src, Targets: []etl.NamedTarget{{Name: "t", Target: target}}}
+	if _, err := s.runner.Run(ctx, job, etl.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if target.Syncs < 2 || fmt.Sprint(target.SyncedSeqs()) != "[1 2 3]" {
+		t.Fatalf("%d syncs, synced %v; want at least 2 (idle, end of input), synced [1 2 3]", target.Syncs, target.SyncedSeqs())
+	}
+}

@@ -46,7 +46,7 @@ func nightjarBinary(t *testing.T) string {
 // writeTwoTargetConfig writes a config loading in/*.csv into an append
 // table (out/append.db) and a merge table by id (out/merge.db), the setup
 // of the process tests, with extra job keys (a schedule, say).
-func writeTwoTargetConfig(t *testing.T, path string, batchSize int, extra string) {
+func writeTwoTargetConfig(t *testing.T, path string, batchSize, commitRows int, extra string) {
 	t.Helper()
 	writeFile(t, path, fmt.Sprintf(`connections:
   appendwh: { type: sqlite, path: out/append.db }
@@ -56,7 +56,7 @@ jobs:
 %s    batch_size: %d
     source: { type: files, path: in/*.csv, settle: 0s }
     targets:
-      - { type: table, connection: appendwh, table: leads, mode: append }
-      - { type: table, connection: mergewh, table: leads, mode: merge, key: [id] }
-`, extra, batchSize))
+      - { type: table, connection: appendwh, table: leads, mode: append, commit_rows: %[3]d }
+      - { type: table, connection: mergewh, table: leads, mode: merge, key: [id], commit_rows: %[3]d }
+`, extra, batchSize, commitRows))
 }

@@ -25,7 +25,7 @@ func TestDaemonSIGTERMMidRunThenResume(t *testing.T) {
 	const rows = 10_000
 	want := writeLeads(t, filepath.Join(dir, "in", "leads.csv"), rows)
 	cfg := filepath.Join(dir, "nightjar.yaml")
-	writeTwoTargetConfig(t, cfg, 250, "    schedule: \"@every 1s\"\n")
+	writeTwoTargetConfig(t, cfg, 250, 500, "    schedule: \"@every 1s\"\n")
 	appendDB := filepath.Join(dir, "out", "append.db")
 	const grace = 10 * time.Second
 

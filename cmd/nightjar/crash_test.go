@@ -29,7 +29,8 @@ func TestCrashRecovery(t *testing.T) {
 	const rows = 40_000
 	want := writeLeads(t, filepath.Join(dir, "in", "leads.csv"), rows)
 	cfg := filepath.Join(dir, "nightjar.yaml")
-	writeTwoTargetConfig(t, cfg, 500, "")
+	// Transactions of three batches: a kill lands between and within them.
+	writeTwoTargetConfig(t, cfg, 500, 1500, "")
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	kills, midLoad := 0, 0

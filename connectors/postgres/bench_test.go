@@ -44,8 +44,9 @@ func leadBatches(rows, size int) []*etl.Batch {
 
 // BenchmarkCopyLeads appends NIGHTJAR_BENCH_ROWS (default 100,000)
 // generated leads to a fresh table per iteration, in batches of
-// NIGHTJAR_BENCH_BATCH (default etl.DefaultBatchSize) rows (each its own transaction with its replay marker), encoded by binaryCopy
-// or by pgx's CopyFrom. bench/csv-postgres.sh measures the whole engine
+// NIGHTJAR_BENCH_BATCH (default etl.DefaultBatchSize) rows, each with its
+// replay marker, in a transaction per batch or in transactions of 100k or
+// 1M rows, encoded by binaryCopy or by pgx's CopyFrom. bench/csv-postgres.sh measures the whole engine
 // against psql.
 func BenchmarkCopyLeads(b *testing.B) {
 	rows, size := envInt(b, "NIGHTJAR_BENCH_ROWS", 100_000), envInt(b, "NIGHTJAR_BENCH_BATCH", etl.DefaultBatchSize)
@@ -56,15 +57,18 @@ func BenchmarkCopyLeads(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
 		pgxOnly bool
-	}{{"binary", false}, {"pgx", true}} {
+		// commitRows > 0: batches share transactions of this many rows,
+		// synced as the runner would.
+		commitRows int
+	}{{"binary", false, 0}, {"binary-tx100k", false, 100_000}, {"binary-tx1M", false, 1_000_000}, {"pgx", true, 0}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				b.StopTimer()
 				table := fmt.Sprintf("leads_%s_%d", bc.name, i)
 				be := &backend{conn: &ConnConfig{DSN: dsn}, schema: schema, pgxOnly: bc.pgxOnly}
-				tg := sqlconn.NewTable(sqlconn.TargetConfig{Table: table, Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve}, be, table)
-				if err := tg.Open(ctx, etl.TargetEnv{Job: "bench", Name: table, RunID: 1}); err != nil {
+				tg := sqlconn.NewTable(sqlconn.TargetConfig{Table: table, Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve, CommitRows: bc.commitRows}, be, table)
+				if err := tg.Open(ctx, etl.TargetEnv{Job: "bench", Name: table, RunID: 1, Syncs: bc.commitRows > 0}); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
@@ -72,6 +76,14 @@ func BenchmarkCopyLeads(b *testing.B) {
 					if err := tg.Write(ctx, batch); err != nil {
 						b.Fatal(err)
 					}
+					if tg.SyncDue() {
+						if err := tg.Sync(ctx); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				if err := tg.Sync(ctx); err != nil {
+					b.Fatal(err)
 				}
 				b.StopTimer()
 				if err := tg.Close(); err != nil {

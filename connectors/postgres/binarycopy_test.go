@@ -247,6 +247,9 @@ func TestColumnTypesChangedUnderTheRun(t *testing.T) {
 	if err := tg.Write(ctx, batch(1, 1)); err != nil {
 		t.Fatal(err)
 	}
+	if err := tg.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.Exec(`ALTER TABLE t ALTER COLUMN n TYPE integer`); err != nil {
 		t.Fatal(err)
 	}
@@ -255,6 +258,9 @@ func TestColumnTypesChangedUnderTheRun(t *testing.T) {
 	}
 	if err := tg.Write(ctx, batch(3, 3)); err != nil {
 		t.Fatalf("Write after a failed batch: %v", err)
+	}
+	if err := tg.Sync(ctx); err != nil {
+		t.Fatal(err)
 	}
 	got := sqlconntest.Query(t, db, `SELECT n::text, pg_typeof(n)::text FROM t ORDER BY n`)
 	if diff := cmp.Diff([][]string{{"1", "integer"}, {"3", "integer"}}, got); diff != "" {

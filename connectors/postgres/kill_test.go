@@ -55,7 +55,7 @@ func TestTerminatedBackendMidLoad(t *testing.T) {
 		src = append(src, batch)
 	}
 	newJob := func() *etl.Job {
-		tg, err := New(&TargetConfig{TargetConfig: sqlconn.TargetConfig{Table: "leads", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve}, SchemaName: schema},
+		tg, err := New(&TargetConfig{TargetConfig: sqlconn.TargetConfig{Table: "leads", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve, CommitRows: 3 * rows}, SchemaName: schema},
 			etl.BuildEnv{Connection: conn})
 		if err != nil {
 			t.Fatal(err)
@@ -160,5 +160,66 @@ func TestTerminatedBackendMidLoad(t *testing.T) {
 	}
 	if n, distinct := count("SELECT count(*) FROM leads"), count("SELECT count(DISTINCT id) FROM leads"); n != batches*rows || distinct != n {
 		t.Errorf("after the rerun: %d rows, %d distinct ids; want %d of each", n, distinct, batches*rows)
+	}
+}
+
+// TestTransientFailureReloadsOpenTransaction terminates the target's
+// connection while its transaction holds two batches not yet synced: the
+// next Write fails on the dead connection, loads the three batches again
+// on a new one, and after Sync the table holds each row once.
+func TestTransientFailureReloadsOpenTransaction(t *testing.T) {
+	t.Parallel()
+	dsn := testDSN(t)
+	schema, db := freshSchema(t, dsn)
+	app := "nj_reload_" + schema
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	for _, mode := range []string{sqlconn.ModeAppend, sqlconn.ModeMerge} {
+		cfg := sqlconn.TargetConfig{Table: "t_" + mode, Mode: mode, Schema: sqlconn.SchemaEvolve}
+		if mode == sqlconn.ModeMerge {
+			cfg.Key = []string{"id"}
+		}
+		tg := testTable(t, u.String(), schema, cfg, false)
+		ctx := context.Background()
+		if err := tg.Open(ctx, etl.TargetEnv{Job: "reload", Name: "t", RunID: 1, Syncs: true}); err != nil {
+			t.Fatal(err)
+		}
+		defer tg.Close()
+		batch := func(seq int64) *etl.Batch {
+			b := etl.NewBatch(etl.MustSchema(etl.Field{Name: "id", Type: etl.TypeInt}), 100)
+			for r := range int64(100) {
+				b.Cols[0].AppendInt(seq*100 + r)
+				b.Origins = append(b.Origins, etl.Origin{File: "in.csv", Line: seq*100 + r})
+			}
+			b.Seq, b.Position = seq, etl.Position(fmt.Sprintf(`{"offset":%d}`, seq))
+			return b
+		}
+		for seq := range int64(2) {
+			if err := tg.Write(ctx, batch(seq)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var killed int
+		if err := db.Get(&killed, "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1) k", app); err != nil || killed == 0 {
+			t.Fatalf("%s: terminated %d backends: %v", mode, killed, err)
+		}
+		if err := tg.Write(ctx, batch(2)); err != nil {
+			t.Fatalf("%s: Write after the connection was terminated: %v", mode, err)
+		}
+		if err := tg.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var n, distinct int
+		if err := db.QueryRow(`SELECT count(*), count(DISTINCT id) FROM "t_`+mode+`"`).Scan(&n, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		if n != 300 || distinct != 300 {
+			t.Errorf("%s: %d rows, %d distinct; want 300 of each", mode, n, distinct)
+		}
 	}
 }

@@ -116,7 +116,8 @@ func (b *backend) CreateLike(table, like string) (string, error) {
 }
 
 // stageTable is the temporary table a merge copies a batch into; it
-// lives in the session's temporary schema and is dropped at commit.
+// lives in the session's temporary schema and is dropped once the batch is
+// merged.
 const stageTable = "_nightjar_stage"
 
 // ordColumn numbers the staged rows, so that the last row of a repeated
@@ -163,6 +164,10 @@ func (b *backend) Load(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, table 
 		" ORDER BY " + strings.Join(qk, ", ") + ", " + ord + " DESC" + upsert
 	if _, err := tx.ExecContext(ctx, query); err != nil {
 		return fmt.Errorf("upsert from staging table: %w", err)
+	}
+	// The transaction may load more batches.
+	if _, err := tx.ExecContext(ctx, "DROP TABLE "+stage); err != nil {
+		return fmt.Errorf("drop staging table: %w", err)
 	}
 	return nil
 }

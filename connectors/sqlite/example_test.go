@@ -42,6 +42,12 @@ func Example() {
 			return
 		}
 	}
+	// Batches join one transaction until it is due (commit_rows); the
+	// runner syncs it before it checkpoints them, Commit at the end.
+	if err := target.Commit(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
 	db, err := sql.Open("sqlite3", filepath.Join(dir, "out", "warehouse.db"))
 	if err != nil {
 		fmt.Println(err)

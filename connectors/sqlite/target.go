@@ -36,9 +36,9 @@ const maxRowsPerStatement = 500
 type TargetConfig = sqlconn.TargetConfig
 
 // Target writes batches into a SQLite table: a sqlconn.Table on SQLite's
-// backend. Append and merge commit each batch in its own transaction
-// (durable per batch); replace loads a staging table and swaps it in at
-// Commit.
+// backend. Append and merge load batches in transactions of commit_rows
+// rows, committed at each Sync (see etl.Syncer); replace loads a staging
+// table and swaps it in at Commit.
 type Target struct {
 	*sqlconn.Table
 	backend *backend

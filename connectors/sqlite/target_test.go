@@ -119,6 +119,9 @@ func write(t *testing.T, tg *Target, b *etl.Batch) {
 	if err := tg.Write(context.Background(), b); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
+	if err := tg.Sync(context.Background()); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
 }
 
 func TestAppendSkipsReplayedBatch(t *testing.T) {

@@ -138,3 +138,72 @@ func StringBatch(file string, firstLine int64, pos string, fields []string, rows
 	b.Position = etl.Position(pos)
 	return b
 }
+
+// SyncTarget is a Target that is an etl.Syncer: batches written become
+// durable (Synced) at Sync, which is due after every Every batches; Close
+// drops what was not synced, as a rolled-back transaction would.
+type SyncTarget struct {
+	Target
+	Every int
+	// SyncHook, if set, runs before each Sync (numbered from 1) and may
+	// fail it.
+	SyncHook func(n int) error
+
+	Syncs    int
+	Synced   []*etl.Batch
+	unsynced []*etl.Batch
+}
+
+var _ etl.Syncer = (*SyncTarget)(nil)
+
+// Write records b as written but not durable.
+func (t *SyncTarget) Write(ctx context.Context, b *etl.Batch) error {
+	if err := t.Target.Write(ctx, b); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.unsynced = append(t.unsynced, b)
+	return nil
+}
+
+// Sync makes the batches written so far durable unless SyncHook fails.
+func (t *SyncTarget) Sync(context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.Syncs++
+	if t.SyncHook != nil {
+		if err := t.SyncHook(t.Syncs); err != nil {
+			return err
+		}
+	}
+	t.Synced = append(t.Synced, t.unsynced...)
+	t.unsynced = nil
+	return nil
+}
+
+// SyncDue reports whether Every batches await a Sync.
+func (t *SyncTarget) SyncDue() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.Every > 0 && len(t.unsynced) >= t.Every
+}
+
+// Close drops the batches not synced.
+func (t *SyncTarget) Close() error {
+	t.mu.Lock()
+	t.unsynced = nil
+	t.mu.Unlock()
+	return t.Target.Close()
+}
+
+// SyncedSeqs returns the sequence numbers of the batches synced.
+func (t *SyncTarget) SyncedSeqs() []int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var seqs []int64
+	for _, b := range t.Synced {
+		seqs = append(seqs, b.Seq)
+	}
+	return seqs
+}

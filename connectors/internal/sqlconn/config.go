@@ -40,11 +40,24 @@ type TargetConfig struct {
 	// Schema is evolve (the default: new fields add columns) or strict
 	// (new fields are an error).
 	Schema string `yaml:"schema"`
+	// CommitRows is how many rows one transaction loads: batches join the
+	// open transaction until it holds this many rows (or has been open for
+	// CommitInterval), then it commits and the run checkpoints them. A
+	// commit per batch spends most of a bulk load waiting for the
+	// database's fsync.
+	CommitRows int `yaml:"commit_rows"`
 }
+
+// Defaults of a table target's transactions: DefaultCommitRows rows, or
+// whatever was loaded in CommitInterval.
+const (
+	DefaultCommitRows = 100_000
+	CommitInterval    = 2 * time.Second
+)
 
 // DefaultTargetConfig is a TargetConfig with its defaults.
 func DefaultTargetConfig() TargetConfig {
-	return TargetConfig{Mode: ModeAppend, Schema: SchemaEvolve}
+	return TargetConfig{Mode: ModeAppend, Schema: SchemaEvolve, CommitRows: DefaultCommitRows}
 }
 
 // FieldErrorf is a *etl.FieldError on one config key.
@@ -64,6 +77,9 @@ func (c *TargetConfig) Validate(d Dialect, reserved func(key string) bool) error
 	// The staging table's name must fit too.
 	if _, err := d.QuoteIdent(c.Table + StagingSuffix); err != nil && c.Mode == ModeReplace {
 		return &etl.FieldError{Path: []string{"table"}, Err: fmt.Errorf("too long for mode: replace (its staging table adds %q): %w", StagingSuffix, err)}
+	}
+	if c.CommitRows < 0 {
+		return FieldErrorf("commit_rows", "must be positive (rows per transaction), got %d", c.CommitRows)
 	}
 	key := d.IdentKey(c.Table)
 	if key == d.IdentKey(MarkerTable) || (reserved != nil && reserved(key)) {

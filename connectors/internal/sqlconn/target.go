@@ -106,9 +106,17 @@ type Table struct {
 	columns       *TableColumns
 	keyIndexReady bool
 	staged        bool
+
+	// tx is the open transaction, begun at txStart; group holds the
+	// batches written in it, loaded again should it fail, and groupRows
+	// their rows.
+	tx        *sqlx.Tx
+	txStart   time.Time
+	group     []*etl.Batch
+	groupRows int
 }
 
-var _ etl.Target = (*Table)(nil)
+var _ etl.Syncer = (*Table)(nil)
 
 // NewTable builds a table target from a validated config; it does no I/O.
 // name prefixes its errors and names the connector, the connection and the
@@ -132,7 +140,8 @@ func (t *Table) errorf(format string, args ...any) error {
 	return fmt.Errorf("%s: "+format, append([]any{t.name}, args...)...)
 }
 
-// Durability is per batch for append and merge, at commit for replace.
+// Durability is at each Sync for append and merge (DurablePerBatch, with
+// etl.Syncer), at commit for replace.
 func (t *Table) Durability() etl.Durability {
 	if t.cfg.Mode == ModeReplace {
 		return etl.DurableAtCommit
@@ -192,8 +201,9 @@ func (t *Table) dropStaging(ctx context.Context) error {
 	return nil
 }
 
-// Write loads one batch in one transaction, retrying transient failures
-// on a new connection.
+// Write loads b within the open transaction, beginning one when none is
+// open; Sync commits it. A transient failure rolls the transaction back and
+// loads its batches again on a new connection.
 func (t *Table) Write(ctx context.Context, b *etl.Batch) error {
 	if b.Schema == nil || b.Schema.Len() == 0 {
 		if b.Len() == 0 {
@@ -209,28 +219,112 @@ func (t *Table) Write(ctx context.Context, b *etl.Batch) error {
 			return t.errorf("%w", err)
 		}
 	}
+	// Without transactional DDL, a new table, column or key index commits
+	// what is open first: MySQL commits an open transaction at any DDL.
+	if t.tx != nil && !t.txDDL() && t.needsDDL(b.Schema) {
+		if err := t.Sync(ctx); err != nil {
+			return err
+		}
+	}
+	t.group = append(t.group, b)
+	t.groupRows += b.Len()
+	if err := t.write(ctx, b); err != nil {
+		return t.recover(ctx, b.Seq, err, false)
+	}
+	if !t.env.Syncs {
+		return t.Sync(ctx) // nobody else will
+	}
+	return nil
+}
+
+// Sync commits the open transaction: every batch written since the last
+// Sync is durable when it returns.
+func (t *Table) Sync(ctx context.Context) error {
+	if t.tx == nil {
+		t.group, t.groupRows = nil, 0
+		return nil
+	}
+	seq := int64(0)
+	if len(t.group) > 0 {
+		seq = t.group[len(t.group)-1].Seq
+	}
+	if err := t.commitTx(); err != nil {
+		return t.recover(ctx, seq, err, true)
+	}
+	return nil
+}
+
+// SyncDue reports whether the open transaction holds CommitRows rows or
+// has been open for CommitInterval.
+func (t *Table) SyncDue() bool {
+	if t.tx == nil {
+		return false
+	}
+	rows := t.cfg.CommitRows
+	if rows <= 0 {
+		rows = DefaultCommitRows
+	}
+	return t.groupRows >= rows || t.now().Sub(t.txStart) >= CommitInterval
+}
+
+func (t *Table) commitTx() error {
+	tx := t.tx
+	t.tx = nil
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if t.cfg.Mode == ModeReplace && t.groupRows > 0 {
+		t.staged = true
+	}
+	t.group, t.groupRows = nil, 0
+	return nil
+}
+
+// rollback abandons the open transaction, if any.
+func (t *Table) rollback() {
+	if t.tx != nil {
+		t.tx.Rollback()
+		t.tx = nil
+	}
+}
+
+// recover handles err, the failure of a write or (commit) a Sync: the
+// transaction rolled back, so when err is transient every batch of it is
+// loaded again in a new one on a new connection, and committed for a Sync,
+// with backoff between attempts. Append's replay markers skip a batch
+// whose commit went through unseen, so that a retry never doubles rows.
+func (t *Table) recover(ctx context.Context, seq int64, err error, commit bool) error {
 	backoff := firstBackoff
 	for attempt := 1; ; attempt++ {
-		err := t.write(ctx, b)
-		if err == nil {
-			return nil
-		}
-		// The transaction rolled back: what the cache says of the table
-		// may be wrong now.
+		t.rollback()
+		// What the cache says of the table may be wrong now.
 		t.columns, t.keyIndexReady = nil, false
 		if attempt == writeAttempts || !t.backend.Transient(err) || ctx.Err() != nil {
+			t.group, t.groupRows = nil, 0
 			if attempt > 1 {
 				err = fmt.Errorf("after %d attempts: %w", attempt, err)
 			}
-			return t.errorf("batch %d: %w", b.Seq, err)
+			return t.errorf("batch %d: %w", seq, err)
 		}
-		t.logger.Warn("write failed, retrying on a new connection", "seq", b.Seq, "attempt", attempt, "err", err)
+		t.logger.Warn("write failed, retrying on a new connection", "seq", seq, "batches", len(t.group), "attempt", attempt, "err", err)
 		if err := t.sleep(ctx, backoff); err != nil {
-			return t.errorf("batch %d: %w", b.Seq, err)
+			return t.errorf("batch %d: %w", seq, err)
 		}
 		backoff *= 2
 		if err := t.reconnect(ctx); err != nil {
-			return t.errorf("batch %d: %w", b.Seq, err)
+			return t.errorf("batch %d: %w", seq, err)
+		}
+		err = nil
+		for _, b := range t.group {
+			if err = t.write(ctx, b); err != nil {
+				break
+			}
+		}
+		if err == nil && commit {
+			err = t.commitTx()
+		}
+		if err == nil {
+			return nil
 		}
 	}
 }
@@ -258,31 +352,42 @@ func (t *Table) closeConnState() {
 	}
 }
 
-func (t *Table) write(ctx context.Context, b *etl.Batch) (err error) {
+func (t *Table) txDDL() bool {
+	d, ok := t.backend.(TxDDL)
+	return ok && d.TxDDL()
+}
+
+// needsDDL reports whether a batch of schema s needs a table created or
+// altered, or the key index created, as far as the cache knows.
+func (t *Table) needsDDL(s *etl.Schema) bool {
+	return t.columns == nil || len(t.columns.Missing(s)) > 0 || (t.cfg.Mode == ModeMerge && !t.keyIndexReady)
+}
+
+// write loads b within the open transaction, beginning one when none is
+// open. A failure leaves the transaction for recover to roll back.
+func (t *Table) write(ctx context.Context, b *etl.Batch) error {
 	// Without transactional DDL, tables are created and altered before the
-	// transaction: MySQL commits an open transaction at any DDL, which
-	// would commit a replay marker without its rows. DDL is idempotent, so
-	// a failure after it is harmless.
-	txDDL := false
-	if d, ok := t.backend.(TxDDL); ok {
-		txDDL = d.TxDDL()
-	}
-	if !txDDL {
+	// transaction (Write committed an open one): MySQL commits an open
+	// transaction at any DDL, which would commit a replay marker without
+	// its rows. DDL is idempotent, so a failure after it is harmless.
+	txDDL := t.txDDL()
+	if !txDDL && t.tx == nil {
 		if err := t.ensureTable(ctx, t.conn, b.Schema); err != nil {
 			return err
 		}
 	}
-	tx, err := t.conn.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
+	if t.tx == nil {
+		// The transaction outlives this Write's context (the runner
+		// cancels a context per write when a job has several targets);
+		// its statements still take the write's.
+		tx, err := t.conn.BeginTxx(context.WithoutCancel(ctx), nil)
 		if err != nil {
-			tx.Rollback()
+			return fmt.Errorf("begin: %w", err)
 		}
-	}()
+		t.tx, t.txStart = tx, t.now()
+	}
 	if t.cfg.Mode == ModeAppend {
-		claimed, err := ClaimBatch(ctx, tx, t.backend, Marker{
+		claimed, err := ClaimBatch(ctx, t.tx, t.backend, Marker{
 			Job: t.env.Job, Target: t.env.Name, BatchKey: etl.BatchKey(b),
 			RunID: t.env.RunID, Rows: int64(b.Len()), LoadedAt: t.now(),
 		})
@@ -291,11 +396,11 @@ func (t *Table) write(ctx context.Context, b *etl.Batch) (err error) {
 		}
 		if !claimed {
 			t.logger.Info("batch already loaded, skipped", "seq", b.Seq, "batch_key", etl.BatchKey(b), "rows", b.Len())
-			return tx.Rollback()
+			return nil
 		}
 	}
 	if txDDL {
-		if err := t.ensureTable(ctx, tx, b.Schema); err != nil {
+		if err := t.ensureTable(ctx, t.tx, b.Schema); err != nil {
 			return err
 		}
 	}
@@ -304,15 +409,9 @@ func (t *Table) write(ctx context.Context, b *etl.Batch) (err error) {
 		keys = t.cfg.Key
 	}
 	if b.Len() > 0 {
-		if err := t.backend.Load(ctx, t.conn, tx, t.table, b, keys); err != nil {
+		if err := t.backend.Load(ctx, t.conn, t.tx, t.table, b, keys); err != nil {
 			return fmt.Errorf("load rows %s to %s: %w", b.Origins[0], b.Origins[b.Len()-1], err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	if t.cfg.Mode == ModeReplace {
-		t.staged = true
 	}
 	return nil
 }
@@ -408,9 +507,11 @@ func (t *Table) create(ctx context.Context, q queryExecer, s *etl.Schema) error 
 	return nil
 }
 
-// Commit swaps the staging table in for replace; append and merge batches
-// are durable already.
+// Commit syncs, then for replace swaps the staging table in.
 func (t *Table) Commit(ctx context.Context) error {
+	if err := t.Sync(ctx); err != nil {
+		return err
+	}
 	if t.cfg.Mode != ModeReplace {
 		return nil
 	}
@@ -433,6 +534,8 @@ func (t *Table) Close() error {
 		return nil
 	}
 	var errs []error
+	t.rollback()
+	t.group, t.groupRows = nil, 0
 	// Before the staging table is dropped: a statement kept on it would
 	// hold it.
 	t.closeConnState()
