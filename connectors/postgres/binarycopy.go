@@ -70,10 +70,15 @@ const (
 type binaryCopy struct {
 	batch *etl.Batch
 	ord   bool
-	row   int // next row to encode; -1 before the header
-	buf   []byte
-	off   int // read offset in buf
-	done  bool
+	// ordBase is added to the row index written with ord.
+	ordBase int64
+	// streamed: the stream spans batches (see stream), so that the header
+	// and trailer are written by it, not here.
+	streamed bool
+	row      int // next row to encode; -1 before the header
+	buf      []byte
+	off      int // read offset in buf
+	done     bool
 	// err is the error that ended the stream early; COPY reports only
 	// its text.
 	err     error
@@ -85,8 +90,19 @@ var _ io.Reader = (*binaryCopy)(nil)
 
 func (r *binaryCopy) reset(b *etl.Batch, ord bool) {
 	r.batch, r.ord, r.row, r.off, r.done, r.err = b, ord, -1, 0, false, nil
+	r.ordBase, r.streamed = 0, false
 	r.buf = r.buf[:0]
 }
+
+// appendCopyHeader appends the header opening a binary COPY stream.
+func appendCopyHeader(buf []byte) []byte {
+	buf = append(buf, copySignature...)
+	buf = binary.BigEndian.AppendUint32(buf, 0)  // flags
+	return binary.BigEndian.AppendUint32(buf, 0) // header extension length
+}
+
+// copyTrailer ends a binary COPY stream: a field count of -1.
+var copyTrailer = []byte{0xff, 0xff}
 
 // Read copies the stream into p, encoding rows as needed.
 func (r *binaryCopy) Read(p []byte) (int, error) {
@@ -117,9 +133,9 @@ func (r *binaryCopy) fill() error {
 	buf := r.buf[:0]
 	r.off = 0
 	if r.row < 0 {
-		buf = append(buf, copySignature...)
-		buf = binary.BigEndian.AppendUint32(buf, 0) // flags
-		buf = binary.BigEndian.AppendUint32(buf, 0) // header extension length
+		if !r.streamed {
+			buf = appendCopyHeader(buf)
+		}
 		r.row = 0
 	}
 	cols := r.batch.Cols
@@ -171,11 +187,13 @@ func (r *binaryCopy) fill() error {
 			}
 		}
 		if r.ord {
-			buf = appendInt64(buf, int64(i))
+			buf = appendInt64(buf, r.ordBase+int64(i))
 		}
 	}
 	if r.row == n {
-		buf = binary.BigEndian.AppendUint16(buf, math.MaxUint16) // trailer: -1
+		if !r.streamed {
+			buf = append(buf, copyTrailer...)
+		}
 		r.done = true
 	}
 	r.buf = buf

@@ -63,6 +63,8 @@ type backend struct {
 	schema string
 	rows   copyRows
 	bin    binaryCopy
+	// stream is the COPY left open across a transaction's batches.
+	stream *stream
 	// oids caches the column types of tables loaded (see columnOIDs).
 	oids map[string]map[string]uint32
 	// pgxOnly loads every batch through pgx's CopyFrom (tests compare the
@@ -131,6 +133,18 @@ func (b *backend) Load(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, table 
 	if len(keys) == 0 {
 		return b.copy(ctx, conn, table, table, names, batch, false)
 	}
+	if err := b.createStage(ctx, tx, table); err != nil {
+		return err
+	}
+	if err := b.copy(ctx, conn, stageTable, table, append(names, ordColumn), batch, true); err != nil {
+		return err
+	}
+	return b.mergeStage(ctx, tx, table, names, keys)
+}
+
+// createStage creates the temporary table a merge copies into: table's
+// columns and ordColumn.
+func (b *backend) createStage(ctx context.Context, tx *sqlx.Tx, table string) error {
 	qt, _ := b.QuoteIdent(table)
 	stage, _ := b.QuoteIdent(stageTable)
 	ord, _ := b.QuoteIdent(ordColumn)
@@ -140,9 +154,15 @@ func (b *backend) Load(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, table 
 	if _, err := tx.ExecContext(ctx, "ALTER TABLE "+stage+" ADD COLUMN "+ord+" BIGINT"); err != nil {
 		return fmt.Errorf("create staging table: %w", err)
 	}
-	if err := b.copy(ctx, conn, stageTable, table, append(names, ordColumn), batch, true); err != nil {
-		return err
-	}
+	return nil
+}
+
+// mergeStage upserts the staged rows into table, the last one per key,
+// and drops the staging table.
+func (b *backend) mergeStage(ctx context.Context, tx *sqlx.Tx, table string, names, keys []string) error {
+	qt, _ := b.QuoteIdent(table)
+	stage, _ := b.QuoteIdent(stageTable)
+	ord, _ := b.QuoteIdent(ordColumn)
 	cols, err := sqlconn.QuoteAll(b, names)
 	if err != nil {
 		return err

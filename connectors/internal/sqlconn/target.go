@@ -71,6 +71,24 @@ type LikeReader interface {
 	CreateLikeFrom(ctx context.Context, q sqlx.QueryerContext, table, like string) (string, error)
 }
 
+// Streamer is an optional Backend interface for a database that loads
+// the batches of a transaction in one bulk operation (PostgreSQL's COPY)
+// rather than one per batch. Stream is Load, but may leave the operation
+// open for the transaction's next batch; while it is open, Table runs no
+// other statement on the connection. Finish ends it (a merge then upserts
+// what was staged), before the replay markers are written and the
+// transaction commits; Abort abandons it before a rollback.
+type Streamer interface {
+	Stream(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, table string, b *etl.Batch, keys []string) error
+	Finish(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx) error
+	Abort()
+}
+
+// errReplayInStream: a batch streamed into the open transaction turned out
+// to be loaded already (its marker exists). Rare, after a crash: the
+// transaction is loaded again, batch by batch, skipping it.
+var errReplayInStream = errors.New("a streamed batch was loaded before")
+
 // queryExecer runs a table target's DDL: its connection, or with TxDDL the
 // batch's transaction.
 type queryExecer interface {
@@ -114,6 +132,11 @@ type Table struct {
 	txStart   time.Time
 	group     []*etl.Batch
 	groupRows int
+	// streamed are the replay markers of the batches an append streamed
+	// into tx, written at Sync (see Streamer); noStream loads batch by
+	// batch, claiming each marker first.
+	streamed []Marker
+	noStream bool
 }
 
 var _ etl.Syncer = (*Table)(nil)
@@ -248,7 +271,60 @@ func (t *Table) Sync(ctx context.Context) error {
 	if len(t.group) > 0 {
 		seq = t.group[len(t.group)-1].Seq
 	}
-	if err := t.commitTx(); err != nil {
+	err := t.finish(ctx)
+	if errors.Is(err, errReplayInStream) {
+		return t.reloadWithoutStream(ctx, seq)
+	}
+	if err == nil {
+		err = t.commitTx()
+	}
+	if err != nil {
+		return t.recover(ctx, seq, err, true)
+	}
+	return nil
+}
+
+// finish ends the backend's open bulk operation and writes the replay
+// markers of the batches streamed.
+func (t *Table) finish(ctx context.Context) error {
+	st, ok := t.backend.(Streamer)
+	if !ok || t.tx == nil {
+		return nil
+	}
+	if err := st.Finish(ctx, t.conn, t.tx); err != nil {
+		return err
+	}
+	for _, m := range t.streamed {
+		claimed, err := ClaimBatch(ctx, t.tx, t.backend, m)
+		if err != nil {
+			return err
+		}
+		if !claimed {
+			return errReplayInStream
+		}
+	}
+	t.streamed = nil
+	return nil
+}
+
+// reloadWithoutStream rolls back a transaction that streamed a batch
+// loaded before, and loads its batches again one by one, each marker
+// claimed before its rows.
+func (t *Table) reloadWithoutStream(ctx context.Context, seq int64) error {
+	t.logger.Info("a batch of the transaction was loaded before: loading it again batch by batch", "batches", len(t.group))
+	t.rollback()
+	t.noStream = true
+	defer func() { t.noStream = false }()
+	var err error
+	for _, b := range t.group {
+		if err = t.write(ctx, b); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = t.commitTx()
+	}
+	if err != nil {
 		return t.recover(ctx, seq, err, true)
 	}
 	return nil
@@ -280,8 +356,13 @@ func (t *Table) commitTx() error {
 	return nil
 }
 
-// rollback abandons the open transaction, if any.
+// rollback abandons the open transaction, if any, and the backend's open
+// bulk operation.
 func (t *Table) rollback() {
+	if st, ok := t.backend.(Streamer); ok {
+		st.Abort()
+	}
+	t.streamed = nil
 	if t.tx != nil {
 		t.tx.Rollback()
 		t.tx = nil
@@ -321,7 +402,12 @@ func (t *Table) recover(ctx context.Context, seq int64, err error, commit bool) 
 			}
 		}
 		if err == nil && commit {
-			err = t.commitTx()
+			if err = t.finish(ctx); err == nil {
+				err = t.commitTx()
+			}
+		}
+		if errors.Is(err, errReplayInStream) {
+			return t.reloadWithoutStream(ctx, seq)
 		}
 		if err == nil {
 			return nil
@@ -386,16 +472,31 @@ func (t *Table) write(ctx context.Context, b *etl.Batch) error {
 		}
 		t.tx, t.txStart = tx, t.now()
 	}
+	st, stream := t.backend.(Streamer)
+	stream = stream && !t.noStream
 	if t.cfg.Mode == ModeAppend {
-		claimed, err := ClaimBatch(ctx, t.tx, t.backend, Marker{
+		m := Marker{
 			Job: t.env.Job, Target: t.env.Name, BatchKey: etl.BatchKey(b),
 			RunID: t.env.RunID, Rows: int64(b.Len()), LoadedAt: t.now(),
-		})
-		if err != nil {
-			return err
+		}
+		claimed := true
+		if stream {
+			// Its marker is written at Sync; one streamed in this
+			// transaction already is known here, an older one then.
+			for _, s := range t.streamed {
+				claimed = claimed && s.BatchKey != m.BatchKey
+			}
+			if claimed {
+				t.streamed = append(t.streamed, m)
+			}
+		} else {
+			var err error
+			if claimed, err = ClaimBatch(ctx, t.tx, t.backend, m); err != nil {
+				return err
+			}
 		}
 		if !claimed {
-			t.logger.Info("batch already loaded, skipped", "seq", b.Seq, "batch_key", etl.BatchKey(b), "rows", b.Len())
+			t.logger.Info("batch already loaded, skipped", "seq", b.Seq, "batch_key", m.BatchKey, "rows", b.Len())
 			return nil
 		}
 	}
@@ -409,7 +510,19 @@ func (t *Table) write(ctx context.Context, b *etl.Batch) error {
 		keys = t.cfg.Key
 	}
 	if b.Len() > 0 {
-		if err := t.backend.Load(ctx, t.conn, t.tx, t.table, b, keys); err != nil {
+		var err error
+		if stream {
+			err = st.Stream(ctx, t.conn, t.tx, t.table, b, keys)
+		} else {
+			if st != nil {
+				// Batch by batch: nothing may stay open.
+				if err := st.Finish(ctx, t.conn, t.tx); err != nil {
+					return err
+				}
+			}
+			err = t.backend.Load(ctx, t.conn, t.tx, t.table, b, keys)
+		}
+		if err != nil {
 			return fmt.Errorf("load rows %s to %s: %w", b.Origins[0], b.Origins[b.Len()-1], err)
 		}
 	}

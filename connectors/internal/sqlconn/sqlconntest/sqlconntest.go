@@ -180,6 +180,56 @@ func TestTargets(t *testing.T, setup Setup) {
 		}
 	})
 
+	t.Run("BatchesShareTransactions", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		ctx := context.Background()
+		// syncedRun writes the batches as the runner does for a Syncer:
+		// in one transaction, synced at the end.
+		syncedRun := func(cfg sqlconn.TargetConfig, runID int64, batches ...*etl.Batch) {
+			t.Helper()
+			tg := h.Target(t, cfg)
+			if err := tg.Open(ctx, etl.TargetEnv{Job: "leads", Name: "t " + cfg.Table, RunID: runID, Syncs: true}); err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Close()
+			for _, b := range batches {
+				if err := tg.Write(ctx, b); err != nil {
+					t.Fatalf("Write batch %d: %v", b.Seq, err)
+				}
+			}
+			if err := tg.(etl.Syncer).Sync(ctx); err != nil {
+				t.Fatalf("Sync: %v", err)
+			}
+		}
+		fields := []string{"id", "name"}
+		b := func(seq int64, rows ...[]string) *etl.Batch { return StringBatch(seq, fields, rows...) }
+		appendCfg := sqlconn.TargetConfig{Table: "a", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve}
+		// Batch 1 twice in one transaction: loaded once.
+		syncedRun(appendCfg, 1, b(1, []string{"1", "x"}), b(2, []string{"2", "y"}), b(1, []string{"1", "x"}))
+		// A rerun replays batch 2 after batch 3 in one transaction: it is
+		// skipped, batch 3 loaded.
+		syncedRun(appendCfg, 2, b(3, []string{"3", "z"}), b(2, []string{"2", "y"}))
+		// A batch of fewer fields joins the transaction.
+		syncedRun(appendCfg, 3, b(4, []string{"4", "w"}), StringBatch(5, []string{"id"}, []string{"5"}), b(6, []string{"6", "v"}))
+		want := [][]string{{"1", "x"}, {"2", "y"}, {"3", "z"}, {"4", "w"}, {"5", "NULL"}, {"6", "v"}}
+		if diff := cmp.Diff(want, Query(t, h.DB, "SELECT id, name FROM a ORDER BY id")); diff != "" {
+			t.Errorf("append (-want +got):\n%s", diff)
+		}
+		if got := Query(t, h.DB, "SELECT count(*) FROM "+quote(t, h.Dialect, sqlconn.MarkerTable)); got[0][0] != "6" {
+			t.Errorf("markers = %s, want 6", got[0][0])
+		}
+		// A key repeated across the batches of one transaction: the last
+		// row wins.
+		mergeCfg := sqlconn.TargetConfig{Table: "m", Mode: sqlconn.ModeMerge, Key: []string{"id"}, Schema: sqlconn.SchemaEvolve}
+		syncedRun(mergeCfg, 1, b(1, []string{"1", "a"}, []string{"2", "b"}), b(2, []string{"1", "c"}), b(3, []string{"3", "d"}, []string{"1", "e"}))
+		syncedRun(mergeCfg, 2, b(1, []string{"2", "f"}), b(2, []string{"2", "<null>"}))
+		want = [][]string{{"1", "e"}, {"2", "NULL"}, {"3", "d"}}
+		if diff := cmp.Diff(want, Query(t, h.DB, "SELECT id, name FROM m ORDER BY id")); diff != "" {
+			t.Errorf("merge (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("MergeNullKeyNamesOrigin", func(t *testing.T) {
 		t.Parallel()
 		h := setup(t)
