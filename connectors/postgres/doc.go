@@ -1,6 +1,7 @@
 // Package postgres is nightjar's PostgreSQL connector: the "postgres"
 // connection type (a DSN), the "table/postgres" target, which appends,
-// merges (upserts by key) or replaces a table through pgx's binary COPY,
+// merges (upserts by key) or replaces a table through binary COPY (one
+// COPY streamed across the batches of each transaction, see stream.go),
 // and the "sql/postgres" source, which reads a table or a query in
 // keyset-paginated chunks, incrementally by a cursor column.
 //
