@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -102,7 +103,8 @@ func connConfig(env etl.BuildEnv, what string) (*ConnConfig, error) {
 
 // open opens a pool of at most MaxConns connections on database (the
 // DSN's when empty); with create, the database is created when missing.
-func (c *ConnConfig) open(ctx context.Context, database string, create bool) (*sqlx.DB, error) {
+// Each of session adjusts the driver config, e.g. targetSession.
+func (c *ConnConfig) open(ctx context.Context, database string, create bool, session ...func(*mysql.Config)) (*sqlx.DB, error) {
 	if create && database != "" {
 		admin, err := c.open(ctx, "", false)
 		if err != nil {
@@ -118,6 +120,9 @@ func (c *ConnConfig) open(ctx context.Context, database string, create bool) (*s
 	cfg, err := c.driverConfig(database)
 	if err != nil {
 		return nil, err
+	}
+	for _, adjust := range session {
+		adjust(cfg)
 	}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -136,4 +141,39 @@ func (c *ConnConfig) open(ctx context.Context, database string, create bool) (*s
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	return db, nil
+}
+
+// maxWarnings is the max_error_count of a target's sessions (the largest
+// the servers allow): LOAD DATA reports a bad value as a warning, and
+// SHOW WARNINGS lists no more than max_error_count of them, notes
+// included.
+const maxWarnings = 65535
+
+// targetSession makes a target's sessions strict, as MariaDB and MySQL
+// are by default, unless the DSN sets sql_mode: an INSERT of a value the
+// column cannot hold fails instead of storing it truncated, as a LOAD DATA
+// of it does (its warnings are errors to the target). And it keeps up to
+// maxWarnings warnings per statement.
+func targetSession(cfg *mysql.Config) {
+	if _, set := cfg.Params["sql_mode"]; !set {
+		cfg.Params["sql_mode"] = "CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'STRICT_ALL_TABLES')"
+	}
+	if _, set := cfg.Params["max_error_count"]; !set {
+		cfg.Params["max_error_count"] = strconv.Itoa(maxWarnings)
+	}
+}
+
+// timeTruncate is the DSN's timeTruncate, which the driver applies to the
+// times it writes into statements and keeps to itself; LOAD DATA writes
+// times the same way. The DSN was validated: a bad value reads as 0.
+func (c *ConnConfig) timeTruncate() time.Duration {
+	_, params, _ := strings.Cut(c.DSN[strings.LastIndexByte(c.DSN, '/')+1:], "?")
+	for p := range strings.SplitSeq(params, "&") {
+		if v, ok := strings.CutPrefix(p, "timeTruncate="); ok {
+			v, _ = url.QueryUnescape(v)
+			d, _ := time.ParseDuration(v)
+			return d
+		}
+	}
+	return 0
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 
 	"github.com/go-sql-driver/mysql"
@@ -52,7 +53,12 @@ func New(cfg any, env etl.BuildEnv) (etl.Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqlconn.NewTable(c.TargetConfig, &backend{conn: conn, database: c.Database}, name), nil
+	logger := env.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	b := &backend{conn: conn, database: c.Database, logger: logger.With("table", c.Table)}
+	return sqlconn.NewTable(c.TargetConfig, b, name), nil
 }
 
 // backend is MySQL's sqlconn.Backend.
@@ -60,28 +66,46 @@ type backend struct {
 	Dialect
 	conn     *ConnConfig
 	database string
+	logger   *slog.Logger
+	// insertOnly loads with INSERT instead of LOAD DATA: set once the
+	// server refuses LOAD DATA LOCAL INFILE, for the rest of the run, and
+	// by tests and benchmarks comparing the two.
+	insertOnly bool
 	// maxBytes is the budget of one INSERT: half the server's
 	// max_allowed_packet, so that escaping (at worst doubling a string)
 	// still fits.
 	maxBytes int
 	args     []any
+	// maxWarnings is the session's max_error_count: SHOW WARNINGS lists
+	// no more.
+	maxWarnings int
+	infile      infileRows
+	// types caches the column types of tables loaded (see columnTypes).
+	types map[string]map[string]string
+	// stageLeft is set while a merge's staging table may exist.
+	stageLeft bool
 }
 
 var _ sqlconn.Backend = (*backend)(nil)
 
-// OpenDB connects to the target's database, creating it when missing, and
-// reads the packet limit.
+// OpenDB connects to the target's database, creating it when missing,
+// with targetSession's settings, and reads the packet and warning limits.
 func (b *backend) OpenDB(ctx context.Context) (*sqlx.DB, error) {
-	db, err := b.conn.open(ctx, b.database, true)
+	db, err := b.conn.open(ctx, b.database, true, targetSession)
 	if err != nil {
 		return nil, err
 	}
-	var packet int
-	if err := db.GetContext(ctx, &packet, "SELECT @@max_allowed_packet"); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("read max_allowed_packet: %w", err)
+	var limits struct {
+		Packet   int `db:"packet"`
+		Warnings int `db:"warnings"`
 	}
-	b.maxBytes = min(packet/2, 16<<20)
+	if err := db.GetContext(ctx, &limits, "SELECT @@max_allowed_packet AS packet, @@max_error_count AS warnings"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read max_allowed_packet and max_error_count: %w", err)
+	}
+	b.maxBytes = min(limits.Packet/2, 16<<20)
+	b.maxWarnings = limits.Warnings
+	b.infile.truncate = b.conn.timeTruncate()
 	return db, nil
 }
 
@@ -106,10 +130,45 @@ func (b *backend) CreateLike(table, like string) (string, error) {
 	return "CREATE TABLE " + qt + " LIKE " + ql, nil
 }
 
-// Load inserts the batch with multi-row INSERT (… ON DUPLICATE KEY UPDATE
-// for keys; a key repeated in the batch updates the row again, so the last
-// wins), each statement as many rows as fit in maxBytes.
+// Load loads the batch with LOAD DATA LOCAL INFILE (see loadData) when
+// every field lands in its column as through INSERT (see infileSafe), else
+// with INSERT; and with INSERT for the rest of the run once the server
+// refuses LOAD DATA LOCAL INFILE.
 func (b *backend) Load(ctx context.Context, _ *sqlx.Conn, tx *sqlx.Tx, table string, batch *etl.Batch, keys []string) error {
+	if b.insertOnly {
+		return b.insert(ctx, tx, table, batch, keys)
+	}
+	types, err := b.columnTypes(ctx, tx, table, batch.Schema)
+	if err != nil {
+		return err
+	}
+	for i := range batch.Schema.Len() {
+		f := batch.Schema.Field(i)
+		if !infileSafe(f.Type, types[b.IdentKey(f.Name)]) {
+			return b.insert(ctx, tx, table, batch, keys)
+		}
+	}
+	err = b.loadData(ctx, tx, table, batch, keys)
+	if err == nil {
+		return nil
+	}
+	// The table may have changed under the run: ask again next time.
+	clear(b.types)
+	if !infileRefused(err) {
+		return err
+	}
+	// The refused statement did nothing (a merge's staging table stays,
+	// empty, until the session ends), and a failed statement leaves
+	// MySQL's transaction open.
+	b.insertOnly = true
+	b.logger.Warn("the server refuses LOAD DATA LOCAL INFILE (local_infile is off): loading with INSERT for the rest of the run", "err", err)
+	return b.insert(ctx, tx, table, batch, keys)
+}
+
+// insert inserts the batch with multi-row INSERT (… ON DUPLICATE KEY
+// UPDATE for keys; a key repeated in the batch updates the row again, so
+// the last wins), each statement as many rows as fit in maxBytes.
+func (b *backend) insert(ctx context.Context, tx *sqlx.Tx, table string, batch *etl.Batch, keys []string) error {
 	ins, err := sqlconn.NewInsert(b, table, batch.Schema.Names(), keys)
 	if err != nil {
 		return err
@@ -192,6 +251,7 @@ func (b *backend) Swap(ctx context.Context, conn *sqlx.Conn, table, staging stri
 	if _, err := conn.ExecContext(ctx, rename); err != nil {
 		return fmt.Errorf("rename staging table: %w", err)
 	}
+	clear(b.types) // the table's columns are the staging table's now
 	if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+qo); err != nil {
 		return fmt.Errorf("drop old table: %w", err)
 	}
