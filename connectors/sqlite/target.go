@@ -158,6 +158,9 @@ func (b *backend) DuplicateKeys(err error) bool {
 	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
 }
 
+// NoRetry reports true (see Transient).
+func (b *backend) NoRetry() bool { return true }
+
 // TxDDL reports true: SQLite's DDL is transactional, so a batch creates
 // or alters the table in its own transaction.
 func (b *backend) TxDDL() bool { return true }

@@ -84,6 +84,13 @@ type Streamer interface {
 	Abort()
 }
 
+// NoRetry is an optional Backend interface for a database none of whose
+// failures is transient (SQLite, a local file): Table then keeps no batches
+// of the open transaction to load again, which would only hold memory.
+type NoRetry interface {
+	NoRetry() bool
+}
+
 // errReplayInStream: a batch streamed into the open transaction turned out
 // to be loaded already (its marker exists). Rare, after a crash: the
 // transaction is loaded again, batch by batch, skipping it.
@@ -126,12 +133,13 @@ type Table struct {
 	staged        bool
 
 	// tx is the open transaction, begun at txStart; group holds the
-	// batches written in it, loaded again should it fail, and groupRows
-	// their rows.
+	// batches written in it (unless NoRetry), loaded again should it fail;
+	// groupRows counts their rows, lastSeq is the last one's number.
 	tx        *sqlx.Tx
 	txStart   time.Time
 	group     []*etl.Batch
 	groupRows int
+	lastSeq   int64
 	// streamed are the replay markers of the batches an append streamed
 	// into tx, written at Sync (see Streamer); noStream loads batch by
 	// batch, claiming each marker first.
@@ -249,8 +257,11 @@ func (t *Table) Write(ctx context.Context, b *etl.Batch) error {
 			return err
 		}
 	}
-	t.group = append(t.group, b)
+	if nr, ok := t.backend.(NoRetry); !ok || !nr.NoRetry() {
+		t.group = append(t.group, b)
+	}
 	t.groupRows += b.Len()
+	t.lastSeq = b.Seq
 	if err := t.write(ctx, b); err != nil {
 		return t.recover(ctx, b.Seq, err, false)
 	}
@@ -267,10 +278,7 @@ func (t *Table) Sync(ctx context.Context) error {
 		t.group, t.groupRows = nil, 0
 		return nil
 	}
-	seq := int64(0)
-	if len(t.group) > 0 {
-		seq = t.group[len(t.group)-1].Seq
-	}
+	seq := t.lastSeq
 	err := t.finish(ctx)
 	if errors.Is(err, errReplayInStream) {
 		return t.reloadWithoutStream(ctx, seq)
