@@ -104,7 +104,7 @@ func TestDaemonSIGTERMMidRunThenResume(t *testing.T) {
 	terminate(cmd, done, out)
 
 	for _, db := range []string{"append.db", "merge.db"} {
-		got := readLeads(t, filepath.Join(dir, "out", db))
+		got := readLeads(t, openDB(t, filepath.Join(dir, "out", db)), `"leads"`)
 		if len(got) != rows {
 			t.Errorf("%s: %d distinct ids, want %d", db, len(got), rows)
 		}

@@ -13,13 +13,95 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "github.com/mattn/go-sqlite3"
 )
 
+// warehouse is a database the crash test loads: its connection configs
+// for the append and the merge table, and how the test reads them.
+type warehouse struct {
+	name string
+	// connections is the YAML of the connections appendwh and mergewh;
+	// targets adds the keys placing each target's table.
+	connections string
+	appendAt    string
+	mergeAt     string
+	// table opens the append ("append") or merge ("merge") table's
+	// database and names its table, quoted; nil when it does not exist yet.
+	table func(t *testing.T, which string) (*sql.DB, string)
+}
+
+// crashWarehouses are SQLite files, and the test servers' PostgreSQL and
+// MariaDB when their variables are set (each in a schema or database of its
+// own, dropped at the end).
+func crashWarehouses(t *testing.T, dir string) []warehouse {
+	whs := []warehouse{{
+		name:        "sqlite",
+		connections: "  appendwh: { type: sqlite, path: out/append.db }\n  mergewh: { type: sqlite, path: out/merge.db }\n",
+		table: func(t *testing.T, which string) (*sql.DB, string) {
+			path := filepath.Join(dir, "sqlite", "out", which+".db")
+			if _, err := os.Stat(path); err != nil {
+				return nil, ""
+			}
+			return openDB(t, path), `"leads"`
+		},
+	}}
+	suffix := fmt.Sprintf("%d_%d", os.Getpid(), time.Now().UnixNano()%1_000_000)
+	if dsn := os.Getenv("NIGHTJAR_TEST_POSTGRES"); dsn != "" {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		schema := func(which string) string { return "nj_crash_" + which + "_" + suffix }
+		t.Cleanup(func() {
+			db.Exec(`DROP SCHEMA IF EXISTS "` + schema("append") + `" CASCADE`)
+			db.Exec(`DROP SCHEMA IF EXISTS "` + schema("merge") + `" CASCADE`)
+			db.Close()
+		})
+		whs = append(whs, warehouse{
+			name:        "postgres",
+			connections: fmt.Sprintf("  appendwh: { type: postgres, dsn: %q }\n  mergewh: { type: postgres, dsn: %q }\n", dsn, dsn),
+			appendAt:    ", schema_name: " + schema("append"),
+			mergeAt:     ", schema_name: " + schema("merge"),
+			table: func(t *testing.T, which string) (*sql.DB, string) {
+				return db, `"` + schema(which) + `"."leads"`
+			},
+		})
+	} else {
+		t.Log("NIGHTJAR_TEST_POSTGRES not set: the crash test skips PostgreSQL")
+	}
+	if dsn := os.Getenv("NIGHTJAR_TEST_MYSQL"); dsn != "" {
+		db, err := sql.Open("mysql", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		database := func(which string) string { return "nj_crash_" + which + "_" + suffix }
+		t.Cleanup(func() {
+			db.Exec("DROP DATABASE IF EXISTS `" + database("append") + "`")
+			db.Exec("DROP DATABASE IF EXISTS `" + database("merge") + "`")
+			db.Close()
+		})
+		whs = append(whs, warehouse{
+			name:        "mysql",
+			connections: fmt.Sprintf("  appendwh: { type: mysql, dsn: %q }\n  mergewh: { type: mysql, dsn: %q }\n", dsn, dsn),
+			appendAt:    ", database: " + database("append"),
+			mergeAt:     ", database: " + database("merge"),
+			table: func(t *testing.T, which string) (*sql.DB, string) {
+				return db, "`" + database(which) + "`.`leads`"
+			},
+		})
+	} else {
+		t.Log("NIGHTJAR_TEST_MYSQL not set: the crash test skips MariaDB")
+	}
+	return whs
+}
+
 // TestCrashRecovery kills nightjar with SIGKILL at random moments of a
-// multi-batch CSV → SQLite load into an append and a merge table, reruns it
-// until a run completes, and checks that every row landed exactly once with
-// its quoted commas, newlines and CR LF intact.
+// multi-batch CSV load into an append and a merge table, in SQLite,
+// PostgreSQL and MariaDB, reruns it until a run completes, and checks that
+// every row landed exactly once with its quoted commas, newlines and CR LF
+// intact.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it repeatedly")
@@ -27,10 +109,34 @@ func TestCrashRecovery(t *testing.T) {
 	dir := t.TempDir()
 	bin := nightjarBinary(t)
 	const rows = 40_000
+	for _, wh := range crashWarehouses(t, dir) {
+		t.Run(wh.name, func(t *testing.T) {
+			crashRecovery(t, bin, filepath.Join(dir, wh.name), wh, rows)
+		})
+	}
+}
+
+func crashRecovery(t *testing.T, bin, dir string, wh warehouse, rows int) {
 	want := writeLeads(t, filepath.Join(dir, "in", "leads.csv"), rows)
 	cfg := filepath.Join(dir, "nightjar.yaml")
 	// Transactions of three batches: a kill lands between and within them.
-	writeTwoTargetConfig(t, cfg, 500, 1500, "")
+	writeFile(t, cfg, "connections:\n"+wh.connections+`jobs:
+  leads:
+    batch_size: 500
+    source: { type: files, path: in/*.csv, settle: 0s }
+    targets:
+      - { type: table, connection: appendwh, table: leads, mode: append, commit_rows: 1500`+wh.appendAt+` }
+      - { type: table, connection: mergewh, table: leads, mode: merge, key: [id], commit_rows: 1500`+wh.mergeAt+` }
+`)
+	count := func(which string) int {
+		db, table := wh.table(t, which)
+		if db == nil {
+			return 0
+		}
+		var n int
+		_ = db.QueryRow("SELECT count(*) FROM " + table).Scan(&n) // 0 while it does not exist
+		return n
+	}
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	kills, midLoad := 0, 0
@@ -65,7 +171,7 @@ func TestCrashRecovery(t *testing.T) {
 			kills++
 			// A kill that lands after some batches and before the end is
 			// the case this test is about.
-			if n := countRows(filepath.Join(dir, "out", "append.db")); n > 0 && n < rows {
+			if n := count("append"); n > 0 && n < rows {
 				midLoad++
 			}
 		}
@@ -75,21 +181,23 @@ check:
 	if midLoad == 0 {
 		t.Fatalf("no kill landed in the middle of the load; the test proved nothing")
 	}
-	for _, db := range []string{"append.db", "merge.db"} {
-		got := readLeads(t, filepath.Join(dir, "out", db))
+	for _, which := range []string{"append", "merge"} {
+		db, table := wh.table(t, which)
+		if db == nil {
+			t.Fatalf("%s table missing", which)
+		}
+		got := readLeads(t, db, table)
 		if len(got) != rows {
-			t.Errorf("%s: %d distinct ids, want %d", db, len(got), rows)
+			t.Errorf("%s: %d distinct ids, want %d", which, len(got), rows)
 		}
 		for id, notes := range want {
 			if got[id] != notes {
-				t.Errorf("%s: id %s: notes %q, want %q", db, id, got[id], notes)
+				t.Errorf("%s: id %s: notes %q, want %q", which, id, got[id], notes)
 				break
 			}
 		}
-		var total int
-		openDB(t, filepath.Join(dir, "out", db)).QueryRow(`SELECT count(*) FROM "leads"`).Scan(&total)
-		if total != rows {
-			t.Errorf("%s: %d rows, want %d (none lost, none doubled)", db, total, rows)
+		if total := count(which); total != rows {
+			t.Errorf("%s: %d rows, want %d (none lost, none doubled)", which, total, rows)
 		}
 	}
 
@@ -122,9 +230,9 @@ func writeLeads(t *testing.T, path string, n int) map[string]string {
 	return want
 }
 
-func readLeads(t *testing.T, path string) map[string]string {
+func readLeads(t *testing.T, db *sql.DB, table string) map[string]string {
 	t.Helper()
-	rows, err := openDB(t, path).Query(`SELECT "id", "notes" FROM "leads"`)
+	rows, err := db.Query("SELECT id, notes FROM " + table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,9 +244,12 @@ func readLeads(t *testing.T, path string) map[string]string {
 			t.Fatal(err)
 		}
 		if _, dup := got[id]; dup {
-			t.Errorf("%s: id %s loaded twice", path, id)
+			t.Errorf("%s: id %s loaded twice", table, id)
 		}
 		got[id] = notes
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return got
 }
