@@ -41,7 +41,7 @@ type Encoder struct {
 	header    []string
 	types     []etl.Type
 	leaf      []int // per header field, its column index in the file
-	pw        *pq.Writer
+	pw        *pq.GenericWriter[any]
 	mapSchema *etl.Schema
 	mapping   []int
 	rows      []pq.Row
@@ -95,7 +95,7 @@ func (e *Encoder) start(s *etl.Schema) error {
 	default:
 		return fmt.Errorf("unknown compression %q", e.compression)
 	}
-	e.pw = pq.NewWriter(e.w, opts...)
+	e.pw = pq.NewGenericWriter[any](e.w, opts...)
 	return nil
 }
 
