@@ -464,7 +464,7 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 			return false
 		}
 	}
-	sync := func(seq int64) error {
+	syncAll := func(seq int64) error {
 		for _, t := range syncers {
 			if err := t.Target.(Syncer).Sync(ctx); err != nil {
 				return fmt.Errorf("%s: sync after batch %d: %w", t.Name, seq, err)
@@ -489,7 +489,7 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 			select {
 			case b, ok = <-in:
 			case <-idle.C:
-				if err := sync(lastSeq); err != nil {
+				if err := syncAll(lastSeq); err != nil {
 					return err
 				}
 				if !checkpoint() {
@@ -536,7 +536,7 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 				due = due || t.Target.(Syncer).SyncDue()
 			}
 			if due {
-				if err := sync(b.Seq); err != nil {
+				if err := syncAll(b.Seq); err != nil {
 					return err
 				}
 			}
@@ -555,7 +555,7 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := sync(lastSeq); err != nil {
+		if err := syncAll(lastSeq); err != nil {
 			return err
 		}
 		checkpoint()

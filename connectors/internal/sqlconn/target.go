@@ -257,7 +257,7 @@ func (t *Table) Write(ctx context.Context, b *etl.Batch) error {
 			return err
 		}
 	}
-	if nr, ok := t.backend.(NoRetry); !ok || !nr.NoRetry() {
+	if t.retains() {
 		t.group = append(t.group, b)
 	}
 	t.groupRows += b.Len()
@@ -269,6 +269,17 @@ func (t *Table) Write(ctx context.Context, b *etl.Batch) error {
 		return t.Sync(ctx) // nobody else will
 	}
 	return nil
+}
+
+// retains reports whether the open transaction's batches are kept to be
+// loaded again: unless the backend never retries, and always for a
+// Streamer (a replay found at Sync reloads them).
+func (t *Table) retains() bool {
+	if _, ok := t.backend.(Streamer); ok {
+		return true
+	}
+	nr, ok := t.backend.(NoRetry)
+	return !ok || !nr.NoRetry()
 }
 
 // Sync commits the open transaction: every batch written since the last
@@ -388,7 +399,7 @@ func (t *Table) recover(ctx context.Context, seq int64, err error, commit bool) 
 		t.rollback()
 		// What the cache says of the table may be wrong now.
 		t.columns, t.keyIndexReady = nil, false
-		if attempt == writeAttempts || !t.backend.Transient(err) || ctx.Err() != nil {
+		if attempt == writeAttempts || !t.backend.Transient(err) || !t.retains() || ctx.Err() != nil {
 			t.group, t.groupRows = nil, 0
 			if attempt > 1 {
 				err = fmt.Errorf("after %d attempts: %w", attempt, err)
