@@ -4,44 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 	"testing"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
+	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn/sqlconntest"
 	"github.com/nightjar-etl/nightjar/etl"
 )
-
-// leadBatches returns rows generated leads (the fields of
-// ../shared/bench/gen-leads, all text as the CSV source reads them) in
-// batches of size rows.
-func leadBatches(rows, size int) []*etl.Batch {
-	fields := []string{"id", "email", "first_name", "last_name", "company", "phone", "source", "score", "created_at", "notes"}
-	fs := make([]etl.Field, len(fields))
-	for i, f := range fields {
-		fs[i] = etl.Field{Name: f, Type: etl.TypeString}
-	}
-	s := etl.MustSchema(fs...)
-	var out []*etl.Batch
-	for start := 0; start < rows; start += size {
-		n := min(size, rows-start)
-		b := etl.NewBatch(s, n)
-		for r := start; r < start+n; r++ {
-			id := strconv.Itoa(r)
-			vals := []string{id, "  User" + id + "@Example.com ", "First" + id, "Last" + id, "Company " + id + ", Inc.",
-				"+1-415-555-" + fmt.Sprintf("%04d", r%10000), "chatbot", strconv.Itoa(r % 100), "2026-11-01T00:15:00Z",
-				"asked about pricing, plan " + id + "\nfollow up \"soon\""}
-			for c, v := range vals {
-				b.Cols[c].AppendString(v)
-			}
-			b.Origins = append(b.Origins, etl.Origin{File: "leads.csv", Line: int64(r + 2)})
-		}
-		b.Seq = int64(len(out) + 1)
-		b.Position = etl.Position(fmt.Sprintf(`{"offset":%d}`, start))
-		out = append(out, b)
-	}
-	return out
-}
 
 // BenchmarkLoadLeads loads NIGHTJAR_BENCH_ROWS (default 100,000)
 // generated leads into a fresh table per iteration, in batches of
@@ -52,10 +20,10 @@ func leadBatches(rows, size int) []*etl.Batch {
 // ("remerge": every row an update). bench/csv-mysql.sh measures the whole
 // engine against the mariadb client.
 func BenchmarkLoadLeads(b *testing.B) {
-	rows, size := envInt(b, "NIGHTJAR_BENCH_ROWS", 100_000), envInt(b, "NIGHTJAR_BENCH_BATCH", etl.DefaultBatchSize)
+	rows, size := sqlconntest.EnvInt(b, "NIGHTJAR_BENCH_ROWS", 100_000), sqlconntest.EnvInt(b, "NIGHTJAR_BENCH_BATCH", etl.DefaultBatchSize)
 	dsn := testDSN(b)
 	database, db := freshDatabase(b, dsn)
-	batches := leadBatches(rows, size)
+	batches := sqlconntest.LeadBatches(rows, size)
 	ctx := context.Background()
 	for _, mode := range []string{sqlconn.ModeAppend, sqlconn.ModeMerge, "remerge"} {
 		for _, path := range []string{"infile", "insert"} {
@@ -111,7 +79,7 @@ func BenchmarkLoadLeads(b *testing.B) {
 // BenchmarkInfileRows encodes a batch of 10,000 generated leads as the
 // LOAD DATA stream: no allocation per row.
 func BenchmarkInfileRows(b *testing.B) {
-	batch := leadBatches(10_000, 10_000)[0]
+	batch := sqlconntest.LeadBatches(10_000, 10_000)[0]
 	var r infileRows
 	p := make([]byte, 16<<10) // the driver's packet
 	read := func() (size int64) {
@@ -133,17 +101,4 @@ func BenchmarkInfileRows(b *testing.B) {
 		read()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(batch.Len()), "ns/row")
-}
-
-// envInt returns the integer in the environment variable name, or def.
-func envInt(b *testing.B, name string, def int) int {
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		b.Fatalf("%s=%q: want a positive integer", name, s)
-	}
-	return n
 }
