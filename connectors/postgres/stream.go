@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
@@ -57,13 +57,9 @@ func (b *backend) Stream(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, tabl
 	}
 	if s == nil {
 		var oids map[string]uint32
-		err := conn.Raw(func(dc any) error {
-			c, ok := dc.(*stdlib.Conn)
-			if !ok {
-				return fmt.Errorf("driver connection is %T, want *stdlib.Conn", dc)
-			}
+		err := withConn(conn, func(c *pgx.Conn) error {
 			var err error
-			oids, err = b.columnOIDs(ctx, c.Conn(), table, batch.Schema)
+			oids, err = b.columnOIDs(ctx, c, table, batch.Schema)
 			return err
 		})
 		if err != nil {
@@ -105,12 +101,8 @@ func (b *backend) openStream(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, 
 	// which runs no statement on it until Finish or Abort has waited for
 	// the COPY to end.
 	var pc *pgconn.PgConn
-	if err := conn.Raw(func(dc any) error {
-		c, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("driver connection is %T, want *stdlib.Conn", dc)
-		}
-		pc = c.Conn().PgConn()
+	if err := withConn(conn, func(c *pgx.Conn) error {
+		pc = c.PgConn()
 		return nil
 	}); err != nil {
 		return nil, err

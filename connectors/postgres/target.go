@@ -235,21 +235,17 @@ func (b *backend) unchangedSkip(qt, table string, names, keys []string) string {
 // created like) are those it writes, else by pgx's CopyFrom, which
 // converts each value to its column's type.
 func (b *backend) copy(ctx context.Context, conn *sqlx.Conn, table, typesOf string, columns []string, batch *etl.Batch, withOrd bool) error {
-	err := conn.Raw(func(dc any) error {
-		c, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("driver connection is %T, want *stdlib.Conn", dc)
-		}
-		oids, err := b.columnOIDs(ctx, c.Conn(), typesOf, batch.Schema)
+	err := withConn(conn, func(c *pgx.Conn) error {
+		oids, err := b.columnOIDs(ctx, c, typesOf, batch.Schema)
 		if err != nil {
 			return err
 		}
 		var n int64
 		if !b.pgxOnly && binaryCompatible(batch.Schema, oids) {
-			n, err = b.copyBinary(ctx, c.Conn().PgConn(), table, columns, batch, withOrd)
+			n, err = b.copyBinary(ctx, c.PgConn(), table, columns, batch, withOrd)
 		} else {
 			b.rows.reset(batch, withOrd)
-			n, err = c.Conn().CopyFrom(ctx, pgx.Identifier{table}, columns, &b.rows)
+			n, err = c.CopyFrom(ctx, pgx.Identifier{table}, columns, &b.rows)
 			b.rows.reset(nil, false) // keep no reference to the batch
 		}
 		if err != nil {
@@ -265,6 +261,17 @@ func (b *backend) copy(ctx context.Context, conn *sqlx.Conn, table, typesOf stri
 		clear(b.oids)
 	}
 	return err
+}
+
+// withConn runs f with the pgx connection under conn.
+func withConn(conn *sqlx.Conn, f func(c *pgx.Conn) error) error {
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("driver connection is %T, want *stdlib.Conn", dc)
+		}
+		return f(c.Conn())
+	})
 }
 
 // columnOIDs returns the type OID of each column of table as search_path
