@@ -26,6 +26,7 @@ type stream struct {
 	// table; table is the target.
 	into, table string
 	fields      []etl.Field
+	names       []string // the fields' names
 	keys        []string
 	pw          *io.PipeWriter
 	done        chan copyResult
@@ -78,22 +79,22 @@ func (b *backend) Stream(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, tabl
 // openStream starts COPY into table, or for a merge into a new staging
 // table, on the transaction's connection.
 func (b *backend) openStream(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, table string, fields []etl.Field, keys []string) (*stream, error) {
-	into := table
-	names := make([]string, len(fields))
+	into, names := table, make([]string, len(fields))
 	for i, f := range fields {
 		names[i] = f.Name
 	}
+	copied := names
 	if len(keys) > 0 {
 		if err := b.createStage(ctx, tx, table); err != nil {
 			return nil, err
 		}
-		into, names = stageTable, append(names, ordColumn)
+		into, copied = stageTable, append(names[:len(names):len(names)], ordColumn)
 	}
 	qt, err := b.QuoteIdent(into)
 	if err != nil {
 		return nil, err
 	}
-	qc, err := sqlconn.QuoteAll(b, names)
+	qc, err := sqlconn.QuoteAll(b, copied)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +109,7 @@ func (b *backend) openStream(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx, 
 		return nil, err
 	}
 	pr, pw := io.Pipe()
-	s := &stream{into: into, table: table, fields: fields, keys: keys, pw: pw, done: make(chan copyResult, 1)}
+	s := &stream{into: into, table: table, fields: fields, names: names, keys: keys, pw: pw, done: make(chan copyResult, 1)}
 	query := "COPY " + qt + " (" + strings.Join(qc, ", ") + ") FROM STDIN (FORMAT binary)"
 	// The COPY outlives the Write that opened it; Abort ends it.
 	copyCtx := context.WithoutCancel(ctx)
@@ -175,11 +176,7 @@ func (b *backend) Finish(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx) erro
 	if len(s.keys) == 0 {
 		return nil
 	}
-	names := make([]string, len(s.fields))
-	for i, f := range s.fields {
-		names[i] = f.Name
-	}
-	return b.mergeStage(ctx, tx, s.table, names, s.keys)
+	return b.mergeStage(ctx, tx, s.table, s.names, s.keys)
 }
 
 // Abort abandons the open COPY and waits for it to end; the caller rolls
