@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -83,11 +84,22 @@ type backend struct {
 }
 
 var (
-	_ sqlconn.Backend    = (*backend)(nil)
-	_ sqlconn.TxDDL      = (*backend)(nil)
-	_ sqlconn.ConnCloser = (*backend)(nil)
-	_ sqlconn.LikeReader = (*backend)(nil)
+	_ sqlconn.Backend      = (*backend)(nil)
+	_ sqlconn.TxDDL        = (*backend)(nil)
+	_ sqlconn.ConnCloser   = (*backend)(nil)
+	_ sqlconn.LikeReader   = (*backend)(nil)
+	_ sqlconn.SingleWriter = (*backend)(nil)
 )
+
+// WriterKey is the database file's absolute path: SQLite has one writer
+// per file, so the table targets of a process on one file take turns (see
+// sqlconn.SingleWriter).
+func (b *backend) WriterKey() string {
+	if abs, err := filepath.Abs(b.path); err == nil {
+		return abs
+	}
+	return b.path
+}
 
 // OpenDB opens (creating) the database file.
 func (b *backend) OpenDB(ctx context.Context) (*sqlx.DB, error) { return openDB(ctx, b.path) }

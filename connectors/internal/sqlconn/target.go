@@ -145,6 +145,9 @@ type Table struct {
 	// batch, claiming each marker first.
 	streamed []Marker
 	noStream bool
+	// writerKey is the SingleWriter key this Table is counted under while
+	// open; "" when the backend admits concurrent writers.
+	writerKey string
 }
 
 var _ etl.Syncer = (*Table)(nil)
@@ -205,6 +208,10 @@ func (t *Table) open(ctx context.Context) error {
 		return err
 	}
 	t.db = db
+	if sw, ok := t.backend.(SingleWriter); ok {
+		t.writerKey = sw.WriterKey()
+		addWriter(t.writerKey)
+	}
 	if t.conn, err = db.Connx(ctx); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
@@ -265,10 +272,18 @@ func (t *Table) Write(ctx context.Context, b *etl.Batch) error {
 	if err := t.write(ctx, b); err != nil {
 		return t.recover(ctx, b.Seq, err, false)
 	}
-	if !t.env.Syncs {
-		return t.Sync(ctx) // nobody else will
+	if !t.env.Syncs || t.shared() {
+		// Nobody else will sync, or another target writes to the same
+		// single-writer database and must not be locked out.
+		return t.Sync(ctx)
 	}
 	return nil
+}
+
+// shared reports whether another open Table writes to this Table's
+// single-writer database (see SingleWriter).
+func (t *Table) shared() bool {
+	return t.writerKey != "" && sharedWriter(t.writerKey)
 }
 
 // retains reports whether the open transaction's batches are kept to be
@@ -359,7 +374,7 @@ func (t *Table) SyncDue() bool {
 	if rows <= 0 {
 		rows = DefaultCommitRows
 	}
-	return t.groupRows >= rows || t.now().Sub(t.txStart) >= CommitInterval
+	return t.groupRows >= rows || t.now().Sub(t.txStart) >= CommitInterval || t.shared()
 }
 
 func (t *Table) commitTx() error {
@@ -687,6 +702,10 @@ func (t *Table) Close() error {
 		errs = append(errs, t.errorf("close: %w", err))
 	}
 	t.db = nil
+	if t.writerKey != "" {
+		removeWriter(t.writerKey)
+		t.writerKey = ""
+	}
 	return errors.Join(errs...)
 }
 
