@@ -92,7 +92,7 @@ func TestTablesShareOneDatabase(t *testing.T) {
 	db := bd.db(t)
 	for table, want := range map[string]int{"a": 300, "b": 300, "c": 400, "d": 800, "e": 400} {
 		var n, distinct int
-		if err := db.QueryRow(`SELECT count(*), count(DISTINCT id) FROM "` + table + `"`).Scan(&n, &distinct); err != nil {
+		if err := db.QueryRow(`SELECT count(*), count(DISTINCT id) FROM "`+table+`"`).Scan(&n, &distinct); err != nil {
 			t.Fatalf("%s: %v", table, err)
 		}
 		if n != want || distinct != want {
