@@ -358,9 +358,13 @@ type Batch struct {
 
 	// Position is where the source resumes after this batch.
 	Position Position
-	// Seq numbers the batch within the job, continuing across runs; with
-	// Key it identifies a replayed batch (see BatchKey).
+	// Seq numbers the batch within its load, continuing across the runs
+	// that resume it; with Load and Position it identifies a replayed
+	// batch (see BatchKey).
 	Seq int64
+	// Load is the load the batch belongs to (see Checkpoint.Load); the
+	// runner sets it.
+	Load string
 	// Bytes is the amount of input the batch consumed, for progress.
 	Bytes int64
 	// Rejects are the rows refused so far on the way to the targets.
@@ -435,7 +439,7 @@ func (b *Batch) Select(mask []bool) *Batch {
 	}
 	out := &Batch{
 		Schema: b.Schema, Cols: make([]Column, len(b.Cols)), Origins: make([]Origin, 0, n),
-		Position: b.Position, Seq: b.Seq, Bytes: b.Bytes,
+		Position: b.Position, Seq: b.Seq, Load: b.Load, Bytes: b.Bytes,
 	}
 	for i, o := range b.Origins {
 		if mask[i] {

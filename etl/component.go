@@ -165,13 +165,31 @@ type Rejecter interface {
 	TakeRejects() []Reject
 }
 
-// BatchKey identifies a batch across replays: the job's batch sequence and
-// a digest of the position after it. A batch replayed after a crash has
-// both the same; a batch cut differently (another batch size) has another
-// key, so it is loaded again rather than skipped: at-least-once, never lost.
+// BatchKey identifies a batch across replays: its load (see
+// Checkpoint.Load), the job's batch sequence and a digest of the position
+// after it. A batch replayed after a crash has all three the same; a batch
+// cut differently (another batch size) has another key, so it is loaded
+// again rather than skipped: at-least-once, never lost; and a batch of a
+// new load (after a state reset or with a full refresh) has a key no
+// earlier marker holds. A batch of no load (a position recorded before
+// loads existed) keeps the key it had then.
 func BatchKey(b *Batch) string {
 	sum := sha256.Sum256(b.Position)
-	return strconv.FormatInt(b.Seq, 10) + "-" + hex.EncodeToString(sum[:8])
+	key := strconv.FormatInt(b.Seq, 10) + "-" + hex.EncodeToString(sum[:8])
+	if b.Load != "" {
+		key = b.Load + "-" + key
+	}
+	return key
+}
+
+// Skipper is a target that skips the batches it already holds (replays
+// after a crash, by BatchKey). TakeSkipped returns the rows it skipped and
+// made final since the last call: after a Write for a target durable per
+// batch, after a Sync for a Syncer, after Commit. The runner counts them
+// as skipped, not written, and calls it from the goroutine that calls
+// Write, only once every target has made the batches durable.
+type Skipper interface {
+	TakeSkipped() int64
 }
 
 // Clock is injected wherever time matters, so tests need not sleep.

@@ -2,6 +2,8 @@ package etl
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -167,9 +169,17 @@ type pipeline struct {
 	owner string
 	ttl   time.Duration
 
-	// counters are owned by the sink stage (the caller's goroutine) until
-	// the stages have stopped.
+	// counters are owned by the sink stage until the stages have stopped.
 	counters Counters
+	// load is the load this run continues or begins (Checkpoint.Load).
+	load string
+	// pendingRows are the rows of the batches written since the last
+	// checkpoint was taken: they count as written (or skipped) once every
+	// target has made them durable, when that checkpoint is taken.
+	pendingRows int64
+	// quarantined counts the rejects the state store recorded; owned by
+	// the commit stage, then by run.
+	quarantined int64
 	// pending is what the next checkpoint records when positions are held
 	// back (a target durable only at commit, or a step holding rows).
 	pending Commit
@@ -183,6 +193,18 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	cp, err := p.r.Store.Checkpoint(ctx, job.Name, stream)
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	// A job that starts from nothing (its first run, after a state reset)
+	// or reloads everything (a full refresh) begins a new load, recorded
+	// before anything is written: its batch keys match no replay marker of
+	// an earlier load, and a run that crashes resumes it with the same keys.
+	p.load = cp.Load
+	if !p.opts.DryRun && (p.opts.FullRefresh || (cp.Load == "" && cp.Position == nil && cp.Seq == 0)) {
+		p.load = newLoadID()
+		if err := p.r.Store.StartLoad(ctx, job.Name, stream, p.load, p.runID, p.clock.Now()); err != nil {
+			return fmt.Errorf("start load: %w", err)
+		}
+		cp = Checkpoint{Job: job.Name, Stream: stream, Load: p.load}
 	}
 	startPos := cp.Position
 	if p.opts.FullRefresh {
@@ -275,7 +297,12 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		}
 		return nil
 	})
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	if !p.opts.DryRun {
+		// Rejected counts what the quarantine holds, not what was seen.
+		p.counters.Rejected = p.quarantined
+	}
+	if err != nil {
 		return err
 	}
 
@@ -288,7 +315,9 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		}
 	}
 	if p.dirty {
-		if err := p.record(ctx, p.takePending()); err != nil {
+		err := p.record(ctx, p.takePending())
+		p.counters.Rejected = p.quarantined
+		if err != nil {
 			return err
 		}
 	}
@@ -324,7 +353,7 @@ func (p *pipeline) readStage(ctx context.Context, seq int64, out chan<- *Batch) 
 			return fmt.Errorf("read: %w", err)
 		}
 		seq++
-		b.Seq = seq
+		b.Seq, b.Load = seq, p.load
 		rows += int64(b.Len())
 		select {
 		case out <- b:
@@ -389,6 +418,7 @@ func (p *pipeline) stepStage(ctx context.Context, in <-chan *Batch, out chan<- *
 				seq++
 				fb.Position, fb.Seq = last.Position, seq
 			}
+			fb.Load = p.load
 			if err := send(fb); err != nil {
 				return err
 			}
@@ -412,7 +442,7 @@ func (p *pipeline) applySteps(ctx context.Context, b *Batch, from int) (*Batch, 
 // finished files and earlier rejects; errors name the step and the batch's
 // first origin. Previews and step tests use it too.
 func ApplyStep(ctx context.Context, s NamedStep, b *Batch) (*Batch, error) {
-	pos, seq, bytes, files, rejects := b.Position, b.Seq, b.Bytes, b.Files, b.Rejects
+	pos, seq, load, bytes, files, rejects := b.Position, b.Seq, b.Load, b.Bytes, b.Files, b.Rejects
 	out, err := s.Step.Apply(ctx, b)
 	if err != nil {
 		if b.Len() > 0 {
@@ -421,7 +451,7 @@ func ApplyStep(ctx context.Context, s NamedStep, b *Batch) (*Batch, error) {
 		return nil, fmt.Errorf("%s: %w", s.Name, err)
 	}
 	if out != b {
-		out.Position, out.Seq, out.Bytes, out.Files = pos, seq, bytes, files
+		out.Position, out.Seq, out.Load, out.Bytes, out.Files = pos, seq, load, bytes, files
 		if len(out.Rejects) == 0 {
 			out.Rejects = rejects
 		}
@@ -445,10 +475,8 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 			}
 		}
 	}
-	// unsynced: a Syncer holds batches that are not durable yet, of
-	// unsyncedRows rows, counted as written once synced.
+	// unsynced: a Syncer holds batches that are not durable yet.
 	unsynced := false
-	unsyncedRows := int64(0)
 	// checkpoint hands the pending checkpoint to the commit stage; false
 	// when that stage failed (g.Wait reports why).
 	checkpoint := func() bool {
@@ -471,8 +499,6 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 			}
 		}
 		unsynced = false
-		p.counters.Written += unsyncedRows
-		unsyncedRows = 0
 		return nil
 	}
 	var idle *time.Timer
@@ -515,10 +541,8 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 			}
 		}
 		lastSeq = b.Seq
-		if len(syncers) > 0 {
-			unsyncedRows += int64(b.Len())
-		} else {
-			p.counters.Written += int64(b.Len())
+		if !p.opts.DryRun {
+			p.pendingRows += int64(b.Len())
 		}
 		p.counters.Rejected += int64(len(targetRejects))
 		p.pending.Rejects = append(p.pending.Rejects, targetRejects...)
@@ -618,12 +642,34 @@ func (f scopedFingerprints) SaveFingerprints(ctx context.Context, target string,
 // takePending returns what the next checkpoint records: the pending
 // position, rejects and finished files with the run's counters so far, and
 // starts a new pending set.
+//
+// It is called once every target has made the pending batches durable, so
+// their rows are counted here: as skipped, the most any target reports it
+// skipped (see Skipper), the rest as written.
 func (p *pipeline) takePending() Commit {
+	var skipped int64
+	for _, t := range p.job.Targets {
+		if s, ok := t.Target.(Skipper); ok {
+			skipped = max(skipped, s.TakeSkipped())
+		}
+	}
+	skipped = min(skipped, p.pendingRows)
+	p.counters.Written += p.pendingRows - skipped
+	p.counters.Skipped += skipped
+	p.pendingRows = 0
+
 	c := p.pending
-	c.RunID, c.Job, c.Stream, c.Counters, c.At = p.runID, p.job.Name, stream, p.counters, p.clock.Now()
+	c.RunID, c.Job, c.Stream, c.Load, c.Counters, c.At = p.runID, p.job.Name, stream, p.load, p.counters, p.clock.Now()
 	p.pending = Commit{}
 	p.dirty = false
 	return c
+}
+
+// newLoadID returns a random load id (see Checkpoint.Load).
+func newLoadID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
 }
 
 // record writes a checkpoint in one state-store transaction and renews
@@ -642,9 +688,13 @@ func (p *pipeline) record(ctx context.Context, c Commit) error {
 		}
 		c.Position, c.Seq = cp.Position, cp.Seq
 	}
+	// The run's totals as this commit leaves them: the quarantine then
+	// holds its rejects too.
+	c.Counters.Rejected = p.quarantined + int64(len(c.Rejects))
 	if err := p.r.Store.Commit(ctx, c); err != nil {
 		return fmt.Errorf("checkpoint batch %d: %w", c.Seq, err)
 	}
+	p.quarantined += int64(len(c.Rejects))
 	if err := p.r.Store.AcquireLease(ctx, p.job.Name, p.owner, p.ttl, p.clock.Now()); err != nil {
 		return fmt.Errorf("renew lease: %w", err)
 	}

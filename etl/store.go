@@ -18,10 +18,20 @@ const (
 	RunInterrupted RunStatus = "interrupted" // found running after a crash
 )
 
-// Counters are a run's row and byte counts.
+// Counters are a run's row and byte counts. They count what happened,
+// never what was attempted.
 type Counters struct {
-	Read     int64 `json:"read" db:"rows_read"`
-	Written  int64 `json:"written" db:"rows_written"`
+	// Read is the rows the source gave (loaded or rejected).
+	Read int64 `json:"read" db:"rows_read"`
+	// Written is the rows that landed: made durable by every target
+	// (committed, synced, renamed into place). A dry run writes none.
+	Written int64 `json:"written" db:"rows_written"`
+	// Skipped is the rows of replayed batches a target already held and
+	// did not load again (its replay marker matched); with several
+	// targets, the most any one of them skipped. They are not in Written.
+	Skipped int64 `json:"skipped" db:"rows_skipped"`
+	// Rejected is the rows recorded in the quarantine (in a dry run: the
+	// rows that would have been).
 	Rejected int64 `json:"rejected" db:"rows_rejected"`
 	Batches  int64 `json:"batches" db:"batches"`
 	Bytes    int64 `json:"bytes" db:"bytes_read"`
@@ -41,10 +51,15 @@ type Run struct {
 
 // Checkpoint is a job stream's last committed position.
 type Checkpoint struct {
-	Job       string    `json:"job" db:"job"`
-	Stream    string    `json:"stream" db:"stream"`
-	Position  Position  `json:"position" db:"position"`
-	Seq       int64     `json:"seq" db:"seq"`
+	Job      string   `json:"job" db:"job"`
+	Stream   string   `json:"stream" db:"stream"`
+	Position Position `json:"position" db:"position"`
+	Seq      int64    `json:"seq" db:"seq"`
+	// Load identifies the load the position belongs to: chosen when a job
+	// starts from nothing (its first run, after a state reset, a full
+	// refresh), kept by the runs that resume it. Batch keys carry it, so a
+	// replay marker of an earlier load never matches a batch of this one.
+	Load      string    `json:"load,omitempty" db:"load_id"`
 	RunID     int64     `json:"run_id" db:"run_id"`
 	UpdatedAt time.Time `json:"updated_at" db:"updated_at"`
 }
@@ -84,11 +99,22 @@ type Commit struct {
 	Stream   string
 	Position Position
 	Seq      int64
+	// Load is the load Position belongs to (see Checkpoint.Load).
+	Load string
 	// Counters are the run's totals so far (not a delta).
 	Counters Counters
 	Rejects  []Reject
 	Files    []FileDone
 	At       time.Time
+}
+
+// ResetReport is what a Store.Reset forgot.
+type ResetReport struct {
+	// Checkpoints are the positions the job's streams had.
+	Checkpoints []Checkpoint
+	// Files and Fingerprints count the file-ledger entries and target
+	// fingerprints removed.
+	Files, Fingerprints int64
 }
 
 // ErrLeaseHeld is returned when another process holds a job's lease.
@@ -106,6 +132,11 @@ type Store interface {
 	Checkpoint(ctx context.Context, job, stream string) (Checkpoint, error)
 	// Checkpoints lists every stream's checkpoint of a job.
 	Checkpoints(ctx context.Context, job string) ([]Checkpoint, error)
+	// StartLoad records that run begins load, a load from the start, as
+	// the job stream's checkpoint (no position, sequence 0), before the
+	// run writes anything: a run that crashes then resumes that load, and
+	// its replayed batches keep their keys.
+	StartLoad(ctx context.Context, job, stream, load string, runID int64, at time.Time) error
 	// BeginRun records a new running run and returns its id. Runs of the
 	// job still marked running (a crashed process) become interrupted.
 	BeginRun(ctx context.Context, job, trigger string, at time.Time) (int64, error)
@@ -122,8 +153,8 @@ type Store interface {
 	Quarantined(ctx context.Context, job string, limit int) ([]QuarantineRecord, error)
 	// Reset forgets a job's positions, file ledger and fingerprints, so it
 	// loads and sends everything again; runs and quarantine are history
-	// and stay.
-	Reset(ctx context.Context, job string) error
+	// and stay. It reports what it forgot.
+	Reset(ctx context.Context, job string) (ResetReport, error)
 	// AcquireLease takes the job's lease for ttl, or returns ErrLeaseHeld
 	// when another owner holds an unexpired one. Taking it again as the
 	// same owner extends it.

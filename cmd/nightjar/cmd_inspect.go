@@ -234,16 +234,40 @@ func (a *app) stateCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := st.Reset(ctx, args[0]); err != nil {
+			report, err := st.Reset(ctx, args[0])
+			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			fmt.Fprintf(a.stdout, "%s: positions and file ledger reset\n", args[0])
+			printReset(a.stdout, args[0], report)
 			return nil
 		},
 	}
 	reset.Flags().BoolVar(&yes, "yes", false, "confirm the reset")
 	cmd.AddCommand(show, reset)
 	return cmd
+}
+
+// printReset says what a state reset cleared and what the next run does.
+func printReset(w io.Writer, job string, r etl.ResetReport) {
+	if len(r.Checkpoints) == 0 && r.Files == 0 && r.Fingerprints == 0 {
+		fmt.Fprintf(w, "%s: no state to reset (no position, no file in the ledger)\n", job)
+		return
+	}
+	fmt.Fprintf(w, "%s: state reset:\n", job)
+	for _, cp := range r.Checkpoints {
+		if cp.Position == nil {
+			fmt.Fprintf(w, "  position: none yet (a load begun by run %d)\n", cp.RunID)
+			continue
+		}
+		fmt.Fprintf(w, "  position after batch %d (run %d, %s) forgotten\n", cp.Seq, cp.RunID, formatTime(cp.UpdatedAt))
+	}
+	fmt.Fprintf(w, "  %d file(s) removed from the file ledger\n", r.Files)
+	if r.Fingerprints > 0 {
+		fmt.Fprintf(w, "  %d record fingerprint(s) forgotten (every record is sent again)\n", r.Fingerprints)
+	}
+	fmt.Fprintf(w, "The next run starts a new load and reads everything again: append tables receive every row again\n"+
+		"(drop or truncate them first if they should not), merge tables update in place, replace tables are rebuilt.\n"+
+		"Runs and quarantined rows are history and are kept.\n")
 }
 
 func (a *app) quarantineCommand() *cobra.Command {

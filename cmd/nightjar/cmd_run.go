@@ -136,10 +136,15 @@ func (a *app) runJob(ctx context.Context, runner *etl.Runner, name string, opts 
 		if opts.DryRun {
 			dry = " (dry run: nothing written)"
 		}
-		fmt.Fprintf(a.stdout, "%s: run %d %s: read %d, written %d, rejected %d, %s in %s%s\n",
-			name, run.ID, run.Status, run.Read, run.Written, run.Rejected, humanBytes(run.Bytes),
+		fmt.Fprintf(a.stdout, "%s: run %d %s: read %d, written %d, rejected %d, skipped %d, %s in %s%s\n",
+			name, run.ID, run.Status, run.Read, run.Written, run.Rejected, run.Skipped, humanBytes(run.Bytes),
 			run.EndedAt.Sub(run.StartedAt).Round(time.Millisecond), dry)
-		if run.Rejected > 0 {
+		if run.Skipped > 0 {
+			fmt.Fprintf(a.stdout, "%s: %d row(s) skipped: their batches were already loaded (a replay after an interrupted run)\n", name, run.Skipped)
+		}
+		if run.Rejected > 0 && opts.DryRun {
+			fmt.Fprintf(a.stdout, "%s: %d row(s) would be quarantined\n", name, run.Rejected)
+		} else if run.Rejected > 0 {
 			fmt.Fprintf(a.stdout, "%s: %d row(s) quarantined: nightjar quarantine list %s\n", name, run.Rejected, name)
 		}
 	}

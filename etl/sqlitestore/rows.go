@@ -11,7 +11,7 @@ import (
 // database/sql cannot scan into time.Time from TEXT.
 
 const runColumns = `"id", "job", "trigger", "status", "started_at", "ended_at",
-"rows_read", "rows_written", "rows_rejected", "batches", "bytes_read", "error"`
+"rows_read", "rows_written", "rows_skipped", "rows_rejected", "batches", "bytes_read", "error"`
 
 type runRow struct {
 	ID        int64  `db:"id"`
@@ -31,13 +31,14 @@ func (r *runRow) run() etl.Run {
 	}
 }
 
-const positionColumns = `"job", "stream", "position", "seq", "run_id", "updated_at"`
+const positionColumns = `"job", "stream", "position", "seq", "load_id", "run_id", "updated_at"`
 
 type positionRow struct {
 	Job       string         `db:"job"`
 	Stream    string         `db:"stream"`
 	Position  sql.NullString `db:"position"`
 	Seq       int64          `db:"seq"`
+	Load      string         `db:"load_id"`
 	RunID     int64          `db:"run_id"`
 	UpdatedAt dbTime         `db:"updated_at"`
 }
@@ -48,7 +49,7 @@ func (r *positionRow) checkpoint() etl.Checkpoint {
 		p = json.RawMessage(r.Position.String)
 	}
 	return etl.Checkpoint{
-		Job: r.Job, Stream: r.Stream, Position: p, Seq: r.Seq, RunID: r.RunID, UpdatedAt: r.UpdatedAt.Time,
+		Job: r.Job, Stream: r.Stream, Position: p, Seq: r.Seq, Load: r.Load, RunID: r.RunID, UpdatedAt: r.UpdatedAt.Time,
 	}
 }
 

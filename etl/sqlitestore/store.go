@@ -208,9 +208,9 @@ func (s *Store) Commit(ctx context.Context, c etl.Commit) error {
 	defer tx.Rollback()
 
 	res, err := tx.ExecContext(ctx, `UPDATE "runs"
-SET "rows_read" = ?, "rows_written" = ?, "rows_rejected" = ?, "batches" = ?, "bytes_read" = ?
+SET "rows_read" = ?, "rows_written" = ?, "rows_skipped" = ?, "rows_rejected" = ?, "batches" = ?, "bytes_read" = ?
 WHERE "id" = ? AND "job" = ? AND "status" = ?`,
-		c.Counters.Read, c.Counters.Written, c.Counters.Rejected, c.Counters.Batches, c.Counters.Bytes,
+		c.Counters.Read, c.Counters.Written, c.Counters.Skipped, c.Counters.Rejected, c.Counters.Batches, c.Counters.Bytes,
 		c.RunID, c.Job, etl.RunRunning)
 	if err != nil {
 		return fmt.Errorf("commit %s batch %d: update run %d: %w", c.Job, c.Seq, c.RunID, err)
@@ -223,13 +223,8 @@ WHERE "id" = ? AND "job" = ? AND "status" = ?`,
 		return fmt.Errorf("commit %s batch %d: %w", c.Job, c.Seq, notRunning(ctx, tx, c.RunID, c.Job))
 	}
 
-	if _, err := tx.ExecContext(ctx, `INSERT INTO "positions" ("job", "stream", "position", "seq", "run_id", "updated_at")
-VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT ("job", "stream") DO UPDATE SET
-	"position" = excluded."position", "seq" = excluded."seq",
-	"run_id" = excluded."run_id", "updated_at" = excluded."updated_at"`,
-		c.Job, c.Stream, position, c.Seq, c.RunID, at); err != nil {
-		return fmt.Errorf("commit %s batch %d: record position: %w", c.Job, c.Seq, err)
+	if err := upsertPosition(ctx, tx, c.Job, c.Stream, position, c.Seq, c.Load, c.RunID, at); err != nil {
+		return fmt.Errorf("commit %s batch %d: %w", c.Job, c.Seq, err)
 	}
 
 	if len(c.Rejects) > 0 {
@@ -244,6 +239,46 @@ ON CONFLICT ("job", "stream") DO UPDATE SET
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit %s batch %d: %w", c.Job, c.Seq, err)
+	}
+	return nil
+}
+
+// upsertPosition records a job stream's position (nil: from the start).
+func upsertPosition(ctx context.Context, tx *sqlx.Tx, job, stream string, position any, seq int64, load string, runID int64, at string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO "positions" ("job", "stream", "position", "seq", "load_id", "run_id", "updated_at")
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT ("job", "stream") DO UPDATE SET
+	"position" = excluded."position", "seq" = excluded."seq", "load_id" = excluded."load_id",
+	"run_id" = excluded."run_id", "updated_at" = excluded."updated_at"`,
+		job, stream, position, seq, load, runID, at); err != nil {
+		return fmt.Errorf("record position: %w", err)
+	}
+	return nil
+}
+
+// StartLoad records that run begins load from the start as the job
+// stream's checkpoint: no position, sequence 0. The run must be running.
+func (s *Store) StartLoad(ctx context.Context, job, stream, load string, runID int64, at time.Time) error {
+	if load == "" {
+		return fmt.Errorf("start load of %s: no load id", job)
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("start load of %s: %w", job, err)
+	}
+	defer tx.Rollback()
+	var status string
+	if err := tx.GetContext(ctx, &status, `SELECT "status" FROM "runs" WHERE "id" = ? AND "job" = ?`, runID, job); err != nil || status != string(etl.RunRunning) {
+		if err == nil {
+			err = notRunning(ctx, tx, runID, job)
+		}
+		return fmt.Errorf("start load of %s: %w", job, err)
+	}
+	if err := upsertPosition(ctx, tx, job, stream, nil, 0, load, runID, formatTime(at)); err != nil {
+		return fmt.Errorf("start load of %s: %w", job, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("start load of %s: %w", job, err)
 	}
 	return nil
 }
@@ -348,10 +383,10 @@ func (s *Store) EndRun(ctx context.Context, runID int64, status etl.RunStatus, c
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE "runs"
 SET "status" = ?, "ended_at" = ?, "error" = ?,
-	"rows_read" = ?, "rows_written" = ?, "rows_rejected" = ?, "batches" = ?, "bytes_read" = ?
+	"rows_read" = ?, "rows_written" = ?, "rows_skipped" = ?, "rows_rejected" = ?, "batches" = ?, "bytes_read" = ?
 WHERE "id" = ?`,
 		status, formatTime(at), errText,
-		counters.Read, counters.Written, counters.Rejected, counters.Batches, counters.Bytes, runID)
+		counters.Read, counters.Written, counters.Skipped, counters.Rejected, counters.Batches, counters.Bytes, runID)
 	if err != nil {
 		return fmt.Errorf("end run %d: %w", runID, err)
 	}
@@ -421,28 +456,46 @@ WHERE "job" = ? ORDER BY "id" DESC LIMIT ?`, job, limit); err != nil {
 	return out, nil
 }
 
-// Reset forgets a job's positions and file ledger, so it loads everything
-// again; runs and quarantine are history and stay.
-func (s *Store) Reset(ctx context.Context, job string) error {
+// Reset forgets a job's positions, file ledger and fingerprints, so it
+// loads everything again; runs and quarantine are history and stay. It
+// reports what it forgot.
+func (s *Store) Reset(ctx context.Context, job string) (etl.ResetReport, error) {
+	var report etl.ResetReport
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("reset %s: %w", job, err)
+		return report, fmt.Errorf("reset %s: %w", job, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM "positions" WHERE "job" = ?`, job); err != nil {
-		return fmt.Errorf("reset %s: positions: %w", job, err)
+	var positions []positionRow
+	if err := tx.SelectContext(ctx, &positions, `SELECT `+positionColumns+` FROM "positions"
+WHERE "job" = ? ORDER BY "stream"`, job); err != nil {
+		return report, fmt.Errorf("reset %s: positions: %w", job, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM "files" WHERE "job" = ?`, job); err != nil {
-		return fmt.Errorf("reset %s: file ledger: %w", job, err)
+	for i := range positions {
+		report.Checkpoints = append(report.Checkpoints, positions[i].checkpoint())
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM "positions" WHERE "job" = ?`, job); err != nil {
+		return report, fmt.Errorf("reset %s: positions: %w", job, err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM "files" WHERE "job" = ?`, job)
+	if err == nil {
+		report.Files, err = res.RowsAffected()
+	}
+	if err != nil {
+		return report, fmt.Errorf("reset %s: file ledger: %w", job, err)
 	}
 	// Fingerprint targets are "<job>/<target>": '0' sorts right after '/'.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM "fingerprints" WHERE "target" >= ? AND "target" < ?`, job+"/", job+"0"); err != nil {
-		return fmt.Errorf("reset %s: fingerprints: %w", job, err)
+	res, err = tx.ExecContext(ctx, `DELETE FROM "fingerprints" WHERE "target" >= ? AND "target" < ?`, job+"/", job+"0")
+	if err == nil {
+		report.Fingerprints, err = res.RowsAffected()
+	}
+	if err != nil {
+		return report, fmt.Errorf("reset %s: fingerprints: %w", job, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("reset %s: %w", job, err)
+		return report, fmt.Errorf("reset %s: %w", job, err)
 	}
-	return nil
+	return report, nil
 }
 
 // AcquireLease takes the job's lease until now+ttl, or returns

@@ -711,8 +711,12 @@ func TestReset(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := b.store.Reset(b.ctx, "a"); err != nil {
+	report, err := b.store.Reset(b.ctx, "a")
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(report.Checkpoints) != 1 || report.Checkpoints[0].Seq != 1 || report.Files != 1 {
+		t.Errorf("reset report = %+v, want the position at batch 1 and one file", report)
 	}
 	if cps, _ := b.store.Checkpoints(b.ctx, "a"); len(cps) != 0 {
 		t.Errorf("checkpoints after reset = %+v", cps)
@@ -993,8 +997,8 @@ func TestFingerprints(t *testing.T) {
 	if diff := cmp.Diff(digests, got); diff != "" {
 		t.Fatalf("fingerprints (-want +got):\n%s", diff)
 	}
-	if err := st.Reset(ctx, "leads"); err != nil {
-		t.Fatal(err)
+	if report, err := st.Reset(ctx, "leads"); err != nil || report.Fingerprints != int64(len(ids)) {
+		t.Fatalf("reset: %+v, %v; want %d fingerprints forgotten", report, err, len(ids))
 	}
 	got, _ = st.Fingerprints(ctx, "leads/targets[1] crm hubspot", ids[:3])
 	other, _ := st.Fingerprints(ctx, "other/t", ids[:1])

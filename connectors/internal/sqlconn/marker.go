@@ -26,10 +26,18 @@ type Marker struct {
 	Job      string
 	Target   string
 	BatchKey string // etl.BatchKey
+	// Table is the table the batch was loaded into: a marker vouches for
+	// that table only, and is removed when the table is created anew or
+	// replaced (ClearMarkers).
+	Table    string
 	RunID    int64
 	Rows     int64
 	LoadedAt time.Time
 }
+
+// markerTableColumn is the marker table's column naming the loaded table,
+// added to marker tables made before it existed.
+const markerTableColumn = "table_name"
 
 // markerIdent quotes the marker table's constant, valid names ("rows" is a
 // reserved word in MySQL).
@@ -47,6 +55,7 @@ func CreateMarkerTable(d Dialect) string {
 		q("job") + " " + text + " NOT NULL, " +
 		q("target") + " " + text + " NOT NULL, " +
 		q("batch_key") + " " + text + " NOT NULL, " +
+		q(markerTableColumn) + " " + text + " NOT NULL DEFAULT '', " +
 		q("run_id") + " " + integer + ", " +
 		q("rows") + " " + integer + ", " +
 		q("loaded_at") + " " + d.ColumnType(etl.TypeString) + ", " +
@@ -69,7 +78,7 @@ func ClaimBatch(ctx context.Context, q Querier, d Dialect, m Marker) (bool, erro
 	case !errors.Is(err, sql.ErrNoRows):
 		return false, fmt.Errorf("read batch marker: %w", err)
 	}
-	cols := []string{"job", "target", "batch_key", "run_id", "rows", "loaded_at"}
+	cols := []string{"job", "target", "batch_key", markerTableColumn, "run_id", "rows", "loaded_at"}
 	query := "INSERT INTO " + id(MarkerTable) + " ("
 	values := ""
 	for i, c := range cols {
@@ -81,9 +90,25 @@ func ClaimBatch(ctx context.Context, q Querier, d Dialect, m Marker) (bool, erro
 		values += d.Placeholder(i + 1)
 	}
 	_, err = q.ExecContext(ctx, query+") VALUES ("+values+")",
-		m.Job, m.Target, m.BatchKey, m.RunID, m.Rows, m.LoadedAt.UTC().Format(time.RFC3339Nano))
+		m.Job, m.Target, m.BatchKey, m.Table, m.RunID, m.Rows, m.LoadedAt.UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return false, fmt.Errorf("write batch marker: %w", err)
 	}
 	return true, nil
+}
+
+// ClearMarkers removes the markers of table (whatever job or target
+// recorded them) and, for markers made before they named their table, those
+// of job's target: none of them may skip a batch once the table was
+// created anew or replaced, since the rows they vouch for are gone.
+func ClearMarkers(ctx context.Context, q Querier, d Dialect, table, job, target string) (int64, error) {
+	id := func(n string) string { return markerIdent(d, n) }
+	res, err := q.ExecContext(ctx, "DELETE FROM "+id(MarkerTable)+" WHERE "+id(markerTableColumn)+" = "+d.Placeholder(1)+
+		" OR (COALESCE("+id(markerTableColumn)+", '') = '' AND "+id("job")+" = "+d.Placeholder(2)+" AND "+id("target")+" = "+d.Placeholder(3)+")",
+		table, job, target)
+	if err != nil {
+		return 0, fmt.Errorf("clear batch markers of %s: %w", table, err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }

@@ -185,7 +185,7 @@ func TestTableColumns(t *testing.T) {
 
 func TestCreateMarkerTable(t *testing.T) {
 	t.Parallel()
-	want := `CREATE TABLE IF NOT EXISTS "_nightjar_batches" ("job" STRING NOT NULL, "target" STRING NOT NULL, "batch_key" STRING NOT NULL, "run_id" INT, "rows" INT, "loaded_at" STRING, PRIMARY KEY ("job", "target", "batch_key"))`
+	want := `CREATE TABLE IF NOT EXISTS "_nightjar_batches" ("job" STRING NOT NULL, "target" STRING NOT NULL, "batch_key" STRING NOT NULL, "table_name" STRING NOT NULL DEFAULT '', "run_id" INT, "rows" INT, "loaded_at" STRING, PRIMARY KEY ("job", "target", "batch_key"))`
 	if got := CreateMarkerTable(pgLike{}); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}

@@ -145,12 +145,27 @@ type Table struct {
 	// batch, claiming each marker first.
 	streamed []Marker
 	noStream bool
+	// skippedOpen counts the rows of replayed batches the open transaction
+	// skipped; skipped, those of committed transactions not yet taken (see
+	// etl.Skipper).
+	skippedOpen, skipped int64
 	// writerKey is the SingleWriter key this Table is counted under while
 	// open; "" when the backend admits concurrent writers.
 	writerKey string
 }
 
-var _ etl.Syncer = (*Table)(nil)
+var (
+	_ etl.Syncer  = (*Table)(nil)
+	_ etl.Skipper = (*Table)(nil)
+)
+
+// TakeSkipped returns the rows of replayed batches skipped in the
+// transactions committed since the last call.
+func (t *Table) TakeSkipped() int64 {
+	n := t.skipped
+	t.skipped = 0
+	return n
+}
 
 // NewTable builds a table target from a validated config; it does no I/O.
 // name prefixes its errors and names the connector, the connection and the
@@ -218,12 +233,61 @@ func (t *Table) open(ctx context.Context) error {
 	t.table = t.cfg.Table
 	switch t.cfg.Mode {
 	case ModeAppend:
-		if _, err := t.conn.ExecContext(ctx, CreateMarkerTable(t.backend)); err != nil {
-			return fmt.Errorf("create %s: %w", MarkerTable, err)
+		if err := t.openMarkers(ctx); err != nil {
+			return err
+		}
+		// A table about to be created starts with no markers: those of a
+		// table that was dropped must not skip a batch.
+		names, err := t.backend.Columns(ctx, t.conn, t.table)
+		if err != nil {
+			return fmt.Errorf("read columns: %w", err)
+		}
+		if len(names) == 0 {
+			return t.clearMarkers(ctx)
 		}
 	case ModeReplace:
+		// Markers other targets recorded for the table are cleared when
+		// it is replaced.
+		if err := t.openMarkers(ctx); err != nil {
+			return err
+		}
 		t.table = t.cfg.Table + StagingSuffix
 		return t.dropStaging(ctx)
+	}
+	return nil
+}
+
+// openMarkers creates the marker table when missing, and adds the column
+// naming each marker's table to one made before it existed.
+func (t *Table) openMarkers(ctx context.Context) error {
+	if _, err := t.conn.ExecContext(ctx, CreateMarkerTable(t.backend)); err != nil {
+		return fmt.Errorf("create %s: %w", MarkerTable, err)
+	}
+	names, err := t.backend.Columns(ctx, t.conn, MarkerTable)
+	if err != nil {
+		return fmt.Errorf("read columns of %s: %w", MarkerTable, err)
+	}
+	if NewTableColumns(t.backend, names).Has(markerTableColumn) {
+		return nil
+	}
+	add, err := AddColumn(t.backend, MarkerTable, etl.Field{Name: markerTableColumn, Type: etl.TypeString})
+	if err == nil {
+		_, err = t.conn.ExecContext(ctx, add)
+	}
+	if err != nil {
+		return fmt.Errorf("add %s to %s: %w", markerTableColumn, MarkerTable, err)
+	}
+	return nil
+}
+
+// clearMarkers removes the replay markers of the target's table.
+func (t *Table) clearMarkers(ctx context.Context) error {
+	n, err := ClearMarkers(ctx, t.conn, t.backend, t.cfg.Table, t.env.Job, t.env.Name)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		t.logger.Info("replay markers of the table cleared: it is new or was replaced", "markers", n)
 	}
 	return nil
 }
@@ -387,6 +451,8 @@ func (t *Table) commitTx() error {
 		t.staged = true
 	}
 	t.group, t.groupRows = nil, 0
+	t.skipped += t.skippedOpen
+	t.skippedOpen = 0
 	return nil
 }
 
@@ -397,6 +463,7 @@ func (t *Table) rollback() {
 		st.Abort()
 	}
 	t.streamed = nil
+	t.skippedOpen = 0
 	if t.tx != nil {
 		t.tx.Rollback()
 		t.tx = nil
@@ -510,7 +577,7 @@ func (t *Table) write(ctx context.Context, b *etl.Batch) error {
 	stream = stream && !t.noStream
 	if t.cfg.Mode == ModeAppend {
 		m := Marker{
-			Job: t.env.Job, Target: t.env.Name, BatchKey: etl.BatchKey(b),
+			Job: t.env.Job, Target: t.env.Name, BatchKey: etl.BatchKey(b), Table: t.cfg.Table,
 			RunID: t.env.RunID, Rows: int64(b.Len()), LoadedAt: t.now(),
 		}
 		claimed := true
@@ -531,6 +598,7 @@ func (t *Table) write(ctx context.Context, b *etl.Batch) error {
 		}
 		if !claimed {
 			t.logger.Info("batch already loaded, skipped", "seq", b.Seq, "batch_key", m.BatchKey, "rows", b.Len())
+			t.skippedOpen += int64(b.Len())
 			return nil
 		}
 	}
@@ -667,6 +735,9 @@ func (t *Table) Commit(ctx context.Context) error {
 		return nil
 	}
 	if err := t.backend.Swap(ctx, t.conn, t.cfg.Table, t.table); err != nil {
+		return t.errorf("replace: %w", err)
+	}
+	if err := t.clearMarkers(ctx); err != nil {
 		return t.errorf("replace: %w", err)
 	}
 	t.staged = false
