@@ -28,6 +28,7 @@ type runRow struct {
 	Duration string `csv:"duration"`
 	Read     int64  `csv:"rows_read"`
 	Written  int64  `csv:"rows_written"`
+	Skipped  int64  `csv:"rows_skipped"`
 	Rejected int64  `csv:"rows_rejected"`
 	Bytes    int64  `csv:"bytes_read"`
 	Error    string `csv:"error"`
@@ -100,14 +101,14 @@ func (a *app) statusCommand() *cobra.Command {
 				return writeJSON(a.stdout, out)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "JOB\tSCHEDULE\tNEXT RUN\tLAST RUN\tSTATUS\tREAD\tWRITTEN\tREJECTED")
+			fmt.Fprintln(tw, "JOB\tSCHEDULE\tNEXT RUN\tLAST RUN\tSTATUS\tREAD\tWRITTEN\tSKIPPED\tREJECTED")
 			for _, s := range out {
-				last, status, read, written, rejected := "-", "never run", "", "", ""
+				last, status, read, written, skipped, rejected := "-", "never run", "", "", "", ""
 				if r := s.LastRun; r != nil {
 					last, status = formatTime(r.StartedAt), string(r.Status)
-					read, written, rejected = fmt.Sprint(r.Read), fmt.Sprint(r.Written), fmt.Sprint(r.Rejected)
+					read, written, skipped, rejected = fmt.Sprint(r.Read), fmt.Sprint(r.Written), fmt.Sprint(r.Skipped), fmt.Sprint(r.Rejected)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Job, dash(s.Schedule), dash(s.NextRun), last, status, read, written, rejected)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Job, dash(s.Schedule), dash(s.NextRun), last, status, read, written, skipped, rejected)
 			}
 			return tw.Flush()
 		},
@@ -159,16 +160,16 @@ func (a *app) historyCommand() *cobra.Command {
 					rows[i] = runRow{
 						ID: r.ID, Job: r.Job, Trigger: r.Trigger, Status: string(r.Status),
 						Started: formatTime(r.StartedAt), Ended: formatTime(r.EndedAt), Duration: duration(r),
-						Read: r.Read, Written: r.Written, Rejected: r.Rejected, Bytes: r.Bytes, Error: a.redact(r.Error),
+						Read: r.Read, Written: r.Written, Skipped: r.Skipped, Rejected: r.Rejected, Bytes: r.Bytes, Error: a.redact(r.Error),
 					}
 				}
 				return gocsv.Marshal(rows, a.stdout)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tJOB\tTRIGGER\tSTATUS\tSTARTED\tDURATION\tREAD\tWRITTEN\tREJECTED\tERROR")
+			fmt.Fprintln(tw, "RUN\tJOB\tTRIGGER\tSTATUS\tSTARTED\tDURATION\tREAD\tWRITTEN\tSKIPPED\tREJECTED\tERROR")
 			for _, r := range runs {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.Job, r.Trigger, r.Status,
-					formatTime(r.StartedAt), dash(duration(r)), r.Read, r.Written, r.Rejected, oneLine(a.redact(r.Error), 80))
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Job, r.Trigger, r.Status,
+					formatTime(r.StartedAt), dash(duration(r)), r.Read, r.Written, r.Skipped, r.Rejected, oneLine(a.redact(r.Error), 80))
 			}
 			return tw.Flush()
 		},
