@@ -55,6 +55,17 @@ type Source interface {
 	Close() error
 }
 
+// Acker is a Source told when its batches are recorded: after the state
+// store committed a checkpoint, the runner calls Ack with its position,
+// from one goroutine, in order, concurrently with Next. Everything the
+// source gave up to that position is durable in every target and in the
+// state store, so a source acts there on what it may now let go: the files
+// source archives the files the ledger holds, a broker source acks its
+// messages. An error fails the run; the rows stay loaded and recorded.
+type Acker interface {
+	Ack(ctx context.Context, pos Position) error
+}
+
 // Step transforms batches. A step may return the batch it was given,
 // modified in place, or a new one; it records rows it refuses with
 // Batch.Reject and removes them.

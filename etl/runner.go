@@ -177,9 +177,11 @@ type pipeline struct {
 	// checkpoint was taken: they count as written (or skipped) once every
 	// target has made them durable, when that checkpoint is taken.
 	pendingRows int64
-	// quarantined counts the rejects the state store recorded; owned by
-	// the commit stage, then by run.
-	quarantined int64
+	// quarantined counts the rejects the state store recorded, and
+	// stagedRejects and stagedFiles what it set aside for the run's final
+	// checkpoint (see Store.Stage); owned by the commit stage, then by run.
+	quarantined                int64
+	stagedRejects, stagedFiles int
 	// pending is what the next checkpoint records when positions are held
 	// back (a target durable only at commit, or a step holding rows).
 	pending Commit
@@ -459,6 +461,10 @@ func ApplyStep(ctx context.Context, s NamedStep, b *Batch) (*Batch, error) {
 	return out, nil
 }
 
+// stageAt is how many rejects and finished files a run whose checkpoint
+// is held back to its end gathers before it stages them in the store.
+var stageAt = 4096
+
 // syncIdle is how long the sink stage waits for the next batch before it
 // syncs the Syncer targets anyway.
 var syncIdle = 200 * time.Millisecond
@@ -553,6 +559,17 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 		p.pending.Rejects = append(p.pending.Rejects, b.Rejects...)
 		p.pending.Files = append(p.pending.Files, b.Files...)
 		p.dirty = true
+		if holdBack && !p.opts.DryRun && len(p.pending.Rejects)+len(p.pending.Files) >= stageAt {
+			// Held back to the run's end, they would fill memory: the
+			// store keeps them aside until the final checkpoint.
+			stage := Commit{RunID: p.runID, Job: p.job.Name, Rejects: p.pending.Rejects, Files: p.pending.Files, At: p.clock.Now(), stage: true}
+			p.pending.Rejects, p.pending.Files = nil, nil
+			select {
+			case commits <- stage:
+			case <-committerDone:
+				return nil
+			}
+		}
 		if len(syncers) > 0 {
 			unsynced = true
 			due := false
@@ -679,7 +696,17 @@ func (p *pipeline) record(ctx context.Context, c Commit) error {
 	if p.opts.DryRun {
 		return nil
 	}
+	ackCtx := ctx
 	ctx = context.WithoutCancel(ctx)
+	if c.stage {
+		if err := p.r.Store.Stage(ctx, c); err != nil {
+			return err
+		}
+		p.stagedRejects += len(c.Rejects)
+		p.stagedFiles += len(c.Files)
+		return nil
+	}
+	c.Staged = p.stagedRejects+p.stagedFiles > 0
 	if c.Position == nil {
 		// Nothing was read: keep the stored position as it is.
 		cp, err := p.r.Store.Checkpoint(ctx, p.job.Name, stream)
@@ -690,11 +717,17 @@ func (p *pipeline) record(ctx context.Context, c Commit) error {
 	}
 	// The run's totals as this commit leaves them: the quarantine then
 	// holds its rejects too.
-	c.Counters.Rejected = p.quarantined + int64(len(c.Rejects))
+	c.Counters.Rejected = p.quarantined + int64(p.stagedRejects+len(c.Rejects))
 	if err := p.r.Store.Commit(ctx, c); err != nil {
 		return fmt.Errorf("checkpoint batch %d: %w", c.Seq, err)
 	}
-	p.quarantined += int64(len(c.Rejects))
+	p.quarantined = c.Counters.Rejected
+	p.stagedRejects, p.stagedFiles = 0, 0
+	if a, ok := p.job.Source.(Acker); ok {
+		if err := a.Ack(ackCtx, c.Position); err != nil {
+			return fmt.Errorf("after checkpoint batch %d: %w", c.Seq, err)
+		}
+	}
 	if err := p.r.Store.AcquireLease(ctx, p.job.Name, p.owner, p.ttl, p.clock.Now()); err != nil {
 		return fmt.Errorf("renew lease: %w", err)
 	}

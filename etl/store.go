@@ -105,7 +105,14 @@ type Commit struct {
 	Counters Counters
 	Rejects  []Reject
 	Files    []FileDone
-	At       time.Time
+	// Staged asks the store to record, besides Rejects and Files, what
+	// Stage set aside for this run.
+	Staged bool
+	At     time.Time
+
+	// stage marks a Commit the runner hands to its commit stage for
+	// Store.Stage rather than Store.Commit.
+	stage bool
 }
 
 // ResetReport is what a Store.Reset forgot.
@@ -143,6 +150,13 @@ type Store interface {
 	// Commit records position, counters, rejects and finished files in one
 	// transaction: all or nothing.
 	Commit(ctx context.Context, c Commit) error
+	// Stage sets aside c.Rejects and c.Files of run c.RunID, for the run's
+	// Commit with Staged set to record in its transaction; the runner
+	// stages what it would otherwise hold in memory until a checkpoint
+	// held back to the run's end. Nothing staged is visible in the
+	// quarantine or the file ledger before that Commit; what a run staged
+	// is discarded when it ends without it.
+	Stage(ctx context.Context, c Commit) error
 	// EndRun records a run's final status, counters and error text.
 	EndRun(ctx context.Context, runID int64, status RunStatus, counters Counters, errText string, at time.Time) error
 	// Runs lists the last runs, newest first; job "" means all jobs.

@@ -415,3 +415,31 @@ func TestSettleWaitsForYoungFiles(t *testing.T) {
 		t.Errorf("read %d rows of a file still growing, want 0", run.Read)
 	}
 }
+
+// TestArchiveFailureFailsTheRun: a loaded file that cannot be moved to the
+// archive fails the run, naming the file (it was logged and forgotten);
+// its rows stay loaded and recorded, so the next run reads nothing again.
+func TestArchiveFailureFailsTheRun(t *testing.T) {
+	e := setupLoad(t)
+	writeFile(t, e.dir, "in/a.csv", csvRows(0, 3))
+	writeFile(t, e.dir, "done", "a file where the archive folder should be\n")
+	cfg := files.SourceConfig{Path: "in/*.csv", Archive: "done"}
+	_, err := e.run(cfg, 2, 0)
+	if err == nil || !strings.Contains(err.Error(), "in/a.csv") || !strings.Contains(err.Error(), "archive") {
+		t.Fatalf("run: %v; want the archive failure naming in/a.csv", err)
+	}
+	if testing.Verbose() {
+		t.Log(err)
+	}
+	if diff := cmp.Diff(seq(0, 3), e.ids()); diff != "" {
+		t.Errorf("ids (-want +got):\n%s", diff)
+	}
+	os.Remove(filepath.Join(e.dir, "done"))
+	run, err := e.run(cfg, 2, 0)
+	if err != nil || run.Read != 0 {
+		t.Fatalf("rerun: read %d, %v; want nothing read", run.Read, err)
+	}
+	if diff := cmp.Diff([]string{"a.csv"}, dirNames(t, filepath.Join(e.dir, "done"))); diff != "" {
+		t.Errorf("archive after the rerun (-want +got):\n%s", diff)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/text/encoding"
@@ -126,9 +127,10 @@ func init() {
 // Archive and failed folders: a file is moved to the archive only once
 // the ledger (the state store, written by the runner in the transaction
 // that checkpoints the file's last rows) says it is loaded. The source
-// asks the ledger at Close, after the runner's final checkpoint, for the
+// asks the ledger at each Ack, after the runner's checkpoints, for the
 // files it finished; a file loaded but not moved (a crash in between) is
 // moved by the next run, which finds it in the ledger. A file that cannot
+// be moved fails the run (its rows stay loaded and recorded). A file that cannot
 // be read at all (unreadable, not in its format, outside the root) moves
 // to the failed folder at once, with the error in NAME.error.txt beside
 // it, and is quarantined as one reject naming the file; the run goes on.
@@ -156,6 +158,10 @@ type Source struct {
 	next     int // index in files of the next file to open
 	pos      *Position
 	cur      *openFile
+	// finished are the files read to their end and not archived yet;
+	// Next adds to it while Ack, on the runner's commit stage, takes
+	// from it.
+	mu       sync.Mutex
 	finished []finishedFile
 	// read maps the content hashes delivered in this run to their files:
 	// the ledger only learns of them at the runner's checkpoint, which may
@@ -163,7 +169,10 @@ type Source struct {
 	read map[string]string
 }
 
-var _ etl.Source = (*Source)(nil)
+var (
+	_ etl.Source = (*Source)(nil)
+	_ etl.Acker  = (*Source)(nil)
+)
 
 // openFile is the file being read.
 type openFile struct {
@@ -290,7 +299,9 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	if s.clock == nil {
 		s.clock = etl.SystemClock{}
 	}
-	s.finished = s.finished[:0]
+	s.mu.Lock()
+	s.finished = nil
+	s.mu.Unlock()
 	s.read = make(map[string]string)
 	files, err := filepath.Glob(s.pattern)
 	if err != nil {
@@ -364,7 +375,11 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	cur.offset, cur.line = offset, line
 	if eof {
 		b.Files = append(b.Files, cur.done)
-		s.finished = append(s.finished, finishedFile{path: cur.path, done: cur.done})
+		if s.archiveDir != "" {
+			s.mu.Lock()
+			s.finished = append(s.finished, finishedFile{path: cur.path, done: cur.done})
+			s.mu.Unlock()
+		}
 		s.log.Info("file read", "file", cur.rel, "rows", cur.done.Rows, "bytes", cur.done.Size)
 		s.closeCurrent()
 	}
@@ -432,7 +447,9 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 			}
 			f.Close()
 			keep = true // closed
-			s.archive(path, rel)
+			if err := s.archive(path, rel); err != nil {
+				return nil, err
+			}
 			return nil, nil
 		}
 	}
@@ -559,16 +576,16 @@ func (s *Source) fail(path string, cause error, rows, line int64) (*etl.Batch, e
 }
 
 // archive moves a loaded file to the archive folder, if there is one.
-func (s *Source) archive(path, rel string) {
+func (s *Source) archive(path, rel string) error {
 	if s.archiveDir == "" {
-		return
+		return nil
 	}
 	dst, err := moveInto(path, s.archiveDir)
 	if err != nil {
-		s.log.Warn("cannot move loaded file to the archive", "file", rel, "err", err)
-		return
+		return fmt.Errorf("files: move loaded file %s to the archive %s: %w", rel, s.rel(s.archiveDir), err)
 	}
 	s.log.Info("file archived", "file", rel, "to", s.rel(dst))
+	return nil
 }
 
 // rel is path as users see it: relative to the config's directory when it
@@ -589,35 +606,51 @@ func (s *Source) closeCurrent() {
 	}
 }
 
-// archiveTimeout bounds the ledger look-ups of Close.
-const archiveTimeout = 30 * time.Second
-
-// Close closes the file being read and moves the files finished in this
-// run that the ledger now holds (their last rows checkpointed) to the
-// archive; a file changed since it was read stays.
-func (s *Source) Close() error {
-	s.closeCurrent()
-	if s.archiveDir == "" || s.env.Ledger == nil || len(s.finished) == 0 {
-		s.finished = s.finished[:0]
+// Ack moves the files finished so far that the ledger now holds (their
+// last rows checkpointed) to the archive; a file changed since it was read
+// stays where it is.
+func (s *Source) Ack(ctx context.Context, _ etl.Position) error {
+	s.mu.Lock()
+	pending := s.finished
+	s.finished = nil
+	s.mu.Unlock()
+	if len(pending) == 0 || s.env.Ledger == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), archiveTimeout)
-	defer cancel()
-	for _, f := range s.finished {
+	var (
+		keep []finishedFile
+		errs []error
+	)
+	for i, f := range pending {
 		_, loaded, err := s.env.Ledger.FileLoaded(ctx, s.env.Job, f.done.SHA256)
 		if err != nil {
-			s.log.Warn("ledger lookup before archiving", "file", f.done.Path, "err", err)
-			continue
+			keep = append(keep, pending[i:]...)
+			errs = append(errs, fmt.Errorf("files: ledger look-up before archiving %s: %w", f.done.Path, err))
+			break
 		}
 		if !loaded {
+			keep = append(keep, f) // its last rows are not recorded yet
 			continue
 		}
 		st, err := os.Stat(f.path)
 		if err != nil || st.Size() != f.done.Size || !st.ModTime().UTC().Equal(f.done.MTime) {
+			s.log.Info("file changed since it was read: left in place", "file", f.done.Path)
 			continue
 		}
-		s.archive(f.path, f.done.Path)
+		if err := s.archive(f.path, f.done.Path); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	s.finished = s.finished[:0]
+	if len(keep) > 0 {
+		s.mu.Lock()
+		s.finished = append(keep, s.finished...)
+		s.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes the file being read.
+func (s *Source) Close() error {
+	s.closeCurrent()
 	return nil
 }

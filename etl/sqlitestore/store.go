@@ -166,6 +166,11 @@ WHERE "job" = ? AND "status" = ?`,
 		job, etl.RunRunning); err != nil {
 		return 0, fmt.Errorf("begin run of %s: mark stale runs interrupted: %w", job, err)
 	}
+	for _, table := range stagingTables {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM "`+table+`" WHERE "job" = ?`, job); err != nil {
+			return 0, fmt.Errorf("begin run of %s: discard what interrupted runs staged: %w", job, err)
+		}
+	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO "runs" ("job", "trigger", "status", "started_at")
 VALUES (?, ?, ?, ?)`, job, trigger, etl.RunRunning, formatTime(at))
 	if err != nil {
@@ -227,8 +232,13 @@ WHERE "id" = ? AND "job" = ? AND "status" = ?`,
 		return fmt.Errorf("commit %s batch %d: %w", c.Job, c.Seq, err)
 	}
 
+	if c.Staged {
+		if err := moveStaged(ctx, tx, c.RunID, at); err != nil {
+			return fmt.Errorf("commit %s batch %d: %w", c.Job, c.Seq, err)
+		}
+	}
 	if len(c.Rejects) > 0 {
-		if err := insertRejects(ctx, tx, c, at); err != nil {
+		if err := insertRejects(ctx, tx, "quarantine", c, at); err != nil {
 			return fmt.Errorf("commit %s batch %d: %w", c.Job, c.Seq, err)
 		}
 	}
@@ -239,6 +249,70 @@ WHERE "id" = ? AND "job" = ? AND "status" = ?`,
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit %s batch %d: %w", c.Job, c.Seq, err)
+	}
+	return nil
+}
+
+// stagingTables hold what Stage set aside, by run.
+var stagingTables = []string{"staged_quarantine", "staged_files"}
+
+// Stage sets aside c.Rejects and c.Files of run c.RunID for the run's
+// Commit with Staged set. The run must be running.
+func (s *Store) Stage(ctx context.Context, c etl.Commit) error {
+	if len(c.Rejects) == 0 && len(c.Files) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("stage rejects of %s run %d: %w", c.Job, c.RunID, err)
+	}
+	defer tx.Rollback()
+	var status string
+	if err := tx.GetContext(ctx, &status, `SELECT "status" FROM "runs" WHERE "id" = ? AND "job" = ?`, c.RunID, c.Job); err != nil || status != string(etl.RunRunning) {
+		if err == nil {
+			err = notRunning(ctx, tx, c.RunID, c.Job)
+		}
+		return fmt.Errorf("stage rejects of %s: %w", c.Job, err)
+	}
+	at := formatTime(c.At)
+	if err := insertRejects(ctx, tx, "staged_quarantine", c, at); err != nil {
+		return fmt.Errorf("stage rejects of %s run %d: %w", c.Job, c.RunID, err)
+	}
+	for _, f := range c.Files {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO "staged_files" ("job", "run_id", "path", "size", "mtime", "sha256", "rows")
+VALUES (?, ?, ?, ?, ?, ?, ?)`, c.Job, c.RunID, f.Path, f.Size, formatTime(f.MTime), f.SHA256, f.Rows); err != nil {
+			return fmt.Errorf("stage file %s: %w", f.Path, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("stage rejects of %s run %d: %w", c.Job, c.RunID, err)
+	}
+	return nil
+}
+
+// moveStaged moves what run staged into the quarantine and the file
+// ledger, in tx.
+func moveStaged(ctx context.Context, tx *sqlx.Tx, run int64, at string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO "quarantine"
+("job", "run_id", "created_at", "step", "origin", "origin_json", "field", "value", "reason", "row_json")
+SELECT "job", "run_id", "created_at", "step", "origin", "origin_json", "field", "value", "reason", "row_json"
+FROM "staged_quarantine" WHERE "run_id" = ? ORDER BY "id"`, run); err != nil {
+		return fmt.Errorf("quarantine staged rejects: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO "files"
+("job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", "loaded_at")
+SELECT "job", "path", "size", "mtime", "sha256", 'loaded', "rows", "run_id", ?
+FROM "staged_files" WHERE "run_id" = ? ORDER BY "id"
+ON CONFLICT ("job", "sha256") DO UPDATE SET
+	"path" = excluded."path", "size" = excluded."size", "mtime" = excluded."mtime",
+	"status" = excluded."status", "rows" = excluded."rows",
+	"run_id" = excluded."run_id", "loaded_at" = excluded."loaded_at"`, at, run); err != nil {
+		return fmt.Errorf("file ledger of staged files: %w", err)
+	}
+	for _, table := range stagingTables {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM "`+table+`" WHERE "run_id" = ?`, run); err != nil {
+			return fmt.Errorf("clear %s: %w", table, err)
+		}
 	}
 	return nil
 }
@@ -307,13 +381,15 @@ func notRunning(ctx context.Context, tx *sqlx.Tx, id int64, job string) error {
 // rows instead of one per row (about ten times faster).
 const rejectChunk = 500
 
-const insertRejectSQL = `INSERT INTO "quarantine"
+const insertRejectColumns = `
 ("job", "run_id", "created_at", "step", "origin", "origin_json", "field", "value", "reason", "row_json")
 VALUES `
 
 const rejectValues = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
-func insertRejects(ctx context.Context, tx *sqlx.Tx, c etl.Commit, at string) error {
+// insertRejects inserts c's rejects into table: "quarantine", or
+// "staged_quarantine" with its columns.
+func insertRejects(ctx context.Context, tx *sqlx.Tx, table string, c etl.Commit, at string) error {
 	var (
 		query strings.Builder
 		args  = make([]any, 0, 10*min(len(c.Rejects), rejectChunk))
@@ -321,7 +397,7 @@ func insertRejects(ctx context.Context, tx *sqlx.Tx, c etl.Commit, at string) er
 	for start := 0; start < len(c.Rejects); start += rejectChunk {
 		chunk := c.Rejects[start:min(start+rejectChunk, len(c.Rejects))]
 		query.Reset()
-		query.WriteString(insertRejectSQL)
+		query.WriteString(`INSERT INTO "` + table + `"` + insertRejectColumns)
 		args = args[:0]
 		for i := range chunk {
 			r := &chunk[i]
@@ -396,6 +472,11 @@ WHERE "id" = ?`,
 	}
 	if n != 1 {
 		return fmt.Errorf("end run %d: run not found", runID)
+	}
+	for _, table := range stagingTables {
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM "`+table+`" WHERE "run_id" = ?`, runID); err != nil {
+			return fmt.Errorf("end run %d: discard what it staged: %w", runID, err)
+		}
 	}
 	return nil
 }
