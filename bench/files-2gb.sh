@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# A ~2 GB CSV of generated leads (default 16M rows) streamed to Parquet and
-# to SQLite: wall time and peak RSS of each (GNU time -v); the target is a
-# peak RSS under 100 MB whatever the input size.
+# A ~2 GB CSV of generated leads (default 16M rows) streamed to Parquet, to
+# SQLite, and to a CSV file with 10 % of the rows rejected by a validate
+# step (quarantined, with their JSON, while the file target holds the
+# checkpoint back to the end of the run): wall time and peak RSS of each
+# (GNU time -v); the target is a peak RSS under 100 MB whatever the input
+# size.
 #   bench/files-2gb.sh [ROWS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,9 +32,15 @@ jobs:
   sqlite:
     source: { type: files, path: in/leads.csv, settle: 0s }
     targets: [ { type: table, connection: warehouse, table: leads, mode: append } ]
+  rejects:
+    source: { type: files, path: in/leads.csv, settle: 0s }
+    steps:
+      - cast: { score: int }
+      - validate: { score: { max: 89 } }
+    targets: [ { type: file, path: out/leads-valid.csv } ]
 YAML
 printf "%s: %d rows, %.0f MB\n" "$csv" "$rows" "$(($(stat -c %s "$csv") / 1000000))"
-for job in parquet sqlite; do
+for job in ${JOBS:-parquet sqlite rejects}; do
   /usr/bin/time -v "$bin" run -c "$work/nightjar.yaml" "$job" > "$work/$job.out" 2> "$work/$job.time"
   awk -v job="$job" -F': ' '/Elapsed \(wall clock\)/ { wall = $2 } /Maximum resident set size/ { rss = $2 }
     END { printf "  csv → %-8s wall %s  peak RSS %.0f MB (target < 100)\n", job, wall, rss / 1024 }' "$work/$job.time"

@@ -463,7 +463,7 @@ func ApplyStep(ctx context.Context, s NamedStep, b *Batch) (*Batch, error) {
 
 // stageAt is how many rejects and finished files a run whose checkpoint
 // is held back to its end gathers before it stages them in the store.
-var stageAt = 4096
+var stageAt = 1024
 
 // syncIdle is how long the sink stage waits for the next batch before it
 // syncs the Syncer targets anyway.

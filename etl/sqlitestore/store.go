@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -262,7 +263,25 @@ func (s *Store) Stage(ctx context.Context, c etl.Commit) error {
 	if len(c.Rejects) == 0 && len(c.Files) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	// Staged rows are worth nothing after a crash (the run's rows are read
+	// again), so their commit need not wait for an fsync: on this
+	// connection, until it returns to the pool, synchronous is NORMAL. The
+	// run's final Commit, FULL, syncs the WAL with them in it.
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("stage rejects of %s run %d: %w", c.Job, c.RunID, err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		return fmt.Errorf("stage rejects of %s run %d: %w", c.Job, c.RunID, err)
+	}
+	defer func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); err != nil {
+			// Never hand a NORMAL connection back to the pool.
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("stage rejects of %s run %d: %w", c.Job, c.RunID, err)
 	}
