@@ -755,12 +755,21 @@ func (c *Config) Redact(s string) string {
 }
 
 // Build constructs fresh components (source, steps, targets) for one run
-// of the named job. logger may be nil.
+// of the named job. logger may be nil. Its errors are config errors, marked
+// etl.Permanent: building again cannot mend them.
 func (c *Config) Build(name string, logger *slog.Logger) (*etl.Job, error) {
+	job, err := c.build(name, logger)
+	if err != nil {
+		return nil, etl.Permanent(fmt.Errorf("build job %s: %w", name, err))
+	}
+	return job, nil
+}
+
+func (c *Config) build(name string, logger *slog.Logger) (*etl.Job, error) {
 	js, ok := c.Job(name)
 	if !ok {
-		return nil, fmt.Errorf("build job %s: %w", name, &Error{File: c.Path, Msg: "unknown job " + name,
-			Hint: choiceHint(name, c.JobNames(), "jobs", "the config defines no jobs")})
+		return nil, &Error{File: c.Path, Msg: "unknown job " + name,
+			Hint: choiceHint(name, c.JobNames(), "jobs", "the config defines no jobs")}
 	}
 	if logger == nil {
 		logger = discardLogger
@@ -792,10 +801,10 @@ func (c *Config) Build(name string, logger *slog.Logger) (*etl.Job, error) {
 		}
 	}
 	if len(d.errs) > 0 {
-		return nil, fmt.Errorf("build job %s: %w", name, c.finish(d.errs))
+		return nil, c.finish(d.errs)
 	}
 	if job.Source == nil || len(job.Targets) == 0 {
-		return nil, fmt.Errorf("build job %s: job has no source or no targets", name)
+		return nil, errors.New("job has no source or no targets")
 	}
 	return job, nil
 }

@@ -112,11 +112,24 @@ func (js *JobSpec) CatchupPolicy() CatchupPolicy {
 }
 
 // DefaultRetryBackoff is the wait before the first retry of a job with
-// retries and no retry_backoff; each further retry waits twice as long.
+// retries and no retry_backoff; each further retry waits about twice as
+// long (see RetryPolicy).
 const DefaultRetryBackoff = 30 * time.Second
 
-// maxRetryWait bounds the doubling backoff.
+// maxRetryWait bounds the growing backoff (before its jitter).
 const maxRetryWait = time.Hour
+
+// RetryPolicy is the wait between a failed run of the job and its retry:
+// the one etl.Backoff policy at the scale of runs, starting at
+// retry_backoff (DefaultRetryBackoff unless set), doubling up to an hour,
+// each wait spread by etl.DefaultBackoff's jitter.
+func (js *JobSpec) RetryPolicy() etl.Backoff {
+	initial := js.RetryBackoff
+	if initial <= 0 {
+		initial = DefaultRetryBackoff
+	}
+	return etl.Backoff{Initial: initial, Max: maxRetryWait}
+}
 
 // ErrRunTimeout is the cause of a run cancelled by the job's timeout.
 var ErrRunTimeout = errors.New("run timed out")
@@ -143,13 +156,21 @@ type Event struct {
 	Job     string
 	Trigger string
 	At      time.Time
-	Attempt int
+	// Attempt is 1 for a first try, 2 for the first retry, and so on;
+	// MaxAttempts is the most the job allows a run: 1 + its retries
+	// (EventStarted, EventFinished).
+	Attempt, MaxAttempts int
 	// Run is the finished run's record (EventFinished).
 	Run etl.Run
 	// Err is the run's error (EventFinished), nil on success.
 	Err error
-	// Final is true on an EventFinished after which no retry follows.
+	// Final is true on an EventFinished after which no retry follows: the
+	// run succeeded, stopped, failed permanently (etl.IsPermanent: never
+	// retried), used its last attempt, or the scheduler is stopping.
 	Final bool
+	// RetryAt, on an EventFinished that is not Final, is when the retry
+	// is due; zero otherwise.
+	RetryAt time.Time
 	// Reason says why a run was skipped (EventSkipped).
 	Reason string
 }
@@ -538,23 +559,31 @@ func (s *Scheduler) execute(ctx context.Context, js *JobSpec, trigger string, ji
 			return Event{}, false
 		}
 	}
-	backoff := js.RetryBackoff
-	if backoff <= 0 {
-		backoff = DefaultRetryBackoff
-	}
+	// One sequence of waits per streak of failures.
+	backoff := js.RetryPolicy().NewBackOff()
+	maxAttempts := js.Retries + 1
 	for attempt := 1; ; attempt++ {
-		run, err := s.attempt(ctx, js, trigger, attempt)
+		run, err := s.attempt(ctx, js, trigger, attempt, maxAttempts)
+		now := s.Clock.Now()
 		if errors.Is(err, etl.ErrLeaseHeld) {
 			log.Info("job is running in another process: skipping this run", "trigger", trigger)
-			return Event{Kind: EventSkipped, Job: js.Name, Trigger: trigger, At: s.Clock.Now(), Attempt: attempt, Reason: "lease"}, true
+			return Event{Kind: EventSkipped, Job: js.Name, Trigger: trigger, At: now, Attempt: attempt, MaxAttempts: maxAttempts, Reason: "lease"}, true
 		}
-		retry := err != nil && attempt <= js.Retries && retryable(ctx, err) && !isClosed(s.stop)
-		finished := Event{Kind: EventFinished, Job: js.Name, Trigger: trigger, At: s.Clock.Now(), Attempt: attempt, Run: run, Err: err, Final: !retry}
+		retry := err != nil && attempt < maxAttempts && retryable(ctx, err) && !isClosed(s.stop)
+		finished := Event{Kind: EventFinished, Job: js.Name, Trigger: trigger, At: now, Attempt: attempt, MaxAttempts: maxAttempts,
+			Run: run, Err: err, Final: !retry}
+		var wait time.Duration
+		if retry {
+			wait = backoff.NextBackOff()
+			finished.RetryAt = now.Add(wait)
+		}
 		switch {
 		case err == nil:
 			log.Info("run finished", "run", run.ID, "trigger", trigger, "read", run.Read, "written", run.Written, "rejected", run.Rejected)
 		case errors.Is(err, etl.ErrStopped):
 			log.Info("run stopped; the next run goes on from where it stopped", "run", run.ID)
+		case etl.IsPermanent(err):
+			log.Error("run failed permanently: not retried", "run", run.ID, "trigger", trigger, "attempt", attempt, "err", err)
 		default:
 			log.Error("run failed", "run", run.ID, "trigger", trigger, "attempt", attempt, "err", err)
 		}
@@ -562,11 +591,7 @@ func (s *Scheduler) execute(ctx context.Context, js *JobSpec, trigger string, ji
 			return finished, true
 		}
 		s.emit(finished)
-		wait := backoff << (attempt - 1)
-		if wait > maxRetryWait || wait <= 0 {
-			wait = maxRetryWait
-		}
-		log.Info("retrying", "in", wait, "attempt", attempt+1, "of", js.Retries+1)
+		log.Info("retrying", "in", wait, "attempt", attempt+1, "of", maxAttempts)
 		if !s.sleep(ctx, wait) {
 			return Event{}, false
 		}
@@ -575,7 +600,7 @@ func (s *Scheduler) execute(ctx context.Context, js *JobSpec, trigger string, ji
 }
 
 // attempt launches one run, cancelled by the job's timeout.
-func (s *Scheduler) attempt(ctx context.Context, js *JobSpec, trigger string, attempt int) (etl.Run, error) {
+func (s *Scheduler) attempt(ctx context.Context, js *JobSpec, trigger string, attempt, maxAttempts int) (etl.Run, error) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if js.Timeout > 0 {
@@ -589,7 +614,7 @@ func (s *Scheduler) attempt(ctx context.Context, js *JobSpec, trigger string, at
 			}
 		}()
 	}
-	s.emit(Event{Kind: EventStarted, Job: js.Name, Trigger: trigger, At: s.Clock.Now(), Attempt: attempt})
+	s.emit(Event{Kind: EventStarted, Job: js.Name, Trigger: trigger, At: s.Clock.Now(), Attempt: attempt, MaxAttempts: maxAttempts})
 	run, err := s.Launcher.Launch(runCtx, LaunchRequest{Job: js.Name, Trigger: trigger, Attempt: attempt, Stop: s.stop})
 	if cause := context.Cause(runCtx); err != nil && errors.Is(cause, ErrRunTimeout) {
 		err = fmt.Errorf("%w (%w)", cause, err)
@@ -597,12 +622,12 @@ func (s *Scheduler) attempt(ctx context.Context, js *JobSpec, trigger string, at
 	return run, err
 }
 
-// retryable: a failure worth another try, not a stop or a shutdown.
+// retryable: a failure worth another try: transient, not a stop or a
+// shutdown. A permanent failure (a config error, too many rejects, a
+// refused credential, a strict schema) is never retried: a retry of a run
+// whose rows were checkpointed would read nothing and report a success.
 func retryable(ctx context.Context, err error) bool {
-	if errors.Is(err, etl.ErrStopped) || ctx.Err() != nil {
-		return false
-	}
-	return true
+	return !errors.Is(err, etl.ErrStopped) && ctx.Err() == nil && !etl.IsPermanent(err)
 }
 
 // sleep waits d on the clock; false if the scheduler stops meanwhile.

@@ -318,6 +318,9 @@ func TestSchedulerSkipsOverlappingRuns(t *testing.T) {
 	}
 }
 
+// TestSchedulerRetriesWithBackoff: a transient failure is retried at the
+// time its event announced, the waits following the job's RetryPolicy
+// (retry_backoff doubling, within the policy's jitter).
 func TestSchedulerRetriesWithBackoff(t *testing.T) {
 	cfg := loadJobs(t, map[string]string{"flaky": "    schedule: \"@every 1h\"\n    retries: 3\n    retry_backoff: 10s\n"})
 	fails := 2
@@ -333,29 +336,90 @@ func TestSchedulerRetriesWithBackoff(t *testing.T) {
 	start := h.tick(t, 1)
 	h.launcher.nextLaunch(t)
 	var finals []bool
-	// The backoff doubles: 10s, then 20s.
-	for i, after := range []time.Duration{10 * time.Second, 30 * time.Second} {
+	want := []launch{{"flaky", "schedule", start}}
+	jitter := etl.DefaultBackoff.Jitter
+	// The backoff doubles: about 10s, then about 20s.
+	for i, centre := range []time.Duration{10 * time.Second, 20 * time.Second} {
 		e := h.event(t, jobs.EventFinished)
 		finals = append(finals, e.Final)
-		// Waiting on the next tick and on the backoff.
-		if now := h.tick(t, 2); now != start.Add(after) {
-			t.Errorf("retry %d at %s, want %s", i+1, now, start.Add(after))
+		if e.Attempt != i+1 || e.MaxAttempts != 4 {
+			t.Errorf("failure %d: attempt %d of %d, want %d of 4", i+1, e.Attempt, e.MaxAttempts, i+1)
 		}
+		wait := e.RetryAt.Sub(e.At)
+		if lo, hi := time.Duration(float64(centre)*(1-jitter)), time.Duration(float64(centre)*(1+jitter))+time.Microsecond; wait < lo || wait > hi {
+			t.Errorf("failure %d: retry announced in %v, want within [%v, %v]", i+1, wait, lo, hi)
+		}
+		// Waiting on the next tick and on the backoff.
+		if now := h.tick(t, 2); !now.Equal(e.RetryAt) {
+			t.Errorf("retry %d at %s, announced for %s", i+1, now, e.RetryAt)
+		}
+		want = append(want, launch{"flaky", "retry", e.RetryAt})
 		h.launcher.nextLaunch(t)
 	}
 	e := h.event(t, jobs.EventFinished)
 	finals = append(finals, e.Final)
-	if e.Err != nil {
-		t.Errorf("third attempt: %v", e.Err)
-	}
-	want := []launch{
-		{"flaky", "schedule", start}, {"flaky", "retry", start.Add(10 * time.Second)}, {"flaky", "retry", start.Add(30 * time.Second)},
+	if e.Err != nil || !e.RetryAt.IsZero() {
+		t.Errorf("third attempt: err %v, retry at %v", e.Err, e.RetryAt)
 	}
 	if diff := cmp.Diff(want, h.launcher.all()); diff != "" {
 		t.Errorf("launches (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]bool{false, false, true}, finals); diff != "" {
 		t.Errorf("Final flags (-want +got):\n%s", diff)
+	}
+}
+
+// TestSchedulerNeverRetriesPermanentFailures: a job with retries whose run
+// fails permanently gets one final event at once and no retry: its next
+// run is the next scheduled one.
+func TestSchedulerNeverRetriesPermanentFailures(t *testing.T) {
+	buildErr := func() error {
+		// A config error as the daemon meets it: the job is gone from
+		// the config it builds from.
+		_, err := loadJobs(t, map[string]string{"other": ""}).Build("nightly", nil)
+		return err
+	}
+	tests := []struct {
+		name string
+		err  func() error
+	}{
+		{"too many rejects", func() error { return fmt.Errorf("run nightly: %w: 9 of 10 rows", etl.ErrTooManyRejects) }},
+		{"marked where born", func() error {
+			return fmt.Errorf("target leads: %w", etl.Permanent(errors.New("HTTP 401: invalid token")))
+		}},
+		{"build error", buildErr},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := loadJobs(t, map[string]string{"nightly": "    schedule: \"@every 1h\"\n    retries: 3\n    retry_backoff: 10s\n"})
+			first := true
+			h := start(t, cfg, utc("2026-05-04T08:00:00Z"), func(h *harness) {
+				h.launcher.result = func(jobs.LaunchRequest, context.Context) error {
+					if first {
+						first = false
+						return tt.err()
+					}
+					return nil
+				}
+			})
+			start := h.tick(t, 1)
+			h.launcher.nextLaunch(t)
+			e := h.event(t, jobs.EventFinished)
+			if !e.Final || e.Attempt != 1 || e.MaxAttempts != 4 || !e.RetryAt.IsZero() || !etl.IsPermanent(e.Err) {
+				t.Fatalf("first event: final %v, attempt %d of %d, retry at %v, err %v; want a final permanent failure of attempt 1 of 4",
+					e.Final, e.Attempt, e.MaxAttempts, e.RetryAt, e.Err)
+			}
+			// The next launch is the schedule's, an hour on, not a retry.
+			if now := h.tick(t, 1); !now.Equal(start.Add(time.Hour)) {
+				t.Errorf("next launch at %s, want the next tick %s", now, start.Add(time.Hour))
+			}
+			h.launcher.nextLaunch(t)
+			h.event(t, jobs.EventFinished)
+			want := []launch{{"nightly", "schedule", start}, {"nightly", "schedule", start.Add(time.Hour)}}
+			if diff := cmp.Diff(want, h.launcher.all()); diff != "" {
+				t.Errorf("launches (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/nightjar-etl/nightjar/connectors/files"
 	"github.com/nightjar-etl/nightjar/etl"
 )
@@ -16,22 +18,24 @@ type watchable interface {
 	WatchOptions() files.WatchOptions
 }
 
-// Retry delays after a failed run in watch mode, so a target outage does
-// not leave landed files waiting for the next file to arrive.
-const (
-	watchRetryMin = 5 * time.Second
-	watchRetryMax = 5 * time.Minute
-)
+// watchRetry is the wait between a failed run in watch mode and its retry,
+// so a target outage does not leave landed files waiting for the next file
+// to arrive: the one backoff policy, from about 5 s up to about 5 minutes.
+// A permanent failure is not retried: the job waits for new files.
+var watchRetry = etl.Backoff{Initial: 5 * time.Second, Max: 5 * time.Minute}
 
 // watchJobs is run --watch: it starts a folder watcher per job, runs each
 // job once, then again whenever settled new files appear in its folder,
 // until stop is closed (SIGINT, SIGTERM) or ctx is cancelled.
 func (a *app) watchJobs(ctx context.Context, runner *etl.Runner, names []string, opts etl.RunOptions, stop <-chan struct{}) error {
 	type watched struct {
-		name    string
-		w       *files.Watcher
-		retry   *time.Timer
-		backoff time.Duration
+		name  string
+		w     *files.Watcher
+		retry *time.Timer
+		// waits are the retry waits of the current streak of failures;
+		// retrying is set while a retry is due.
+		waits    backoff.BackOff
+		retrying bool
 	}
 	jobs := make([]*watched, 0, len(names))
 	defer func() {
@@ -57,25 +61,31 @@ func (a *app) watchJobs(ctx context.Context, runner *etl.Runner, names []string,
 		if err := w.Start(ctx); err != nil {
 			return fmt.Errorf("job %s: watch: %w", name, err)
 		}
-		jobs = append(jobs, &watched{name: name, w: w})
+		jobs = append(jobs, &watched{name: name, w: w, waits: watchRetry.NewBackOff()})
 	}
 	opts.Trigger = "watch"
 	failed := 0
 	runOnce := func(j *watched) {
 		_, err := a.runJob(ctx, runner, j.name, opts)
+		j.retrying = false
 		if err == nil || errors.Is(err, etl.ErrStopped) {
-			j.backoff = 0
+			j.waits.Reset()
 			return
 		}
 		failed++
 		fmt.Fprintf(a.stderr, "%s: failed: %s\n", j.name, a.redact(err.Error()))
-		j.backoff = min(max(2*j.backoff, watchRetryMin), watchRetryMax)
-		if j.retry == nil {
-			j.retry = time.NewTimer(j.backoff)
-		} else {
-			j.retry.Reset(j.backoff)
+		if etl.IsPermanent(err) {
+			fmt.Fprintf(a.stderr, "%s: permanent failure: not retried; waiting for new files\n", j.name)
+			return
 		}
-		fmt.Fprintf(a.stderr, "%s: retrying in %s\n", j.name, j.backoff)
+		wait := j.waits.NextBackOff()
+		if j.retry == nil {
+			j.retry = time.NewTimer(wait)
+		} else {
+			j.retry.Reset(wait)
+		}
+		j.retrying = true
+		fmt.Fprintf(a.stderr, "%s: retrying in %s\n", j.name, wait.Round(time.Second))
 	}
 	for _, j := range jobs {
 		if isClosed(stop) {
@@ -94,7 +104,7 @@ func (a *app) watchJobs(ctx context.Context, runner *etl.Runner, names []string,
 		for _, j := range jobs {
 			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(j.w.C())})
 			owners = append(owners, j)
-			if j.retry != nil && j.backoff > 0 {
+			if j.retrying {
 				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(j.retry.C)})
 				owners = append(owners, j)
 			}

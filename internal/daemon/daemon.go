@@ -28,8 +28,9 @@ type Options struct {
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Webhook, if set, is the URL of a Slack-compatible incoming webhook
-	// told when a job's run fails and when the job recovers. It is a
-	// secret: it is never logged.
+	// told at once when a job's run fails (with the retry that follows and
+	// when, or that none does), then of the retried run's outcome, and
+	// when a failing job recovers. It is a secret: it is never logged.
 	Webhook string
 	// HTTPClient posts to the webhook; defaults to a client with a 10 s
 	// timeout.
@@ -87,7 +88,10 @@ func (d *Daemon) Run(ctx context.Context, stop <-chan struct{}) error {
 	d.metrics.jobs(d.Config())
 	if d.notifier != nil {
 		d.notifier.seed(ctx, d.opts.Store, d.Config())
-		defer d.notifier.wait()
+		defer func() {
+			d.notifier.stopped()
+			d.notifier.wait()
+		}()
 	}
 	d.running.Store(true)
 	go func() {
@@ -129,7 +133,7 @@ func (d *Daemon) observe(e jobs.Event) {
 	if d.onEvent != nil {
 		d.onEvent(e)
 	}
-	if d.notifier != nil && e.Kind == jobs.EventFinished && e.Final {
+	if d.notifier != nil && e.Kind == jobs.EventFinished {
 		d.notifier.finished(e, d.Config().Redact)
 	}
 }

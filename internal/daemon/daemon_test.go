@@ -26,6 +26,7 @@ const wait = 5 * time.Second
 
 type probeSourceConfig struct {
 	Rows    int           `yaml:"rows"`
+	Rejects int           `yaml:"rejects"` // rows rejected in each batch, besides Rows
 	Batches int           `yaml:"batches"`
 	Delay   time.Duration `yaml:"delay"`
 	Probe   string        `yaml:"probe,required"`
@@ -57,7 +58,12 @@ func (s *probeSource) Next(ctx context.Context) (*etl.Batch, error) {
 	for i := range rows {
 		rows[i] = []string{fmt.Sprint(s.sent*1000 + i)}
 	}
-	return etltest.StringBatch("probe", 1, fmt.Sprintf(`{"batch":%d}`, s.sent), []string{"n"}, rows...), nil
+	b := etltest.StringBatch("probe", 1, fmt.Sprintf(`{"batch":%d}`, s.sent), []string{"n"}, rows...)
+	for i := range s.cfg.Rejects {
+		b.Rejects = append(b.Rejects, etl.Reject{Step: "probesrc", Origin: etl.Origin{File: "probe", Line: int64(s.cfg.Rows + i + 1)},
+			Field: "n", Value: "x", Reason: "not a number"})
+	}
+	return b, nil
 }
 
 type probeTargetConfig struct {
@@ -198,18 +204,30 @@ func (r *running) shutdown(t *testing.T) {
 	}
 }
 
+// attemptEnded waits for the next EventFinished, final or not.
+func (r *running) attemptEnded(t *testing.T) jobs.Event {
+	t.Helper()
+	return r.await(t, func(e jobs.Event) bool { return e.Kind == jobs.EventFinished })
+}
+
 // finished waits for the next final EventFinished.
 func (r *running) finished(t *testing.T) jobs.Event {
+	t.Helper()
+	return r.await(t, func(e jobs.Event) bool { return e.Kind == jobs.EventFinished && e.Final })
+}
+
+// await waits for the next event that matches.
+func (r *running) await(t *testing.T, match func(jobs.Event) bool) jobs.Event {
 	t.Helper()
 	deadline := time.After(wait)
 	for {
 		select {
 		case e := <-r.events:
-			if e.Kind == jobs.EventFinished && e.Final {
+			if match(e) {
 				return e
 			}
 		case <-deadline:
-			t.Fatalf("no run finished within %s", wait)
+			t.Fatalf("no run ended within %s", wait)
 		}
 	}
 }

@@ -15,9 +15,19 @@ import (
 	"github.com/nightjar-etl/nightjar/jobs"
 )
 
-// notifier posts to a Slack-compatible incoming webhook ({"text": ...})
-// when a job's run fails for good (after its retries) and when a job that
-// was failing succeeds again.
+// notifier posts to a Slack-compatible incoming webhook ({"text": ...}).
+// What it posts is what the engineer on call needs, and no more:
+//
+//   - a run's first failure, at once, with its error and what happens next:
+//     the retry and when it is due, or "permanent, not retried" (a config
+//     or credentials error, a strict schema, too many rejects: someone has
+//     to act), or that no retry is configured;
+//   - the outcome of a run that was retried: recovered on attempt N, or
+//     failed for good after N attempts with the last error (the retries
+//     that fail in between are in the logs, /metrics and history);
+//   - a retry that was announced and then not made because the daemon
+//     stopped;
+//   - the first success of a job that was failing.
 type notifier struct {
 	url    string
 	client *http.Client
@@ -25,14 +35,16 @@ type notifier struct {
 
 	mu      sync.Mutex
 	failing map[string]bool
-	wg      sync.WaitGroup
+	// retrying holds, per job, the announced failure whose retry is due.
+	retrying map[string]jobs.Event
+	wg       sync.WaitGroup
 }
 
 func newNotifier(url string, client *http.Client, log *slog.Logger) *notifier {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &notifier{url: url, client: client, log: log, failing: map[string]bool{}}
+	return &notifier{url: url, client: client, log: log, failing: map[string]bool{}, retrying: map[string]jobs.Event{}}
 }
 
 // seed marks as failing the jobs whose last run failed, so that a success
@@ -48,32 +60,90 @@ func (n *notifier) seed(ctx context.Context, store jobs.History, cfg *jobs.Confi
 	}
 }
 
-// finished handles a run's final outcome.
+// finished handles the end of every attempt of a run (EventFinished, Final
+// or not).
 func (n *notifier) finished(e jobs.Event, redact func(string) string) {
+	n.mu.Lock()
+	if e.Final {
+		delete(n.retrying, e.Job)
+	} else {
+		n.retrying[e.Job] = e
+	}
 	if errors.Is(e.Err, etl.ErrStopped) {
+		// A stopped run is resumed at the next start: nothing to report.
+		n.mu.Unlock()
 		return
 	}
-	n.mu.Lock()
 	was := n.failing[e.Job]
 	n.failing[e.Job] = e.Err != nil
 	n.mu.Unlock()
-	var text string
-	switch {
-	case e.Err != nil:
-		text = fmt.Sprintf(":x: nightjar: job *%s* failed (run %d, %s, attempt %d): %s",
-			e.Job, e.Run.ID, e.Trigger, e.Attempt, redact(e.Err.Error()))
-	case was:
-		text = fmt.Sprintf(":white_check_mark: nightjar: job *%s* recovered (run %d): read %d, written %d, rejected %d",
-			e.Job, e.Run.ID, e.Run.Read, e.Run.Written, e.Run.Rejected)
-	default:
-		return
+	if text := message(e, was, redact); text != "" {
+		n.send(e.Job, text)
 	}
+}
+
+// message is the text posted for the end of an attempt; "" for none.
+func message(e jobs.Event, wasFailing bool, redact func(string) string) string {
+	run := fmt.Sprintf("run %d", e.Run.ID)
+	if e.Run.ID == 0 {
+		run = "no run begun"
+	}
+	attempt := fmt.Sprintf("attempt %d of %d", e.Attempt, max(e.MaxAttempts, e.Attempt))
+	counts := fmt.Sprintf("read %d, written %d, rejected %d", e.Run.Read, e.Run.Written, e.Run.Rejected)
+	if e.Err == nil {
+		switch {
+		case e.Attempt > 1:
+			return fmt.Sprintf(":white_check_mark: nightjar: job *%s* recovered (%s, %s, %s): %s", e.Job, run, e.Trigger, attempt, counts)
+		case wasFailing:
+			return fmt.Sprintf(":white_check_mark: nightjar: job *%s* recovered (%s): %s", e.Job, run, counts)
+		}
+		return ""
+	}
+	if !e.Final && e.Attempt > 1 {
+		// The first failure announced the retries.
+		return ""
+	}
+	failed := fmt.Sprintf("job *%s* failed (%s, %s, %s): %s", e.Job, run, e.Trigger, attempt, redact(e.Err.Error()))
+	switch {
+	case !e.Final:
+		return fmt.Sprintf(":warning: nightjar: %s\n→ retrying at %s (in %s)", failed,
+			clockTime(e.RetryAt), e.RetryAt.Sub(e.At).Round(time.Second))
+	case etl.IsPermanent(e.Err):
+		return fmt.Sprintf(":x: nightjar: %s\n→ permanent failure, not retried: it needs a fix", failed)
+	case e.Attempt > 1:
+		return fmt.Sprintf(":x: nightjar: %s\n→ gave up after %d attempts", failed, e.Attempt)
+	case e.Attempt < e.MaxAttempts:
+		return fmt.Sprintf(":x: nightjar: %s\n→ not retried: the daemon is stopping", failed)
+	}
+	return fmt.Sprintf(":x: nightjar: %s\n→ not retried: the job has no retries", failed)
+}
+
+// clockTime formats t for a message: UTC, to the second.
+func clockTime(t time.Time) string {
+	return t.UTC().Round(time.Second).Format("2006-01-02 15:04:05 MST")
+}
+
+// stopped posts, for each retry announced and not made, that it will not
+// be: the daemon stopped before it was due.
+func (n *notifier) stopped() {
+	n.mu.Lock()
+	pending := n.retrying
+	n.retrying = map[string]jobs.Event{}
+	n.mu.Unlock()
+	for job, e := range pending {
+		n.send(job, fmt.Sprintf(":warning: nightjar: job *%s*: the retry due at %s was not made: the daemon stopped; the job runs again at its next scheduled time",
+			job, clockTime(e.RetryAt)))
+	}
+}
+
+// send posts text in the background.
+func (n *notifier) send(job, text string) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		if err := n.post(text); err != nil {
 			// The URL is a secret: only the failure is logged.
-			n.log.Warn("notify webhook", "job", e.Job, "err", err)
+			n.log.Warn("notify webhook", "job", job, "err", err)
 		}
 	}()
 }

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
+	"golang.org/x/oauth2"
 
 	"github.com/nightjar-etl/nightjar/etl"
 )
@@ -44,12 +44,16 @@ type Verdict int
 const (
 	// Accept hands the response to the caller.
 	Accept Verdict = iota
-	// Retry retries after a jittered exponential backoff (5xx, 408).
+	// Retry retries after the next wait of the backoff policy (5xx, 408).
 	Retry
-	// Throttle waits for Retry-After (or a backoff when absent), pauses
-	// every request sharing the rate limit as long, and retries.
+	// Throttle waits for Retry-After (or the backoff's next wait when
+	// absent), pauses every request sharing the rate limit as long, and
+	// retries.
 	Throttle
-	// Fail returns an error at once.
+	// Fail returns an error at once. A 401 or 403, or a daily limit
+	// (ErrDailyLimit), is marked etl.Permanent, so that the run is not
+	// retried either: refused credentials stay refused, and a spent daily
+	// allocation lasts longer than any retry waits.
 	Fail
 )
 
@@ -99,12 +103,12 @@ type Options struct {
 	// MaxWait bounds the total time one request may spend waiting between
 	// attempts (backoff, Retry-After); default 5 minutes.
 	MaxWait time.Duration
-	// InitialBackoff and MaxBackoff shape the backoff; defaults 500 ms
-	// and 30 s.
-	InitialBackoff, MaxBackoff time.Duration
-	Classify                   Classifier
-	Pacer                      Pacer
-	Header                     http.Header
+	// Backoff is the policy of the waits between attempts; its zero
+	// fields take etl.DefaultBackoff's (500 ms doubling to 30 s, ±50 %).
+	Backoff  etl.Backoff
+	Classify Classifier
+	Pacer    Pacer
+	Header   http.Header
 	// Clock gives the time; when it implements Sleeper, waits go through
 	// it. Default the system clock.
 	Clock  etl.Clock
@@ -144,12 +148,6 @@ func New(opts Options) (*Client, error) {
 	}
 	if c.opts.MaxWait <= 0 {
 		c.opts.MaxWait = 5 * time.Minute
-	}
-	if c.opts.InitialBackoff <= 0 {
-		c.opts.InitialBackoff = 500 * time.Millisecond
-	}
-	if c.opts.MaxBackoff <= 0 {
-		c.opts.MaxBackoff = 30 * time.Second
 	}
 	if c.opts.Classify == nil {
 		c.opts.Classify = DefaultClassify
@@ -271,7 +269,8 @@ func (c *Client) resolve(r Request) (*url.URL, string, error) {
 
 // Do sends r, waiting for the rate limit, and retries throttling, 5xx and
 // network errors within the budget. It returns the accepted response or an
-// error free of secrets.
+// error free of secrets; refused credentials (401, 403, an OAuth2 token
+// request refused) and daily limits fail at once, marked etl.Permanent.
 func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	u, name, err := c.resolve(r)
 	if err != nil {
@@ -281,11 +280,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	if method == "" {
 		method = http.MethodGet
 	}
-	bo := &backoff.ExponentialBackOff{
-		InitialInterval: c.opts.InitialBackoff, RandomizationFactor: 0.5,
-		Multiplier: 2, MaxInterval: c.opts.MaxBackoff,
-	}
-	bo.Reset()
+	bo := c.opts.Backoff.NewBackOff()
 	var waited time.Duration
 	retries := 0
 	for attempt := 1; ; attempt++ {
@@ -302,6 +297,9 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s %s: %w", method, name, ctx.Err())
 			}
+			if etl.IsPermanent(netErr) {
+				return nil, fmt.Errorf("%s %s: %w", method, name, netErr)
+			}
 			verdict = Retry
 		} else {
 			c.pace(resp.Header)
@@ -312,7 +310,11 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 		case Accept:
 			return resp, nil
 		case Fail:
-			return nil, &StatusError{Method: method, Path: name, Status: resp.Status, Body: c.snippet(resp.Body), err: failErr}
+			err := &StatusError{Method: method, Path: name, Status: resp.Status, Body: c.snippet(resp.Body), err: failErr}
+			if resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden || errors.Is(failErr, ErrDailyLimit) {
+				return nil, etl.Permanent(err)
+			}
+			return nil, err
 		case Throttle:
 			if ra, ok := retryAfter(resp.Header, c.clock.Now()); ok {
 				wait = ra
@@ -382,7 +384,11 @@ func (c *Client) attempt(ctx context.Context, method string, u *url.URL, r Reque
 	}
 	if c.opts.Auth != nil {
 		if err := c.opts.Auth.Authorize(ctx, req); err != nil {
-			return nil, fmt.Errorf("authorize: %s", c.red.Redact(err.Error()))
+			aerr := fmt.Errorf("authorize: %s", c.red.Redact(err.Error()))
+			if refusedToken(err) {
+				return nil, etl.Permanent(aerr)
+			}
+			return nil, aerr
 		}
 	}
 	res, err := c.http.Do(req)
@@ -399,6 +405,18 @@ func (c *Client) attempt(ctx context.Context, method string, u *url.URL, r Reque
 		return nil, fmt.Errorf("read response: %w", err)
 	}
 	return &Response{Status: res.StatusCode, Header: res.Header, Body: data}, nil
+}
+
+// refusedToken reports whether err is an OAuth2 token endpoint's refusal
+// (invalid_grant, invalid_client: a 4xx other than 408 and 429), which no
+// retry mends, rather than an outage.
+func refusedToken(err error) bool {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.Response == nil {
+		return false
+	}
+	code := re.Response.StatusCode
+	return code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests
 }
 
 // pace adapts the shared limit to the API's rate-limit headers: never

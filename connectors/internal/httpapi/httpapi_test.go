@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
+	"github.com/nightjar-etl/nightjar/etl"
 )
 
 var t0 = time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)
@@ -192,5 +194,121 @@ func TestOAuth2RefreshTokenIsExchangedAndHidden(t *testing.T) {
 	}
 	if tokenCalls.Load() != 1 {
 		t.Errorf("token endpoint called %d times, want 1 (the token is reused)", tokenCalls.Load())
+	}
+}
+
+// TestRefusedCredentialsFailAtOnce: a 401 or 403 is permanent (no retry
+// here, none by the scheduler), while a 503 is retried to the budget and
+// stays transient.
+func TestRefusedCredentialsFailAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status    int
+		permanent bool
+		requests  int32
+	}{
+		{http.StatusUnauthorized, true, 1},
+		{http.StatusForbidden, true, 1},
+		{http.StatusServiceUnavailable, false, 4},
+	} {
+		var n atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n.Add(1)
+			w.WriteHeader(tc.status)
+			w.Write([]byte(`{"message":"nope"}`))
+		}))
+		clock := httpapitest.NewClock(t0)
+		c, _ := httpapi.New(httpapi.Options{BaseURL: srv.URL, Clock: clock, MaxRetries: 3})
+		_, err := c.Do(context.Background(), httpapi.Request{Path: "/crm/contacts"})
+		srv.Close()
+		var se *httpapi.StatusError
+		if !errors.As(err, &se) || se.Status != tc.status {
+			t.Errorf("HTTP %d: err = %v, want a *StatusError of that status", tc.status, err)
+		}
+		if got := etl.IsPermanent(err); got != tc.permanent {
+			t.Errorf("HTTP %d: IsPermanent = %v, want %v (err %v)", tc.status, got, tc.permanent, err)
+		}
+		if n.Load() != tc.requests {
+			t.Errorf("HTTP %d: %d requests, want %d", tc.status, n.Load(), tc.requests)
+		}
+		if tc.permanent && clock.Slept() != 0 {
+			t.Errorf("HTTP %d: waited %v before failing, want no wait", tc.status, clock.Slept())
+		}
+	}
+}
+
+func TestRefusedOAuth2GrantIsPermanent(t *testing.T) {
+	t.Parallel()
+	var tokenCalls, apiCalls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			tokenCalls.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error":"invalid_grant","error_description":"refresh token revoked"}`))
+			return
+		}
+		apiCalls.Add(1)
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	a := httpapi.AuthConfig{OAuth2: &httpapi.OAuth2Config{TokenURL: srv.URL + "/token", ClientID: "app", RefreshToken: "revoked-0004"}}
+	clock := httpapitest.NewClock(t0)
+	c, _ := httpapi.New(httpapi.Options{BaseURL: srv.URL, Auth: a.Authorizer(nil), Secrets: a.Secrets(), Clock: clock})
+	_, err := c.Do(context.Background(), httpapi.Request{Path: "/x"})
+	if !etl.IsPermanent(err) || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("err = %v, want a permanent error naming invalid_grant", err)
+	}
+	if strings.Contains(err.Error(), "revoked-0004") {
+		t.Errorf("err = %v: holds the refresh token", err)
+	}
+	// One attempt: golang.org/x/oauth2 tries the client's credentials in
+	// the header, then in the form, so up to 2 token requests; retried
+	// attempts would make 2 more each.
+	if tokenCalls.Load() > 2 || apiCalls.Load() != 0 || clock.Slept() != 0 {
+		t.Errorf("token requests %d, API requests %d, waited %v; want at most 2, 0, none", tokenCalls.Load(), apiCalls.Load(), clock.Slept())
+	}
+}
+
+// sleepLog records each wait of a client on a fake clock.
+type sleepLog struct {
+	*httpapitest.Clock
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (s *sleepLog) Sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.waits = append(s.waits, d)
+	s.mu.Unlock()
+	return s.Clock.Sleep(ctx, d)
+}
+
+// TestRetryWaitsFollowTheSharedPolicy: the waits between attempts are the
+// etl.Backoff policy's, each within its jitter of Initial·2ᵏ capped at Max.
+func TestRetryWaitsFollowTheSharedPolicy(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	policy := etl.Backoff{Initial: 10 * time.Second, Max: 40 * time.Second}
+	for range 20 {
+		clock := &sleepLog{Clock: httpapitest.NewClock(t0)}
+		c, _ := httpapi.New(httpapi.Options{BaseURL: srv.URL, Clock: clock, MaxRetries: 5, MaxWait: time.Hour, Backoff: policy})
+		if _, err := c.Do(context.Background(), httpapi.Request{Path: "/x"}); !errors.Is(err, httpapi.ErrRetriesExhausted) {
+			t.Fatalf("err = %v, want ErrRetriesExhausted", err)
+		}
+		centres := []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 40 * time.Second, 40 * time.Second}
+		if len(clock.waits) != len(centres) {
+			t.Fatalf("waits %v, want %d", clock.waits, len(centres))
+		}
+		jitter := etl.DefaultBackoff.Jitter
+		for k, w := range clock.waits {
+			lo, hi := time.Duration(float64(centres[k])*(1-jitter)), time.Duration(float64(centres[k])*(1+jitter))+time.Microsecond
+			if w < lo || w > hi {
+				t.Errorf("wait %d: %v, want within [%v, %v] (all: %v)", k+1, w, lo, hi, clock.waits)
+			}
+		}
 	}
 }

@@ -72,8 +72,8 @@ func (e *SchemaMismatchError) Error() string {
 		e.Table, strings.Join(names, ", "), strings.Join(e.Diff, "\n    "))
 }
 
-// CheckStrict returns a *SchemaMismatchError when s has fields the table
-// lacks.
+// CheckStrict returns a *SchemaMismatchError, marked etl.Permanent (a
+// retry meets the same table), when s has fields the table lacks.
 func (c *TableColumns) CheckStrict(table string, s *etl.Schema) error {
 	missing := c.Missing(s)
 	if len(missing) == 0 {
@@ -94,5 +94,5 @@ func (c *TableColumns) CheckStrict(table string, s *etl.Schema) error {
 	for _, f := range missing {
 		diff = append(diff, "+ "+f.Name+" ("+f.Type.String()+")")
 	}
-	return &SchemaMismatchError{Table: table, Missing: missing, Diff: diff}
+	return etl.Permanent(&SchemaMismatchError{Table: table, Missing: missing, Diff: diff})
 }
