@@ -103,11 +103,11 @@ type queryExecer interface {
 	sqlx.ExecerContext
 }
 
-// Retry policy of a table target's batch writes.
-const (
-	writeAttempts = 4
-	firstBackoff  = 200 * time.Millisecond
-)
+// Retry policy of a table target's batch writes: the shared policy, at
+// the scale of a transaction.
+const writeAttempts = 4
+
+var writeBackoff = etl.Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second}
 
 // Table is a table target for any Backend: append (replayed batches
 // skipped through the marker table), merge by key, or replace (a staging
@@ -476,12 +476,12 @@ func (t *Table) rollback() {
 // with backoff between attempts. Append's replay markers skip a batch
 // whose commit went through unseen, so that a retry never doubles rows.
 func (t *Table) recover(ctx context.Context, seq int64, err error, commit bool) error {
-	backoff := firstBackoff
+	waits := writeBackoff.NewBackOff()
 	for attempt := 1; ; attempt++ {
 		t.rollback()
 		// What the cache says of the table may be wrong now.
 		t.columns, t.keyIndexReady = nil, false
-		if attempt == writeAttempts || !t.backend.Transient(err) || !t.retains() || ctx.Err() != nil {
+		if attempt == writeAttempts || etl.IsPermanent(err) || !t.backend.Transient(err) || !t.retains() || ctx.Err() != nil {
 			t.group, t.groupRows = nil, 0
 			if attempt > 1 {
 				err = fmt.Errorf("after %d attempts: %w", attempt, err)
@@ -489,10 +489,9 @@ func (t *Table) recover(ctx context.Context, seq int64, err error, commit bool) 
 			return t.errorf("batch %d: %w", seq, err)
 		}
 		t.logger.Warn("write failed, retrying on a new connection", "seq", seq, "batches", len(t.group), "attempt", attempt, "err", err)
-		if err := t.sleep(ctx, backoff); err != nil {
+		if err := t.sleep(ctx, waits.NextBackOff()); err != nil {
 			return t.errorf("batch %d: %w", seq, err)
 		}
-		backoff *= 2
 		if err := t.reconnect(ctx); err != nil {
 			return t.errorf("batch %d: %w", seq, err)
 		}
