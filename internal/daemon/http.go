@@ -70,7 +70,7 @@ type runRow struct {
 	ID                               int64
 	Job, Trigger, Status, Started    string
 	Duration, Error                  string
-	Read, Written, Rejected, Batches int64
+	Read, Written, Skipped, Rejected, Batches int64
 }
 
 // chart is a bar chart of rows written per run, oldest on the left.
@@ -153,7 +153,7 @@ func (d *Daemon) status(w http.ResponseWriter, r *http.Request) {
 func toRow(r etl.Run, redact func(string) string) runRow {
 	row := runRow{ID: r.ID, Job: r.Job, Trigger: r.Trigger, Status: string(r.Status),
 		Started: r.StartedAt.UTC().Format(time.RFC3339), Error: redact(r.Error),
-		Read: r.Read, Written: r.Written, Rejected: r.Rejected, Batches: r.Batches}
+		Read: r.Read, Written: r.Written, Skipped: r.Skipped, Rejected: r.Rejected, Batches: r.Batches}
 	if !r.EndedAt.IsZero() {
 		row.Duration = r.EndedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
 	}

@@ -19,6 +19,7 @@ type metrics struct {
 	rowsRead    *prometheus.CounterVec
 	rowsWritten *prometheus.CounterVec
 	rowsReject  *prometheus.CounterVec
+	rowsSkip    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	lastSuccess *prometheus.GaugeVec
 	running     *prometheus.GaugeVec
@@ -37,10 +38,13 @@ func newMetrics(filesWaiting func() map[string]int) *metrics {
 			Name: "nightjar_rows_read_total", Help: "Rows read by the job's source.",
 		}, []string{"job"}),
 		rowsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "nightjar_rows_written_total", Help: "Rows written to the job's targets.",
+			Name: "nightjar_rows_written_total", Help: "Rows that landed in the job's targets (committed).",
 		}, []string{"job"}),
 		rowsReject: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nightjar_rows_rejected_total", Help: "Rows rejected and quarantined.",
+		}, []string{"job"}),
+		rowsSkip: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nightjar_rows_skipped_total", Help: "Rows of replayed batches a target already held and did not load again.",
 		}, []string{"job"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "nightjar_run_duration_seconds", Help: "Duration of ended runs.",
@@ -58,7 +62,7 @@ func newMetrics(filesWaiting func() map[string]int) *metrics {
 			"Files matching a watched job's glob (with archive set: the files not loaded yet).", []string{"job"}, nil),
 		count: filesWaiting,
 	}
-	m.registry.MustRegister(m.runs, m.skipped, m.rowsRead, m.rowsWritten, m.rowsReject, m.duration,
+	m.registry.MustRegister(m.runs, m.skipped, m.rowsRead, m.rowsWritten, m.rowsReject, m.rowsSkip, m.duration,
 		m.lastSuccess, m.running, waiting,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -105,6 +109,7 @@ func (m *metrics) observe(e jobs.Event) {
 		m.rowsRead.WithLabelValues(e.Job).Add(float64(r.Read))
 		m.rowsWritten.WithLabelValues(e.Job).Add(float64(r.Written))
 		m.rowsReject.WithLabelValues(e.Job).Add(float64(r.Rejected))
+		m.rowsSkip.WithLabelValues(e.Job).Add(float64(r.Skipped))
 		if !r.EndedAt.IsZero() {
 			m.duration.WithLabelValues(e.Job).Observe(r.EndedAt.Sub(r.StartedAt).Seconds())
 		}

@@ -89,7 +89,7 @@ func message(e jobs.Event, wasFailing bool, redact func(string) string) string {
 		run = "no run begun"
 	}
 	attempt := fmt.Sprintf("attempt %d of %d", e.Attempt, max(e.MaxAttempts, e.Attempt))
-	counts := fmt.Sprintf("read %d, written %d, rejected %d", e.Run.Read, e.Run.Written, e.Run.Rejected)
+	counts := fmt.Sprintf("read %d, written %d, rejected %d, skipped %d", e.Run.Read, e.Run.Written, e.Run.Rejected, e.Run.Skipped)
 	if e.Err == nil {
 		switch {
 		case e.Attempt > 1:
