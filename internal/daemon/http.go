@@ -67,9 +67,9 @@ type jobRow struct {
 }
 
 type runRow struct {
-	ID                               int64
-	Job, Trigger, Status, Started    string
-	Duration, Error                  string
+	ID                                        int64
+	Job, Trigger, Status, Started             string
+	Duration, Error                           string
 	Read, Written, Skipped, Rejected, Batches int64
 }
 
