@@ -696,7 +696,6 @@ func (p *pipeline) record(ctx context.Context, c Commit) error {
 	if p.opts.DryRun {
 		return nil
 	}
-	ackCtx := ctx
 	ctx = context.WithoutCancel(ctx)
 	if c.stage {
 		if err := p.r.Store.Stage(ctx, c); err != nil {
@@ -724,7 +723,9 @@ func (p *pipeline) record(ctx context.Context, c Commit) error {
 	p.quarantined = c.Counters.Rejected
 	p.stagedRejects, p.stagedFiles = 0, 0
 	if a, ok := p.job.Source.(Acker); ok {
-		if err := a.Ack(ackCtx, c.Position); err != nil {
+		// Like the checkpoint, its ack is not abandoned when the run is
+		// cancelled: what it lets go of is recorded.
+		if err := a.Ack(ctx, c.Position); err != nil {
 			return fmt.Errorf("after checkpoint batch %d: %w", c.Seq, err)
 		}
 	}
