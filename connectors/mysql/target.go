@@ -86,7 +86,10 @@ type backend struct {
 	stageLeft bool
 }
 
-var _ sqlconn.Backend = (*backend)(nil)
+var (
+	_ sqlconn.Backend  = (*backend)(nil)
+	_ sqlconn.DDLRacer = (*backend)(nil)
+)
 
 // OpenDB connects to the target's database, creating it when missing,
 // with targetSession's settings, and reads the packet and warning limits.
@@ -281,6 +284,13 @@ func (b *backend) Transient(err error) bool {
 	var netErr net.Error
 	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr)
+}
+
+// ConcurrentDDL: another session created the table or added the column
+// first (ER_TABLE_EXISTS_ERROR, ER_DUP_FIELDNAME, ER_DUP_KEYNAME).
+func (b *backend) ConcurrentDDL(err error) bool {
+	var myErr *mysql.MySQLError
+	return errors.As(err, &myErr) && (myErr.Number == 1050 || myErr.Number == 1060 || myErr.Number == 1061)
 }
 
 // DuplicateKeys reports ER_DUP_ENTRY.

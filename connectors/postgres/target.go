@@ -72,7 +72,10 @@ type backend struct {
 	pgxOnly bool
 }
 
-var _ sqlconn.Backend = (*backend)(nil)
+var (
+	_ sqlconn.Backend  = (*backend)(nil)
+	_ sqlconn.DDLRacer = (*backend)(nil)
+)
 
 // OpenDB connects with search_path set to the target's schema, creating
 // the schema when missing.
@@ -83,7 +86,7 @@ func (b *backend) OpenDB(ctx context.Context) (*sqlx.DB, error) {
 	}
 	if b.schema != "" {
 		q, _ := b.QuoteIdent(b.schema)
-		if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+q); err != nil {
+		if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+q); err != nil && !b.ConcurrentDDL(err) {
 			db.Close()
 			return nil, fmt.Errorf("create schema %q: %w", b.schema, err)
 		}
@@ -347,6 +350,23 @@ func (b *backend) Swap(ctx context.Context, conn *sqlx.Conn, table, staging stri
 // Transient: serialization failures, deadlocks, a server shutting down or
 // terminating the connection, connection failures, and a connection lost
 // on the way.
+// ConcurrentDDL: the object exists (duplicate table, schema, column or
+// object), or CREATE ... IF NOT EXISTS lost a race with another session
+// and hit the unique index of the catalog it was adding to.
+func (b *backend) ConcurrentDDL(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "42P07", "42P06", "42701", "42710": // duplicate_table, _schema, _column, _object
+		return true
+	case "23505": // unique_violation
+		return strings.HasPrefix(pgErr.ConstraintName, "pg_")
+	}
+	return false
+}
+
 func (b *backend) Transient(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

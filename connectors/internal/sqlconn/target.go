@@ -84,6 +84,17 @@ type Streamer interface {
 	Abort()
 }
 
+// DDLRacer is an optional Backend interface for a database whose DDL can
+// lose a race with another session's (PostgreSQL's CREATE ... IF NOT
+// EXISTS fails with a unique violation on its catalog when two sessions
+// run it at once): ConcurrentDDL reports an error meaning that another
+// session created the object first. Table then takes the object as made:
+// two jobs loading one database at once may both create its marker table,
+// or the table they share.
+type DDLRacer interface {
+	ConcurrentDDL(err error) bool
+}
+
 // NoRetry is an optional Backend interface for a database none of whose
 // failures is transient (SQLite, a local file): Table then keeps no batches
 // of the open transaction to load again, which would only hold memory.
@@ -260,7 +271,7 @@ func (t *Table) open(ctx context.Context) error {
 // openMarkers creates the marker table when missing, and adds the column
 // naming each marker's table to one made before it existed.
 func (t *Table) openMarkers(ctx context.Context) error {
-	if _, err := t.conn.ExecContext(ctx, CreateMarkerTable(t.backend)); err != nil {
+	if _, err := t.conn.ExecContext(ctx, CreateMarkerTable(t.backend)); err != nil && !ConcurrentDDL(t.backend, err) {
 		return fmt.Errorf("create %s: %w", MarkerTable, err)
 	}
 	names, err := t.backend.Columns(ctx, t.conn, MarkerTable)
@@ -274,7 +285,7 @@ func (t *Table) openMarkers(ctx context.Context) error {
 	if err == nil {
 		_, err = t.conn.ExecContext(ctx, add)
 	}
-	if err != nil {
+	if err != nil && !ConcurrentDDL(t.backend, err) {
 		return fmt.Errorf("add %s to %s: %w", markerTableColumn, MarkerTable, err)
 	}
 	return nil
@@ -342,6 +353,13 @@ func (t *Table) Write(ctx context.Context, b *etl.Batch) error {
 		return t.Sync(ctx)
 	}
 	return nil
+}
+
+// ConcurrentDDL reports whether err means that another session created
+// the object a statement of d's was creating (see DDLRacer).
+func ConcurrentDDL(d Dialect, err error) bool {
+	r, ok := d.(DDLRacer)
+	return ok && r.ConcurrentDDL(err)
 }
 
 // shared reports whether another open Table writes to this Table's
@@ -641,7 +659,7 @@ func (t *Table) ensureTable(ctx context.Context, q queryExecer, s *etl.Schema) e
 			return fmt.Errorf("read columns: %w", err)
 		}
 		if len(names) == 0 {
-			if err := t.create(ctx, q, s); err != nil {
+			if err := t.create(ctx, q, s); err != nil && !ConcurrentDDL(t.backend, err) {
 				return err
 			}
 			if names, err = t.backend.Columns(ctx, q, t.table); err != nil {
@@ -659,7 +677,7 @@ func (t *Table) ensureTable(ctx context.Context, q queryExecer, s *etl.Schema) e
 			if err != nil {
 				return err
 			}
-			if _, err := q.ExecContext(ctx, add); err != nil {
+			if _, err := q.ExecContext(ctx, add); err != nil && !ConcurrentDDL(t.backend, err) {
 				return fmt.Errorf("add column %q: %w", f.Name, err)
 			}
 			t.logger.Info("column added", "column", f.Name, "type", f.Type.String())
@@ -671,7 +689,7 @@ func (t *Table) ensureTable(ctx context.Context, q queryExecer, s *etl.Schema) e
 		if err != nil {
 			return err
 		}
-		if _, err := q.ExecContext(ctx, index); err != nil {
+		if _, err := q.ExecContext(ctx, index); err != nil && !ConcurrentDDL(t.backend, err) {
 			if t.backend.DuplicateKeys(err) {
 				return fmt.Errorf("cannot merge by key (%s): the table already holds rows with the same key; remove the duplicates or choose another key: %w",
 					strings.Join(t.cfg.Key, ", "), err)
