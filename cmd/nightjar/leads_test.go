@@ -3,9 +3,7 @@ package main
 import (
 	"database/sql"
 	"errors"
-	"fmt"
 	"os"
-	"strings"
 	"testing"
 
 	_ "github.com/go-sql-driver/mysql"
@@ -17,22 +15,7 @@ import (
 // and doubled quotes, and returns each id's notes as they must load.
 func writeLeads(t *testing.T, path string, n int) map[string]string {
 	t.Helper()
-	var b strings.Builder
-	want := make(map[string]string, n)
-	b.WriteString("id,email,company,notes\n")
-	for i := range n {
-		notes := fmt.Sprintf("plain %d", i)
-		switch i % 4 {
-		case 1:
-			notes = fmt.Sprintf("asked about pricing, plan %d\nfollow up \"soon\"", i%7)
-		case 2:
-			notes = fmt.Sprintf("line one\r\nline two, %d", i)
-		}
-		want[fmt.Sprint(i)] = notes
-		fmt.Fprintf(&b, "%d,user%d@example.com,\"Company %d, Inc.\",\"%s\"\n", i, i, i%97, strings.ReplaceAll(notes, `"`, `""`))
-	}
-	writeFile(t, path, b.String())
-	return want
+	return writeLeadRange(t, path, 0, n)
 }
 
 func readLeads(t *testing.T, db *sql.DB, table string) map[string]string {

@@ -40,6 +40,17 @@ func (rb *replayBundle) reopen(t *testing.T) {
 	rb.store = st
 }
 
+// deleteStore deletes the state store and opens a new one in its place.
+func (rb *replayBundle) deleteStore(t *testing.T) {
+	t.Helper()
+	rb.store.Close()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(rb.statePath + suffix)
+	}
+	rb.store = nil
+	rb.reopen(t)
+}
+
 func (rb *replayBundle) run(t *testing.T, opts etl.RunOptions) etl.Run {
 	t.Helper()
 	var bs []*etl.Batch
@@ -118,20 +129,10 @@ func TestReplayMarkersVouchOnlyForTheirLoad(t *testing.T) {
 		}, etl.RunOptions{}, want{300, 300, 300, 0}},
 		{"table dropped, state store deleted", func(t *testing.T, rb *replayBundle) {
 			rb.exec(t, `DROP TABLE "leads"`)
-			rb.store.Close()
-			for _, suffix := range []string{"", "-wal", "-shm"} {
-				os.Remove(rb.statePath + suffix)
-			}
-			rb.store = nil
-			rb.reopen(t)
+			rb.deleteStore(t)
 		}, etl.RunOptions{}, want{300, 300, 300, 0}},
 		{"state store deleted, table kept", func(t *testing.T, rb *replayBundle) {
-			rb.store.Close()
-			for _, suffix := range []string{"", "-wal", "-shm"} {
-				os.Remove(rb.statePath + suffix)
-			}
-			rb.store = nil
-			rb.reopen(t)
+			rb.deleteStore(t)
 		}, etl.RunOptions{}, want{600, 300, 300, 0}}, // a new load appends again
 		{"full refresh", func(*testing.T, *replayBundle) {}, etl.RunOptions{FullRefresh: true}, want{600, 300, 300, 0}},
 		{"dry run", func(*testing.T, *replayBundle) {}, etl.RunOptions{FullRefresh: true, DryRun: true}, want{300, 300, 0, 0}},
