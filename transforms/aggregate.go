@@ -254,12 +254,18 @@ func (s *aggregateStep) buildPlan(in *etl.Schema) (*aggregatePlan, error) {
 	return p, nil
 }
 
-// Apply holds the rows until the end of input.
+// Apply holds the rows until the end of input. The plan binds to the
+// first batch with rows, as sort does; an empty batch before it gets the
+// output schema the plan would have for it. Rows carry no routes past
+// aggregate: a group is not one of the rows a route was decided for.
 func (s *aggregateStep) Apply(ctx context.Context, b *etl.Batch) (*etl.Batch, error) {
 	if s.plan == nil {
 		p, err := s.buildPlan(b.Schema)
 		if err != nil {
 			return nil, err
+		}
+		if b.Len() == 0 {
+			return emptied(b, p.out), nil
 		}
 		keys := make([]sortKey, 0, len(s.cfg.GroupBy)+1)
 		for _, g := range s.cfg.GroupBy {

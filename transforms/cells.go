@@ -34,7 +34,9 @@ var (
 // boxAt returns an interface whose data word points at *p instead of at a
 // heap copy: boxing a string, int64, float64 or time.Time this way costs
 // no allocation. The caller must not change *p while the interface is in
-// use; steps only box cells for the duration of one evaluation.
+// use; steps only box cells for the duration of one evaluation, and an
+// expression whose result is stored reads its cells boxed afresh instead
+// (newKeptExprEvaluator).
 func boxAt(typ unsafe.Pointer, p unsafe.Pointer) any {
 	var v any
 	e := (*eface)(unsafe.Pointer(&v))
@@ -85,12 +87,35 @@ func appendCell(dst, src *etl.Column, i int) {
 	}
 }
 
-// appendRow appends row i of src to dst, which has the same schema.
+// appendRow appends row i of src to dst, which has the same schema, with
+// the row's routes: a row routed before a step that holds rows keeps its
+// routes when the step hands it on.
 func appendRow(dst, src *etl.Batch, i int) {
 	for c := range src.Cols {
 		appendCell(&dst.Cols[c], &src.Cols[c], i)
 	}
+	appendRoutes(dst, src.Routes, i)
 	dst.Origins = append(dst.Origins, src.Origins[i])
+}
+
+// appendRoutes appends to dst's routes row i of each of routes; call it
+// before appending the row's origin. A row without a route's entry (dst
+// had rows before the route was set) goes that way too, as a batch
+// without the route does.
+func appendRoutes(dst *etl.Batch, routes map[string][]bool, i int) {
+	if len(routes) == 0 {
+		return
+	}
+	if dst.Routes == nil {
+		dst.Routes = make(map[string][]bool, len(routes))
+	}
+	for name, mask := range routes {
+		m := dst.Routes[name]
+		for len(m) < dst.Len() {
+			m = append(m, true)
+		}
+		dst.Routes[name] = append(m, mask[i])
+	}
 }
 
 // compareCells orders row i of a against row j of b (same type); nulls
@@ -214,4 +239,7 @@ func resetBatch(b *etl.Batch) {
 		c.Str, c.Int, c.Float, c.Bool, c.Time, c.JSON = c.Str[:0], c.Int[:0], c.Float[:0], c.Bool[:0], c.Time[:0], c.JSON[:0]
 	}
 	b.Origins = b.Origins[:0]
+	for name, mask := range b.Routes {
+		b.Routes[name] = mask[:0]
+	}
 }

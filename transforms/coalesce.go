@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/goccy/go-yaml"
 
@@ -23,7 +24,8 @@ func init() {
 }
 
 // CoalesceConfig is the coalesce step's config: target field → the source
-// fields tried in order, kept in the order written.
+// fields tried in order, kept in the order written; each target sees the
+// targets coalesced before it.
 type CoalesceConfig struct {
 	Fields []CoalesceField
 }
@@ -84,26 +86,28 @@ func newCoalesce(cfg any, env etl.BuildEnv) (etl.Step, error) {
 	return &coalesceStep{fields: c.Fields}, nil
 }
 
+// plan resolves the fields in order: each sees the fields coalesced
+// before it, as Apply builds them.
 func (s *coalesceStep) plan(in *etl.Schema) (*coalescePlan, error) {
 	p := &coalescePlan{}
 	fields := in.Fields()
+	index := func(name string) int {
+		return slices.IndexFunc(fields, func(f etl.Field) bool { return f.Name == name })
+	}
 	for _, f := range s.fields {
-		from, err := indexes(f.From, in)
-		if err != nil {
-			return nil, err
+		from := make([]int, len(f.From))
+		for k, name := range f.From {
+			if from[k] = index(name); from[k] < 0 {
+				return nil, missingFieldError(name, in)
+			}
 		}
-		typ := in.Field(from[0]).Type
+		typ := fields[from[0]].Type
 		for _, j := range from[1:] {
-			if in.Field(j).Type != typ {
+			if fields[j].Type != typ {
 				typ = etl.TypeString // mixed types meet as text
 			}
 		}
-		to := -1
-		for j, fl := range fields {
-			if fl.Name == f.Field {
-				to = j
-			}
-		}
+		to := index(f.Field)
 		if to < 0 {
 			to = len(fields)
 			fields = append(fields, etl.Field{Name: f.Field, Type: typ})

@@ -67,7 +67,11 @@ func newDedupe(cfg any, env etl.BuildEnv) (etl.Step, error) {
 }
 
 // Apply holds the rows; the duplicates are decided at the end of input.
+// It binds to the first batch with rows, as sort does.
 func (s *dedupeStep) Apply(ctx context.Context, b *etl.Batch) (*etl.Batch, error) {
+	if s.sorter == nil && b.Len() == 0 {
+		return b, nil
+	}
 	if s.sorter == nil {
 		keys := make([]sortKey, 0, len(s.key)+1)
 		for _, k := range s.key {

@@ -133,9 +133,10 @@ func (s *explodeStep) Apply(ctx context.Context, b *etl.Batch) (*etl.Batch, erro
 					appendCell(&out.Cols[k], &b.Cols[j], i)
 				}
 			}
+			appendRoutes(out, b.Routes, i)
 			out.Origins = append(out.Origins, b.Origins[i])
 		}
 	}
-	out.Rejects, out.Files, out.Routes = b.Rejects, b.Files, b.Routes
+	out.Rejects, out.Files = b.Rejects, b.Files
 	return out, nil
 }

@@ -246,21 +246,59 @@ func (c *compiledExpr) bind(s *etl.Schema) (*exprBinding, error) {
 // exprEvaluator evaluates a compiled expression row by row over one batch:
 // one env map and one VM, reused for every row. Not safe for concurrent use;
 // make one per Apply.
+//
+// Its results may point into b's vectors (cells are boxed in place) and
+// into the env map ($env): a result is only valid until the next eval and
+// until a step changes b, which is enough for a condition. A result held
+// longer needs newHeldExprEvaluator or newKeptExprEvaluator.
 type exprEvaluator struct {
 	program *vm.Program
 	bnd     *exprBinding
 	env     map[string]any
 	machine vm.VM
+	// freshEnv gives every row an env map of its own; freshCells boxes
+	// every cell afresh instead of in place.
+	freshEnv, freshCells bool
 }
 
 func newExprEvaluator(c *compiledExpr, bnd *exprBinding) *exprEvaluator {
 	return &exprEvaluator{program: c.program, bnd: bnd, env: make(map[string]any, len(bnd.names))}
 }
 
+// newHeldExprEvaluator is an evaluator whose results stay valid across
+// evaluations as long as b is unchanged, for a step that collects a
+// batch's results before it stores them: an expression reading $env gets
+// a new env map per row.
+func newHeldExprEvaluator(c *compiledExpr, bnd *exprBinding) *exprEvaluator {
+	e := newExprEvaluator(c, bnd)
+	e.freshEnv = c.dynamic
+	return e
+}
+
+// newKeptExprEvaluator is an evaluator whose results share no memory with
+// the batch nor with each other, so that they may be stored as they are:
+// a map or list an expression builds holds the cells it read, and a cell
+// boxed in place would change under it when a later step compacts (Keep)
+// or rewrites (trim) the vector. It allocates a box per cell read.
+func newKeptExprEvaluator(c *compiledExpr, bnd *exprBinding) *exprEvaluator {
+	e := newHeldExprEvaluator(c, bnd)
+	e.freshCells = true
+	return e
+}
+
 // eval evaluates the expression for row i of b. Null fields are nil.
 func (e *exprEvaluator) eval(b *etl.Batch, i int) (any, error) {
-	for k, col := range e.bnd.cols {
-		e.env[e.bnd.names[k]] = cellValue(&b.Cols[col], i)
+	if e.freshEnv {
+		e.env = make(map[string]any, len(e.bnd.names))
+	}
+	if e.freshCells {
+		for k, col := range e.bnd.cols {
+			e.env[e.bnd.names[k]] = b.Cols[col].Value(i)
+		}
+	} else {
+		for k, col := range e.bnd.cols {
+			e.env[e.bnd.names[k]] = cellValue(&b.Cols[col], i)
+		}
 	}
 	out, err := e.machine.Run(e.program, e.env)
 	if err != nil {

@@ -35,7 +35,10 @@ type FlattenConfig struct {
 	// Separator joins nested keys ("_").
 	Separator string `yaml:"separator"`
 	// Fields fixes the flattened keys and their types, in order. Without
-	// it, the keys and types come from the first batch and stay fixed.
+	// it, the keys and types come from the first batch with rows and stay
+	// fixed; a batch before it (the empty batches a step that holds rows
+	// hands on) gets none of them, so a later step that names a flattened
+	// field needs Fields.
 	Fields yaml.MapSlice `yaml:"fields"`
 	// Keep keeps the original field too.
 	Keep bool `yaml:"keep"`
@@ -99,13 +102,20 @@ func flattenInto(dst map[string]any, prefix, sep string, v map[string]any) {
 	}
 }
 
-// discover fixes the keys and their types from a batch.
-func (s *flattenStep) discover(b *etl.Batch, src int) {
+// fixedKeys returns the keys and their types: from config, or found in
+// the first batch with rows; nil before that batch (a step that holds rows
+// hands on every input batch empty, and those must not fix the keys).
+func (s *flattenStep) fixedKeys(b *etl.Batch, src int) []flattenKey {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.keys != nil {
-		return
+	if s.keys == nil && b.Len() > 0 {
+		s.discover(b, src)
 	}
+	return s.keys
+}
+
+// discover fixes the keys and their types from a batch; s.mu is held.
+func (s *flattenStep) discover(b *etl.Batch, src int) {
 	types := map[string]etl.Type{}
 	c := &b.Cols[src]
 	for i := 0; i < b.Len(); i++ {
@@ -154,7 +164,7 @@ func jsonValueType(v any) (etl.Type, bool) {
 	return valueType(v)
 }
 
-func (s *flattenStep) plan(in *etl.Schema) (*flattenPlan, error) {
+func (s *flattenStep) plan(in *etl.Schema, keys []flattenKey) (*flattenPlan, error) {
 	p := &flattenPlan{src: in.Index(s.cfg.Field)}
 	var fields []etl.Field
 	for j, f := range in.Fields() {
@@ -164,7 +174,7 @@ func (s *flattenStep) plan(in *etl.Schema) (*flattenPlan, error) {
 		fields = append(fields, f)
 		p.keep = append(p.keep, j)
 	}
-	for _, k := range s.keys {
+	for _, k := range keys {
 		fields = append(fields, etl.Field{Name: s.prefix + k.path, Type: k.typ})
 	}
 	var err error
@@ -185,18 +195,25 @@ func (s *flattenStep) Apply(ctx context.Context, b *etl.Batch) (*etl.Batch, erro
 	if t := b.Schema.Field(src).Type; t != etl.TypeJSON {
 		return nil, fmt.Errorf("flatten: %q is %s, want a json object", s.cfg.Field, t)
 	}
-	s.discover(b, src)
-	p, err := s.plans.get(b.Schema, s.plan)
+	keys := s.fixedKeys(b, src)
+	plan := func(in *etl.Schema) (*flattenPlan, error) { return s.plan(in, keys) }
+	var p *flattenPlan
+	var err error
+	if keys != nil {
+		p, err = s.plans.get(b.Schema, plan)
+	} else {
+		p, err = plan(b.Schema) // not kept: the keys are not known yet
+	}
 	if err != nil {
 		return nil, err
 	}
 	n := b.Len()
-	cols := make([]etl.Column, 0, len(p.keep)+len(s.keys))
+	cols := make([]etl.Column, 0, len(p.keep)+len(keys))
 	for _, j := range p.keep {
 		cols = append(cols, b.Cols[j])
 	}
-	added := make([]etl.Column, len(s.keys))
-	for k, key := range s.keys {
+	added := make([]etl.Column, len(keys))
+	for k, key := range keys {
 		added[k] = etl.NewColumn(key.typ, n)
 	}
 	drop := make([]bool, n)
@@ -210,7 +227,7 @@ func (s *flattenStep) Apply(ctx context.Context, b *etl.Batch) (*etl.Batch, erro
 			b.Reject(i, s.name, s.cfg.Field, etl.FormatValue(c.JSON[i]), "flatten: not an object")
 			drop[i] = true
 		}
-		for k, key := range s.keys {
+		for k, key := range keys {
 			v := flat[key.path]
 			if n, ok := v.(json.Number); ok {
 				if key.typ == etl.TypeInt {

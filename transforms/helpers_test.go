@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/goccy/go-yaml"
@@ -25,33 +26,56 @@ func buildStep(t *testing.T, src string) (etl.Step, error) {
 // buildStepEnv is buildStep with env (its StepName is set here).
 func buildStepEnv(t *testing.T, src string, env etl.BuildEnv) (etl.Step, error) {
 	t.Helper()
+	env.StepName = "steps[1] " + stepKind(src)
+	step, err := decodeStep(src, env)
+	var se *stepSourceError
+	if errors.As(err, &se) {
+		t.Fatal(err)
+	}
+	return step, err
+}
+
+// stepSourceError is a step's YAML that is not one entry of a steps list:
+// a mistake of the test, not of the step.
+type stepSourceError struct{ err error }
+
+func (e *stepSourceError) Error() string { return e.err.Error() }
+
+// stepKind is the key of a one-entry YAML mapping ("cast" for "cast: {}").
+func stepKind(src string) string {
+	kind, _, _ := strings.Cut(src, ":")
+	return strings.TrimSpace(kind)
+}
+
+// decodeStep is buildStep's decoding without a *testing.T: a mistake in
+// src (not one mapping entry, an unknown kind) is a *stepSourceError.
+func decodeStep(src string, env etl.BuildEnv) (etl.Step, error) {
 	f, err := parser.ParseBytes([]byte(src), 0)
 	if err != nil {
-		t.Fatalf("parse %q: %v", src, err)
+		return nil, &stepSourceError{fmt.Errorf("parse %q: %w", src, err)}
 	}
 	body := f.Docs[0].Body
 	var kv *ast.MappingValueNode
 	switch n := body.(type) {
 	case *ast.MappingNode:
 		if len(n.Values) != 1 {
-			t.Fatalf("step %q: want one key", src)
+			return nil, &stepSourceError{fmt.Errorf("step %q: want one key", src)}
 		}
 		kv = n.Values[0]
 	case *ast.MappingValueNode:
 		kv = n
 	default:
-		t.Fatalf("step %q: want a mapping, got %T", src, body)
+		return nil, &stepSourceError{fmt.Errorf("step %q: want a mapping, got %T", src, body)}
 	}
 	kind := kv.Key.String()
 	spec, ok := etl.LookupStep(kind)
 	if !ok {
-		t.Fatalf("step kind %q not registered", kind)
+		return nil, &stepSourceError{fmt.Errorf("step kind %q not registered", kind)}
 	}
 	cfg := spec.Config()
 	if err := yaml.NodeToValue(kv.Value, cfg, yaml.Strict()); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	env.StepName = "steps[1] " + kind
 	return spec.New(cfg, env)
 }
 

@@ -418,11 +418,19 @@ func (s *lookupStep) Apply(ctx context.Context, b *etl.Batch) (*etl.Batch, error
 	drop := make([]bool, n)
 	parts := make([]string, len(p.keys))
 	for i := 0; i < n; i++ {
+		null := false
 		for k, j := range p.keys {
-			parts[k], _ = b.Cols[j].Text(i)
+			var ok bool
+			parts[k], ok = b.Cols[j].Text(i)
+			null = null || !ok
 		}
 		display := strings.Join(parts, ", ")
 		vals, found := table[lookupKey(parts)]
+		if null {
+			// A null key matches nothing, as a NULL key of a table does;
+			// not the row of a file whose key is empty.
+			vals, found = nil, false
+		}
 		if !found && s.cfg.Missing == "reject" {
 			b.Reject(i, s.name, fieldNames(s.inKeys), display, fmt.Sprintf("lookup: key %q not in %s", display, s.source))
 			drop[i] = true

@@ -83,8 +83,8 @@ type exprField struct {
 	field string
 	expr  *compiledExpr
 	// typ is the output type: fixed by config, by the expression's static
-	// type, or by the first non-null value seen, then kept so that every
-	// batch has the same schema.
+	// type (a map or list literal is json), or by the first non-null value
+	// seen, then kept so that every batch has the same schema.
 	mu    sync.Mutex
 	typ   etl.Type
 	binds schemaCache[*exprBinding]
@@ -137,6 +137,8 @@ func staticType(c *compiledExpr) etl.Type {
 		return etl.TypeInt
 	case reflect.Float64:
 		return etl.TypeFloat
+	case reflect.Map, reflect.Slice, reflect.Array:
+		return etl.TypeJSON // a map or list literal, $env
 	}
 	if t == reflect.TypeFor[time.Time]() {
 		return etl.TypeTimestamp
@@ -145,6 +147,8 @@ func staticType(c *compiledExpr) etl.Type {
 }
 
 // resultType returns the field's type, fixing it from values when unknown.
+// Values of a batch without rows fix nothing: a step that holds rows hands
+// on every input batch empty.
 func (ef *exprField) resultType(values []any) etl.Type {
 	ef.mu.Lock()
 	defer ef.mu.Unlock()
@@ -160,6 +164,24 @@ func (ef *exprField) resultType(values []any) etl.Type {
 	return etl.TypeString // all null so far: not fixed yet
 }
 
+// typeFixed reports whether the field's type is known: from config, from
+// the expression, or from a value seen.
+func (ef *exprField) typeFixed() bool {
+	ef.mu.Lock()
+	defer ef.mu.Unlock()
+	return ef.typ != 0
+}
+
+// mayHoldCells reports whether the field's values may be stored as the
+// expression returned them, holding the cells it read: a json field, or
+// one whose type is not fixed yet. Values of the other types are copied
+// out of the result.
+func (ef *exprField) mayHoldCells() bool {
+	ef.mu.Lock()
+	defer ef.mu.Unlock()
+	return ef.typ == 0 || ef.typ == etl.TypeJSON
+}
+
 // evalColumn evaluates ef on every row of b. Rows whose evaluation fails or
 // whose value does not fit the type are rejected (marked in drop); the
 // returned column has a null there.
@@ -168,7 +190,12 @@ func (ef *exprField) evalColumn(b *etl.Batch, step string, values []any, drop []
 	if err != nil {
 		return etl.Column{}, values, err
 	}
-	eval := newExprEvaluator(ef.expr, bnd)
+	// The values are collected before they are stored, and a json value
+	// is stored as the expression returned it.
+	eval := newHeldExprEvaluator(ef.expr, bnd)
+	if ef.mayHoldCells() {
+		eval = newKeptExprEvaluator(ef.expr, bnd)
+	}
 	n := b.Len()
 	values = values[:0]
 	for i := 0; i < n; i++ {
@@ -197,9 +224,12 @@ func (ef *exprField) evalColumn(b *etl.Batch, step string, values []any, drop []
 	return col, values, nil
 }
 
-// put stores col as ef's field in b, replacing a field of that name.
+// put stores col as ef's field in b, replacing a field of that name. The
+// output schema is kept per input schema once a batch with rows fixed it;
+// an empty batch before that gets the field as string (all null) without
+// fixing anything.
 func (ef *exprField) put(b *etl.Batch, col etl.Column) error {
-	p, err := ef.outs.get(b.Schema, func(in *etl.Schema) (*setPlan, error) {
+	plan := func(in *etl.Schema) (*setPlan, error) {
 		fields := in.Fields()
 		j := in.Index(ef.field)
 		f := etl.Field{Name: ef.field, Type: col.Type}
@@ -211,12 +241,19 @@ func (ef *exprField) put(b *etl.Batch, col etl.Column) error {
 		}
 		s, err := etl.NewSchema(fields...)
 		return &setPlan{out: s, col: j}, err
-	})
+	}
+	var p *setPlan
+	var err error
+	if b.Len() == 0 && !ef.typeFixed() {
+		p, err = plan(b.Schema)
+	} else {
+		p, err = ef.outs.get(b.Schema, plan)
+	}
 	if err != nil {
 		return err
 	}
 	if p.out.Field(p.col).Type != col.Type {
-		return fmt.Errorf("field %q changed type to %s", ef.field, col.Type)
+		return fmt.Errorf("field %q changed type to %s: its first rows were all null, which gave it no type (give it one: { expr: ..., type: %s })", ef.field, col.Type, col.Type)
 	}
 	if p.col == len(b.Cols) {
 		b.Cols = append(b.Cols, col)

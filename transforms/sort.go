@@ -78,17 +78,28 @@ func hold(sorter *rowSorter, b *etl.Batch, out *etl.Schema) (*etl.Batch, error) 
 		return nil, err
 	}
 	b.Keep(make([]bool, b.Len()))
-	if out != nil && out != b.Schema {
-		empty := etl.NewBatch(out, 0)
-		empty.Position, empty.Seq, empty.Bytes = b.Position, b.Seq, b.Bytes
-		empty.Rejects, empty.Files, empty.Routes = b.Rejects, b.Files, b.Routes
-		return empty, nil
-	}
-	return b, nil
+	return emptied(b, out), nil
 }
 
-// Apply holds the rows.
+// emptied is b, which has no rows, as a batch of schema out (nil: b's
+// own), with b's bookkeeping.
+func emptied(b *etl.Batch, out *etl.Schema) *etl.Batch {
+	if out == nil || out == b.Schema {
+		return b
+	}
+	empty := etl.NewBatch(out, 0)
+	empty.Position, empty.Seq, empty.Bytes = b.Position, b.Seq, b.Bytes
+	empty.Rejects, empty.Files, empty.Routes = b.Rejects, b.Files, b.Routes
+	return empty
+}
+
+// Apply holds the rows. The sort binds to the first batch with rows: an
+// empty batch before it (a step before this one that holds rows hands on
+// its input batches empty) may lack fields that later batches have.
 func (s *sortStep) Apply(ctx context.Context, b *etl.Batch) (*etl.Batch, error) {
+	if s.sorter == nil && b.Len() == 0 {
+		return b, nil
+	}
 	if s.sorter == nil {
 		compare, err := sortKeyCompare(s.keys, b.Schema)
 		if err != nil {

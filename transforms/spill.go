@@ -5,14 +5,12 @@ import (
 	"container/heap"
 	"context"
 	"encoding/gob"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nightjar-etl/nightjar/etl"
@@ -78,6 +76,9 @@ type spillChunk struct {
 	Cols    []etl.Column
 	Origins []etl.Origin
 	Seq     []int64
+	Routes  map[string][]bool
+	// Nested are the values of the json columns, by column (spillvalue.go).
+	Nested [][]spillValue
 }
 
 // rowSorter sorts rows of one schema within a memory bound.
@@ -184,11 +185,12 @@ func (s *rowSorter) spill() error {
 			appendRow(chunk, s.buf, i)
 			seqs = append(seqs, s.seq[i])
 		}
-		if err := encodeJSONColumns(chunk.Cols); err != nil {
+		nested, err := spillNested(chunk.Cols)
+		if err != nil {
 			f.Close()
 			return fmt.Errorf("spill %s: %w", path, err)
 		}
-		if err := enc.Encode(spillChunk{Cols: chunk.Cols, Origins: chunk.Origins, Seq: seqs}); err != nil {
+		if err := enc.Encode(spillChunk{Cols: chunk.Cols, Origins: chunk.Origins, Seq: seqs, Routes: chunk.Routes, Nested: nested}); err != nil {
 			f.Close()
 			return fmt.Errorf("spill %s: %w", path, err)
 		}
@@ -419,56 +421,12 @@ func (r *runReader) advance() error {
 	}
 	for k := range c.Cols {
 		fixDecodedColumn(&c.Cols[k], len(c.Origins))
-		if err := decodeJSONColumn(&c.Cols[k]); err != nil {
-			return fmt.Errorf("read spill %s: %w", r.f.Name(), err)
-		}
 	}
-	r.chunk = &etl.Batch{Schema: r.schema, Cols: c.Cols, Origins: c.Origins}
+	if err := unspillNested(c.Cols, c.Nested, len(c.Origins)); err != nil {
+		return fmt.Errorf("read spill %s: %w", r.f.Name(), err)
+	}
+	r.chunk = &etl.Batch{Schema: r.schema, Cols: c.Cols, Origins: c.Origins, Routes: c.Routes}
 	r.seqs, r.pos = c.Seq, 0
-	return nil
-}
-
-// encodeJSONColumns stores nested values as JSON text in Str: gob would
-// turn an empty list into a nil one, and needs every dynamic type
-// registered.
-func encodeJSONColumns(cols []etl.Column) error {
-	for k := range cols {
-		c := &cols[k]
-		if c.Type != etl.TypeJSON {
-			continue
-		}
-		c.Str = make([]string, len(c.JSON))
-		for i, v := range c.JSON {
-			if c.Null[i] {
-				continue
-			}
-			b, err := json.Marshal(v)
-			if err != nil {
-				return err
-			}
-			c.Str[i] = string(b)
-		}
-		c.JSON = nil
-	}
-	return nil
-}
-
-func decodeJSONColumn(c *etl.Column) error {
-	if c.Type != etl.TypeJSON {
-		return nil
-	}
-	c.JSON = make([]any, len(c.Null))
-	for i, text := range c.Str {
-		if c.Null[i] || i >= len(c.JSON) {
-			continue
-		}
-		dec := json.NewDecoder(strings.NewReader(text))
-		dec.UseNumber()
-		if err := dec.Decode(&c.JSON[i]); err != nil {
-			return err
-		}
-	}
-	c.Str = nil
 	return nil
 }
 
@@ -499,10 +457,6 @@ func fixDecodedColumn(c *etl.Column, n int) {
 	case etl.TypeTimestamp, etl.TypeDate:
 		if grow(len(c.Time)) {
 			c.Time = append(c.Time, make([]time.Time, n-len(c.Time))...)
-		}
-	case etl.TypeJSON:
-		if grow(len(c.Str)) { // JSON text while spilled
-			c.Str = append(c.Str, make([]string, n-len(c.Str))...)
 		}
 	}
 }
