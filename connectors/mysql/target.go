@@ -84,6 +84,12 @@ type backend struct {
 	types map[string]map[string]string
 	// stageLeft is set while a merge's staging table may exist.
 	stageLeft bool
+	// keyCollation is the collation of the string key columns of the
+	// tables the target creates (see KeyColumnType); keyCols caches the
+	// key columns of merge tables compared inexactly (see
+	// checkKeyCollisions), empty for an exact table.
+	keyCollation string
+	keyCols      map[string][]keyColumn
 }
 
 var (
@@ -109,6 +115,10 @@ func (b *backend) OpenDB(ctx context.Context) (*sqlx.DB, error) {
 	b.maxBytes = min(limits.Packet/2, 16<<20)
 	b.maxWarnings = limits.Warnings
 	b.infile.truncate = b.conn.timeTruncate()
+	if b.keyCollation, err = keyCollation(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -138,6 +148,11 @@ func (b *backend) CreateLike(table, like string) (string, error) {
 // with INSERT; and with INSERT for the rest of the run once the server
 // refuses LOAD DATA LOCAL INFILE.
 func (b *backend) Load(ctx context.Context, _ *sqlx.Conn, tx *sqlx.Tx, table string, batch *etl.Batch, keys []string) error {
+	if len(keys) > 0 {
+		if err := b.checkKeyCollisions(ctx, tx, table, batch, keys); err != nil {
+			return err
+		}
+	}
 	if b.insertOnly {
 		return b.insert(ctx, tx, table, batch, keys)
 	}
@@ -157,6 +172,7 @@ func (b *backend) Load(ctx context.Context, _ *sqlx.Conn, tx *sqlx.Tx, table str
 	}
 	// The table may have changed under the run: ask again next time.
 	clear(b.types)
+	clear(b.keyCols)
 	if !infileRefused(err) {
 		return err
 	}
@@ -255,6 +271,7 @@ func (b *backend) Swap(ctx context.Context, conn *sqlx.Conn, table, staging stri
 		return fmt.Errorf("rename staging table: %w", err)
 	}
 	clear(b.types) // the table's columns are the staging table's now
+	clear(b.keyCols)
 	if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+qo); err != nil {
 		return fmt.Errorf("drop old table: %w", err)
 	}

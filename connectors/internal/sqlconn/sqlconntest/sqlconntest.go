@@ -230,6 +230,34 @@ func TestTargets(t *testing.T, setup Setup) {
 		}
 	})
 
+	t.Run("MergeKeysCompareBytes", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		// Distinct in the source, equal under a case-, accent- or
+		// pad-insensitive collation (or a 3-byte utf8): each stays a row.
+		keys := []string{"a", "A", "a ", "á", "🦉", "🐍"}
+		cfg := sqlconn.TargetConfig{Table: "merge_bytes", Mode: sqlconn.ModeMerge, Key: []string{"k"}, Schema: sqlconn.SchemaEvolve}
+		var rows, again [][]string
+		for i, k := range keys {
+			rows = append(rows, []string{k, fmt.Sprint(i)})
+			again = append(again, []string{k, fmt.Sprint(i + 10)})
+		}
+		run(t, h, cfg, 1, true, StringBatch(1, []string{"k", "v"}, rows...))
+		// Each key updates its own row, in a later batch and run.
+		run(t, h, cfg, 2, true, StringBatch(2, []string{"k", "v"}, again[1:]...))
+		got := map[string]string{}
+		for _, r := range Query(t, h.DB, "SELECT k, v FROM merge_bytes") {
+			if _, dup := got[r[0]]; dup {
+				t.Errorf("key %q twice", r[0])
+			}
+			got[r[0]] = r[1]
+		}
+		want := map[string]string{"a": "0", "A": "11", "a ": "12", "á": "13", "🦉": "14", "🐍": "15"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("rows by key (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("MergeNullKeyNamesOrigin", func(t *testing.T) {
 		t.Parallel()
 		h := setup(t)
