@@ -127,7 +127,9 @@ func (a *AuthConfig) Validate() error {
 func (a *AuthConfig) Secrets() []string {
 	s := []string{a.Token}
 	if a.Basic != nil {
-		s = append(s, a.Basic.Password)
+		// What goes on the wire is base64("user:password"), which a server
+		// echoing request headers prints back.
+		s = append(s, a.Basic.Password, a.Basic.Username+":"+a.Basic.Password)
 	}
 	if a.APIKey != nil {
 		s = append(s, a.APIKey.Value)

@@ -27,8 +27,26 @@ var ErrDailyLimit = errors.New("daily API limit reached")
 // error, throttling) once the retry budget is spent.
 var ErrRetriesExhausted = errors.New("retry budget exhausted")
 
-// maxBody bounds a response body read into memory.
-const maxBody = 64 << 20
+// ErrWaitTooLong is returned when the server asks for a wait (Retry-After,
+// a spent rate-limit window) that would take the request past max_wait:
+// the run stops at once, with its position kept, rather than hang.
+var ErrWaitTooLong = errors.New("the server asked for a wait longer than max_wait")
+
+// ErrBodyTooLarge is returned when a response body is larger than max_body.
+var ErrBodyTooLarge = errors.New("response body larger than max_body")
+
+// Defaults of the client's bounds (the timeout, max_retries, max_wait and
+// max_body keys).
+const (
+	DefaultTimeout    = 60 * time.Second
+	DefaultMaxRetries = 6
+	DefaultMaxWait    = 5 * time.Minute
+	DefaultMaxBody    = 64 << 20
+	// MinThrottleWait is the least wait after a 429, whatever its
+	// Retry-After says (0, or a date in the past): a server answering
+	// 429 with Retry-After: 0 forever is not hammered.
+	MinThrottleWait = time.Second
+)
 
 // Sleeper is implemented by clocks that can wait. A test's fake clock
 // implements it so that retries and rate limits advance fake time instead
@@ -95,14 +113,25 @@ type Options struct {
 	// Limit is the rate limit, shared by every client of one connection;
 	// nil means unlimited.
 	Limit *Limit
+	// Origin is where credentials may be sent (scheme, host and port of
+	// the URL); default BaseURL's. Without either, each request's own URL
+	// is its origin, and only redirects are checked.
+	Origin string
+	// CrossOrigin is what a request to another origin (a next link, a
+	// redirect) does: CrossOriginRefuse (the default) or CrossOriginStrip.
+	CrossOrigin string
 	// Timeout bounds one attempt; default 60 s.
 	Timeout time.Duration
-	// MaxRetries bounds the retries of 5xx and network errors for one
-	// request; default 6. Negative means none.
+	// MaxRetries bounds the retries of one request (5xx, network errors
+	// and 429s alike); default 6. Negative means none.
 	MaxRetries int
 	// MaxWait bounds the total time one request may spend waiting between
-	// attempts (backoff, Retry-After); default 5 minutes.
+	// attempts (backoff, Retry-After, a paused rate limit); default 5
+	// minutes. A wait the server asks for beyond it fails the request at
+	// once with ErrWaitTooLong.
 	MaxWait time.Duration
+	// MaxBody bounds a response body, in bytes; default 64 MiB.
+	MaxBody int64
 	// Backoff is the policy of the waits between attempts; its zero
 	// fields take etl.DefaultBackoff's (500 ms doubling to 30 s, ±50 %).
 	Backoff  etl.Backoff
@@ -121,13 +150,14 @@ type Options struct {
 // Client sends requests with rate limiting, retries and auth. It is safe
 // for concurrent use.
 type Client struct {
-	opts  Options
-	base  *url.URL
-	clock etl.Clock
-	sleep func(ctx context.Context, d time.Duration) error
-	log   *slog.Logger
-	red   *Redactor
-	http  *http.Client
+	opts   Options
+	base   *url.URL
+	origin string
+	clock  etl.Clock
+	sleep  func(ctx context.Context, d time.Duration) error
+	log    *slog.Logger
+	red    *Redactor
+	http   *http.Client
 }
 
 // New returns a client; it does no I/O.
@@ -139,15 +169,33 @@ func New(opts Options) (*Client, error) {
 			return nil, fmt.Errorf("base URL %q is not an absolute http(s) URL", c.red.Redact(opts.BaseURL))
 		}
 		c.base = u
+		c.origin = Origin(u)
+	}
+	if opts.Origin != "" {
+		u, err := url.Parse(opts.Origin)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			return nil, fmt.Errorf("origin %q is not an absolute http(s) URL", c.red.Redact(opts.Origin))
+		}
+		c.origin = Origin(u)
+	}
+	switch opts.CrossOrigin {
+	case "":
+		c.opts.CrossOrigin = CrossOriginRefuse
+	case CrossOriginRefuse, CrossOriginStrip:
+	default:
+		return nil, fmt.Errorf("cross_origin %q: want %s or %s", opts.CrossOrigin, CrossOriginRefuse, CrossOriginStrip)
 	}
 	if c.opts.Timeout <= 0 {
-		c.opts.Timeout = 60 * time.Second
+		c.opts.Timeout = DefaultTimeout
 	}
 	if c.opts.MaxRetries == 0 {
-		c.opts.MaxRetries = 6
+		c.opts.MaxRetries = DefaultMaxRetries
 	}
 	if c.opts.MaxWait <= 0 {
-		c.opts.MaxWait = 5 * time.Minute
+		c.opts.MaxWait = DefaultMaxWait
+	}
+	if c.opts.MaxBody <= 0 {
+		c.opts.MaxBody = DefaultMaxBody
 	}
 	if c.opts.Classify == nil {
 		c.opts.Classify = DefaultClassify
@@ -164,10 +212,11 @@ func New(opts Options) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	c.http = opts.HTTPClient
-	if c.http == nil {
-		c.http = http.DefaultClient
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
 	}
+	c.http = withRedirectCheck(hc)
 	return c, nil
 }
 
@@ -199,6 +248,9 @@ type Request struct {
 	// Body is sent as is on every attempt; JSON unless Header says
 	// otherwise.
 	Body []byte
+	// Stream leaves an accepted response's body unread: the caller reads
+	// Response.Reader (bounded by max_body) and closes it.
+	Stream bool
 }
 
 // Response is a response the classifier accepted.
@@ -206,6 +258,13 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Reader is the unread body of a streamed request (see
+	// Request.Stream), nil otherwise; the caller closes it.
+	Reader io.ReadCloser
+	// URL is the URL the response came from (after redirects), for
+	// resolving relative links in it; it may hold a key in its query:
+	// never print it.
+	URL *url.URL
 	// Attempts is how many attempts the request took.
 	Attempts int
 }
@@ -270,7 +329,10 @@ func (c *Client) resolve(r Request) (*url.URL, string, error) {
 // Do sends r, waiting for the rate limit, and retries throttling, 5xx and
 // network errors within the budget. It returns the accepted response or an
 // error free of secrets; refused credentials (401, 403, an OAuth2 token
-// request refused) and daily limits fail at once, marked etl.Permanent.
+// request refused), daily limits and a request to another origin under
+// cross_origin: refuse fail at once, marked etl.Permanent. Every wait
+// (backoff, Retry-After, a paused rate limit) ends when ctx is done, and
+// all of them together stay within max_wait.
 func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	u, name, err := c.resolve(r)
 	if err != nil {
@@ -280,31 +342,46 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	if method == "" {
 		method = http.MethodGet
 	}
+	send := c.credentialsFor(u)
+	if !send && c.opts.CrossOrigin == CrossOriginRefuse {
+		return nil, etl.Permanent(fmt.Errorf("%s %s: %w", method, name, &CrossOriginError{Origin: c.origin, To: Origin(u)}))
+	}
 	bo := c.opts.Backoff.NewBackOff()
 	var waited time.Duration
 	retries := 0
 	for attempt := 1; ; attempt++ {
 		if c.opts.Limit != nil {
+			if pause, why := c.opts.Limit.paused(c.clock.Now()); pause > 0 {
+				if waited+pause > c.opts.MaxWait {
+					return nil, c.tooLong(method, name, pause, why)
+				}
+				waited += pause
+			}
 			if err := c.opts.Limit.wait(ctx, c.clock, c.sleep); err != nil {
 				return nil, fmt.Errorf("%s %s: wait for rate limit: %w", method, name, err)
 			}
 		}
-		resp, netErr := c.attempt(ctx, method, u, r)
+		resp, netErr := c.attempt(ctx, method, u, r, send)
 		var verdict Verdict
 		var failErr error
 		var wait time.Duration
+		var cause string
 		if netErr != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s %s: %w", method, name, ctx.Err())
 			}
-			if etl.IsPermanent(netErr) {
+			if etl.IsPermanent(netErr) || errors.Is(netErr, ErrBodyTooLarge) {
 				return nil, fmt.Errorf("%s %s: %w", method, name, netErr)
 			}
-			verdict = Retry
+			verdict, cause = Retry, c.red.Redact(netErr.Error())
 		} else {
 			c.pace(resp.Header)
 			resp.Attempts = attempt
 			verdict, failErr = c.opts.Classify(resp.Status, resp.Header, resp.Body)
+			cause = fmt.Sprintf("HTTP %d", resp.Status)
+		}
+		if verdict != Accept && resp != nil && resp.Reader != nil {
+			resp.Reader.Close()
 		}
 		switch verdict {
 		case Accept:
@@ -316,13 +393,22 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 			}
 			return nil, err
 		case Throttle:
-			if ra, ok := retryAfter(resp.Header, c.clock.Now()); ok {
-				wait = ra
+			retries++
+			if c.opts.MaxRetries < 0 || retries > c.opts.MaxRetries {
+				return nil, c.exhausted(method, name, attempt, resp, netErr)
+			}
+			ra, ok := retryAfter(resp.Header, c.clock.Now())
+			if ok {
+				cause += ", Retry-After: " + resp.Header.Get("Retry-After")
+				if waited+ra > c.opts.MaxWait {
+					return nil, c.tooLong(method, name, ra, "Retry-After: "+resp.Header.Get("Retry-After"))
+				}
+				wait = max(ra, MinThrottleWait)
 			} else {
-				wait = bo.NextBackOff()
+				wait = max(bo.NextBackOff(), MinThrottleWait)
 			}
 			if c.opts.Limit != nil {
-				c.opts.Limit.PauseUntil(c.clock.Now().Add(wait))
+				c.opts.Limit.pause(c.clock.Now().Add(wait), cause)
 			}
 		case Retry:
 			retries++
@@ -335,18 +421,28 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 			return nil, c.exhausted(method, name, attempt, resp, netErr)
 		}
 		waited += wait
-		c.log.Debug("http retry", "method", method, "path", name, "status", statusOf(resp), "attempt", attempt, "wait", wait)
+		c.log.Warn("http retry", "method", method, "path", name, "cause", cause, "attempt", attempt, "wait", wait)
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", method, name, err)
 		}
 	}
 }
 
-func statusOf(r *Response) int {
-	if r == nil {
-		return 0
+// credentialsFor reports whether a request to u may carry credentials: it
+// goes to the configured origin (any, when none is configured).
+func (c *Client) credentialsFor(u *url.URL) bool {
+	if c.origin == "" || Origin(u) == c.origin {
+		return true
 	}
-	return r.Status
+	// Nothing to protect: no auth and no configured headers.
+	return c.opts.Auth == nil && len(c.opts.Header) == 0
+}
+
+// tooLong is the error of a wait beyond max_wait: what the server asked
+// for, and the bound.
+func (c *Client) tooLong(method, name string, wait time.Duration, why string) error {
+	return fmt.Errorf("%s %s: %w: asked to wait %s (%s), max_wait is %s; the run stops with its position kept",
+		method, name, ErrWaitTooLong, wait.Round(time.Second), c.red.Redact(why), c.opts.MaxWait)
 }
 
 func (c *Client) exhausted(method, name string, attempts int, resp *Response, netErr error) error {
@@ -357,11 +453,16 @@ func (c *Client) exhausted(method, name string, attempts int, resp *Response, ne
 		&StatusError{Method: method, Path: name, Status: resp.Status, Body: c.snippet(resp.Body)})
 }
 
-// attempt sends one request; a transport error comes back with the URL
-// stripped (it may hold a key in its query).
-func (c *Client) attempt(ctx context.Context, method string, u *url.URL, r Request) (*Response, error) {
+// attempt sends one request, with credentials when send is set; a
+// transport error comes back with the URL stripped (it may hold a key in
+// its query).
+func (c *Client) attempt(ctx context.Context, method string, u *url.URL, r Request, send bool) (_ *Response, err error) {
 	actx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
-	defer cancel()
+	defer func() {
+		if err != nil || !r.Stream {
+			cancel()
+		}
+	}()
 	var body io.Reader
 	if r.Body != nil {
 		body = bytes.NewReader(r.Body)
@@ -370,41 +471,104 @@ func (c *Client) attempt(ctx context.Context, method string, u *url.URL, r Reque
 	if err != nil {
 		return nil, errors.New("build request")
 	}
-	for k, vs := range c.opts.Header {
-		req.Header[k] = vs
-	}
+	before := map[string]bool{}
 	for k, vs := range r.Header {
 		req.Header[k] = vs
+		before[k] = true
 	}
 	if r.Body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
+		before["Content-Type"] = true
 	}
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "application/json")
+		before["Accept"] = true
 	}
-	if c.opts.Auth != nil {
-		if err := c.opts.Auth.Authorize(ctx, req); err != nil {
-			aerr := fmt.Errorf("authorize: %s", c.red.Redact(err.Error()))
-			if refusedToken(err) {
-				return nil, etl.Permanent(aerr)
-			}
-			return nil, aerr
+	h := &hop{origin: c.origin, strip: c.opts.CrossOrigin == CrossOriginStrip}
+	if h.origin == "" {
+		h.origin = Origin(u)
+	}
+	if send {
+		for k, vs := range c.opts.Header {
+			req.Header[k] = vs
 		}
+		if c.opts.Auth != nil {
+			if err := c.opts.Auth.Authorize(ctx, req); err != nil {
+				aerr := fmt.Errorf("authorize: %s", c.red.Redact(err.Error()))
+				if refusedToken(err) {
+					return nil, etl.Permanent(aerr)
+				}
+				return nil, aerr
+			}
+		}
+		h.creds = credentialHeaders(before, req, c.opts.Header)
 	}
+	req = req.WithContext(withHop(actx, h))
 	res, err := c.http.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		var coe *CrossOriginError
+		if errors.As(err, &coe) {
+			return nil, etl.Permanent(err)
+		}
 		return nil, err
 	}
+	resp := &Response{Status: res.StatusCode, Header: res.Header, URL: res.Request.URL}
+	limited := &capReader{r: res.Body, left: c.opts.MaxBody, max: c.opts.MaxBody}
+	if r.Stream && res.StatusCode >= 200 && res.StatusCode < 300 {
+		resp.Reader = &streamBody{capReader: limited, body: res.Body, cancel: cancel}
+		return resp, nil
+	}
 	defer res.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(res.Body, maxBody))
+	resp.Body, err = io.ReadAll(limited)
 	if err != nil {
+		if errors.Is(err, ErrBodyTooLarge) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("read response: %w", err)
 	}
-	return &Response{Status: res.StatusCode, Header: res.Header, Body: data}, nil
+	return resp, nil
+}
+
+// capReader reads at most max bytes and fails with ErrBodyTooLarge past
+// them, so that a capped body is never mistaken for a short one.
+type capReader struct {
+	r         io.Reader
+	left, max int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		// One byte more tells a body of exactly max from a longer one.
+		var one [1]byte
+		if n, _ := c.r.Read(one[:]); n > 0 {
+			return 0, fmt.Errorf("%w (%d bytes; raise max_body)", ErrBodyTooLarge, c.max)
+		}
+		return c.r.Read(p[:0])
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// streamBody is a streamed response body: reading is bounded by max_body
+// and the attempt's timeout; Close ends both.
+type streamBody struct {
+	*capReader
+	body   io.Closer
+	cancel context.CancelFunc
+}
+
+func (s *streamBody) Close() error {
+	err := s.body.Close()
+	s.cancel()
+	return err
 }
 
 // refusedToken reports whether err is an OAuth2 token endpoint's refusal
@@ -434,19 +598,18 @@ func (c *Client) pace(h http.Header) {
 		c.opts.Limit.AtMost(now, float64(p.Max)/p.Window.Seconds())
 	}
 	if p.Remaining <= 0 && p.Window > 0 {
-		c.opts.Limit.PauseUntil(now.Add(p.Window))
+		c.opts.Limit.pause(now.Add(p.Window), fmt.Sprintf("rate-limit headers: 0 of %d requests left in a window of %s", p.Max, p.Window))
 	}
 }
 
-// snippet is the start of a body for an error message, secrets removed.
+// snippet is the start of a body for an error message. Secrets are removed
+// before the cut, so a secret straddling it is not printed in part.
 func (c *Client) snippet(body []byte) string {
-	const max = 512
-	s := strings.TrimSpace(string(body))
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return c.red.Redact(s)
+	return c.red.Snippet(string(body), snippetLen)
 }
+
+// snippetLen is the most bytes of a response body an error quotes.
+const snippetLen = 512
 
 // retryAfter parses a Retry-After header: seconds or an HTTP date.
 func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {

@@ -82,9 +82,14 @@ func TestRetryAfterDateAndBudget(t *testing.T) {
 	// A Retry-After beyond the wait budget fails at once, without sleeping.
 	n.Store(0)
 	c, _ = httpapi.New(httpapi.Options{BaseURL: srv.URL, Clock: clock, MaxWait: time.Minute})
+	before := clock.Slept()
 	_, err = c.Do(context.Background(), httpapi.Request{Path: "/x"})
-	if !errors.Is(err, httpapi.ErrRetriesExhausted) {
-		t.Errorf("err = %v, want ErrRetriesExhausted", err)
+	if !errors.Is(err, httpapi.ErrWaitTooLong) || !strings.Contains(err.Error(), "asked to wait 1m30s") ||
+		!strings.Contains(err.Error(), "max_wait is 1m0s") {
+		t.Errorf("err = %v, want ErrWaitTooLong saying what was asked and the bound", err)
+	}
+	if clock.Slept() != before {
+		t.Errorf("slept %v before failing", clock.Slept()-before)
 	}
 }
 

@@ -18,6 +18,7 @@ type Limit struct {
 
 	mu         sync.Mutex
 	pauseUntil time.Time
+	pauseWhy   string
 }
 
 // NewLimit allows requests per period with the given burst (at least 1);
@@ -33,12 +34,22 @@ func NewLimit(requests int, period time.Duration, burst int) *Limit {
 func (l *Limit) PerSecond() float64 { return float64(l.lim.Limit()) }
 
 // PauseUntil holds every request until t (or later if already paused longer).
-func (l *Limit) PauseUntil(t time.Time) {
+func (l *Limit) PauseUntil(t time.Time) { l.pause(t, "a throttled response") }
+
+// pause is PauseUntil saying why, for the error of a pause beyond max_wait.
+func (l *Limit) pause(t time.Time, why string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if t.After(l.pauseUntil) {
-		l.pauseUntil = t
+		l.pauseUntil, l.pauseWhy = t, why
 	}
+}
+
+// paused returns how long requests are still held at now, and why.
+func (l *Limit) paused(now time.Time) (time.Duration, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pauseUntil.Sub(now), l.pauseWhy
 }
 
 // AtMost lowers the rate to perSecond if it is above it: the API's own
@@ -52,10 +63,7 @@ func (l *Limit) AtMost(now time.Time, perSecond float64) {
 // wait blocks until one request may go.
 func (l *Limit) wait(ctx context.Context, clock etl.Clock, sleep func(context.Context, time.Duration) error) error {
 	now := clock.Now()
-	l.mu.Lock()
-	pause := l.pauseUntil.Sub(now)
-	l.mu.Unlock()
-	if pause > 0 {
+	if pause, _ := l.paused(now); pause > 0 {
 		if err := sleep(ctx, pause); err != nil {
 			return err
 		}

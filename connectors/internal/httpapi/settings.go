@@ -23,15 +23,27 @@ type RateLimitConfig struct {
 }
 
 // Settings are the HTTP keys shared by every API connection (inline them):
-// base URL, auth, rate limit, timeout and retry budget.
+// base URL, auth, rate limit, timeout, retry budget and bounds. See
+// docs/http.md for each key's default.
 type Settings struct {
 	BaseURL    string `yaml:"base_url"`
 	AuthConfig `yaml:",inline"`
-	RateLimit  RateLimitConfig   `yaml:"rate_limit"`
-	Timeout    time.Duration     `yaml:"timeout"`
-	MaxRetries int               `yaml:"max_retries"`
-	MaxWait    time.Duration     `yaml:"max_wait"`
-	Headers    map[string]string `yaml:"headers"`
+	RateLimit  RateLimitConfig `yaml:"rate_limit"`
+	// Timeout bounds one attempt (connect, headers and body); default 60 s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxRetries bounds the retries of one request; default 6, -1 none.
+	MaxRetries int `yaml:"max_retries"`
+	// MaxWait bounds every wait of one request; default 5 minutes.
+	MaxWait time.Duration `yaml:"max_wait"`
+	// MaxBody bounds a response body in bytes; default 64 MiB.
+	MaxBody int64 `yaml:"max_body"`
+	// CrossOrigin is refuse (default) or strip: what a next link or a
+	// redirect to another scheme, host or port does with the
+	// credentials (auth and headers).
+	CrossOrigin string `yaml:"cross_origin"`
+	// Headers are sent with every request to the configured origin only:
+	// their values are treated as credentials, never printed.
+	Headers map[string]string `yaml:"headers"`
 }
 
 // Validate checks the settings without I/O; requireBase makes base_url
@@ -55,6 +67,17 @@ func (s *Settings) Validate(requireBase bool) error {
 	}
 	if s.MaxRetries < -1 {
 		return &etl.FieldError{Path: []string{"max_retries"}, Err: errors.New("want -1 (no retries) or more")}
+	}
+	if s.MaxWait < 0 {
+		return &etl.FieldError{Path: []string{"max_wait"}, Err: errors.New("negative")}
+	}
+	if s.MaxBody < 0 {
+		return &etl.FieldError{Path: []string{"max_body"}, Err: errors.New("negative")}
+	}
+	switch s.CrossOrigin {
+	case "", CrossOriginRefuse, CrossOriginStrip:
+	default:
+		return &etl.FieldError{Path: []string{"cross_origin"}, Err: fmt.Errorf("%q: want %s (the default) or %s", s.CrossOrigin, CrossOriginRefuse, CrossOriginStrip)}
 	}
 	return s.AuthConfig.Validate()
 }
@@ -90,7 +113,7 @@ func (s *Settings) Options(limitKey any) Options {
 	maxRetries := s.MaxRetries
 	return Options{
 		BaseURL: s.BaseURL, Auth: s.AuthConfig.Authorizer(nil), Limit: limit,
-		Timeout: s.Timeout, MaxRetries: maxRetries, MaxWait: s.MaxWait,
-		Header: hdr, Secrets: s.Secrets(),
+		Timeout: s.Timeout, MaxRetries: maxRetries, MaxWait: s.MaxWait, MaxBody: s.MaxBody,
+		CrossOrigin: s.CrossOrigin, Header: hdr, Secrets: s.Secrets(),
 	}
 }
