@@ -163,10 +163,14 @@ type SourceConfig struct {
 	Table string `yaml:"table"`
 	Query string `yaml:"query"`
 	// Cursor is the column rows are read in order of, and resumed after
-	// (updated_at); rows with a null cursor are not read.
+	// (updated_at); rows with a null cursor are not read, and each run
+	// counts and logs them.
 	Cursor string `yaml:"cursor"`
 	// Key is the tie-breaker among rows sharing a cursor value (id); it
 	// must identify a row. Without Cursor, Key alone orders and resumes.
+	// A run fails (ErrKeyNotUnique) when a row has a null key, or when
+	// two rows read one after the other share their cursor and key
+	// values: paging would skip rows.
 	Key Names `yaml:"key"`
 	// Lookback re-reads rows whose cursor is this much older than the
 	// last one read, for rows committed late; a timestamp or date cursor

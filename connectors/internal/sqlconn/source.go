@@ -52,6 +52,7 @@ type Source struct {
 	// run with a lookback: rows are read again from there.
 	lookbackFrom any
 	done         bool
+	nullCursors  int64
 }
 
 var _ etl.Source = (*Source)(nil)
@@ -100,6 +101,9 @@ func (s *Source) open(ctx context.Context, env etl.SourceEnv) error {
 	}
 	s.db = db
 	if err := s.describe(ctx); err != nil {
+		return err
+	}
+	if err := s.checkNulls(ctx); err != nil {
 		return err
 	}
 	if env.Position != nil && !env.FullRefresh {
@@ -157,6 +161,79 @@ func (s *Source) describe(ctx context.Context) error {
 	return rows.Err()
 }
 
+// ErrKeyNotUnique is wrapped by the error of a source whose key does not
+// identify a row: two rows share the cursor and key values, or a key is
+// null. Keyset paging resumes after the last row's values, so that such
+// rows would be skipped.
+var ErrKeyNotUnique = errors.New("the key does not identify a row")
+
+// checkNulls refuses a result holding a row with a null key (paging
+// resumes after a key value, and no value is after null), and logs how
+// many rows a null cursor keeps from being read.
+func (s *Source) checkNulls(ctx context.Context) error {
+	keys := s.order
+	if s.cfg.Cursor != "" {
+		keys = keys[1:]
+	}
+	d := s.drv.Dialect
+	var isNull []string
+	var names []string
+	for _, c := range keys {
+		q, _ := d.QuoteIdent(s.schema.Field(c).Name)
+		isNull = append(isNull, q+" IS NULL")
+		names = append(names, s.schema.Field(c).Name)
+	}
+	var n int64
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.from+" WHERE "+strings.Join(isNull, " OR ")).Scan(&n); err != nil {
+		return fmt.Errorf("count null keys: %w", err)
+	}
+	if n > 0 {
+		return etl.Permanent(fmt.Errorf("%w: rows with a null key (%s): %d; a key must not be null: filter them out with a query (WHERE %s) or choose NOT NULL key columns",
+			ErrKeyNotUnique, strings.Join(names, ", "), n, strings.ReplaceAll(strings.Join(isNull, " OR "), " IS NULL", " IS NOT NULL")))
+	}
+	if s.cfg.Cursor == "" {
+		return nil
+	}
+	q, _ := d.QuoteIdent(s.cfg.Cursor)
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.from+" WHERE "+q+" IS NULL").Scan(&n); err != nil {
+		return fmt.Errorf("count null cursors: %w", err)
+	}
+	if n > 0 {
+		s.logger.Warn("rows with a null cursor are not read", "cursor", s.cfg.Cursor, "rows", n)
+	}
+	s.nullCursors = n
+	return nil
+}
+
+// NullCursors is the number of rows Open counted with a null cursor,
+// which are not read.
+func (s *Source) NullCursors() int64 { return s.nullCursors }
+
+// checkUnique fails when row i of a and row j of b, adjacent in the read
+// order, share their cursor and key values.
+func (s *Source) checkUnique(a *etl.Batch, i int, b *etl.Batch, j int) error {
+	for _, c := range s.order {
+		if !sameValue(a.Cols[c].Value(i), b.Cols[c].Value(j)) {
+			return nil
+		}
+	}
+	what := "key"
+	if s.cfg.Cursor != "" {
+		what = "cursor and key"
+	}
+	return s.errorf("%w: two rows have %s %s; keyset paging would skip one of them: choose key columns that identify a row (a query's JOIN may repeat a table's id; key: [order_id, line_no])",
+		etl.Permanent(ErrKeyNotUnique), what, s.origin(a, i))
+}
+
+// sameValue compares two values of an order column.
+func sameValue(x, y any) bool {
+	if tx, ok := x.(time.Time); ok {
+		ty, ok := y.(time.Time)
+		return ok && tx.Equal(ty)
+	}
+	return x == y
+}
+
 // Schema is the result's schema, known once Open returned.
 func (s *Source) Schema() *etl.Schema { return s.schema }
 
@@ -177,9 +254,25 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
+	// The query reads one row past the chunk, so that a key repeated
+	// across the chunk's edge is seen: the next query, resuming after the
+	// last row's values, would skip its twin.
+	var ahead *etl.Batch
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, s.errorf("read row after %s: %w", s.describePosition(), err)
+		}
+		if b.Len() == s.chunk {
+			ahead = etl.NewBatch(s.schema, 1)
+			for _, c := range s.order {
+				if err := AppendValue(&ahead.Cols[c], vals[c]); err != nil {
+					return nil, s.errorf("row %d after %s: column %q: %w", b.Len()+1, s.describePosition(), s.schema.Field(c).Name, err)
+				}
+			}
+			if err := s.checkUnique(b, b.Len()-1, ahead, 0); err != nil {
+				return nil, err
+			}
+			break
 		}
 		for i, v := range vals {
 			if err := AppendValue(&b.Cols[i], v); err != nil {
@@ -188,12 +281,17 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		}
 		row := b.Len()
 		b.Origins = append(b.Origins, etl.Origin{Cursor: s.origin(b, row)})
+		if row > 0 {
+			if err := s.checkUnique(b, row-1, b, row); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.errorf("read after %s: %w", s.describePosition(), err)
 	}
 	n := b.Len()
-	if n < s.chunk {
+	if ahead == nil {
 		s.done = true
 	}
 	if n == 0 {
@@ -255,7 +353,7 @@ func (s *Source) query() (string, []any) {
 	b.WriteString(" ORDER BY ")
 	b.WriteString(strings.Join(exprs, ", "))
 	b.WriteString(" LIMIT ")
-	b.WriteString(strconv.Itoa(s.chunk))
+	b.WriteString(strconv.Itoa(s.chunk + 1))
 	return b.String(), args
 }
 

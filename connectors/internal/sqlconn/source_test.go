@@ -29,15 +29,15 @@ func TestKeysetQuery(t *testing.T) {
 		wantArgs []any
 	}{
 		{"start", pgLike{}, true, nil, nil,
-			`SELECT * FROM "t" WHERE "updated_at" IS NOT NULL ORDER BY "updated_at", "region", "id" LIMIT 4`, nil},
+			`SELECT * FROM "t" WHERE "updated_at" IS NOT NULL ORDER BY "updated_at", "region", "id" LIMIT 5`, nil},
 		{"row values", pgLike{}, true, []any{at, "eu", int64(7)}, nil,
-			`SELECT * FROM "t" WHERE "updated_at" IS NOT NULL AND ("updated_at", "region", "id") > ($1, $2, $3) ORDER BY "updated_at", "region", "id" LIMIT 4`,
+			`SELECT * FROM "t" WHERE "updated_at" IS NOT NULL AND ("updated_at", "region", "id") > ($1, $2, $3) ORDER BY "updated_at", "region", "id" LIMIT 5`,
 			[]any{at, "eu", int64(7)}},
 		{"spelled out", mysqlLike{}, false, []any{at, "eu", int64(7)}, nil,
-			"SELECT * FROM `t` WHERE `updated_at` IS NOT NULL AND (`updated_at` > $1 OR (`updated_at` = $2 AND (`region` > $3 OR (`region` = $4 AND `id` > $5)))) ORDER BY `updated_at`, `region`, `id` LIMIT 4",
+			"SELECT * FROM `t` WHERE `updated_at` IS NOT NULL AND (`updated_at` > $1 OR (`updated_at` = $2 AND (`region` > $3 OR (`region` = $4 AND `id` > $5)))) ORDER BY `updated_at`, `region`, `id` LIMIT 5",
 			[]any{at, at, "eu", "eu", int64(7)}},
 		{"lookback", pgLike{}, true, []any{at, "eu", int64(7)}, at.Add(-time.Hour),
-			`SELECT * FROM "t" WHERE "updated_at" IS NOT NULL AND "updated_at" >= $1 ORDER BY "updated_at", "region", "id" LIMIT 4`,
+			`SELECT * FROM "t" WHERE "updated_at" IS NOT NULL AND "updated_at" >= $1 ORDER BY "updated_at", "region", "id" LIMIT 5`,
 			[]any{at.Add(-time.Hour)}},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -398,7 +399,8 @@ func TestTargets(t *testing.T, setup Setup) {
 		run(t, h, sqlconn.TargetConfig{Table: "typed", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve}, 1, true, b)
 		// Read back through the dialect's own source, so that the values
 		// are compared as nightjar types, not as driver text.
-		src := h.Source(t, sqlconn.SourceConfig{Table: "typed", Key: sqlconn.Names{"i"}})
+		// The null row's key is null, which a source refuses: rk keys it.
+		src := h.Source(t, sqlconn.SourceConfig{Query: "SELECT COALESCE(i, 0) AS rk, t.* FROM typed t", Key: sqlconn.Names{"rk"}})
 		got := readAll(t, src, nil, false)
 		if len(got) != 2 {
 			t.Fatalf("read %d rows, want 2", len(got))
@@ -427,7 +429,7 @@ func TestTargets(t *testing.T, setup Setup) {
 			t.Errorf("json (-want +got):\n%s", diff)
 		}
 		for k, v := range nulls {
-			if v != nil {
+			if v != nil && k != "rk" {
 				t.Errorf("null row: %s = %v", k, v)
 			}
 		}
@@ -586,6 +588,75 @@ func TestSources(t *testing.T, setup Setup) {
 		}
 	})
 
+	t.Run("KeyNotUniqueFails", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		// No primary key: ids repeat inside a chunk (2) and across a
+		// chunk's edge (4, rows 4 and 5 of chunks of 4).
+		exec(t, h, "CREATE TABLE dup_keys (id INTEGER, updated_at "+h.TimestampType+", name VARCHAR(50))")
+		for i, id := range []int{1, 2, 3, 4, 4, 5, 6} {
+			exec(t, h, "INSERT INTO dup_keys (id, name) VALUES ("+h.Dialect.Placeholder(1)+", "+h.Dialect.Placeholder(2)+")", id, fmt.Sprint("row ", i))
+		}
+		for _, tc := range []struct {
+			name string
+			cfg  sqlconn.SourceConfig
+		}{
+			{"at a chunk's edge", sqlconn.SourceConfig{Table: "dup_keys", Key: sqlconn.Names{"id"}, ChunkSize: 4}},
+			{"within a chunk", sqlconn.SourceConfig{Table: "dup_keys", Key: sqlconn.Names{"id"}, ChunkSize: 10}},
+			// A JOIN repeats the id of each order with two lines.
+			{"a query's join", sqlconn.SourceConfig{Query: "SELECT a.id, b.name FROM dup_keys a JOIN dup_keys b ON b.id >= a.id WHERE a.id > 4", Key: sqlconn.Names{"id"}, ChunkSize: 3}},
+		} {
+			err := readErr(t, h.Source(t, tc.cfg))
+			if !errors.Is(err, sqlconn.ErrKeyNotUnique) || !etl.IsPermanent(err) || !strings.Contains(err.Error(), "id=") {
+				t.Errorf("%s: err = %v, want a permanent ErrKeyNotUnique naming the key", tc.name, err)
+			}
+		}
+		// With the cursor, the (cursor, key) pair must identify a row.
+		exec(t, h, "UPDATE dup_keys SET updated_at = "+h.Dialect.Placeholder(1), time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
+		err := readErr(t, h.Source(t, sqlconn.SourceConfig{Table: "dup_keys", Cursor: "updated_at", Key: sqlconn.Names{"id"}, ChunkSize: 4}))
+		if !errors.Is(err, sqlconn.ErrKeyNotUnique) || !strings.Contains(err.Error(), "updated_at=") {
+			t.Errorf("cursor: err = %v, want ErrKeyNotUnique naming the cursor", err)
+		}
+	})
+
+	t.Run("NullKeysRefusedNullCursorsCounted", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		exec(t, h, "CREATE TABLE null_keys (id INTEGER, updated_at "+h.TimestampType+")")
+		at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+		for id := 1; id <= 18; id++ {
+			var key, cursor any = id, at.Add(time.Duration(id) * time.Minute)
+			if id%4 == 0 {
+				key = nil
+			}
+			if id%5 == 0 {
+				cursor = nil
+			}
+			exec(t, h, "INSERT INTO null_keys (id, updated_at) VALUES ("+h.Dialect.Placeholder(1)+", "+h.Dialect.Placeholder(2)+")", key, cursor)
+		}
+		for _, cursor := range []string{"", "updated_at"} {
+			err := readErr(t, h.Source(t, sqlconn.SourceConfig{Table: "null_keys", Cursor: cursor, Key: sqlconn.Names{"id"}, ChunkSize: 4}))
+			if !errors.Is(err, sqlconn.ErrKeyNotUnique) || !etl.IsPermanent(err) || !strings.Contains(err.Error(), "rows with a null key (id): 4") {
+				t.Errorf("cursor %q: err = %v, want the 4 null keys refused", cursor, err)
+			}
+		}
+		// Without the null keys, the null cursors are counted and logged.
+		exec(t, h, "DELETE FROM null_keys WHERE id IS NULL")
+		var logs strings.Builder
+		src := h.Source(t, sqlconn.SourceConfig{Table: "null_keys", Cursor: "updated_at", Key: sqlconn.Names{"id"}, ChunkSize: 4})
+		ctx := context.Background()
+		if err := src.Open(ctx, etl.SourceEnv{Job: "j", BatchSize: 4, Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		if n := src.(interface{ NullCursors() int64 }).NullCursors(); n != 3 {
+			t.Errorf("NullCursors = %d, want 3 (ids 5, 10, 15)", n)
+		}
+		if !strings.Contains(logs.String(), "rows with a null cursor are not read") || !strings.Contains(logs.String(), "rows=3") {
+			t.Errorf("log = %q, want the 3 null cursors", logs.String())
+		}
+	})
+
 	t.Run("MissingColumnIsAnError", func(t *testing.T) {
 		t.Parallel()
 		h := setup(t)
@@ -597,6 +668,31 @@ func TestSources(t *testing.T, setup Setup) {
 			t.Errorf("err = %v, want one naming the missing column and the columns", err)
 		}
 	})
+}
+
+func exec(t *testing.T, h *Harness, query string, args ...any) {
+	t.Helper()
+	if _, err := h.DB.Exec(query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+// readErr reads src to its end and returns the error that stopped it.
+func readErr(t *testing.T, src etl.Source) error {
+	t.Helper()
+	ctx := context.Background()
+	if err := src.Open(ctx, etl.SourceEnv{Job: "j", BatchSize: 1000}); err != nil {
+		return err
+	}
+	defer src.Close()
+	for {
+		if _, err := src.Next(ctx); err != nil {
+			if errors.Is(err, etl.ErrEndOfInput) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 func insertEvent(t *testing.T, h *Harness, id int, at time.Time, name string) {
