@@ -3,9 +3,12 @@ package httpsource
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"sort"
 	"strconv"
@@ -41,7 +44,16 @@ type Pagination struct {
 	PageSize   int    `yaml:"page_size"`
 	// StartPage is the first page's number (page); default 1.
 	StartPage int `yaml:"start_page"`
+	// MaxPages bounds the pages one run reads; default 10,000. A server
+	// with more fails the run (position kept) rather than loop forever.
+	MaxPages int `yaml:"max_pages"`
 }
+
+// DefaultMaxPages is the default of pagination.max_pages.
+const DefaultMaxPages = 10000
+
+// DefaultMaxFuture is the default of incremental.max_future.
+const DefaultMaxFuture = 24 * time.Hour
 
 // Incremental reads only what changed since the last run.
 type Incremental struct {
@@ -52,6 +64,11 @@ type Incremental struct {
 	Param string `yaml:"param,required"`
 	// Start is the value sent on the first run; none when empty.
 	Start string `yaml:"start"`
+	// MaxFuture is how far past now a timestamp may be and still become
+	// the mark (the value the next run asks from); default 24 h. A later
+	// one (a record dated 9999-12-31) is loaded, but does not move the
+	// mark, and is logged.
+	MaxFuture time.Duration `yaml:"max_future"`
 }
 
 // Config is the "http" source's config.
@@ -123,9 +140,19 @@ type Source struct {
 
 	client *httpapi.Client
 	env    etl.SourceEnv
+	clock  etl.Clock
 	pos    Position
 	done   bool
 	pages  int64
+	// seen holds the cursors, links and page digests read in this run,
+	// to stop a server whose pagination loops.
+	seen map[string]bool
+	// mark is the largest incremental value of the page being read, of
+	// records that loaded; future counts the values ignored as too far
+	// in the future.
+	mark   string
+	future int
+	vals   []any // reused by appendRecord
 }
 
 var _ etl.Source = (*Source)(nil)
@@ -176,6 +203,20 @@ func New(cfg Config, env etl.BuildEnv) (*Source, error) {
 	if (p.Type == "offset" || p.Type == "page") && (p.PageSize <= 0 || p.LimitParam == "") {
 		return nil, &etl.FieldError{Path: []string{"pagination", "page_size"}, Err: errors.New("offset and page pagination need page_size and limit_param")}
 	}
+	if p.MaxPages < 0 {
+		return nil, &etl.FieldError{Path: []string{"pagination", "max_pages"}, Err: errors.New("negative")}
+	}
+	if p.MaxPages == 0 {
+		p.MaxPages = DefaultMaxPages
+	}
+	if inc := s.cfg.Incremental; inc != nil {
+		if inc.MaxFuture < 0 {
+			return nil, &etl.FieldError{Path: []string{"incremental", "max_future"}, Err: errors.New("negative")}
+		}
+		if inc.MaxFuture == 0 {
+			inc.MaxFuture = DefaultMaxFuture
+		}
+	}
 	if len(cfg.Fields) > 0 {
 		names := make([]string, 0, len(cfg.Fields))
 		for n := range cfg.Fields {
@@ -221,17 +262,29 @@ func (s *Source) Open(_ context.Context, env etl.SourceEnv) error {
 		}
 		opts.Header.Set(k, v)
 	}
+	if s.conn == nil {
+		// Credentials go only where the source's url points.
+		opts.Origin = s.cfg.URL
+	}
 	opts.Clock, opts.Logger = env.Clock, env.Logger
 	c, err := httpapi.New(opts)
 	if err != nil {
 		return fmt.Errorf("http source: %w", err)
 	}
-	s.client, s.env, s.done = c, env, false
+	s.client, s.env, s.done, s.pages, s.seen = c, env, false, 0, map[string]bool{}
+	s.clock = env.Clock
+	if s.clock == nil {
+		s.clock = etl.SystemClock{}
+	}
 	var prev Position
 	if len(env.Position) > 0 && !env.FullRefresh {
 		if err := json.Unmarshal(env.Position, &prev); err != nil {
 			return fmt.Errorf("http source: bad position %s: %w", env.Position, err)
 		}
+	}
+	if inc := s.cfg.Incremental; inc != nil && prev.Max != "" && s.tooLate(prev.Max) {
+		s.logger().Warn("http source: the incremental mark is in the future: records updated before it are not read; reset the job's state once the source's data is mended",
+			"field", inc.Field, "mark", prev.Max, "max_future", inc.MaxFuture)
 	}
 	if prev.More {
 		s.pos = prev
@@ -247,27 +300,50 @@ func (s *Source) Open(_ context.Context, env etl.SourceEnv) error {
 	return nil
 }
 
-// Next reads pages until a batch is full or the pass ends.
+// Next reads pages until a batch is full or the pass ends. A page that
+// fails (no records array, a body past max_body, a loop) fails the call:
+// the pass does not end, and the position stays at the last batch.
 func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	if s.done {
 		return nil, etl.ErrEndOfInput
 	}
 	var b *etl.Batch
 	for {
-		records, next, err := s.page(ctx)
+		if s.pages >= int64(s.cfg.Pagination.MaxPages) {
+			return nil, fmt.Errorf("http source: %s: read max_pages (%d) pages in this run and the server still gives a next page; raise pagination.max_pages if the API really has more",
+				s.describe(), s.cfg.Pagination.MaxPages)
+		}
+		origin := s.describe()
+		var buffered []map[string]any
+		s.mark, s.future = "", 0
+		next, err := s.page(ctx, func(i int, r map[string]any) {
+			if s.schema == nil {
+				buffered = append(buffered, r) // typed from the whole first page
+				return
+			}
+			if b == nil {
+				b = etl.NewBatch(s.schema, 16)
+			}
+			s.appendRecord(b, r, origin, i)
+		})
 		if err != nil {
 			return nil, err
 		}
 		if s.schema == nil {
-			s.infer(records)
+			s.infer(buffered)
 		}
 		if b == nil {
-			b = etl.NewBatch(s.schema, max(len(records), 16))
+			b = etl.NewBatch(s.schema, max(len(buffered), 16))
 		}
-		origin := s.describe()
-		var vals []any
-		for i, r := range records {
-			vals = s.appendRecord(b, r, fmt.Sprintf("%s record %d", origin, i+1), vals)
+		for i, r := range buffered {
+			s.appendRecord(b, r, origin, i)
+		}
+		if s.mark != "" && later(s.mark, next.Max) {
+			next.Max = s.mark
+		}
+		if s.future > 0 {
+			s.logger().Warn("http source: incremental values in the future do not move the mark", "origin", origin,
+				"field", s.cfg.Incremental.Field, "records", s.future, "max_future", s.cfg.Incremental.MaxFuture)
 		}
 		s.pages++
 		s.pos = next
@@ -284,6 +360,23 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	}
 	b.Position = raw
 	return b, nil
+}
+
+func (s *Source) logger() *slog.Logger {
+	if s.env.Logger != nil {
+		return s.env.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// tooLate reports whether an incremental value is a time further in the
+// future than max_future allows.
+func (s *Source) tooLate(v string) bool {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return false
+	}
+	return t.After(s.clock.Now().Add(s.cfg.Incremental.MaxFuture))
 }
 
 // describe names the page being read, for origins.
@@ -305,10 +398,11 @@ func (s *Source) describe() string {
 	return "page 1"
 }
 
-// page fetches the page at s.pos and returns its records and the position
-// after it.
-func (s *Source) page(ctx context.Context) ([]map[string]any, Position, error) {
-	req := httpapi.Request{Path: s.cfg.URL, Query: url.Values{}}
+// page fetches the page at s.pos, hands its records to add as they are
+// decoded, and returns the position after it. It fails on a body without
+// the records array, and on pagination that repeats itself.
+func (s *Source) page(ctx context.Context, add func(i int, r map[string]any)) (Position, error) {
+	req := httpapi.Request{Path: s.cfg.URL, Query: url.Values{}, Stream: true}
 	for k, v := range s.cfg.Query {
 		req.Query.Set(k, v)
 	}
@@ -327,50 +421,69 @@ func (s *Source) page(ctx context.Context) ([]map[string]any, Position, error) {
 	case "next_link":
 		if s.pos.Next != "" {
 			// The link carries every parameter itself.
-			req = httpapi.Request{Path: s.pos.Next}
+			req = httpapi.Request{Path: s.pos.Next, Stream: true}
 		}
 	case "offset":
 		req.Query.Set(p.Param, strconv.FormatInt(s.pos.Offset, 10))
 	case "page":
 		req.Query.Set(p.Param, strconv.FormatInt(s.pos.Page, 10))
 	}
+	where := s.describe()
 	resp, err := s.client.Do(ctx, req)
 	if err != nil {
-		return nil, Position{}, fmt.Errorf("http source: %w", err)
+		return Position{}, fmt.Errorf("http source: %s: %w", where, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(resp.Body))
-	dec.UseNumber()
-	var body any
-	if err := dec.Decode(&body); err != nil {
-		return nil, Position{}, fmt.Errorf("http source: %s: response is not JSON: %w", s.describe(), err)
+	defer resp.Reader.Close()
+	if resp.URL != nil {
+		s.seen["link "+resp.URL.String()] = true
 	}
-	arr, ok := httpapi.Lookup(body, s.cfg.Records)
-	if !ok || arr == nil {
-		arr = []any{}
-	}
-	list, ok := arr.([]any)
-	if !ok {
-		return nil, Position{}, fmt.Errorf("http source: %s: %q is not an array of records", s.describe(), s.cfg.Records)
-	}
-	records := make([]map[string]any, 0, len(list))
-	for i, x := range list {
-		m, ok := x.(map[string]any)
-		if !ok {
-			return nil, Position{}, fmt.Errorf("http source: %s: record %d is not an object", s.describe(), i+1)
+	digest := sha256.New()
+	n := 0
+	var recErr error
+	body, err := decodePage(resp.Reader, s.cfg.Records, func(i int, raw json.RawMessage) error {
+		digest.Write(raw)
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var r map[string]any
+		if err := dec.Decode(&r); err != nil || r == nil {
+			recErr = fmt.Errorf("record %d is not an object", i+1)
+			return recErr
 		}
-		records = append(records, m)
+		add(i, r)
+		n++
+		return nil
+	})
+	switch {
+	case recErr != nil:
+		return Position{}, fmt.Errorf("http source: %s: %w", where, recErr)
+	case errors.Is(err, errNoRecords):
+		shown, _ := json.Marshal(body)
+		what := "the body"
+		if s.cfg.Records != "" {
+			what = fmt.Sprintf("the body has no %q array and", s.cfg.Records)
+		}
+		return Position{}, fmt.Errorf("http source: %s: %s is not a records array (only an empty array ends the pages): %s",
+			where, what, s.client.Redactor().Snippet(string(shown), 200))
+	case errors.Is(err, httpapi.ErrBodyTooLarge):
+		return Position{}, fmt.Errorf("http source: %s: %w", where, err)
+	case err != nil:
+		return Position{}, fmt.Errorf("http source: %s: response is not JSON: %s", where, s.client.Redactor().Redact(err.Error()))
+	}
+	if n > 0 {
+		key := "page " + hex.EncodeToString(digest.Sum(nil))
+		if s.seen[key] {
+			return Position{}, fmt.Errorf("http source: %s: the server sent the same records again: its pagination repeats (does it ignore %s?)", where, s.paramName())
+		}
+		s.seen[key] = true
 	}
 	next := Position{Since: s.pos.Since, Max: s.pos.Max}
-	if inc := s.cfg.Incremental; inc != nil {
-		for _, r := range records {
-			if v, ok := httpapi.LookupString(r, inc.Field); ok && later(v, next.Max) {
-				next.Max = v
-			}
-		}
-	}
 	switch p.Type {
 	case "cursor":
-		if c, ok := httpapi.LookupString(body, p.CursorPath); ok && len(records) > 0 {
+		if c, ok := httpapi.LookupString(body, p.CursorPath); ok && n > 0 {
+			if s.seen["cursor "+c] || c == s.pos.Cursor {
+				return Position{}, fmt.Errorf("http source: %s: the next cursor %q was already read in this run: the server's pagination repeats", where, s.client.Redactor().Redact(c))
+			}
+			s.seen["cursor "+c] = true
 			next.Cursor, next.More = c, true
 		}
 	case "next_link":
@@ -380,19 +493,50 @@ func (s *Source) page(ctx context.Context) ([]map[string]any, Position, error) {
 		} else {
 			link, ok = linkNext(resp.Header.Values("Link"))
 		}
-		if ok && len(records) > 0 {
-			next.Next, next.More = link, true
+		if ok && n > 0 {
+			abs, err := resolveLink(resp.URL, link)
+			if err != nil {
+				return Position{}, fmt.Errorf("http source: %s: bad next link: %s", where, s.client.Redactor().Redact(err.Error()))
+			}
+			if s.seen["link "+abs] {
+				return Position{}, fmt.Errorf("http source: %s: the next link %s was already read in this run: the server's pagination repeats", where, s.client.Redactor().Redact(abs))
+			}
+			next.Next, next.More = abs, true
 		}
 	case "offset":
-		if len(records) >= p.PageSize {
-			next.Offset, next.More = s.pos.Offset+int64(len(records)), true
+		if n >= p.PageSize {
+			next.Offset, next.More = s.pos.Offset+int64(n), true
 		}
 	case "page":
-		if len(records) >= p.PageSize {
+		if n >= p.PageSize {
 			next.Page, next.More = s.pos.Page+1, true
 		}
 	}
-	return records, next, nil
+	return next, nil
+}
+
+// paramName names what moves the pages, for errors.
+func (s *Source) paramName() string {
+	switch s.cfg.Pagination.Type {
+	case "next_link":
+		return "its own next links"
+	case "none":
+		return "pagination"
+	}
+	return "the " + s.cfg.Pagination.Param + " parameter"
+}
+
+// resolveLink makes a next link absolute against the URL of the page it
+// came in (RFC 8288: relative to the request URL).
+func resolveLink(base *url.URL, link string) (string, error) {
+	u, err := url.Parse(link)
+	if err != nil {
+		return "", err
+	}
+	if base != nil {
+		u = base.ResolveReference(u)
+	}
+	return u.String(), nil
 }
 
 // later compares incremental values: numerically when both are numbers,
@@ -478,26 +622,38 @@ func jsonType(v any) etl.Type {
 	return etl.TypeJSON
 }
 
-// appendRecord appends one record; a value that does not fit its field's
-// type is a reject naming the field, never a silent null.
-func (s *Source) appendRecord(b *etl.Batch, r map[string]any, origin string, vals []any) []any {
-	vals = vals[:0]
-	for i, name := range s.cols {
-		v, err := convert(b.Cols[i].Type, r[name])
+// appendRecord appends record i of the page at origin; a value that does
+// not fit its field's type is a reject naming the field, never a silent
+// null. Only a record that loaded moves the page's incremental mark.
+func (s *Source) appendRecord(b *etl.Batch, r map[string]any, origin string, i int) {
+	where := etl.Origin{Cursor: fmt.Sprintf("%s record %d", strings.TrimPrefix(origin, "cursor "), i+1)}
+	vals := s.vals[:0]
+	defer func() { s.vals = vals[:0] }()
+	for c, name := range s.cols {
+		v, err := convert(b.Cols[c].Type, r[name])
 		if err != nil {
 			raw, _ := json.Marshal(r)
-			b.Rejects = append(b.Rejects, etl.Reject{Step: "source", Origin: etl.Origin{Cursor: origin}, Field: name,
-				Value: etl.FormatValue(r[name]), Reason: fmt.Sprintf("not a %s: %v", b.Cols[i].Type, err), Row: raw})
-			return vals
+			b.Rejects = append(b.Rejects, etl.Reject{Step: "source", Origin: where, Field: name,
+				Value: etl.FormatValue(r[name]), Reason: fmt.Sprintf("not a %s: %v", b.Cols[c].Type, err), Row: raw})
+			return
 		}
 		vals = append(vals, v)
 	}
-	for i, v := range vals {
+	for c, v := range vals {
 		// convert returned the column's Go type: Append cannot fail.
-		_ = b.Cols[i].Append(v)
+		_ = b.Cols[c].Append(v)
 	}
-	b.Origins = append(b.Origins, etl.Origin{Cursor: origin})
-	return vals
+	b.Origins = append(b.Origins, where)
+	if inc := s.cfg.Incremental; inc != nil {
+		if v, ok := httpapi.LookupString(r, inc.Field); ok {
+			switch {
+			case s.tooLate(v):
+				s.future++
+			case later(v, s.mark):
+				s.mark = v
+			}
+		}
+	}
 }
 
 // convert turns a decoded JSON value into the Go type of a column of type t.
@@ -546,5 +702,5 @@ func jsonKind(v any) string {
 	return "JSON"
 }
 
-// Close releases nothing: each page's response is read whole.
+// Close releases nothing: each page's response is closed once read.
 func (s *Source) Close() error { return nil }
