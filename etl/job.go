@@ -5,7 +5,7 @@ package etl
 const DefaultBatchSize = 10_000
 
 // NamedStep is a step with the name it reports in rejects and errors
-// ("steps[2] cast").
+// ("step 3 cast").
 type NamedStep struct {
 	Name string
 	Step Step

@@ -37,7 +37,7 @@ type BuildEnv struct {
 	// Connection is the component's connection, for components bound to
 	// one; nil otherwise.
 	Connection *Connection
-	// StepName is "steps[2] cast" for a step, for rejects and errors.
+	// StepName is "step 3 cast" (1-based) for a step, for rejects and errors.
 	StepName string
 	// BatchSize is the job's batch size: the most rows a step that holds
 	// rows should emit per batch when it flushes.

@@ -16,7 +16,7 @@ import (
 // enough to decode a fresh config and call the registered constructor.
 type component struct {
 	label string   // path for messages: "jobs.leads.steps[1].trim"
-	name  string   // the name the component reports: "steps[1] trim"
+	name  string   // the name the component reports: "step 2 trim" (1-based, as users count)
 	node  ast.Node // the node that FieldError paths start from
 	// entries are the keys to decode, "type" and "connection" removed;
 	// unused for a step, whose whole node is its config.

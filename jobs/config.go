@@ -41,9 +41,15 @@ type Config struct {
 // OnReject says what rejected rows may do to a run.
 type OnReject struct {
 	// MaxRatio fails a run whose rejected/read ratio ends above it, from 0
-	// to 1; 0 means no limit.
+	// to 1; 0 (or 1) means no limit. Unset, it is DefaultMaxRejectRatio.
 	MaxRatio float64 `yaml:"max_ratio"`
 }
+
+// DefaultMaxRejectRatio is on_reject.max_ratio when a job does not set it:
+// a file of which more than a tenth is rejected is more likely the wrong
+// file, delimiter or layout than a few bad rows, and a run that exits 0
+// with 1,000 of 1,001 rows quarantined hides that.
+const DefaultMaxRejectRatio = 0.1
 
 // JobSpec is one job of the config, validated. Its components are kept as
 // YAML nodes; Config.Build makes fresh instances of them for each run.
@@ -319,7 +325,7 @@ func (l *loader) job(e entry) {
 	if !ok {
 		return
 	}
-	var jy jobYAML
+	jy := jobYAML{OnReject: OnReject{MaxRatio: DefaultMaxRejectRatio}}
 	d.decodeStruct(es, reflect.ValueOf(&jy).Elem(), path, e.keyTok)
 	js := &JobSpec{
 		Name:         e.key,
@@ -638,7 +644,7 @@ func (l *loader) steps(js *JobSpec, node ast.Node, path string) {
 		}
 		js.steps = append(js.steps, &component{
 			label:  joinPath(itemPath, kind),
-			name:   fmt.Sprintf("steps[%d] %s", i, kind),
+			name:   fmt.Sprintf("step %d %s", i+1, kind), // 1-based, as `preview --step N` takes it
 			node:   value,
 			isStep: true,
 			blame:  kindTok,

@@ -195,19 +195,19 @@ func TestBuild(t *testing.T) {
 		}
 		stepCfgs[s.Name] = fs.cfg
 	}
-	wantNames := []string{"steps[0] testrename", "steps[1] testtrim", "steps[2] testfilter",
-		"steps[3] testset", "steps[4] testdedupe", "steps[5] testnoop"}
+	wantNames := []string{"step 1 testrename", "step 2 testtrim", "step 3 testfilter",
+		"step 4 testset", "step 5 testdedupe", "step 6 testnoop"}
 	if diff := cmp.Diff(wantNames, stepNames); diff != "" {
 		t.Errorf("step names (-want +got):\n%s", diff)
 	}
 	filter := `name != "$spam"`
 	wantCfgs := map[string]any{
-		"steps[0] testrename": &map[string]string{"E-Mail Address": "email"},
-		"steps[1] testtrim":   &[]string{"email", "name"},
-		"steps[2] testfilter": &filter,
-		"steps[3] testset":    &map[string]string{"tier": "score >= 80"},
-		"steps[4] testdedupe": &dedupeConfig{Key: []string{"email"}, Keep: "last"},
-		"steps[5] testnoop":   nil,
+		"step 1 testrename": &map[string]string{"E-Mail Address": "email"},
+		"step 2 testtrim":   &[]string{"email", "name"},
+		"step 3 testfilter": &filter,
+		"step 4 testset":    &map[string]string{"tier": "score >= 80"},
+		"step 5 testdedupe": &dedupeConfig{Key: []string{"email"}, Keep: "last"},
+		"step 6 testnoop":   nil,
 	}
 	if diff := cmp.Diff(wantCfgs, stepCfgs); diff != "" {
 		t.Errorf("step configs (-want +got):\n%s", diff)
@@ -490,5 +490,29 @@ func TestJobNext(t *testing.T) {
 	}
 	if _, ok := (&JobSpec{}).Next(now); ok {
 		t.Error("Next of a job without schedule reported a time")
+	}
+}
+
+// TestOnRejectDefault: a job without on_reject fails above
+// DefaultMaxRejectRatio; max_ratio: 0 turns the limit off; a given ratio
+// is kept, also when on_reject has no max_ratio.
+func TestOnRejectDefault(t *testing.T) {
+	for _, tc := range []struct {
+		onReject string
+		want     float64
+	}{
+		{"", DefaultMaxRejectRatio},
+		{"    on_reject: {}\n", DefaultMaxRejectRatio},
+		{"    on_reject: { max_ratio: 0 }\n", 0},
+		{"    on_reject: { max_ratio: 0.5 }\n", 0.5},
+	} {
+		cfg, err := loadString(t, "jobs:\n  j:\n    source: { type: testsrc, path: a.csv }\n    targets: [{ type: testfile, path: out.csv }]\n"+tc.onReject)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.onReject, err)
+		}
+		j, _ := cfg.Job("j")
+		if j.OnReject.MaxRatio != tc.want {
+			t.Errorf("%q: max_ratio %v, want %v", tc.onReject, j.OnReject.MaxRatio, tc.want)
+		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 type PreviewStage struct {
 	// Step is 0 for the source, i for the i-th step (1-based).
 	Step int
-	// Name is "source" or the step's name ("steps[2] cast").
+	// Name is "source" or the step's name ("step 3 cast").
 	Name string
 	// Fields are the field names and types of the shown rows.
 	Fields []etl.Field
