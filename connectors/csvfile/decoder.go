@@ -69,6 +69,10 @@ func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 		if d.sc.rerr != nil {
 			return nil, fmt.Errorf("read: %w", d.sc.rerr)
 		}
+		if opts.Offset == 0 {
+			logger.Info(fmt.Sprintf("%s: csv delimiter %s, detected (set csv.delimiter to choose another)", opts.File, delimiterName(d.sc.delim)),
+				"file", opts.File, "delimiter", string(d.sc.delim))
+		}
 	}
 	if d.header {
 		if err := d.readHeader(); err != nil {
@@ -184,8 +188,24 @@ func headerFields(names []string) ([]etl.Field, []string) {
 	return fields, renamed
 }
 
+// delimiterName is how a delimiter is written in the config.
+func delimiterName(d byte) string {
+	switch d {
+	case ',':
+		return "comma"
+	case ';':
+		return "semicolon"
+	case '\t':
+		return "tab"
+	case '|':
+		return "pipe"
+	}
+	return string(d)
+}
+
 // detectDelimiter picks the most frequent of , ; tab | outside quotes on
-// the first line; a comma when none occurs.
+// the first line; a comma when none occurs or when it ties (unsure: the
+// common case wins).
 func detectDelimiter(line []byte) byte {
 	candidates := [...]byte{',', ';', '\t', '|'}
 	var counts [len(candidates)]int

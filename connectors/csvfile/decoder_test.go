@@ -1,10 +1,12 @@
 package csvfile
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -345,4 +347,37 @@ func FuzzCSV(f *testing.F) {
 			t.Errorf("records (-encoding/csv +scanner):\n%s", diff)
 		}
 	})
+}
+
+// TestDefaultDelimiterIsSniffed: with the default options a ";"-separated
+// export loads as its columns (not one column named "id;name"), the choice
+// is logged, and a file with no candidate or a tie reads as ",".
+func TestDefaultDelimiterIsSniffed(t *testing.T) {
+	tests := []struct {
+		name, in  string
+		wantNames []string
+		wantLog   string
+	}{
+		{"semicolon export", "id;name;score\n1;Ann;3,5\n", []string{"id", "name", "score"}, `in.csv: csv delimiter semicolon, detected`},
+		{"tab", "id\tname\n1\tAnn\n", []string{"id", "name"}, `csv delimiter tab,`},
+		{"comma", "id,name\n1,Ann\n", []string{"id", "name"}, `csv delimiter comma,`},
+		{"one column", "id\n1\n", []string{"id"}, `csv delimiter comma,`},
+		{"tie goes to comma", "a;b,c\n1;2,3\n", []string{"a;b", "c"}, `csv delimiter comma,`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			opts := fileformat.DecodeOptions{CSV: fileformat.DefaultCSVOptions(), Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+			got, err := decodeAll(t, tc.in, opts, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.wantNames, got.Names); diff != "" {
+				t.Errorf("names (-want +got):\n%s", diff)
+			}
+			if !strings.Contains(logs.String(), tc.wantLog) {
+				t.Errorf("log lacks %q:\n%s", tc.wantLog, logs.String())
+			}
+		})
+	}
 }

@@ -24,7 +24,8 @@ const MaxRejectValue = 1 << 10
 // CSVOptions configure CSV reading; they are the files source's `csv` key.
 type CSVOptions struct {
 	// Delimiter is one character: ",", ";", "|", "\t" (or "tab"), or
-	// "auto" to pick the most frequent of those on the first line.
+	// "auto" (the default) to pick the most frequent of those on the first
+	// line, "," when none occurs or two are as frequent.
 	Delimiter string `yaml:"delimiter"`
 	// Header says the first record names the fields; without it fields
 	// are named col_1, col_2, ...
@@ -67,7 +68,9 @@ func DefaultXLSXOptions() XLSXOptions { return XLSXOptions{HeaderRow: 1, Header:
 
 // DefaultCSVOptions are the CSV options unless the config says otherwise.
 func DefaultCSVOptions() CSVOptions {
-	return CSVOptions{Delimiter: ",", Header: true, Encoding: "auto"}
+	// auto: a ";"-separated export (Excel in much of Europe) read with ","
+	// would load as one column named "id;name".
+	return CSVOptions{Delimiter: "auto", Header: true, Encoding: "auto"}
 }
 
 // DelimiterByte returns the delimiter as a byte, 0 for "auto", or an error
