@@ -440,10 +440,11 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 		}
 		if loaded {
 			if rec.Path == rel {
-				s.log.Info("file already loaded, skipping", "file", rel, "sha256", sum, "run", rec.RunID)
+				// loaded_by_run, not run: the logger carries this run's id as run.
+				s.log.Info("file already loaded, skipping", "file", rel, "sha256", sum, "loaded_by_run", rec.RunID)
 			} else {
 				s.log.Info("same content as a file already loaded, skipping", "file", rel, "sha256", sum,
-					"loaded_as", rec.Path, "run", rec.RunID)
+					"loaded_as", rec.Path, "loaded_by_run", rec.RunID)
 			}
 			f.Close()
 			keep = true // closed
@@ -526,7 +527,11 @@ func (s *Source) settled(ctx context.Context, path string) (os.FileInfo, bool, e
 		if age >= s.settle {
 			return st, true, nil
 		}
-		s.log.Debug("waiting for file to settle", "file", s.rel(path), "for", s.settle-age)
+		// Info, not Debug: a first run after init would otherwise pause
+		// for the settle time in silence.
+		wait := s.settle - age
+		s.log.Info(fmt.Sprintf("waiting %s for %s to settle (settle: %s)", wait.Round(100*time.Millisecond), s.rel(path), s.settle),
+			"file", s.rel(path), "wait", wait)
 		t := time.NewTimer(s.settle - age)
 		select {
 		case <-ctx.Done():

@@ -1,12 +1,16 @@
 package files_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -286,5 +290,32 @@ func TestRegistered(t *testing.T) {
 	}
 	if _, ok := etl.LookupTarget("file"); !ok {
 		t.Fatal(`target "file" not registered`)
+	}
+}
+
+// TestSourceLogsTheSettleWaitAndNoDuplicateKeys: a run that waits for a
+// fresh file says so and for how long (a first run after init otherwise
+// pauses in silence), and a ledger skip names the earlier run without
+// repeating the logger's own "run" key.
+func TestSourceLogsTheSettleWaitAndNoDuplicateKeys(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.csv", fileA)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil)).With("run", 9)
+	src := newSource(t, dir, files.SourceConfig{Path: "*.csv", Settle: 300 * time.Millisecond})
+	first := readAll(t, src, etl.SourceEnv{Job: "j", Logger: logger})
+	if !strings.Contains(logs.String(), "for a.csv to settle (settle: 300ms)") || !strings.Contains(logs.String(), `"msg":"waiting `) {
+		t.Errorf("no settle wait logged:\n%s", logs.String())
+	}
+	logs.Reset()
+	ledger := &fakeLedger{loaded: map[string]bool{first.Done[0].SHA256: true}}
+	readAll(t, newSource(t, dir, files.SourceConfig{Path: "*.csv"}), etl.SourceEnv{Job: "j", Ledger: ledger, Logger: logger})
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Count(line, `"run":`) != 1 {
+			t.Errorf("log line with %d \"run\" keys, want 1: %s", strings.Count(line, `"run":`), line)
+		}
+	}
+	if !strings.Contains(logs.String(), "already loaded") {
+		t.Errorf("no ledger skip logged:\n%s", logs.String())
 	}
 }
