@@ -48,6 +48,7 @@ type Daemon struct {
 
 	cfg      atomic.Pointer[jobs.Config]
 	running  atomic.Bool // the scheduler is running and not stopping
+	stopping atomic.Bool // stop was asked: the runs in flight are finishing
 	reloadMu sync.Mutex
 	globs    sync.Map         // job name → glob of its watched folder
 	onEvent  func(jobs.Event) // tests' hook
@@ -99,6 +100,7 @@ func (d *Daemon) Run(ctx context.Context, stop <-chan struct{}) error {
 		case <-stop:
 		case <-ctx.Done():
 		}
+		d.stopping.Store(true)
 		d.running.Store(false)
 	}()
 	d.log.Info("daemon started", "jobs", len(d.Config().Jobs))

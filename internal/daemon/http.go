@@ -39,8 +39,18 @@ func (d *Daemon) Handler() http.Handler {
 // ready is 200 while the scheduler runs and the state store answers, 503
 // before it starts and once it is stopping.
 func (d *Daemon) ready(w http.ResponseWriter, r *http.Request) {
+	if d.stopping.Load() {
+		running := 0
+		for _, js := range d.sched.Jobs() {
+			if js.Running {
+				running++
+			}
+		}
+		http.Error(w, fmt.Sprintf("not ready: stopping, %d run(s) finishing", running), http.StatusServiceUnavailable)
+		return
+	}
 	if !d.running.Load() {
-		http.Error(w, "not ready: scheduler not running", http.StatusServiceUnavailable)
+		http.Error(w, "not ready: scheduler not started", http.StatusServiceUnavailable)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

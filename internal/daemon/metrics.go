@@ -59,7 +59,7 @@ func newMetrics(filesWaiting func() map[string]int) *metrics {
 	}
 	waiting := &waitingCollector{
 		desc: prometheus.NewDesc("nightjar_files_waiting",
-			"Files matching a watched job's glob (with archive set: the files not loaded yet).", []string{"job"}, nil),
+			"Files matching a files job's glob (with archive set: the files not loaded yet).", []string{"job"}, nil),
 		count: filesWaiting,
 	}
 	m.registry.MustRegister(m.runs, m.skipped, m.rowsRead, m.rowsWritten, m.rowsReject, m.rowsSkip, m.duration,
@@ -79,8 +79,14 @@ func (m *metrics) jobs(cfg *jobs.Config) {
 		m.rowsWritten.WithLabelValues(name)
 		m.rowsReject.WithLabelValues(name)
 		m.running.WithLabelValues(name)
+		for _, reason := range skipReasons {
+			m.skipped.WithLabelValues(name, reason)
+		}
 	}
 }
+
+// skipReasons are the reasons a scheduled run is skipped (jobs.Event.Reason).
+var skipReasons = []string{"overlap", "lease"}
 
 // observe counts a scheduler event.
 func (m *metrics) observe(e jobs.Event) {

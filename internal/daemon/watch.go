@@ -25,13 +25,18 @@ func (d *Daemon) watcherFor(cfg *jobs.Config, js *jobs.JobSpec) jobs.Watcher {
 		return nil
 	}
 	src, ok := job.Source.(watchedSource)
-	if !ok || !src.Watching() {
+	if !ok {
 		d.globs.Delete(js.Name)
 		return nil
 	}
 	opts := src.WatchOptions()
-	opts.Logger = d.log.With("job", js.Name)
+	// Every files job has files waiting (nightjar_files_waiting), watched
+	// or run on a schedule.
 	d.globs.Store(js.Name, opts.Pattern)
+	if !src.Watching() {
+		return nil
+	}
+	opts.Logger = d.log.With("job", js.Name)
 	return folderWatcher{opts: opts}
 }
 
@@ -59,7 +64,7 @@ func (w folderWatcher) Watch(ctx context.Context, ready func()) error {
 	}
 }
 
-// filesWaiting counts, for each watched job, the files matching its glob:
+// filesWaiting counts, for each files job, the files matching its glob:
 // with `archive:` set, loaded files move out, so these are the files
 // waiting.
 func (d *Daemon) filesWaiting() map[string]int {
