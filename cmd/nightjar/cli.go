@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -53,14 +57,19 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	configPath     string
+	prog           string // how to invoke nightjar in printed hints; see program
 	cfg            *jobs.Config
 	logger         *slog.Logger
 }
 
+// progName is how this process was invoked, for hints (main sets it;
+// tests keep "nightjar").
+var progName = "nightjar"
+
 // run is main without the process: it parses args, runs the command and
 // returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, prog: progName}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -90,24 +99,133 @@ func (a *app) rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	defaultConfig := os.Getenv("NIGHTJAR_CONFIG")
-	if defaultConfig == "" {
-		defaultConfig = "nightjar.yaml"
-	}
-	root.PersistentFlags().StringVarP(&a.configPath, "config", "c", defaultConfig, "config file (env NIGHTJAR_CONFIG)")
-	root.AddCommand(
+	root.Version = version()
+	root.SetVersionTemplate("{{.Version}}\n")
+	// -c belongs to the commands that read a config (init writes one and
+	// completion reads none: a -c in their help would do nothing).
+	for _, cmd := range []*cobra.Command{
 		a.validateCommand(),
 		a.runCommand(),
 		a.statusCommand(),
 		a.historyCommand(),
 		a.stateCommand(),
 		a.quarantineCommand(),
-		a.initCommand(),
 		a.previewCommand(),
 		a.testCommand(),
 		a.daemonCommand(),
-	)
+	} {
+		a.configFlag(cmd)
+		root.AddCommand(cmd)
+	}
+	root.AddCommand(a.initCommand())
 	return root
+}
+
+// defaultConfigPath is the config read without -c.
+const defaultConfigPath = "nightjar.yaml"
+
+// configFlag gives cmd (and its subcommands) the -c flag.
+func (a *app) configFlag(cmd *cobra.Command) {
+	def := os.Getenv("NIGHTJAR_CONFIG")
+	if def == "" {
+		def = defaultConfigPath
+	}
+	cmd.PersistentFlags().StringVarP(&a.configPath, "config", "c", def, "config file (env NIGHTJAR_CONFIG)")
+}
+
+// command is a nightjar command line to print as a hint, with the -c FILE
+// of this invocation when it is not the default, so that it runs as pasted
+// from where the user is.
+func (a *app) command(args ...string) string {
+	parts := []string{a.program()}
+	if len(args) > 0 {
+		parts = append(parts, args[0])
+		args = args[1:]
+	}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") && args[0] != "" && isSubcommandGroup(parts[1]) {
+		parts = append(parts, args[0])
+		args = args[1:]
+	}
+	if len(parts) > 1 && parts[1] != "init" && a.configPath != "" && a.configPath != defaultConfigPath {
+		parts = append(parts, "-c", shellQuote(a.configPath))
+	}
+	for _, arg := range args {
+		parts = append(parts, shellQuote(arg))
+	}
+	return strings.Join(parts, " ")
+}
+
+// isSubcommandGroup reports whether a command takes a subcommand first
+// (quarantine list, state show), after which -c reads best.
+func isSubcommandGroup(name string) bool { return name == "quarantine" || name == "state" }
+
+// program is how to invoke this nightjar again: "nightjar", the path it
+// was started by when that is not the nightjar on PATH, or "go run
+// ./cmd/nightjar" under go run from the repository root.
+func (a *app) program() string {
+	if a.prog == "" {
+		return "nightjar"
+	}
+	return a.prog
+}
+
+// invokedAs works out program() from the process's argv[0].
+func invokedAs(argv0 string) string {
+	if strings.Contains(argv0, string(filepath.Separator)+"go-build") {
+		// go run: a temporary binary; the same go run works again.
+		if _, err := os.Stat(filepath.Join("cmd", "nightjar", "main.go")); err == nil {
+			return "go run ./cmd/nightjar"
+		}
+		return "go run github.com/nightjar-etl/nightjar/cmd/nightjar@latest"
+	}
+	if !strings.ContainsRune(argv0, filepath.Separator) {
+		return "nightjar" // found on PATH
+	}
+	if onPath, err := exec.LookPath("nightjar"); err == nil {
+		a, errA := os.Stat(onPath)
+		b, errB := os.Stat(argv0)
+		if errA == nil && errB == nil && os.SameFile(a, b) {
+			return "nightjar"
+		}
+	}
+	return shellQuote(argv0)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@%+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// version is the module version and VCS revision of this build.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "nightjar (unknown version)"
+	}
+	v := "nightjar " + info.Main.Version
+	var rev, when, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = ", modified"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" {
+		v += fmt.Sprintf(" (commit %s %s%s)", rev, when, dirty)
+	}
+	return v + ", " + info.GoVersion
 }
 
 // redact hides secrets from the environment in s, once a config is loaded.
@@ -122,6 +240,10 @@ func (a *app) redact(s string) string {
 func (a *app) load() (*jobs.Config, error) {
 	if a.cfg != nil {
 		return a.cfg, nil
+	}
+	if _, err := os.Stat(a.configPath); errors.Is(err, fs.ErrNotExist) {
+		return nil, usageErr("no config at %s: give one with -c FILE (or NIGHTJAR_CONFIG), or start a project with: %s",
+			a.configPath, a.command("init", "DIR"))
 	}
 	cfg, err := jobs.Load(a.configPath)
 	if err != nil {

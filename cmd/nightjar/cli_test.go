@@ -91,7 +91,7 @@ func TestExampleStepTestsAndPreview(t *testing.T) {
 		t.Fatalf("test: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = nightjar(t, "preview", "-c", cfg, "chat_leads", "--step", "2", "--limit", "2")
-	if code != 0 || !strings.Contains(out, "== steps[1] cast: 283 row(s)") || !strings.Contains(out, "sent_at (timestamp)") ||
+	if code != 0 || !strings.Contains(out, "== step 2 cast: 283 row(s)") || !strings.Contains(out, "sent_at (timestamp)") ||
 		strings.Count(out, "\nconv-001") != 2 || strings.Contains(out, "== source") {
 		t.Fatalf("preview: exit %d\n%s%s", code, out, errOut)
 	}

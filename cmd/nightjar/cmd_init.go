@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"os"
@@ -26,13 +27,60 @@ func (a *app) initCommand() *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			cfg := filepath.Join(dir, "nightjar.yaml")
-			fmt.Fprintf(a.stdout, "wrote %d files to %s\nnext:\n  nightjar validate -c %s\n  nightjar run -c %s --all\n", n, dir, cfg, cfg)
+			fmt.Fprintf(a.stdout, "wrote %d files to %s\n", n, dir)
+			a.printNextSteps(filepath.Join(dir, "nightjar.yaml"))
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite existing files")
 	return cmd
+}
+
+// printNextSteps prints the commands to try on a new project whose config
+// is cfg, each runnable as pasted from the current folder.
+func (a *app) printNextSteps(cfg string) {
+	a.configPath = cfg
+	fmt.Fprintf(a.stdout, "next, from this folder:\n")
+	for _, c := range [][]string{
+		{"validate"},
+		{"run", "--all"},
+		{"quarantine", "list", "leads"},
+		{"history"},
+		{"preview", "chat_leads", "--step", "4", "--limit", "5"},
+		{"test"},
+	} {
+		fmt.Fprintf(a.stdout, "  %s\n", a.command(c...))
+	}
+	fmt.Fprintf(a.stdout, "Edit %s to point the jobs at your own files; %s checks it.\n", cfg, a.command("validate"))
+}
+
+// Lines of the example's header comment that init replaces: they tell how
+// to run the example from the repository; a project is run from its folder.
+const (
+	exampleRunHeader = "# Run it from the repository root:\n"
+	projectRunHeader = `# Run it from this folder (from elsewhere, add -c path/to/nightjar.yaml):
+#   nightjar run --all
+# Look at what each step does:    nightjar preview chat_leads
+# Run the step tests below:       nightjar test
+# See the rows set aside:         nightjar quarantine list leads
+`
+)
+
+// projectConfig turns the example's nightjar.yaml into a new project's:
+// the repository's run instructions (from exampleRunHeader to the next
+// blank comment line) become the project's.
+func projectConfig(example []byte) []byte {
+	start := bytes.Index(example, []byte(exampleRunHeader))
+	if start < 0 {
+		return example
+	}
+	end := bytes.Index(example[start:], []byte("#\n"))
+	if end < 0 {
+		return example
+	}
+	out := append([]byte{}, example[:start]...)
+	out = append(out, projectRunHeader...)
+	return append(out, example[start+end:]...)
 }
 
 // scaffold copies the embedded example project into dir. Existing files are
@@ -68,6 +116,9 @@ func scaffold(dir string, force bool) (int, error) {
 		data, err := fs.ReadFile(root, p)
 		if err != nil {
 			return err
+		}
+		if p == "nightjar.yaml" {
+			data = projectConfig(data)
 		}
 		n++
 		return os.WriteFile(dst, data, 0o644)

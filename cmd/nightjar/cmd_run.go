@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/jobs"
 )
 
 func (a *app) validateCommand() *cobra.Command {
@@ -145,7 +146,12 @@ func (a *app) runJob(ctx context.Context, runner *etl.Runner, name string, opts 
 		if run.Rejected > 0 && opts.DryRun {
 			fmt.Fprintf(a.stdout, "%s: %d row(s) would be quarantined\n", name, run.Rejected)
 		} else if run.Rejected > 0 {
-			fmt.Fprintf(a.stdout, "%s: %d row(s) quarantined: nightjar quarantine list %s\n", name, run.Rejected, name)
+			fmt.Fprintf(a.stdout, "%s: %d row(s) quarantined; see them with: %s\n", name, run.Rejected, a.command("quarantine", "list", name))
+		}
+		if errors.Is(err, etl.ErrTooManyRejects) {
+			fmt.Fprintf(a.stderr, "%s: too many rows rejected: see why with %s; when that many rejects are expected, "+
+				"raise on_reject.max_ratio in the job (%g when unset, 0 for no limit)\n",
+				name, a.command("quarantine", "list", name), jobs.DefaultMaxRejectRatio)
 		}
 	}
 	return run, err

@@ -32,6 +32,7 @@ func main() {
 	}
 	// Signals are handled by the commands that run jobs (see interruptible):
 	// the first one stops gracefully, so the context here is never cancelled.
+	progName = invokedAs(os.Args[0])
 	code := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	pprof.StopCPUProfile()
 	os.Exit(code)
