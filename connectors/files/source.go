@@ -183,6 +183,9 @@ type openFile struct {
 	dec    fileformat.Decoder
 	offset int64 // after the last batch delivered
 	line   int64
+	// rejected counts the records the decoder refused (malformed lines):
+	// they are read, and quarantined, but are not among done.Rows.
+	rejected int
 }
 
 // finishedFile is a file read to its end in this run, to archive once the
@@ -363,6 +366,7 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	}
 	offset, line := cur.dec.Position()
 	cur.done.Rows += int64(b.Len())
+	cur.rejected += len(b.Rejects)
 	pos, err := json.Marshal(Position{File: cur.rel, SHA256: cur.done.SHA256, Offset: offset, Line: line, Rows: cur.done.Rows})
 	if err != nil {
 		return nil, fmt.Errorf("files: position: %w", err)
@@ -380,7 +384,7 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 			s.finished = append(s.finished, finishedFile{path: cur.path, done: cur.done})
 			s.mu.Unlock()
 		}
-		s.log.Info("file read", "file", cur.rel, "rows", cur.done.Rows, "bytes", cur.done.Size)
+		s.log.Info("file read", "file", cur.rel, "rows", cur.done.Rows, "rejected", cur.rejected, "bytes", cur.done.Size)
 		s.closeCurrent()
 	}
 	return b, nil
