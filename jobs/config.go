@@ -122,6 +122,11 @@ type loader struct {
 	// broken connections are defined but invalid: using one is not
 	// reported again.
 	broken map[string]bool
+	// faulty connections have a type but errors in their own keys: the
+	// components using them are decoded but not built, or each would
+	// report the same error again (a bad DSN once for the connection,
+	// once per target).
+	faulty map[*etl.Connection]bool
 }
 
 func load(path string, lookup func(string) (string, bool)) (*Config, error) {
@@ -172,7 +177,7 @@ func load(path string, lookup func(string) (string, bool)) (*Config, error) {
 		Connections: map[string]*etl.Connection{},
 		dec:         d,
 	}
-	l := &loader{cfg: cfg, d: d, broken: map[string]bool{}}
+	l := &loader{cfg: cfg, d: d, broken: map[string]bool{}, faulty: map[*etl.Connection]bool{}}
 	if es, ok := d.entries(body, ""); ok {
 		l.top(es)
 	}
@@ -298,11 +303,16 @@ func (l *loader) connection(e entry) {
 	delete(l.broken, e.key)
 	c := &component{label: path, node: e.value, entries: rest, blame: e.keyTok, config: spec.Config}
 	cfg, ok := d.componentConfig(c)
-	l.cfg.Connections[e.key] = &etl.Connection{Name: e.key, Type: typ, Config: cfg}
+	conn := &etl.Connection{Name: e.key, Type: typ, Config: cfg}
+	l.cfg.Connections[e.key] = conn
 	if ok && spec.Validate != nil {
 		if err := spec.Validate(cfg, l.cfg.Dir); err != nil {
 			d.componentErr(c, err)
+			ok = false
 		}
+	}
+	if !ok {
+		l.faulty[conn] = true
 	}
 }
 
@@ -403,6 +413,10 @@ func (l *loader) job(e entry) {
 
 	env := etl.BuildEnv{BaseDir: l.cfg.Dir, Logger: discardLogger, BatchSize: js.BatchSize}
 	for _, c := range js.components() {
+		if c.conn != nil && l.faulty[c.conn] {
+			d.componentConfig(c) // its own keys; the constructor would repeat the connection's errors
+			continue
+		}
 		d.instantiate(c, env)
 	}
 }
