@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -56,6 +57,7 @@ func usageErr(format string, args ...any) error {
 type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	lines          *terminalLines // stderr shared by logs and the progress bar, on a terminal
 	configPath     string
 	prog           string // how to invoke nightjar in printed hints; see program
 	cfg            *jobs.Config
@@ -257,7 +259,7 @@ func (a *app) load() (*jobs.Config, error) {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
 	a.cfg = cfg
-	a.logger = newLogger(a.stderr, cfg.Redact)
+	a.logger = newLogger(a.stderrLines(), isTerminal(a.stderr), cfg.Redact)
 	return cfg, nil
 }
 
@@ -328,6 +330,48 @@ func (a *app) interruptible(ctx context.Context, grace time.Duration) (_ context
 	}
 }
 
+// stderrLines is stderr for log lines: on a terminal, a writer that
+// takes the progress bar off the line before each log line.
+func (a *app) stderrLines() io.Writer {
+	if !isTerminal(a.stderr) {
+		return a.stderr
+	}
+	if a.lines == nil {
+		a.lines = &terminalLines{w: a.stderr}
+	}
+	return a.lines
+}
+
+// terminalLines serialises a terminal's log lines and its progress bar,
+// which redraws its line with "\r": a log line first erases the bar
+// ("\r" and erase-line), then the bar is drawn again below it at its next
+// update.
+type terminalLines struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// Write writes whole log lines.
+func (t *terminalLines) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, err := io.WriteString(t.w, "\r\x1b[K"); err != nil {
+		return 0, err
+	}
+	return t.w.Write(p)
+}
+
+// bar is the writer of the progress bar.
+func (t *terminalLines) bar() io.Writer { return barWriter{t} }
+
+type barWriter struct{ t *terminalLines }
+
+func (b barWriter) Write(p []byte) (int, error) {
+	b.t.mu.Lock()
+	defer b.t.mu.Unlock()
+	return b.t.w.Write(p)
+}
+
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
@@ -335,13 +379,13 @@ func isTerminal(w io.Writer) bool {
 
 // newLogger logs text on a terminal and JSON otherwise, with secrets
 // redacted from messages and string attributes.
-func newLogger(w io.Writer, redact func(string) string) *slog.Logger {
+func newLogger(w io.Writer, text bool, redact func(string) string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	if os.Getenv("NIGHTJAR_DEBUG") != "" {
 		opts.Level = slog.LevelDebug
 	}
 	var h slog.Handler
-	if isTerminal(w) {
+	if text {
 		h = slog.NewTextHandler(w, opts)
 	} else {
 		h = slog.NewJSONHandler(w, opts)

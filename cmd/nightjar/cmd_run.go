@@ -114,17 +114,20 @@ func (a *app) runJob(ctx context.Context, runner *etl.Runner, name string, opts 
 	}
 	var bar *progressbar.ProgressBar
 	if isTerminal(a.stderr) {
+		a.stderrLines() // the bar and the logs share the line
+		// No OptionShowIts: its rate, averaged from the first update,
+		// reads "0 rows/hr" on short runs; progressRate says nothing until
+		// there is a second of rows to measure.
 		bar = progressbar.NewOptions64(-1,
-			progressbar.OptionSetWriter(a.stderr),
+			progressbar.OptionSetWriter(a.lines.bar()),
 			progressbar.OptionSetDescription(name),
 			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("rows"),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 		)
+		started := time.Now()
 		opts.Progress = func(c etl.Counters) {
-			bar.Describe(fmt.Sprintf("%s %s", name, humanBytes(c.Bytes)))
+			bar.Describe(fmt.Sprintf("%s %s%s", name, humanBytes(c.Bytes), progressRate(c.Read, time.Since(started))))
 			_ = bar.Set64(c.Read)
 		}
 	}
@@ -155,6 +158,15 @@ func (a *app) runJob(ctx context.Context, runner *etl.Runner, name string, opts 
 		}
 	}
 	return run, err
+}
+
+// progressRate is ", N rows/s" once a run has gone on for a second, and
+// nothing before: a rate from a fraction of a second misleads.
+func progressRate(rows int64, elapsed time.Duration) string {
+	if elapsed < time.Second || rows == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d rows/s", int64(float64(rows)/elapsed.Seconds()))
 }
 
 func isClosed(ch <-chan struct{}) bool {

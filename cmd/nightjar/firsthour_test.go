@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The tests in this file follow a new user's first hour (issue 18): every
@@ -139,5 +140,50 @@ jobs:
 	if code != exitFailed || !strings.Contains(out, "rejected 1000") ||
 		!strings.Contains(errOut, "too many rows rejected: see why with nightjar quarantine list -c "+cfg+" leads") {
 		t.Errorf("1,000 of 1,001 rows rejected: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestBadDSNReportedOnce: a connection's bad DSN is one error, at the
+// connection, not again at each target that uses it.
+func TestBadDSNReportedOnce(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "nightjar.yaml")
+	writeFile(t, cfg, `connections:
+  pg: { type: postgres, dsn: "not a dsn" }
+jobs:
+  leads:
+    source: { type: files, path: in/*.csv }
+    targets:
+      - { type: table, connection: pg, table: leads, mode: append }
+      - { type: table, connection: pg, table: leads_copy, mode: append }
+`)
+	code, _, errOut := nightjar(t, "validate", "-c", cfg)
+	if code != exitUsage || strings.Count(errOut, "dsn:") != 1 || !strings.Contains(errOut, "connections.pg.dsn") {
+		t.Errorf("validate: exit %d, want the DSN error once, at connections.pg.dsn:\n%s", code, errOut)
+	}
+}
+
+// TestProgressLine: no rate until a second of rows is measured (a short
+// run showed "0 rows/hr"), and a log line on a terminal first erases the
+// progress bar's line, so the two never share a line.
+func TestProgressLine(t *testing.T) {
+	for _, tc := range []struct {
+		rows    int64
+		elapsed time.Duration
+		want    string
+	}{
+		{41, 20 * time.Millisecond, ""},
+		{0, 3 * time.Second, ""},
+		{3000, 2 * time.Second, ", 1500 rows/s"},
+	} {
+		if got := progressRate(tc.rows, tc.elapsed); got != tc.want {
+			t.Errorf("progressRate(%d, %s) = %q, want %q", tc.rows, tc.elapsed, got, tc.want)
+		}
+	}
+	var out strings.Builder
+	lines := &terminalLines{w: &out}
+	fmt.Fprint(lines.bar(), "\r| leads 1.0 MiB (5000/-)")
+	fmt.Fprint(lines, "level=INFO msg=\"file read\"\n")
+	if want := "\r| leads 1.0 MiB (5000/-)\r\x1b[Klevel=INFO msg=\"file read\"\n"; out.String() != want {
+		t.Errorf("terminal got %q, want %q", out.String(), want)
 	}
 }
