@@ -58,7 +58,8 @@ func reconcile(resp *httpapi.Response, n int, byKey map[string]int, keyOf func(i
 			}
 			return o, nil
 		}
-		return o, fmt.Errorf("HTTP %d: decode response: %w", resp.Status, err)
+		return o, fmt.Errorf("HTTP %d: the answer is not a batch result: %s: %s", resp.Status, httpapi.JSONProblem(err),
+			red.Snippet(string(resp.Body), 200))
 	}
 	traceIndex := func(s string) (int, bool) {
 		k, err := strconv.Atoi(s)

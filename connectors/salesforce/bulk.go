@@ -143,7 +143,8 @@ func (t *Target) poll(ctx context.Context, jobPath string) (jobInfo, error) {
 		t.Counts.Requests++
 		var job jobInfo
 		if err := json.Unmarshal(resp.Body, &job); err != nil {
-			return jobInfo{}, fmt.Errorf("poll: decode job: %w", err)
+			return jobInfo{}, fmt.Errorf("poll: HTTP %d: the answer is not a job: %s: %s", resp.Status,
+				httpapi.JSONProblem(err), t.Client.Redactor().Snippet(string(resp.Body), 200))
 		}
 		switch job.State {
 		case jobComplete, jobFailed, jobAborted:

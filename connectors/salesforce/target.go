@@ -241,7 +241,8 @@ func (t *Target) upsert(ctx context.Context, b *etl.Batch, chunk []httpapi.Recor
 	t.Counts.Requests++
 	var results []result
 	if err := json.Unmarshal(resp.Body, &results); err != nil {
-		return nil, fmt.Errorf("upsert: HTTP %d: decode response: %w", resp.Status, err)
+		return nil, fmt.Errorf("upsert: HTTP %d: the answer is not a list of record results: %s: %s", resp.Status,
+			httpapi.JSONProblem(err), t.Client.Redactor().Snippet(string(resp.Body), 200))
 	}
 	delivered := make(map[string]string, len(chunk))
 	for k, r := range chunk {

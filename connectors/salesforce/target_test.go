@@ -35,6 +35,7 @@ type org struct {
 	throttled int
 	daily     bool
 	short     bool // answer one result too few
+	garbled   bool // answer an object instead of the list of results
 
 	bulk bulkState // Bulk API 2.0 jobs: see bulk_test.go
 }
@@ -110,6 +111,10 @@ func (o *org) serve(w http.ResponseWriter, r *http.Request) {
 		results = results[:len(results)-1]
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if o.garbled {
+		w.Write([]byte(`{"hasErrors":true,"results":"elsewhere"}`))
+		return
+	}
 	json.NewEncoder(w).Encode(results)
 }
 
@@ -276,5 +281,19 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if err := salesforce.ValidateConnection(&salesforce.ConnConfig{APIVersion: "v62.0"}, ""); err == nil {
 		t.Error("a connection without instance_url validated")
+	}
+}
+
+// TestGarbledAnswerNamesTheProblem: an answer that is not the list of
+// results fails naming the problem in JSON terms, never a Go type.
+func TestGarbledAnswerNamesTheProblem(t *testing.T) {
+	t.Parallel()
+	o := newOrg(t)
+	o.garbled = true
+	tg, _ := open(t, o, &httpapitest.LogBuffer{})
+	err := tg.Write(context.Background(), leads(3))
+	if err == nil || strings.Contains(err.Error(), "Go ") || strings.Contains(err.Error(), "salesforce.result") ||
+		!strings.Contains(err.Error(), "is a JSON object where an array belongs") || !strings.Contains(err.Error(), "hasErrors") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -15,7 +15,8 @@ import (
 
 // Config is the webhook target's config: url plus the shared HTTP keys
 // (headers, token / basic / api_key / oauth2, rate_limit, timeout,
-// max_retries, max_wait) and the records per request.
+// max_retries, max_wait, max_body, cross_origin) and the records per
+// request.
 type Config struct {
 	URL              string `yaml:"url,required"`
 	httpapi.Settings `yaml:",inline"`
@@ -73,6 +74,9 @@ func New(cfg Config, _ etl.BuildEnv) (*Target, error) {
 func (t *Target) Open(_ context.Context, env etl.TargetEnv) error {
 	opts := t.cfg.Settings.Options(nil)
 	opts.Clock, opts.Logger = env.Clock, env.Logger
+	// Credentials go only to the hook's origin: a redirect elsewhere is
+	// refused, or followed without them (cross_origin: strip).
+	opts.Origin = t.cfg.URL
 	// A hook URL often is the secret (a path or a key in the query).
 	opts.Secrets = append(opts.Secrets, t.cfg.URL)
 	if u, err := url.Parse(t.cfg.URL); err == nil {

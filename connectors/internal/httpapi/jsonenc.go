@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -59,4 +61,42 @@ func LookupString(v any, path string) (string, bool) {
 		return strconv.FormatBool(s), true
 	}
 	return fmt.Sprint(x), true
+}
+
+// JSONProblem says what is wrong with a JSON answer in its own terms (the
+// field, the JSON kinds), never the Go types it was decoded into.
+func JSONProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		what := "the answer"
+		if te.Field != "" {
+			what = strconv.Quote(te.Field)
+		}
+		want := jsonKindOf(te.Type)
+		article := "a"
+		if want == "object" || want == "array" {
+			article = "an"
+		}
+		return fmt.Sprintf("%s is a JSON %s where %s %s belongs", what, te.Value, article, want)
+	case errors.As(err, &se):
+		return fmt.Sprintf("not JSON at byte %d", se.Offset)
+	}
+	return "not JSON"
+}
+
+// jsonKindOf names the JSON kind that decodes into t.
+func jsonKindOf(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	}
+	return "number"
 }
