@@ -351,15 +351,14 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	retries := 0
 	for attempt := 1; ; attempt++ {
 		if c.opts.Limit != nil {
-			if pause, why := c.opts.Limit.paused(c.clock.Now()); pause > 0 {
-				if waited+pause > c.opts.MaxWait {
-					return nil, c.tooLong(method, name, pause, why)
-				}
-				waited += pause
+			w, why, err := c.opts.Limit.wait(ctx, c.clock, c.sleep, c.opts.MaxWait-waited)
+			if errors.Is(err, errLimitTooLong) {
+				return nil, c.tooLong(method, name, w, why)
 			}
-			if err := c.opts.Limit.wait(ctx, c.clock, c.sleep); err != nil {
+			if err != nil {
 				return nil, fmt.Errorf("%s %s: wait for rate limit: %w", method, name, err)
 			}
+			waited += w
 		}
 		resp, netErr := c.attempt(ctx, method, u, r, send)
 		var verdict Verdict

@@ -275,6 +275,24 @@ func TestPacingWaitIsBoundedByMaxWait(t *testing.T) {
 	if clock.Slept() > time.Second {
 		t.Errorf("slept %v", clock.Slept())
 	}
+
+	// Headers lowering the rate to 100 a day (requests left): the token
+	// bucket's wait of 864 s is bounded too.
+	slow := func(http.Header) (httpapi.Pace, bool) {
+		return httpapi.Pace{Max: 100, Remaining: 50, Window: 24 * time.Hour}, true
+	}
+	c, _ = httpapi.New(httpapi.Options{BaseURL: srv.URL, Clock: clock, Pacer: slow, Limit: httpapi.NewLimit(100, time.Second, 1)})
+	if _, err := c.Do(context.Background(), httpapi.Request{Path: "/x"}); err != nil {
+		t.Fatal(err)
+	}
+	before := clock.Slept()
+	_, err = c.Do(context.Background(), httpapi.Request{Path: "/x"})
+	if !errors.Is(err, httpapi.ErrWaitTooLong) || !strings.Contains(err.Error(), "asked to wait 14m24s") || !strings.Contains(err.Error(), "requests per second") {
+		t.Errorf("err = %v, want ErrWaitTooLong naming the rate", err)
+	}
+	if clock.Slept() != before {
+		t.Errorf("slept %v", clock.Slept()-before)
+	}
 }
 
 // TestBodyCap: a body over max_body fails saying so; one of exactly

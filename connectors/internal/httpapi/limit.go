@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -60,21 +62,31 @@ func (l *Limit) AtMost(now time.Time, perSecond float64) {
 	}
 }
 
-// wait blocks until one request may go.
-func (l *Limit) wait(ctx context.Context, clock etl.Clock, sleep func(context.Context, time.Duration) error) error {
+// wait blocks until one request may go, for at most budget: a pause or a
+// rate that would hold the request longer returns how long and why at
+// once, with nothing reserved.
+func (l *Limit) wait(ctx context.Context, clock etl.Clock, sleep func(context.Context, time.Duration) error, budget time.Duration) (time.Duration, string, error) {
 	now := clock.Now()
-	if pause, _ := l.paused(now); pause > 0 {
-		if err := sleep(ctx, pause); err != nil {
-			return err
-		}
-		now = clock.Now()
-	}
-	r := l.lim.ReserveN(now, 1)
+	pause, why := l.paused(now)
+	pause = max(pause, 0)
+	at := now.Add(pause)
+	r := l.lim.ReserveN(at, 1)
 	if !r.OK() {
-		return nil
+		return 0, "", nil
 	}
-	return sleep(ctx, r.DelayFrom(now))
+	delay := r.DelayFrom(at)
+	if pause+delay > budget {
+		r.CancelAt(now)
+		if delay > pause {
+			why = fmt.Sprintf("a rate limit of %.4g requests per second", l.PerSecond())
+		}
+		return pause + delay, why, errLimitTooLong
+	}
+	return pause + delay, "", sleep(ctx, pause+delay)
 }
+
+// errLimitTooLong is a wait for the rate limit beyond the request's budget.
+var errLimitTooLong = errors.New("rate limit wait beyond max_wait")
 
 // limits holds the limits shared per connection.
 var limits sync.Map // key any → *Limit
