@@ -387,8 +387,9 @@ func (s *Source) describe() string {
 			return "cursor " + s.pos.Cursor
 		}
 	case "next_link":
+		// The link's path only: its query may hold a signature or a key.
 		if s.pos.Next != "" {
-			return "page " + s.client.Redactor().Redact(s.pos.Next)
+			return fmt.Sprintf("page %d (%s)", s.pages+1, s.client.Redactor().Redact(linkPath(s.pos.Next)))
 		}
 	case "offset":
 		return "offset " + strconv.FormatInt(s.pos.Offset, 10)
@@ -458,11 +459,11 @@ func (s *Source) page(ctx context.Context, add func(i int, r map[string]any)) (P
 		return Position{}, fmt.Errorf("http source: %s: %w", where, recErr)
 	case errors.Is(err, errNoRecords):
 		shown, _ := json.Marshal(body)
-		what := "the body"
+		what := "the body is not an array of records"
 		if s.cfg.Records != "" {
-			what = fmt.Sprintf("the body has no %q array and", s.cfg.Records)
+			what = fmt.Sprintf("the body has no %q array", s.cfg.Records)
 		}
-		return Position{}, fmt.Errorf("http source: %s: %s is not a records array (only an empty array ends the pages): %s",
+		return Position{}, fmt.Errorf("http source: %s: %s (only an empty array ends the pages): %s",
 			where, what, s.client.Redactor().Snippet(string(shown), 200))
 	case errors.Is(err, httpapi.ErrBodyTooLarge):
 		return Position{}, fmt.Errorf("http source: %s: %w", where, err)
@@ -499,7 +500,7 @@ func (s *Source) page(ctx context.Context, add func(i int, r map[string]any)) (P
 				return Position{}, fmt.Errorf("http source: %s: bad next link: %s", where, s.client.Redactor().Redact(err.Error()))
 			}
 			if s.seen["link "+abs] {
-				return Position{}, fmt.Errorf("http source: %s: the next link %s was already read in this run: the server's pagination repeats", where, s.client.Redactor().Redact(abs))
+				return Position{}, fmt.Errorf("http source: %s: the next link (to %s) was already read in this run: the server's pagination repeats", where, s.client.Redactor().Redact(linkPath(abs)))
 			}
 			next.Next, next.More = abs, true
 		}
@@ -524,6 +525,15 @@ func (s *Source) paramName() string {
 		return "pagination"
 	}
 	return "the " + s.cfg.Pagination.Param + " parameter"
+}
+
+// linkPath is a link's path, for messages: its query may hold a key.
+func linkPath(link string) string {
+	u, err := url.Parse(link)
+	if err != nil {
+		return "an unparsable link"
+	}
+	return u.Path
 }
 
 // resolveLink makes a next link absolute against the URL of the page it

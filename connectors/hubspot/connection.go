@@ -15,10 +15,13 @@ import (
 // DefaultBaseURL is HubSpot's API.
 const DefaultBaseURL = "https://api.hubapi.com"
 
-// ConnConfig is a "hubspot" connection: base_url, token (a private-app
+// ConnConfig is a "hubspot" connection: base_url (default
+// https://api.hubapi.com; set it for a proxy, a regional endpoint or a test
+// server: the token is sent to that origin only), token (a private-app
 // token) or oauth2 (a refresh token), rate_limit (default 100 requests per
 // 10 s, the Free and Starter burst limit: raise it to 190 for Professional
-// and Enterprise), timeout, max_retries, max_wait.
+// and Enterprise), timeout, max_retries, max_wait, max_body, cross_origin
+// (see docs/http.md for their defaults).
 type ConnConfig struct {
 	httpapi.Settings `yaml:",inline"`
 }
@@ -36,7 +39,8 @@ func init() {
 		Spec: etl.Spec{
 			Type:    "hubspot",
 			Summary: "a HubSpot account (CRM v3 API): private-app token or OAuth2, rate limit per tier",
-			Example: "connections:\n  hubspot:\n    type: hubspot\n    token: \"${HUBSPOT_TOKEN}\"\n    rate_limit: { requests: 190, per: 10s }\n",
+			Example: "connections:\n  hubspot:\n    type: hubspot\n    token: \"${HUBSPOT_TOKEN}\"\n    rate_limit: { requests: 190, per: 10s }\n" +
+				"    # base_url: https://api.hubapi.com   (the default; the token goes to this origin only)\n    # max_wait: 5m   (the longest any request waits: Retry-After, rate-limit windows)\n",
 			Config:  func() any { return DefaultConnConfig() },
 		},
 		Validate: ValidateConnection,
