@@ -42,11 +42,12 @@ func NewSource(cfg any, env etl.BuildEnv) (etl.Source, error) {
 	}
 	path := resolvePath(conn.Path, env.BaseDir)
 	drv := sqlconn.SourceDriver{
-		Dialect:   Dialect{},
-		Open:      func(ctx context.Context) (*sqlx.DB, error) { return openReadOnly(ctx, path) },
-		FieldType: func(ct *sql.ColumnType) etl.Type { return fieldType(ct.DatabaseTypeName()) },
-		RowValues: true,
-		OrderExpr: orderExpr,
+		Dialect:     Dialect{},
+		Open:        func(ctx context.Context) (*sqlx.DB, error) { return openReadOnly(ctx, path) },
+		FieldType:   func(ct *sql.ColumnType) etl.Type { return fieldType(ct.DatabaseTypeName()) },
+		RowValues:   true,
+		OrderExpr:   orderExpr,
+		StoredOrder: storedOrder,
 	}
 	return sqlconn.NewSource(*c, drv, name), nil
 }
@@ -93,24 +94,34 @@ func fieldType(decl string) etl.Type {
 	return etl.TypeString
 }
 
-// orderExpr orders and compares time columns by a normalized text: SQLite
-// keeps times as text in whatever form they were written ("2009-01-01
-// 00:00:00", RFC 3339), while go-sqlite3 binds a time.Time in another, so
-// that a bound cursor would never equal the stored one. strftime brings
-// both to the same form (to the millisecond, UTC).
+// storedOrder reads a column's stored value unconverted: go-sqlite3
+// converts the values of a column declared DATE, DATETIME or TIMESTAMP to
+// times (an integer to seconds or milliseconds since 1970, text parsed to
+// nanoseconds), but an expression has no declared type. SQLite orders and
+// compares the stored values (integers before text, text by its bytes),
+// so the source pages by them, exactly.
+func storedOrder(quoted string) string { return "+" + quoted }
+
+// orderExpr compares a time column to a time by a normalized text, for a
+// lookback's bound and a position saved before stored values ordered:
+// SQLite keeps times as text in whatever form they were written, or as
+// numbers of seconds (milliseconds past 1e12, as go-sqlite3 reads them)
+// since 1970. strftime brings both to one form (to the millisecond, UTC).
 func orderExpr(quoted string, t etl.Type, _ *sql.ColumnType, v any) (string, any) {
 	const layout = "2006-01-02 15:04:05.000"
+	epoch := "CASE WHEN abs(" + quoted + ") > 1e12 THEN " + quoted + " / 1000.0 ELSE " + quoted + " END, 'unixepoch'"
+	numeric := "typeof(" + quoted + ") IN ('integer', 'real')"
 	switch t {
 	case etl.TypeTimestamp:
 		if tm, ok := v.(time.Time); ok {
 			v = tm.UTC().Format(layout)
 		}
-		return "strftime('%Y-%m-%d %H:%M:%f', " + quoted + ")", v
+		return "CASE WHEN " + numeric + " THEN strftime('%Y-%m-%d %H:%M:%f', " + epoch + ") ELSE strftime('%Y-%m-%d %H:%M:%f', " + quoted + ") END", v
 	case etl.TypeDate:
 		if tm, ok := v.(time.Time); ok {
 			v = tm.UTC().Format(time.DateOnly)
 		}
-		return "date(" + quoted + ")", v
+		return "CASE WHEN " + numeric + " THEN date(" + epoch + ") ELSE date(" + quoted + ") END", v
 	}
 	return quoted, v
 }

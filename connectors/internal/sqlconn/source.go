@@ -29,6 +29,15 @@ type SourceDriver struct {
 	// (quoted) is ordered and compared by, and the value to bind for v;
 	// nil keeps the column and the value.
 	OrderExpr func(quoted string, t etl.Type, ct *sql.ColumnType, v any) (string, any)
+	// StoredOrder, if set, says the database orders and compares the
+	// stored values of a column as they are, where the driver's conversion
+	// to a field changes them (SQLite: an integer in a TIMESTAMP column,
+	// sub-millisecond digits of a text time): it returns an expression
+	// reading the quoted column's stored value unconverted. The source
+	// then pages by the stored values, keeps them in its position, and
+	// uses OrderExpr only for a lookback's bound and a position saved by
+	// an earlier version.
+	StoredOrder func(quoted string) string
 }
 
 // Source reads a table or a query in keyset-paginated chunks, ordered by
@@ -51,8 +60,12 @@ type Source struct {
 	// lookbackFrom, when set, is the lower bound of the first query of a
 	// run with a lookback: rows are read again from there.
 	lookbackFrom any
-	done         bool
-	nullCursors  int64
+	// legacy, when set, is a position saved before the driver ordered by
+	// stored values (see StoredOrder): a lower bound in the old
+	// comparison for the whole run.
+	legacy      []any
+	done        bool
+	nullCursors int64
 }
 
 var _ etl.Source = (*Source)(nil)
@@ -111,11 +124,15 @@ func (s *Source) open(ctx context.Context, env etl.SourceEnv) error {
 		for i, c := range s.order {
 			types[i] = s.schema.Field(c).Type
 		}
-		if s.last, err = decodePosition(env.Position, s.cfg.Cursor != "", types); err != nil {
+		var stored bool
+		if s.last, stored, err = decodePosition(env.Position, s.cfg.Cursor != "", types); err != nil {
 			return err
 		}
+		if s.drv.StoredOrder != nil && !stored {
+			s.legacy, s.last = s.last, nil
+		}
 		if s.cfg.Lookback > 0 {
-			t, ok := s.last[0].(time.Time)
+			t, ok := firstTime(s.last, s.legacy)
 			if !ok {
 				return fmt.Errorf("lookback needs a timestamp or date cursor; %q is %s", s.cfg.Cursor, types[0])
 			}
@@ -123,6 +140,33 @@ func (s *Source) open(ctx context.Context, env etl.SourceEnv) error {
 		}
 	}
 	return nil
+}
+
+// firstTime returns the cursor of a position as a time: the stored one
+// converted as the driver would, or a legacy position's.
+func firstTime(stored, legacy []any) (time.Time, bool) {
+	if legacy != nil {
+		t, ok := legacy[0].(time.Time)
+		return t, ok
+	}
+	if t, ok := stored[0].(time.Time); ok {
+		return t, true
+	}
+	col := etl.NewColumn(etl.TypeTimestamp, 1)
+	switch v := stored[0].(type) {
+	case int64:
+		// go-sqlite3's reading of an integer time: milliseconds past
+		// 1e12, else seconds.
+		if v > 1e12 || v < -1e12 {
+			return time.UnixMilli(v).UTC(), true
+		}
+		return time.Unix(v, 0).UTC(), true
+	case string:
+		if AppendValue(&col, v) == nil {
+			return col.Time[0], true
+		}
+	}
+	return time.Time{}, false
 }
 
 // describe reads the result's columns without reading a row, and finds the
@@ -209,22 +253,6 @@ func (s *Source) checkNulls(ctx context.Context) error {
 // which are not read.
 func (s *Source) NullCursors() int64 { return s.nullCursors }
 
-// checkUnique fails when row i of a and row j of b, adjacent in the read
-// order, share their cursor and key values.
-func (s *Source) checkUnique(a *etl.Batch, i int, b *etl.Batch, j int) error {
-	for _, c := range s.order {
-		if !sameValue(a.Cols[c].Value(i), b.Cols[c].Value(j)) {
-			return nil
-		}
-	}
-	what := "key"
-	if s.cfg.Cursor != "" {
-		what = "cursor and key"
-	}
-	return s.errorf("%w: two rows have %s %s; keyset paging would skip one of them: choose key columns that identify a row (a query's JOIN may repeat a table's id; key: [order_id, line_no])",
-		etl.Permanent(ErrKeyNotUnique), what, s.origin(a, i))
-}
-
 // sameValue compares two values of an order column.
 func sameValue(x, y any) bool {
 	if tx, ok := x.(time.Time); ok {
@@ -249,102 +277,158 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	}
 	defer rows.Close()
 	b := etl.NewBatch(s.schema, s.chunk)
-	vals := make([]any, len(b.Cols))
-	ptrs := make([]any, len(b.Cols))
+	ncols := len(b.Cols)
+	if s.drv.StoredOrder != nil {
+		ncols += len(s.order)
+	}
+	vals := make([]any, ncols)
+	ptrs := make([]any, ncols)
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
 	// The query reads one row past the chunk, so that a key repeated
 	// across the chunk's edge is seen: the next query, resuming after the
 	// last row's values, would skip its twin.
-	var ahead *etl.Batch
+	var prev, cur []any
+	ahead := false
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, s.errorf("read row after %s: %w", s.describePosition(), err)
 		}
-		if b.Len() == s.chunk {
-			ahead = etl.NewBatch(s.schema, 1)
-			for _, c := range s.order {
-				if err := AppendValue(&ahead.Cols[c], vals[c]); err != nil {
-					return nil, s.errorf("row %d after %s: column %q: %w", b.Len()+1, s.describePosition(), s.schema.Field(c).Name, err)
-				}
-			}
-			if err := s.checkUnique(b, b.Len()-1, ahead, 0); err != nil {
-				return nil, err
-			}
-			break
+		into, row := b, b.Len()
+		if row == s.chunk {
+			ahead = true
+			into, row = etl.NewBatch(s.schema, 1), 0
 		}
-		for i, v := range vals {
-			if err := AppendValue(&b.Cols[i], v); err != nil {
+		for i := range b.Cols {
+			if err := AppendValue(&into.Cols[i], vals[i]); err != nil {
 				return nil, s.errorf("row %d after %s: column %q: %w", b.Len()+1, s.describePosition(), s.schema.Field(i).Name, err)
 			}
 		}
-		row := b.Len()
-		b.Origins = append(b.Origins, etl.Origin{Cursor: s.origin(b, row)})
-		if row > 0 {
-			if err := s.checkUnique(b, row-1, b, row); err != nil {
-				return nil, err
-			}
+		into.Origins = append(into.Origins, etl.Origin{Cursor: s.origin(into, row)})
+		prev, cur = cur, s.orderValues(into, row, vals[len(b.Cols):])
+		if prev != nil && sameValues(prev, cur) {
+			return nil, s.errorf("%w: two rows have %s; keyset paging would skip one of them: choose key columns that identify a row (a query's JOIN may repeat a table's id; key: [order_id, line_no])",
+				etl.Permanent(ErrKeyNotUnique), into.Origins[row].Cursor)
+		}
+		if ahead {
+			break
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.errorf("read after %s: %w", s.describePosition(), err)
 	}
-	n := b.Len()
-	if ahead == nil {
+	if !ahead {
 		s.done = true
 	}
-	if n == 0 {
+	if b.Len() == 0 {
 		return nil, etl.ErrEndOfInput
 	}
-	s.last = make([]any, len(s.order))
-	for i, c := range s.order {
-		s.last[i] = b.Cols[c].Value(n - 1)
+	s.last = prev
+	if !ahead {
+		s.last = cur
 	}
-	s.lookbackFrom = nil
-	if b.Position, err = encodePosition(s.cfg.Cursor != "", s.last); err != nil {
+	s.lookbackFrom, s.legacy = nil, nil
+	if b.Position, err = encodePosition(s.cfg.Cursor != "", s.drv.StoredOrder != nil, s.last); err != nil {
 		return nil, s.errorf("position: %w", err)
 	}
 	return b, nil
 }
 
+// orderValues returns the cursor and key values of row i of b: as the
+// database stores them (stored, the extra columns of a StoredOrder query)
+// or as fields.
+func (s *Source) orderValues(b *etl.Batch, i int, stored []any) []any {
+	out := make([]any, len(s.order))
+	for j, c := range s.order {
+		if s.drv.StoredOrder != nil {
+			v := stored[j]
+			if raw, ok := v.([]byte); ok {
+				v = string(raw)
+			}
+			out[j] = v
+			continue
+		}
+		out[j] = b.Cols[c].Value(i)
+	}
+	return out
+}
+
+// sameValues compares the cursor and key values of two rows.
+func sameValues(x, y []any) bool {
+	for i := range x {
+		if !sameValue(x[i], y[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // query returns the next chunk's SELECT and its arguments.
 func (s *Source) query() (string, []any) {
 	d := s.drv.Dialect
-	exprs := make([]string, len(s.order))
-	binds := make([]any, len(s.order))
+	n := len(s.order)
+	quoted := make([]string, n)
+	exprs := make([]string, n)
+	binds := make([]any, n)
 	for i, c := range s.order {
-		q, _ := d.QuoteIdent(s.schema.Field(c).Name)
-		exprs[i] = q
-		var v any
+		quoted[i], _ = d.QuoteIdent(s.schema.Field(c).Name)
+		exprs[i] = quoted[i]
 		if s.last != nil {
-			v = s.last[i]
+			binds[i] = s.last[i]
 		}
-		if i == 0 && s.lookbackFrom != nil {
-			v = s.lookbackFrom
+		if s.drv.OrderExpr != nil && s.drv.StoredOrder == nil {
+			exprs[i], binds[i] = s.drv.OrderExpr(quoted[i], s.schema.Field(c).Type, s.types[c], binds[i])
 		}
-		binds[i] = v
+	}
+	// normalized is the comparison of a time bound (a lookback, a legacy
+	// position) by the driver's OrderExpr, when stored values order.
+	normalized := func(values []any) ([]string, []any) {
+		ex := append([]string(nil), quoted...)
+		bs := append([]any(nil), values...)
 		if s.drv.OrderExpr != nil {
-			exprs[i], binds[i] = s.drv.OrderExpr(q, s.schema.Field(c).Type, s.types[c], v)
+			for i, c := range s.order {
+				ex[i], bs[i] = s.drv.OrderExpr(quoted[i], s.schema.Field(c).Type, s.types[c], values[i])
+			}
 		}
+		return ex, bs
 	}
 	var where []string
 	var args []any
 	if s.cfg.Cursor != "" {
-		q, _ := d.QuoteIdent(s.schema.Field(s.order[0]).Name)
-		where = append(where, q+" IS NOT NULL")
+		where = append(where, quoted[0]+" IS NOT NULL")
 	}
 	switch {
 	case s.lookbackFrom != nil:
-		where = append(where, exprs[0]+" >= "+d.Placeholder(1))
-		args = append(args, binds[0])
+		ex, bs := exprs, binds
+		if s.drv.StoredOrder != nil {
+			ex, bs = normalized(append([]any{s.lookbackFrom}, make([]any, n-1)...))
+		} else if s.drv.OrderExpr != nil {
+			ex[0], bs[0] = s.drv.OrderExpr(quoted[0], s.schema.Field(s.order[0]).Type, s.types[s.order[0]], s.lookbackFrom)
+		} else {
+			bs[0] = s.lookbackFrom
+		}
+		where = append(where, ex[0]+" >= "+d.Placeholder(1))
+		args = append(args, bs[0])
+	case s.legacy != nil:
+		ex, bs := normalized(s.legacy)
+		cond, condArgs := s.after(ex, bs, 0)
+		where = append(where, cond)
+		args = condArgs
 	case s.last != nil:
-		cond, condArgs := s.after(exprs, binds)
+		cond, condArgs := s.after(exprs, binds, 0)
 		where = append(where, cond)
 		args = condArgs
 	}
 	var b strings.Builder
-	b.WriteString("SELECT * FROM ")
+	b.WriteString("SELECT *")
+	if s.drv.StoredOrder != nil {
+		for i := range quoted {
+			b.WriteString(", ")
+			b.WriteString(s.drv.StoredOrder(quoted[i]))
+		}
+	}
+	b.WriteString(" FROM ")
 	b.WriteString(s.from)
 	if len(where) > 0 {
 		b.WriteString(" WHERE ")
@@ -357,13 +441,14 @@ func (s *Source) query() (string, []any) {
 	return b.String(), args
 }
 
-// after is the condition "(exprs) > (binds)" in keyset order.
-func (s *Source) after(exprs []string, binds []any) (string, []any) {
+// after is the condition "(exprs) > (binds)" in keyset order; its
+// placeholders are numbered after the first from.
+func (s *Source) after(exprs []string, binds []any, from int) (string, []any) {
 	d := s.drv.Dialect
 	if s.drv.RowValues || len(exprs) == 1 {
 		ph := make([]string, len(exprs))
 		for i := range exprs {
-			ph[i] = d.Placeholder(i + 1)
+			ph[i] = d.Placeholder(from + i + 1)
 		}
 		if len(exprs) == 1 {
 			return exprs[0] + " > " + ph[0], binds
@@ -375,12 +460,12 @@ func (s *Source) after(exprs []string, binds []any) (string, []any) {
 	var build func(i int) string
 	build = func(i int) string {
 		args = append(args, binds[i])
-		gt := exprs[i] + " > " + d.Placeholder(len(args))
+		gt := exprs[i] + " > " + d.Placeholder(from+len(args))
 		if i == len(exprs)-1 {
 			return gt
 		}
 		args = append(args, binds[i])
-		eq := exprs[i] + " = " + d.Placeholder(len(args))
+		eq := exprs[i] + " = " + d.Placeholder(from+len(args))
 		return "(" + gt + " OR (" + eq + " AND " + build(i+1) + "))"
 	}
 	return build(0), args

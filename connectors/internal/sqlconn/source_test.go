@@ -60,22 +60,36 @@ func TestKeysetQuery(t *testing.T) {
 func TestPositionRoundTrip(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2024, 1, 2, 3, 4, 5, 123456789, time.UTC)
-	pos, err := encodePosition(true, []any{at, "12.50", int64(-3)})
+	pos, err := encodePosition(true, false, []any{at, "12.50", int64(-3)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(pos) != `{"cursor":"2024-01-02T03:04:05.123456789Z","key":["12.50",-3]}` {
 		t.Errorf("position = %s", pos)
 	}
-	got, err := decodePosition(pos, true, []etl.Type{etl.TypeTimestamp, etl.TypeString, etl.TypeInt})
-	if err != nil {
-		t.Fatal(err)
+	got, stored, err := decodePosition(pos, true, []etl.Type{etl.TypeTimestamp, etl.TypeString, etl.TypeInt})
+	if err != nil || stored {
+		t.Fatal(err, stored)
 	}
 	if diff := cmp.Diff([]any{at, "12.50", int64(-3)}, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if _, err := decodePosition(pos, true, []etl.Type{etl.TypeTimestamp, etl.TypeInt}); err == nil {
+	if _, _, err := decodePosition(pos, true, []etl.Type{etl.TypeTimestamp, etl.TypeInt}); err == nil {
 		t.Error("a position of another key shape was accepted")
+	}
+	// Stored values stay as the database holds them: an epoch integer in
+	// a timestamp column, sub-microsecond text, a real.
+	stored1 := []any{int64(1700000000), "2024-01-02 03:04:05.1234567", 2.5}
+	pos, err = encodePosition(true, true, stored1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, stored, err = decodePosition(pos, true, []etl.Type{etl.TypeTimestamp, etl.TypeTimestamp, etl.TypeFloat})
+	if err != nil || !stored {
+		t.Fatal(err, stored)
+	}
+	if diff := cmp.Diff(stored1, got); diff != "" {
+		t.Errorf("stored (-want +got):\n%s", diff)
 	}
 }
 

@@ -144,15 +144,17 @@ func ParseTime(s string) (time.Time, error) {
 }
 
 // positionJSON is a SQL source's position: the cursor value and the key
-// values of the last row read.
+// values of the last row read; Stored says they are the database's stored
+// values (see SourceDriver.StoredOrder), not field values.
 type positionJSON struct {
 	Cursor json.RawMessage   `json:"cursor,omitempty"`
 	Key    []json.RawMessage `json:"key"`
+	Stored bool              `json:"stored,omitempty"`
 }
 
 // encodePosition encodes the last row's cursor (if any) and key values.
-func encodePosition(hasCursor bool, values []any) (etl.Position, error) {
-	var p positionJSON
+func encodePosition(hasCursor, stored bool, values []any) (etl.Position, error) {
+	p := positionJSON{Stored: stored}
 	for i, v := range values {
 		raw, err := json.Marshal(v)
 		if err != nil {
@@ -168,23 +170,24 @@ func encodePosition(hasCursor bool, values []any) (etl.Position, error) {
 }
 
 // decodePosition decodes a position into values of the given types,
-// cursor first.
-func decodePosition(pos etl.Position, hasCursor bool, types []etl.Type) ([]any, error) {
+// cursor first; or, for a position of stored values, into int64, float64
+// and string values as the JSON holds them.
+func decodePosition(pos etl.Position, hasCursor bool, types []etl.Type) (values []any, stored bool, err error) {
 	var p positionJSON
 	dec := json.NewDecoder(bytes.NewReader(pos))
 	dec.UseNumber()
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("position %s: %w", pos, err)
+		return nil, false, fmt.Errorf("position %s: %w", pos, err)
 	}
 	raws := p.Key
 	if hasCursor {
 		if p.Cursor == nil {
-			return nil, fmt.Errorf("position %s has no cursor; the cursor was added since: run with --full-refresh", pos)
+			return nil, false, fmt.Errorf("position %s has no cursor; the cursor was added since: run with --full-refresh", pos)
 		}
 		raws = append([]json.RawMessage{p.Cursor}, p.Key...)
 	}
 	if len(raws) != len(types) {
-		return nil, fmt.Errorf("position %s has %d values for %d cursor and key columns; the cursor or key changed since: run with --full-refresh", pos, len(raws), len(types))
+		return nil, false, fmt.Errorf("position %s has %d values for %d cursor and key columns; the cursor or key changed since: run with --full-refresh", pos, len(raws), len(types))
 	}
 	out := make([]any, len(types))
 	for i, raw := range raws {
@@ -193,17 +196,29 @@ func decodePosition(pos etl.Position, hasCursor bool, types []etl.Type) ([]any, 
 		d := json.NewDecoder(bytes.NewReader(raw))
 		d.UseNumber()
 		if err := d.Decode(&v); err != nil {
-			return nil, fmt.Errorf("position %s: %w", pos, err)
+			return nil, false, fmt.Errorf("position %s: %w", pos, err)
+		}
+		if p.Stored {
+			if n, ok := v.(json.Number); ok {
+				if v, err = n.Int64(); err != nil {
+					v, err = n.Float64()
+				}
+				if err != nil {
+					return nil, false, fmt.Errorf("position %s: value %d: %w", pos, i+1, err)
+				}
+			}
+			out[i] = v
+			continue
 		}
 		if n, ok := v.(json.Number); ok && types[i] == etl.TypeString {
 			v = n.String()
 		}
 		if err := AppendValue(&col, v); err != nil {
-			return nil, fmt.Errorf("position %s: value %d: %w", pos, i+1, err)
+			return nil, false, fmt.Errorf("position %s: value %d: %w", pos, i+1, err)
 		}
 		out[i] = col.Value(0)
 	}
-	return out, nil
+	return out, p.Stored, nil
 }
 
 // EncodeJSON encodes a nested value as compact JSON, without HTML
