@@ -331,3 +331,47 @@ func TestOriginsNameThePageOnce(t *testing.T) {
 		t.Errorf("origin %q", got)
 	}
 }
+
+// TestPageCutOffIsReadAgain: a page whose connection drops mid-body is read
+// again, and the rows (and rejects) of the cut read are not kept twice.
+func TestPageCutOffIsReadAgain(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	page := `{"data":[{"id":1},{"id":"bad"},{"id":3},{"id":4}]}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) <= 2 {
+			// Promise the whole page, send 30 bytes, hang up.
+			conn, buf, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(page), page[:30])
+			buf.Flush()
+			conn.Close()
+			return
+		}
+		w.Write([]byte(page))
+	}))
+	defer srv.Close()
+	cfg := httpsource.Config{URL: srv.URL + "/items", Records: "data", Fields: map[string]string{"id": "int"}}
+	src, _ := httpsource.New(cfg, etl.BuildEnv{})
+	var logs httpapitest.LogBuffer
+	if err := src.Open(context.Background(), etl.SourceEnv{BatchSize: 10, Logger: logs.Logger(),
+		Clock: httpapitest.NewClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := src.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() != 3 || len(b.Rejects) != 1 || n.Load() != 3 {
+		t.Errorf("rows %d, rejects %d, requests %d; want 3, 1, 3", b.Len(), len(b.Rejects), n.Load())
+	}
+	if err := b.Check(); err != nil {
+		t.Error(err)
+	}
+	if !strings.Contains(logs.String(), "page cut off, reading it again") {
+		t.Errorf("not logged:\n%s", logs.String())
+	}
+}

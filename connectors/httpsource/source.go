@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"sort"
 	"strconv"
@@ -315,8 +317,7 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		}
 		origin := s.describe()
 		var buffered []map[string]any
-		s.mark, s.future = "", 0
-		next, err := s.page(ctx, func(i int, r map[string]any) {
+		next, err := s.readPage(ctx, &b, func(i int, r map[string]any) {
 			if s.schema == nil {
 				buffered = append(buffered, r) // typed from the whole first page
 				return
@@ -325,7 +326,7 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 				b = etl.NewBatch(s.schema, 16)
 			}
 			s.appendRecord(b, r, origin, i)
-		})
+		}, func() { buffered = nil })
 		if err != nil {
 			return nil, err
 		}
@@ -360,6 +361,62 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	}
 	b.Position = raw
 	return b, nil
+}
+
+// readPage reads the page at s.pos into *b through add, and reads it again
+// when its body was cut off mid-read (a dropped connection, the attempt's
+// timeout), within the retry budget: the rows and rejects of the cut read
+// are taken out of the batch first, and reset forgets what add buffered.
+func (s *Source) readPage(ctx context.Context, b **etl.Batch, add func(i int, r map[string]any), reset func()) (Position, error) {
+	rows, rejects := 0, 0
+	if *b != nil {
+		rows, rejects = (*b).Len(), len((*b).Rejects)
+	}
+	bo := etl.DefaultBackoff.NewBackOff()
+	for retry := 0; ; retry++ {
+		s.mark, s.future = "", 0
+		next, err := s.page(ctx, add)
+		if err == nil || !cutOff(err) || ctx.Err() != nil || retry >= s.maxRetries() {
+			return next, err
+		}
+		if *b != nil {
+			keep := make([]bool, (*b).Len())
+			for i := range rows {
+				keep[i] = true
+			}
+			(*b).Keep(keep)
+			(*b).Rejects = (*b).Rejects[:rejects]
+		}
+		reset()
+		wait := bo.NextBackOff()
+		s.logger().Warn("http source: page cut off, reading it again", "page", s.describe(), "cause", s.client.Redactor().Redact(err.Error()), "wait", wait)
+		if err := s.client.Sleep(ctx, wait); err != nil {
+			return Position{}, fmt.Errorf("http source: %s: %w", s.describe(), err)
+		}
+	}
+}
+
+// cutOff reports whether a page failed because its body stopped short (a
+// dropped connection, a timeout while reading), which reading it again may
+// mend, rather than because of what it held.
+func cutOff(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne)
+}
+
+// maxRetries is the retry budget of the source's settings.
+func (s *Source) maxRetries() int {
+	n := s.cfg.MaxRetries
+	if s.conn != nil {
+		n = s.conn.MaxRetries
+	}
+	switch {
+	case n < 0:
+		return 0
+	case n == 0:
+		return httpapi.DefaultMaxRetries
+	}
+	return n
 }
 
 func (s *Source) logger() *slog.Logger {
@@ -467,6 +524,8 @@ func (s *Source) page(ctx context.Context, add func(i int, r map[string]any)) (P
 			where, what, s.client.Redactor().Snippet(string(shown), 200))
 	case errors.Is(err, httpapi.ErrBodyTooLarge):
 		return Position{}, fmt.Errorf("http source: %s: %w", where, err)
+	case cutOff(err):
+		return Position{}, fmt.Errorf("http source: %s: read body: %w", where, err)
 	case err != nil:
 		return Position{}, fmt.Errorf("http source: %s: response is not JSON: %s", where, s.client.Redactor().Redact(err.Error()))
 	}
