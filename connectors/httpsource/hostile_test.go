@@ -375,3 +375,27 @@ func TestPageCutOffIsReadAgain(t *testing.T) {
 		t.Errorf("not logged:\n%s", logs.String())
 	}
 }
+
+// TestSourceHeadersOnAConnectionAreSecret: headers set on a source bound to
+// a connection are hidden from errors like the connection's own.
+func TestSourceHeadersOnAConnectionAreSecret(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, "you sent %v", r.Header)
+	}))
+	defer srv.Close()
+	conn := &httpsource.ConnConfig{}
+	conn.BaseURL, conn.Token = srv.URL, "conn-token-0808"
+	cfg := httpsource.Config{URL: "/items", Records: "data"}
+	cfg.Headers = map[string]string{}
+	cfg.Headers["X-Workspace-Key"] = "ws-secret-0909"
+	src, err := httpsource.New(cfg, etl.BuildEnv{Connection: &etl.Connection{Name: "api", Type: "http", Config: conn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = drain(src, etl.SourceEnv{BatchSize: 10}, 2)
+	if err == nil || strings.Contains(err.Error(), "ws-secret-0909") || strings.Contains(err.Error(), "conn-token-0808") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -263,6 +263,8 @@ func (s *Source) Open(_ context.Context, env etl.SourceEnv) error {
 			opts.Header = map[string][]string{}
 		}
 		opts.Header.Set(k, v)
+		// A source's own headers are secrets like the connection's.
+		opts.Secrets = append(opts.Secrets, v)
 	}
 	if s.conn == nil {
 		// Credentials go only where the source's url points.
