@@ -148,6 +148,16 @@ type Target interface {
 	Durability() Durability
 }
 
+// DryRunner is an optional Target interface: in a dry run (where Open,
+// Write and Commit are not called) DryRun says what the target would send
+// for a batch, one line per item, without any I/O: the statements with
+// their row counts for a table, the requests with their bodies (secrets
+// masked) for an API, the path and row count for a file. env is what
+// Open would get.
+type DryRunner interface {
+	DryRun(ctx context.Context, env TargetEnv, b *Batch) ([]string, error)
+}
+
 // Syncer is an optional Target interface for a target that makes many
 // batches durable at once: a database loading several batches in one
 // transaction, since a commit (an fsync) per batch is what bounds a bulk

@@ -37,6 +37,10 @@ type RunOptions struct {
 	Limit int64
 	// Progress, if set, is called after each batch with the run's counters.
 	Progress func(Counters)
+	// DryRunReport, if set, is told in a dry run of each batch as it would
+	// reach each target (after the target's route): its rows, and what a
+	// DryRunner target would send for it (nil for other targets).
+	DryRunReport func(target string, rows int, sends []string)
 	// Stop, when closed, ends the run gracefully: no further batch is read,
 	// the batches already read are written and checkpointed, and the run
 	// ends with ErrStopped. Cancelling the context instead aborts at once
@@ -545,6 +549,8 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 			if targetRejects, err = p.write(ctx, b); err != nil {
 				return err
 			}
+		} else if err := p.dryRun(ctx, b); err != nil {
+			return err
 		}
 		lastSeq = b.Seq
 		if !p.opts.DryRun {
@@ -613,11 +619,7 @@ func (p *pipeline) write(ctx context.Context, b *Batch) ([]Reject, error) {
 		rejects []Reject
 	)
 	writeOne := func(ctx context.Context, t NamedTarget) error {
-		tb := b
-		if mask, ok := b.Routes[t.Route]; ok && t.Route != "" {
-			tb = b.Select(mask)
-		}
-		if err := t.Target.Write(ctx, tb); err != nil {
+		if err := t.Target.Write(ctx, routed(b, t)); err != nil {
 			return fmt.Errorf("%s: write batch %d: %w", t.Name, b.Seq, err)
 		}
 		if r, ok := t.Target.(Rejecter); ok {
@@ -639,6 +641,37 @@ func (p *pipeline) write(ctx context.Context, b *Batch) ([]Reject, error) {
 	}
 	err := g.Wait()
 	return rejects, err
+}
+
+// routed is b as target t receives it: the rows of its route, if any.
+func routed(b *Batch, t NamedTarget) *Batch {
+	if mask, ok := b.Routes[t.Route]; ok && t.Route != "" {
+		return b.Select(mask)
+	}
+	return b
+}
+
+// dryRun tells opts.DryRunReport what each target would receive of b and,
+// for a DryRunner, what it would send.
+func (p *pipeline) dryRun(ctx context.Context, b *Batch) error {
+	if p.opts.DryRunReport == nil {
+		return nil
+	}
+	env := TargetEnv{Job: p.job.Name, RunID: p.runID, RunDate: p.clock.Now().UTC(), Logger: p.log, Clock: p.clock,
+		FullRefresh: p.opts.FullRefresh}
+	for _, t := range p.job.Targets {
+		tb := routed(b, t)
+		var sends []string
+		if dr, ok := t.Target.(DryRunner); ok && tb.Len() > 0 {
+			env.Name = t.Name
+			var err error
+			if sends, err = dr.DryRun(ctx, env, tb); err != nil {
+				return fmt.Errorf("%s: dry run of batch %d: %w", t.Name, b.Seq, err)
+			}
+		}
+		p.opts.DryRunReport(t.Name, tb.Len(), sends)
+	}
+	return nil
 }
 
 // scopedFingerprints keys a job's target fingerprints as "<job>/<target>",

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/etltest"
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
@@ -548,5 +550,44 @@ func TestRunnerSyncsWhileTheSourceIsSlow(t *testing.T) {
 	}
 	if target.Syncs < 2 || fmt.Sprint(target.SyncedSeqs()) != "[1 2 3]" {
 		t.Fatalf("%d syncs, synced %v; want at least 2 (idle, end of input), synced [1 2 3]", target.Syncs, target.SyncedSeqs())
+	}
+}
+
+// dryRunTarget is a target that says what it would send.
+type dryRunTarget struct{ etltest.Target }
+
+func (t *dryRunTarget) DryRun(_ context.Context, env etl.TargetEnv, b *etl.Batch) ([]string, error) {
+	return []string{fmt.Sprintf("%s of run %d: %d row(s)", env.Name, env.RunID, b.Len())}, nil
+}
+
+// TestRunnerDryRunReport: a dry run opens and writes no target, and tells
+// DryRunReport each target's rows (after its route) and what a DryRunner
+// would send.
+func TestRunnerDryRunReport(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	bs := batches(2)
+	bs[0].Routes = map[string][]bool{"hot": {true, false}}
+	bs[1].Routes = map[string][]bool{"hot": {false, false}}
+	all, hot := &etltest.Target{}, &dryRunTarget{}
+	job := &etl.Job{Name: "j", Source: &etltest.Source{Batches: bs},
+		Targets: []etl.NamedTarget{{Name: "all", Target: all}, {Name: "hot", Target: hot, Route: "hot"}}}
+	rows := map[string]int{}
+	var sends []string
+	run, err := s.runner.Run(context.Background(), job, etl.RunOptions{DryRun: true, DryRunReport: func(target string, n int, s []string) {
+		rows[target] += n
+		sends = append(sends, s...)
+	}})
+	if err != nil || run.Written != 0 {
+		t.Fatalf("dry run: %+v %v", run, err)
+	}
+	if diff := cmp.Diff(map[string]int{"all": 4, "hot": 1}, rows); diff != "" {
+		t.Errorf("rows per target (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{fmt.Sprintf("hot of run %d: 1 row(s)", run.ID)}, sends); diff != "" {
+		t.Errorf("sends (-want +got):\n%s", diff)
+	}
+	if len(all.Written) != 0 || all.Env.Job != "" || len(hot.Written) != 0 {
+		t.Errorf("a dry run opened or wrote a target")
 	}
 }

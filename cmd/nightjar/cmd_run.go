@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -131,6 +133,11 @@ func (a *app) runJob(ctx context.Context, runner *etl.Runner, name string, opts 
 			_ = bar.Set64(c.Read)
 		}
 	}
+	var report *dryRunReport
+	if opts.DryRun {
+		report = &dryRunReport{}
+		opts.DryRunReport = report.add
+	}
 	run, err := runner.Run(ctx, job, opts)
 	if bar != nil {
 		_ = bar.Finish()
@@ -146,6 +153,9 @@ func (a *app) runJob(ctx context.Context, runner *etl.Runner, name string, opts 
 		if run.Skipped > 0 {
 			fmt.Fprintf(a.stdout, "%s: %d row(s) skipped: their batches were already loaded (a replay after an interrupted run)\n", name, run.Skipped)
 		}
+		if report != nil {
+			report.print(a.stdout, name, a.redact)
+		}
 		if run.Rejected > 0 && opts.DryRun {
 			fmt.Fprintf(a.stdout, "%s: %d row(s) would be quarantined\n", name, run.Rejected)
 		} else if run.Rejected > 0 {
@@ -158,6 +168,52 @@ func (a *app) runJob(ctx context.Context, runner *etl.Runner, name string, opts 
 		}
 	}
 	return run, err
+}
+
+// dryRunReport gathers what a dry run's targets would have received and
+// sent.
+type dryRunReport struct {
+	mu      sync.Mutex // DryRunReport may be called from the runner's stages
+	targets []string   // in the order first seen
+	rows    map[string]int64
+	sends   map[string][]string
+}
+
+// maxDryRunSends bounds the lines shown per target.
+const maxDryRunSends = 10
+
+func (r *dryRunReport) add(target string, rows int, sends []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rows == nil {
+		r.rows, r.sends = map[string]int64{}, map[string][]string{}
+	}
+	if _, ok := r.rows[target]; !ok {
+		r.targets = append(r.targets, target)
+	}
+	r.rows[target] += int64(rows)
+	r.sends[target] = append(r.sends[target], sends...)
+}
+
+func (r *dryRunReport) print(w io.Writer, job string, redact func(string) string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.targets) == 0 {
+		fmt.Fprintf(w, "%s: would send nothing: no rows reached the targets\n", job)
+		return
+	}
+	fmt.Fprintf(w, "%s: would send:\n", job)
+	for _, t := range r.targets {
+		fmt.Fprintf(w, "  %s: %d row(s)\n", t, r.rows[t])
+		sends := r.sends[t]
+		for i, s := range sends {
+			if i == maxDryRunSends {
+				fmt.Fprintf(w, "    … and %d more\n", len(sends)-maxDryRunSends)
+				break
+			}
+			fmt.Fprintf(w, "    %s\n", redact(s))
+		}
+	}
 }
 
 // progressRate is ", N rows/s" once a run has gone on for a second, and

@@ -187,3 +187,27 @@ func TestProgressLine(t *testing.T) {
 		t.Errorf("terminal got %q, want %q", out.String(), want)
 	}
 }
+
+// TestDryRunShowsWhatWouldBeSent: a dry run lists each target with the
+// rows it would receive (after routes) and, for a file target, the file.
+func TestDryRunShowsWhatWouldBeSent(t *testing.T) {
+	dir := t.TempDir()
+	nightjar(t, "init", dir)
+	cfg := filepath.Join(dir, "nightjar.yaml")
+	code, out, errOut := nightjar(t, "run", "-c", cfg, "chat_leads", "--dry-run")
+	if code != 0 {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"chat_leads: would send:\n  targets[0] table warehouse: 31 row(s)\n  targets[1] file: 7 row(s)\n",
+		"    write 7 row(s) to out/hot-leads-",
+		"(dry run: nothing written)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
+		t.Errorf("a dry run created %s/out", dir)
+	}
+}

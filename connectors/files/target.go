@@ -152,6 +152,17 @@ func (t *Target) Open(ctx context.Context, env etl.TargetEnv) error {
 	return nil
 }
 
+var _ etl.DryRunner = (*Target)(nil)
+
+// DryRun names the file the batch would go to, with its row count.
+func (t *Target) DryRun(_ context.Context, env etl.TargetEnv, b *etl.Batch) ([]string, error) {
+	name, err := renderPath(t.tmpl, PathData{Job: env.Job, RunID: env.RunID, RunDate: env.RunDate.Format(time.DateOnly)})
+	if err != nil {
+		return nil, fmt.Errorf("file: path: %w", err)
+	}
+	return []string{fmt.Sprintf("write %d row(s) to %s (%s, replaced at the end of the run)", b.Len(), filepath.ToSlash(name), t.format.Name)}, nil
+}
+
 // Write appends the batch's rows to the temporary file.
 func (t *Target) Write(ctx context.Context, b *etl.Batch) error {
 	if t.tmp == nil {
