@@ -3,6 +3,7 @@ package parquet
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"time"
 	"unsafe"
 
@@ -80,7 +81,7 @@ func (e *Encoder) start(s *etl.Schema) error {
 		e.header = append(e.header, f.Name)
 		e.types = append(e.types, f.Type)
 	}
-	schema := pq.NewSchema("row", group)
+	schema := pq.NewSchema("row", orderedGroup{Group: group, names: e.header})
 	for _, name := range e.header {
 		col, _ := schema.Lookup(name)
 		e.leaf = append(e.leaf, col.ColumnIndex)
@@ -97,6 +98,42 @@ func (e *Encoder) start(s *etl.Schema) error {
 	}
 	e.pw = pq.NewGenericWriter[any](e.w, opts...)
 	return nil
+}
+
+// orderedGroup is a group whose fields keep the order of names, the
+// batch's: pq.Group, a map, sorts them by name, so that readers would
+// list a file's columns alphabetically rather than in the source's order.
+type orderedGroup struct {
+	pq.Group
+	names []string
+}
+
+// Fields returns the group's fields in the order of names.
+func (g orderedGroup) Fields() []pq.Field {
+	byName := make(map[string]pq.Field, len(g.names))
+	for _, f := range g.Group.Fields() {
+		byName[f.Name()] = f
+	}
+	fields := make([]pq.Field, len(g.names))
+	for i, n := range g.names {
+		fields[i] = byName[n]
+	}
+	return fields
+}
+
+// GoType is a struct of the fields in order, as pq.Group builds one.
+func (g orderedGroup) GoType() reflect.Type {
+	base := g.Group.GoType()
+	fields := make([]reflect.StructField, 0, base.NumField())
+	byTag := make(map[string]reflect.StructField, base.NumField())
+	for i := range base.NumField() {
+		f := base.Field(i)
+		byTag[f.Tag.Get("parquet")] = f
+	}
+	for _, n := range g.names {
+		fields = append(fields, byTag[n])
+	}
+	return reflect.StructOf(fields)
 }
 
 // Write implements fileformat.Encoder.
