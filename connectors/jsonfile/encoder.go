@@ -1,6 +1,7 @@
 package jsonfile
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -113,7 +114,7 @@ func appendValue(buf []byte, c *etl.Column, i int) ([]byte, error) {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return buf, fmt.Errorf("%v has no JSON representation", f)
 		}
-		return strconv.AppendFloat(buf, f, 'g', -1, 64), nil
+		return appendFloat(buf, f), nil
 	case etl.TypeBool:
 		return strconv.AppendBool(buf, c.Bool[i]), nil
 	case etl.TypeTimestamp:
@@ -132,6 +133,19 @@ func appendValue(buf []byte, c *etl.Column, i int) ([]byte, error) {
 		return append(buf, v...), nil
 	}
 	return buf, fmt.Errorf("unknown type %s", c.Type)
+}
+
+// appendFloat appends f in the shortest form that reads back as f, always
+// with a decimal point or an exponent ("2789.0", "-0.0", "1e+21"), so that
+// a reader takes a float column for floats, not integers, and keeps the
+// sign of zero.
+func appendFloat(buf []byte, f float64) []byte {
+	start := len(buf)
+	buf = strconv.AppendFloat(buf, f, 'g', -1, 64)
+	if bytes.IndexAny(buf[start:], ".e") < 0 {
+		buf = append(buf, ".0"...)
+	}
+	return buf
 }
 
 // appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
