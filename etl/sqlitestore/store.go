@@ -539,6 +539,37 @@ WHERE "job" = ? ORDER BY "loaded_at" DESC, "id" DESC`, job); err != nil {
 	return out, nil
 }
 
+// Run returns the run with id; ok is false when there is none.
+func (s *Store) Run(ctx context.Context, id int64) (run etl.Run, ok bool, err error) {
+	var rows []runRow
+	if err := s.db.SelectContext(ctx, &rows, `SELECT `+runColumns+` FROM "runs" WHERE "id" = ?`, id); err != nil {
+		return etl.Run{}, false, fmt.Errorf("run %d: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return etl.Run{}, false, nil
+	}
+	return rows[0].run(), true, nil
+}
+
+// RunQuarantine lists the rows a run rejected, in the order they were
+// quarantined, limit of them from offset, with how many there are.
+func (s *Store) RunQuarantine(ctx context.Context, runID int64, offset, limit int) ([]etl.QuarantineRecord, int, error) {
+	var total int
+	if err := s.db.GetContext(ctx, &total, `SELECT count(*) FROM "quarantine" WHERE "run_id" = ?`, runID); err != nil {
+		return nil, 0, fmt.Errorf("count quarantine of run %d: %w", runID, err)
+	}
+	var rows []quarantineRow
+	if err := s.db.SelectContext(ctx, &rows, `SELECT `+quarantineColumns+` FROM "quarantine"
+WHERE "run_id" = ? ORDER BY "id" LIMIT ? OFFSET ?`, runID, limit, offset); err != nil {
+		return nil, 0, fmt.Errorf("list quarantine of run %d: %w", runID, err)
+	}
+	out := make([]etl.QuarantineRecord, len(rows))
+	for i := range rows {
+		out[i] = rows[i].record()
+	}
+	return out, total, nil
+}
+
 // Quarantined lists a job's rejected rows, newest first; limit 0 means all.
 func (s *Store) Quarantined(ctx context.Context, job string, limit int) ([]etl.QuarantineRecord, error) {
 	if limit <= 0 {

@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
-	_ "embed"
+	"embed"
 	"fmt"
 	"html/template"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -13,10 +15,13 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
-//go:embed status.html
-var statusHTML string
+//go:embed layout.html status.html run.html
+var pages embed.FS
 
-var statusPage = template.Must(template.New("status").Parse(statusHTML))
+var (
+	statusPage  = template.Must(template.ParseFS(pages, "status.html", "layout.html"))
+	runPageTmpl = template.Must(template.ParseFS(pages, "run.html", "layout.html"))
+)
 
 // chartRuns is how many runs a job's chart shows.
 const chartRuns = 30
@@ -33,6 +38,7 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", d.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", d.status)
+	mux.HandleFunc("GET /runs/{id}", d.runPage)
 	return mux
 }
 
@@ -83,17 +89,22 @@ type runRow struct {
 	Read, Written, Skipped, Rejected, Batches int64
 }
 
-// chart is a bar chart of rows written per run, oldest on the left.
+// chart is a bar chart of rows written per run, oldest on the left, with
+// a line of the runs' durations on a scale of its own.
 type chart struct {
 	Width, Height int
 	Max           int64
+	MaxDuration   string
 	Bars          []bar
+	// DurationLine is the polyline's points, "x,y x,y ...".
+	DurationLine string
 }
 
 type bar struct {
 	X, Y, W, H int
 	Status     string
 	Title      string
+	RunID      int64
 }
 
 func (d *Daemon) status(w http.ResponseWriter, r *http.Request) {
@@ -171,23 +182,130 @@ func toRow(r etl.Run, redact func(string) string) runRow {
 }
 
 // rowsChart draws runs (newest first, as the store lists them) oldest on
-// the left; each bar's height is the rows written, relative to the most.
+// the left; each bar's height is the rows written, relative to the most,
+// and the line's height at the bar is the run's duration, relative to the
+// longest.
 func rowsChart(runs []etl.Run) chart {
 	const slot, barW, height = 8, 6, 48
 	c := chart{Width: slot * chartRuns, Height: height}
+	var longest time.Duration
 	for _, r := range runs {
 		c.Max = max(c.Max, r.Written)
+		longest = max(longest, runDuration(r))
 	}
+	c.MaxDuration = longest.Round(time.Millisecond).String()
+	var points []string
 	for i := range runs {
 		r := runs[len(runs)-1-i]
 		h := 1 // a run that wrote nothing still shows
 		if c.Max > 0 {
 			h = max(h, int(r.Written*(height-2)/c.Max))
 		}
+		took := runDuration(r)
 		c.Bars = append(c.Bars, bar{
-			X: i * slot, Y: height - h, W: barW, H: h, Status: string(r.Status),
-			Title: fmt.Sprintf("run %d %s: %d rows written", r.ID, r.Status, r.Written),
+			X: i * slot, Y: height - h, W: barW, H: h, Status: string(r.Status), RunID: r.ID,
+			Title: fmt.Sprintf("run %d %s: %d rows written in %s", r.ID, r.Status, r.Written, took.Round(time.Millisecond)),
 		})
+		y := height - 1
+		if longest > 0 {
+			y = height - 1 - int(int64(took)*(height-2)/int64(longest))
+		}
+		points = append(points, fmt.Sprintf("%d,%d", i*slot+barW/2, y))
 	}
+	c.DurationLine = strings.Join(points, " ")
 	return c
+}
+
+// runDuration is how long a run took, or has taken so far (0 for a run
+// without an end: it is running or was interrupted).
+func runDuration(r etl.Run) time.Duration {
+	if r.EndedAt.IsZero() {
+		return 0
+	}
+	return r.EndedAt.Sub(r.StartedAt)
+}
+
+// quarantinePage is how many quarantined rows a run's page shows at once.
+const quarantinePage = 50
+
+// runStore is what a run's page needs of the state store, beyond
+// etl.Store (sqlitestore.Store has it).
+type runStore interface {
+	Run(ctx context.Context, id int64) (etl.Run, bool, error)
+	RunQuarantine(ctx context.Context, runID int64, offset, limit int) ([]etl.QuarantineRecord, int, error)
+}
+
+type runPageData struct {
+	Generated, Config string
+	Run               runRow
+	Refresh           bool // the run is going: reload the page
+	Quarantine        []quarantineRow
+	Total             int
+	From, To          int
+	Page, Pages       int
+	Prev, Next        int // 0 when there is none
+}
+
+type quarantineRow struct {
+	ID                                 int64
+	Step, Origin, Field, Value, Reason string
+	Row                                string
+}
+
+// runPage shows one run: its counters and error, and the rows it
+// quarantined with their reasons and origins, quarantinePage at a time
+// (?page=N, 1-based).
+func (d *Daemon) runPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	cfg := d.Config()
+	st, ok := d.opts.Store.(runStore)
+	if !ok {
+		http.Error(w, "this state store has no run pages", http.StatusNotImplemented)
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		http.Error(w, "no such run: "+r.PathValue("id"), http.StatusNotFound)
+		return
+	}
+	run, found, err := st.Run(ctx, id)
+	if err != nil {
+		http.Error(w, "state store: "+cfg.Redact(err.Error()), http.StatusInternalServerError)
+		return
+	}
+	if !found {
+		http.Error(w, fmt.Sprintf("no run %d", id), http.StatusNotFound)
+		return
+	}
+	page := 1
+	if p, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && p > 1 {
+		page = p
+	}
+	recs, total, err := st.RunQuarantine(ctx, id, (page-1)*quarantinePage, quarantinePage)
+	if err != nil {
+		http.Error(w, "state store: "+cfg.Redact(err.Error()), http.StatusInternalServerError)
+		return
+	}
+	data := runPageData{
+		Generated: d.opts.Clock.Now().UTC().Format(time.RFC3339), Config: cfg.Path,
+		Run: toRow(run, cfg.Redact), Refresh: run.EndedAt.IsZero() && run.Status == etl.RunRunning,
+		Total: total, Page: page, Pages: max(1, (total+quarantinePage-1)/quarantinePage),
+	}
+	for _, q := range recs {
+		data.Quarantine = append(data.Quarantine, quarantineRow{ID: q.ID, Step: q.Step, Origin: q.Origin,
+			Field: q.Field, Value: cfg.Redact(q.Value), Reason: cfg.Redact(q.Reason), Row: cfg.Redact(q.RowJSON)})
+	}
+	if len(recs) > 0 {
+		data.From, data.To = (page-1)*quarantinePage+1, (page-1)*quarantinePage+len(recs)
+	}
+	if page > 1 {
+		data.Prev = page - 1
+	}
+	if page < data.Pages {
+		data.Next = page + 1
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := runPageTmpl.Execute(w, data); err != nil {
+		d.log.Warn("render run page", "err", err)
+	}
 }
