@@ -227,7 +227,8 @@ func (a *app) stateCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !yes {
-				return usageErr("state reset %s makes the next run load everything again; add --yes to confirm", args[0])
+				return usageErr("state reset %s makes the next run load everything again; to confirm: %s",
+					args[0], a.command("state", "reset", args[0], "--yes"))
 			}
 			ctx := cmd.Context()
 			st, err := a.jobStore(ctx, args)

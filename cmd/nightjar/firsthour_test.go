@@ -33,6 +33,10 @@ func TestHintsCarryTheConfigFlag(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "expected int") {
 		t.Errorf("the hint %q: exit %d\n%s%s", strings.Join(hint, " "), code, out, errOut)
 	}
+	_, _, errOut = nightjar(t, "state", "reset", "-c", cfg, "leads")
+	if want := "to confirm: nightjar state reset -c " + cfg + " leads --yes"; !strings.Contains(errOut, want) {
+		t.Errorf("state reset without --yes lacks %q:\n%s", want, errOut)
+	}
 }
 
 // TestInitWritesAProjectAndItsNextSteps: the project's comments describe
