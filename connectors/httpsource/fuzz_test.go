@@ -23,18 +23,23 @@ const (
 )
 
 // FuzzPageResponse serves whatever status, header and body the fuzzer
-// makes, with placeholders for the secrets ($PW the password, $B64 the
+// makes, to a source paginating the way kind picks, with placeholders for the secrets ($PW the password, $B64 the
 // basic credentials as sent, $HDR a configured header's value, $ECHO the
 // request's headers, $URL the server) and checks that no secret appears
 // in the source's error or log lines, whatever the response. Seeds are in
 // testdata/fuzz/FuzzPageResponse.
 func FuzzPageResponse(f *testing.F) {
-	f.Add(200, "Link", "<$URL/p?c=$PW>; rel=\"next\"", `{"data":[{"id":1,"k":"$PW"}],"next":"$PW"}`)
-	f.Add(400, "X-Echo", "$B64", "$ECHO")
-	f.Add(429, "Retry-After", "0", `{"message":"slow down $HDR"}`)
-	f.Add(200, "Content-Type", "application/json", `{"error":"$ECHO"}`)
-	f.Fuzz(func(t *testing.T, status int, name, value, body string) {
+	f.Add(uint8(0), 200, "Link", "<$URL/p?c=$PW>; rel=\"next\"", `{"data":[{"id":1,"k":"$PW"}],"next":"$PW"}`)
+	f.Add(uint8(1), 200, "X", "y", `{"data":[{"id":1}],"next":"$PW"}`)
+	f.Add(uint8(2), 400, "X-Echo", "$B64", "$ECHO")
+	f.Add(uint8(1), 429, "Retry-After", "0", `{"message":"slow down $HDR"}`)
+	f.Add(uint8(0), 200, "Content-Type", "application/json", `{"error":"$ECHO"}`)
+	f.Fuzz(func(t *testing.T, kind uint8, status int, name, value, body string) {
 		b64 := base64.StdEncoding.EncodeToString([]byte(fuzzUser + ":" + fuzzPassword))
+		code := status
+		if code < 200 || code > 599 {
+			code = 200 + (code%400+400)%400
+		}
 		var srv *httptest.Server
 		expand := func(s string, r *http.Request) string {
 			var echo strings.Builder
@@ -53,12 +58,16 @@ func FuzzPageResponse(f *testing.F) {
 			if validHeaderName(name) && !strings.ContainsAny(value, "\r\n\x00") {
 				w.Header().Set(name, expand(value, r))
 			}
-			w.WriteHeader(200 + (max(status, -status)%400+400)%400)
+			w.WriteHeader(code)
 			w.Write([]byte(expand(body, r)))
 		}))
 		defer srv.Close()
-		cfg := httpsource.Config{URL: srv.URL + "/items", Records: "data",
-			Pagination: httpsource.Pagination{Type: "next_link", MaxPages: 3}}
+		// kind picks the pagination: next link (Link header or body),
+		// cursor, offset.
+		pagination := []httpsource.Pagination{{Type: "next_link"}, {Type: "next_link", NextPath: "next"},
+			{Type: "cursor", CursorPath: "next"}, {Type: "offset", LimitParam: "limit", PageSize: 1}}[kind%4]
+		pagination.MaxPages = 3
+		cfg := httpsource.Config{URL: srv.URL + "/items", Records: "data", Pagination: pagination}
 		cfg.Basic = &httpapi.BasicConfig{Username: fuzzUser, Password: fuzzPassword}
 		cfg.Headers = map[string]string{"X-Tenant": fuzzHeader}
 		cfg.MaxRetries, cfg.MaxBody = 1, 1<<20

@@ -443,7 +443,7 @@ func (s *Source) describe() string {
 	switch s.cfg.Pagination.Type {
 	case "cursor":
 		if s.pos.Cursor != "" {
-			return "cursor " + s.pos.Cursor
+			return "cursor " + s.client.Redactor().Redact(s.pos.Cursor)
 		}
 	case "next_link":
 		// The link's path only: its query may hold a signature or a key.
@@ -644,13 +644,16 @@ func linkNext(values []string) (string, bool) {
 	return "", false
 }
 
-// infer builds the schema from the first page: every top-level field,
-// typed from its non-null values (a number with a fraction anywhere makes
-// the field a float).
+// infer builds the schema from the first page: every top-level field with
+// a name, typed from its non-null values (a number with a fraction anywhere
+// makes the field a float).
 func (s *Source) infer(records []map[string]any) {
 	types := map[string]etl.Type{}
 	for _, r := range records {
 		for k, v := range r {
+			if k == "" {
+				continue // a key "" cannot name a field
+			}
 			t, seen := types[k]
 			switch nt := jsonType(v); {
 			case !seen || t == 0:
