@@ -222,6 +222,27 @@ func TestThrottleLoopEnds(t *testing.T) {
 	}
 }
 
+// TestHugeRetryAfterFailsSayingWhy: Retry-After: 86400 (or a number
+// overflowing a duration) fails at once, saying what the server asked for.
+func TestHugeRetryAfterFailsSayingWhy(t *testing.T) {
+	t.Parallel()
+	for _, ra := range []string{"86400", "1e300"} {
+		var n atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n.Add(1)
+			w.Header().Set("Retry-After", ra)
+			w.WriteHeader(http.StatusTooManyRequests)
+		}))
+		clock := httpapitest.NewClock(t0)
+		c, _ := httpapi.New(httpapi.Options{BaseURL: srv.URL, Clock: clock})
+		_, err := c.Do(context.Background(), httpapi.Request{Path: "/x"})
+		srv.Close()
+		if !errors.Is(err, httpapi.ErrWaitTooLong) || !strings.Contains(err.Error(), "Retry-After: "+ra) || n.Load() != 1 || clock.Slept() != 0 {
+			t.Errorf("Retry-After %s: err = %v after %d requests, slept %v; want ErrWaitTooLong at once naming the header", ra, err, n.Load(), clock.Slept())
+		}
+	}
+}
+
 // TestCancelEndsAThrottleWait: a cancelled context (the runner's SIGTERM)
 // ends a long Retry-After wait at once.
 func TestCancelEndsAThrottleWait(t *testing.T) {
