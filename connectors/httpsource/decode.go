@@ -39,7 +39,13 @@ type pageDecoder struct {
 	dec   *json.Decoder
 	each  func(i int, raw json.RawMessage) error
 	found bool
+	depth int
 }
+
+// maxDepth bounds the nesting of a page outside its records, as
+// encoding/json bounds it inside them: a hostile "[[[[…" of max_body
+// bytes would otherwise overflow the stack.
+const maxDepth = 10000
 
 // value decodes the next value; onPath says it lies on the records path,
 // with at the path's components still to go.
@@ -69,6 +75,12 @@ func (d *pageDecoder) value(at []string, onPath bool) (any, error) {
 		}
 		d.found = true
 		return nil, nil
+	}
+	if tok == json.Delim('{') || tok == json.Delim('[') {
+		if d.depth++; d.depth > maxDepth {
+			return nil, fmt.Errorf("nested deeper than %d", maxDepth)
+		}
+		defer func() { d.depth-- }()
 	}
 	switch tok {
 	case json.Delim('{'):

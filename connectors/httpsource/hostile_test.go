@@ -399,3 +399,19 @@ func TestSourceHeadersOnAConnectionAreSecret(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestDeeplyNestedPageFails: a body nested a million levels deep fails the
+// page instead of overflowing the stack.
+func TestDeeplyNestedPageFails(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"meta":`))
+		w.Write([]byte(strings.Repeat("[", 1_000_000)))
+	}))
+	defer srv.Close()
+	src, _ := httpsource.New(httpsource.Config{URL: srv.URL + "/deep", Records: "data"}, etl.BuildEnv{})
+	_, _, err := drain(src, etl.SourceEnv{BatchSize: 10}, 2)
+	if err == nil || !strings.Contains(err.Error(), "nested deeper than") {
+		t.Errorf("err = %v", err)
+	}
+}
