@@ -1169,7 +1169,7 @@ func genRedact(g *dGen, t *dTable) *dStep {
 }
 
 // dRedactWhole is what redact makes of a whole value: an email keeps its
-// first letter and domain (mask) or becomes [email], a phone number its
+// domain and none of its local part (mask) or becomes [email], a phone number its
 // last two digits or [phone], anything else [redacted].
 func dRedactWhole(s, mode string) string {
 	switch {
@@ -1178,7 +1178,7 @@ func dRedactWhole(s, mode string) string {
 			return "[email]"
 		}
 		at := strings.LastIndexByte(s, '@')
-		return s[:1] + "***" + s[at:]
+		return "***" + s[at:]
 	case phoneDigits(s) >= 7 && strings.Trim(s, "+0123456789 ()-./") == "":
 		if mode == "remove" {
 			return "[phone]"

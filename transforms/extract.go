@@ -35,20 +35,24 @@ type ExtractConfig struct {
 // ExtractField is one extracted field. Pattern names a built-in pattern
 // (email, phone, card, iban, url); Regex is a regular expression whose
 // first capture group (or whole match) is taken. All collects every match
-// as a JSON list instead of the first.
+// as a JSON list instead of the first. Regions are the regions (ISO 3166
+// codes) whose national formats pattern phone recognises
+// (DefaultPhoneRegions when empty).
 type ExtractField struct {
 	Field   string
-	From    string `yaml:"from"`
-	Pattern string `yaml:"pattern"`
-	Regex   string `yaml:"regex"`
-	All     bool   `yaml:"all"`
+	From    string   `yaml:"from"`
+	Pattern string   `yaml:"pattern"`
+	Regex   string   `yaml:"regex"`
+	All     bool     `yaml:"all"`
+	Regions []string `yaml:"regions"`
 }
 
 type extractFieldYAML struct {
-	From    string `yaml:"from"`
-	Pattern string `yaml:"pattern"`
-	Regex   string `yaml:"regex"`
-	All     bool   `yaml:"all"`
+	From    string   `yaml:"from"`
+	Pattern string   `yaml:"pattern"`
+	Regex   string   `yaml:"regex"`
+	All     bool     `yaml:"all"`
+	Regions []string `yaml:"regions"`
 }
 
 // UnmarshalYAML decodes the mapping keeping its order.
@@ -64,7 +68,7 @@ func (c *ExtractConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	for _, item := range order {
 		name := fmt.Sprint(item.Key)
 		r := rules[name]
-		c.Fields = append(c.Fields, ExtractField{Field: name, From: r.From, Pattern: r.Pattern, Regex: r.Regex, All: r.All})
+		c.Fields = append(c.Fields, ExtractField{Field: name, From: r.From, Pattern: r.Pattern, Regex: r.Regex, All: r.All, Regions: r.Regions})
 	}
 	return nil
 }
@@ -110,6 +114,15 @@ func newExtract(cfg any, env etl.BuildEnv) (etl.Step, error) {
 				return nil, &etl.FieldError{Path: []string{f.Field, "pattern"}, Err: fmt.Errorf("unknown pattern %q (want %s, or use regex)", f.Pattern, strings.Join(builtinPatternNames, ", "))}
 			}
 			r.pattern = p
+			if len(f.Regions) > 0 {
+				if f.Pattern != "phone" {
+					return nil, &etl.FieldError{Path: []string{f.Field, "regions"}, Err: errors.New("regions is for pattern phone")}
+				}
+				if err := checkPhoneRegions(f.Regions); err != nil {
+					return nil, &etl.FieldError{Path: []string{f.Field, "regions"}, Err: err}
+				}
+				r.pattern = phonePattern(f.Regions)
+			}
 		case f.Regex != "":
 			re, err := regexp.Compile(f.Regex)
 			if err != nil {

@@ -1,15 +1,19 @@
 package transforms
 
 import (
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // This file is the catalogue of PII patterns shared by redact, extract and
 // validate: each has a regular expression that finds candidates in free
 // text and, where one exists, a check that weeds out look-alikes (Luhn for
-// card numbers, mod 97 for IBANs, a digit count for phone numbers).
+// card numbers, mod 97 for IBANs, libphonenumber's numbering plans for
+// phone numbers).
 
 // piiPattern is a named kind of personal data.
 type piiPattern struct {
@@ -22,13 +26,21 @@ type piiPattern struct {
 }
 
 var (
-	emailRe = regexp.MustCompile(`(?i)[a-z0-9._%+\-]+@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,}`)
-	// A phone number: an optional + or 00, then 7 to 15 digits that may be
-	// separated by single spaces, dots, dashes or a parenthesised group.
+	// An email address, internationalised (RFC 6531): letters of any
+	// script in the local part and the domain (José@example.com,
+	// françois@bücher.de).
+	emailRe = regexp.MustCompile(`[\p{L}\p{M}\p{N}._%+\-]+@[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}\-]*[\p{L}\p{M}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}\-]*[\p{L}\p{M}\p{N}])?)*\.\p{L}{2,}`)
+	// A phone number candidate: an optional + or 00, then digits that may
+	// be separated by single spaces, dots, dashes or a parenthesised group;
+	// validPhone decides.
 	phoneRe = regexp.MustCompile(`(?:\+|\b00)?\(?\d{1,4}\)?(?:[ .\-]?\(?\d{1,5}\)?){2,6}\b`)
 	cardRe  = regexp.MustCompile(`\b\d(?:[ \-]?\d){12,18}\b`)
 	ibanRe  = regexp.MustCompile(`\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b`)
 	urlRe   = regexp.MustCompile(`\bhttps?://[^\s<>"']+`)
+
+	// isoDateRe is a date, which a phone pattern must not take for a
+	// number (2026-12-05 is a valid number in some plans).
+	isoDateRe = regexp.MustCompile(`^\d{4}[-./]\d{2}[-./]\d{2}$`)
 
 	wholeEmailRe = regexp.MustCompile(`^` + emailRe.String() + `$`)
 )
@@ -36,7 +48,7 @@ var (
 // builtinPatterns are the patterns known by name.
 var builtinPatterns = map[string]*piiPattern{
 	"email": {name: "email", re: emailRe, label: "[email]"},
-	"phone": {name: "phone", re: phoneRe, valid: func(s string) bool { n := phoneDigits(s); return n >= 7 && n <= 15 }, label: "[phone]"},
+	"phone": phonePattern(DefaultPhoneRegions),
 	"card":  {name: "card", re: cardRe, valid: luhnValid, label: "[card]"},
 	"iban":  {name: "iban", re: ibanRe, valid: ibanValid, label: "[iban]"},
 	"url":   {name: "url", re: urlRe, label: "[url]"},
@@ -58,6 +70,52 @@ func (p *piiPattern) find(s string) [][]int {
 		}
 	}
 	return out
+}
+
+// DefaultPhoneRegions are the regions whose national formats a phone
+// pattern knows when a step names none: a number written with its country
+// code (+44 20 7946 0958, 0044 …) is found whatever its region.
+var DefaultPhoneRegions = []string{"US", "GB", "DE", "FR", "IN", "BR"}
+
+// phonePattern is the phone pattern for numbers valid in one of regions
+// (ISO 3166 codes), by libphonenumber's numbering plans.
+func phonePattern(regions []string) *piiPattern {
+	return &piiPattern{name: "phone", re: phoneRe, label: "[phone]",
+		valid: func(s string) bool { return validPhone(s, regions) }}
+}
+
+// checkPhoneRegions refuses a region libphonenumber does not know.
+func checkPhoneRegions(regions []string) error {
+	for _, r := range regions {
+		if phonenumbers.GetCountryCodeForRegion(strings.ToUpper(r)) == 0 {
+			return fmt.Errorf("unknown phone region %q (want an ISO 3166 code such as DE or US)", r)
+		}
+	}
+	return nil
+}
+
+// validPhone reports whether s is a valid phone number: in international
+// form (+ or 00 and a country code), or in the national form of one of
+// regions.
+func validPhone(s string, regions []string) bool {
+	t := strings.TrimSpace(s)
+	if n := phoneDigits(t); n < 5 || n > 17 || isoDateRe.MatchString(t) {
+		return false
+	}
+	if strings.HasPrefix(t, "00") {
+		t = "+" + t[2:]
+	}
+	if strings.HasPrefix(t, "+") {
+		num, err := phonenumbers.Parse(t, "ZZ")
+		return err == nil && phonenumbers.IsValidNumber(num)
+	}
+	for _, r := range regions {
+		num, err := phonenumbers.Parse(t, strings.ToUpper(r))
+		if err == nil && phonenumbers.IsValidNumberForRegion(num, strings.ToUpper(r)) {
+			return true
+		}
+	}
+	return false
 }
 
 func phoneDigits(s string) int {

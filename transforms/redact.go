@@ -44,8 +44,12 @@ type RedactConfig struct {
 	// Whole are fields whose entire value is personal data (an email
 	// column): the value is replaced as a whole.
 	Whole FieldList `yaml:"whole"`
-	// Mode is mask (default: keep a hint such as j***@example.com or the
-	// last 4 digits), remove (replace with [email], [phone], ...) or hash
+	// PhoneRegions are the regions (ISO 3166 codes) whose national phone
+	// formats are recognised; DefaultPhoneRegions when empty. A number with
+	// its country code is recognised whatever its region.
+	PhoneRegions []string `yaml:"phone_regions"`
+	// Mode is mask (default: keep a hint such as ***@example.com or the
+	// last digits), remove (replace with [email], [phone], ...) or hash
 	// (HMAC-SHA256 keyed by the secret in KeyEnv, so equal values hash
 	// equal across runs and joins still work).
 	Mode string `yaml:"mode"`
@@ -108,10 +112,16 @@ func newRedact(cfg any, env etl.BuildEnv) (etl.Step, error) {
 	priority := map[string]int{"card": 0, "iban": 1, "email": 2, "url": 3, "phone": 4}
 	sort.SliceStable(names, func(a, b int) bool { return priority[names[a]] < priority[names[b]] })
 	var custom []*piiPattern
+	if err := checkPhoneRegions(c.PhoneRegions); err != nil {
+		return nil, &etl.FieldError{Path: []string{"phone_regions"}, Err: err}
+	}
 	for _, n := range names {
 		p, ok := builtinPatterns[n]
 		if !ok {
 			return nil, &etl.FieldError{Path: []string{"patterns", fmt.Sprint(slices.Index(c.Patterns, n))}, Err: fmt.Errorf("unknown pattern %q (want %s, or a custom one)", n, strings.Join(builtinPatternNames, ", "))}
+		}
+		if n == "phone" && len(c.PhoneRegions) > 0 {
+			p = phonePattern(c.PhoneRegions)
 		}
 		s.patterns = append(s.patterns, p)
 	}
@@ -235,8 +245,8 @@ func hashValue(key []byte, p *piiPattern, v string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// maskValue keeps a hint: the first letter and the domain of an email,
-// the last digits of numbers; custom patterns become their label.
+// maskValue keeps a hint: the domain of an email (never any of its local
+// part), the last digits of numbers; custom patterns become their label.
 func maskValue(p *piiPattern, v string) string {
 	switch p.name {
 	case "email":
@@ -244,7 +254,7 @@ func maskValue(p *piiPattern, v string) string {
 		if at <= 0 {
 			return p.label
 		}
-		return v[:1] + "***" + v[at:]
+		return "***" + v[at:]
 	case "phone", "card", "iban":
 		keep := 2
 		if p.name != "phone" {
