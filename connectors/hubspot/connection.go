@@ -41,7 +41,7 @@ func init() {
 			Summary: "a HubSpot account (CRM v3 API): private-app token or OAuth2, rate limit per tier",
 			Example: "connections:\n  hubspot:\n    type: hubspot\n    token: \"${HUBSPOT_TOKEN}\"\n    rate_limit: { requests: 190, per: 10s }\n" +
 				"    # base_url: https://api.hubapi.com   (the default; the token goes to this origin only)\n    # max_wait: 5m   (the longest any request waits: Retry-After, rate-limit windows)\n",
-			Config:  func() any { return DefaultConnConfig() },
+			Config: func() any { return DefaultConnConfig() },
 		},
 		Validate: ValidateConnection,
 	})
