@@ -159,6 +159,9 @@ func TestSettingsValidate(t *testing.T) {
 		{httpapi.Settings{RateLimit: httpapi.RateLimitConfig{Requests: 10}}, "rate_limit"},
 		{httpapi.Settings{AuthConfig: httpapi.AuthConfig{Token: "t", Basic: &httpapi.BasicConfig{Username: "u"}}}, "basic"},
 		{httpapi.Settings{AuthConfig: httpapi.AuthConfig{OAuth2: &httpapi.OAuth2Config{TokenURL: "x", ClientID: "c"}}}, "oauth2"},
+		{httpapi.Settings{CrossOrigin: "follow"}, "cross_origin"},
+		{httpapi.Settings{MaxBody: -1}, "max_body"},
+		{httpapi.Settings{MaxWait: -time.Second}, "max_wait"},
 	} {
 		err := tc.s.Validate(false)
 		if err == nil || !strings.HasPrefix(err.Error(), "["+tc.path) {
