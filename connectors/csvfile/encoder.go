@@ -20,6 +20,8 @@ import (
 type Encoder struct {
 	fileformat.Output
 	delim byte
+	// escape prefixes formula-like text with an apostrophe.
+	escape bool
 
 	header []string // written names; nil before the first row
 	// mapSchema is the last batch schema seen and mapping, per header
@@ -35,7 +37,7 @@ func NewEncoder(w io.Writer, delim byte, opts fileformat.EncodeOptions) *Encoder
 	if delim == 0 {
 		delim = ','
 	}
-	return &Encoder{Output: fileformat.Output{W: w, File: opts.File}, delim: delim}
+	return &Encoder{Output: fileformat.Output{W: w, File: opts.File}, delim: delim, escape: opts.EscapeFormulas}
 }
 
 // Write implements fileformat.Encoder. A batch whose schema differs from
@@ -136,9 +138,24 @@ func (e *Encoder) appendValue(buf []byte, c *etl.Column, i int) ([]byte, error) 
 	return buf, fmt.Errorf("unknown type %s", c.Type)
 }
 
+// FormulaLike reports whether a spreadsheet opening a CSV file would take
+// text s for a formula: it begins with =, +, -, @, a tab or a CR (OWASP's
+// CSV injection list) and is not a number ("-42" and "+3.5" stay numbers).
+func FormulaLike(s string) bool {
+	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return false
+	}
+	_, err := strconv.ParseFloat(s, 64)
+	return err != nil
+}
+
 // appendString appends s, quoted when it is empty (to tell it from null)
-// or holds a delimiter, quote, CR or LF.
+// or holds a delimiter, quote, CR or LF; with escape, formula-like text
+// gets a leading apostrophe, which spreadsheets show as text.
 func (e *Encoder) appendString(buf []byte, s string) []byte {
+	if e.escape && FormulaLike(s) {
+		s = "'" + s
+	}
 	if !e.needsQuotes(s) {
 		return append(buf, s...)
 	}

@@ -26,6 +26,12 @@ type TargetConfig struct {
 	Format string `yaml:"format"`
 	// Compression is Parquet's codec: snappy (default), zstd or none.
 	Compression string `yaml:"compression"`
+	// EscapeFormulas (csv) writes text a spreadsheet would run as a
+	// formula (=, +, -, @, tab or CR first, not a number) with a leading
+	// apostrophe, as OWASP advises for CSV meant for spreadsheets. Off by
+	// default: the file is then exactly the data. XLSX needs no escaping:
+	// its text cells are never evaluated.
+	EscapeFormulas bool `yaml:"escape_formulas"`
 }
 
 // PathData is what a file target's path template is executed with.
@@ -66,6 +72,7 @@ type Target struct {
 	baseDir     string
 	format      fileformat.Format
 	compression string
+	escape      bool
 
 	log  *slog.Logger
 	path string // destination, absolute
@@ -109,7 +116,10 @@ func NewTarget(cfg TargetConfig, env etl.BuildEnv) (*Target, error) {
 	case cfg.Compression != "snappy" && cfg.Compression != "zstd" && cfg.Compression != "none":
 		return nil, &etl.FieldError{Path: []string{"compression"}, Err: fmt.Errorf("unknown compression %q (use snappy, zstd or none)", cfg.Compression)}
 	}
-	return &Target{tmpl: tmpl, baseDir: env.BaseDir, format: format, compression: cfg.Compression}, nil
+	if cfg.EscapeFormulas && format.Name != "csv" {
+		return nil, &etl.FieldError{Path: []string{"escape_formulas"}, Err: fmt.Errorf("only csv output is escaped, not %s (xlsx text cells are never evaluated)", format.Name)}
+	}
+	return &Target{tmpl: tmpl, baseDir: env.BaseDir, format: format, compression: cfg.Compression, escape: cfg.EscapeFormulas}, nil
 }
 
 func renderPath(tmpl *template.Template, data PathData) (string, error) {
@@ -148,7 +158,7 @@ func (t *Target) Open(ctx context.Context, env etl.TargetEnv) error {
 	}
 	t.tmp, t.rows = tmp, 0
 	t.bw = bufio.NewWriterSize(tmp, 1<<20)
-	t.enc = t.format.NewEncoder(t.bw, fileformat.EncodeOptions{File: t.rel, Compression: t.compression})
+	t.enc = t.format.NewEncoder(t.bw, fileformat.EncodeOptions{File: t.rel, Compression: t.compression, EscapeFormulas: t.escape})
 	return nil
 }
 

@@ -140,6 +140,9 @@ type EncodeOptions struct {
 	// Compression is a binary format's codec (Parquet: snappy, zstd,
 	// none); empty for the format's default.
 	Compression string
+	// EscapeFormulas neutralises text a spreadsheet would run as a formula
+	// (CSV): see csvfile.FormulaLike.
+	EscapeFormulas bool
 }
 
 // Encoder writes batches to one output stream. It writes each batch to its
