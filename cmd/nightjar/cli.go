@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
@@ -90,6 +90,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	// Cobra's own errors: unknown command or flag, wrong argument count.
 	fmt.Fprintln(stderr, "nightjar:", a.redact(err.Error()))
+	if cmd != nil {
+		sub := strings.TrimSpace(strings.TrimPrefix(cmd.CommandPath(), root.Name()))
+		fmt.Fprintf(stderr, "see: %s --help\n", strings.TrimSpace(a.program()+" "+sub))
+	}
 	return exitUsage
 }
 

@@ -91,6 +91,10 @@ func TestFirstHourSlips(t *testing.T) {
 	if code != 0 || strings.Contains(out, "--config") {
 		t.Errorf("init --help lists --config, which init ignores:\n%s", out)
 	}
+	code, _, errOut = nightjar(t, "preview", "chat_leads", "--stepp", "4")
+	if code != exitUsage || !strings.Contains(errOut, "unknown flag: --stepp\nsee: nightjar preview --help\n") {
+		t.Errorf("a mistyped flag: exit %d\n%s", code, errOut)
+	}
 	code, out, _ = nightjar(t, "completion", "bash")
 	if code != 0 || !strings.Contains(out, "bash completion") {
 		t.Errorf("completion bash: exit %d\n%.200s", code, out)
