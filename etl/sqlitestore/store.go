@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,7 +15,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 
 	"github.com/nightjar-etl/nightjar/etl"
 	nsql "github.com/nightjar-etl/nightjar/sql"
@@ -52,16 +53,90 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, fmt.Errorf("open state store %s: %w", path, err)
 	}
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := create(ctx, abs); err != nil {
+			return nil, fmt.Errorf("create state store %s: %w", path, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("open state store %s: %w", path, err)
+	case fi.Size() == 0:
+		return nil, fmt.Errorf("open state store %s: %w", path, ErrStoreEmpty)
+	}
+	s, err := open(ctx, abs)
+	if err != nil {
+		return nil, fmt.Errorf("open state store %s: %w", path, explain(err))
+	}
+	s.path = path
+	return s, nil
+}
+
+// ErrStoreEmpty is returned by Open for a state store file of 0 bytes:
+// truncated, or replaced by an empty file. nightjar never leaves one (a
+// new store is built aside and linked into place), and opening it as a
+// new store would load every source again from the start.
+var ErrStoreEmpty = errors.New("the file is empty (0 bytes): its checkpoints, file ledger and replay markers are gone, " +
+	"and a run now would load everything again. Restore it from a backup; or, to start afresh knowing that " +
+	"append targets will take every row again, delete it")
+
+// ErrNotAStore is returned by Open for a file that is not a SQLite
+// database, or one whose pages are damaged.
+var ErrNotAStore = errors.New("not a readable SQLite database (damaged, or another kind of file): restore the state store from a backup")
+
+// explain turns SQLite's codes for a damaged or foreign file into
+// ErrNotAStore.
+func explain(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt) {
+		return fmt.Errorf("%w (%v)", ErrNotAStore, err)
+	}
+	return err
+}
+
+// open opens and migrates the database at abs.
+func open(ctx context.Context, abs string) (*Store, error) {
 	db, err := sqlx.Open("sqlite3", dsn(abs))
 	if err != nil {
-		return nil, fmt.Errorf("open state store %s: %w", path, err)
+		return nil, err
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: abs}
 	if err := s.init(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open state store %s: %w", path, err)
+		return nil, err
 	}
 	return s, nil
+}
+
+// create builds a new, migrated state store beside abs and links it into
+// place, so that a crash while creating leaves no file, never an empty or
+// half-made one. A process that creates it at the same moment keeps the
+// one linked first.
+func create(ctx context.Context, abs string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".new-*")
+	if err != nil {
+		return err
+	}
+	tmp.Close()
+	defer func() {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(tmp.Name() + suffix)
+		}
+	}()
+	s, err := open(ctx, tmp.Name())
+	if err != nil {
+		return err
+	}
+	if err := s.db.Close(); err != nil { // checkpoints the WAL into the file
+		return err
+	}
+	err = os.Link(tmp.Name(), abs)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		// A file system without hard links: rename, which replaces a
+		// store another process made in the meantime (an empty one).
+		return os.Rename(tmp.Name(), abs)
+	}
+	return nil
 }
 
 // dsn is the go-sqlite3 data source name for the file at abs: a "file:"

@@ -1,0 +1,87 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
+)
+
+// TestOpenRefusesAnEmptyStore: a state store truncated to 0 bytes used to
+// open as a new one, silently, and the next run loaded every source again.
+func TestOpenRefusesAnEmptyStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := sqlitestore.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path + "-wal")
+	os.Remove(path + "-shm")
+	_, err = sqlitestore.Open(context.Background(), path)
+	if !errors.Is(err, sqlitestore.ErrStoreEmpty) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("open of a 0-byte store: %v, want ErrStoreEmpty naming %s", err, path)
+	}
+	if fi, _ := os.Stat(path); fi.Size() != 0 {
+		t.Errorf("the refused store was written to: %d bytes", fi.Size())
+	}
+}
+
+// TestOpenRefusesAForeignFile: a file that is not a SQLite database says
+// so, and what to do, instead of SQLite's bare "file is not a database".
+func TestOpenRefusesAForeignFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	if err := os.WriteFile(path, []byte(strings.Repeat("id,name\n1,a\n", 400)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sqlitestore.Open(context.Background(), path)
+	if !errors.Is(err, sqlitestore.ErrNotAStore) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "backup") {
+		t.Fatalf("open of a CSV as a store: %v, want ErrNotAStore naming %s", err, path)
+	}
+}
+
+// TestNewStoresAreCreatedWhole: a new store is made aside and linked into
+// place, so processes opening it at once share one store and nothing is
+// left beside it.
+func TestNewStoresAreCreatedWhole(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state", "state.db")
+	var wg sync.WaitGroup
+	stores := make([]*sqlitestore.Store, 6)
+	errs := make([]error, len(stores))
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = sqlitestore.Open(context.Background(), path) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	// One store: a migration table each would not agree on the file.
+	ctx := context.Background()
+	if _, err := stores[0].DB().ExecContext(ctx, `CREATE TABLE "probe" ("x" INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range stores {
+		var n int
+		if err := s.DB().GetContext(ctx, &n, `SELECT COUNT(*) FROM sqlite_master WHERE name = 'probe'`); err != nil || n != 1 {
+			t.Errorf("store %d does not see the table made through store 0 (%d, %v): not one file", i, n, err)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".new-") {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
