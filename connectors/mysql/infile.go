@@ -177,14 +177,20 @@ func appendFloat(buf []byte, f float64) ([]byte, error) {
 
 var errYearRange = errors.New("year outside 1-9999")
 
+// zeroTime is Go's zero time, 0001-01-01 00:00:00 UTC, as MySQL reads it.
+const zeroTime = "0001-01-01"
+
 // appendTime appends t as go-sql-driver writes a time into a statement
-// (with loc UTC): "0000-00-00" for the zero time; else in UTC, truncated
+// (with loc UTC), but for the zero time: go-sql-driver writes
+// "0000-00-00", which is no date (PostgreSQL's 0001-01-01 came back from
+// a round trip through MariaDB as 0000-00-00); it is 0001-01-01 here and
+// in an INSERT (see backend.value). Else in UTC, truncated
 // to truncate when set, the date, then the time of day unless midnight,
 // then the fraction unless zero, without trailing zeros (a column with
 // fewer digits truncates or rounds it as the server does for an INSERT).
 func appendTime(buf []byte, t time.Time, truncate time.Duration) ([]byte, error) {
 	if t.IsZero() {
-		return append(buf, "0000-00-00"...), nil
+		return append(buf, zeroTime...), nil
 	}
 	t = t.UTC()
 	if truncate > 0 {

@@ -148,6 +148,10 @@ func (b *backend) CreateLike(table, like string) (string, error) {
 // with INSERT; and with INSERT for the rest of the run once the server
 // refuses LOAD DATA LOCAL INFILE.
 func (b *backend) Load(ctx context.Context, _ *sqlx.Conn, tx *sqlx.Tx, table string, batch *etl.Batch, keys []string) error {
+	// A DOUBLE keeps no sign of zero; the server refuses NaN itself.
+	if err := sqlconn.CheckFloats(batch, "MariaDB/MySQL DOUBLE", false); err != nil {
+		return err
+	}
 	if len(keys) > 0 {
 		if err := b.checkKeyCollisions(ctx, tx, table, batch, keys); err != nil {
 			return err
@@ -236,6 +240,9 @@ func (b *backend) value(batch *etl.Batch, c, r int) (any, int, error) {
 	case etl.TypeBool:
 		return col.Bool[r], 1, nil
 	case etl.TypeTimestamp, etl.TypeDate:
+		if col.Time[r].IsZero() {
+			return zeroTime, 12, nil // go-sql-driver would write 0000-00-00
+		}
 		return col.Time[r], 29, nil
 	case etl.TypeJSON:
 		text, err := sqlconn.EncodeJSON(col.JSON[r])

@@ -149,6 +149,11 @@ func (b *backend) CreateLikeFrom(ctx context.Context, q sqlx.QueryerContext, tab
 // Load inserts the batch's rows (upserts with keys) in the transaction
 // open on conn.
 func (b *backend) Load(ctx context.Context, conn *sqlx.Conn, _ *sqlx.Tx, table string, batch *etl.Batch, keys []string) error {
+	// A REAL keeps no sign of zero (a whole number is stored as an
+	// integer) and stores NaN as null.
+	if err := sqlconn.CheckFloats(batch, "SQLite REAL", true); err != nil {
+		return err
+	}
 	return b.insertRows(ctx, conn, table, batch, keys)
 }
 

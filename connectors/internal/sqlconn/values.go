@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -231,4 +232,47 @@ func EncodeJSON(v any) (string, error) {
 		return "", err
 	}
 	return strings.TrimSuffix(buf.String(), "\n"), nil
+}
+
+// UnrepresentableError is a value a target's column cannot hold as it is:
+// rather than store another value (or null), the batch is refused.
+type UnrepresentableError struct {
+	Origin etl.Origin
+	Field  string
+	Value  string
+	Column string // the column type: "SQLite REAL"
+	Why    string
+}
+
+func (e *UnrepresentableError) Error() string {
+	return fmt.Sprintf("%s: field %q: %s cannot be stored in a %s column exactly (%s)", e.Origin, e.Field, e.Value, e.Column, e.Why)
+}
+
+// CheckFloats returns a permanent *UnrepresentableError for the first
+// negative zero of b's float fields, which column (a type with no sign of
+// zero) would store as 0, and with nan for the first NaN (which it would
+// store as null).
+func CheckFloats(b *etl.Batch, column string, nan bool) error {
+	for c := range b.Cols {
+		col := &b.Cols[c]
+		if col.Type != etl.TypeFloat {
+			continue
+		}
+		for r, f := range col.Float {
+			if col.Null[r] {
+				continue
+			}
+			var value, why string
+			switch {
+			case f == 0 && math.Signbit(f):
+				value, why = "-0", "it keeps no sign of zero"
+			case nan && math.IsNaN(f):
+				value, why = "NaN", "it would store null"
+			default:
+				continue
+			}
+			return etl.Permanent(&UnrepresentableError{Origin: b.Origins[r], Field: b.Schema.Field(c).Name, Value: value, Column: column, Why: why})
+		}
+	}
+	return nil
 }

@@ -1,0 +1,43 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// NaN (which SQLite stores as null) and -0 (which a REAL stores as 0)
+// are refused naming their row, field and the column type.
+func TestUnrepresentableFloatsRefused(t *testing.T) {
+	t.Parallel()
+	h := harness(t)
+	s := etl.MustSchema(etl.Field{Name: "k", Type: etl.TypeInt}, etl.Field{Name: "ratio", Type: etl.TypeFloat})
+	for _, tc := range []struct {
+		value float64
+		want  string
+	}{{math.NaN(), `leads.csv:3: field "ratio": NaN`}, {math.Copysign(0, -1), `leads.csv:3: field "ratio": -0`}} {
+		b := etl.NewBatch(s, 2)
+		b.Cols[0].AppendInt(1)
+		b.Cols[1].AppendFloat(1.5)
+		b.Cols[0].AppendInt(2)
+		b.Cols[1].AppendFloat(tc.value)
+		b.Origins = []etl.Origin{{File: "leads.csv", Line: 2}, {File: "leads.csv", Line: 3}}
+		b.Seq, b.Position = 1, etl.Position(`{}`)
+		tg := h.Target(t, sqlconn.TargetConfig{Table: "floats", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve})
+		ctx := context.Background()
+		if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t"}); err != nil {
+			t.Fatal(err)
+		}
+		err := tg.Write(ctx, b)
+		tg.Close()
+		var un *sqlconn.UnrepresentableError
+		if !errors.As(err, &un) || !etl.IsPermanent(err) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "SQLite REAL") {
+			t.Errorf("%v: err = %v, want %s refused", tc.value, err, tc.want)
+		}
+	}
+}
