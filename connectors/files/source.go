@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/unicode"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
 	"github.com/nightjar-etl/nightjar/etl"
@@ -469,7 +471,7 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 		opts.Offset, opts.Line, rows = s.pos.Offset, s.pos.Line, s.pos.Rows
 		s.log.Info("resuming file", "file", rel, "offset", opts.Offset, "line", opts.Line)
 	}
-	r, err := s.reader(f, utf)
+	r, err := s.reader(f, rel, utf)
 	if err != nil {
 		return nil, &wholeFileError{err}
 	}
@@ -486,7 +488,7 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 
 // reader returns what the format's decoder reads: the file itself, or its
 // decoded text for a gzip file or one not in UTF-8.
-func (s *Source) reader(f *os.File, utf *utf8Checker) (io.ReadSeeker, error) {
+func (s *Source) reader(f *os.File, rel string, utf *utf8Checker) (io.ReadSeeker, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
@@ -498,14 +500,25 @@ func (s *Source) reader(f *os.File, utf *utf8Checker) (io.ReadSeeker, error) {
 	gz := isGzip(head[:n])
 	enc := s.enc
 	if s.autoEnc {
+		var ev *utf8Evidence
 		var err error
 		if gz {
-			enc, err = sniffGzip(f)
-			if err != nil {
-				return nil, err
-			}
-		} else {
-			enc = detect(utf.head, utf.valid(true))
+			enc, ev, err = sniffGzip(f)
+		} else if enc = detect(utf.head, utf.valid(true)); enc == charmap.Windows1252 {
+			ev, err = plainEvidence(f)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ev != nil && ev.utf8Text() {
+			// UTF-8 with bad bytes: x/text's UTF-8 decoder replaces each
+			// by U+FFFD, and the rest of the file keeps its characters.
+			enc = unicode.UTF8
+			s.log.Warn(fmt.Sprintf("%s: UTF-8 with %d invalid byte(s), the first on line %d: each replaced by U+FFFD (set csv.encoding to choose another)", rel, ev.invalid, ev.firstLine),
+				"file", rel, "encoding", "utf-8", "invalid_bytes", ev.invalid, "first_line", ev.firstLine, "utf8_chars", ev.multi)
+		} else if ev != nil {
+			s.log.Info(fmt.Sprintf("%s: not UTF-8 (%d bytes outside it, %d UTF-8 characters): read as Windows-1252 (set csv.encoding to choose another)", rel, ev.invalid, ev.multi),
+				"file", rel, "encoding", "windows-1252", "invalid_bytes", ev.invalid, "utf8_chars", ev.multi)
 		}
 	}
 	if !gz && enc == nil {

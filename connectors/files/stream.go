@@ -89,6 +89,71 @@ func (c *utf8Checker) valid(final bool) bool {
 	return !c.invalid && (!final || len(c.carry) == 0)
 }
 
+// utf8Evidence is what a text that is not valid UTF-8 as a whole says
+// about its encoding: its valid multi-byte UTF-8 characters, its bytes
+// that are not UTF-8, and the line of the first of those.
+type utf8Evidence struct {
+	multi, invalid int
+	firstLine      int64
+}
+
+// utf8Text reports whether the text is UTF-8 with a few bad bytes rather
+// than Windows-1252: Windows-1252 text almost never forms a valid
+// multi-byte UTF-8 character (é is one byte, 0xE9, followed by ASCII), so
+// more valid multi-byte characters than bad bytes means UTF-8. A text
+// with neither (ASCII and one odd byte) is read as Windows-1252, which
+// decodes every byte and loses nothing.
+func (e utf8Evidence) utf8Text() bool { return e.multi > e.invalid }
+
+// countUTF8 reads r to its end, or limit bytes when limit > 0, gathering
+// the evidence.
+func countUTF8(r io.Reader, limit int64) (utf8Evidence, error) {
+	if limit > 0 {
+		r = io.LimitReader(r, limit)
+	}
+	var ev utf8Evidence
+	line := int64(1)
+	buf := make([]byte, 256<<10)
+	carry := 0
+	for {
+		n, err := io.ReadFull(r, buf[carry:])
+		n += carry
+		final := err != nil
+		p := buf[:n]
+		i := 0
+		for i < len(p) {
+			c := p[i]
+			if c < utf8.RuneSelf {
+				if c == '\n' {
+					line++
+				}
+				i++
+				continue
+			}
+			if !final && !utf8.FullRune(p[i:]) {
+				break // completed by the next read
+			}
+			if r, size := utf8.DecodeRune(p[i:]); r == utf8.RuneError && size == 1 {
+				if ev.invalid == 0 {
+					ev.firstLine = line
+				}
+				ev.invalid++
+				i++
+			} else {
+				ev.multi++
+				i += size
+			}
+		}
+		carry = copy(buf, p[i:])
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return ev, nil
+		}
+		if err != nil {
+			return ev, err
+		}
+	}
+}
+
 // detect picks the decoding for a text stream from its first bytes and,
 // when there is no BOM, whether it is valid UTF-8.
 func detect(head []byte, validUTF8 bool) encoding.Encoding {
@@ -179,8 +244,29 @@ func (s *textStream) Seek(offset int64, whence int) (int64, error) {
 	return s.pos, nil
 }
 
-// sniffGzip reads the start of a gzip file's text to pick its encoding.
-func sniffGzip(f *os.File) (encoding.Encoding, error) {
+// sniffGzip reads the start of a gzip file's text to pick its encoding;
+// ev is the evidence when that start is not valid UTF-8.
+func sniffGzip(f *os.File) (enc encoding.Encoding, ev *utf8Evidence, err error) {
+	zr, err := gunzipFrom(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	head, err := io.ReadAll(io.LimitReader(zr, sniffSize))
+	if err != nil {
+		return nil, nil, fmt.Errorf("gzip: %w", err)
+	}
+	var c utf8Checker
+	c.Write(head)
+	enc = detect(head, c.valid(len(head) < sniffSize))
+	if enc != charmap.Windows1252 {
+		return enc, nil, nil
+	}
+	e, _ := countUTF8(bytes.NewReader(head), 0)
+	return enc, &e, nil
+}
+
+// gunzipFrom reads f's decompressed text from its start.
+func gunzipFrom(f *os.File) (io.Reader, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
@@ -188,11 +274,14 @@ func sniffGzip(f *os.File) (encoding.Encoding, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gzip: %w", err)
 	}
-	head, err := io.ReadAll(io.LimitReader(zr, sniffSize))
-	if err != nil {
-		return nil, fmt.Errorf("gzip: %w", err)
+	return zr, nil
+}
+
+// plainEvidence is the evidence of a plain file, read whole.
+func plainEvidence(f *os.File) (*utf8Evidence, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
 	}
-	var c utf8Checker
-	c.Write(head)
-	return detect(head, c.valid(len(head) < sniffSize)), nil
+	ev, err := countUTF8(f, 0)
+	return &ev, err
 }
