@@ -41,3 +41,23 @@ func TestUnrepresentableFloatsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A BOOLEAN column holding 2 is not read as true: the read fails naming
+// the column.
+func TestBooleanTwoRefused(t *testing.T) {
+	t.Parallel()
+	h := harness(t)
+	if _, err := h.DB.Exec("CREATE TABLE flags (id INTEGER PRIMARY KEY, on_off BOOLEAN); INSERT INTO flags VALUES (1, 1), (2, 2)"); err != nil {
+		t.Fatal(err)
+	}
+	src := h.Source(t, sqlconn.SourceConfig{Table: "flags", Key: sqlconn.Names{"id"}})
+	ctx := context.Background()
+	if err := src.Open(ctx, etl.SourceEnv{Job: "j", BatchSize: 10}); err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	_, err := src.Next(ctx)
+	if err == nil || !strings.Contains(err.Error(), `column "on_off": 2 is not a boolean`) {
+		t.Errorf("err = %v, want 2 refused naming the column", err)
+	}
+}

@@ -3,6 +3,7 @@ package sqlconn
 import (
 	"database/sql"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,5 +156,10 @@ func TestAppendValue(t *testing.T) {
 	col := etl.NewColumn(etl.TypeInt, 1)
 	if err := AppendValue(&col, "4x"); err == nil {
 		t.Error("4x accepted as an int")
+	}
+	// A SQLite BOOLEAN holding 2 is not true: it would not read back.
+	col = etl.NewColumn(etl.TypeBool, 1)
+	if err := AppendValue(&col, int64(2)); err == nil || !strings.Contains(err.Error(), "2 is not a boolean") {
+		t.Errorf("2 as a bool: err = %v", err)
 	}
 }

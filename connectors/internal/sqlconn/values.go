@@ -82,7 +82,12 @@ func AppendValue(col *etl.Column, v any) error {
 		case bool:
 			col.AppendBool(x)
 		case int64:
-			col.AppendBool(x != 0)
+			// SQLite and MySQL keep booleans as integers: only 0 and 1
+			// are booleans; 2 made true would not read back as it was.
+			if x != 0 && x != 1 {
+				return fmt.Errorf("%d is not a boolean (0 or 1)", x)
+			}
+			col.AppendBool(x == 1)
 		case string:
 			b, err := strconv.ParseBool(x)
 			if err != nil {
