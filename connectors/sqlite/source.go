@@ -48,6 +48,7 @@ func NewSource(cfg any, env etl.BuildEnv) (etl.Source, error) {
 		RowValues:   true,
 		OrderExpr:   orderExpr,
 		StoredOrder: storedOrder,
+		Check:       checkBooleans,
 	}
 	return sqlconn.NewSource(*c, drv, name), nil
 }
@@ -92,6 +93,31 @@ func fieldType(decl string) etl.Type {
 		return etl.TypeFloat
 	}
 	return etl.TypeString
+}
+
+// checkBooleans refuses a BOOLEAN column holding a value other than 0 or
+// 1: go-sqlite3 reads any non-zero integer as true, so that 2 would not
+// read back as it was stored.
+func checkBooleans(ctx context.Context, db *sqlx.DB, from string, schema *etl.Schema) error {
+	for i := range schema.Len() {
+		f := schema.Field(i)
+		if f.Type != etl.TypeBool {
+			continue
+		}
+		q, err := Dialect{}.QuoteIdent(f.Name)
+		if err != nil {
+			return err
+		}
+		var n int64
+		var example sql.NullString
+		if err := db.QueryRowContext(ctx, "SELECT count(*), CAST(min("+q+") AS TEXT) FROM "+from+" WHERE "+q+" IS NOT NULL AND +"+q+" NOT IN (0, 1)").Scan(&n, &example); err != nil {
+			return fmt.Errorf("check booleans of %q: %w", f.Name, err)
+		}
+		if n > 0 {
+			return etl.Permanent(fmt.Errorf("column %q: %d values are not booleans (0 or 1), such as %s: read it as an integer with a query (CAST(%s AS INTEGER))", f.Name, n, example.String, q))
+		}
+	}
+	return nil
 }
 
 // storedOrder reads a column's stored value unconverted: go-sqlite3

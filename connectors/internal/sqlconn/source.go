@@ -38,6 +38,11 @@ type SourceDriver struct {
 	// uses OrderExpr only for a lookback's bound and a position saved by
 	// an earlier version.
 	StoredOrder func(quoted string) string
+	// Check, if set, runs at Open once the columns are known: a database
+	// whose driver converts values in ways the source cannot see refuses
+	// here what would not read back as stored. from is the quoted table or
+	// the query as a subquery.
+	Check func(ctx context.Context, db *sqlx.DB, from string, schema *etl.Schema) error
 }
 
 // Source reads a table or a query in keyset-paginated chunks, ordered by
@@ -118,6 +123,11 @@ func (s *Source) open(ctx context.Context, env etl.SourceEnv) error {
 	}
 	if err := s.checkNulls(ctx); err != nil {
 		return err
+	}
+	if s.drv.Check != nil {
+		if err := s.drv.Check(ctx, s.db, s.from, s.schema); err != nil {
+			return err
+		}
 	}
 	if env.Position != nil && !env.FullRefresh {
 		types := make([]etl.Type, len(s.order))
