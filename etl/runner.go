@@ -544,9 +544,10 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 		p.counters.Bytes += b.Bytes
 		p.counters.Batches++
 		var targetRejects []Reject
+		var refused int
 		if !p.opts.DryRun {
 			var err error
-			if targetRejects, err = p.write(ctx, b); err != nil {
+			if targetRejects, refused, err = p.write(ctx, b); err != nil {
 				return err
 			}
 		} else if err := p.dryRun(ctx, b); err != nil {
@@ -554,7 +555,8 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 		}
 		lastSeq = b.Seq
 		if !p.opts.DryRun {
-			p.pendingRows += int64(b.Len())
+			// A row a target refused (quarantined) did not land.
+			p.pendingRows += int64(max(b.Len()-refused, 0))
 		}
 		p.counters.Rejected += int64(len(targetRejects))
 		p.pending.Rejects = append(p.pending.Rejects, targetRejects...)
@@ -612,12 +614,9 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 
 // write delivers b to every target, concurrently when there are several;
 // a routed target gets only the rows routed to it. It returns the rows
-// targets refused (see Rejecter).
-func (p *pipeline) write(ctx context.Context, b *Batch) ([]Reject, error) {
-	var (
-		mu      sync.Mutex
-		rejects []Reject
-	)
+// targets refused (see Rejecter) and the most any one target refused.
+func (p *pipeline) write(ctx context.Context, b *Batch) (rejects []Reject, refused int, err error) {
+	var mu sync.Mutex
 	writeOne := func(ctx context.Context, t NamedTarget) error {
 		if err := t.Target.Write(ctx, routed(b, t)); err != nil {
 			return fmt.Errorf("%s: write batch %d: %w", t.Name, b.Seq, err)
@@ -626,21 +625,22 @@ func (p *pipeline) write(ctx context.Context, b *Batch) ([]Reject, error) {
 			if taken := r.TakeRejects(); len(taken) > 0 {
 				mu.Lock()
 				rejects = append(rejects, taken...)
+				refused = max(refused, len(taken))
 				mu.Unlock()
 			}
 		}
 		return nil
 	}
 	if len(p.job.Targets) == 1 {
-		err := writeOne(ctx, p.job.Targets[0])
-		return rejects, err
+		err = writeOne(ctx, p.job.Targets[0])
+		return rejects, refused, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range p.job.Targets {
 		g.Go(func() error { return writeOne(gctx, t) })
 	}
-	err := g.Wait()
-	return rejects, err
+	err = g.Wait()
+	return rejects, refused, err
 }
 
 // routed is b as target t receives it: the rows of its route, if any.
@@ -695,7 +695,8 @@ func (f scopedFingerprints) SaveFingerprints(ctx context.Context, target string,
 //
 // It is called once every target has made the pending batches durable, so
 // their rows are counted here: as skipped, the most any target reports it
-// skipped (see Skipper), the rest as written.
+// skipped (see Skipper), the rest as written (rows a target refused were
+// never pending: see Rejecter).
 func (p *pipeline) takePending() Commit {
 	var skipped int64
 	for _, t := range p.job.Targets {

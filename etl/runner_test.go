@@ -337,6 +337,11 @@ func TestRunnerQuarantinesRowsTargetsRefuse(t *testing.T) {
 	if run.Rejected != 3 || len(q) != 3 || q[0].Reason != "INVALID_EMAIL" {
 		t.Fatalf("run rejected %d, quarantine %+v", run.Rejected, q)
 	}
+	// written counts rows that landed: not the ones the CRM refused
+	// (it said "written 10" when 4 of them were sent).
+	if landed := int64(crm.Rows() - 3); run.Written != landed || run.Read != int64(crm.Rows()) {
+		t.Fatalf("run read %d, written %d; the CRM took %d of %d rows", run.Read, run.Written, landed, crm.Rows())
+	}
 }
 
 func TestKeepCompactsRoutes(t *testing.T) {
