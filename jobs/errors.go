@@ -83,6 +83,11 @@ func suggest(word string, candidates []string) string {
 	return best
 }
 
+// Suggest returns the candidate closest to a mistyped word, or "" when
+// none is close: for "did you mean ...?" hints outside the config (a job
+// name on the command line).
+func Suggest(word string, candidates []string) string { return suggest(word, candidates) }
+
 // choiceHint is "did you mean X?" when a candidate is close, else
 // "<what>: a, b, c" (or noneMsg when there are no candidates).
 func choiceHint(word string, candidates []string, what, noneMsg string) string {

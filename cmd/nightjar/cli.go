@@ -293,6 +293,9 @@ func (a *app) jobArgs(cfg *jobs.Config, names []string, all bool) ([]string, err
 	}
 	for _, n := range names {
 		if _, ok := cfg.Job(n); !ok {
+			if s := jobs.Suggest(n, cfg.JobNames()); s != "" {
+				return nil, usageErr("unknown job %q: did you mean %s? (jobs: %s)", n, s, strings.Join(cfg.JobNames(), ", "))
+			}
 			return nil, usageErr("unknown job %q (jobs: %s)", n, strings.Join(cfg.JobNames(), ", "))
 		}
 	}

@@ -111,6 +111,10 @@ func TestStepNumbersAreTheOnesUsersType(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "== step 4 aggregate:") {
 		t.Errorf("preview --step 4: exit %d\n%s%s", code, out, errOut)
 	}
+	_, _, errOut = nightjar(t, "run", "-c", cfg, "leeds")
+	if !strings.Contains(errOut, `unknown job "leeds": did you mean leads?`) {
+		t.Errorf("a mistyped job name:\n%s", errOut)
+	}
 	nightjar(t, "run", "-c", cfg, "leads")
 	_, out, _ = nightjar(t, "quarantine", "list", "-c", cfg, "leads")
 	if !strings.Contains(out, "step 4 cast") { // the 4th item of the leads job's steps:
