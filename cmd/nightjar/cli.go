@@ -124,6 +124,10 @@ func (a *app) rootCommand() *cobra.Command {
 		root.AddCommand(cmd)
 	}
 	root.AddCommand(a.initCommand())
+	// Before the command (nightjar -c FILE run) -c is still read, as it
+	// always was, but not shown: scripts may put it there.
+	a.configFlag(root)
+	_ = root.PersistentFlags().MarkHidden("config")
 	return root
 }
 

@@ -91,6 +91,14 @@ func TestFirstHourSlips(t *testing.T) {
 	if code != 0 || strings.Contains(out, "--config") {
 		t.Errorf("init --help lists --config, which init ignores:\n%s", out)
 	}
+	code, out, _ = nightjar(t, "-c", "elsewhere.yaml", "validate", "--help")
+	if code != 0 || strings.Count(out, "--config") != 1 {
+		t.Errorf("validate --help lists --config %d times, want once:\n%s", strings.Count(out, "--config"), out)
+	}
+	code, _, errOut = nightjar(t, "-c", "elsewhere.yaml", "validate")
+	if code != exitUsage || !strings.Contains(errOut, "no config at elsewhere.yaml") {
+		t.Errorf("-c before the command is not read: exit %d\n%s", code, errOut)
+	}
 	code, _, errOut = nightjar(t, "preview", "chat_leads", "--stepp", "4")
 	if code != exitUsage || !strings.Contains(errOut, "unknown flag: --stepp\nsee: nightjar preview --help\n") {
 		t.Errorf("a mistyped flag: exit %d\n%s", code, errOut)
