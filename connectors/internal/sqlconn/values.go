@@ -120,6 +120,9 @@ func AppendValue(col *etl.Column, v any) error {
 			if err := dec.Decode(&x); err != nil {
 				return fmt.Errorf("invalid JSON: %w", err)
 			}
+			if x == nil {
+				x = etl.JSONNull // a JSON null, not SQL NULL
+			}
 			col.AppendJSON(x)
 			return nil
 		}

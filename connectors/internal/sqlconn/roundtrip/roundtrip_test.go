@@ -214,9 +214,7 @@ func randomBatch(t *rapid.T, rows int) *etl.Batch {
 			case etl.TypeJSON:
 				v := genJSON.Draw(t, "j")
 				if v == nil {
-					// A JSON null is not SQL NULL, but nightjar has no way
-					// to tell them apart yet (issue 21, finding 4).
-					v = map[string]any{}
+					v = etl.JSONNull // a JSON null, not SQL NULL
 				}
 				col.AppendJSON(v)
 			}

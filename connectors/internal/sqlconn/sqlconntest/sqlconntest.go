@@ -375,6 +375,26 @@ func TestTargets(t *testing.T, setup Setup) {
 		}
 	})
 
+	t.Run("JSONNullIsNotSQLNull", func(t *testing.T) {
+		t.Parallel()
+		h := setup(t)
+		s := etl.MustSchema(etl.Field{Name: "id", Type: etl.TypeInt}, etl.Field{Name: "j", Type: etl.TypeJSON})
+		b := etl.NewBatch(s, 2)
+		b.Cols[0].AppendInt(1)
+		b.Cols[1].AppendJSON(etl.JSONNull)
+		b.Cols[0].AppendInt(2)
+		b.Cols[1].AppendNull()
+		b.Origins = []etl.Origin{{Line: 2}, {Line: 3}}
+		b.Seq, b.Position = 1, etl.Position(`{}`)
+		run(t, h, sqlconn.TargetConfig{Table: "json_null", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve}, 1, true, b)
+		got := readAll(t, h.Source(t, sqlconn.SourceConfig{Table: "json_null", Key: sqlconn.Names{"id"}}), nil, false)
+		// A JSON null reads back as etl.JSONNull, or as the text "null"
+		// where JSON is text (SQLite, MariaDB's JSON is LONGTEXT).
+		if len(got) != 2 || got[0]["j"] == nil || etl.FormatValue(got[0]["j"]) != "null" || got[1]["j"] != nil {
+			t.Errorf("rows = %v, want a JSON null then SQL NULL", got)
+		}
+	})
+
 	t.Run("TypedValues", func(t *testing.T) {
 		t.Parallel()
 		h := setup(t)
