@@ -57,3 +57,22 @@ func TestBooleanTwoRefused(t *testing.T) {
 		t.Errorf("err = %v, want 2 refused naming the column", err)
 	}
 }
+
+// Binary data, which has no field type yet, fails the read naming its
+// column, rather than failing a target naming none.
+func TestBinaryRefusedNamingColumn(t *testing.T) {
+	t.Parallel()
+	h := harness(t)
+	if _, err := h.DB.Exec("CREATE TABLE blobs (id INTEGER PRIMARY KEY, payload BLOB); INSERT INTO blobs VALUES (1, x'00ff10')"); err != nil {
+		t.Fatal(err)
+	}
+	src := h.Source(t, sqlconn.SourceConfig{Table: "blobs", Key: sqlconn.Names{"id"}})
+	ctx := context.Background()
+	if err := src.Open(ctx, etl.SourceEnv{Job: "j", BatchSize: 10}); err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := src.Next(ctx); err == nil || !strings.Contains(err.Error(), `column "payload": not valid UTF-8`) {
+		t.Errorf("err = %v, want the binary column named", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nightjar-etl/nightjar/etl"
 )
@@ -29,6 +30,11 @@ func AppendValue(col *etl.Column, v any) error {
 	case etl.TypeString:
 		switch x := v.(type) {
 		case string:
+			if !utf8.ValidString(x) {
+				// Binary data (bytea, BLOB, BIT) has no field type yet:
+				// a target would fail on it naming no column, or keep it.
+				return fmt.Errorf("not valid UTF-8 text (binary data?): nightjar has no binary type yet; read it as text with a query, e.g. hex or base64 encoding")
+			}
 			col.AppendString(x)
 		case time.Time:
 			col.AppendString(x.UTC().Format(time.RFC3339Nano))
