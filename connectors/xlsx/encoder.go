@@ -3,6 +3,7 @@ package xlsx
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/xuri/excelize/v2"
 
@@ -35,6 +36,8 @@ type Encoder struct {
 	row       int
 	values    []any
 	err       error
+	// marked says a float was written as marked text (see floatMark).
+	marked bool
 }
 
 var _ fileformat.Finisher = (*Encoder)(nil)
@@ -67,7 +70,7 @@ func (e *Encoder) start(names []string) error {
 	}
 	head := make([]any, len(names))
 	for i, n := range names {
-		head[i] = excelize.Cell{StyleID: bold, Value: n}
+		head[i] = excelize.Cell{StyleID: bold, Value: e.escapeMark(n)}
 	}
 	e.header = names
 	e.row = 1
@@ -110,11 +113,18 @@ func (e *Encoder) Write(b *etl.Batch) error {
 			c := &b.Cols[j]
 			switch c.Type {
 			case etl.TypeString:
-				e.values = append(e.values, c.Str[i])
+				e.values = append(e.values, e.escapeMark(c.Str[i]))
 			case etl.TypeInt:
 				e.values = append(e.values, c.Int[i])
 			case etl.TypeFloat:
-				e.values = append(e.values, c.Float[i])
+				if text, ok := exactText(c.Float[i]); ok {
+					// excelize would cut it to 15 digits: marked text,
+					// made a number again at Finish.
+					e.values = append(e.values, floatMark+text)
+					e.marked = true
+				} else {
+					e.values = append(e.values, c.Float[i])
+				}
 			case etl.TypeBool:
 				e.values = append(e.values, c.Bool[i])
 			case etl.TypeTimestamp:
@@ -123,7 +133,7 @@ func (e *Encoder) Write(b *etl.Batch) error {
 				e.values = append(e.values, excelize.Cell{StyleID: e.dateStyle, Value: c.Time[i].UTC()})
 			default:
 				text, _ := c.Text(i)
-				e.values = append(e.values, text)
+				e.values = append(e.values, e.escapeMark(text))
 			}
 		}
 		e.row++
@@ -148,7 +158,23 @@ func (e *Encoder) Finish() error {
 	if err := e.sw.Flush(); err != nil {
 		return fmt.Errorf("%s: %w", e.file, err)
 	}
-	if _, err := e.f.WriteTo(e.w); err != nil {
+	if !e.marked {
+		if _, err := e.f.WriteTo(e.w); err != nil {
+			return fmt.Errorf("%s: %w", e.file, err)
+		}
+		return nil
+	}
+	// Written aside, then copied with the exact floats put back.
+	tmp, err := os.CreateTemp("", "nightjar-*.xlsx")
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.file, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := e.f.WriteTo(tmp); err != nil {
+		return fmt.Errorf("%s: %w", e.file, err)
+	}
+	if err := writeExact(e.w, tmp); err != nil {
 		return fmt.Errorf("%s: %w", e.file, err)
 	}
 	return nil
