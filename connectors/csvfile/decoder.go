@@ -16,6 +16,11 @@ import (
 // maxFirstArena bounds the first batch's arena before its size is known.
 const maxFirstArena = 4 << 20
 
+// maxBatchText ends a batch early once its records hold this much text, so
+// that a batch of long records (each under the bounds) stays in memory's
+// reach: 10,000 records of 16 MiB would be 160 GiB.
+const maxBatchText = 64 << 20
+
 // Decoder reads CSV records into batches of string columns. An unquoted
 // empty field is null, a quoted empty one ("") an empty string. A record
 // with the wrong number of fields, or malformed quoting, is rejected with
@@ -35,6 +40,8 @@ type Decoder struct {
 	arenaHint int
 	offset    int64
 	line      int64
+
+	maxField, maxColumns, maxRecord int
 }
 
 var _ fileformat.Decoder = (*Decoder)(nil)
@@ -47,11 +54,18 @@ func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 	if err != nil {
 		return nil, err
 	}
+	maxField, maxColumns, maxRecord, err := opts.CSV.Limits()
+	if err != nil {
+		return nil, err
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Decoder{file: opts.File, header: opts.CSV.Header, logger: logger, arenaHint: 64 << 10}
+	d := &Decoder{
+		file: opts.File, header: opts.CSV.Header, logger: logger, arenaHint: 64 << 10,
+		maxField: maxField, maxColumns: maxColumns, maxRecord: maxRecord,
+	}
 	// Size the first batch's arena from what is left to read, so that it
 	// rarely grows; field bytes never outnumber input bytes.
 	if size, err := r.Seek(0, io.SeekEnd); err == nil {
@@ -60,7 +74,7 @@ func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 	if _, err := r.Seek(0, io.SeekStart); err != nil && opts.Offset > 0 {
 		return nil, fmt.Errorf("seek: %w", err)
 	}
-	d.sc = newScanner(r, delim, 0, 0)
+	d.sc = d.newScanner(r, delim, 0, 0)
 	if err := d.sc.skipBOM(); err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
@@ -88,10 +102,17 @@ func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 		if _, err := r.Seek(opts.Offset, io.SeekStart); err != nil {
 			return nil, fmt.Errorf("seek to offset %d: %w", opts.Offset, err)
 		}
-		d.sc = newScanner(r, d.sc.delim, opts.Offset, opts.Line)
+		d.sc = d.newScanner(r, d.sc.delim, opts.Offset, opts.Line)
 	}
 	d.offset, d.line = d.sc.offset(), d.sc.lines
 	return d, nil
+}
+
+// newScanner returns a scanner with the decoder's bounds.
+func (d *Decoder) newScanner(r io.Reader, delim byte, offset, lines int64) *scanner {
+	sc := newScanner(r, delim, offset, lines)
+	sc.maxField, sc.maxColumns, sc.maxRecord = d.maxField, d.maxColumns, d.maxRecord
+	return sc
 }
 
 // readHeader reads the header record into the schema.
@@ -241,7 +262,7 @@ func (d *Decoder) Schema() *etl.Schema { return d.schema }
 func (d *Decoder) Position() (offset, line int64) { return d.offset, d.line }
 
 func (d *Decoder) fatal(err error) error {
-	var big *fieldTooLargeError
+	var big *tooLargeError
 	if errors.As(err, &big) {
 		return err
 	}
@@ -260,7 +281,7 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 	d.spans, d.lines = d.spans[:0], d.lines[:0]
 	var rejects []etl.Reject
 	eof := false
-	for records := 0; records < n; {
+	for records := 0; records < n && len(arena) < maxBatchText; {
 		mark := len(arena)
 		var err error
 		arena, err = d.sc.readRecord(arena, &d.rec)

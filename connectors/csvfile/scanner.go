@@ -35,15 +35,29 @@ func (r *record) blank() bool {
 	return len(r.fields) == 1 && !r.fields[0].quoted && r.fields[0].end == r.fields[0].start
 }
 
-// fieldTooLargeError is returned for a field over fileformat.MaxFieldSize.
-type fieldTooLargeError struct {
+// tooLargeError is returned for a field over csv.max_field_size or a
+// record over csv.max_record_size.
+type tooLargeError struct {
 	line  int64 // where the record starts
-	field int   // 1-based
+	field int   // 1-based; 0 for the whole record
+	limit int
 }
 
-func (e *fieldTooLargeError) Error() string {
-	return fmt.Sprintf("line %d: field %d is larger than %d MiB (an unterminated quote?)",
-		e.line, e.field, fileformat.MaxFieldSize>>20)
+func (e *tooLargeError) Error() string {
+	if e.field == 0 {
+		return fmt.Sprintf("line %d: record is larger than %s (csv.max_record_size; an unterminated quote?)",
+			e.line, sizeText(e.limit))
+	}
+	return fmt.Sprintf("line %d: field %d is larger than %s (csv.max_field_size; an unterminated quote?)",
+		e.line, e.field, sizeText(e.limit))
+}
+
+// sizeText shows a byte count in MiB when it is a whole number of them.
+func sizeText(n int) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // Scanner states within a record.
@@ -69,12 +83,19 @@ type scanner struct {
 	delim    byte
 	lines    int64 // line breaks consumed
 
+	// Bounds: bytes of one field, fields of one record, bytes of one
+	// record (csv.max_field_size, max_columns, max_record_size).
+	maxField, maxColumns, maxRecord int
+
 	raw      []byte // text of the current record from earlier reads, capped
 	recStart int    // where the current record's unsaved text starts in buf
 }
 
 func newScanner(rd io.Reader, delim byte, offset, lines int64) *scanner {
-	return &scanner{rd: rd, buf: make([]byte, readBufferSize), delim: delim, base: offset, lines: lines}
+	return &scanner{
+		rd: rd, buf: make([]byte, readBufferSize), delim: delim, base: offset, lines: lines,
+		maxField: fileformat.MaxFieldSize, maxColumns: fileformat.DefaultMaxColumns, maxRecord: fileformat.DefaultMaxRecordSize,
+	}
 }
 
 // offset is the input offset of the next unread byte.
@@ -170,7 +191,8 @@ func (s *scanner) firstLine() []byte {
 // readRecord parses the next record, appending its unescaped field bytes to
 // dst and their spans to rec. It returns io.EOF when no record is left; a
 // malformed record is returned with rec.bad set and the input positioned
-// after it. Other errors (reading, a field over MaxFieldSize) are fatal.
+// after it, as is a record of more than maxColumns fields. Other errors
+// (reading, a field over maxField, a record over maxRecord) are fatal.
 func (s *scanner) readRecord(dst []byte, rec *record) ([]byte, error) {
 	rec.fields = rec.fields[:0]
 	rec.bad = ""
@@ -185,7 +207,7 @@ func (s *scanner) readRecord(dst []byte, rec *record) ([]byte, error) {
 		rec.fields = rec.fields[:0]
 	}
 	startOffset := s.offset()
-	fieldStart := len(dst)
+	fieldStart, recordStart := len(dst), len(dst)
 	state := stFieldStart
 	for {
 		if s.pos >= s.end && !s.fill() {
@@ -216,6 +238,11 @@ func (s *scanner) readRecord(dst []byte, rec *record) ([]byte, error) {
 		switch state {
 		case stFieldStart:
 			fieldStart = len(dst)
+			if len(rec.fields) >= s.maxColumns {
+				rec.bad = fmt.Sprintf("more than %d fields (csv.max_columns)", s.maxColumns)
+				state = stSkip
+				continue
+			}
 			if buf[0] == '"' {
 				s.pos++
 				state = stQuoted
@@ -229,8 +256,8 @@ func (s *scanner) readRecord(dst []byte, rec *record) ([]byte, error) {
 			}
 			dst = append(dst, buf[:i]...)
 			s.pos += i
-			if len(dst)-fieldStart > fileformat.MaxFieldSize {
-				return dst, &fieldTooLargeError{line: rec.line, field: len(rec.fields) + 1}
+			if err := s.checkSize(dst, fieldStart, recordStart, rec); err != nil {
+				return dst, err
 			}
 			if i == len(buf) {
 				continue
@@ -255,8 +282,8 @@ func (s *scanner) readRecord(dst []byte, rec *record) ([]byte, error) {
 			}
 			dst = append(dst, chunk...)
 			s.lines += int64(bytes.Count(chunk, newline))
-			if len(dst)-fieldStart > fileformat.MaxFieldSize {
-				return dst, &fieldTooLargeError{line: rec.line, field: len(rec.fields) + 1}
+			if err := s.checkSize(dst, fieldStart, recordStart, rec); err != nil {
+				return dst, err
 			}
 			if i < 0 {
 				s.pos = s.end
@@ -310,6 +337,18 @@ func (s *scanner) readRecord(dst []byte, rec *record) ([]byte, error) {
 
 var newline = []byte{'\n'}
 
+// checkSize fails a record whose current field (from fieldStart in dst) or
+// whole text (from recordStart) is over its bound.
+func (s *scanner) checkSize(dst []byte, fieldStart, recordStart int, rec *record) error {
+	if len(dst)-fieldStart > s.maxField {
+		return &tooLargeError{line: rec.line, field: len(rec.fields) + 1, limit: s.maxField}
+	}
+	if len(dst)-recordStart > s.maxRecord {
+		return &tooLargeError{line: rec.line, limit: s.maxRecord}
+	}
+	return nil
+}
+
 // readLine is readRecord's fast path for a well-formed record on one line
 // of the buffer (no quoted line break): it copies the line into dst at once
 // and splits it there, unescaping quoted fields in place. It reports false,
@@ -317,8 +356,8 @@ var newline = []byte{'\n'}
 func (s *scanner) readLine(dst []byte, rec *record) ([]byte, bool) {
 	buf := s.buf[s.pos:s.end]
 	eol := bytes.IndexByte(buf, '\n')
-	if eol < 0 {
-		return dst, false
+	if eol < 0 || eol > s.maxField || eol > s.maxRecord {
+		return dst, false // the general path checks the bounds
 	}
 	base := len(dst)
 	dst = append(dst, buf[:eol]...)
@@ -368,6 +407,9 @@ func (s *scanner) readLine(dst []byte, rec *record) ([]byte, bool) {
 			break
 		}
 		i = k + 1
+	}
+	if len(rec.fields) > s.maxColumns {
+		return dst[:base], false
 	}
 	s.pos += eol + 1
 	s.lines++

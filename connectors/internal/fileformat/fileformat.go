@@ -15,8 +15,21 @@ import (
 )
 
 // MaxFieldSize bounds one field (CSV) or one line (JSON Lines): a longer one
-// is an error naming the file and line, not an out-of-memory crash.
+// is an error naming the file and line, not an out-of-memory crash. It is
+// the default of csv.max_field_size.
 const MaxFieldSize = 16 << 20
+
+// DefaultMaxColumns is the default of csv.max_columns: Excel's own limit,
+// 16,384 columns.
+const DefaultMaxColumns = 16384
+
+// DefaultMaxRecordSize is the default of csv.max_record_size: one record's
+// text, every field and quoted line break counted.
+const DefaultMaxRecordSize = 64 << 20
+
+// DefaultMaxDepth is the default of json.max_depth: how deeply objects and
+// arrays may nest within one record.
+const DefaultMaxDepth = 1000
 
 // MaxRejectValue bounds the raw record text kept in a reject.
 const MaxRejectValue = 1 << 10
@@ -35,6 +48,35 @@ type CSVOptions struct {
 	// Windows-1252), "utf-8", "utf-16le", "utf-16be" or "windows-1252".
 	// The files source applies it to every text format.
 	Encoding string `yaml:"encoding"`
+	// MaxFieldSize bounds one field, in bytes (default MaxFieldSize, 16
+	// MiB); a longer field fails the file naming its line and field.
+	MaxFieldSize int `yaml:"max_field_size"`
+	// MaxColumns bounds the fields of one record (default
+	// DefaultMaxColumns); a wider record is rejected naming its line.
+	MaxColumns int `yaml:"max_columns"`
+	// MaxRecordSize bounds one record's text, in bytes (default
+	// DefaultMaxRecordSize, 64 MiB); a longer record fails the file naming
+	// its line.
+	MaxRecordSize int `yaml:"max_record_size"`
+}
+
+// Limits returns the CSV bounds with defaults applied, or an error naming
+// the key of a negative one.
+func (o CSVOptions) Limits() (field, columns, record int, err error) {
+	field, columns, record = o.MaxFieldSize, o.MaxColumns, o.MaxRecordSize
+	for _, l := range []struct {
+		key string
+		v   *int
+		def int
+	}{{"max_field_size", &field, MaxFieldSize}, {"max_columns", &columns, DefaultMaxColumns}, {"max_record_size", &record, DefaultMaxRecordSize}} {
+		switch {
+		case *l.v < 0:
+			return 0, 0, 0, fmt.Errorf("csv.%s %d is negative (0 means the default, %d)", l.key, *l.v, l.def)
+		case *l.v == 0:
+			*l.v = l.def
+		}
+	}
+	return field, columns, record, nil
 }
 
 // Encodings lists the accepted CSVOptions.Encoding values.
@@ -46,6 +88,22 @@ type JSONOptions struct {
 	// Records is the dotted path of the array of records within a
 	// top-level object ("data.items"); empty when the file is an array.
 	Records string `yaml:"records"`
+	// MaxDepth bounds how deeply objects and arrays nest within one record
+	// (default DefaultMaxDepth); a deeper record is rejected naming its
+	// line (JSON Lines) or fails the file (a JSON document).
+	MaxDepth int `yaml:"max_depth"`
+}
+
+// Depth returns MaxDepth with its default applied, or an error when it is
+// negative.
+func (o JSONOptions) Depth() (int, error) {
+	switch {
+	case o.MaxDepth < 0:
+		return 0, fmt.Errorf("json.max_depth %d is negative (0 means the default, %d)", o.MaxDepth, DefaultMaxDepth)
+	case o.MaxDepth == 0:
+		return DefaultMaxDepth, nil
+	}
+	return o.MaxDepth, nil
 }
 
 // XLSXOptions configure workbook reading; they are the files source's
