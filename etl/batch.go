@@ -347,6 +347,18 @@ type FileDone struct {
 	MTime  time.Time
 	SHA256 string
 	Rows   int64
+	// Failed marks a file that could not be loaded (its reason is in the
+	// quarantine): the ledger records it as failed, so that its bytes are
+	// not tried again until they change.
+	Failed bool
+}
+
+// Status is the file's ledger status: "loaded" or "failed".
+func (f FileDone) Status() string {
+	if f.Failed {
+		return "failed"
+	}
+	return "loaded"
 }
 
 // Batch is up to a few thousand rows sharing one schema, as column vectors,

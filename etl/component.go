@@ -22,9 +22,9 @@ var ErrEndOfInput = errors.New("end of input")
 // Ledger answers whether a file's content was already loaded by a job. The
 // state store implements it; file sources consult it.
 type Ledger interface {
-	// FileLoaded reports the ledger entry of a file loaded by job with this
-	// content hash, if any.
-	FileLoaded(ctx context.Context, job, sha256 string) (FileRecord, bool, error)
+	// LedgerEntry reports the ledger entry of job's file with this content
+	// hash, if any: loaded, or failed (Status).
+	LedgerEntry(ctx context.Context, job, sha256 string) (FileRecord, bool, error)
 }
 
 // SourceEnv is what a source is opened with.

@@ -133,9 +133,12 @@ func init() {
 // files it finished; a file loaded but not moved (a crash in between) is
 // moved by the next run, which finds it in the ledger. A file that cannot
 // be moved fails the run (its rows stay loaded and recorded). A file that cannot
-// be read at all (unreadable, not in its format, outside the root) moves
-// to the failed folder at once, with the error in NAME.error.txt beside
-// it, and is quarantined as one reject naming the file; the run goes on.
+// be read (unreadable, not in its format, outside the root, cut short) is
+// set aside: quarantined as one reject naming the file and why, recorded
+// in the ledger as failed (skipped while its bytes, or for a file never
+// read its name, size and time, are unchanged), and moved to the failed
+// folder with the error in NAME.error.txt beside it when there is one;
+// the run goes on with the other files.
 type Source struct {
 	pattern    string // absolute glob
 	baseDir    string
@@ -349,7 +352,11 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		cur, err := s.openFile(ctx, path)
 		var whole *wholeFileError
 		if errors.As(err, &whole) {
-			return s.fail(path, whole.err, 0, 0)
+			b, err := s.fail(ctx, path, whole.done, whole.err, 0, 0)
+			if b == nil && err == nil {
+				continue // failed before, and unchanged
+			}
+			return b, err
 		}
 		if err != nil {
 			return nil, err
@@ -364,7 +371,7 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		return s.fail(cur.path, err, cur.done.Rows, cur.line)
+		return s.fail(ctx, cur.path, &cur.done, err, cur.done.Rows, cur.line)
 	}
 	offset, line := cur.dec.Position()
 	cur.done.Rows += int64(b.Len())
@@ -393,8 +400,12 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 }
 
 // wholeFileError is a file that cannot be loaded at all: it goes to the
-// failed folder when there is one.
-type wholeFileError struct{ err error }
+// failed folder when there is one. done is its ledger entry when it was
+// hashed.
+type wholeFileError struct {
+	err  error
+	done *etl.FileDone
+}
 
 func (e *wholeFileError) Error() string { return e.err.Error() }
 func (e *wholeFileError) Unwrap() error { return e.err }
@@ -405,7 +416,7 @@ func (e *wholeFileError) Unwrap() error { return e.err }
 func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 	rel := s.rel(path)
 	if err := checkReal(s.realRoot, path, rel); err != nil {
-		return nil, &wholeFileError{err}
+		return nil, &wholeFileError{err: err}
 	}
 	st, ok, err := s.settled(ctx, path)
 	if err != nil {
@@ -416,7 +427,7 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &wholeFileError{err}
+		return nil, &wholeFileError{err: err}
 	}
 	keep := false
 	defer func() {
@@ -432,7 +443,7 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 		w = io.MultiWriter(h, utf)
 	}
 	if _, err := io.Copy(w, f); err != nil {
-		return nil, &wholeFileError{fmt.Errorf("hash: %w", err)}
+		return nil, &wholeFileError{err: fmt.Errorf("hash: %w", err)}
 	}
 	if after, err := f.Stat(); err != nil || after.Size() != st.Size() || !after.ModTime().Equal(st.ModTime()) {
 		s.log.Warn("file changed while being read; left for the next run", "file", rel)
@@ -440,11 +451,16 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	if s.env.Ledger != nil && !s.env.FullRefresh {
-		rec, loaded, err := s.env.Ledger.FileLoaded(ctx, s.env.Job, sum)
+		rec, found, err := s.env.Ledger.LedgerEntry(ctx, s.env.Job, sum)
 		if err != nil {
 			return nil, fmt.Errorf("files: ledger lookup %s: %w", rel, err)
 		}
-		if loaded {
+		if found && rec.Status == "failed" {
+			s.log.Warn(fmt.Sprintf("%s could not be loaded by run %d and has not changed since: skipped (its reason is in the quarantine; a changed file is read again)", rel, rec.RunID),
+				"file", rel, "sha256", sum, "failed_in_run", rec.RunID)
+			return nil, nil
+		}
+		if found {
 			if rec.Path == rel {
 				// loaded_by_run, not run: the logger carries this run's id as run.
 				s.log.Info("file already loaded, skipping", "file", rel, "sha256", sum, "loaded_by_run", rec.RunID)
@@ -471,19 +487,17 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 		opts.Offset, opts.Line, rows = s.pos.Offset, s.pos.Line, s.pos.Rows
 		s.log.Info("resuming file", "file", rel, "offset", opts.Offset, "line", opts.Line)
 	}
+	done := etl.FileDone{Path: rel, Size: st.Size(), MTime: st.ModTime().UTC(), SHA256: sum, Rows: rows}
 	r, err := s.reader(f, rel, utf)
 	if err != nil {
-		return nil, &wholeFileError{err}
+		return nil, &wholeFileError{err, &done}
 	}
 	dec, err := s.format.NewDecoder(r, opts)
 	if err != nil {
-		return nil, &wholeFileError{err}
+		return nil, &wholeFileError{err, &done}
 	}
 	keep = true
-	return &openFile{
-		f: f, path: path, rel: rel, dec: dec, offset: opts.Offset, line: opts.Line,
-		done: etl.FileDone{Path: rel, Size: st.Size(), MTime: st.ModTime().UTC(), SHA256: sum, Rows: rows},
-	}, nil
+	return &openFile{f: f, path: path, rel: rel, dec: dec, offset: opts.Offset, line: opts.Line, done: done}, nil
 }
 
 // reader returns what the format's decoder reads: the file itself, or its
@@ -534,7 +548,7 @@ func (s *Source) reader(f *os.File, rel string, utf *utf8Checker) (io.ReadSeeker
 func (s *Source) settled(ctx context.Context, path string) (os.FileInfo, bool, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, false, &wholeFileError{err}
+		return nil, false, &wholeFileError{err: err}
 	}
 	if s.settle <= 0 {
 		return st, true, nil
@@ -558,7 +572,7 @@ func (s *Source) settled(ctx context.Context, path string) (os.FileInfo, bool, e
 		}
 		now, err := os.Stat(path)
 		if err != nil {
-			return nil, false, &wholeFileError{err}
+			return nil, false, &wholeFileError{err: err}
 		}
 		if now.Size() == st.Size() && now.ModTime().Equal(st.ModTime()) {
 			return st, true, nil
@@ -572,13 +586,40 @@ func (s *Source) settled(ctx context.Context, path string) (os.FileInfo, bool, e
 // fail handles a file that cannot be loaded: without a failed folder the
 // run fails; with one, the file moves there with its error beside it and
 // the run goes on with a reject naming the file.
-func (s *Source) fail(path string, cause error, rows, line int64) (*etl.Batch, error) {
+func (s *Source) fail(ctx context.Context, path string, done *etl.FileDone, cause error, rows, line int64) (*etl.Batch, error) {
 	rel := s.rel(path)
 	if rows > 0 {
 		cause = fmt.Errorf("%w (after %d rows, up to line %d, were loaded)", cause, rows, line)
 	}
+	if done == nil {
+		// Not hashed (unreadable, outside the root): its ledger entry is
+		// keyed by its name, size and time, so that a change retries it.
+		entry, err := unreadEntry(path, rel)
+		if err != nil {
+			return nil, fmt.Errorf("files: %s: %w; and it cannot be examined: %v", rel, cause, err)
+		}
+		if s.env.Ledger != nil && !s.env.FullRefresh {
+			rec, found, err := s.env.Ledger.LedgerEntry(ctx, s.env.Job, entry.SHA256)
+			if err != nil {
+				return nil, fmt.Errorf("files: ledger lookup %s: %w", rel, err)
+			}
+			if found && rec.Status == "failed" {
+				s.log.Warn(fmt.Sprintf("%s could not be loaded by run %d and has not changed since: skipped", rel, rec.RunID),
+					"file", rel, "failed_in_run", rec.RunID, "err", cause)
+				return nil, nil
+			}
+		}
+		done = &entry
+	}
+	failed := *done
+	failed.Failed = true
 	if s.failedDir == "" {
-		return nil, fmt.Errorf("files: %s: %w", rel, cause)
+		s.log.Error(fmt.Sprintf("%s could not be loaded: set aside, and the other files load (set failed: to move such files away)", rel),
+			"file", rel, "err", cause)
+		b := etl.NewBatch(etl.MustSchema(), 0)
+		b.Rejects = []etl.Reject{{Step: "source", Origin: etl.Origin{File: rel}, Reason: fmt.Sprintf("file set aside: %v", cause)}}
+		b.Files = []etl.FileDone{failed}
+		return b, nil
 	}
 	dst, err := moveInto(path, s.failedDir)
 	if err != nil {
@@ -594,7 +635,19 @@ func (s *Source) fail(path string, cause error, rows, line int64) (*etl.Batch, e
 		Step: "source", Origin: etl.Origin{File: rel},
 		Reason: fmt.Sprintf("file not loaded, moved to %s: %v", s.rel(dst), cause),
 	}}
+	b.Files = []etl.FileDone{failed}
 	return b, nil
+}
+
+// unreadEntry is the ledger entry of a file that was not hashed: keyed by
+// its name, size and modification time.
+func unreadEntry(path, rel string) (etl.FileDone, error) {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return etl.FileDone{}, err
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d", rel, st.Size(), st.ModTime().UnixNano()))
+	return etl.FileDone{Path: rel, Size: st.Size(), MTime: st.ModTime().UTC(), SHA256: "unread-" + hex.EncodeToString(sum[:])}, nil
 }
 
 // archive moves a loaded file to the archive folder, if there is one.
@@ -644,7 +697,8 @@ func (s *Source) Ack(ctx context.Context, _ etl.Position) error {
 		errs []error
 	)
 	for i, f := range pending {
-		_, loaded, err := s.env.Ledger.FileLoaded(ctx, s.env.Job, f.done.SHA256)
+		rec, found, err := s.env.Ledger.LedgerEntry(ctx, s.env.Job, f.done.SHA256)
+		loaded := found && rec.Status == "loaded"
 		if err != nil {
 			keep = append(keep, pending[i:]...)
 			errs = append(errs, fmt.Errorf("files: ledger look-up before archiving %s: %w", f.done.Path, err))

@@ -21,13 +21,13 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
-// fakeLedger answers FileLoaded from a set of hashes.
+// fakeLedger answers LedgerEntry from a set of hashes.
 type fakeLedger struct {
 	loaded map[string]bool
 	asked  []string
 }
 
-func (l *fakeLedger) FileLoaded(_ context.Context, job, sha string) (etl.FileRecord, bool, error) {
+func (l *fakeLedger) LedgerEntry(_ context.Context, job, sha string) (etl.FileRecord, bool, error) {
 	l.asked = append(l.asked, sha)
 	if l.loaded[sha] {
 		return etl.FileRecord{Job: job, SHA256: sha, Status: "loaded"}, true, nil

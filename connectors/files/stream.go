@@ -252,9 +252,11 @@ func sniffGzip(f *os.File) (enc encoding.Encoding, ev *utf8Evidence, err error) 
 		return nil, nil, err
 	}
 	head, err := io.ReadAll(io.LimitReader(zr, sniffSize))
-	if err != nil {
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, nil, fmt.Errorf("gzip: %w", err)
 	}
+	// A truncated file is sniffed on what it has: the decoder meets the
+	// cut in its turn, after the rows before it.
 	var c utf8Checker
 	c.Write(head)
 	enc = detect(head, c.valid(len(head) < sniffSize))

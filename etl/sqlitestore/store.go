@@ -182,12 +182,12 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// FileLoaded reports the ledger entry of a file loaded by job with this
-// content hash, if any.
-func (s *Store) FileLoaded(ctx context.Context, job, sha256 string) (etl.FileRecord, bool, error) {
+// LedgerEntry reports the ledger entry of job's file with this content
+// hash, if any: loaded, or failed (Status).
+func (s *Store) LedgerEntry(ctx context.Context, job, sha256 string) (etl.FileRecord, bool, error) {
 	var r fileRow
 	err := s.db.GetContext(ctx, &r, `SELECT `+fileColumns+` FROM "files"
-WHERE "job" = ? AND "sha256" = ? AND "status" = 'loaded'`, job, sha256)
+WHERE "job" = ? AND "sha256" = ?`, job, sha256)
 	if errors.Is(err, sql.ErrNoRows) {
 		return etl.FileRecord{}, false, nil
 	}
@@ -373,8 +373,8 @@ func (s *Store) Stage(ctx context.Context, c etl.Commit) error {
 		return fmt.Errorf("stage rejects of %s run %d: %w", c.Job, c.RunID, err)
 	}
 	for _, f := range c.Files {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO "staged_files" ("job", "run_id", "path", "size", "mtime", "sha256", "rows")
-VALUES (?, ?, ?, ?, ?, ?, ?)`, c.Job, c.RunID, f.Path, f.Size, formatTime(f.MTime), f.SHA256, f.Rows); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO "staged_files" ("job", "run_id", "path", "size", "mtime", "sha256", "rows", "status")
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.Job, c.RunID, f.Path, f.Size, formatTime(f.MTime), f.SHA256, f.Rows, f.Status()); err != nil {
 			return fmt.Errorf("stage file %s: %w", f.Path, err)
 		}
 	}
@@ -395,7 +395,7 @@ FROM "staged_quarantine" WHERE "run_id" = ? ORDER BY "id"`, run); err != nil {
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO "files"
 ("job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", "loaded_at")
-SELECT "job", "path", "size", "mtime", "sha256", 'loaded', "rows", "run_id", ?
+SELECT "job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", ?
 FROM "staged_files" WHERE "run_id" = ? ORDER BY "id"
 ON CONFLICT ("job", "sha256") DO UPDATE SET
 	"path" = excluded."path", "size" = excluded."size", "mtime" = excluded."mtime",
@@ -526,7 +526,7 @@ func rowJSON(row json.RawMessage) string {
 func upsertFiles(ctx context.Context, tx *sqlx.Tx, c etl.Commit, at string) error {
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO "files"
 ("job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", "loaded_at")
-VALUES (?, ?, ?, ?, ?, 'loaded', ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT ("job", "sha256") DO UPDATE SET
 	"path" = excluded."path", "size" = excluded."size", "mtime" = excluded."mtime",
 	"status" = excluded."status", "rows" = excluded."rows",
@@ -536,7 +536,7 @@ ON CONFLICT ("job", "sha256") DO UPDATE SET
 	}
 	defer stmt.Close()
 	for _, f := range c.Files {
-		if _, err := stmt.ExecContext(ctx, c.Job, f.Path, f.Size, formatTime(f.MTime), f.SHA256,
+		if _, err := stmt.ExecContext(ctx, c.Job, f.Path, f.Size, formatTime(f.MTime), f.SHA256, f.Status(),
 			f.Rows, c.RunID, at); err != nil {
 			return fmt.Errorf("file ledger %s: %w", f.Path, err)
 		}

@@ -476,7 +476,7 @@ WHEN NEW."origin" = 'a.csv:4' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); 
 			if diff := cmp.Diff(before, b.state(t, "leads")); diff != "" {
 				t.Errorf("a failed Commit changed the state (-before +after):\n%s", diff)
 			}
-			if _, ok, _ := b.store.FileLoaded(b.ctx, "leads", "bbbb"); ok {
+			if _, ok, _ := b.store.LedgerEntry(b.ctx, "leads", "bbbb"); ok {
 				t.Error("a file of the failed commit is in the ledger")
 			}
 		})
@@ -545,8 +545,8 @@ func TestQuarantine(t *testing.T) {
 func TestFileLedger(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	if _, ok, err := b.store.FileLoaded(b.ctx, "leads", "aaaa"); ok || err != nil {
-		t.Fatalf("FileLoaded on an empty ledger = %v, %v", ok, err)
+	if _, ok, err := b.store.LedgerEntry(b.ctx, "leads", "aaaa"); ok || err != nil {
+		t.Fatalf("LedgerEntry on an empty ledger = %v, %v", ok, err)
 	}
 	run := b.beginRun(t, "leads", t0)
 	mtime := time.Date(2025, 3, 1, 8, 0, 0, 123456789, time.FixedZone("X", -5*3600))
@@ -558,15 +558,15 @@ func TestFileLedger(t *testing.T) {
 	if err := b.store.Commit(b.ctx, etl.Commit{RunID: run, Job: "leads", Seq: 2, Files: []etl.FileDone{bf}, At: t0.Add(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
-	rec, ok, err := b.store.FileLoaded(b.ctx, "leads", "aaaa")
+	rec, ok, err := b.store.LedgerEntry(b.ctx, "leads", "aaaa")
 	if err != nil || !ok {
-		t.Fatalf("FileLoaded(aaaa) = %v, %v", ok, err)
+		t.Fatalf("LedgerEntry(aaaa) = %v, %v", ok, err)
 	}
 	wantA := etl.FileRecord{Job: "leads", Path: "in/a.csv", Size: 100, MTime: mtime, SHA256: "aaaa", Status: "loaded", Rows: 9, RunID: run, LoadedAt: t0}
 	if diff := cmp.Diff(wantA, rec); diff != "" {
-		t.Errorf("FileLoaded record (-want +got):\n%s", diff)
+		t.Errorf("LedgerEntry record (-want +got):\n%s", diff)
 	}
-	if _, ok, _ := b.store.FileLoaded(b.ctx, "other", "aaaa"); ok {
+	if _, ok, _ := b.store.LedgerEntry(b.ctx, "other", "aaaa"); ok {
 		t.Error("a file loaded by leads counts as loaded by another job")
 	}
 
@@ -593,12 +593,23 @@ func TestFileLedger(t *testing.T) {
 		t.Errorf("after reloading a's content: Files = %+v", files)
 	}
 
-	// Only loaded entries count.
-	if _, err := b.store.DB().Exec(`UPDATE "files" SET "status" = 'failed' WHERE "sha256" = 'bbbb'`); err != nil {
+	// A failed file is in the ledger as failed, staged or not.
+	failed := etl.FileDone{Path: "in/bad.csv.gz", Size: 9, MTime: t0, SHA256: "ffff", Rows: 4, Failed: true}
+	if err := b.store.Commit(b.ctx, etl.Commit{RunID: run2, Job: "leads", Seq: 4, Files: []etl.FileDone{failed}, At: t0.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := b.store.FileLoaded(b.ctx, "leads", "bbbb"); ok {
-		t.Error("a failed file counts as loaded")
+	if rec, ok, _ := b.store.LedgerEntry(b.ctx, "leads", "ffff"); !ok || rec.Status != "failed" || rec.Rows != 4 {
+		t.Errorf("a failed file's entry: %+v, %t", rec, ok)
+	}
+	staged := etl.FileDone{Path: "in/bad2.csv.gz", Size: 9, MTime: t0, SHA256: "eeee", Failed: true}
+	if err := b.store.Stage(b.ctx, etl.Commit{RunID: run2, Job: "leads", Files: []etl.FileDone{staged}, At: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.store.Commit(b.ctx, etl.Commit{RunID: run2, Job: "leads", Seq: 5, At: t0.Add(time.Hour), Staged: true}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, ok, _ := b.store.LedgerEntry(b.ctx, "leads", "eeee"); !ok || rec.Status != "failed" {
+		t.Errorf("a staged failed file's entry: %+v, %t", rec, ok)
 	}
 }
 
@@ -724,7 +735,7 @@ func TestReset(t *testing.T) {
 	if files, _ := b.store.Files(b.ctx, "a"); len(files) != 0 {
 		t.Errorf("files after reset = %+v", files)
 	}
-	if _, ok, _ := b.store.FileLoaded(b.ctx, "a", "xxxx"); ok {
+	if _, ok, _ := b.store.LedgerEntry(b.ctx, "a", "xxxx"); ok {
 		t.Error("file still loaded after reset")
 	}
 	if runs, _ := b.store.Runs(b.ctx, "a", 0); len(runs) != 1 {
@@ -736,7 +747,7 @@ func TestReset(t *testing.T) {
 	if cps, _ := b.store.Checkpoints(b.ctx, "b"); len(cps) != 1 {
 		t.Errorf("reset of a touched b's checkpoints: %+v", cps)
 	}
-	if _, ok, _ := b.store.FileLoaded(b.ctx, "b", "xxxx"); !ok {
+	if _, ok, _ := b.store.LedgerEntry(b.ctx, "b", "xxxx"); !ok {
 		t.Error("reset of a touched b's file ledger")
 	}
 }
