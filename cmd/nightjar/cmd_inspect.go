@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gocarina/gocsv"
 	"github.com/spf13/cobra"
@@ -182,12 +185,37 @@ func (a *app) historyCommand() *cobra.Command {
 	return cmd
 }
 
+// oneLine is s as one cell of a terminal table: line breaks as spaces;
+// control characters (an escape sequence in the data would drive the
+// terminal), bidirectional overrides (which reorder what follows) and bytes
+// that are not UTF-8 shown escaped, as Go quotes them; at most max
+// characters.
 func oneLine(s string, max int) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > max {
-		return s[:max-1] + "…"
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		var text string
+		switch {
+		case r == utf8.RuneError && size == 1:
+			text = fmt.Sprintf(`\x%02x`, s[i])
+		case r == '\n' || r == '\r' || r == '\t':
+			text = " "
+		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r):
+			q := strconv.QuoteRune(r)
+			text = q[1 : len(q)-1]
+		default:
+			text = s[i : i+size]
+		}
+		if n == max-1 && i+size < len(s) {
+			b.WriteString("…")
+			break
+		}
+		b.WriteString(text)
+		n++
+		i += size
 	}
-	return s
+	return b.String()
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -291,7 +319,7 @@ func (a *app) quarantineCommand() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tRUN\tORIGIN\tSTEP\tFIELD\tVALUE\tREASON")
 			for _, q := range recs {
-				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", q.ID, q.RunID, q.Origin, q.Step, dash(q.Field),
+				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", q.ID, q.RunID, oneLine(q.Origin, 60), q.Step, dash(oneLine(q.Field, 40)),
 					oneLine(q.Value, 40), oneLine(q.Reason, 100))
 			}
 			return tw.Flush()
