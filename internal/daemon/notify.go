@@ -28,6 +28,11 @@ import (
 //   - a retry that was announced and then not made because the daemon
 //     stopped;
 //   - the first success of a job that was failing.
+//
+// A job that keeps failing (a schedule of @every 2s against a target that
+// is down) is not announced on every run: its later runs are quiet, but
+// for a reminder at most every remindEvery saying since when and how many
+// runs failed.
 type notifier struct {
 	url    string
 	client *http.Client
@@ -37,14 +42,24 @@ type notifier struct {
 	failing map[string]bool
 	// retrying holds, per job, the announced failure whose retry is due.
 	retrying map[string]jobs.Event
-	wg       sync.WaitGroup
+	// Per failing job: when it was last announced, since when it fails,
+	// how many of its runs failed, and whether the run going on is quiet.
+	told       map[string]time.Time
+	since      map[string]time.Time
+	failedRuns map[string]int
+	quiet      map[string]bool
+	wg         sync.WaitGroup
 }
+
+// remindEvery is how often a job that keeps failing is announced again.
+const remindEvery = time.Hour
 
 func newNotifier(url string, client *http.Client, log *slog.Logger) *notifier {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &notifier{url: url, client: client, log: log, failing: map[string]bool{}, retrying: map[string]jobs.Event{}}
+	return &notifier{url: url, client: client, log: log, failing: map[string]bool{}, retrying: map[string]jobs.Event{},
+		told: map[string]time.Time{}, since: map[string]time.Time{}, failedRuns: map[string]int{}, quiet: map[string]bool{}}
 }
 
 // seed marks as failing the jobs whose last run failed, so that a success
@@ -76,10 +91,43 @@ func (n *notifier) finished(e jobs.Event, redact func(string) string) {
 	}
 	was := n.failing[e.Job]
 	n.failing[e.Job] = e.Err != nil
+	text := ""
+	switch {
+	case e.Err == nil:
+		delete(n.told, e.Job)
+		delete(n.since, e.Job)
+		delete(n.failedRuns, e.Job)
+		delete(n.quiet, e.Job)
+		text = message(e, was, redact)
+	case e.Attempt <= 1 && was:
+		// A new run of a job that was failing already.
+		n.failedRuns[e.Job]++
+		n.quiet[e.Job] = e.At.Sub(n.told[e.Job]) < remindEvery
+		if !n.quiet[e.Job] {
+			text = reminder(e, n.since[e.Job], n.failedRuns[e.Job], redact)
+			n.told[e.Job] = e.At
+		}
+	case e.Attempt <= 1:
+		n.failedRuns[e.Job], n.since[e.Job], n.told[e.Job], n.quiet[e.Job] = 1, e.At, e.At, false
+		text = message(e, was, redact)
+	case !n.quiet[e.Job]:
+		text = message(e, was, redact)
+	}
 	n.mu.Unlock()
-	if text := message(e, was, redact); text != "" {
+	if text != "" {
 		n.send(e.Job, text)
 	}
+}
+
+// reminder is the text posted, at most every remindEvery, for a job that
+// keeps failing.
+func reminder(e jobs.Event, since time.Time, runs int, redact func(string) string) string {
+	from := "before the daemon started"
+	if !since.IsZero() {
+		from = clockTime(since)
+	}
+	return fmt.Sprintf(":warning: nightjar: job *%s* still failing: %d run(s) failed since %s, the last run %d: %s",
+		e.Job, runs, from, e.Run.ID, redact(e.Err.Error()))
 }
 
 // message is the text posted for the end of an attempt; "" for none.

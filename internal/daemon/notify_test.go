@@ -92,16 +92,19 @@ func wantContains(t *testing.T, what, text string, parts ...string) {
 	}
 }
 
+// TestWebhookOnFailureAndRecovery: a job that fails is announced once,
+// not on every run (an @every 2s job against a target that is down posted
+// every 2 s), reminded at most hourly, and its recovery announced.
 func TestWebhookOnFailureAndRecovery(t *testing.T) {
 	name := probeName("flaky")
 	p := probes.get(name)
 	r, clock, h := startHooked(t, t.TempDir(), fmt.Sprintf(`jobs:
   flaky:
-    schedule: "@every 1m"
+    schedule: "@every 30m"
     source: { type: probesrc, probe: %[1]s, rows: 3 }
     targets: [ { type: probe, probe: %[1]s } ]
 `, name))
-	for _, fail := range []bool{true, true, false, false} {
+	for _, fail := range []bool{true, true, true, true, false, false} {
 		p.fail.Store(fail)
 		clock.WaitTimers(1, wait)
 		clock.AdvanceToNext()
@@ -110,12 +113,17 @@ func TestWebhookOnFailureAndRecovery(t *testing.T) {
 	r.shutdown(t) // waits for the posts in flight
 
 	texts := h.rest()
-	if len(texts) != 3 {
-		t.Fatalf("webhook got %d messages, want 2 failures and 1 recovery: %q", len(texts), texts)
+	want := []string{
+		"job *flaky* failed (run 1", // 02:30
+		"job *flaky* still failing: 3 run(s) failed since 2026-05-04 02:30:00 UTC, the last run 3", // 03:30
+		"job *flaky* recovered (run 5): read 3, written 3",                                         // 04:30
 	}
-	for i, want := range []string{"job *flaky* failed (run 1", "job *flaky* failed (run 2", "job *flaky* recovered (run 3): read 3, written 3"} {
-		if !strings.Contains(texts[i], want) {
-			t.Errorf("message %d: %q, want it to contain %q", i+1, texts[i], want)
+	if len(texts) != len(want) {
+		t.Fatalf("webhook got %d messages, want %d: %q", len(texts), len(want), texts)
+	}
+	for i, w := range want {
+		if !strings.Contains(texts[i], w) {
+			t.Errorf("message %d: %q, want it to contain %q", i+1, texts[i], w)
 		}
 	}
 	if !strings.Contains(texts[0], "probe source told to fail") {
