@@ -39,20 +39,41 @@ type ArrayDecoder struct {
 
 var _ fileformat.Decoder = (*ArrayDecoder)(nil)
 
-// lineCounter counts the line breaks read through it.
+// lineCounter counts the line breaks read through it, and refuses to read
+// more than limit bytes past mark: json.Decoder holds a whole value in
+// memory, so one value of gigabytes would take as much.
 type lineCounter struct {
 	r     io.Reader
 	lines int64
+	read  int64 // bytes read
+	mark  int64 // where the value being read starts
+	limit int64
 }
 
+// errValueTooLarge is what json.Decoder gets from a lineCounter past its
+// limit.
+var errValueTooLarge = fmt.Errorf("a value larger than %d MiB", fileformat.MaxFieldSize>>20)
+
 func (c *lineCounter) Read(p []byte) (int, error) {
+	if c.limit > 0 {
+		room := c.limit + 1 - (c.read - c.mark)
+		if room <= 0 {
+			return 0, errValueTooLarge
+		}
+		p = p[:min(int64(len(p)), room)]
+	}
 	n, err := c.r.Read(p)
 	c.lines += int64(bytes.Count(p[:n], []byte{'\n'}))
+	c.read += int64(n)
 	return n, err
 }
 
 // NewArrayDecoder returns a decoder of r; it reads nothing yet.
 func NewArrayDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*ArrayDecoder, error) {
+	depth, err := opts.JSON.Depth()
+	if err != nil {
+		return nil, err
+	}
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("seek: %w", err)
 	}
@@ -60,11 +81,11 @@ func NewArrayDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*ArrayDeco
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\uFEFF")) {
 		br.Discard(3)
 	}
-	in := &lineCounter{r: br}
+	in := &lineCounter{r: br, limit: fileformat.MaxFieldSize}
 	dec := json.NewDecoder(in)
 	dec.UseNumber()
 	d := &ArrayDecoder{
-		objects: objects{file: opts.File},
+		objects: objects{file: opts.File, maxDepth: depth},
 		file:    opts.File, in: in, dec: dec, skipTo: opts.Offset,
 	}
 	if opts.JSON.Records != "" {
@@ -126,8 +147,20 @@ func (d *ArrayDecoder) expect(want json.Delim, what string) error {
 	return nil
 }
 
+// syntax names the line of a parse error. The end of the input within the
+// document is io.ErrUnexpectedEOF: an error wrapping io.EOF would read as
+// the decoder's clean end, with no batch.
 func (d *ArrayDecoder) syntax(err error) error {
-	return fmt.Errorf("line %d: %w", d.currentLine(), err)
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	line := d.currentLine()
+	if errors.Is(err, errValueTooLarge) { // name the line the value starts on
+		buffered, _ := io.ReadAll(d.dec.Buffered())
+		lead := len(buffered) - len(bytes.TrimLeft(buffered, " \t\r\n,:"))
+		line += int64(bytes.Count(buffered[:lead], []byte{'\n'}))
+	}
+	return fmt.Errorf("line %d: %w", line, err)
 }
 
 // Decode implements fileformat.Decoder.
@@ -161,6 +194,7 @@ func (d *ArrayDecoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 		end := d.currentLine()
 		line := end - int64(bytes.Count(raw, []byte{'\n'}))
 		d.offset, d.line = d.dec.InputOffset(), end
+		d.in.mark = d.offset
 		if d.offset <= d.skipTo {
 			continue
 		}

@@ -34,6 +34,10 @@ var _ fileformat.Decoder = (*Decoder)(nil)
 
 // NewDecoder returns a decoder of r from opts.Offset.
 func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error) {
+	depth, err := opts.JSON.Depth()
+	if err != nil {
+		return nil, err
+	}
 	if opts.Offset > 0 {
 		if _, err := r.Seek(opts.Offset, io.SeekStart); err != nil {
 			return nil, fmt.Errorf("seek to offset %d: %w", opts.Offset, err)
@@ -41,7 +45,7 @@ func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 	}
 	d := &Decoder{
 		rd: bufio.NewReaderSize(r, 256<<10), file: opts.File,
-		offset: opts.Offset, line: opts.Line, objects: objects{file: opts.File},
+		offset: opts.Offset, line: opts.Line, objects: objects{file: opts.File, maxDepth: depth},
 	}
 	if opts.Offset == 0 {
 		if bom, _ := d.rd.Peek(3); bytes.Equal(bom, []byte("\uFEFF")) {

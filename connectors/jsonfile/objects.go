@@ -43,14 +43,15 @@ type sizes struct{ kind, str, i, f, b, v int }
 // in their field's vectors; only nested objects and arrays go through
 // encoding/json. The schema is inferred when the batch is built.
 type objects struct {
-	file   string
-	cols   map[string]int   // the batch's fields by key
-	sizes  map[string]sizes // the last batch's vector lengths by key
-	fields []field
-	order  []int   // the fields of the previous object by position: keys usually repeat in order
-	rows   []int64 // the line of each row
-	limit  int     // the batch's row limit: no vector grows beyond it
-	arena  arena
+	file     string
+	maxDepth int              // levels of nesting a record may have, itself the first
+	cols     map[string]int   // the batch's fields by key
+	sizes    map[string]sizes // the last batch's vector lengths by key
+	fields   []field
+	order    []int   // the fields of the previous object by position: keys usually repeat in order
+	rows     []int64 // the line of each row
+	limit    int     // the batch's row limit: no vector grows beyond it
+	arena    arena
 
 	fieldErr error // the first error in a value of a syntactically valid line
 }
@@ -215,7 +216,10 @@ func (o *objects) value(line []byte, p, col, row int) (int, error) {
 		fd.f = put(fd.f, row, f, fd.size.f, o.limit)
 		return end, nil
 	case c == '{' || c == '[':
-		end, err := nestedEnd(line, p)
+		end, err := nestedEnd(line, p, o.maxDepth-1) // the record is the first level
+		if err == errTooDeep {
+			return 0, fmt.Errorf("field %q: nested deeper than %d levels (json.max_depth)", fd.key, o.maxDepth)
+		}
 		if err != nil {
 			return 0, err
 		}

@@ -226,9 +226,13 @@ func parseInt(b []byte) (n int64, ok bool) {
 	return n, true
 }
 
+// errTooDeep is nestedEnd's error for a value nested beyond its bound.
+var errTooDeep = errors.New("nested too deeply")
+
 // nestedEnd returns the index just past the object or array starting at
 // line[p], matching brackets outside strings; encoding/json checks the rest.
-func nestedEnd(line []byte, p int) (int, error) {
+// A value nesting more than maxDepth levels is errTooDeep.
+func nestedEnd(line []byte, p, maxDepth int) (int, error) {
 	depth := 0
 	for i := p; i < len(line); i++ {
 		switch line[i] {
@@ -240,6 +244,9 @@ func nestedEnd(line []byte, p int) (int, error) {
 			i = end - 1
 		case '{', '[':
 			depth++
+			if depth > maxDepth {
+				return 0, errTooDeep
+			}
 		case '}', ']':
 			depth--
 			if depth == 0 {

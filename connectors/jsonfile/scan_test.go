@@ -103,6 +103,9 @@ func checkLine(t *testing.T, line []byte) {
 			want[k] = f
 		}
 	}
+	if reason != "" && strings.HasSuffix(reason, "levels (json.max_depth)") && nesting(line) > fileformat.DefaultMaxDepth {
+		return
+	}
 	if reason != "" {
 		// A repeated key's out-of-range number rejects the line even if a
 		// later value replaces it, as encoding/json's map would.
