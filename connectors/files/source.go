@@ -61,9 +61,9 @@ type SourceConfig struct {
 	// Archive is a folder loaded files are moved to once their rows are
 	// checkpointed; empty leaves them in place.
 	Archive string `yaml:"archive"`
-	// Failed is a folder files that cannot be read at all are moved to,
-	// with a .error.txt beside them; by default "failed" beside Archive.
-	// Without it such a file fails the run.
+	// Failed is a folder files that cannot be read are moved to, with a
+	// .error.txt beside them; by default "failed" beside Archive. Without
+	// either such a file stays in place, set aside (see Source).
 	Failed string `yaml:"failed"`
 	// Root is the folder files must lie in, symbolic links resolved; by
 	// default the config's folder (for an absolute Path, Path's folder).

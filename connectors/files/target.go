@@ -32,6 +32,10 @@ type TargetConfig struct {
 	// default: the file is then exactly the data. XLSX needs no escaping:
 	// its text cells are never evaluated.
 	EscapeFormulas bool `yaml:"escape_formulas"`
+	// Root is the folder the file must be written in, symbolic links
+	// resolved: by default the config's folder, as for the files source
+	// (an absolute Path is taken as the choice of its folder).
+	Root string `yaml:"root"`
 }
 
 // PathData is what a file target's path template is executed with.
@@ -73,6 +77,7 @@ type Target struct {
 	format      fileformat.Format
 	compression string
 	escape      bool
+	root        string // absolute; "" for the config's folder
 
 	log  *slog.Logger
 	path string // destination, absolute
@@ -119,7 +124,47 @@ func NewTarget(cfg TargetConfig, env etl.BuildEnv) (*Target, error) {
 	if cfg.EscapeFormulas && format.Name != "csv" {
 		return nil, &etl.FieldError{Path: []string{"escape_formulas"}, Err: fmt.Errorf("only csv output is escaped, not %s (xlsx text cells are never evaluated)", format.Name)}
 	}
-	return &Target{tmpl: tmpl, baseDir: env.BaseDir, format: format, compression: cfg.Compression, escape: cfg.EscapeFormulas}, nil
+	t := &Target{tmpl: tmpl, baseDir: env.BaseDir, format: format, compression: cfg.Compression, escape: cfg.EscapeFormulas}
+	if cfg.Root != "" {
+		t.root = t.abs(cfg.Root)
+	}
+	if err := t.confined(sample); err != nil {
+		return nil, &etl.FieldError{Path: []string{"path"}, Err: err}
+	}
+	return t, nil
+}
+
+// abs is p relative to the config's folder.
+func (t *Target) abs(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(t.baseDir, p)
+}
+
+// confined reports an error wrapping ErrOutsideRoot when name, a path as
+// written (expanded), leads outside the target's root, through ".." or,
+// once its folder exists, a symbolic link.
+func (t *Target) confined(name string) error {
+	root := t.root
+	if root == "" {
+		if filepath.IsAbs(name) {
+			return nil
+		}
+		root = t.abs(".")
+	}
+	path := t.abs(name)
+	if !within(root, path) {
+		return fmt.Errorf("%s leads %w %s (set root to allow it)", name, ErrOutsideRoot, root)
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil // no root folder yet: nothing in it can be a link
+	}
+	if realDir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil && !within(realRoot, realDir) {
+		return fmt.Errorf("%s resolves to %s, %w %s: refused", name, filepath.Join(realDir, filepath.Base(path)), ErrOutsideRoot, realRoot)
+	}
+	return nil
 }
 
 func renderPath(tmpl *template.Template, data PathData) (string, error) {
@@ -144,12 +189,16 @@ func (t *Target) Open(ctx context.Context, env etl.TargetEnv) error {
 		return fmt.Errorf("file: path: %w", err)
 	}
 	t.rel = filepath.ToSlash(name)
-	if !filepath.IsAbs(name) {
-		name = filepath.Join(t.baseDir, name)
+	if err := t.confined(name); err != nil {
+		return fmt.Errorf("file: %w", err)
 	}
+	name = t.abs(name)
 	t.path = name
 	dir := filepath.Dir(name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("file: %w", err)
+	}
+	if err := t.confined(t.rel); err != nil { // a link made meanwhile
 		return fmt.Errorf("file: %w", err)
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
