@@ -70,3 +70,21 @@ func TestMergeKeyCollisionsFail(t *testing.T) {
 		t.Errorf("rows (-want +got):\n%s", diff)
 	}
 }
+
+// A source key whose collation holds distinct values equal ("a" and "A"
+// under utf8mb4_general_ci), not unique under it: paging after "a" would
+// skip "A"; the read fails instead.
+func TestSourceKeyEqualUnderCollationFails(t *testing.T) {
+	t.Parallel()
+	h := harness(t)
+	if _, err := h.DB.Exec("CREATE TABLE ci_src (k VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci, v INT)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.DB.Exec("INSERT INTO ci_src VALUES ('a', 1), ('A', 2), ('b', 3)"); err != nil {
+		t.Fatal(err)
+	}
+	err := sqlconntest.ReadErr(t, h.Source(t, sqlconn.SourceConfig{Table: "ci_src", Key: sqlconn.Names{"k"}, ChunkSize: 1}))
+	if !errors.Is(err, sqlconn.ErrKeyNotUnique) || !strings.Contains(err.Error(), "2 rows compare equal") {
+		t.Errorf("err = %v, want ErrKeyNotUnique: 2 rows compare equal", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
+	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn/sqlconntest"
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
@@ -74,5 +75,19 @@ func TestBinaryRefusedNamingColumn(t *testing.T) {
 	defer src.Close()
 	if _, err := src.Next(ctx); err == nil || !strings.Contains(err.Error(), `column "payload": not valid UTF-8`) {
 		t.Errorf("err = %v, want the binary column named", err)
+	}
+}
+
+// A NOCASE key holding "a" and "A": paging after "a" would skip "A"; the
+// read fails instead.
+func TestSourceKeyEqualUnderNocaseFails(t *testing.T) {
+	t.Parallel()
+	h := harness(t)
+	if _, err := h.DB.Exec("CREATE TABLE nc (k TEXT COLLATE NOCASE, v INTEGER); INSERT INTO nc VALUES ('a', 1), ('A', 2), ('b', 3)"); err != nil {
+		t.Fatal(err)
+	}
+	err := sqlconntest.ReadErr(t, h.Source(t, sqlconn.SourceConfig{Table: "nc", Key: sqlconn.Names{"k"}, ChunkSize: 1}))
+	if !errors.Is(err, sqlconn.ErrKeyNotUnique) || !strings.Contains(err.Error(), "2 rows compare equal") {
+		t.Errorf("err = %v, want ErrKeyNotUnique: 2 rows compare equal", err)
 	}
 }

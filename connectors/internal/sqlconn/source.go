@@ -68,7 +68,10 @@ type Source struct {
 	// legacy, when set, is a position saved before the driver ordered by
 	// stored values (see StoredOrder): a lower bound in the old
 	// comparison for the whole run.
-	legacy      []any
+	legacy []any
+	// ahead holds the order values of the row the last query read past
+	// its chunk's end, which the next chunk should begin with.
+	ahead       []any
 	done        bool
 	nullCursors int64
 }
@@ -301,6 +304,9 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	// last row's values, would skip its twin.
 	var prev, cur []any
 	ahead := false
+	// edgeMoved: this chunk does not begin with the row read past the
+	// last one's end.
+	edgeMoved := false
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, s.errorf("read row after %s: %w", s.describePosition(), err)
@@ -317,6 +323,9 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		}
 		into.Origins = append(into.Origins, etl.Origin{Cursor: s.origin(into, row)})
 		prev, cur = cur, s.orderValues(into, row, vals[len(b.Cols):])
+		if prev == nil && s.ahead != nil && !sameValues(cur, s.ahead) {
+			edgeMoved = true
+		}
 		if prev != nil && sameValues(prev, cur) {
 			return nil, s.errorf("%w: two rows have %s; keyset paging would skip one of them: choose key columns that identify a row (a query's JOIN may repeat a table's id; key: [order_id, line_no])",
 				etl.Permanent(ErrKeyNotUnique), into.Origins[row].Cursor)
@@ -327,6 +336,16 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.errorf("read after %s: %w", s.describePosition(), err)
+	}
+	rows.Close()
+	if edgeMoved || (cur == nil && s.ahead != nil) {
+		if err := s.checkEdge(ctx); err != nil {
+			return nil, err
+		}
+	}
+	s.ahead = nil
+	if ahead {
+		s.ahead = cur
 	}
 	if !ahead {
 		s.done = true
@@ -343,6 +362,36 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		return nil, s.errorf("position: %w", err)
 	}
 	return b, nil
+}
+
+// checkEdge runs when a chunk does not begin with the row the previous
+// query read past its end: that row changed since, or the database holds
+// it equal to the last row read (a case- or accent-insensitive collation,
+// SQLite's NOCASE) though its values differ, and resuming after the last
+// row skipped it. It counts the rows the database holds equal to the last
+// one: more than one is a key that does not identify a row.
+func (s *Source) checkEdge(ctx context.Context) error {
+	d := s.drv.Dialect
+	conds := make([]string, len(s.order))
+	args := make([]any, len(s.order))
+	for i, c := range s.order {
+		q, _ := d.QuoteIdent(s.schema.Field(c).Name)
+		expr, v := q, s.last[i]
+		if s.drv.OrderExpr != nil && s.drv.StoredOrder == nil {
+			expr, v = s.drv.OrderExpr(q, s.schema.Field(c).Type, s.types[c], v)
+		}
+		conds[i] = expr + " = " + d.Placeholder(i+1)
+		args[i] = v
+	}
+	var n int64
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+s.from+" WHERE "+strings.Join(conds, " AND "), args...).Scan(&n); err != nil {
+		return s.errorf("check the key after %s: %w", s.describePosition(), err)
+	}
+	if n > 1 {
+		return s.errorf("%w: %d rows compare equal to %s in the database (its collation may hold distinct values equal), and paging would skip all but one: choose key columns that identify a row",
+			etl.Permanent(ErrKeyNotUnique), n, s.describePosition())
+	}
+	return nil
 }
 
 // orderValues returns the cursor and key values of row i of b: as the

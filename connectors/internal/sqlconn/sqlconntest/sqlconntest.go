@@ -626,14 +626,14 @@ func TestSources(t *testing.T, setup Setup) {
 			// A JOIN repeats the id of each order with two lines.
 			{"a query's join", sqlconn.SourceConfig{Query: "SELECT a.id, b.name FROM dup_keys a JOIN dup_keys b ON b.id >= a.id WHERE a.id > 4", Key: sqlconn.Names{"id"}, ChunkSize: 3}},
 		} {
-			err := readErr(t, h.Source(t, tc.cfg))
+			err := ReadErr(t, h.Source(t, tc.cfg))
 			if !errors.Is(err, sqlconn.ErrKeyNotUnique) || !etl.IsPermanent(err) || !strings.Contains(err.Error(), "id=") {
 				t.Errorf("%s: err = %v, want a permanent ErrKeyNotUnique naming the key", tc.name, err)
 			}
 		}
 		// With the cursor, the (cursor, key) pair must identify a row.
 		exec(t, h, "UPDATE dup_keys SET updated_at = "+h.Dialect.Placeholder(1), time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
-		err := readErr(t, h.Source(t, sqlconn.SourceConfig{Table: "dup_keys", Cursor: "updated_at", Key: sqlconn.Names{"id"}, ChunkSize: 4}))
+		err := ReadErr(t, h.Source(t, sqlconn.SourceConfig{Table: "dup_keys", Cursor: "updated_at", Key: sqlconn.Names{"id"}, ChunkSize: 4}))
 		if !errors.Is(err, sqlconn.ErrKeyNotUnique) || !strings.Contains(err.Error(), "updated_at=") {
 			t.Errorf("cursor: err = %v, want ErrKeyNotUnique naming the cursor", err)
 		}
@@ -655,7 +655,7 @@ func TestSources(t *testing.T, setup Setup) {
 			exec(t, h, "INSERT INTO null_keys (id, updated_at) VALUES ("+h.Dialect.Placeholder(1)+", "+h.Dialect.Placeholder(2)+")", key, cursor)
 		}
 		for _, cursor := range []string{"", "updated_at"} {
-			err := readErr(t, h.Source(t, sqlconn.SourceConfig{Table: "null_keys", Cursor: cursor, Key: sqlconn.Names{"id"}, ChunkSize: 4}))
+			err := ReadErr(t, h.Source(t, sqlconn.SourceConfig{Table: "null_keys", Cursor: cursor, Key: sqlconn.Names{"id"}, ChunkSize: 4}))
 			if !errors.Is(err, sqlconn.ErrKeyNotUnique) || !etl.IsPermanent(err) || !strings.Contains(err.Error(), "rows with a null key (id): 4") {
 				t.Errorf("cursor %q: err = %v, want the 4 null keys refused", cursor, err)
 			}
@@ -697,8 +697,9 @@ func exec(t *testing.T, h *Harness, query string, args ...any) {
 	}
 }
 
-// readErr reads src to its end and returns the error that stopped it.
-func readErr(t *testing.T, src etl.Source) error {
+// ReadErr reads src to its end and returns the error that stopped it
+// (nil at the end of input).
+func ReadErr(t *testing.T, src etl.Source) error {
 	t.Helper()
 	ctx := context.Background()
 	if err := src.Open(ctx, etl.SourceEnv{Job: "j", BatchSize: 1000}); err != nil {
