@@ -463,7 +463,7 @@ A **bold** type is not the type written: the value is the same, its spelling ano
 - **Go's zero time** (0001-01-01 00:00:00 UTC) lands in MariaDB as 0001-01-01, not as the zero date 0000-00-00.
 - **Booleans from integers** must be 0 or 1: a SQLite BOOLEAN holding 2 fails the read naming its column.
 - **Merge keys** compare byte for byte wherever nightjar creates the table; a merge into a table whose key collation would merge distinct keys (a, A, á, "a ") fails naming them.
-- **Source keys** must identify a row: a repeated (cursor, key) or a null key fails the read; rows with a null cursor are counted and logged.
+- **Source keys** must identify a row: a repeated (cursor, key), values the database holds equal (a case-insensitive collation, NOCASE) or a null key fail the read; rows with a null cursor are counted and logged.
 - **SQLite cursors** compare the stored values as they are (epoch integers, text times to any precision).
 
 ## Not yet (issue 21)
