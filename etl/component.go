@@ -27,6 +27,14 @@ type Ledger interface {
 	LedgerEntry(ctx context.Context, job, sha256 string) (FileRecord, bool, error)
 }
 
+// PathLedger is a Ledger that also finds the file last loaded from a path,
+// so that a file that only grew is read from where its load ended.
+type PathLedger interface {
+	Ledger
+	// LastLoaded reports the newest entry of job's file loaded from path.
+	LastLoaded(ctx context.Context, job, path string) (FileRecord, bool, error)
+}
+
 // SourceEnv is what a source is opened with.
 type SourceEnv struct {
 	Job string

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,6 +31,8 @@ type loadEnv struct {
 	dir   string
 	store *sqlitestore.Store
 	db    *sql.DB
+	// logger, when set, hears the runs' logs.
+	logger *slog.Logger
 }
 
 func setupLoad(t *testing.T) *loadEnv {
@@ -85,7 +88,7 @@ func (e *loadEnv) run(cfg files.SourceConfig, batchSize, failAt int) (etl.Run, e
 	}
 	job := &etl.Job{Name: "load", Source: src, BatchSize: batchSize,
 		Targets: []etl.NamedTarget{{Name: "targets[0] table t", Target: tgt}}}
-	r := &etl.Runner{Store: e.store}
+	r := &etl.Runner{Store: e.store, Logger: e.logger}
 	return r.Run(context.Background(), job, etl.RunOptions{})
 }
 

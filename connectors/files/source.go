@@ -442,6 +442,20 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 		utf = new(utf8Checker)
 		w = io.MultiWriter(h, utf)
 	}
+	// A file loaded from this path before may only have grown since (a
+	// chat log, a CSV appended to): its loaded part is hashed on the way.
+	var prev etl.FileRecord
+	var prefix *prefixHash
+	if pl, ok := s.env.Ledger.(etl.PathLedger); ok && !s.env.FullRefresh && (s.format.Name == "csv" || s.format.Name == "jsonl") {
+		rec, found, err := pl.LastLoaded(ctx, s.env.Job, rel)
+		if err != nil {
+			return nil, fmt.Errorf("files: ledger lookup %s: %w", rel, err)
+		}
+		if found && rec.Size > 0 && rec.Size < st.Size() {
+			prev, prefix = rec, newPrefixHash(rec.Size)
+			w = io.MultiWriter(w, prefix)
+		}
+	}
 	if _, err := io.Copy(w, f); err != nil {
 		return nil, &wholeFileError{err: fmt.Errorf("hash: %w", err)}
 	}
@@ -483,9 +497,19 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 	s.read[sum] = rel
 	opts := fileformat.DecodeOptions{File: rel, CSV: s.csv, JSON: s.json, XLSX: s.xlsx, Logger: s.log}
 	var rows int64
-	if s.pos != nil && s.pos.SHA256 == sum {
+	grown := prefix != nil && prefix.matches(prev.SHA256) && s.enc == nil && (utf == nil || utf.valid(true)) && !isGzip(prefix.head)
+	switch {
+	case s.pos != nil && s.pos.SHA256 == sum:
 		opts.Offset, opts.Line, rows = s.pos.Offset, s.pos.Line, s.pos.Rows
 		s.log.Info("resuming file", "file", rel, "offset", opts.Offset, "line", opts.Line)
+	case grown:
+		// Only grown: its loaded part is the same bytes, whole lines.
+		opts.Offset, opts.Line, rows = prev.Size, prefix.lines, prev.Rows
+		s.log.Info(fmt.Sprintf("%s grew since run %d loaded it: reading its %d new bytes, from line %d", rel, prev.RunID, st.Size()-prev.Size, prefix.lines+1),
+			"file", rel, "loaded_by_run", prev.RunID, "offset", opts.Offset, "line", opts.Line)
+	case prefix != nil:
+		s.log.Info(fmt.Sprintf("%s changed since run %d loaded it (the part loaded is not the same): read as a new file", rel, prev.RunID),
+			"file", rel, "loaded_by_run", prev.RunID)
 	}
 	done := etl.FileDone{Path: rel, Size: st.Size(), MTime: st.ModTime().UTC(), SHA256: sum, Rows: rows}
 	r, err := s.reader(f, rel, utf)

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"strings"
@@ -286,4 +289,38 @@ func plainEvidence(f *os.File) (*utf8Evidence, error) {
 	}
 	ev, err := countUTF8(f, 0)
 	return &ev, err
+}
+
+// prefixHash digests the first n bytes written to it: what a file held
+// when it was last loaded, if it only grew since. It counts their lines
+// and keeps their last byte.
+type prefixHash struct {
+	n, seen int64
+	h       hash.Hash
+	lines   int64
+	last    byte
+	head    []byte // the first bytes, for the gzip magic
+}
+
+func newPrefixHash(n int64) *prefixHash { return &prefixHash{n: n, h: sha256.New()} }
+
+func (p *prefixHash) Write(b []byte) (int, error) {
+	if len(p.head) < 2 {
+		p.head = append(p.head, b[:min(len(b), 2-len(p.head))]...)
+	}
+	if rest := p.n - p.seen; rest > 0 {
+		part := b[:min(int64(len(b)), rest)]
+		p.h.Write(part)
+		p.lines += int64(bytes.Count(part, []byte{'\n'}))
+		p.seen += int64(len(part))
+		if len(part) > 0 {
+			p.last = part[len(part)-1]
+		}
+	}
+	return len(b), nil
+}
+
+// matches reports whether the prefix is whole lines with the digest sum.
+func (p *prefixHash) matches(sum string) bool {
+	return p.seen == p.n && p.last == '\n' && hex.EncodeToString(p.h.Sum(nil)) == sum
 }

@@ -33,7 +33,10 @@ type Store struct {
 	path string
 }
 
-var _ etl.Store = (*Store)(nil)
+var (
+	_ etl.Store      = (*Store)(nil)
+	_ etl.PathLedger = (*Store)(nil)
+)
 
 // Open opens the state database at path, creating it and its parent
 // directories if needed, and brings its schema up to date. It refuses,
@@ -193,6 +196,20 @@ WHERE "job" = ? AND "sha256" = ?`, job, sha256)
 	}
 	if err != nil {
 		return etl.FileRecord{}, false, fmt.Errorf("look up file %s of job %s: %w", sha256, job, err)
+	}
+	return r.record(), true, nil
+}
+
+// LastLoaded reports the newest entry of job's file loaded from path.
+func (s *Store) LastLoaded(ctx context.Context, job, path string) (etl.FileRecord, bool, error) {
+	var r fileRow
+	err := s.db.GetContext(ctx, &r, `SELECT `+fileColumns+` FROM "files"
+WHERE "job" = ? AND "path" = ? AND "status" = 'loaded' ORDER BY "loaded_at" DESC, "id" DESC LIMIT 1`, job, path)
+	if errors.Is(err, sql.ErrNoRows) {
+		return etl.FileRecord{}, false, nil
+	}
+	if err != nil {
+		return etl.FileRecord{}, false, fmt.Errorf("look up the file loaded from %s by job %s: %w", path, job, err)
 	}
 	return r.record(), true, nil
 }
