@@ -15,20 +15,28 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
-// A negative zero, which a DOUBLE cannot hold, is refused naming its row
-// and field, through INSERT and LOAD DATA alike.
-func TestNegativeZeroRefused(t *testing.T) {
+// A negative zero, which a DOUBLE cannot hold, and a year past 9999 are
+// refused naming their row and field, through INSERT and LOAD DATA alike.
+func TestUnrepresentableValuesRefused(t *testing.T) {
 	t.Parallel()
 	dsn := testDSN(t)
 	database, _ := freshDatabase(t, dsn)
-	s := etl.MustSchema(etl.Field{Name: "k", Type: etl.TypeInt}, etl.Field{Name: "ratio", Type: etl.TypeFloat})
+	s := etl.MustSchema(etl.Field{Name: "k", Type: etl.TypeInt}, etl.Field{Name: "ratio", Type: etl.TypeFloat}, etl.Field{Name: "at", Type: etl.TypeTimestamp})
+	ok := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, insertOnly := range []bool{false, true} {
-		tg, _ := testTarget(t, dsn, database, sqlconn.TargetConfig{Table: "nz", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve}, insertOnly, nil)
-		b := batchOf(t, 1, s, []any{int64(1), 0.5}, []any{int64(2), math.Copysign(0, -1)})
-		err := writeAll(context.Background(), tg, "nz", 1, b)
-		var un *sqlconn.UnrepresentableError
-		if !errors.As(err, &un) || !etl.IsPermanent(err) || !strings.Contains(err.Error(), `field "ratio": -0`) || !strings.Contains(err.Error(), "DOUBLE") {
-			t.Errorf("insertOnly %v: err = %v, want -0 refused naming the field and the column type", insertOnly, err)
+		for _, tc := range []struct {
+			row  []any
+			want string
+		}{
+			{[]any{int64(2), math.Copysign(0, -1), ok}, `field "ratio": -0 cannot be stored in a MariaDB/MySQL DOUBLE`},
+			{[]any{int64(2), 1.0, time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, `field "at": 10000-01-01T00:00:00Z cannot be stored in a MariaDB/MySQL DATETIME`},
+		} {
+			tg, _ := testTarget(t, dsn, database, sqlconn.TargetConfig{Table: "nz", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve}, insertOnly, nil)
+			err := writeAll(context.Background(), tg, "nz", 1, batchOf(t, 1, s, []any{int64(1), 0.5, ok}, tc.row))
+			var un *sqlconn.UnrepresentableError
+			if !errors.As(err, &un) || !etl.IsPermanent(err) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("insertOnly %v: err = %v, want %s", insertOnly, err, tc.want)
+			}
 		}
 	}
 }

@@ -246,7 +246,7 @@ func TestLoadDataMatchesInsert(t *testing.T) {
 			t.Errorf("%s: LOAD DATA's table differs from INSERT's (-insert +load data):\n%s", mode, diff)
 		}
 		// The floats are the batch's, to the bit (-0, which a DOUBLE
-		// cannot hold, is refused: see TestNegativeZeroRefused).
+		// cannot hold, is refused: see TestUnrepresentableValuesRefused).
 		last := map[int64]int{} // the row of each key that lands
 		for r, row := range rows {
 			last[row[0].(int64)] = r

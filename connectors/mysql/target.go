@@ -149,7 +149,7 @@ func (b *backend) CreateLike(table, like string) (string, error) {
 // refuses LOAD DATA LOCAL INFILE.
 func (b *backend) Load(ctx context.Context, _ *sqlx.Conn, tx *sqlx.Tx, table string, batch *etl.Batch, keys []string) error {
 	// A DOUBLE keeps no sign of zero; the server refuses NaN itself.
-	if err := sqlconn.CheckFloats(batch, "MariaDB/MySQL DOUBLE", false); err != nil {
+	if err := (sqlconn.Representable{Float: "MariaDB/MySQL DOUBLE", Time: "MariaDB/MySQL DATETIME or DATE"}).Check(batch); err != nil {
 		return err
 	}
 	if len(keys) > 0 {

@@ -6,30 +6,38 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
 	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn/sqlconntest"
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
-// NaN (which SQLite stores as null) and -0 (which a REAL stores as 0)
-// are refused naming their row, field and the column type.
-func TestUnrepresentableFloatsRefused(t *testing.T) {
+// NaN (which SQLite stores as null), -0 (which a REAL stores as 0) and a
+// year past 9999 (RFC 3339 text that does not read back) are refused
+// naming their row, field and the column type.
+func TestUnrepresentableValuesRefused(t *testing.T) {
 	t.Parallel()
 	h := harness(t)
-	s := etl.MustSchema(etl.Field{Name: "k", Type: etl.TypeInt}, etl.Field{Name: "ratio", Type: etl.TypeFloat})
+	s := etl.MustSchema(etl.Field{Name: "ratio", Type: etl.TypeFloat}, etl.Field{Name: "at", Type: etl.TypeTimestamp})
+	ok := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
-		value float64
+		ratio float64
+		at    time.Time
 		want  string
-	}{{math.NaN(), `leads.csv:3: field "ratio": NaN`}, {math.Copysign(0, -1), `leads.csv:3: field "ratio": -0`}} {
+	}{
+		{math.NaN(), ok, `leads.csv:3: field "ratio": NaN cannot be stored in a SQLite REAL`},
+		{math.Copysign(0, -1), ok, `leads.csv:3: field "ratio": -0 cannot be stored in a SQLite REAL`},
+		{1, time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), `leads.csv:3: field "at": 10000-01-01T00:00:00Z cannot be stored in a SQLite TEXT time`},
+	} {
 		b := etl.NewBatch(s, 2)
-		b.Cols[0].AppendInt(1)
-		b.Cols[1].AppendFloat(1.5)
-		b.Cols[0].AppendInt(2)
-		b.Cols[1].AppendFloat(tc.value)
+		b.Cols[0].AppendFloat(1.5)
+		b.Cols[1].AppendTime(ok)
+		b.Cols[0].AppendFloat(tc.ratio)
+		b.Cols[1].AppendTime(tc.at)
 		b.Origins = []etl.Origin{{File: "leads.csv", Line: 2}, {File: "leads.csv", Line: 3}}
 		b.Seq, b.Position = 1, etl.Position(`{}`)
-		tg := h.Target(t, sqlconn.TargetConfig{Table: "floats", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve})
+		tg := h.Target(t, sqlconn.TargetConfig{Table: "values", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve})
 		ctx := context.Background()
 		if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t"}); err != nil {
 			t.Fatal(err)
@@ -37,8 +45,8 @@ func TestUnrepresentableFloatsRefused(t *testing.T) {
 		err := tg.Write(ctx, b)
 		tg.Close()
 		var un *sqlconn.UnrepresentableError
-		if !errors.As(err, &un) || !etl.IsPermanent(err) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "SQLite REAL") {
-			t.Errorf("%v: err = %v, want %s refused", tc.value, err, tc.want)
+		if !errors.As(err, &un) || !etl.IsPermanent(err) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err = %v, want %s", err, tc.want)
 		}
 	}
 }

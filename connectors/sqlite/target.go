@@ -150,8 +150,9 @@ func (b *backend) CreateLikeFrom(ctx context.Context, q sqlx.QueryerContext, tab
 // open on conn.
 func (b *backend) Load(ctx context.Context, conn *sqlx.Conn, _ *sqlx.Tx, table string, batch *etl.Batch, keys []string) error {
 	// A REAL keeps no sign of zero (a whole number is stored as an
-	// integer) and stores NaN as null.
-	if err := sqlconn.CheckFloats(batch, "SQLite REAL", true); err != nil {
+	// integer) and stores NaN as null; a time is RFC 3339 text, which
+	// holds years 1 to 9999.
+	if err := (sqlconn.Representable{Float: "SQLite REAL", NaN: true, Time: "SQLite TEXT time"}).Check(batch); err != nil {
 		return err
 	}
 	return b.insertRows(ctx, conn, table, batch, keys)

@@ -262,30 +262,45 @@ func (e *UnrepresentableError) Error() string {
 	return fmt.Sprintf("%s: field %q: %s cannot be stored in a %s column exactly (%s)", e.Origin, e.Field, e.Value, e.Column, e.Why)
 }
 
-// CheckFloats returns a permanent *UnrepresentableError for the first
-// negative zero of b's float fields, which column (a type with no sign of
-// zero) would store as 0, and with nan for the first NaN (which it would
-// store as null).
-func CheckFloats(b *etl.Batch, column string, nan bool) error {
+// Representable says what a target's columns hold exactly, for Check.
+type Representable struct {
+	// Float is the column type of floats, for messages ("SQLite REAL"); it
+	// keeps no sign of zero, and with NaN stores NaN as something else.
+	Float string
+	NaN   bool
+	// Time is the column type of timestamps and dates, for messages; it
+	// holds years 1 to 9999 only.
+	Time string
+}
+
+// Check returns a permanent *UnrepresentableError for the first value of
+// b the target would store as another (or as null): a negative zero, a
+// NaN, a year outside 1-9999.
+func (rep Representable) Check(b *etl.Batch) error {
 	for c := range b.Cols {
 		col := &b.Cols[c]
-		if col.Type != etl.TypeFloat {
-			continue
-		}
-		for r, f := range col.Float {
+		var value, column, why string
+		for r := range col.Null {
 			if col.Null[r] {
 				continue
 			}
-			var value, why string
-			switch {
-			case f == 0 && math.Signbit(f):
-				value, why = "-0", "it keeps no sign of zero"
-			case nan && math.IsNaN(f):
-				value, why = "NaN", "it would store null"
-			default:
-				continue
+			switch col.Type {
+			case etl.TypeFloat:
+				f := col.Float[r]
+				switch {
+				case f == 0 && math.Signbit(f):
+					value, column, why = "-0", rep.Float, "it keeps no sign of zero"
+				case rep.NaN && math.IsNaN(f):
+					value, column, why = "NaN", rep.Float, "it would store null"
+				}
+			case etl.TypeTimestamp, etl.TypeDate:
+				if y := col.Time[r].UTC().Year(); rep.Time != "" && (y < 1 || y > 9999) {
+					value, column, why = col.Time[r].UTC().Format(time.RFC3339Nano), rep.Time, "it holds years 1 to 9999"
+				}
 			}
-			return etl.Permanent(&UnrepresentableError{Origin: b.Origins[r], Field: b.Schema.Field(c).Name, Value: value, Column: column, Why: why})
+			if value != "" {
+				return etl.Permanent(&UnrepresentableError{Origin: b.Origins[r], Field: b.Schema.Field(c).Name, Value: value, Column: column, Why: why})
+			}
 		}
 	}
 	return nil

@@ -458,7 +458,7 @@ A **bold** type is not the type written: the value is the same, its spelling ano
 
 ## Rules
 
-- **Refused, not changed.** -0 into a MariaDB / MySQL DOUBLE or a SQLite REAL (neither keeps the sign of zero), NaN into SQLite (it would store null): the batch fails naming the row, field, value and column type. MariaDB refuses NaN and infinities itself.
+- **Refused, not changed.** -0 into a MariaDB / MySQL DOUBLE or a SQLite REAL (neither keeps the sign of zero), NaN into SQLite (it would store null), a timestamp or date outside the years 1-9999 into MariaDB / MySQL or SQLite: the batch fails naming the row, field, value and column type. MariaDB refuses NaN and infinities itself; PostgreSQL's infinite timestamps fail the read naming the column.
 - **JSON null is a value.** A JSON ` + "`null`" + ` is read as etl.JSONNull and written as JSON ` + "`null`" + `; SQL NULL stays NULL.
 - **Go's zero time** (0001-01-01 00:00:00 UTC) lands in MariaDB as 0001-01-01, not as the zero date 0000-00-00.
 - **Booleans from integers** must be 0 or 1: a SQLite BOOLEAN holding 2 fails the read naming its column.
