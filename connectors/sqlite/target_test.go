@@ -647,3 +647,20 @@ func TestKeptInsertIsFinalized(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldsThatWouldBeOneColumn: "Email" and "email" are two fields but
+// one SQLite column (names ignore case); the table's CREATE failed with
+// "duplicate column name: email", naming neither field's source. The
+// error now names both, before any statement.
+func TestFieldsThatWouldBeOneColumn(t *testing.T) {
+	t.Parallel()
+	bd := setup(t)
+	tg := bd.open(t, TargetConfig{Table: "leads", Mode: ModeAppend})
+	err := tg.Write(context.Background(), stringBatch(t, 1, []string{"Email", "email"}, []string{"a@x", "b@x"}))
+	if err == nil || !strings.Contains(err.Error(), `fields "Email" and "email" would be one column in sqlite`) {
+		t.Fatalf("err = %v, want one naming both fields", err)
+	}
+	if got := query(t, bd.db(t), `SELECT count(*) FROM sqlite_schema WHERE name = 'leads'`); got[0][0] != "0" {
+		t.Errorf("table created by a refused batch")
+	}
+}

@@ -52,6 +52,23 @@ func (c *TableColumns) Missing(s *etl.Schema) []etl.Field {
 	return out
 }
 
+// OneColumnEach refuses a schema two of whose fields the dialect would
+// take for one column ("Email" and "email" where names ignore case), with
+// both names, before a statement fails on a duplicate column.
+func OneColumnEach(d Dialect, s *etl.Schema) error {
+	seen := make(map[string]string, s.Len())
+	for i := range s.Len() {
+		name := s.Field(i).Name
+		k := d.IdentKey(name)
+		if first, dup := seen[k]; dup {
+			return fmt.Errorf("fields %q and %q would be one column in %s, whose column names ignore case: rename one (a rename step) or drop it",
+				first, name, d.Name())
+		}
+		seen[k] = name
+	}
+	return nil
+}
+
 // SchemaMismatchError is a strict target's refusal of a batch with fields
 // its table has no column for.
 type SchemaMismatchError struct {

@@ -142,6 +142,8 @@ type Table struct {
 	columns       *TableColumns
 	keyIndexReady bool
 	staged        bool
+	// checked is the last schema OneColumnEach passed.
+	checked *etl.Schema
 
 	// tx is the open transaction, begun at txStart; group holds the
 	// batches written in it (unless NoRetry), loaded again should it fail;
@@ -653,6 +655,12 @@ func (t *Table) write(ctx context.Context, b *etl.Batch) error {
 // unique index; its statements run on q.
 func (t *Table) ensureTable(ctx context.Context, q queryExecer, s *etl.Schema) error {
 	d := t.backend
+	if s != t.checked {
+		if err := OneColumnEach(d, s); err != nil {
+			return err
+		}
+		t.checked = s
+	}
 	if t.columns == nil {
 		names, err := t.backend.Columns(ctx, q, t.table)
 		if err != nil {
