@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/jmoiron/sqlx"
@@ -58,9 +59,9 @@ var collationName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 // merge would store one row for them.
 type KeyCollisionError struct {
 	Table string
-	// Keys lists pairs of colliding keys, each key its columns' values
-	// joined with ", "; Existing says the second of a pair is in the table.
-	Keys     [][2]string
+	// Keys lists groups of colliding keys, each key its columns' values
+	// joined with ", "; Existing says the last of a group is in the table.
+	Keys     [][]string
 	Existing []bool
 	// Collations names the key columns compared inexactly and how.
 	Collations []string
@@ -68,12 +69,16 @@ type KeyCollisionError struct {
 
 func (e *KeyCollisionError) Error() string {
 	pairs := make([]string, len(e.Keys))
-	for i, p := range e.Keys {
+	for i, group := range e.Keys {
 		where := "in the batch"
 		if e.Existing[i] {
-			where = "in the table"
+			where = "the last in the table"
 		}
-		pairs[i] = fmt.Sprintf("%q and %q (%s)", p[0], p[1], where)
+		quoted := make([]string, len(group))
+		for j, k := range group {
+			quoted[j] = strconv.Quote(k)
+		}
+		pairs[i] = strings.Join(quoted[:len(quoted)-1], ", ") + " and " + quoted[len(quoted)-1] + " (" + where + ")"
 	}
 	return fmt.Sprintf("table %q: distinct keys would merge into one row under the key column collation (%s): %s; make the key columns compare bytes (e.g. COLLATE utf8mb4_nopad_bin) or merge by another key",
 		e.Table, strings.Join(e.Collations, ", "), strings.Join(pairs, "; "))
@@ -185,7 +190,11 @@ func (b *backend) checkKeyCollisions(ctx context.Context, tx *sqlx.Tx, table str
 				rows.Close()
 				return fmt.Errorf("check merge keys: %w", err)
 			}
-			collErr.Keys = append(collErr.Keys, [2]string{a, z})
+			group := strings.Split(a, keySep)
+			if existing {
+				group = append(group, z)
+			}
+			collErr.Keys = append(collErr.Keys, group)
 			collErr.Existing = append(collErr.Existing, existing)
 		}
 		rows.Close()
@@ -198,6 +207,9 @@ func (b *backend) checkKeyCollisions(ctx context.Context, tx *sqlx.Tx, table str
 	}
 	return nil
 }
+
+// keySep separates the keys of a group in the collision query's answer.
+const keySep = "\x1f"
 
 // collisionQuery returns the query listing up to 10 pairs of colliding
 // keys among rows [start, end) of batch and between them and table qt:
@@ -238,7 +250,7 @@ func collisionQuery(qt string, cols []keyColumn, batch *etl.Batch, fields []int,
 		differ = append(differ, "BINARY "+tk(i)+" <> BINARY "+vvk(i))
 	}
 	query := "WITH v AS (" + v.String() + ") " +
-		"(SELECT 0, MIN(" + keyText(vk) + "), MAX(" + keyText(vk) + ") FROM v GROUP BY " + strings.Join(group, ", ") +
+		"(SELECT 0, GROUP_CONCAT(DISTINCT " + keyText(vk) + " ORDER BY " + keyText(vk) + " SEPARATOR '" + keySep + "'), '' FROM v GROUP BY " + strings.Join(group, ", ") +
 		" HAVING COUNT(DISTINCT " + strings.Join(distinct, ", ") + ") > 1 LIMIT 10)" +
 		" UNION ALL (SELECT 1, " + keyText(vvk) + ", " + keyText(tk) + " FROM v JOIN " + qt + " t ON " +
 		strings.Join(same, " AND ") + " WHERE " + strings.Join(differ, " OR ") + " LIMIT 10)"

@@ -31,9 +31,10 @@ func TestMergeKeyCollisionsFail(t *testing.T) {
 		batch *etl.Batch
 		want  []string // in the error
 	}{
-		{"with the table", sqlconntest.StringBatch(1, fields, []string{"A", "1"}), []string{`"A" and "a" (in the table)`}},
+		{"with the table", sqlconntest.StringBatch(1, fields, []string{"A", "1"}), []string{`"A" and "a" (the last in the table)`}},
 		{"within the batch", sqlconntest.StringBatch(2, fields, []string{"b", "1"}, []string{"B ", "2"}), []string{`"B " and "b" (in the batch)`}},
 		{"accents", sqlconntest.StringBatch(3, fields, []string{"é", "1"}, []string{"e", "2"}), []string{`"e" and "é"`}},
+		{"a whole group", sqlconntest.StringBatch(5, fields, []string{"ç", "1"}, []string{"c ", "2"}, []string{"C", "3"}, []string{"c", "4"}), []string{`"C", "c", "c " and "ç" (in the batch)`}},
 	} {
 		tg := h.Target(t, cfg)
 		ctx := context.Background()
