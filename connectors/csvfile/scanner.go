@@ -46,18 +46,10 @@ type tooLargeError struct {
 func (e *tooLargeError) Error() string {
 	if e.field == 0 {
 		return fmt.Sprintf("line %d: record is larger than %s (csv.max_record_size; an unterminated quote?)",
-			e.line, sizeText(e.limit))
+			e.line, fileformat.SizeText(int64(e.limit)))
 	}
 	return fmt.Sprintf("line %d: field %d is larger than %s (csv.max_field_size; an unterminated quote?)",
-		e.line, e.field, sizeText(e.limit))
-}
-
-// sizeText shows a byte count in MiB when it is a whole number of them.
-func sizeText(n int) string {
-	if n >= 1<<20 && n%(1<<20) == 0 {
-		return fmt.Sprintf("%d MiB", n>>20)
-	}
-	return fmt.Sprintf("%d bytes", n)
+		e.line, e.field, fileformat.SizeText(int64(e.limit)))
 }
 
 // Scanner states within a record.

@@ -61,10 +61,20 @@ type Decoder struct {
 
 var _ fileformat.BinaryDecoder = (*Decoder)(nil)
 
+// maxBatchCells ends a batch early once its rows times its widest row
+// reach this many cells: a headerless sheet whose every row has a cell in
+// column XFD would otherwise make a batch of 16,384 columns of 10,000
+// rows.
+const maxBatchCells = 1 << 22
+
 // NewDecoder opens the workbook in r and checks the sheet option; rows are
 // read from opts.Offset.
 func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error) {
-	wb, err := openWorkbook(r)
+	cell, sharedStrings, unzipped, err := opts.XLSX.Limits()
+	if err != nil {
+		return nil, err
+	}
+	wb, err := openWorkbook(r, limits{cell: cell, sharedStrings: sharedStrings, unzipped: unzipped})
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +130,7 @@ func (d *Decoder) openSheet() (bool, error) {
 	var merges []mergeRange
 	if d.opts.Header {
 		var err error
-		if merges, err = readMerges(ref); err != nil {
+		if merges, err = readMerges(ref, int64(d.opts.HeaderRow)); err != nil {
 			return false, fmt.Errorf("sheet %q: %w", ref.name, err)
 		}
 	}
@@ -157,7 +167,15 @@ func (d *Decoder) openSheet() (bool, error) {
 }
 
 func (d *Decoder) sheetErr(err error) error {
-	return fmt.Errorf("sheet %q: %w: %v", d.sheet.name, ErrBroken, err)
+	where := fmt.Sprintf("sheet %q", d.sheet.name)
+	if d.sheet.row > 0 {
+		where += fmt.Sprintf(" row %d", d.sheet.row)
+	}
+	var bound *boundError
+	if errors.As(err, &bound) {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	return fmt.Errorf("%s: %w: %v", where, ErrBroken, err)
 }
 
 // Decode implements fileformat.Decoder.
@@ -181,8 +199,9 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 	var lines []int64
 	var rejects []etl.Reject
 	atEnd := false
-	for len(rows)+len(rejects) < n {
-		row, cells, err := d.sheet.next()
+	widest := 0 // the batch's columns: every row is as wide
+	for len(rows)+len(rejects) < n && len(rows)*widest < maxBatchCells {
+		row, rowCells, err := d.sheet.next()
 		if errors.Is(err, io.EOF) {
 			atEnd = true
 			break
@@ -194,21 +213,22 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 			continue
 		}
 		d.row = row
-		if blank(cells) {
+		if blank(rowCells) {
 			continue
 		}
 		if d.names == nil && !d.opts.Header {
 			// Headerless: the width is the widest row's, per batch.
-		} else if width := lastNonEmpty(cells) + 1; width > len(d.names) {
+		} else if width := lastNonEmpty(rowCells) + 1; width > len(d.names) {
 			rejects = append(rejects, etl.Reject{
 				Step: "source", Origin: etl.Origin{File: d.file, Sheet: d.sheet.name, Row: row},
 				Reason: fmt.Sprintf("sheet %q row %d: a value in column %s, beyond the header's %d columns", d.sheet.name, row, columnName(width-1), len(d.names)),
-				Value:  fileformat.RejectValue([]byte(rowText(cells))),
+				Value:  fileformat.RejectValue([]byte(rowText(rowCells))),
 			})
 			continue
 		}
-		rows = append(rows, append([]cell(nil), cells...))
+		rows = append(rows, append([]cell(nil), rowCells...))
 		lines = append(lines, row)
+		widest = max(widest, len(rowCells))
 	}
 	b := d.build(rows, lines)
 	b.Rejects = rejects
@@ -425,9 +445,10 @@ type mergeRange struct {
 	c1, c2 int
 }
 
-// readMerges finds the sheet's merged ranges, which its XML lists after
-// the rows: a byte scan of the part, not an XML parse.
-func readMerges(ref sheetRef) ([]mergeRange, error) {
+// readMerges finds the sheet's merged ranges that cross the header row,
+// which its XML lists after the rows: a byte scan of the part, not an XML
+// parse. Ranges beyond Excel's last column are left out.
+func readMerges(ref sheetRef, header int64) ([]mergeRange, error) {
 	rc, err := ref.file.Open()
 	if err != nil {
 		return nil, err
@@ -454,7 +475,7 @@ func readMerges(ref sheetRef) ([]mergeRange, error) {
 			if j := bytes.Index(elem, []byte(`ref="`)); j >= 0 {
 				ref := elem[j+5:]
 				if k := bytes.IndexByte(ref, '"'); k >= 0 {
-					if m, ok := parseRange(string(ref[:k])); ok {
+					if m, ok := parseRange(string(ref[:k])); ok && m.r1 <= header && header <= m.r2 && 0 <= m.c1 && m.c1 <= m.c2 && m.c2 < maxColumns {
 						out = append(out, m)
 					}
 				}
@@ -510,21 +531,10 @@ type sheetReader struct {
 	ref   sheetRef
 	name  string
 	rc    io.ReadCloser
-	count *countingReader
+	count *boundedReader
 	dec   *xml.Decoder
 	cells []cell
 	row   int64
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 func openSheetReader(wb *workbook, ref sheetRef) (*sheetReader, error) {
@@ -532,8 +542,15 @@ func openSheetReader(wb *workbook, ref sheetRef) (*sheetReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	cr := &countingReader{r: rc}
-	return &sheetReader{wb: wb, ref: ref, name: ref.name, rc: rc, count: cr, dec: xml.NewDecoder(bufio.NewReaderSize(cr, 64<<10))}, nil
+	br := &boundedReader{r: rc, token: int64(wb.limits.cell), total: wb.limits.unzipped, part: ref.file.Name}
+	return &sheetReader{wb: wb, ref: ref, name: ref.name, rc: rc, count: br, dec: xml.NewDecoder(bufio.NewReaderSize(br, readAhead))}, nil
+}
+
+// token returns the next XML token; the bound on one token's size counts
+// from here.
+func (sr *sheetReader) token() (xml.Token, error) {
+	sr.count.mark = sr.count.n
+	return sr.dec.Token()
 }
 
 func (sr *sheetReader) close() { sr.rc.Close() }
@@ -551,7 +568,7 @@ func (sr *sheetReader) compressedRead() int64 {
 // empty), or io.EOF after the last row. The cells are reused.
 func (sr *sheetReader) next() (int64, []cell, error) {
 	for {
-		tok, err := sr.dec.Token()
+		tok, err := sr.token()
 		if errors.Is(err, io.EOF) {
 			return 0, nil, io.EOF
 		}
@@ -594,7 +611,7 @@ func (sr *sheetReader) readRow() error {
 	sr.cells = sr.cells[:0]
 	col := -1
 	for {
-		tok, err := sr.dec.Token()
+		tok, err := sr.token()
 		if err != nil {
 			return err
 		}
@@ -608,6 +625,9 @@ func (sr *sheetReader) readRow() error {
 				if c, _, ok := cellRef(r); ok {
 					col = c
 				}
+			}
+			if col < 0 || col >= maxColumns {
+				return fmt.Errorf("a cell beyond column %s, Excel's last", columnName(maxColumns-1))
 			}
 			c, err := sr.readCell(t)
 			if err != nil {
@@ -636,7 +656,7 @@ func (sr *sheetReader) readCell(start xml.StartElement) (cell, error) {
 	var v, inline strings.Builder
 	inV, inT := false, false
 	for {
-		tok, err := sr.dec.Token()
+		tok, err := sr.token()
 		if err != nil {
 			return cell{}, err
 		}
@@ -662,6 +682,9 @@ func (sr *sheetReader) readCell(start xml.StartElement) (cell, error) {
 				v.Write(t)
 			} else if inT {
 				inline.Write(t)
+			}
+			if v.Len()+inline.Len() > sr.wb.limits.cell { // text split into many tokens
+				return cell{}, &boundError{what: fmt.Sprintf("a cell larger than %s", fileformat.SizeText(int64(sr.wb.limits.cell))), key: "max_cell_size"}
 			}
 		}
 	}

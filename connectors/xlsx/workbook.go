@@ -2,6 +2,7 @@ package xlsx
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"encoding/xml"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
 )
 
 // ErrEncrypted is wrapped by the error for a password-protected workbook.
@@ -36,11 +39,60 @@ type workbook struct {
 	date1904 bool
 	strings  []string
 	dateXF   []bool // per cell style (cellXfs index), whether it formats a date
+	limits   limits
+}
+
+// limits are a workbook's bounds (xlsx.max_cell_size, max_shared_strings,
+// max_unzipped_size).
+type limits struct {
+	cell, sharedStrings int
+	unzipped            int64
+}
+
+// maxColumns is Excel's last column, XFD: a cell beyond it is refused, not
+// padded up to.
+const maxColumns = 16384
+
+// boundError is a bound passed; it names the config key.
+type boundError struct {
+	what string // "a cell larger than 1 MiB"
+	key  string
+}
+
+func (e *boundError) Error() string { return fmt.Sprintf("%s (xlsx.%s)", e.what, e.key) }
+
+// boundedReader reads a part, failing once it unzips to more than total
+// bytes or once a token (as marked by the XML reader's user) runs to more
+// than token bytes: encoding/xml holds a whole text token in memory.
+type boundedReader struct {
+	r     io.Reader
+	n     int64 // bytes read
+	mark  int64 // n when the token being read began
+	token int64 // 0: no bound
+	total int64
+	part  string
+}
+
+// readAhead is what the bufio.Reader between a boundedReader and its XML
+// decoder may hold beyond the token being read.
+const readAhead = 64 << 10
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.n > b.total {
+		return 0, &boundError{what: fmt.Sprintf("%s unzips to more than %s (a zip bomb?)", b.part, fileformat.SizeText(b.total)), key: "max_unzipped_size"}
+	}
+	if b.token > 0 && b.n-b.mark > b.token+readAhead {
+		return 0, &boundError{what: fmt.Sprintf("a cell larger than %s", fileformat.SizeText(b.token)), key: "max_cell_size"}
+	}
+	p = p[:min(int64(len(p)), b.total+1-b.n)]
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
 }
 
 // openWorkbook reads a workbook's directory, sheet list, shared strings and
 // styles; the sheets themselves are streamed later.
-func openWorkbook(r io.ReadSeeker) (*workbook, error) {
+func openWorkbook(r io.ReadSeeker, lim limits) (*workbook, error) {
 	size, err := r.Seek(0, io.SeekEnd)
 	if err != nil {
 		return nil, err
@@ -71,11 +123,15 @@ func openWorkbook(r io.ReadSeeker) (*workbook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBroken, err)
 	}
-	wb := &workbook{zr: zr}
+	wb := &workbook{zr: zr, limits: lim}
 	if err := wb.readSheets(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBroken, err)
 	}
 	if err := wb.readStrings(); err != nil {
+		var bound *boundError
+		if errors.As(err, &bound) {
+			return nil, fmt.Errorf("shared strings: %w", err)
+		}
 		return nil, fmt.Errorf("%w: shared strings: %v", ErrBroken, err)
 	}
 	if err := wb.readStyles(); err != nil {
@@ -171,10 +227,15 @@ func (wb *workbook) readStrings() error {
 		return err
 	}
 	defer rc.Close()
-	dec := xml.NewDecoder(rc)
+	br := &boundedReader{r: rc, token: int64(wb.limits.cell), total: wb.limits.unzipped, part: f.Name}
+	dec := xml.NewDecoder(bufio.NewReaderSize(br, readAhead))
 	var cur strings.Builder
 	inSI, inT, skip := false, false, 0
 	for {
+		br.mark = br.n
+		if cur.Len() > wb.limits.cell {
+			return &boundError{what: fmt.Sprintf("string %d is larger than %s", len(wb.strings)+1, fileformat.SizeText(int64(wb.limits.cell))), key: "max_cell_size"}
+		}
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -196,6 +257,9 @@ func (wb *workbook) readStrings() error {
 		case xml.EndElement:
 			switch t.Name.Local {
 			case "si":
+				if len(wb.strings) == wb.limits.sharedStrings {
+					return &boundError{what: fmt.Sprintf("more than %d strings", wb.limits.sharedStrings), key: "max_shared_strings"}
+				}
 				wb.strings = append(wb.strings, cur.String())
 				inSI = false
 			case "rPh":

@@ -63,20 +63,14 @@ type CSVOptions struct {
 // Limits returns the CSV bounds with defaults applied, or an error naming
 // the key of a negative one.
 func (o CSVOptions) Limits() (field, columns, record int, err error) {
-	field, columns, record = o.MaxFieldSize, o.MaxColumns, o.MaxRecordSize
-	for _, l := range []struct {
-		key string
-		v   *int
-		def int
-	}{{"max_field_size", &field, MaxFieldSize}, {"max_columns", &columns, DefaultMaxColumns}, {"max_record_size", &record, DefaultMaxRecordSize}} {
-		switch {
-		case *l.v < 0:
-			return 0, 0, 0, fmt.Errorf("csv.%s %d is negative (0 means the default, %d)", l.key, *l.v, l.def)
-		case *l.v == 0:
-			*l.v = l.def
-		}
+	field, err = orDefault("csv.max_field_size", o.MaxFieldSize, MaxFieldSize)
+	if err == nil {
+		columns, err = orDefault("csv.max_columns", o.MaxColumns, DefaultMaxColumns)
 	}
-	return field, columns, record, nil
+	if err == nil {
+		record, err = orDefault("csv.max_record_size", o.MaxRecordSize, DefaultMaxRecordSize)
+	}
+	return field, columns, record, err
 }
 
 // Encodings lists the accepted CSVOptions.Encoding values.
@@ -97,13 +91,7 @@ type JSONOptions struct {
 // Depth returns MaxDepth with its default applied, or an error when it is
 // negative.
 func (o JSONOptions) Depth() (int, error) {
-	switch {
-	case o.MaxDepth < 0:
-		return 0, fmt.Errorf("json.max_depth %d is negative (0 means the default, %d)", o.MaxDepth, DefaultMaxDepth)
-	case o.MaxDepth == 0:
-		return DefaultMaxDepth, nil
-	}
-	return o.MaxDepth, nil
+	return orDefault("json.max_depth", o.MaxDepth, DefaultMaxDepth)
 }
 
 // XLSXOptions configure workbook reading; they are the files source's
@@ -118,6 +106,61 @@ type XLSXOptions struct {
 	// Header says a header row exists; without it fields are named col_1,
 	// col_2, ... and data starts at HeaderRow.
 	Header bool `yaml:"header"`
+	// MaxCellSize bounds one cell's text (or one shared string's), in
+	// bytes of XML (default DefaultMaxCellSize, 1 MiB; Excel holds 32,767
+	// characters): a larger one fails the file naming its sheet and row.
+	MaxCellSize int `yaml:"max_cell_size"`
+	// MaxSharedStrings bounds the workbook's shared strings, which are held
+	// in memory (default DefaultMaxSharedStrings).
+	MaxSharedStrings int `yaml:"max_shared_strings"`
+	// MaxUnzippedSize bounds each part (a sheet, the shared strings) once
+	// unzipped, in bytes (default DefaultMaxUnzippedSize, 2 GiB): a zip
+	// bomb fails instead of inflating without end.
+	MaxUnzippedSize int64 `yaml:"max_unzipped_size"`
+}
+
+// Defaults of the XLSX bounds.
+const (
+	DefaultMaxCellSize      = 1 << 20
+	DefaultMaxSharedStrings = 5_000_000
+	DefaultMaxUnzippedSize  = 2 << 30
+)
+
+// Limits returns the XLSX bounds with defaults applied, or an error naming
+// the key of a negative one.
+func (o XLSXOptions) Limits() (cell, sharedStrings int, unzipped int64, err error) {
+	cell, err = orDefault("xlsx.max_cell_size", o.MaxCellSize, DefaultMaxCellSize)
+	if err == nil {
+		sharedStrings, err = orDefault("xlsx.max_shared_strings", o.MaxSharedStrings, DefaultMaxSharedStrings)
+	}
+	if err == nil {
+		unzipped, err = orDefault("xlsx.max_unzipped_size", o.MaxUnzippedSize, DefaultMaxUnzippedSize)
+	}
+	return cell, sharedStrings, unzipped, err
+}
+
+// SizeText shows a byte count for an error, in GiB or MiB when it is a
+// whole number of them.
+func SizeText(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// orDefault returns v, or def when v is 0; a negative v is an error naming
+// key.
+func orDefault[T int | int64](key string, v, def T) (T, error) {
+	switch {
+	case v < 0:
+		return 0, fmt.Errorf("%s %d is negative (0 means the default, %d)", key, v, def)
+	case v == 0:
+		return def, nil
+	}
+	return v, nil
 }
 
 // DefaultXLSXOptions are the workbook options unless the config says
