@@ -391,3 +391,17 @@ func (b *backend) DuplicateKeys(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
+
+var _ sqlconn.TextChecker = (*backend)(nil)
+
+// CheckText refuses what PostgreSQL cannot store: a NUL byte in text, and
+// the \u0000 escape in json ("unsupported Unicode escape sequence").
+func (*backend) CheckText(s string, t etl.Type) string {
+	switch {
+	case t == etl.TypeString && strings.IndexByte(s, 0) >= 0:
+		return "text holds a NUL byte (0x00), which PostgreSQL cannot store"
+	case t == etl.TypeJSON && strings.Contains(s, `\u0000`):
+		return "json holds \\u0000, which PostgreSQL cannot store"
+	}
+	return ""
+}

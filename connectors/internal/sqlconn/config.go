@@ -123,21 +123,6 @@ func checkNames(d Dialect, names []string) error {
 	return nil
 }
 
-// CheckKeys refuses a merge batch lacking a key field or holding a null
-// key: such a row could never be matched again.
-func CheckKeys(b *etl.Batch, keys []string) error {
-	for _, k := range keys {
-		col := b.Col(k)
-		if col == nil {
-			return fmt.Errorf("key field %q is not in the batch (fields: %s)", k, strings.Join(b.Schema.Names(), ", "))
-		}
-		if i := slices.Index(col.Null, true); i >= 0 {
-			return fmt.Errorf("%s: key field %q is null; a merge needs every key", b.Origins[i], k)
-		}
-	}
-	return nil
-}
-
 // Names is a list of names written in YAML as a list or, for one name, a
 // scalar: `key: id` or `key: [region, id]`.
 type Names []string

@@ -144,6 +144,8 @@ type Table struct {
 	staged        bool
 	// checked is the last schema OneColumnEach passed.
 	checked *etl.Schema
+	// refused are the rows refused since TakeRejects (see refuse).
+	refused []etl.Reject
 
 	// tx is the open transaction, begun at txStart; group holds the
 	// batches written in it (unless NoRetry), loaded again should it fail;
@@ -329,10 +331,13 @@ func (t *Table) Write(ctx context.Context, b *etl.Batch) error {
 	if err := b.Check(); err != nil {
 		return t.errorf("batch %d: %w", b.Seq, err)
 	}
-	if t.cfg.Mode == ModeMerge {
-		if err := CheckKeys(b, t.cfg.Key); err != nil {
-			return t.errorf("%w", err)
-		}
+	rows := b.Len()
+	b, err := t.refuse(b)
+	if err != nil {
+		return t.errorf("%w", err)
+	}
+	if rows > 0 && b.Len() == 0 {
+		return nil // every row refused
 	}
 	// Without transactional DDL, a new table, column or key index commits
 	// what is open first: MySQL commits an open transaction at any DDL.

@@ -1,0 +1,78 @@
+package sqlconn
+
+import (
+	"fmt"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// TextChecker is implemented by a backend whose text or JSON columns
+// refuse some values (PostgreSQL: a NUL byte). CheckText returns why s, a
+// value of a field of type t as text, cannot be stored, or "".
+type TextChecker interface {
+	CheckText(s string, t etl.Type) string
+}
+
+var _ etl.Rejecter = (*Table)(nil)
+
+// refuse takes out of b the rows the table cannot take, as rejects naming
+// their origin, field and reason, so that one poison row does not fail the
+// batch on every later run: a merge row with a null key, a text the
+// database cannot store. It returns b itself when every row is fine.
+func (t *Table) refuse(b *etl.Batch) (*etl.Batch, error) {
+	var keep []bool
+	reject := func(i int, field, value, reason string) {
+		if keep == nil {
+			keep = make([]bool, b.Len())
+			for k := range keep {
+				keep[k] = true
+			}
+		}
+		if keep[i] {
+			keep[i] = false
+			t.refused = append(t.refused, etl.Reject{Step: t.name, Origin: b.Origins[i], Field: field,
+				Value: value, Reason: reason, Row: b.RowJSON(i)})
+		}
+	}
+	if t.cfg.Mode == ModeMerge {
+		for _, k := range t.cfg.Key {
+			col := b.Col(k)
+			if col == nil {
+				return nil, fmt.Errorf("key field %q is not in the batch (fields: %s)", k, b.Schema)
+			}
+			for i, null := range col.Null {
+				if null {
+					reject(i, k, "", fmt.Sprintf("key field %q is null; a merge needs every key", k))
+				}
+			}
+		}
+	}
+	if tc, ok := t.backend.(TextChecker); ok {
+		for j := range b.Cols {
+			col := &b.Cols[j]
+			if col.Type != etl.TypeString && col.Type != etl.TypeJSON {
+				continue
+			}
+			for i := range b.Len() {
+				if col.Null[i] {
+					continue
+				}
+				text, _ := col.Text(i)
+				if why := tc.CheckText(text, col.Type); why != "" {
+					reject(i, b.Schema.Field(j).Name, text, why)
+				}
+			}
+		}
+	}
+	if keep == nil {
+		return b, nil
+	}
+	return b.Select(keep), nil
+}
+
+// TakeRejects returns the rows refused since the last call (etl.Rejecter).
+func (t *Table) TakeRejects() []etl.Reject {
+	out := t.refused
+	t.refused = nil
+	return out
+}
