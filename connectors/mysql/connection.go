@@ -26,6 +26,21 @@ type ConnConfig struct {
 	StatementTimeout time.Duration `yaml:"statement_timeout"`
 	// MaxConns caps the connections a source or target opens; default 4.
 	MaxConns int `yaml:"max_conns"`
+	// ConnectTimeout bounds connecting, handshake included: a server that
+	// accepts and never answers fails the run instead of hanging it.
+	// Default 10s (DefaultConnectTimeout); a timeout in the DSN wins.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// DefaultConnectTimeout is connect_timeout's default.
+const DefaultConnectTimeout = 10 * time.Second
+
+// connectTimeout is the configured connect timeout or its default.
+func (c *ConnConfig) connectTimeout() time.Duration {
+	if c.ConnectTimeout > 0 {
+		return c.ConnectTimeout
+	}
+	return DefaultConnectTimeout
 }
 
 func init() {
@@ -68,6 +83,9 @@ func (c *ConnConfig) driverConfig(database string) (*mysql.Config, error) {
 	}
 	if c.MaxConns < 0 {
 		return nil, &etl.FieldError{Path: []string{"max_conns"}, Err: errors.New("must not be negative")}
+	}
+	if c.ConnectTimeout < 0 {
+		return nil, &etl.FieldError{Path: []string{"connect_timeout"}, Err: errors.New("must not be negative")}
 	}
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
@@ -124,6 +142,11 @@ func (c *ConnConfig) open(ctx context.Context, database string, create bool, ses
 	for _, adjust := range session {
 		adjust(cfg)
 	}
+	timeout := c.connectTimeout()
+	if cfg.Timeout > 0 && c.ConnectTimeout == 0 {
+		timeout = cfg.Timeout // from the DSN
+	}
+	cfg.Timeout = timeout
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -136,11 +159,25 @@ func (c *ConnConfig) open(ctx context.Context, database string, create bool, ses
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(time.Minute) // below common wait_timeout settings
-	if err := db.PingContext(ctx); err != nil {
+	if err := ping(ctx, db, timeout); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, err
 	}
 	return db, nil
+}
+
+// ping checks that the server answers within timeout.
+func ping(ctx context.Context, db *sqlx.DB, timeout time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := db.PingContext(pctx)
+	if err != nil && ctx.Err() == nil && pctx.Err() != nil {
+		return fmt.Errorf("connect: no answer within %s (connect_timeout)", timeout)
+	}
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	return nil
 }
 
 // maxWarnings is the max_error_count of a target's sessions (the largest

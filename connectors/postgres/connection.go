@@ -25,6 +25,21 @@ type ConnConfig struct {
 	StatementTimeout time.Duration `yaml:"statement_timeout"`
 	// MaxConns caps the connections a source or target opens; default 4.
 	MaxConns int `yaml:"max_conns"`
+	// ConnectTimeout bounds connecting, handshake included: a server that
+	// accepts and never answers fails the run instead of hanging it.
+	// Default 10s (DefaultConnectTimeout); a timeout in the DSN wins.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// DefaultConnectTimeout is connect_timeout's default.
+const DefaultConnectTimeout = 10 * time.Second
+
+// connectTimeout is the configured connect timeout or its default.
+func (c *ConnConfig) connectTimeout() time.Duration {
+	if c.ConnectTimeout > 0 {
+		return c.ConnectTimeout
+	}
+	return DefaultConnectTimeout
 }
 
 func init() {
@@ -65,6 +80,9 @@ func (c *ConnConfig) pgxConfig() (*pgx.ConnConfig, error) {
 	}
 	if c.MaxConns < 0 {
 		return nil, &etl.FieldError{Path: []string{"max_conns"}, Err: errors.New("must not be negative")}
+	}
+	if c.ConnectTimeout < 0 {
+		return nil, &etl.FieldError{Path: []string{"connect_timeout"}, Err: errors.New("must not be negative")}
 	}
 	return cfg, nil
 }
@@ -107,6 +125,11 @@ func (c *ConnConfig) open(ctx context.Context, schema string) (*sqlx.DB, error) 
 	if c.StatementTimeout > 0 {
 		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(c.StatementTimeout.Milliseconds(), 10)
 	}
+	timeout := c.connectTimeout()
+	if cfg.ConnectTimeout > 0 && c.ConnectTimeout == 0 {
+		timeout = cfg.ConnectTimeout // from the DSN
+	}
+	cfg.ConnectTimeout = timeout
 	db := sqlx.NewDb(stdlib.OpenDB(*cfg), "pgx")
 	maxConns := c.MaxConns
 	if maxConns == 0 {
@@ -115,9 +138,23 @@ func (c *ConnConfig) open(ctx context.Context, schema string) (*sqlx.DB, error) 
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
+	if err := ping(ctx, db, timeout); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, err
 	}
 	return db, nil
+}
+
+// ping checks that the server answers within timeout.
+func ping(ctx context.Context, db *sqlx.DB, timeout time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := db.PingContext(pctx)
+	if err != nil && ctx.Err() == nil && pctx.Err() != nil {
+		return fmt.Errorf("connect: no answer within %s (connect_timeout)", timeout)
+	}
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	return nil
 }
