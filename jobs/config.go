@@ -137,7 +137,7 @@ func load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, fail("resolve config path: %v", err)
 	}
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
 		return nil, fail("read config: %v", err)
 	}
@@ -168,6 +168,9 @@ func load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if body == nil {
 		return nil, fail("config is empty: it needs a jobs section")
+	}
+	if d.checkExpansion(body); len(d.errs) > 0 {
+		return nil, d.errs
 	}
 	d.expandTree(body, lookup)
 

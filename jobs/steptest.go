@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -83,9 +82,9 @@ func (c *Config) StepTests() ([]*StepTest, error) {
 	}
 	sort.Strings(files)
 	for _, path := range files {
-		data, err := os.ReadFile(path)
+		data, err := readConfigFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("read tests: %w", err)
+			return nil, fmt.Errorf("read tests %s: %w", path, err)
 		}
 		fd := &decoder{file: path, expanded: map[*ast.StringNode]expansion{}, anchors: map[string]ast.Node{}}
 		f, err := parser.ParseBytes(data, 0)
