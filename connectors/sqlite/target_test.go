@@ -415,13 +415,23 @@ func TestReplaceWithoutCommitKeepsTable(t *testing.T) {
 		t.Errorf("abandoned staging table left behind: %v", got)
 	}
 
-	// A run that wrote nothing leaves the table alone.
+	// A run that wrote nothing leaves the table alone; so does one whose
+	// only batch had fields and no rows (a header-only file), which left
+	// its staging table behind.
 	empty := bd.open(t, TargetConfig{Table: "prices", Mode: ModeReplace})
 	if err := empty.Commit(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	headerOnly := bd.open(t, TargetConfig{Table: "prices", Mode: ModeReplace})
+	write(t, headerOnly, stringBatch(t, 1, []string{"sku"}))
+	if err := headerOnly.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if diff := cmp.Diff([][]string{{"a"}}, query(t, reader, `SELECT sku FROM prices`)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if got := query(t, reader, `SELECT name FROM sqlite_schema WHERE name LIKE '%staging%'`); len(got) != 0 {
+		t.Errorf("staging table left behind by a header-only run: %v", got)
 	}
 }
 

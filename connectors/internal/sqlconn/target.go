@@ -761,7 +761,12 @@ func (t *Table) Commit(ctx context.Context) error {
 		return nil
 	}
 	if !t.staged {
-		t.logger.Info("no batch written, table left as it was")
+		// A batch without rows (a header-only file) may have created the
+		// staging table: it goes, and the table stays as it was.
+		t.logger.Info("no row written, table left as it was")
+		if err := t.dropStaging(ctx); err != nil {
+			return t.errorf("replace: %w", err)
+		}
 		return nil
 	}
 	if err := t.backend.Swap(ctx, t.conn, t.cfg.Table, t.table); err != nil {
@@ -787,7 +792,8 @@ func (t *Table) Close() error {
 	// Before the staging table is dropped: a statement kept on it would
 	// hold it.
 	t.closeConnState()
-	if t.staged && t.conn != nil {
+	if t.cfg.Mode == ModeReplace && t.conn != nil {
+		// Made by this run (with rows or not) and not swapped in.
 		if err := t.dropStaging(context.Background()); err != nil {
 			errs = append(errs, t.errorf("%w", err))
 		}
