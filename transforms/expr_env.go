@@ -136,6 +136,9 @@ func compileExpr(src string, extra ...expr.Option) (*compiledExpr, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, errors.New("empty expression")
 	}
+	if col := tooDeep(src, maxExprDepth); col > 0 {
+		return nil, fmt.Errorf("brackets nested deeper than %d levels at column %d", maxExprDepth, col)
+	}
 	program, err := expr.Compile(src, exprOptions(extra...)...)
 	if err != nil {
 		return nil, err
@@ -146,6 +149,39 @@ func compileExpr(src string, extra ...expr.Option) (*compiledExpr, error) {
 	c := &compiledExpr{source: src, program: program}
 	c.fields, c.dynamic = exprFields(program.Node())
 	return c, nil
+}
+
+// maxExprDepth bounds the nesting of brackets in an expression: expr's
+// parser recurses once per level before its node limit applies, and half
+// a million levels (a 1 MB config) overflowed the stack, a crash no
+// recover catches.
+const maxExprDepth = 1000
+
+// tooDeep returns the 1-based column (in bytes) of the first bracket of
+// src nested deeper than limit outside string literals, or 0.
+func tooDeep(src string, limit int) int {
+	depth := 0
+	var quote byte
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && quote != '`' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'' || c == '`':
+			quote = c
+		case c == '(' || c == '[' || c == '{':
+			if depth++; depth > limit {
+				return i + 1
+			}
+		case c == ')' || c == ']' || c == '}':
+			depth--
+		}
+	}
+	return 0
 }
 
 // checkCallees refuses calls of unknown functions. With undefined variables
