@@ -279,7 +279,7 @@ func (a *app) openStore(ctx context.Context) (*sqlitestore.Store, error) {
 	}
 	st, err := sqlitestore.Open(ctx, cfg.State)
 	if err != nil {
-		return nil, &exitError{code: exitFailed, err: fmt.Errorf("open state store: %w", err)}
+		return nil, &exitError{code: exitFailed, err: err}
 	}
 	return st, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -83,5 +84,30 @@ func TestNewStoresAreCreatedWhole(t *testing.T) {
 		if strings.Contains(e.Name(), ".new-") {
 			t.Errorf("left behind: %s", e.Name())
 		}
+	}
+}
+
+// TestOpenOnAReadOnlyFolder: a state store on a read-only mount was
+// reported as "unable to open database file: no such file or directory".
+// It says the folder cannot be written, and why. (A read-only bind mount
+// needs root; the test skips without it.)
+func TestOpenOnAReadOnlyFolder(t *testing.T) {
+	src, ro := t.TempDir(), t.TempDir()
+	path := filepath.Join(src, "state.db")
+	s, err := sqlitestore.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if out, err := exec.Command("mount", "--bind", src, ro).CombinedOutput(); err != nil {
+		t.Skipf("a read-only folder needs a bind mount, which this user cannot make: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", ro).Run() })
+	if out, err := exec.Command("mount", "-o", "remount,ro,bind", ro).CombinedOutput(); err != nil {
+		t.Skipf("remount read-only: %v: %s", err, out)
+	}
+	_, err = sqlitestore.Open(context.Background(), filepath.Join(ro, "state.db"))
+	if err == nil || !strings.Contains(err.Error(), "cannot be written (read-only file system)") {
+		t.Fatalf("open on a read-only folder: %v", err)
 	}
 }

@@ -69,6 +69,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	s, err := open(ctx, abs)
 	if err != nil {
+		if werr := writable(filepath.Dir(abs)); werr != nil {
+			err = werr // SQLite says "unable to open database file: no such file or directory"
+		}
 		return nil, fmt.Errorf("open state store %s: %w", path, explain(err))
 	}
 	s.path = path
@@ -95,6 +98,18 @@ func explain(err error) error {
 		return fmt.Errorf("%w (%v)", ErrNotAStore, err)
 	}
 	return err
+}
+
+// writable reports why dir cannot take the files the store writes beside
+// itself (its WAL and shared-memory files, and checkpoints), or nil.
+func writable(dir string) error {
+	f, err := os.CreateTemp(dir, ".nightjar-probe-*")
+	if err != nil {
+		return fmt.Errorf("its folder %s cannot be written (%w): nightjar records every run and checkpoint there; give it a writable folder (state: in the config)", dir, errors.Unwrap(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
 }
 
 // open opens and migrates the database at abs.
