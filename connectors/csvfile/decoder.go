@@ -158,7 +158,7 @@ func (d *Decoder) readWidth() error {
 		if err != nil {
 			return d.fatal(err)
 		}
-		if !d.rec.blank() {
+		if !d.rec.blank() && d.rec.bad == "" {
 			d.setWidth(len(d.rec.fields))
 			return nil
 		}
@@ -301,10 +301,10 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 			continue
 		}
 		records++
-		if d.schema == nil {
-			d.setWidth(len(rec.fields))
+		if d.schema == nil && rec.bad == "" {
+			d.setWidth(len(rec.fields)) // a malformed record's fields are not a width
 		}
-		if rec.bad == "" && len(rec.fields) != d.ncols {
+		if rec.bad == "" && d.schema != nil && len(rec.fields) != d.ncols {
 			if d.header {
 				rec.bad = fmt.Sprintf("%d fields, header has %d", len(rec.fields), d.ncols)
 			} else {
@@ -335,13 +335,14 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 	if d.sc.rerr != nil {
 		return nil, d.fatal(d.sc.rerr)
 	}
-	if d.schema == nil {
-		d.schema = etl.MustSchema()
-	}
 	if len(arena) > 0 {
 		d.arenaHint = len(arena) + len(arena)/8
 	}
 	b := d.build(arena)
+	if d.schema == nil {
+		// No well-formed record yet: the width is still to learn.
+		b.Schema = etl.MustSchema()
+	}
 	b.Rejects = rejects
 	if eof {
 		return b, io.EOF

@@ -211,6 +211,10 @@ func (s *scanner) readRecord(dst []byte, rec *record) ([]byte, error) {
 				if s.offset() == startOffset {
 					return dst, io.EOF
 				}
+				if len(rec.fields) >= s.maxColumns { // a delimiter just before the end
+					rec.bad = s.tooManyColumns()
+					return dst, nil
+				}
 				rec.fields = append(rec.fields, span{len(dst), len(dst), false})
 			case stUnquoted:
 				// Like encoding/csv, a CR before the end of input ends the line.
@@ -231,7 +235,7 @@ func (s *scanner) readRecord(dst []byte, rec *record) ([]byte, error) {
 		case stFieldStart:
 			fieldStart = len(dst)
 			if len(rec.fields) >= s.maxColumns {
-				rec.bad = fmt.Sprintf("more than %d fields (csv.max_columns)", s.maxColumns)
+				rec.bad = s.tooManyColumns()
 				state = stSkip
 				continue
 			}
@@ -328,6 +332,11 @@ func (s *scanner) readRecord(dst []byte, rec *record) ([]byte, error) {
 }
 
 var newline = []byte{'\n'}
+
+// tooManyColumns is why a record over csv.max_columns is rejected.
+func (s *scanner) tooManyColumns() string {
+	return fmt.Sprintf("more than %d fields (csv.max_columns)", s.maxColumns)
+}
 
 // checkSize fails a record whose current field (from fieldStart in dst) or
 // whole text (from recordStart) is over its bound.
