@@ -142,7 +142,7 @@ func appendValue(buf []byte, c *etl.Column, i int) ([]byte, error) {
 func appendFloat(buf []byte, f float64) []byte {
 	start := len(buf)
 	buf = strconv.AppendFloat(buf, f, 'g', -1, 64)
-	if bytes.IndexAny(buf[start:], ".e") < 0 {
+	if !bytes.ContainsAny(buf[start:], ".e") {
 		buf = append(buf, ".0"...)
 	}
 	return buf
