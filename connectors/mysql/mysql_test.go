@@ -54,6 +54,7 @@ func harness(t *testing.T) *sqlconntest.Harness {
 		Dialect:       Dialect{},
 		DB:            db,
 		TimestampType: "DATETIME(6)",
+		Catalog:       func(t *testing.T) string { return catalog(t, db, database) },
 		Target: func(t *testing.T, cfg sqlconn.TargetConfig) etl.Target {
 			tg, err := New(&TargetConfig{TargetConfig: cfg, Database: database}, etl.BuildEnv{Connection: connection(dsn)})
 			if err != nil {

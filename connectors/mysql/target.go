@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
@@ -321,4 +322,33 @@ func (b *backend) ConcurrentDDL(err error) bool {
 func (b *backend) DuplicateKeys(err error) bool {
 	var myErr *mysql.MySQLError
 	return errors.As(err, &myErr) && myErr.Number == errDupEntry
+}
+
+var _ sqlconn.Inspector = (*backend)(nil)
+
+// OpenExisting connects to the target's database without creating it or
+// setting the target's session: nil when the database does not exist.
+func (b *backend) OpenExisting(ctx context.Context) (*sqlx.DB, error) {
+	db, err := b.conn.open(ctx, b.database, false)
+	var myErr *mysql.MySQLError
+	if errors.As(err, &myErr) && myErr.Number == errBadDB {
+		return nil, nil
+	}
+	return db, err
+}
+
+// errBadDB is ER_BAD_DB_ERROR: unknown database.
+const errBadDB = 1049
+
+// DescribeLoad is LOAD DATA LOCAL INFILE into the table (into a temporary
+// table for a merge, then its upsert); Load falls back to INSERT for
+// columns LOAD DATA would convert otherwise, or a server refusing it.
+func (b *backend) DescribeLoad(table string, s *etl.Schema, keys []string) string {
+	qt, _ := b.QuoteIdent(table)
+	if len(keys) == 0 {
+		qc, _ := sqlconn.QuoteAll(b, s.Names())
+		return "LOAD DATA LOCAL INFILE INTO TABLE " + qt + " (" + strings.Join(qc, ", ") + ")"
+	}
+	return "LOAD DATA LOCAL INFILE into a temporary table, then " +
+		sqlconn.LoadStatement(b, table, s.Names(), keys, "SELECT … FROM the temporary table")
 }

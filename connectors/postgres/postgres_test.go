@@ -62,6 +62,7 @@ func harness(t *testing.T) *sqlconntest.Harness {
 		Dialect:       Dialect{},
 		DB:            db,
 		TimestampType: "TIMESTAMPTZ",
+		Catalog:       func(t *testing.T) string { return catalog(t, db, schema) },
 		Target: func(t *testing.T, cfg sqlconn.TargetConfig) etl.Target {
 			tg, err := New(&TargetConfig{TargetConfig: cfg, SchemaName: schema}, etl.BuildEnv{Connection: connection(dsn)})
 			if err != nil {

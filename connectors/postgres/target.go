@@ -405,3 +405,24 @@ func (*backend) CheckText(s string, t etl.Type) string {
 	}
 	return ""
 }
+
+var _ sqlconn.Inspector = (*backend)(nil)
+
+// OpenExisting connects with search_path set to the target's schema,
+// which it does not create: a missing schema finds no table.
+func (b *backend) OpenExisting(ctx context.Context) (*sqlx.DB, error) {
+	return b.conn.open(ctx, b.schema)
+}
+
+// DescribeLoad is the binary COPY of an append or replace; a merge's COPY
+// into a temporary table and its upsert.
+func (b *backend) DescribeLoad(table string, s *etl.Schema, keys []string) string {
+	names := s.Names()
+	if len(keys) == 0 {
+		qt, _ := b.QuoteIdent(table)
+		qc, _ := sqlconn.QuoteAll(b, names)
+		return "COPY " + qt + " (" + strings.Join(qc, ", ") + ") FROM STDIN (FORMAT binary)"
+	}
+	stage, _ := b.QuoteIdent(stageTable)
+	return "COPY " + stage + " (temporary), then " + sqlconn.LoadStatement(b, table, names, keys, "SELECT … FROM "+stage)
+}

@@ -24,6 +24,7 @@ func harness(t *testing.T) *sqlconntest.Harness {
 		Dialect:       Dialect{},
 		DB:            db,
 		TimestampType: "DATETIME",
+		Catalog:       func(t *testing.T) string { return catalog(t, db, dir) },
 		// The target keeps times, dates and JSON as TEXT, which the
 		// source reads back as text.
 		TextTimes:    true,

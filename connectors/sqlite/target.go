@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -182,3 +184,19 @@ func (b *backend) NoRetry() bool { return true }
 // TxDDL reports true: SQLite's DDL is transactional, so a batch creates
 // or alters the table in its own transaction.
 func (b *backend) TxDDL() bool { return true }
+
+var _ sqlconn.Inspector = (*backend)(nil)
+
+// OpenExisting opens the database file read-only, without creating it:
+// nil when it does not exist.
+func (b *backend) OpenExisting(ctx context.Context) (*sqlx.DB, error) {
+	if _, err := os.Stat(b.path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return openReadOnly(ctx, b.path)
+}
+
+// DescribeLoad is the multi-row INSERT (an upsert for a merge).
+func (b *backend) DescribeLoad(table string, s *etl.Schema, keys []string) string {
+	return sqlconn.LoadStatement(b, table, s.Names(), keys, "VALUES (…)")
+}

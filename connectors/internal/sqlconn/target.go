@@ -18,6 +18,7 @@ import (
 // its errors are worth a retry.
 type Backend interface {
 	Dialect
+	Inspector
 	// OpenDB opens the database, creating the schema or database the
 	// target writes to when missing.
 	OpenDB(ctx context.Context) (*sqlx.DB, error)
@@ -167,6 +168,8 @@ type Table struct {
 	// writerKey is the SingleWriter key this Table is counted under while
 	// open; "" when the backend admits concurrent writers.
 	writerKey string
+	// dry is what a dry run learnt of the table (see DryRun).
+	dry *dryRunState
 }
 
 var (

@@ -39,6 +39,10 @@ type Harness struct {
 	TextTimes bool
 	// NoIdentLimit says the database sets no identifier length limit.
 	NoIdentLimit bool
+	// Catalog describes every object of the test's database (tables,
+	// columns, indexes; for a file, its bytes too), to show that a dry run
+	// changed nothing.
+	Catalog func(t *testing.T) string
 }
 
 // Setup returns a harness on a fresh database, dropped in t.Cleanup.
@@ -142,6 +146,15 @@ func quote(t *testing.T, d sqlconn.Dialect, names ...string) string {
 
 // TestTargets runs the table target cases.
 func TestTargets(t *testing.T, setup Setup) {
+	t.Run("DryRunChangesNothing", func(t *testing.T) {
+		for _, mode := range []string{sqlconn.ModeAppend, sqlconn.ModeMerge, sqlconn.ModeReplace} {
+			t.Run(mode, func(t *testing.T) {
+				t.Parallel()
+				testDryRun(t, setup(t), mode)
+			})
+		}
+	})
+
 	t.Run("AppendReplayIsSkipped", func(t *testing.T) {
 		t.Parallel()
 		h := setup(t)
@@ -738,4 +751,133 @@ func updateEvent(t *testing.T, h *Harness, id int, at time.Time) {
 	if _, err := h.DB.Exec("UPDATE events SET updated_at = "+d.Placeholder(1)+" WHERE id = "+d.Placeholder(2), at, id); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// dryRun runs DryRun on a new target for the batches, as run runID would,
+// and returns the lines of each batch.
+func dryRun(t *testing.T, h *Harness, cfg sqlconn.TargetConfig, runID int64, batches ...*etl.Batch) [][]string {
+	t.Helper()
+	tg := h.Target(t, cfg)
+	dr, ok := tg.(etl.DryRunner)
+	if !ok {
+		t.Fatalf("%T is no etl.DryRunner", tg)
+	}
+	var out [][]string
+	for _, b := range batches {
+		lines, err := dr.DryRun(context.Background(), etl.TargetEnv{Job: "leads", Name: "targets[0] table " + cfg.Table, RunID: runID}, b)
+		if err != nil {
+			t.Fatalf("DryRun batch %d: %v", b.Seq, err)
+		}
+		out = append(out, lines)
+	}
+	return out
+}
+
+// testDryRun: a dry run lists the CREATE TABLE of a missing table (and of
+// the marker table), the ALTER TABLE of a missing column, and the load
+// statement naming the table with the batch's row count, once per run,
+// and leaves the database as it was.
+func testDryRun(t *testing.T, h *Harness, mode string) {
+	cfg := sqlconn.TargetConfig{Table: "leads", Mode: mode, Schema: sqlconn.SchemaEvolve}
+	if mode == sqlconn.ModeMerge {
+		cfg.Key = []string{"email"}
+	}
+	table := quote(t, h.Dialect, "leads")
+	if mode == sqlconn.ModeReplace {
+		table = quote(t, h.Dialect, "leads"+sqlconn.StagingSuffix)
+	}
+	fields := []string{"email", "name"}
+	b1 := StringBatch(1, fields, []string{"a@x", "Ann"}, []string{"b@x", "Bob"}, []string{"c@x", "<null>"})
+	b2 := StringBatch(2, fields, []string{"d@x", "Dee"})
+	has := func(lines []string, prefix, suffix string) bool {
+		for _, l := range lines {
+			if strings.HasPrefix(l, prefix) && strings.HasSuffix(l, suffix) {
+				return true
+			}
+		}
+		return false
+	}
+
+	// An empty database: the table and the marker table are missing.
+	before := h.Catalog(t)
+	got := dryRun(t, h, cfg, 1, b1, b2)
+	if after := h.Catalog(t); after != before {
+		t.Fatalf("the dry run changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if !has(got[0], "CREATE TABLE "+table+" (", ")") {
+		t.Errorf("batch 1: no CREATE TABLE %s in %q", table, got[0])
+	}
+	wantMarkers := mode != sqlconn.ModeMerge
+	if has(got[0], "CREATE TABLE IF NOT EXISTS "+quote(t, h.Dialect, sqlconn.MarkerTable), "") != wantMarkers {
+		t.Errorf("batch 1: marker table listed is not %v in %q", wantMarkers, got[0])
+	}
+	if !has(got[0], "", ": 3 row(s)") || !strings.Contains(got[0][len(got[0])-1], table) {
+		t.Errorf("batch 1: the last line is not the load of 3 rows into %s: %q", table, got[0])
+	}
+	if len(got[1]) != 1 || !strings.Contains(got[1][0], table) || !strings.HasSuffix(got[1][0], ": 1 row(s)") {
+		t.Errorf("batch 2: want only the load of 1 row into %s, got %q", table, got[1])
+	}
+	for _, lines := range got {
+		for _, l := range lines {
+			if len(l) > 240 {
+				t.Errorf("line of %d bytes: %q", len(l), l)
+			}
+		}
+	}
+
+	// A table lacking a column: its ALTER, and no CREATE but for replace's
+	// staging table.
+	run(t, h, cfg, 1, true, StringBatch(1, []string{"email"}, []string{"z@x"}))
+	before = h.Catalog(t)
+	rows := Query(t, h.DB, "SELECT * FROM "+quote(t, h.Dialect, "leads"))
+	got = dryRun(t, h, cfg, 2, b1)
+	if after := h.Catalog(t); after != before {
+		t.Fatalf("the dry run changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if diff := cmp.Diff(rows, Query(t, h.DB, "SELECT * FROM "+quote(t, h.Dialect, "leads"))); diff != "" {
+		t.Errorf("the dry run changed the rows (-before +after):\n%s", diff)
+	}
+	if has(got[0], "CREATE TABLE "+table, "") != (mode == sqlconn.ModeReplace) {
+		t.Errorf("CREATE TABLE %s listed is not %v: %q", table, mode == sqlconn.ModeReplace, got[0])
+	}
+	if has(got[0], "CREATE TABLE IF NOT EXISTS", "") {
+		t.Errorf("the marker table exists, yet its CREATE is listed: %q", got[0])
+	}
+	if wantAlter := mode != sqlconn.ModeReplace; has(got[0], "ALTER TABLE "+table+" ADD COLUMN "+quote(t, h.Dialect, "name"), "") != wantAlter {
+		t.Errorf("ALTER TABLE ADD COLUMN name listed is not %v: %q", wantAlter, got[0])
+	}
+}
+
+// CheckDryRun runs tg's DryRun on b as run 1 would and checks that its
+// lines start with want, one for one; it returns the lines.
+func CheckDryRun(t *testing.T, tg etl.Target, b *etl.Batch, want ...string) []string {
+	t.Helper()
+	dr, ok := tg.(etl.DryRunner)
+	if !ok {
+		t.Fatalf("%T is no etl.DryRunner", tg)
+	}
+	lines, err := dr.DryRun(context.Background(), etl.TargetEnv{Job: "leads", Name: "t", RunID: 1}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("lines = %q, want %q", lines, want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(lines[i], want[i]) {
+			t.Errorf("line %d = %q, want %q", i, lines[i], want[i])
+		}
+	}
+	return lines
+}
+
+// Lines returns the single text column of query's rows, one a line: a
+// connector's Harness.Catalog.
+func Lines(t *testing.T, db *sqlx.DB, query string, args ...any) string {
+	t.Helper()
+	var rows []string
+	if err := db.Select(&rows, query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return strings.Join(rows, "\n")
 }

@@ -1,0 +1,195 @@
+package sqlconn
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/nightjar-etl/nightjar/etl"
+)
+
+// Inspector is what a dry run needs of a Backend besides its Dialect: a
+// look at the database that changes nothing, and the load statement a
+// batch would run.
+type Inspector interface {
+	// OpenExisting opens the target's database without creating anything
+	// (no schema, database or file) and without any setting that writes;
+	// a nil DB and no error when the database, schema or file does not
+	// exist, so that every table is missing.
+	OpenExisting(ctx context.Context) (*sqlx.DB, error)
+	// DescribeLoad is the statement Load would run for a batch of s into
+	// table (a merge: the upsert), short enough for a terminal line.
+	DescribeLoad(table string, s *etl.Schema, keys []string) string
+}
+
+// maxDryRunLine caps a statement shown by a dry run: a CREATE TABLE of a
+// wide batch would fill the terminal.
+const maxDryRunLine = 200
+
+// dryRunState is what a dry run has learnt of the table in this run, and
+// what the statements it listed would have made of it.
+type dryRunState struct {
+	runID int64
+	// columns are the table's after the statements listed; nil while the
+	// table is missing (for replace: before the staging table is made).
+	columns *TableColumns
+	// live are the columns of cfg.Table in the database.
+	live       []string
+	noMarkers  bool
+	indexShown bool
+}
+
+var _ etl.DryRunner = (*Table)(nil)
+
+// DryRun lists the statements Write would run for b: the table's CREATE
+// or ALTER when it is missing or lacks columns (read from the database,
+// which it leaves as it is: no table, marker table or schema is made and
+// nothing is locked), the key index of a merge, and the load statement
+// with b's row count.
+func (t *Table) DryRun(ctx context.Context, env etl.TargetEnv, b *etl.Batch) ([]string, error) {
+	if b.Schema == nil || b.Schema.Len() == 0 || b.Len() == 0 {
+		return nil, nil
+	}
+	if err := b.Check(); err != nil {
+		return nil, t.errorf("batch %d: %w", b.Seq, err)
+	}
+	if err := OneColumnEach(t.backend, b.Schema); err != nil {
+		return nil, t.errorf("%w", err)
+	}
+	var lines []string
+	if t.dry == nil || t.dry.runID != env.RunID {
+		st, err := t.inspect(ctx, env.RunID)
+		if err != nil {
+			return nil, t.errorf("dry run: %w", err)
+		}
+		t.dry = st
+		if st.noMarkers && t.cfg.Mode != ModeMerge {
+			lines = append(lines, shorten(CreateMarkerTable(t.backend)))
+		}
+	}
+	more, err := t.dryRunDDL(b.Schema)
+	if err != nil {
+		return nil, t.errorf("%w", err)
+	}
+	lines = append(lines, more...)
+	table := t.cfg.Table
+	var keys []string
+	switch t.cfg.Mode {
+	case ModeReplace:
+		table += StagingSuffix
+	case ModeMerge:
+		keys = t.cfg.Key
+	}
+	load := t.backend.DescribeLoad(table, b.Schema, keys)
+	lines = append(lines, fmt.Sprintf("%s: %d row(s)", shorten(load), b.Len()))
+	return lines, nil
+}
+
+// inspect reads the table's columns and whether the marker table exists.
+func (t *Table) inspect(ctx context.Context, runID int64) (*dryRunState, error) {
+	st := &dryRunState{runID: runID, noMarkers: true}
+	db, err := t.backend.OpenExisting(ctx)
+	if err != nil || db == nil {
+		return st, err
+	}
+	defer db.Close()
+	if st.live, err = t.backend.Columns(ctx, db, t.cfg.Table); err != nil {
+		return nil, fmt.Errorf("read columns: %w", err)
+	}
+	markers, err := t.backend.Columns(ctx, db, MarkerTable)
+	if err != nil {
+		return nil, fmt.Errorf("read columns of %s: %w", MarkerTable, err)
+	}
+	st.noMarkers = len(markers) == 0
+	if len(st.live) > 0 && t.cfg.Mode != ModeReplace {
+		st.columns = NewTableColumns(t.backend, st.live)
+	}
+	return st, nil
+}
+
+// dryRunDDL lists the DDL a batch of schema s would run, as ensureTable
+// and create would, and records its effect in t.dry.
+func (t *Table) dryRunDDL(s *etl.Schema) ([]string, error) {
+	d, st := t.backend, t.dry
+	var lines []string
+	table := t.cfg.Table
+	if t.cfg.Mode == ModeReplace {
+		table += StagingSuffix
+	}
+	if st.columns == nil {
+		var keys []string
+		if t.cfg.Mode == ModeMerge {
+			keys = t.cfg.Key
+		}
+		stmt, err := CreateTableWithKeys(d, table, s, keys)
+		if err != nil {
+			return nil, err
+		}
+		names := s.Names()
+		if t.cfg.Mode == ModeReplace && t.cfg.Schema == SchemaStrict && len(st.live) > 0 {
+			if err := NewTableColumns(d, st.live).CheckStrict(t.cfg.Table, s); err != nil {
+				return nil, err
+			}
+			qt, _ := d.QuoteIdent(table)
+			ql, _ := d.QuoteIdent(t.cfg.Table)
+			stmt, names = "CREATE TABLE "+qt+" with the columns of "+ql, st.live
+		}
+		lines = append(lines, shorten(stmt))
+		if t.cfg.Mode == ModeReplace {
+			qt, _ := d.QuoteIdent(t.cfg.Table)
+			lines = append(lines, "at the end of the run it replaces "+qt)
+		}
+		st.columns = NewTableColumns(d, names)
+	}
+	if missing := st.columns.Missing(s); len(missing) > 0 {
+		if t.cfg.Schema == SchemaStrict {
+			return nil, st.columns.CheckStrict(t.cfg.Table, s)
+		}
+		for _, f := range missing {
+			add, err := AddColumn(d, table, f)
+			if err != nil {
+				return nil, err
+			}
+			lines = append(lines, shorten(add))
+			st.columns.Add(f.Name)
+		}
+	}
+	if t.cfg.Mode == ModeMerge && !st.indexShown {
+		index, err := CreateUniqueIndex(d, t.cfg.Table+KeyIndexSuffix, table, t.cfg.Key)
+		if err != nil {
+			return nil, err
+		}
+		lines = append(lines, shorten(index))
+		st.indexShown = true
+	}
+	return lines, nil
+}
+
+// LoadStatement is the INSERT (with keys, the upsert) that NewInsert
+// builds, its VALUES list replaced by from ("VALUES (…)", or "SELECT … FROM
+// stage"): the load a DescribeLoad shows.
+func LoadStatement(d Dialect, table string, columns, keys []string, from string) string {
+	ins, err := NewInsert(d, table, columns, keys)
+	if err != nil {
+		return "INSERT INTO " + table + " " + from
+	}
+	prefix, upsert := ins.Parts()
+	return prefix[:len(prefix)-len("VALUES ")] + from + upsert
+}
+
+// shorten cuts a statement longer than maxDryRunLine bytes, at a rune
+// boundary, marking the cut.
+func shorten(s string) string {
+	if len(s) <= maxDryRunLine {
+		return s
+	}
+	cut := maxDryRunLine
+	for cut > 0 && !isRuneStart(s[cut]) {
+		cut--
+	}
+	return strings.TrimRight(s[:cut], " ") + " …"
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
