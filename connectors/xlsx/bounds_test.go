@@ -41,6 +41,8 @@ func TestBounds(t *testing.T) {
 			opts: fileformat.XLSXOptions{MaxSharedStrings: 2}, wantErr: `shared strings: more than 2 strings (xlsx.max_shared_strings)`},
 		{name: "unzipped over", sheet: sheetOf(inlineRow("1", "h"), inlineRow("2", strings.Repeat("z", 200_000))),
 			opts: fileformat.XLSXOptions{MaxUnzippedSize: 100_000}, wantErr: `xl/worksheets/sheet1.xml unzips to more than 100000 bytes (a zip bomb?) (xlsx.max_unzipped_size)`},
+		{name: "unzipped over, merged ranges read first", sheet: sheetOf(inlineRow("1", "h"), inlineRow("2", strings.Repeat("z", 200_000))),
+			opts: fileformat.XLSXOptions{MaxUnzippedSize: 100_000, Header: true}, wantErr: `sheet "S": xl/worksheets/sheet1.xml unzips to more than 100000 bytes`},
 		{name: "beyond column XFD", sheet: sheetOf(`<row r="1"><c r="XFE1"><v>1</v></c></row>`),
 			wantErr: `sheet "S" row 1: not a readable XLSX workbook: a cell beyond column XFD, Excel's last`},
 	}

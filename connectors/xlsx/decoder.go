@@ -130,7 +130,7 @@ func (d *Decoder) openSheet() (bool, error) {
 	var merges []mergeRange
 	if d.opts.Header {
 		var err error
-		if merges, err = readMerges(ref, int64(d.opts.HeaderRow)); err != nil {
+		if merges, err = readMerges(ref, int64(d.opts.HeaderRow), d.wb.limits.unzipped); err != nil {
 			return false, fmt.Errorf("sheet %q: %w", ref.name, err)
 		}
 	}
@@ -448,13 +448,13 @@ type mergeRange struct {
 // readMerges finds the sheet's merged ranges that cross the header row,
 // which its XML lists after the rows: a byte scan of the part, not an XML
 // parse. Ranges beyond Excel's last column are left out.
-func readMerges(ref sheetRef, header int64) ([]mergeRange, error) {
+func readMerges(ref sheetRef, header, maxUnzipped int64) ([]mergeRange, error) {
 	rc, err := ref.file.Open()
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 64<<10)
+	br := bufio.NewReaderSize(&boundedReader{r: rc, total: maxUnzipped, part: ref.file.Name}, readAhead)
 	var out []mergeRange
 	tag := []byte(`<mergeCell `)
 	var carry []byte
