@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
 	"github.com/nightjar-etl/nightjar/etl"
@@ -261,8 +262,7 @@ func (t *Target) body(chunk []httpapi.Record) []byte {
 // bad input fails them all) is split in halves until the bad inputs stand
 // alone and are rejected with HubSpot's message.
 func (t *Target) upsert(ctx context.Context, b *etl.Batch, chunk []httpapi.Record, accepted map[string]string) error {
-	path := "/crm/v3/objects/" + t.cfg.Object + "/batch/upsert"
-	resp, err := t.Client.Do(ctx, httpapi.Request{Method: http.MethodPost, Path: path, Body: t.body(chunk)})
+	resp, err := t.Client.Do(ctx, httpapi.Request{Method: http.MethodPost, Path: t.upsertPath(), Body: t.body(chunk)})
 	if err != nil {
 		var se *httpapi.StatusError
 		if errors.As(err, &se) && se.Status == http.StatusBadRequest && !errors.Is(err, httpapi.ErrRetriesExhausted) {
@@ -311,6 +311,34 @@ func (t *Target) upsert(ctx context.Context, b *etl.Batch, chunk []httpapi.Recor
 		}
 	}
 	return nil
+}
+
+// upsertPath is the object's batch upsert endpoint.
+func (t *Target) upsertPath() string { return "/crm/v3/objects/" + t.cfg.Object + "/batch/upsert" }
+
+var _ etl.DryRunner = (*Target)(nil)
+
+// DryRun tells the batch upserts b would take, with the first one's body,
+// the token and every other secret of the connection masked; it sends
+// nothing and saves no fingerprint. With env.Fingerprints, records whose
+// fingerprint is unchanged are counted as skipped.
+func (t *Target) DryRun(ctx context.Context, env etl.TargetEnv, b *etl.Batch) ([]string, error) {
+	d, _, err := httpapi.DryDeliver(ctx, b, t.outbox, httpapi.NewChanges(env), t.cfg.BatchSize, t.body)
+	if err != nil {
+		return nil, fmt.Errorf("hubspot %s: %w", t.cfg.Object, err)
+	}
+	d.Method, d.Path = http.MethodPost, t.upsertPath()
+	var follow []string
+	for _, a := range t.assocs {
+		follow = append(follow, fmt.Sprintf("associations to %s (by %s)", a.to, a.cfg.By))
+	}
+	if t.notes != nil {
+		follow = append(follow, "notes")
+	}
+	if len(follow) > 0 {
+		d.Note = "each upsert is followed by " + strings.Join(follow, ", ")
+	}
+	return d.Lines(httpapi.NewRedactor(t.conn.Secrets()...)), nil
 }
 
 // errorMessage extracts HubSpot's message from an error body.

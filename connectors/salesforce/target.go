@@ -233,8 +233,7 @@ type result struct {
 // upsert sends one chunk; Salesforce answers one result per record, in
 // order. Every record is reconciled: a missing result is a reject.
 func (t *Target) upsert(ctx context.Context, b *etl.Batch, chunk []httpapi.Record) (map[string]string, error) {
-	path := "/services/data/" + t.conn.APIVersion + "/composite/sobjects/" + t.cfg.Object + "/" + t.cfg.ExternalID
-	resp, err := t.Client.Do(ctx, httpapi.Request{Method: http.MethodPatch, Path: path, Body: t.body(chunk)})
+	resp, err := t.Client.Do(ctx, httpapi.Request{Method: http.MethodPatch, Path: t.upsertPath(), Body: t.body(chunk)})
 	if err != nil {
 		return nil, fmt.Errorf("upsert: %w", err)
 	}
@@ -271,4 +270,37 @@ func (t *Target) describe(errs apiErrors) string {
 		}
 	}
 	return t.Client.Redactor().Redact(strings.Join(parts, "; "))
+}
+
+// upsertPath is the sObject Collections upsert endpoint of the object by
+// its external id.
+func (t *Target) upsertPath() string {
+	return "/services/data/" + t.conn.APIVersion + "/composite/sobjects/" + t.cfg.Object + "/" + t.cfg.ExternalID
+}
+
+var _ etl.DryRunner = (*Target)(nil)
+
+// DryRun tells the upserts b would take, with the first one's body, the
+// connection's secrets masked: sObject Collections requests, or Bulk API
+// 2.0 uploads (CSV) from bulk_threshold changed records on. It sends
+// nothing and saves no fingerprint. With env.Fingerprints, records whose
+// fingerprint is unchanged are counted as skipped.
+func (t *Target) DryRun(ctx context.Context, env etl.TargetEnv, b *etl.Batch) ([]string, error) {
+	d, changed, err := httpapi.DryDeliver(ctx, b, t.outbox, httpapi.NewChanges(env), t.cfg.BatchSize, t.body)
+	if err != nil {
+		return nil, fmt.Errorf("salesforce %s: %w", t.cfg.Object, err)
+	}
+	d.Method, d.Path = http.MethodPatch, t.upsertPath()
+	if t.cfg.BulkThreshold > 0 && len(changed) >= t.cfg.BulkThreshold {
+		d.Method, d.Path, d.Requests = http.MethodPut, t.jobsPath()+"/{job}/batches", 0
+		d.Note = "each upload is a Bulk API 2.0 upsert job: created (POST " + t.jobsPath() + "), closed, polled, its results read"
+		for rest := changed; len(rest) > 0; d.Requests++ {
+			data, n := t.csv(rest)
+			if d.Requests == 0 {
+				d.Body = data
+			}
+			rest = rest[n:]
+		}
+	}
+	return d.Lines(httpapi.NewRedactor(t.conn.Secrets()...)), nil
 }

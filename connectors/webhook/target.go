@@ -77,17 +77,7 @@ func (t *Target) Open(_ context.Context, env etl.TargetEnv) error {
 	// Credentials go only to the hook's origin: a redirect elsewhere is
 	// refused, or followed without them (cross_origin: strip).
 	opts.Origin = t.cfg.URL
-	// A hook URL often is the secret (a path or a key in the query).
-	opts.Secrets = append(opts.Secrets, t.cfg.URL)
-	if u, err := url.Parse(t.cfg.URL); err == nil {
-		opts.Secrets = append(opts.Secrets, u.RequestURI())
-		if len(u.Path) > 1 {
-			opts.Secrets = append(opts.Secrets, u.Path)
-		}
-		for _, vs := range u.Query() {
-			opts.Secrets = append(opts.Secrets, vs...)
-		}
-	}
+	opts.Secrets = t.secrets()
 	c, err := httpapi.New(opts)
 	if err != nil {
 		return fmt.Errorf("webhook: %w", err)
@@ -96,21 +86,29 @@ func (t *Target) Open(_ context.Context, env etl.TargetEnv) error {
 	return nil
 }
 
+// secrets are the values no message may show: the auth and header
+// values, and the hook's URL, which often is the secret (a path or a key
+// in the query).
+func (t *Target) secrets() []string {
+	secrets := append(t.cfg.Settings.Secrets(), t.cfg.URL)
+	if u, err := url.Parse(t.cfg.URL); err == nil {
+		secrets = append(secrets, u.RequestURI())
+		if len(u.Path) > 1 {
+			secrets = append(secrets, u.Path)
+		}
+		for _, vs := range u.Query() {
+			secrets = append(secrets, vs...)
+		}
+	}
+	return secrets
+}
+
 // Write posts the batch, BatchSize records per request, each with an
 // Idempotency-Key derived from the job, the target and the batch key.
 func (t *Target) Write(ctx context.Context, b *etl.Batch) error {
 	key := IdempotencyKey(t.job, t.name, b)
 	for part, start := 0, 0; start < b.Len(); part, start = part+1, start+t.cfg.BatchSize {
-		end := min(start+t.cfg.BatchSize, b.Len())
-		body := make([]byte, 0, 128*(end-start))
-		body = append(body, `{"records":[`...)
-		for i := start; i < end; i++ {
-			if i > start {
-				body = append(body, ',')
-			}
-			body = append(body, b.RowJSON(i)...)
-		}
-		body = append(body, "]}"...)
+		body := t.body(b, start)
 		hdr := http.Header{}
 		hdr.Set("Idempotency-Key", fmt.Sprintf("%s-%d", key, part))
 		if _, err := t.client.Do(ctx, httpapi.Request{Method: http.MethodPost, Path: t.cfg.URL, Header: hdr, Body: body}); err != nil {
@@ -119,6 +117,40 @@ func (t *Target) Write(ctx context.Context, b *etl.Batch) error {
 		t.Posts++
 	}
 	return nil
+}
+
+// body is the request of the BatchSize records of b from row start on:
+// {"records": [...]}.
+func (t *Target) body(b *etl.Batch, start int) []byte {
+	end := min(start+t.cfg.BatchSize, b.Len())
+	body := make([]byte, 0, 128*(end-start))
+	body = append(body, `{"records":[`...)
+	for i := start; i < end; i++ {
+		if i > start {
+			body = append(body, ',')
+		}
+		body = append(body, b.RowJSON(i)...)
+	}
+	return append(body, "]}"...)
+}
+
+var _ etl.DryRunner = (*Target)(nil)
+
+// DryRun tells the POSTs the batch would take, with the first one's body;
+// it sends nothing. The URL's path and query, which may be the secret,
+// are masked like every auth and header value.
+func (t *Target) DryRun(_ context.Context, _ etl.TargetEnv, b *etl.Batch) ([]string, error) {
+	red := httpapi.NewRedactor(t.secrets()...)
+	d := httpapi.DryRun{Method: http.MethodPost, Path: t.cfg.URL, Records: b.Len(),
+		Requests: (b.Len() + t.cfg.BatchSize - 1) / t.cfg.BatchSize}
+	if u, err := url.Parse(t.cfg.URL); err == nil {
+		// The origin is no secret: only what follows it is masked.
+		d.Path = u.Scheme + "://" + u.Host + red.Redact(u.RequestURI())
+	}
+	if b.Len() > 0 {
+		d.Body = t.body(b, 0)
+	}
+	return d.Lines(red), nil
 }
 
 // IdempotencyKey is the same for a batch and its replay (see etl.BatchKey)

@@ -3,7 +3,9 @@ package sqlconn
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/jmoiron/sqlx"
 
@@ -179,17 +181,21 @@ func LoadStatement(d Dialect, table string, columns, keys []string, from string)
 	return prefix[:len(prefix)-len("VALUES ")] + from + upsert
 }
 
-// shorten cuts a statement longer than maxDryRunLine bytes, at a rune
-// boundary, marking the cut.
+// shorten readies a statement for a terminal line: a control character
+// (a line break or escape sequence in a hostile name) is escaped as in a Go
+// string literal, and past maxDryRunLine bytes the statement is cut, the
+// cut marked.
 func shorten(s string) string {
-	if len(s) <= maxDryRunLine {
-		return s
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= maxDryRunLine {
+			return strings.TrimRight(b.String(), " ") + " …"
+		}
+		if unicode.IsControl(r) {
+			b.WriteString(strings.Trim(strconv.QuoteRune(r), "'"))
+			continue
+		}
+		b.WriteRune(r)
 	}
-	cut := maxDryRunLine
-	for cut > 0 && !isRuneStart(s[cut]) {
-		cut--
-	}
-	return strings.TrimRight(s[:cut], " ") + " …"
+	return b.String()
 }
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
