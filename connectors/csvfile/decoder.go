@@ -42,6 +42,10 @@ type Decoder struct {
 	line      int64
 
 	maxField, maxColumns, maxRecord int
+	// widthLine is the line of the record a resumed headerless file took
+	// its width from: a blank line before it was skipped when the file was
+	// read from the start (no width yet), so it is skipped again.
+	widthLine int64
 }
 
 var _ fileformat.Decoder = (*Decoder)(nil)
@@ -160,6 +164,7 @@ func (d *Decoder) readWidth() error {
 		}
 		if !d.rec.blank() && d.rec.bad == "" {
 			d.setWidth(len(d.rec.fields))
+			d.widthLine = d.rec.line
 			return nil
 		}
 	}
@@ -296,7 +301,7 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 		rec := &d.rec
 		// A blank line is no record, except in a one-column file, where it
 		// is the way a null is written.
-		if rec.blank() && d.ncols != 1 {
+		if rec.blank() && (d.ncols != 1 || rec.line < d.widthLine) {
 			arena = arena[:mark]
 			continue
 		}
