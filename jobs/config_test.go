@@ -429,7 +429,8 @@ func TestParseSchedule(t *testing.T) {
 			t.Errorf("ParseSchedule(%q): %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "0 2 * *", "@fortnightly", "@every soon", "CRON_TZ=Nowhere/Land 0 2 * * *", "61 * * * *"} {
+	for _, bad := range []string{"", "0 2 * *", "@fortnightly", "@every soon", "CRON_TZ=Nowhere/Land 0 2 * * *", "61 * * * *",
+		"TZ=", "CRON_TZ=Europe/Berlin"} { // the last two panicked in robfig/cron
 		if _, err := ParseSchedule(bad); err == nil {
 			t.Errorf("ParseSchedule(%q) succeeded", bad)
 		}
