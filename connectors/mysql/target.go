@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
@@ -346,8 +345,7 @@ const errBadDB = 1049
 func (b *backend) DescribeLoad(table string, s *etl.Schema, keys []string) string {
 	qt, _ := b.QuoteIdent(table)
 	if len(keys) == 0 {
-		qc, _ := sqlconn.QuoteAll(b, s.Names())
-		return "LOAD DATA LOCAL INFILE INTO TABLE " + qt + " (" + strings.Join(qc, ", ") + ")"
+		return "LOAD DATA LOCAL INFILE INTO TABLE " + qt + " (" + sqlconn.ColumnList(b, s.Names()) + ")"
 	}
 	return "LOAD DATA LOCAL INFILE into a temporary table, then " +
 		sqlconn.LoadStatement(b, table, s.Names(), keys, "SELECT … FROM the temporary table")

@@ -420,8 +420,7 @@ func (b *backend) DescribeLoad(table string, s *etl.Schema, keys []string) strin
 	names := s.Names()
 	if len(keys) == 0 {
 		qt, _ := b.QuoteIdent(table)
-		qc, _ := sqlconn.QuoteAll(b, names)
-		return "COPY " + qt + " (" + strings.Join(qc, ", ") + ") FROM STDIN (FORMAT binary)"
+		return "COPY " + qt + " (" + sqlconn.ColumnList(b, names) + ") FROM STDIN (FORMAT binary)"
 	}
 	stage, _ := b.QuoteIdent(stageTable)
 	return "COPY " + stage + " (temporary), then " + sqlconn.LoadStatement(b, table, names, keys, "SELECT … FROM "+stage)

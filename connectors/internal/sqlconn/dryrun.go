@@ -68,7 +68,8 @@ func (t *Table) DryRun(ctx context.Context, env etl.TargetEnv, b *etl.Batch) ([]
 		}
 		t.dry = st
 		if st.noMarkers && t.cfg.Mode != ModeMerge {
-			lines = append(lines, shorten(CreateMarkerTable(t.backend)))
+			create, _, _ := strings.Cut(CreateMarkerTable(t.backend), "(")
+			lines = append(lines, shorten(create+"(…), the replay markers"))
 		}
 	}
 	more, err := t.dryRunDDL(b.Schema)
@@ -125,7 +126,7 @@ func (t *Table) dryRunDDL(s *etl.Schema) ([]string, error) {
 		if t.cfg.Mode == ModeMerge {
 			keys = t.cfg.Key
 		}
-		stmt, err := CreateTableWithKeys(d, table, s, keys)
+		stmt, err := createAbridged(d, table, s, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -169,16 +170,76 @@ func (t *Table) dryRunDDL(s *etl.Schema) ([]string, error) {
 	return lines, nil
 }
 
-// LoadStatement is the INSERT (with keys, the upsert) that NewInsert
-// builds, its VALUES list replaced by from ("VALUES (…)", or "SELECT … FROM
-// stage"): the load a DescribeLoad shows.
-func LoadStatement(d Dialect, table string, columns, keys []string, from string) string {
-	ins, err := NewInsert(d, table, columns, keys)
-	if err != nil {
-		return "INSERT INTO " + table + " " + from
+// maxListed is how many columns a dry run's statement names before it
+// gives their number instead.
+const maxListed = 5
+
+// ColumnList is names quoted and joined for a dry run's statement; past
+// maxListed, the first few and the count: "a", "b", "c", "d", … (20 columns).
+func ColumnList(d Dialect, names []string) string {
+	shown := names
+	if len(names) > maxListed {
+		shown = names[:maxListed-1]
 	}
-	prefix, upsert := ins.Parts()
-	return prefix[:len(prefix)-len("VALUES ")] + from + upsert
+	q, err := QuoteAll(d, shown)
+	if err != nil {
+		q = shown
+	}
+	list := strings.Join(q, ", ")
+	if len(shown) < len(names) {
+		list += fmt.Sprintf(", … (%d columns)", len(names))
+	}
+	return list
+}
+
+// createAbridged is the CREATE TABLE of CreateTableWithKeys, naming no
+// more than maxListed columns: past them, the first few and the count.
+func createAbridged(d Dialect, table string, s *etl.Schema, keys []string) (string, error) {
+	if s.Len() <= maxListed {
+		return CreateTableWithKeys(d, table, s, keys)
+	}
+	first, err := etl.NewSchema(s.Fields()[:maxListed-1]...)
+	if err != nil {
+		return "", err
+	}
+	stmt, err := CreateTableWithKeys(d, table, first, keys)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s, … (%d columns))", strings.TrimSuffix(stmt, ")"), s.Len()), nil
+}
+
+// LoadStatement is the INSERT (with keys, the upsert) that NewInsert
+// would build, its VALUES list replaced by from ("VALUES (…)", or "SELECT
+// … FROM stage"), the columns and updates abridged: the load a
+// DescribeLoad shows.
+func LoadStatement(d Dialect, table string, columns, keys []string, from string) string {
+	qt, err := d.QuoteIdent(table)
+	if err != nil {
+		qt = table
+	}
+	stmt := "INSERT INTO " + qt + " (" + ColumnList(d, columns) + ") " + from
+	if len(keys) == 0 {
+		return stmt
+	}
+	qk, _ := QuoteAll(d, keys)
+	var updates []string
+	for _, c := range columns {
+		if indexFold(d, keys, c) < 0 {
+			updates = append(updates, c)
+		}
+	}
+	qu, _ := QuoteAll(d, updates[:min(1, len(updates))])
+	clause := d.UpsertClause(qk, qu)
+	if len(updates) > 1 {
+		// Up to the first column updated: "ON CONFLICT (k) DO UPDATE SET".
+		if i := strings.LastIndex(clause, qu[0]+" ="); i > 0 {
+			clause = clause[:i] + fmt.Sprintf("… (%d columns)", len(updates))
+		} else {
+			clause += fmt.Sprintf(", … (%d columns)", len(updates))
+		}
+	}
+	return stmt + clause
 }
 
 // shorten readies a statement for a terminal line: a control character

@@ -19,3 +19,21 @@ func TestShorten(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadStatement: a wide load names its first columns and counts the
+// rest, in the column list and in the upsert's updates.
+func TestLoadStatement(t *testing.T) {
+	cols := []string{"a", "b", "c", "d", "e", "f"}
+	for _, tc := range []struct {
+		cols, keys []string
+		want       string
+	}{
+		{cols[:2], nil, `INSERT INTO "t" ("a", "b") VALUES (…)`},
+		{cols[:2], []string{"a"}, `INSERT INTO "t" ("a", "b") VALUES (…) ON CONFLICT ("a") SET "b"`},
+		{cols, []string{"a"}, `INSERT INTO "t" ("a", "b", "c", "d", … (6 columns)) VALUES (…) ON CONFLICT ("a") SET "b", … (5 columns)`},
+	} {
+		if got := LoadStatement(pgLike{}, "t", tc.cols, tc.keys, "VALUES (…)"); got != tc.want {
+			t.Errorf("LoadStatement(%q, %q) = %q, want %q", tc.cols, tc.keys, got, tc.want)
+		}
+	}
+}
