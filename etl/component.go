@@ -74,6 +74,22 @@ type Acker interface {
 	Ack(ctx context.Context, pos Position) error
 }
 
+// Watcher is a Source whose input can be watched: it tells when new input
+// is waiting (files that landed in a folder and settled), so a run started
+// then finds it. The scheduler is its one user: the daemon watches the
+// jobs whose config asks for it (Watching), run --watch the jobs it names.
+type Watcher interface {
+	// Watching reports whether the source's config asks for it to be
+	// watched (the files source's `watch: true`).
+	Watching() bool
+	// Watch calls ready, from any goroutine, once it is watching (so that
+	// a first run loads the input already there) and then each time new
+	// input is waiting, until ctx ends; it then returns nil, or earlier
+	// the error that stopped it from watching. It never reads the input:
+	// the run ready triggers decides what is new. log receives its notes.
+	Watch(ctx context.Context, log *slog.Logger, ready func()) error
+}
+
 // Step transforms batches. A step may return the batch it was given,
 // modified in place, or a new one; it records rows it refuses with
 // Batch.Reject and removes them.

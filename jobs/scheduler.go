@@ -83,6 +83,21 @@ type Watcher interface {
 	Watch(ctx context.Context, ready func()) error
 }
 
+// SourceWatcher is the Watcher of a job whose source can be watched
+// (etl.Watcher); log receives the source's notes.
+func SourceWatcher(src etl.Watcher, log *slog.Logger) Watcher {
+	return sourceWatcher{src: src, log: log}
+}
+
+type sourceWatcher struct {
+	src etl.Watcher
+	log *slog.Logger
+}
+
+func (w sourceWatcher) Watch(ctx context.Context, ready func()) error {
+	return w.src.Watch(ctx, w.log, ready)
+}
+
 // History gives the scheduler each job's last runs, newest first, for
 // catch-up after downtime; etl.Store satisfies it.
 type History interface {
@@ -201,6 +216,10 @@ type Scheduler struct {
 	// Watchers, if set, returns the watcher of a job whose source is a
 	// watched folder, or nil for any other job.
 	Watchers func(cfg *Config, js *JobSpec) Watcher
+	// Retry, if set, is a job's retry policy: the waits between the
+	// attempts of a run and the most attempts it gets. By default it is
+	// the job's (retry_backoff and retries: RetryPolicy, Retries+1).
+	Retry func(js *JobSpec) (etl.Backoff, int)
 	// Jitter returns a random delay in [0, max); defaults to math/rand.
 	Jitter func(max time.Duration) time.Duration
 	// OnEvent, if set, is called for every event, from the scheduler's
@@ -559,9 +578,12 @@ func (s *Scheduler) execute(ctx context.Context, js *JobSpec, trigger string, ji
 			return Event{}, false
 		}
 	}
+	policy, maxAttempts := js.RetryPolicy(), js.Retries+1
+	if s.Retry != nil {
+		policy, maxAttempts = s.Retry(js)
+	}
 	// One sequence of waits per streak of failures.
-	backoff := js.RetryPolicy().NewBackOff()
-	maxAttempts := js.Retries + 1
+	backoff := policy.NewBackOff()
 	for attempt := 1; ; attempt++ {
 		run, err := s.attempt(ctx, js, trigger, attempt, maxAttempts)
 		now := s.Clock.Now()

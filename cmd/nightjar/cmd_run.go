@@ -63,7 +63,7 @@ func (a *app) runCommand() *cobra.Command {
 			defer st.Close()
 			runner := &etl.Runner{Store: st, Clock: etl.SystemClock{}, Logger: a.logger, Owner: owner(), OwnerGone: ownerGone}
 			if watch {
-				return a.watchJobs(ctx, runner, names, etl.RunOptions{DryRun: dryRun, Limit: limit, Stop: stop}, stop)
+				return a.watchJobs(ctx, runner, names, etl.RunOptions{DryRun: dryRun, FullRefresh: fullRefresh, Limit: limit}, strict, stop)
 			}
 			failed, rejected := 0, int64(0)
 			interrupted := false
@@ -102,7 +102,7 @@ func (a *app) runCommand() *cobra.Command {
 	f.BoolVar(&fullRefresh, "full-refresh", false, "ignore positions and the file ledger: load everything again")
 	f.Int64Var(&limit, "limit", 0, "stop after N source rows (0: no limit)")
 	f.BoolVar(&strict, "strict", false, "exit 3 when rows were quarantined")
-	f.BoolVar(&watch, "watch", false, "after the run, run again whenever settled new files land in the jobs' folders, until interrupted")
+	f.BoolVar(&watch, "watch", false, "after the run, run again whenever settled new files land in the jobs' folders, until interrupted (--full-refresh applies to the first run)")
 	f.DurationVar(&grace, "grace", 30*time.Second, "after SIGINT/SIGTERM, how long to let the batches in flight finish")
 	return cmd
 }

@@ -4,115 +4,109 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
+	"math"
+	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
-
-	"github.com/nightjar-etl/nightjar/connectors/files"
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/jobs"
 )
-
-// watchable is a source whose input can be watched: the files source.
-type watchable interface {
-	WatchOptions() files.WatchOptions
-}
 
 // watchRetry is the wait between a failed run in watch mode and its retry,
 // so a target outage does not leave landed files waiting for the next file
-// to arrive: the one backoff policy, from about 5 s up to about 5 minutes.
-// A permanent failure is not retried: the job waits for new files.
+// to arrive: the one backoff policy, from about 5 s up to about 5 minutes,
+// with no limit on the attempts. A permanent failure is not retried: the
+// job waits for new files.
 var watchRetry = etl.Backoff{Initial: 5 * time.Second, Max: 5 * time.Minute}
 
-// watchJobs is run --watch: it starts a folder watcher per job, runs each
-// job once, then again whenever settled new files appear in its folder,
-// until stop is closed (SIGINT, SIGTERM) or ctx is cancelled.
-func (a *app) watchJobs(ctx context.Context, runner *etl.Runner, names []string, opts etl.RunOptions, stop <-chan struct{}) error {
-	type watched struct {
-		name  string
-		w     *files.Watcher
-		retry *time.Timer
-		// waits are the retry waits of the current streak of failures;
-		// retrying is set while a retry is due.
-		waits    backoff.BackOff
-		retrying bool
-	}
-	jobs := make([]*watched, 0, len(names))
-	defer func() {
-		for _, j := range jobs {
-			j.w.Close()
-			if j.retry != nil {
-				j.retry.Stop()
-			}
-		}
-	}()
+// watchJobs is run --watch: the scheduler, restricted to the named jobs and
+// without their schedules. Each job runs once its folder is watched, then
+// again whenever settled new files appear in it, until stop is closed
+// (SIGINT, SIGTERM) or ctx is cancelled. opts apply to every run, except
+// FullRefresh, which applies to each job's first run only (a full refresh
+// on every new file would load every file again); with strict, rows
+// quarantined by any run make the exit status exitRejected.
+func (a *app) watchJobs(ctx context.Context, runner *etl.Runner, names []string, opts etl.RunOptions, strict bool, stop <-chan struct{}) error {
+	sub := *a.cfg
+	sub.Jobs = make([]*jobs.JobSpec, 0, len(names))
+	sources := make(map[string]etl.Watcher, len(names))
 	for _, name := range names {
 		job, err := a.cfg.Build(name, a.logger)
 		if err != nil {
 			return err
 		}
-		src, ok := job.Source.(watchable)
+		src, ok := job.Source.(etl.Watcher)
 		if !ok {
 			return &exitError{code: exitUsage, err: fmt.Errorf("job %s: its source (%T) has no folder to watch", name, job.Source)}
 		}
-		wo := src.WatchOptions()
-		wo.Logger = a.logger.With("job", name)
-		w := files.NewWatcher(wo)
-		if err := w.Start(ctx); err != nil {
-			return fmt.Errorf("job %s: watch: %w", name, err)
-		}
-		jobs = append(jobs, &watched{name: name, w: w, waits: watchRetry.NewBackOff()})
+		sources[name] = src
+		js, _ := a.cfg.Job(name)
+		watched := *js
+		// No cron and, as for any run from the command line, no timeout.
+		watched.Schedule, watched.Timeout = "", 0
+		sub.Jobs = append(sub.Jobs, &watched)
 	}
-	opts.Trigger = "watch"
-	failed := 0
-	runOnce := func(j *watched) {
-		_, err := a.runJob(ctx, runner, j.name, opts)
-		j.retrying = false
-		if err == nil || errors.Is(err, etl.ErrStopped) {
-			j.waits.Reset()
-			return
-		}
-		failed++
-		fmt.Fprintf(a.stderr, "%s: failed: %s\n", j.name, a.redact(err.Error()))
-		if etl.IsPermanent(err) {
-			fmt.Fprintf(a.stderr, "%s: permanent failure: not retried; waiting for new files\n", j.name)
-			return
-		}
-		wait := j.waits.NextBackOff()
-		if j.retry == nil {
-			j.retry = time.NewTimer(wait)
-		} else {
-			j.retry.Reset(wait)
-		}
-		j.retrying = true
-		fmt.Fprintf(a.stderr, "%s: retrying in %s\n", j.name, wait.Round(time.Second))
-	}
-	for _, j := range jobs {
-		if isClosed(stop) {
-			return nil
-		}
-		runOnce(j)
+	l := &watchLauncher{a: a, runner: runner, opts: opts, launched: map[string]bool{}}
+	sched := &jobs.Scheduler{
+		Launcher: l,
+		Logger:   a.logger,
+		Watchers: func(_ *jobs.Config, js *jobs.JobSpec) jobs.Watcher {
+			return jobs.SourceWatcher(sources[js.Name], a.logger.With("job", js.Name))
+		},
+		Retry:   func(*jobs.JobSpec) (etl.Backoff, int) { return watchRetry, math.MaxInt32 },
+		OnEvent: l.observe,
 	}
 	fmt.Fprintf(a.stderr, "watching %s (Ctrl-C to stop)\n", joinNames(names))
-	// One select over every job's watcher and retry timer, plus stop.
-	for {
-		cases := []reflect.SelectCase{
-			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(stop)},
-			{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-		}
-		owners := []*watched{nil, nil}
-		for _, j := range jobs {
-			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(j.w.C())})
-			owners = append(owners, j)
-			if j.retrying {
-				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(j.retry.C)})
-				owners = append(owners, j)
-			}
-		}
-		chosen, _, _ := reflect.Select(cases)
-		if chosen < 2 {
-			return nil
-		}
-		runOnce(owners[chosen])
+	if err := sched.Run(ctx, &sub, stop); err != nil && ctx.Err() == nil {
+		return err
+	}
+	if strict && l.rejected > 0 {
+		return &exitError{code: exitRejected, err: fmt.Errorf("%d row(s) quarantined (--strict)", l.rejected)}
+	}
+	return nil
+}
+
+// watchLauncher runs the watched jobs one at a time, as run does, and
+// reports their failures.
+type watchLauncher struct {
+	a      *app
+	runner *etl.Runner
+	opts   etl.RunOptions
+
+	mu       sync.Mutex // one run, and its output, at a time
+	launched map[string]bool
+	rejected int64
+}
+
+var _ jobs.Launcher = (*watchLauncher)(nil)
+
+func (l *watchLauncher) Launch(ctx context.Context, req jobs.LaunchRequest) (etl.Run, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if isClosed(req.Stop) {
+		return etl.Run{}, etl.ErrStopped
+	}
+	opts := l.opts
+	opts.Trigger, opts.Stop = req.Trigger, req.Stop
+	opts.FullRefresh = opts.FullRefresh && !l.launched[req.Job]
+	l.launched[req.Job] = true
+	run, err := l.a.runJob(ctx, l.runner, req.Job, opts)
+	l.rejected += run.Rejected
+	return run, err
+}
+
+func (l *watchLauncher) observe(e jobs.Event) {
+	if e.Kind != jobs.EventFinished || e.Err == nil || errors.Is(e.Err, etl.ErrStopped) {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.a
+	fmt.Fprintf(a.stderr, "%s: failed: %s\n", e.Job, a.redact(e.Err.Error()))
+	switch {
+	case !e.RetryAt.IsZero():
+		fmt.Fprintf(a.stderr, "%s: retrying in %s\n", e.Job, e.RetryAt.Sub(e.At).Round(time.Second))
+	case etl.IsPermanent(e.Err):
+		fmt.Fprintf(a.stderr, "%s: permanent failure: not retried; waiting for new files\n", e.Job)
 	}
 }

@@ -287,11 +287,8 @@ func NewSource(cfg SourceConfig, env etl.BuildEnv) (*Source, error) {
 // (`watch: true`).
 func (s *Source) Watching() bool { return s.watch }
 
-// WatchOptions returns what a Watcher of this source's files needs: its
-// glob, settle time and polling interval.
-func (s *Source) WatchOptions() WatchOptions {
-	return WatchOptions{Pattern: s.pattern, Settle: s.settle, Poll: s.poll}
-}
+// Glob returns the absolute glob of the files the source loads.
+func (s *Source) Glob() string { return s.pattern }
 
 // Open lists the matching files and reads the position to resume from.
 func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {

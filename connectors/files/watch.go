@@ -212,21 +212,25 @@ func (w *Watcher) scan(baseline bool) time.Duration {
 	return next
 }
 
-// Watch starts a watcher with opts and calls fn once per report until ctx
-// is cancelled, which it then returns. fn runs on Watch's goroutine, so
-// reports arriving while it runs coalesce into one more call.
-func Watch(ctx context.Context, opts WatchOptions, fn func(context.Context)) error {
-	w := NewWatcher(opts)
+var _ etl.Watcher = (*Source)(nil)
+
+// Watch watches the source's folder (etl.Watcher): a Watcher on its glob,
+// settle time and polling interval. The files present when it starts are
+// taken as known, after which ready is first called: a first run then
+// loads them without a gap.
+func (s *Source) Watch(ctx context.Context, log *slog.Logger, ready func()) error {
+	w := NewWatcher(WatchOptions{Pattern: s.pattern, Settle: s.settle, Poll: s.poll, Logger: log})
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
 	defer w.Close()
+	ready()
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil
 		case <-w.C():
-			fn(ctx)
+			ready()
 		}
 	}
 }
