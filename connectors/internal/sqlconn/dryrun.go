@@ -46,10 +46,11 @@ type dryRunState struct {
 var _ etl.DryRunner = (*Table)(nil)
 
 // DryRun lists the statements Write would run for b: the table's CREATE
-// or ALTER when it is missing or lacks columns (read from the database,
-// which it leaves as it is: no table, marker table or schema is made and
-// nothing is locked), the key index of a merge, and the load statement
-// with b's row count.
+// or ALTER when it is missing or lacks columns (read from the database's
+// catalog on a read-only connection: no table, marker table, schema,
+// database or file is made, no write lock taken), the key index of a
+// merge, and the load statement with b's row count. The DDL is listed
+// once per run (env.RunID), as Write would run it.
 func (t *Table) DryRun(ctx context.Context, env etl.TargetEnv, b *etl.Batch) ([]string, error) {
 	if b.Schema == nil || b.Schema.Len() == 0 || b.Len() == 0 {
 		return nil, nil
@@ -141,8 +142,9 @@ func (t *Table) dryRunDDL(s *etl.Schema) ([]string, error) {
 		}
 		lines = append(lines, shorten(stmt))
 		if t.cfg.Mode == ModeReplace {
+			qs, _ := d.QuoteIdent(table)
 			qt, _ := d.QuoteIdent(t.cfg.Table)
-			lines = append(lines, "at the end of the run it replaces "+qt)
+			lines = append(lines, shorten("at the end of the run "+qs+" replaces "+qt))
 		}
 		st.columns = NewTableColumns(d, names)
 	}
