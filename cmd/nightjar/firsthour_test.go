@@ -219,7 +219,8 @@ func TestDryRunShowsWhatWouldBeSent(t *testing.T) {
 		t.Fatalf("dry run: exit %d\n%s%s", code, out, errOut)
 	}
 	for _, want := range []string{
-		"chat_leads: would send:\n  targets[0] table warehouse: 31 row(s)\n  targets[1] file: 7 row(s)\n",
+		"chat_leads: would send:\n  targets[0] table warehouse: 31 row(s)\n",
+		"    INSERT INTO \"chat_leads\" (", "DO UPDATE SET … (20 columns): 31 row(s)\n  targets[1] file: 7 row(s)\n",
 		"    write 7 row(s) to out/hot-leads-",
 		"(dry run: nothing written)",
 	} {
