@@ -28,7 +28,7 @@ func TestMaxDepth(t *testing.T) {
 	}{{"default", 0, fileformat.DefaultMaxDepth + 1}, {"set", 3, 4}} {
 		t.Run(tt.name, func(t *testing.T) {
 			in := deep(tt.over-1) + "\n" + deep(tt.over) + "\n"
-			opts := fileformat.DecodeOptions{File: "deep.jsonl", JSON: fileformat.JSONOptions{MaxDepth: tt.limit}}
+			opts := fileformat.DecodeOptions{File: "deep.jsonl", JSON: fileformat.JSONOptions{MaxDepth: fileformat.Limit(tt.limit)}}
 			d, err := NewDecoder(strings.NewReader(in), opts)
 			if err != nil {
 				t.Fatal(err)

@@ -108,7 +108,7 @@ func readSheet(t *testing.T, data []byte, opts fileformat.DecodeOptions, n, batc
 			last = o.Row
 			out.rows = append(out.rows, o.Row)
 			for _, c := range b.Cols {
-				if s, ok := c.Value(r).(string); ok && len(s) > opts.XLSX.MaxCellSize {
+				if s, ok := c.Value(r).(string); ok && len(s) > int(opts.XLSX.MaxCellSize) {
 					t.Fatalf("row %d: a value of %d bytes, over max_cell_size", o.Row, len(s))
 				}
 			}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -50,14 +52,14 @@ type CSVOptions struct {
 	Encoding string `yaml:"encoding"`
 	// MaxFieldSize bounds one field, in bytes (default MaxFieldSize, 16
 	// MiB); a longer field fails the file naming its line and field.
-	MaxFieldSize int `yaml:"max_field_size"`
+	MaxFieldSize Limit `yaml:"max_field_size"`
 	// MaxColumns bounds the fields of one record (default
 	// DefaultMaxColumns); a wider record is rejected naming its line.
-	MaxColumns int `yaml:"max_columns"`
+	MaxColumns Limit `yaml:"max_columns"`
 	// MaxRecordSize bounds one record's text, in bytes (default
 	// DefaultMaxRecordSize, 64 MiB); a longer record fails the file naming
 	// its line.
-	MaxRecordSize int `yaml:"max_record_size"`
+	MaxRecordSize Limit `yaml:"max_record_size"`
 }
 
 // Limits returns the CSV bounds with defaults applied, or an error naming
@@ -85,7 +87,7 @@ type JSONOptions struct {
 	// MaxDepth bounds how deeply objects and arrays nest within one record
 	// (default DefaultMaxDepth); a deeper record is rejected naming its
 	// line (JSON Lines) or fails the file (a JSON document).
-	MaxDepth int `yaml:"max_depth"`
+	MaxDepth Limit `yaml:"max_depth"`
 }
 
 // Depth returns MaxDepth with its default applied, or an error when it is
@@ -109,14 +111,14 @@ type XLSXOptions struct {
 	// MaxCellSize bounds one cell's text (or one shared string's), in
 	// bytes of XML (default DefaultMaxCellSize, 1 MiB; Excel holds 32,767
 	// characters): a larger one fails the file naming its sheet and row.
-	MaxCellSize int `yaml:"max_cell_size"`
+	MaxCellSize Limit `yaml:"max_cell_size"`
 	// MaxSharedStrings bounds the workbook's shared strings, which are held
 	// in memory (default DefaultMaxSharedStrings).
-	MaxSharedStrings int `yaml:"max_shared_strings"`
+	MaxSharedStrings Limit `yaml:"max_shared_strings"`
 	// MaxUnzippedSize bounds each part (a sheet, the shared strings) once
 	// unzipped, in bytes (default DefaultMaxUnzippedSize, 2 GiB): a zip
 	// bomb fails instead of inflating without end.
-	MaxUnzippedSize int64 `yaml:"max_unzipped_size"`
+	MaxUnzippedSize Limit `yaml:"max_unzipped_size"`
 }
 
 // Defaults of the XLSX bounds.
@@ -134,7 +136,7 @@ func (o XLSXOptions) Limits() (cell, sharedStrings int, unzipped int64, err erro
 		sharedStrings, err = orDefault("xlsx.max_shared_strings", o.MaxSharedStrings, DefaultMaxSharedStrings)
 	}
 	if err == nil {
-		unzipped, err = orDefault("xlsx.max_unzipped_size", o.MaxUnzippedSize, DefaultMaxUnzippedSize)
+		unzipped, err = orDefault("xlsx.max_unzipped_size", o.MaxUnzippedSize, int64(DefaultMaxUnzippedSize))
 	}
 	return cell, sharedStrings, unzipped, err
 }
@@ -151,16 +153,40 @@ func SizeText(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// orDefault returns v, or def when v is 0; a negative v is an error naming
-// key.
-func orDefault[T int | int64](key string, v, def T) (T, error) {
+// Limit is a bound in config: a count, or a size in bytes written as a
+// number or with a unit (64KiB, 16 MiB, 2GiB). Zero means the bound's
+// default; a negative value is refused when the config is decoded.
+type Limit int64
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (l *Limit) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	num := strings.TrimRight(s, "KMGiBkmgib ")
+	unit := strings.ToLower(strings.TrimSpace(s[len(num):]))
+	mult := map[string]int64{"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}[unit]
+	n, err := strconv.ParseInt(num, 10, 64)
+	switch {
+	case err != nil || mult == 0:
+		return fmt.Errorf("%q is not a number or a size such as 16MiB", s)
+	case n < 0:
+		return fmt.Errorf("%s is negative (0 means the default)", s)
+	case n > math.MaxInt64/mult:
+		return fmt.Errorf("%s is too large", s)
+	}
+	*l = Limit(n * mult)
+	return nil
+}
+
+// orDefault returns v, or def when v is 0; a negative v (set from Go, not
+// config) is an error naming key.
+func orDefault[T int | int64](key string, v Limit, def T) (T, error) {
 	switch {
 	case v < 0:
 		return 0, fmt.Errorf("%s %d is negative (0 means the default, %d)", key, v, def)
 	case v == 0:
 		return def, nil
 	}
-	return v, nil
+	return T(v), nil
 }
 
 // DefaultXLSXOptions are the workbook options unless the config says

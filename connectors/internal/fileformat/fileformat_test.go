@@ -60,3 +60,18 @@ func TestOutputWritesInChunksAndNamesTheFile(t *testing.T) {
 		t.Fatalf("Flush error = %v after %d writes, want one naming the file", err, fw.writes)
 	}
 }
+
+func TestLimitUnmarshalText(t *testing.T) {
+	for text, want := range map[string]Limit{"0": 0, "16384": 16384, "64KiB": 64 << 10, "16 MiB": 16 << 20, "2GiB": 2 << 30, "1mib": 1 << 20, "10 B": 10} {
+		var l Limit
+		if err := l.UnmarshalText([]byte(text)); err != nil || l != want {
+			t.Errorf("%q: %d, %v; want %d", text, l, err, want)
+		}
+	}
+	for _, text := range []string{"-1", "-1MiB", "1.5MiB", "16MB", "lots", "", "99999999999GiB"} {
+		var l Limit
+		if err := l.UnmarshalText([]byte(text)); err == nil {
+			t.Errorf("%q: accepted as %d", text, l)
+		}
+	}
+}
