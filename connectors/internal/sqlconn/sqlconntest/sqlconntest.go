@@ -846,6 +846,17 @@ func testDryRun(t *testing.T, h *Harness, mode string) {
 	if wantAlter := mode != sqlconn.ModeReplace; has(got[0], "ALTER TABLE "+table+" ADD COLUMN "+quote(t, h.Dialect, "name"), "") != wantAlter {
 		t.Errorf("ALTER TABLE ADD COLUMN name listed is not %v: %q", wantAlter, got[0])
 	}
+
+	// A strict target fails the dry run as it would fail the run.
+	cfg.Schema = sqlconn.SchemaStrict
+	_, err := h.Target(t, cfg).(etl.DryRunner).DryRun(context.Background(), etl.TargetEnv{Job: "leads", Name: "t", RunID: 3}, b1)
+	var mismatch *sqlconn.SchemaMismatchError
+	if !errors.As(err, &mismatch) || len(mismatch.Missing) != 1 || mismatch.Missing[0].Name != "name" {
+		t.Errorf("strict dry run: err = %v, want the table's missing column name", err)
+	}
+	if after := h.Catalog(t); after != before {
+		t.Fatalf("the strict dry run changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
 }
 
 // CheckDryRun runs tg's DryRun on b as run 1 would and checks that its
