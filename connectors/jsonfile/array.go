@@ -68,8 +68,25 @@ func (c *lineCounter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// NewArrayDecoder returns a decoder of r; it reads nothing yet.
+// NewArrayDecoder returns a decoder of r. The fields' types come from the
+// first records of the file (see sampleTypes), wherever it starts.
 func NewArrayDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*ArrayDecoder, error) {
+	fixed := sampleTypes(func() (sampler, error) {
+		return newArrayDecoder(r, fileformat.DecodeOptions{File: opts.File, JSON: opts.JSON})
+	})
+	d, err := newArrayDecoder(r, opts)
+	if err != nil {
+		return nil, err
+	}
+	d.objects.fixed = fixed
+	return d, nil
+}
+
+func (d *ArrayDecoder) sampled() map[string]etl.Type { return d.objects.fixed }
+
+// newArrayDecoder returns a decoder of r that infers its fields' types
+// from its first batch; it reads nothing yet.
+func newArrayDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*ArrayDecoder, error) {
 	depth, err := opts.JSON.Depth()
 	if err != nil {
 		return nil, err
@@ -217,7 +234,7 @@ func (d *ArrayDecoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.Rejects = rejects
+	b.Rejects = append(rejects, b.Rejects...)
 	if d.done {
 		return b, io.EOF
 	}

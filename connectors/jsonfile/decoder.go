@@ -32,16 +32,33 @@ type Decoder struct {
 
 var _ fileformat.Decoder = (*Decoder)(nil)
 
-// NewDecoder returns a decoder of r from opts.Offset.
+// NewDecoder returns a decoder of r from opts.Offset. The fields' types
+// come from the first records of the file (see sampleTypes), wherever the
+// decoder starts.
 func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error) {
-	depth, err := opts.JSON.Depth()
+	fixed := sampleTypes(func() (sampler, error) {
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		return newDecoder(r, fileformat.DecodeOptions{File: opts.File, JSON: opts.JSON})
+	})
+	if _, err := r.Seek(opts.Offset, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("seek to offset %d: %w", opts.Offset, err)
+	}
+	d, err := newDecoder(r, opts)
 	if err != nil {
 		return nil, err
 	}
-	if opts.Offset > 0 {
-		if _, err := r.Seek(opts.Offset, io.SeekStart); err != nil {
-			return nil, fmt.Errorf("seek to offset %d: %w", opts.Offset, err)
-		}
+	d.objects.fixed = fixed
+	return d, nil
+}
+
+// newDecoder is a decoder of r, which is at opts.Offset, that infers its
+// fields' types from its first batch.
+func newDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error) {
+	depth, err := opts.JSON.Depth()
+	if err != nil {
+		return nil, err
 	}
 	d := &Decoder{
 		rd: bufio.NewReaderSize(r, 256<<10), file: opts.File,
@@ -58,6 +75,8 @@ func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 
 // Position implements fileformat.Decoder.
 func (d *Decoder) Position() (offset, line int64) { return d.offset, d.line }
+
+func (d *Decoder) sampled() map[string]etl.Type { return d.objects.fixed }
 
 // readLine returns the next line without its line break, or io.EOF.
 func (d *Decoder) readLine() ([]byte, error) {
@@ -133,7 +152,7 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.Rejects = rejects
+	b.Rejects = append(rejects, b.Rejects...)
 	if eof {
 		return b, io.EOF
 	}

@@ -1,8 +1,12 @@
 package jsonfile
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"unsafe"
 
@@ -54,6 +58,10 @@ type objects struct {
 	arena    arena
 
 	fieldErr error // the first error in a value of a syntactically valid line
+
+	// fixed is each field's type, set by the first batch in which it has
+	// a value and kept for the rest of the file (see build).
+	fixed map[string]etl.Type
 }
 
 // reset starts a batch of at most limit rows.
@@ -307,9 +315,22 @@ func fieldType(kinds []uint8) etl.Type {
 
 // build makes the batch of the rows added since reset; the field vectors
 // become its columns.
+//
+// One field has one type in a file: the type its values among the file's
+// first typeSample records give (fieldType), or for a field first seen
+// later, its first batch with a value; so that a target never sees a field
+// change type between batches (a string column that later receives
+// objects). A later
+// value of another kind is converted when that loses nothing: to its text
+// for a string field (an object as its JSON, 1 as "1", true as "true"),
+// to a float for a float field, to a JSON value for a json field; else its
+// row is quarantined naming the field and both kinds.
 func (o *objects) build() (*etl.Batch, error) {
 	rows := len(o.rows)
 	fields := make([]etl.Field, len(o.fields))
+	if o.fixed == nil {
+		o.fixed = make(map[string]etl.Type)
+	}
 	for j := range o.fields {
 		fd := &o.fields[j]
 		fd.kind = extend(fd.kind, rows)
@@ -320,7 +341,14 @@ func (o *objects) build() (*etl.Batch, error) {
 				name += "_"
 			}
 		}
-		fields[j] = etl.Field{Name: name, Type: fieldType(fd.kind)}
+		typ, ok := o.fixed[fd.key]
+		if !ok {
+			typ = fieldType(fd.kind)
+			if slices.ContainsFunc(fd.kind, func(k uint8) bool { return k != kindNull }) {
+				o.fixed[fd.key] = typ
+			}
+		}
+		fields[j] = etl.Field{Name: name, Type: typ}
 	}
 	schema, err := etl.NewSchema(fields...)
 	if err != nil {
@@ -331,6 +359,7 @@ func (o *objects) build() (*etl.Batch, error) {
 		b.Origins[i] = etl.Origin{File: o.file, Line: line}
 	}
 	nulls := make([]bool, rows*len(fields)) // one slab for the null masks
+	var drop []oddValue                     // per row, once a row has a value its field cannot take
 	for j := range o.fields {
 		fd := &o.fields[j]
 		c := etl.Column{Type: fields[j].Type, Null: nulls[j*rows : (j+1)*rows : (j+1)*rows]}
@@ -340,17 +369,43 @@ func (o *objects) build() (*etl.Batch, error) {
 		switch c.Type {
 		case etl.TypeString:
 			c.Str = extend(fd.str, rows)
+			for i, k := range fd.kind {
+				switch k {
+				case kindBool:
+					c.Str[i] = strconv.FormatBool(fd.b[i])
+				case kindJSON:
+					text, err := json.Marshal(fd.v[i])
+					if err != nil {
+						return nil, err
+					}
+					c.Str[i] = string(text)
+				} // numbers keep their text in str
+			}
 		case etl.TypeInt:
 			c.Int = extend(fd.i, rows)
+			for i, k := range fd.kind {
+				if k != kindNull && k != kindInt {
+					drop = o.odd(drop, rows, i, j, fd, k, fields[j])
+				}
+			}
 		case etl.TypeFloat:
 			c.Float = extend(fd.f, rows)
 			for i, k := range fd.kind {
-				if k == kindInt {
+				switch k {
+				case kindInt:
 					c.Float[i] = float64(fd.i[i])
+				case kindNull, kindFloat:
+				default:
+					drop = o.odd(drop, rows, i, j, fd, k, fields[j])
 				}
 			}
 		case etl.TypeBool:
 			c.Bool = extend(fd.b, rows)
+			for i, k := range fd.kind {
+				if k != kindNull && k != kindBool {
+					drop = o.odd(drop, rows, i, j, fd, k, fields[j])
+				}
+			}
 		case etl.TypeJSON:
 			c.JSON = make([]any, rows)
 			for i, k := range fd.kind {
@@ -368,7 +423,76 @@ func (o *objects) build() (*etl.Batch, error) {
 		}
 		b.Cols[j] = c
 	}
+	if drop != nil {
+		keep := make([]bool, rows)
+		for i := range keep {
+			keep[i] = drop[i].field == nil
+			if !keep[i] {
+				d := drop[i]
+				b.Cols[d.col].Null[i] = true // not the vector's zero value in the reject's row
+				b.Reject(i, "source", d.field.Name, d.value, fmt.Sprintf("%s is %s (from its first values in the file), got %s", d.field.Name, d.field.Type, kindName[d.kind]))
+			}
+		}
+		b.Keep(keep)
+	}
 	return b, nil
+}
+
+// typeSample is how many records at the start of a file give its fields'
+// types, whatever the batch size and wherever a resumed read starts.
+const typeSample = 1000
+
+// sampler is a decoder whose types sampleTypes can read.
+type sampler interface {
+	Decode(ctx context.Context, n int) (*etl.Batch, error)
+	sampled() map[string]etl.Type
+}
+
+// sampleTypes decodes the first typeSample records with a decoder from
+// open and returns the types they give their fields; nil when they cannot
+// be read (the decoder proper then meets the same error).
+func sampleTypes(open func() (sampler, error)) map[string]etl.Type {
+	d, err := open()
+	if err != nil {
+		return nil
+	}
+	if _, err := d.Decode(context.Background(), typeSample); err != nil && !errors.Is(err, io.EOF) {
+		return nil
+	}
+	return d.sampled()
+}
+
+// oddValue is a value whose kind its field's type cannot take.
+type oddValue struct {
+	field *etl.Field
+	col   int
+	value string
+	kind  uint8
+}
+
+var kindName = [...]string{kindNull: "null", kindString: "a string", kindInt: "an integer", kindFloat: "a number with a fraction",
+	kindBool: "a boolean", kindJSON: "an object or array"}
+
+// odd records row i's value of fd as one its field cannot take; the first
+// odd value of a row names the row's reject.
+func (o *objects) odd(drop []oddValue, rows, i, col int, fd *field, k uint8, f etl.Field) []oddValue {
+	if drop == nil {
+		drop = make([]oddValue, rows)
+	}
+	if drop[i].field != nil {
+		return drop
+	}
+	var value string
+	switch k {
+	case kindString, kindInt, kindFloat:
+		value = fd.str[i]
+	case kindBool:
+		value = strconv.FormatBool(fd.b[i])
+	case kindJSON:
+		value = etl.FormatValue(fd.v[i])
+	}
+	drop[i] = oddValue{field: &f, col: col, value: value, kind: k}
+	return drop
 }
 
 // extend returns s grown with zero values to n elements.
