@@ -80,7 +80,7 @@ func TestFieldKeepsItsTypeAcrossBatches(t *testing.T) {
 		fmt.Fprintf(&b, `{"id":%d,"v":"s%d","n":%d,"o":{"k":%d},"f":%d.5}`+"\n", i, i, i, i, i)
 	}
 	b.WriteString(`{"id":1000,"v":{"x":1},"n":1000,"o":"gamma","f":3}` + "\n") // converts: object → text, string → json, int → float
-	b.WriteString(`{"id":1001,"v":7,"n":"four","o":[1],"f":4.5}` + "\n")         // n is an int: quarantined
+	b.WriteString(`{"id":1001,"v":7,"n":"four","o":[1],"f":4.5}` + "\n")       // n is an int: quarantined
 	b.WriteString(`{"id":1002,"v":true,"n":5,"o":null,"f":null}` + "\n")
 	for _, n := range []int{7, 500, 5000} {
 		rows, rejects, schemas := decodeRows(t, b.String(), n, 0, 0)
