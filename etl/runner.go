@@ -369,8 +369,8 @@ func (p *pipeline) readStage(ctx context.Context, seq int64, out chan<- *Batch) 
 	}
 }
 
-// stepStage applies the steps in order; at the end of input it flushes
-// steps that hold rows, each flushed batch going through the steps after it.
+// stepStage runs the batches through the job's steps (StepChain); at the
+// end of input it flushes the steps that hold rows.
 func (p *pipeline) stepStage(ctx context.Context, in <-chan *Batch, out chan<- *Batch) error {
 	send := func(b *Batch) error {
 		select {
@@ -380,10 +380,11 @@ func (p *pipeline) stepStage(ctx context.Context, in <-chan *Batch, out chan<- *
 			return ctx.Err()
 		}
 	}
+	chain := StepChain{Steps: p.job.Steps}
 	var last *Batch
 	for b := range in {
 		read := int64(b.Len() + len(b.Rejects))
-		b, err := p.applySteps(ctx, b, 0)
+		b, err := chain.Apply(ctx, b)
 		if err != nil {
 			return err
 		}
@@ -404,7 +405,59 @@ func (p *pipeline) stepStage(ctx context.Context, in <-chan *Batch, out chan<- *
 	if last != nil {
 		seq = last.Seq
 	}
-	for i, s := range p.job.Steps {
+	return chain.Flush(ctx, func(fb *Batch) error {
+		if last != nil {
+			seq++
+			fb.Position, fb.Seq = last.Position, seq
+		}
+		fb.Load = p.load
+		return send(fb)
+	})
+}
+
+// StepChain runs batches through a job's steps the way a run does, and is
+// the one place that does: the runner, preview and step tests use it.
+// Each batch goes through every step in order (Apply), streaming; at the
+// end of input (Flush) each holding step is flushed in order, every batch
+// it flushes going on through the steps after it.
+type StepChain struct {
+	Steps []NamedStep
+	// Tap, if set, sees each batch as it leaves Steps[i], before a later
+	// step may change it in place.
+	Tap func(i int, b *Batch)
+}
+
+// Apply runs b through every step.
+func (c StepChain) Apply(ctx context.Context, b *Batch) (*Batch, error) {
+	return c.applyFrom(ctx, b, 0)
+}
+
+// Run runs batches, all in hand, through the steps and flushes them: the
+// batches a run would hand its targets, in order.
+func (c StepChain) Run(ctx context.Context, batches []*Batch) ([]*Batch, error) {
+	out := make([]*Batch, 0, len(batches)+1)
+	for _, b := range batches {
+		b, err := c.Apply(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	err := c.Flush(ctx, func(b *Batch) error {
+		out = append(out, b)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Flush flushes the holding steps (Flusher) in order, once the last batch
+// went through Apply; emit receives each flushed batch as it leaves the
+// last step.
+func (c StepChain) Flush(ctx context.Context, emit func(*Batch) error) error {
+	for i, s := range c.Steps {
 		f, ok := s.Step.(Flusher)
 		if !ok {
 			continue
@@ -412,20 +465,18 @@ func (p *pipeline) stepStage(ctx context.Context, in <-chan *Batch, out chan<- *
 		for {
 			fb, err := f.Flush(ctx)
 			if err != nil {
-				return fmt.Errorf("%s: flush: %w", s.Name, err)
+				return &StepError{Step: i, Err: fmt.Errorf("%s: flush: %w", s.Name, err)}
 			}
 			if fb == nil {
 				break
 			}
-			if fb, err = p.applySteps(ctx, fb, i+1); err != nil {
+			if c.Tap != nil {
+				c.Tap(i, fb)
+			}
+			if fb, err = c.applyFrom(ctx, fb, i+1); err != nil {
 				return err
 			}
-			if last != nil {
-				seq++
-				fb.Position, fb.Seq = last.Position, seq
-			}
-			fb.Load = p.load
-			if err := send(fb); err != nil {
+			if err := emit(fb); err != nil {
 				return err
 			}
 		}
@@ -433,15 +484,28 @@ func (p *pipeline) stepStage(ctx context.Context, in <-chan *Batch, out chan<- *
 	return nil
 }
 
-func (p *pipeline) applySteps(ctx context.Context, b *Batch, from int) (*Batch, error) {
-	for _, s := range p.job.Steps[from:] {
+func (c StepChain) applyFrom(ctx context.Context, b *Batch, from int) (*Batch, error) {
+	for i := from; i < len(c.Steps); i++ {
 		var err error
-		if b, err = ApplyStep(ctx, s, b); err != nil {
-			return nil, err
+		if b, err = ApplyStep(ctx, c.Steps[i], b); err != nil {
+			return nil, &StepError{Step: i, Err: err}
+		}
+		if c.Tap != nil {
+			c.Tap(i, b)
 		}
 	}
 	return b, nil
 }
+
+// StepError is the failure of a StepChain's step: Step is its index in
+// Steps; the error reads as Err.
+type StepError struct {
+	Step int
+	Err  error
+}
+
+func (e *StepError) Error() string { return e.Err.Error() }
+func (e *StepError) Unwrap() error { return e.Err }
 
 // ApplyStep runs one step over one batch as the runner does: a step that
 // returns a new batch keeps the input's position, sequence, byte count,

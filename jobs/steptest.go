@@ -170,12 +170,10 @@ func (c *Config) RunStepTest(ctx context.Context, t *StepTest) (*StepTestResult,
 		res.Problems = append(res.Problems, "input: "+err.Error())
 		return res, nil
 	}
-	batches := []*etl.Batch{in}
-	for _, s := range built.Steps {
-		if batches, err = applyStep(ctx, s, batches); err != nil {
-			res.Problems = append(res.Problems, "the steps failed: "+err.Error())
-			return res, nil
-		}
+	batches, err := etl.StepChain{Steps: built.Steps}.Run(ctx, []*etl.Batch{in})
+	if err != nil {
+		res.Problems = append(res.Problems, "the steps failed: "+err.Error())
+		return res, nil
 	}
 	rows, rejects := rowsAndRejects(batches)
 	res.Problems = append(res.Problems, compareRows(t.Expect, rows)...)

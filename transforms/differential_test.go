@@ -195,49 +195,10 @@ func (j *dJob) run(ctx context.Context) ([]*etl.Batch, error) {
 	return runSteps(ctx, steps, j.batches())
 }
 
-// runSteps feeds batches through steps as etl's runner does (its
-// stepStage): every batch through every step with etl.ApplyStep, then at
-// the end of input each holding step flushed until it returns nil, each
-// flushed batch going through the steps after it. It returns the batches
-// that would reach the targets, in order.
+// runSteps feeds batches through steps as a run does (etl.StepChain)
+// and returns the batches that would reach the targets, in order.
 func runSteps(ctx context.Context, steps []etl.NamedStep, batches []*etl.Batch) ([]*etl.Batch, error) {
-	applySteps := func(b *etl.Batch, from int) (*etl.Batch, error) {
-		for _, s := range steps[from:] {
-			var err error
-			if b, err = etl.ApplyStep(ctx, s, b); err != nil {
-				return nil, err
-			}
-		}
-		return b, nil
-	}
-	var out []*etl.Batch
-	for _, in := range batches {
-		b, err := applySteps(in, 0)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	for i, s := range steps {
-		f, ok := s.Step.(etl.Flusher)
-		if !ok {
-			continue
-		}
-		for {
-			fb, err := f.Flush(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("%s: flush: %w", s.Name, err)
-			}
-			if fb == nil {
-				break
-			}
-			if fb, err = applySteps(fb, i+1); err != nil {
-				return nil, err
-			}
-			out = append(out, fb)
-		}
-	}
-	return out, nil
+	return etl.StepChain{Steps: steps}.Run(ctx, batches)
 }
 
 // batches cuts the input into batches of j.sizes rows.
