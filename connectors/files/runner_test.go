@@ -474,7 +474,9 @@ func TestSettleWaitsForYoungFiles(t *testing.T) {
 			}
 		}
 	}()
-	run, err = e.run(files.SourceConfig{Path: "in/*.csv", Settle: 60 * time.Millisecond}, 0, 0)
+	// The appends come every 10 ms; a settle of 25 times that holds on a
+	// loaded machine (60 ms did not).
+	run, err = e.run(files.SourceConfig{Path: "in/*.csv", Settle: 250 * time.Millisecond}, 0, 0)
 	close(stop)
 	if err != nil {
 		t.Fatal(err)
