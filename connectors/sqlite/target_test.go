@@ -672,3 +672,32 @@ func TestFieldsThatWouldBeOneColumn(t *testing.T) {
 		t.Errorf("table created by a refused batch")
 	}
 }
+
+// TestMarkerOfAnotherTableSkipsNothing: a target (one name) whose table
+// changed found the marker its old table's load had left for the same
+// batch and skipped the batch: the new table never got its rows. (Job
+// targets are named after their table, so this takes a target name that
+// is not, as a test harness gives.)
+func TestMarkerOfAnotherTableSkipsNothing(t *testing.T) {
+	t.Parallel()
+	bd := setup(t)
+	for _, table := range []string{"leads_old", "leads_new"} {
+		cfg := TargetConfig{Table: table, Mode: ModeAppend, Schema: SchemaEvolve}
+		built, err := New(&cfg, etl.BuildEnv{BaseDir: bd.dir,
+			Connection: &etl.Connection{Name: "warehouse", Type: "sqlite", Config: &ConnConfig{Path: "out/warehouse.db"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tg := built.(*Target)
+		if err := tg.Open(context.Background(), etl.TargetEnv{Job: "leads", Name: "t", RunID: 7}); err != nil {
+			t.Fatal(err)
+		}
+		write(t, tg, stringBatch(t, 1, []string{"email"}, []string{"a@x"}, []string{"b@x"}))
+		if err := tg.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := query(t, bd.db(t), `SELECT count(*) FROM "`+table+`"`); got[0][0] != "2" {
+			t.Errorf("%s holds %s rows, want 2", table, got[0][0])
+		}
+	}
+}

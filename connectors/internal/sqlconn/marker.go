@@ -68,13 +68,21 @@ func CreateMarkerTable(d Dialect) string {
 // rows and marker commit together or not at all.
 func ClaimBatch(ctx context.Context, q Querier, d Dialect, m Marker) (bool, error) {
 	id := func(n string) string { return markerIdent(d, n) }
-	var one int
-	err := q.QueryRowContext(ctx, "SELECT 1 FROM "+id(MarkerTable)+" WHERE "+
-		id("job")+" = "+d.Placeholder(1)+" AND "+id("target")+" = "+d.Placeholder(2)+" AND "+id("batch_key")+" = "+d.Placeholder(3),
-		m.Job, m.Target, m.BatchKey).Scan(&one)
+	where := " WHERE " + id("job") + " = " + d.Placeholder(1) + " AND " + id("target") + " = " + d.Placeholder(2) + " AND " + id("batch_key") + " = " + d.Placeholder(3)
+	var table string
+	err := q.QueryRowContext(ctx, "SELECT "+id(markerTableColumn)+" FROM "+id(MarkerTable)+where,
+		m.Job, m.Target, m.BatchKey).Scan(&table)
 	switch {
-	case err == nil:
+	case err == nil && (table == m.Table || table == ""):
+		// Loaded into this table (a marker made before markers named
+		// their table vouches as it did).
 		return false, nil
+	case err == nil:
+		// The target wrote another table then (its table: was changed):
+		// that marker vouches for nothing here, and this load takes it.
+		if _, err := q.ExecContext(ctx, "DELETE FROM "+id(MarkerTable)+where, m.Job, m.Target, m.BatchKey); err != nil {
+			return false, fmt.Errorf("replace batch marker: %w", err)
+		}
 	case !errors.Is(err, sql.ErrNoRows):
 		return false, fmt.Errorf("read batch marker: %w", err)
 	}
