@@ -148,10 +148,6 @@ func (b *backend) CreateLike(table, like string) (string, error) {
 // with INSERT; and with INSERT for the rest of the run once the server
 // refuses LOAD DATA LOCAL INFILE.
 func (b *backend) Load(ctx context.Context, _ *sqlx.Conn, tx *sqlx.Tx, table string, batch *etl.Batch, keys []string) error {
-	// A DOUBLE keeps no sign of zero; the server refuses NaN itself.
-	if err := (sqlconn.Representable{Float: "MariaDB/MySQL DOUBLE", Time: "MariaDB/MySQL DATETIME or DATE"}).Check(batch); err != nil {
-		return err
-	}
 	if len(keys) > 0 {
 		if err := b.checkKeyCollisions(ctx, tx, table, batch, keys); err != nil {
 			return err
@@ -349,4 +345,11 @@ func (b *backend) DescribeLoad(table string, s *etl.Schema, keys []string) strin
 	}
 	return "LOAD DATA LOCAL INFILE into a temporary table, then " +
 		sqlconn.LoadStatement(b, table, s.Names(), keys, "SELECT … FROM the temporary table")
+}
+
+// Representable says what MariaDB/MySQL columns cannot hold: a DOUBLE
+// keeps no sign of zero (the server refuses NaN itself), a DATETIME or
+// DATE holds years 1 to 9999.
+func (b *backend) Representable() sqlconn.Representable {
+	return sqlconn.Representable{Float: "MariaDB/MySQL DOUBLE", Time: "MariaDB/MySQL DATETIME or DATE"}
 }

@@ -51,6 +51,63 @@ func TestUnrepresentableValuesRefused(t *testing.T) {
 	}
 }
 
+// TestOnUnrepresentable: with on_unrepresentable: reject the row holding
+// a value the column cannot hold is quarantined with the reason and the
+// others load; with null the value is stored as NULL; the batch is the
+// caller's and stays as it was (another target may read it).
+func TestOnUnrepresentable(t *testing.T) {
+	t.Parallel()
+	h := harness(t)
+	s := etl.MustSchema(etl.Field{Name: "id", Type: etl.TypeInt}, etl.Field{Name: "ratio", Type: etl.TypeFloat})
+	for _, mode := range []string{sqlconn.UnrepresentableNull, sqlconn.UnrepresentableReject} {
+		b := etl.NewBatch(s, 4)
+		for i, f := range []float64{1.5, math.NaN(), 2.5, math.Copysign(0, -1)} {
+			b.Cols[0].AppendInt(int64(i + 1))
+			b.Cols[1].AppendFloat(f)
+			b.Origins = append(b.Origins, etl.Origin{File: "leads.csv", Line: int64(i + 2)})
+		}
+		b.Seq, b.Position = 1, etl.Position(`{}`)
+		table := "unrep_" + mode
+		tg := h.Target(t, sqlconn.TargetConfig{Table: table, Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve, OnUnrepresentable: mode})
+		ctx := context.Background()
+		if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.Write(ctx, b); err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if err := tg.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rejects := tg.(etl.Rejecter).TakeRejects()
+		tg.Close()
+		var rows []string
+		r, err := h.DB.Query(`SELECT id, quote(ratio) FROM "` + table + `" ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r.Next() {
+			var id, ratio string
+			r.Scan(&id, &ratio)
+			rows = append(rows, id+":"+ratio)
+		}
+		r.Close()
+		want, wantRejects := "1:1.5 3:2.5", 2
+		if mode == sqlconn.UnrepresentableNull {
+			want, wantRejects = "1:1.5 2:NULL 3:2.5 4:NULL", 0
+		}
+		if got := strings.Join(rows, " "); got != want || len(rejects) != wantRejects {
+			t.Errorf("%s: rows %q, %d rejects %+v; want %q and %d", mode, got, len(rejects), rejects, want, wantRejects)
+		}
+		if mode == sqlconn.UnrepresentableReject && (rejects[0].Origin.String() != "leads.csv:3" || !strings.Contains(rejects[0].Reason, "NaN cannot be stored in a SQLite REAL")) {
+			t.Errorf("reject %+v", rejects[0])
+		}
+		if !math.IsNaN(b.Cols[1].Float[1]) || b.Cols[1].Null[1] {
+			t.Errorf("%s: the caller's batch was changed", mode)
+		}
+	}
+}
+
 // A BOOLEAN column holding 2 is not read as true: the read fails naming
 // the column.
 func TestBooleanTwoRefused(t *testing.T) {

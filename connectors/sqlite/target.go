@@ -151,12 +151,6 @@ func (b *backend) CreateLikeFrom(ctx context.Context, q sqlx.QueryerContext, tab
 // Load inserts the batch's rows (upserts with keys) in the transaction
 // open on conn.
 func (b *backend) Load(ctx context.Context, conn *sqlx.Conn, _ *sqlx.Tx, table string, batch *etl.Batch, keys []string) error {
-	// A REAL keeps no sign of zero (a whole number is stored as an
-	// integer) and stores NaN as null; a time is RFC 3339 text, which
-	// holds years 1 to 9999.
-	if err := (sqlconn.Representable{Float: "SQLite REAL", NaN: true, Time: "SQLite TEXT time"}).Check(batch); err != nil {
-		return err
-	}
 	return b.insertRows(ctx, conn, table, batch, keys)
 }
 
@@ -199,4 +193,11 @@ func (b *backend) OpenExisting(ctx context.Context) (*sqlx.DB, error) {
 // DescribeLoad is the multi-row INSERT (an upsert for a merge).
 func (b *backend) DescribeLoad(table string, s *etl.Schema, keys []string) string {
 	return sqlconn.LoadStatement(b, table, s.Names(), keys, "VALUES (…)")
+}
+
+// Representable says what SQLite columns cannot hold: a REAL keeps no sign
+// of zero (a whole number is stored as an integer) and stores NaN as null;
+// a time is RFC 3339 text, which holds years 1 to 9999.
+func (b *backend) Representable() sqlconn.Representable {
+	return sqlconn.Representable{Float: "SQLite REAL", NaN: true, Time: "SQLite TEXT time"}
 }

@@ -46,7 +46,21 @@ type TargetConfig struct {
 	// commit per batch spends most of a bulk load waiting for the
 	// database's fsync.
 	CommitRows int `yaml:"commit_rows"`
+	// OnUnrepresentable is what a value the table's column cannot hold
+	// exactly (NaN or -0 in a SQLite REAL, -0 in a MariaDB DOUBLE, a year
+	// outside 1-9999) does: fail (the default: the run fails naming row,
+	// field, value and column), reject (the row is quarantined with that
+	// reason, the others load) or null (the value is stored as NULL, and
+	// the log counts them).
+	OnUnrepresentable string `yaml:"on_unrepresentable"`
 }
+
+// What a value a column cannot hold does (TargetConfig.OnUnrepresentable).
+const (
+	UnrepresentableFail   = "fail"
+	UnrepresentableReject = "reject"
+	UnrepresentableNull   = "null"
+)
 
 // Defaults of a table target's transactions: DefaultCommitRows rows, or
 // whatever was loaded in CommitInterval.
@@ -70,6 +84,11 @@ func FieldErrorf(key string, format string, args ...any) error {
 func (c *TargetConfig) Validate(d Dialect, reserved func(key string) bool) error {
 	if strings.TrimSpace(c.Table) == "" {
 		return FieldErrorf("table", "required: the table to write")
+	}
+	switch c.OnUnrepresentable {
+	case "", UnrepresentableFail, UnrepresentableReject, UnrepresentableNull:
+	default:
+		return FieldErrorf("on_unrepresentable", "%q: want fail, reject or null", c.OnUnrepresentable)
 	}
 	if _, err := d.QuoteIdent(c.Table); err != nil {
 		return &etl.FieldError{Path: []string{"table"}, Err: err}

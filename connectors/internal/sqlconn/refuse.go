@@ -64,6 +64,42 @@ func (t *Table) refuse(b *etl.Batch) (*etl.Batch, error) {
 			}
 		}
 	}
+	if rp, ok := t.backend.(Representer); ok {
+		copied := false
+		if keep != nil { // the rows refused so far go first
+			b, keep, copied = b.Select(keep), nil, true
+		}
+		var nulls [][2]int // column, row
+		var failed error
+		rp.Representable().each(b, func(e *UnrepresentableError, c, r int) bool {
+			switch t.cfg.OnUnrepresentable {
+			case UnrepresentableReject:
+				reject(r, e.Field, e.Value, fmt.Sprintf("%s cannot be stored in a %s column exactly (%s)", e.Value, e.Column, e.Why))
+			case UnrepresentableNull:
+				nulls = append(nulls, [2]int{c, r})
+			default:
+				failed = etl.Permanent(e)
+				return false
+			}
+			return true
+		})
+		if failed != nil {
+			return nil, failed
+		}
+		if len(nulls) > 0 {
+			if !copied { // other targets may be reading b
+				all := make([]bool, b.Len())
+				for k := range all {
+					all[k] = true
+				}
+				b = b.Select(all)
+			}
+			for _, cr := range nulls {
+				b.Cols[cr[0]].Null[cr[1]] = true
+			}
+			t.logger.Warn(fmt.Sprintf("%d value(s) the table's columns cannot hold stored as NULL (on_unrepresentable: null)", len(nulls)))
+		}
+	}
 	if keep == nil {
 		return b, nil
 	}

@@ -273,24 +273,42 @@ type Representable struct {
 	Time string
 }
 
+// Representer is a backend whose columns do not hold every value exactly;
+// the table target checks each batch against what it says (see refuse and
+// TargetConfig.OnUnrepresentable).
+type Representer interface {
+	Representable() Representable
+}
+
 // Check returns a permanent *UnrepresentableError for the first value of
 // b the target would store as another (or as null): a negative zero, a
 // NaN, a year outside 1-9999.
 func (rep Representable) Check(b *etl.Batch) error {
+	var first error
+	rep.each(b, func(e *UnrepresentableError, _, _ int) bool {
+		first = etl.Permanent(e)
+		return false
+	})
+	return first
+}
+
+// each calls f with each value of b the target cannot hold, and its column
+// and row, until f returns false.
+func (rep Representable) each(b *etl.Batch, f func(e *UnrepresentableError, c, r int) bool) {
 	for c := range b.Cols {
 		col := &b.Cols[c]
-		var value, column, why string
 		for r := range col.Null {
 			if col.Null[r] {
 				continue
 			}
+			var value, column, why string
 			switch col.Type {
 			case etl.TypeFloat:
-				f := col.Float[r]
+				v := col.Float[r]
 				switch {
-				case f == 0 && math.Signbit(f):
+				case v == 0 && math.Signbit(v):
 					value, column, why = "-0", rep.Float, "it keeps no sign of zero"
-				case rep.NaN && math.IsNaN(f):
+				case rep.NaN && math.IsNaN(v):
 					value, column, why = "NaN", rep.Float, "it would store null"
 				}
 			case etl.TypeTimestamp, etl.TypeDate:
@@ -298,10 +316,9 @@ func (rep Representable) Check(b *etl.Batch) error {
 					value, column, why = col.Time[r].UTC().Format(time.RFC3339Nano), rep.Time, "it holds years 1 to 9999"
 				}
 			}
-			if value != "" {
-				return etl.Permanent(&UnrepresentableError{Origin: b.Origins[r], Field: b.Schema.Field(c).Name, Value: value, Column: column, Why: why})
+			if value != "" && !f(&UnrepresentableError{Origin: b.Origins[r], Field: b.Schema.Field(c).Name, Value: value, Column: column, Why: why}, c, r) {
+				return
 			}
 		}
 	}
-	return nil
 }
