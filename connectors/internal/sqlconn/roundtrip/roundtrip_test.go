@@ -458,7 +458,7 @@ A **bold** type is not the type written: the value is the same, its spelling ano
 
 ## Rules
 
-- **Refused, not changed.** -0 into a MariaDB / MySQL DOUBLE or a SQLite REAL (neither keeps the sign of zero), NaN into SQLite (it would store null), a timestamp or date outside the years 1-9999 into MariaDB / MySQL or SQLite: the batch fails naming the row, field, value and column type. MariaDB refuses NaN and infinities itself; PostgreSQL's infinite timestamps fail the read naming the column.
+- **Refused, not changed.** -0 into a MariaDB / MySQL DOUBLE or a SQLite REAL (neither keeps the sign of zero), NaN into SQLite (it would store null), a timestamp or date outside the years 1-9999 into MariaDB / MySQL or SQLite: by default the run fails naming the row, field, value and column type; the target's ` + "`on_unrepresentable: reject`" + ` quarantines the row instead, ` + "`null`" + ` stores NULL and counts them in the log. MariaDB refuses NaN and infinities itself; PostgreSQL's infinite timestamps fail the read naming the column.
 - **JSON null is a value.** A JSON ` + "`null`" + ` is read as etl.JSONNull and written as JSON ` + "`null`" + `; SQL NULL stays NULL.
 - **Go's zero time** (0001-01-01 00:00:00 UTC) lands in MariaDB as 0001-01-01, not as the zero date 0000-00-00.
 - **Booleans from integers** must be 0 or 1: a SQLite BOOLEAN holding 2 fails the read naming its column.
@@ -472,7 +472,6 @@ A **bold** type is not the type written: the value is the same, its spelling ano
 - Binary: bytea, BLOB and BIT that are not valid UTF-8 fail the read naming the column; valid UTF-8 bytes are copied as text.
 - Local timestamps: PostgreSQL ` + "`timestamp without time zone`" + ` and MariaDB DATETIME are read as UTC instants and created as TIMESTAMPTZ / DATETIME(6) holding UTC.
 - uuid, arrays, interval and inet are read as text.
-- An ` + "`on_unrepresentable`" + ` option (null, reject, fail): every unrepresentable value fails today.
 `
 
 // TestMain makes 10 random tables the default of -rapid.checks: each is
