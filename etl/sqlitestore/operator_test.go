@@ -9,7 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
 )
 
@@ -109,5 +111,38 @@ func TestOpenOnAReadOnlyFolder(t *testing.T) {
 	_, err = sqlitestore.Open(context.Background(), filepath.Join(ro, "state.db"))
 	if err == nil || !strings.Contains(err.Error(), "cannot be written (read-only file system)") {
 		t.Fatalf("open on a read-only folder: %v", err)
+	}
+}
+
+// TestFullDiskSaysSo: a state store whose disk fills said only SQLite's
+// "database or disk is full". It names the store and what to do, and the
+// commit leaves the last checkpoint as it was. (A small tmpfs needs root;
+// the test skips without it.)
+func TestFullDiskSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("a full disk needs a small tmpfs, which this user cannot mount: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	run, err := s.BeginRun(ctx, "j", "cli", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejects := make([]etl.Reject, 5000)
+	for i := range rejects {
+		rejects[i] = etl.Reject{Step: "s", Origin: etl.Origin{File: "in.csv", Line: int64(i + 2)}, Reason: strings.Repeat("r", 200)}
+	}
+	err = s.Commit(ctx, etl.Commit{RunID: run, Job: "j", Seq: 1, Position: etl.Position(`{"n":1}`), Rejects: rejects, At: time.Now()})
+	if err == nil || !strings.Contains(err.Error(), "has no room left (its disk is full)") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("commit on a full disk: %v", err)
+	}
+	if cp, err := s.Checkpoint(ctx, "j", ""); err != nil || cp.Seq != 0 {
+		t.Errorf("checkpoint after the failed commit: %+v, %v; want none", cp, err)
 	}
 }

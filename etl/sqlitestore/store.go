@@ -294,14 +294,14 @@ VALUES (?, ?, ?, ?)`, job, trigger, etl.RunRunning, formatTime(at))
 	return id, nil
 }
 
-// Commit records position, counters, rejects and finished files in one
+// commit records position, counters, rejects and finished files in one
 // transaction: all or nothing. The run must exist, belong to c.Job and
 // still be running: a run another process marked interrupted (its lease
 // was lost) must not move the job's position.
 //
 // A reject's Row that is not valid JSON is stored as a JSON string holding
 // it, so the quarantine's row_json is always JSON.
-func (s *Store) Commit(ctx context.Context, c etl.Commit) error {
+func (s *Store) commit(ctx context.Context, c etl.Commit) error {
 	if c.At.IsZero() {
 		return fmt.Errorf("commit %s batch %d: At is zero", c.Job, c.Seq)
 	}
@@ -364,9 +364,9 @@ WHERE "id" = ? AND "job" = ? AND "status" = ?`,
 // stagingTables hold what Stage set aside, by run.
 var stagingTables = []string{"staged_quarantine", "staged_files"}
 
-// Stage sets aside c.Rejects and c.Files of run c.RunID for the run's
+// stage sets aside c.Rejects and c.Files of run c.RunID for the run's
 // Commit with Staged set. The run must be running.
-func (s *Store) Stage(ctx context.Context, c etl.Commit) error {
+func (s *Store) stage(ctx context.Context, c etl.Commit) error {
 	if len(c.Rejects) == 0 && len(c.Files) == 0 {
 		return nil
 	}
@@ -576,8 +576,8 @@ ON CONFLICT ("job", "sha256") DO UPDATE SET
 	return nil
 }
 
-// EndRun records a run's final status, counters and error text.
-func (s *Store) EndRun(ctx context.Context, runID int64, status etl.RunStatus, counters etl.Counters, errText string, at time.Time) error {
+// endRun records a run's final status, counters and error text.
+func (s *Store) endRun(ctx context.Context, runID int64, status etl.RunStatus, counters etl.Counters, errText string, at time.Time) error {
 	switch status {
 	case etl.RunSucceeded, etl.RunFailed, etl.RunCancelled, etl.RunInterrupted:
 	default:
@@ -736,11 +736,11 @@ WHERE "job" = ? ORDER BY "stream"`, job); err != nil {
 	return report, nil
 }
 
-// AcquireLease takes the job's lease until now+ttl, or returns
+// acquireLease takes the job's lease until now+ttl, or returns
 // etl.ErrLeaseHeld when another owner holds one that has not expired at
 // now. Taking it again as the same owner extends it. It is one statement,
 // so two processes racing for a free lease cannot both win.
-func (s *Store) AcquireLease(ctx context.Context, job, owner string, ttl time.Duration, now time.Time) error {
+func (s *Store) acquireLease(ctx context.Context, job, owner string, ttl time.Duration, now time.Time) error {
 	if ttl <= 0 {
 		return fmt.Errorf("acquire lease of %s: ttl %s is not positive", job, ttl)
 	}
@@ -863,4 +863,35 @@ func (s *Store) SaveFingerprints(ctx context.Context, target string, digests map
 		return fmt.Errorf("save fingerprints of %s: %w", target, err)
 	}
 	return nil
+}
+
+// Commit is commit, a full disk said as such (see full).
+func (s *Store) Commit(ctx context.Context, c etl.Commit) error {
+	return s.full(s.commit(ctx, c))
+}
+
+// Stage is stage, a full disk said as such (see full).
+func (s *Store) Stage(ctx context.Context, c etl.Commit) error {
+	return s.full(s.stage(ctx, c))
+}
+
+// EndRun is endRun, a full disk said as such (see full).
+func (s *Store) EndRun(ctx context.Context, runID int64, status etl.RunStatus, counters etl.Counters, errText string, at time.Time) error {
+	return s.full(s.endRun(ctx, runID, status, counters, errText, at))
+}
+
+// AcquireLease is acquireLease, a full disk said as such (see full).
+func (s *Store) AcquireLease(ctx context.Context, job, owner string, ttl time.Duration, now time.Time) error {
+	return s.full(s.acquireLease(ctx, job, owner, ttl, now))
+}
+
+// full names the state store and what to do when its disk is full
+// (SQLite's "database or disk is full"): the last checkpoint stands, and
+// the next run, with room again, goes on from it.
+func (s *Store) full(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrFull {
+		return fmt.Errorf("the state store %s has no room left (its disk is full): free space there; the last checkpoint stands and the next run goes on from it: %w", s.path, err)
+	}
+	return err
 }
