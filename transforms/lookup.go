@@ -102,6 +102,9 @@ type DBOpener interface {
 	// OpenDB opens the connection's database; relative paths are
 	// relative to baseDir. Errors must not quote secrets (a DSN).
 	OpenDB(ctx context.Context, baseDir string) (*sqlx.DB, error)
+	// QuoteIdent quotes a name as the connection's database does (the
+	// dialect its targets and sources use), or says why it cannot.
+	QuoteIdent(name string) (string, error)
 }
 
 type lookupStep struct {
@@ -314,10 +317,13 @@ func (s *lookupStep) loadTable(ctx context.Context) (map[string][]sql.NullString
 		return nil, fmt.Errorf("lookup %s: %w", s.source, err)
 	}
 	defer db.Close()
-	quote := quoteIdent(db.DriverName())
 	var table []string
 	for _, part := range strings.Split(s.cfg.Table, ".") {
-		table = append(table, quote(part))
+		q, err := s.opener.QuoteIdent(part)
+		if err != nil {
+			return nil, fmt.Errorf("lookup %s: table %q: %w", s.source, s.cfg.Table, err)
+		}
+		table = append(table, q)
 	}
 	from := " FROM " + strings.Join(table, ".")
 	// The columns are checked first, so that a typo gets the list of the
@@ -336,7 +342,9 @@ func (s *lookupStep) loadTable(ctx context.Context) (map[string][]sql.NullString
 	}
 	cols := append(append([]string(nil), s.fileKeys...), s.fileCols...)
 	for i, c := range cols {
-		cols[i] = quote(c)
+		if cols[i], err = s.opener.QuoteIdent(c); err != nil {
+			return nil, fmt.Errorf("lookup %s: column %q: %w", s.source, c, err)
+		}
 	}
 	rows, err = db.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+from)
 	if err != nil {
@@ -372,15 +380,6 @@ func (s *lookupStep) loadTable(ctx context.Context) (map[string][]sql.NullString
 		return nil, fmt.Errorf("lookup %s: %w", s.source, err)
 	}
 	return out, nil
-}
-
-// quoteIdent returns the identifier quoting of a database/sql driver:
-// backticks for MySQL, the standard double quotes otherwise.
-func quoteIdent(driver string) func(string) string {
-	if driver == "mysql" {
-		return func(n string) string { return "`" + strings.ReplaceAll(n, "`", "``") + "`" }
-	}
-	return func(n string) string { return `"` + strings.ReplaceAll(n, `"`, `""`) + `"` }
 }
 
 func (s *lookupStep) plan(in *etl.Schema) (*lookupPlan, error) {

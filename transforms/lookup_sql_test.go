@@ -36,7 +36,13 @@ type lookupDB struct {
 // column whose name needs quoting, an int column (read as its text), a
 // NULL value and a NULL key.
 func testLookupTable(t *testing.T, db lookupDB) {
-	q := quoteIdent(map[string]string{"mysql": "mysql"}[db.conn.Type])
+	q := func(name string) string {
+		quoted, err := db.conn.Config.(DBOpener).QuoteIdent(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return quoted
+	}
 	var table []string
 	for _, p := range strings.Split(db.table, ".") {
 		table = append(table, q(p))

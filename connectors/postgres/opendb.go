@@ -12,3 +12,7 @@ import (
 func (c *ConnConfig) OpenDB(ctx context.Context, _ string) (*sqlx.DB, error) {
 	return c.open(ctx, "")
 }
+
+// QuoteIdent quotes a name as this database does, for components that
+// build their own queries on OpenDB (the lookup step).
+func (c *ConnConfig) QuoteIdent(name string) (string, error) { return Dialect{}.QuoteIdent(name) }

@@ -23,3 +23,7 @@ func (c *ConnConfig) OpenDB(ctx context.Context, baseDir string) (*sqlx.DB, erro
 	}
 	return openDB(ctx, path)
 }
+
+// QuoteIdent quotes a name as this database does, for components that
+// build their own queries on OpenDB (the lookup step).
+func (c *ConnConfig) QuoteIdent(name string) (string, error) { return Dialect{}.QuoteIdent(name) }
