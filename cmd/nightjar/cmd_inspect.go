@@ -6,18 +6,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gocarina/gocsv"
 	"github.com/spf13/cobra"
 
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
+	"github.com/nightjar-etl/nightjar/internal/termtext"
 )
 
 // runRow is a run as exported by `history --csv`.
@@ -185,36 +183,24 @@ func (a *app) historyCommand() *cobra.Command {
 	return cmd
 }
 
-// oneLine is s as one cell of a terminal table: line breaks as spaces;
-// control characters (an escape sequence in the data would drive the
-// terminal), bidirectional overrides (which reorder what follows) and bytes
-// that are not UTF-8 shown escaped, as Go quotes them; at most max
-// characters.
+// oneLine is s as one cell of a terminal table: line breaks and tabs as
+// spaces, what could drive or reorder the terminal escaped (termtext), at
+// most max characters.
 func oneLine(s string, max int) string {
 	var b strings.Builder
 	n := 0
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		var text string
-		switch {
-		case r == utf8.RuneError && size == 1:
-			text = fmt.Sprintf(`\x%02x`, s[i])
-		case r == '\n' || r == '\r' || r == '\t':
-			text = " "
-		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r):
-			q := strconv.QuoteRune(r)
-			text = q[1 : len(q)-1]
-		default:
-			text = s[i : i+size]
-		}
-		if n == max-1 && i+size < len(s) {
+	termtext.Each(s, func(shown string, r rune, end int) bool {
+		if n == max-1 && end < len(s) {
 			b.WriteString("…")
-			break
+			return false
 		}
-		b.WriteString(text)
+		if r == '\n' || r == '\r' || r == '\t' {
+			shown = " "
+		}
+		b.WriteString(shown)
 		n++
-		i += size
-	}
+		return true
+	})
 	return b.String()
 }
 

@@ -3,11 +3,9 @@ package httpapi
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
-	"unicode"
 
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/internal/termtext"
 )
 
 // MaxDryRunBody caps the body a dry run shows: the first request's body
@@ -48,28 +46,9 @@ func (d DryRun) Lines(red *Redactor) []string {
 		lines = append(lines, d.Note)
 	}
 	if d.Requests > 0 {
-		lines = append(lines, fmt.Sprintf("first body (%d bytes): %s", len(d.Body), printable(red.Snippet(string(d.Body), MaxDryRunBody))))
+		lines = append(lines, fmt.Sprintf("first body (%d bytes): %s", len(d.Body), termtext.Escape(red.Snippet(string(d.Body), MaxDryRunBody))))
 	}
 	return lines
-}
-
-// printable escapes the control characters of s as Go does in a string
-// literal, so that a body's line breaks or a terminal escape sequence in a
-// record neither split nor garble the terminal's line.
-func printable(s string) string {
-	if !strings.ContainsFunc(s, unicode.IsControl) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		} else {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // DryDeliver is Deliver without sending: it collects b's records, reads

@@ -3,13 +3,12 @@ package sqlconn
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/internal/termtext"
 )
 
 // Inspector is what a dry run needs of a Backend besides its Dialect: a
@@ -244,21 +243,23 @@ func LoadStatement(d Dialect, table string, columns, keys []string, from string)
 	return stmt + clause
 }
 
-// shorten readies a statement for a terminal line: a control character
-// (a line break or escape sequence in a hostile name) is escaped as in a Go
-// string literal, and past maxDryRunLine bytes the statement is cut, the
-// cut marked.
+// shorten readies a statement for a terminal line: what could break or
+// drive the line (a line break or escape sequence in a hostile name) is
+// escaped (termtext), and past maxDryRunLine bytes the statement is cut,
+// the cut marked.
 func shorten(s string) string {
 	var b strings.Builder
-	for _, r := range s {
+	cut := false
+	termtext.Each(s, func(shown string, _ rune, _ int) bool {
 		if b.Len() >= maxDryRunLine {
-			return strings.TrimRight(b.String(), " ") + " …"
+			cut = true
+			return false
 		}
-		if unicode.IsControl(r) {
-			b.WriteString(strings.Trim(strconv.QuoteRune(r), "'"))
-			continue
-		}
-		b.WriteRune(r)
+		b.WriteString(shown)
+		return true
+	})
+	if cut {
+		return strings.TrimRight(b.String(), " ") + " …"
 	}
 	return b.String()
 }
