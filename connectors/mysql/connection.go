@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
@@ -28,19 +29,8 @@ type ConnConfig struct {
 	MaxConns int `yaml:"max_conns"`
 	// ConnectTimeout bounds connecting, handshake included: a server that
 	// accepts and never answers fails the run instead of hanging it.
-	// Default 10s (DefaultConnectTimeout); a timeout in the DSN wins.
+	// Default 10s (sqlconn.DefaultConnectTimeout), or the DSN's own.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-}
-
-// DefaultConnectTimeout is connect_timeout's default.
-const DefaultConnectTimeout = 10 * time.Second
-
-// connectTimeout is the configured connect timeout or its default.
-func (c *ConnConfig) connectTimeout() time.Duration {
-	if c.ConnectTimeout > 0 {
-		return c.ConnectTimeout
-	}
-	return DefaultConnectTimeout
 }
 
 func init() {
@@ -142,10 +132,7 @@ func (c *ConnConfig) open(ctx context.Context, database string, create bool, ses
 	for _, adjust := range session {
 		adjust(cfg)
 	}
-	timeout := c.connectTimeout()
-	if cfg.Timeout > 0 && c.ConnectTimeout == 0 {
-		timeout = cfg.Timeout // from the DSN
-	}
+	timeout := sqlconn.ConnectTimeout(c.ConnectTimeout, cfg.Timeout)
 	cfg.Timeout = timeout
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -159,25 +146,11 @@ func (c *ConnConfig) open(ctx context.Context, database string, create bool, ses
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(time.Minute) // below common wait_timeout settings
-	if err := ping(ctx, db, timeout); err != nil {
+	if err := sqlconn.Ping(ctx, db, timeout); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
-}
-
-// ping checks that the server answers within timeout.
-func ping(ctx context.Context, db *sqlx.DB, timeout time.Duration) error {
-	pctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	err := db.PingContext(pctx)
-	if err != nil && ctx.Err() == nil && pctx.Err() != nil {
-		return fmt.Errorf("connect: no answer within %s (connect_timeout)", timeout)
-	}
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	return nil
 }
 
 // maxWarnings is the max_error_count of a target's sessions (the largest

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
@@ -27,19 +28,8 @@ type ConnConfig struct {
 	MaxConns int `yaml:"max_conns"`
 	// ConnectTimeout bounds connecting, handshake included: a server that
 	// accepts and never answers fails the run instead of hanging it.
-	// Default 10s (DefaultConnectTimeout); a timeout in the DSN wins.
+	// Default 10s (sqlconn.DefaultConnectTimeout), or the DSN's own.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-}
-
-// DefaultConnectTimeout is connect_timeout's default.
-const DefaultConnectTimeout = 10 * time.Second
-
-// connectTimeout is the configured connect timeout or its default.
-func (c *ConnConfig) connectTimeout() time.Duration {
-	if c.ConnectTimeout > 0 {
-		return c.ConnectTimeout
-	}
-	return DefaultConnectTimeout
 }
 
 func init() {
@@ -125,10 +115,7 @@ func (c *ConnConfig) open(ctx context.Context, schema string) (*sqlx.DB, error) 
 	if c.StatementTimeout > 0 {
 		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(c.StatementTimeout.Milliseconds(), 10)
 	}
-	timeout := c.connectTimeout()
-	if cfg.ConnectTimeout > 0 && c.ConnectTimeout == 0 {
-		timeout = cfg.ConnectTimeout // from the DSN
-	}
+	timeout := sqlconn.ConnectTimeout(c.ConnectTimeout, cfg.ConnectTimeout)
 	cfg.ConnectTimeout = timeout
 	db := sqlx.NewDb(stdlib.OpenDB(*cfg), "pgx")
 	maxConns := c.MaxConns
@@ -138,23 +125,9 @@ func (c *ConnConfig) open(ctx context.Context, schema string) (*sqlx.DB, error) 
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := ping(ctx, db, timeout); err != nil {
+	if err := sqlconn.Ping(ctx, db, timeout); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
-}
-
-// ping checks that the server answers within timeout.
-func ping(ctx context.Context, db *sqlx.DB, timeout time.Duration) error {
-	pctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	err := db.PingContext(pctx)
-	if err != nil && ctx.Err() == nil && pctx.Err() != nil {
-		return fmt.Errorf("connect: no answer within %s (connect_timeout)", timeout)
-	}
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	return nil
 }
