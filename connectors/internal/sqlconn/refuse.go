@@ -23,10 +23,7 @@ func (t *Table) refuse(b *etl.Batch) (*etl.Batch, error) {
 	var keep []bool
 	reject := func(i int, field, value, reason string) {
 		if keep == nil {
-			keep = make([]bool, b.Len())
-			for k := range keep {
-				keep[k] = true
-			}
+			keep = allRows(b.Len())
 		}
 		if keep[i] {
 			keep[i] = false
@@ -88,11 +85,7 @@ func (t *Table) refuse(b *etl.Batch) (*etl.Batch, error) {
 		}
 		if len(nulls) > 0 {
 			if !copied { // other targets may be reading b
-				all := make([]bool, b.Len())
-				for k := range all {
-					all[k] = true
-				}
-				b = b.Select(all)
+				b = b.Select(allRows(b.Len()))
 			}
 			for _, cr := range nulls {
 				b.Cols[cr[0]].Null[cr[1]] = true
@@ -104,6 +97,15 @@ func (t *Table) refuse(b *etl.Batch) (*etl.Batch, error) {
 		return b, nil
 	}
 	return b.Select(keep), nil
+}
+
+// allRows is a mask keeping every one of n rows.
+func allRows(n int) []bool {
+	keep := make([]bool, n)
+	for i := range keep {
+		keep[i] = true
+	}
+	return keep
 }
 
 // TakeRejects returns the rows refused since the last call (etl.Rejecter).
