@@ -107,7 +107,7 @@ func TestRequestsValidateAgainstZendeskDescription(t *testing.T) {
 	for c := 0; c < 120; c++ {
 		for m := 0; m < 3; m++ {
 			msgs = append(msgs, msg{conv: fmt.Sprintf("conv-%03d", c), id: fmt.Sprint(m),
-				text: fmt.Sprintf("message %d of conv %d: Zoë \"Zee\" <O'Brien>\n\\ \u2028", m, c),
+				text:   fmt.Sprintf("message %d of conv %d: Zoë \"Zee\" <O'Brien>\n\\ \u2028", m, c),
 				status: []string{"new", "open", "pending"}[m], priority: "normal", tags: "bot handoff"})
 		}
 	}

@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nightjar-etl/nightjar/connectors/authtest"
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
-	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
 // jwtAPI is an API that answers 200 to a bearer token the authorization
 // server issued and has not expired, and 401 to anything else.
-func jwtAPI(t *testing.T, as *httpapitest.JWTServer) *httptest.Server {
+func jwtAPI(t *testing.T, as *authtest.JWTServer) *httptest.Server {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !as.Valid(r.Header.Get("Authorization")) {
 			w.WriteHeader(http.StatusUnauthorized)
@@ -37,7 +37,7 @@ func jwtAPI(t *testing.T, as *httpapitest.JWTServer) *httptest.Server {
 // early), and never quotes the key.
 func TestJWTBearerGrantSignsRefreshesAndHidesTheKey(t *testing.T) {
 	t.Parallel()
-	as := httpapitest.NewJWTServer(t, "consumer-key-1", "etl@example.com", 11)
+	as := authtest.NewJWTServer(t, "consumer-key-1", "etl@example.com", 11)
 	api := jwtAPI(t, as)
 	// One line with escaped line breaks, as an environment file holds it.
 	oneLine := strings.ReplaceAll(strings.TrimSpace(as.PEM()), "\n", `\n`)
@@ -75,13 +75,13 @@ func TestJWTBearerGrantSignsRefreshesAndHidesTheKey(t *testing.T) {
 // (invalid_grant); the error is permanent and holds no part of the key.
 func TestJWTBearerGrantRefusedKeyFailsPermanentlyWithoutQuotingIt(t *testing.T) {
 	t.Parallel()
-	as := httpapitest.NewJWTServer(t, "consumer-key-1", "etl@example.com", 3600)
+	as := authtest.NewJWTServer(t, "consumer-key-1", "etl@example.com", 3600)
 	api := jwtAPI(t, as)
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrong := httpapitest.PEMKey(other)
+	wrong := authtest.PEMKey(other)
 	s := httpapi.Settings{BaseURL: api.URL, AuthConfig: httpapi.AuthConfig{OAuth2: &httpapi.OAuth2Config{
 		TokenURL: as.TokenURL(), ClientID: "consumer-key-1",
 		JWT: &httpapi.JWTConfig{Subject: "etl@example.com", PrivateKey: wrong},

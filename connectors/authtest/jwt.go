@@ -1,4 +1,8 @@
-package httpapitest
+// Package authtest holds test authorization servers for the HTTP
+// connectors' OAuth2 grants, for the connectors' tests and the CLI's
+// (which cannot import connectors/internal). It imports no nightjar
+// package.
+package authtest
 
 import (
 	"crypto/rand"
