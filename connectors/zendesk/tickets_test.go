@@ -306,3 +306,26 @@ func TestTicketsCreateCarriesIdempotencyKeyAndExternalID(t *testing.T) {
 		t.Fatalf("tickets %+v", got)
 	}
 }
+
+// TestTicketsPacedByRetryAfter: a 429 with Retry-After is waited out (on
+// the fake clock) and the request sent again; the run neither fails nor
+// makes the ticket twice.
+func TestTicketsPacedByRetryAfter(t *testing.T) {
+	srv := zendesktest.New(t)
+	srv.Throttle = 2
+	clock := httpapitest.NewClock(t0)
+	tg := newTickets(t, ticketsConfig(), connection(t, srv, 0))
+	ctx := context.Background()
+	if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t", Fingerprints: &memStore{m: map[string]map[string]string{}}, Clock: clock}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Write(ctx, batchOf(1, []msg{{conv: "c1", id: "1", text: "hi"}, {conv: "c1", id: "2", text: "there"}})); err != nil {
+		t.Fatal(err)
+	}
+	if waited := clock.Now().Sub(t0); waited < 14*time.Second {
+		t.Errorf("waited %s for two Retry-After: 7, want at least 14s", waited)
+	}
+	if got := srv.Tickets(); len(got) != 1 || !slices.Equal(got[0].Comments, []string{"hi", "there"}) {
+		t.Fatalf("tickets %+v", got)
+	}
+}

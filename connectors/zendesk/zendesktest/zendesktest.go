@@ -53,6 +53,9 @@ type Server struct {
 	// ForgetIdempotency makes the server ignore Idempotency-Key, as
 	// Zendesk does once a key is older than two hours.
 	ForgetIdempotency bool
+	// Throttle makes the next Throttle requests answer 429 with
+	// Retry-After: 7 (and X-Rate-Limit-Remaining: 0), doing nothing.
+	Throttle int
 
 	mu        sync.Mutex
 	requests  int
@@ -129,6 +132,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests++
 	n := s.requests
+	if s.Throttle > 0 {
+		s.Throttle--
+		s.mu.Unlock()
+		w.Header().Set("Retry-After", "7")
+		w.Header().Set("X-Rate-Limit", "700")
+		w.Header().Set("X-Rate-Limit-Remaining", "0")
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "TooManyRequests"})
+		return
+	}
 	status, answer := s.route(r, body)
 	s.mu.Unlock()
 	if s.BeforeAnswer != nil && s.BeforeAnswer(n, r) {
