@@ -5,6 +5,7 @@ package all
 import (
 	_ "github.com/nightjar-etl/nightjar/connectors/csvfile"
 	_ "github.com/nightjar-etl/nightjar/connectors/files"
+	_ "github.com/nightjar-etl/nightjar/connectors/graphql"
 	_ "github.com/nightjar-etl/nightjar/connectors/httpsource"
 	_ "github.com/nightjar-etl/nightjar/connectors/hubspot"
 	_ "github.com/nightjar-etl/nightjar/connectors/jsonfile"
