@@ -13,6 +13,7 @@ import (
 	_ "github.com/nightjar-etl/nightjar/connectors/parquet"
 	_ "github.com/nightjar-etl/nightjar/connectors/postgres"
 	_ "github.com/nightjar-etl/nightjar/connectors/salesforce"
+	_ "github.com/nightjar-etl/nightjar/connectors/shopify"
 	_ "github.com/nightjar-etl/nightjar/connectors/sqlite"
 	_ "github.com/nightjar-etl/nightjar/connectors/webhook"
 	_ "github.com/nightjar-etl/nightjar/connectors/xlsx"

@@ -378,7 +378,7 @@ func (s *Source) page(ctx context.Context) ([]map[string]any, Position, error) {
 	if err != nil {
 		return nil, Position{}, fmt.Errorf("graphql source: %s: variables: %w", where, err)
 	}
-	resp, err := s.gql.Do(ctx, s.query, vars)
+	resp, err := s.gql.Do(ctx, s.query, s.cfg.Operation, vars)
 	var gerr *gqlapi.ErrorsError
 	switch {
 	case errors.As(err, &gerr) && s.cfg.Partial == "warn" && resp.HasData():

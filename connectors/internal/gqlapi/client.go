@@ -128,17 +128,19 @@ func (c *Client) HTTP() *httpapi.Client { return c.http }
 // to refill for the next query.
 var ErrCostWaitTooLong = errors.New("the query cost bucket would refill past max_wait")
 
-// Do posts query with vars and returns the response. A response with
+// Do posts query with vars (running the named operation, or the
+// document's only one) and returns the response. A response with
 // `errors` is returned with an *ErrorsError (the response too, so a caller
 // may take its partial data); a THROTTLED answer is retried after the cost
 // bucket has refilled, within the retry budget. Before each request it
 // waits while the bucket (from the last response's extensions.cost) holds
 // less than the last query cost.
-func (c *Client) Do(ctx context.Context, query string, vars map[string]any) (*Response, error) {
+func (c *Client) Do(ctx context.Context, query, operation string, vars map[string]any) (*Response, error) {
 	body, err := json.Marshal(struct {
-		Query     string         `json:"query"`
-		Variables map[string]any `json:"variables,omitempty"`
-	}{query, vars})
+		Query         string         `json:"query"`
+		OperationName string         `json:"operationName,omitempty"`
+		Variables     map[string]any `json:"variables,omitempty"`
+	}{query, operation, vars})
 	if err != nil {
 		return nil, fmt.Errorf("encode variables: %w", err)
 	}
