@@ -224,4 +224,3 @@ type pageInfo struct {
 	EndCursor   *string
 	HasNextPage bool
 }
-
