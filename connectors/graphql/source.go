@@ -78,14 +78,24 @@ type Config struct {
 func init() {
 	etl.RegisterSource(etl.SourceSpec{
 		Spec: etl.Spec{
-			Type:    "graphql",
-			Summary: "records from a GraphQL API's Relay connection: the query in its own file, cursor pages, incremental by a variable",
-			Example: "source:\n  type: graphql\n  url: https://shop.example.com/graphql\n  token: \"${SHOP_TOKEN}\"\n  query: queries/orders.graphql\n  variables: { first: 100 }\n  records: orders\n  pagination: { cursor_variable: after }\n  incremental: { field: updatedAt, variable: since }\n",
-			Config:  func() any { return &Config{} },
+			Type:         "graphql",
+			Summary:      "records from a GraphQL API's Relay connection: the query in its own file, cursor pages, incremental by a variable",
+			Example:      "source:\n  type: graphql\n  url: https://shop.example.com/graphql\n  token: \"${SHOP_TOKEN}\"\n  query: queries/orders.graphql\n  variables: { first: 100 }\n  records: orders\n  pagination: { cursor_variable: after }\n  incremental: { field: updatedAt, variable: since }\n",
+			ExampleFiles: map[string]string{"queries/orders.graphql": exampleQuery},
+			Config:       func() any { return &Config{} },
 		},
 		New: func(cfg any, env etl.BuildEnv) (etl.Source, error) { return New(*cfg.(*Config), env) },
 	})
 }
+
+// exampleQuery is the query file of the spec's example.
+const exampleQuery = `query Orders($first: Int!, $after: String, $since: String) {
+  orders(first: $first, after: $after, updatedSince: $since) {
+    edges { node { id name total updatedAt } }
+    pageInfo { endCursor hasNextPage }
+  }
+}
+`
 
 // Position is where the source resumes: the pass's incremental value
 // (Since), the largest value loaded in it (Max), and the cursor of the
