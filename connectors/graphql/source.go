@@ -204,9 +204,9 @@ func (s *Source) loadQuery(base string) error {
 		if err != nil {
 			return &etl.FieldError{Path: []string{"schema"}, Err: err}
 		}
-		doc, err = gqlapi.Validate(schema, path, s.query)
+		doc, err = gqlapi.Validate(schema, s.cfg.Query, s.query)
 	} else {
-		doc, err = gqlapi.ParseQuery(path, s.query)
+		doc, err = gqlapi.ParseQuery(s.cfg.Query, s.query)
 	}
 	if err != nil {
 		return &etl.FieldError{Path: []string{"query"}, Err: err}
