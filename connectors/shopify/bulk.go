@@ -323,11 +323,23 @@ func (s *Source) keep(objs []record) {
 			s.app.Cols = []string{"id"}
 		}
 	}
+	// The records go into batches now, so that only those that loaded (a
+	// value that does not fit fields: is quarantined) move the mark.
 	mark := s.prev.Since
-	for _, r := range out {
-		if upd, ok := r.obj["updatedAt"].(string); ok && httpapi.Later(upd, mark) {
-			mark = upd
+	size := max(s.env.BatchSize, 1)
+	s.batches = nil
+	for start := 0; start == 0 || start < len(out); start += size {
+		chunk := out[start:min(start+size, len(out))]
+		b := etl.NewBatch(s.schema, len(chunk))
+		for _, r := range chunk {
+			if !s.app.Append(b, r.obj, etl.Origin{Cursor: fmt.Sprintf("%s line %d", s.cfg.Resource, r.line)}) {
+				continue
+			}
+			if upd, ok := r.obj["updatedAt"].(string); ok && httpapi.Later(upd, mark) {
+				mark = upd
+			}
 		}
+		s.batches = append(s.batches, b)
 	}
 	final := Position{Since: mark, Seen: map[string]string{}}
 	if s.cfg.Incremental != nil {
@@ -346,5 +358,5 @@ func (s *Source) keep(objs []record) {
 	} else {
 		final = Position{}
 	}
-	s.rows, s.final = out, final
+	s.final = final
 }

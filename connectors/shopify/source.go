@@ -124,9 +124,9 @@ type Source struct {
 	schema *etl.Schema
 	app    httpapi.RecordAppender
 
-	// The exported records not yet handed out, and the position after
-	// the last of them.
-	rows    []record
+	// The exported records' batches not yet handed out, and the
+	// position after the last of them.
+	batches []*etl.Batch
 	final   Position
 	started bool
 }
@@ -320,7 +320,7 @@ func (s *Source) Open(_ context.Context, env etl.SourceEnv) error {
 	if err != nil {
 		return fmt.Errorf("shopify source: %w", err)
 	}
-	s.env, s.prev, s.rows, s.started = env, Position{}, nil, false
+	s.env, s.prev, s.batches, s.started = env, Position{}, nil, false
 	if len(env.Position) > 0 && !env.FullRefresh {
 		if err := json.Unmarshal(env.Position, &s.prev); err != nil {
 			return fmt.Errorf("shopify source: bad position %s: %w", env.Position, err)
@@ -348,17 +348,14 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 			return nil, fmt.Errorf("shopify source: %s: %w", s.cfg.Resource, err)
 		}
 		s.started = true
-	} else if len(s.rows) == 0 {
+	}
+	if len(s.batches) == 0 {
 		return nil, etl.ErrEndOfInput
 	}
-	n := min(len(s.rows), max(s.env.BatchSize, 1))
-	b := etl.NewBatch(s.schema, n)
-	for _, r := range s.rows[:n] {
-		s.app.Append(b, r.obj, etl.Origin{Cursor: fmt.Sprintf("%s line %d", s.cfg.Resource, r.line)})
-	}
-	s.rows = s.rows[n:]
+	b := s.batches[0]
+	s.batches = s.batches[1:]
 	pos := s.prev
-	if len(s.rows) == 0 {
+	if len(s.batches) == 0 {
 		pos = s.final
 	}
 	raw, err := json.Marshal(pos)

@@ -304,3 +304,24 @@ func TestEveryQueryValidatesAgainstTheAdminSchema(t *testing.T) {
 		t.Error("a string for first: was accepted")
 	}
 }
+
+func TestAQuarantinedRecordDoesNotMoveTheMark(t *testing.T) {
+	t.Parallel()
+	a := newShopifyAPI(t)
+	a.orders = []sorder{
+		{id: "gid://shopify/Order/1", name: "1", updatedAt: "2026-11-01T10:00:00Z"},
+		{id: "gid://shopify/Order/2", name: "two", updatedAt: "2026-11-02T10:00:00Z"},
+	}
+	cfg := config(a)
+	cfg.Fields = map[string]string{"id": "string", "name": "int", "updatedAt": "timestamp"}
+	bs, err := readAll(t, newSource(t, cfg), etl.SourceEnv{Clock: httpapitest.NewClock(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := bs[len(bs)-1]
+	var pos shopify.Position
+	json.Unmarshal(last.Position, &pos)
+	if len(last.Rejects) != 1 || last.Rejects[0].Field != "name" || last.Rejects[0].Origin.Cursor != "orders line 2" || pos.Since != "2026-11-01T10:00:00Z" {
+		t.Errorf("rejects %+v, position %s; want order 2 quarantined (name, line 2) and the mark at order 1", last.Rejects, last.Position)
+	}
+}
