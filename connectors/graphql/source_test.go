@@ -254,6 +254,22 @@ func TestCostExtensionPacesTheRequests(t *testing.T) {
 	if clock.Slept() < 13*time.Second || clock.Slept() > 20*time.Second {
 		t.Errorf("slept %v; want about 14s", clock.Slept())
 	}
+	// An empty bucket at the start: the first answer is THROTTLED (HTTP
+	// 200, errors with code THROTTLED and the bucket's state); the query
+	// is asked again once the bucket holds its cost.
+	s3 := newShop(t)
+	s3.add(orders(0, 4)...)
+	s3.cost = &bucket{clock: clock, max: 10, rate: 1, avail: 0, at: clock.Now().UnixNano(), perQuery: 4}
+	cfg = config(s3, 2)
+	cfg.MaxRetries = 0 // the default budget
+	before := clock.Slept()
+	got, _, err = read(t, newSource(t, cfg), nil, etl.SourceEnv{Clock: clock})
+	if err != nil || len(got) != 4 || s3.throttled != 1 {
+		t.Errorf("from an empty bucket: read %d, %d THROTTLED, err %v; want 4 read after 1 THROTTLED", len(got), s3.throttled, err)
+	}
+	if d := clock.Slept() - before; d < 8*time.Second {
+		t.Errorf("slept %v from an empty bucket; want at least 8s (two pages of 4 at 1/s)", d)
+	}
 	// max_wait shorter than one refill stops the run instead.
 	s2 := newShop(t)
 	s2.add(orders(0, 12)...)

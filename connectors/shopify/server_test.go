@@ -195,6 +195,11 @@ var filterRE = regexp.MustCompile(`updated_at:>='([^']*)'`)
 func (a *shopifyAPI) start(q string, own bool) *bulkOp {
 	a.seq++
 	o := &bulkOp{id: fmt.Sprintf("gid://shopify/BulkOperation/%d", a.seq), status: "CREATED", left: a.polls, own: own}
+	// The child lines are of the type the bulk query's root connection has.
+	kidType, kidID := "LineItem", "LineItem"
+	if strings.Contains(q, "products(") {
+		kidType, kidID = "ProductVariant", "ProductVariant"
+	}
 	since := ""
 	if m := filterRE.FindStringSubmatch(q); m != nil {
 		since = m[1]
@@ -207,7 +212,7 @@ func (a *shopifyAPI) start(q string, own bool) *bulkOp {
 			"totalPriceSet": map[string]any{"shopMoney": map[string]any{"amount": "10.00", "currencyCode": "EUR"}}})
 		var kids []string
 		for i, it := range or.items {
-			kid, _ := json.Marshal(map[string]any{"__typename": "LineItem", "id": fmt.Sprintf("%s/LineItem/%d", or.id, i), "title": it,
+			kid, _ := json.Marshal(map[string]any{"__typename": kidType, "id": fmt.Sprintf("%s/%s/%d", or.id, kidID, i), "title": it,
 				"quantity": i + 1, "__parentId": or.id})
 			kids = append(kids, string(kid))
 		}

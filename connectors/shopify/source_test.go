@@ -51,6 +51,12 @@ type row struct {
 
 func rowsOf(t *testing.T, bs []*etl.Batch) []row {
 	t.Helper()
+	return childRows(t, bs, "lineItems")
+}
+
+// childRows is rowsOf with the children in field.
+func childRows(t *testing.T, bs []*etl.Batch, field string) []row {
+	t.Helper()
 	var out []row
 	for _, b := range bs {
 		if err := b.Check(); err != nil {
@@ -58,7 +64,7 @@ func rowsOf(t *testing.T, bs []*etl.Batch) []row {
 		}
 		for i := range b.Len() {
 			r := row{Name: b.Col("name").Str[i]}
-			items, _ := b.Col("lineItems").Value(i).([]any)
+			items, _ := b.Col(field).Value(i).([]any)
 			for _, it := range items {
 				m := it.(map[string]any)
 				if _, ok := m["__parentId"]; ok {
@@ -324,4 +330,26 @@ func TestAQuarantinedRecordDoesNotMoveTheMark(t *testing.T) {
 	if len(last.Rejects) != 1 || last.Rejects[0].Field != "name" || last.Rejects[0].Origin.Cursor != "orders line 2" || pos.Since != "2026-11-01T10:00:00Z" {
 		t.Errorf("rejects %+v, position %s; want order 2 quarantined (name, line 2) and the mark at order 1", last.Rejects, last.Position)
 	}
+}
+
+func TestProductsGetTheirVariantsBack(t *testing.T) {
+	t.Parallel()
+	a := newShopifyAPI(t)
+	a.orders = []sorder{
+		{id: "gid://shopify/Product/1", name: "Mug", updatedAt: "2026-11-01T10:00:00Z", items: []string{"red", "blue"}},
+		{id: "gid://shopify/Product/2", name: "Tea", updatedAt: "2026-11-02T10:00:00Z", items: []string{"50 g"}},
+	}
+	cfg := config(a)
+	cfg.Resource = "products"
+	bs, err := readAll(t, newSource(t, cfg), etl.SourceEnv{Clock: httpapitest.NewClock(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]row{{"Mug", []string{"red", "blue"}}, {"Tea", []string{"50 g"}}}, childRows(t, bs, "variants")); diff != "" {
+		t.Errorf("products (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(a.bulkQueries[0], "products(sortKey: UPDATED_AT)") {
+		t.Errorf("bulk query %s", a.bulkQueries[0])
+	}
+	checkValid(t, a)
 }
