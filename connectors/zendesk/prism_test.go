@@ -1,11 +1,14 @@
 package zendesk_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +20,10 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
+
+// zendeskSpec is Zendesk's OpenAPI description in ../shared beside the
+// module ($NIGHTJAR_SHARED when it lies elsewhere, as from a git worktree).
+var zendeskSpec = filepath.Join(cmp.Or(os.Getenv("NIGHTJAR_SHARED"), "../../../shared"), "testdata/zendesk/support-api.openapi.yaml")
 
 // violations records what Prism says of each request: the validation
 // array of a 422 and the sl-violations entries about the request (those
@@ -62,7 +69,13 @@ func (v *violations) RoundTrip(req *http.Request) (*http.Response, error) {
 // refuse a request that does break it.
 func TestRequestsValidateAgainstZendeskDescription(t *testing.T) {
 	t.Parallel()
-	base := httpapitest.StartPrism(t, "../../../shared/testdata/zendesk/support-api.openapi.yaml", 120*time.Second)
+	if _, err := os.Stat(zendeskSpec); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("Zendesk's description is not at %s: set NIGHTJAR_SHARED to the shared folder", zendeskSpec)
+		}
+		t.Skipf("Zendesk's description is not at %s: set NIGHTJAR_SHARED to the shared folder (CI fails here instead)", zendeskSpec)
+	}
+	base := httpapitest.StartPrism(t, zendeskSpec, 120*time.Second)
 	rec := &violations{requests: map[string]int{}}
 	hc := &http.Client{Transport: rec, Timeout: 30 * time.Second}
 	ctx := context.Background()
