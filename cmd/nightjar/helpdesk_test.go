@@ -107,18 +107,22 @@ jobs:
 			if attempt < kills {
 				killAt = srv.Requests() + 1 + rng.IntN(12)
 			}
-			srv.BeforeAnswer = func(n int, _ *http.Request) bool {
-				if n == killAt {
-					once.Do(func() { cmd.Process.Signal(syscall.SIGKILL) })
-					return true
-				}
-				return false
-			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			// Set once the process exists (the server's lock orders it
+			// before the hook reads cmd.Process); a request sent before
+			// would only let this run go unkilled.
+			proc := cmd.Process
+			srv.SetBeforeAnswer(func(n int, _ *http.Request) bool {
+				if n == killAt {
+					once.Do(func() { proc.Signal(syscall.SIGKILL) })
+					return true
+				}
+				return false
+			})
 			err := cmd.Wait()
-			srv.BeforeAnswer = nil
+			srv.SetBeforeAnswer(nil)
 			outputs = append(outputs, out.String())
 			if err == nil {
 				return

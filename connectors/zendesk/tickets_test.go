@@ -177,14 +177,14 @@ func TestTicketsOneTicketPerConversationWhateverTheCrashes(t *testing.T) {
 					crashAt = srv.Requests() + rapid.IntRange(1, 12).Draw(rt, "crashAt")
 				}
 				var crashed atomic.Bool
-				srv.BeforeAnswer = func(n int, _ *http.Request) bool {
+				srv.SetBeforeAnswer(func(n int, _ *http.Request) bool {
 					if n == crashAt {
 						crashed.Store(true)
 						cancel()
 						return true
 					}
 					return false
-				}
+				})
 				tg := newTickets(t, ticketsConfig(), conn)
 				if err := tg.Open(ctx, etl.TargetEnv{Job: "handoffs", Name: "targets[0] helpdesk tickets", Fingerprints: store, Clock: httpapitest.NewClock(t0)}); err != nil {
 					t.Fatal(err)
@@ -212,7 +212,7 @@ func TestTicketsOneTicketPerConversationWhateverTheCrashes(t *testing.T) {
 				from = max(0, failed-rapid.IntRange(0, 1).Draw(rt, "replayBack"))
 			}
 		}
-		srv.BeforeAnswer = nil
+		srv.SetBeforeAnswer(nil)
 		got := srv.Tickets()
 		if len(got) != nConv {
 			t.Fatalf("%d tickets for %d conversations: %+v", len(got), nConv, got)
@@ -281,12 +281,12 @@ func TestTicketsRefusedValuesAreQuarantinedWithTheirField(t *testing.T) {
 func TestTicketsCreateCarriesIdempotencyKeyAndExternalID(t *testing.T) {
 	srv := zendesktest.New(t)
 	var keys []string
-	srv.BeforeAnswer = func(_ int, r *http.Request) bool {
+	srv.SetBeforeAnswer(func(_ int, r *http.Request) bool {
 		if r.Method == http.MethodPost {
 			keys = append(keys, r.Header.Get("Idempotency-Key"))
 		}
 		return false
-	}
+	})
 	conn := connection(t, srv, 0)
 	store := openStore(t, t.TempDir())
 	ctx := context.Background()

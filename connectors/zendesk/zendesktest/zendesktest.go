@@ -45,11 +45,6 @@ type Server struct {
 	*httptest.Server
 	// User and Token are the basic credentials it takes (User/token).
 	User, Token string
-	// BeforeAnswer, if set, is called after a request changed the state
-	// and before it is answered, with the request's number (from 1): a
-	// test kills the client there, or returns true to drop the answer
-	// (the connection is closed unanswered).
-	BeforeAnswer func(n int, r *http.Request) (drop bool)
 	// ForgetIdempotency makes the server ignore Idempotency-Key, as
 	// Zendesk does once a key is older than two hours.
 	ForgetIdempotency bool
@@ -57,15 +52,16 @@ type Server struct {
 	// Retry-After: 7 (and X-Rate-Limit-Remaining: 0), doing nothing.
 	Throttle int
 
-	mu        sync.Mutex
-	requests  int
-	nextID    int64
-	tickets   []*Ticket
-	idem      map[string]int64
-	users     map[string]*User
-	jobs      map[string][]map[string]any
-	jobPolls  map[string]int
-	badEmails map[string]string
+	mu           sync.Mutex
+	beforeAnswer func(n int, r *http.Request) (drop bool)
+	requests     int
+	nextID       int64
+	tickets      []*Ticket
+	idem         map[string]int64
+	users        map[string]*User
+	jobs         map[string][]map[string]any
+	jobPolls     map[string]int
+	badEmails    map[string]string
 }
 
 // New starts a server; it is closed when the test ends.
@@ -76,6 +72,16 @@ func New(t testing.TB) *Server {
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
+}
+
+// SetBeforeAnswer sets a hook called after a request changed the state
+// and before it is answered, with the request's number (from 1): a test
+// kills the client there, or returns true to drop the answer (the
+// connection is closed unanswered). nil removes it.
+func (s *Server) SetBeforeAnswer(f func(n int, r *http.Request) (drop bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.beforeAnswer = f
 }
 
 // RefuseEmail makes create_or_update_many fail the user with this email
@@ -142,8 +148,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status, answer := s.route(r, body)
+	hook := s.beforeAnswer
 	s.mu.Unlock()
-	if s.BeforeAnswer != nil && s.BeforeAnswer(n, r) {
+	if hook != nil && hook(n, r) {
 		if hj, ok := w.(http.Hijacker); ok {
 			if c, _, err := hj.Hijack(); err == nil {
 				c.Close()
