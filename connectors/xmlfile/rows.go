@@ -168,4 +168,3 @@ func (r *rows) build() (*etl.Batch, error) {
 	}
 	return b, nil
 }
-
