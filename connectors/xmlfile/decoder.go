@@ -44,7 +44,8 @@ type Decoder struct {
 	skipTo       int64
 	offset, line int64
 
-	rows rows
+	rows    rows
+	builder recordBuilder
 }
 
 var _ fileformat.Decoder = (*Decoder)(nil)
@@ -278,7 +279,8 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 // dropped (read is false). It returns the fault that ends the file, if any.
 func (d *Decoder) record(start xml.StartElement) (read bool, err error) {
 	line := d.where()
-	var b recordBuilder
+	b := &d.builder
+	b.depth, b.root = 0, nil
 	b.begin(start)
 	tooDeep := ""
 	for depth := 1; depth > 0; {
@@ -330,10 +332,11 @@ func (d *Decoder) sampleTypes() map[string]fieldKind {
 }
 
 // recordBuilder builds one record's value from its tokens: a stack of the
-// open elements.
+// open elements, whose nodes are reused from record to record.
 type recordBuilder struct {
-	stack []*node
-	root  *node
+	stack []node // stack[:depth] are open
+	depth int
+	root  *node // the record, once it is closed; valid until the next begin
 }
 
 // node is an element being read: its fields in first-seen order (an
@@ -342,58 +345,63 @@ type recordBuilder struct {
 type node struct {
 	keys     []string
 	vals     []any // string, map[string]any or []any (a repeated child)
-	text     strings.Builder
+	text     []byte
 	cuts     []int // where child elements split the text
 	children bool
 	nonSpace bool // the text has more than white space
 }
 
 func (b *recordBuilder) begin(t xml.StartElement) {
-	n := &node{}
+	if b.depth > 0 {
+		parent := &b.stack[b.depth-1]
+		parent.children = true
+		if len(parent.text) > 0 {
+			parent.cuts = append(parent.cuts, len(parent.text))
+		}
+		parent.keys = append(parent.keys, t.Name.Local) // its value comes at end
+		parent.vals = append(parent.vals, nil)
+	}
+	if b.depth == len(b.stack) {
+		b.stack = append(b.stack, node{})
+	}
+	n := &b.stack[b.depth]
+	b.depth++
+	clear(n.vals) // drop the last record's values
+	*n = node{keys: n.keys[:0], vals: n.vals[:0], text: n.text[:0], cuts: n.cuts[:0]}
 	for _, a := range t.Attr {
 		if a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns" {
 			continue // a namespace declaration, not data
 		}
 		n.put("@"+a.Name.Local, a.Value)
 	}
-	if len(b.stack) > 0 {
-		parent := b.stack[len(b.stack)-1]
-		parent.children = true
-		if parent.text.Len() > 0 {
-			parent.cuts = append(parent.cuts, parent.text.Len())
-		}
-		parent.keys = append(parent.keys, t.Name.Local) // its value comes at end
-		parent.vals = append(parent.vals, nil)
-	}
-	b.stack = append(b.stack, n)
 }
 
 // field is the record's field that the element being opened lies in: the
 // record's child open now, or name itself for a child of the record.
 func (b *recordBuilder) field(name string) string {
-	if len(b.stack) > 1 {
+	if b.depth > 1 {
 		return b.stack[0].keys[len(b.stack[0].keys)-1]
 	}
 	return name
 }
 
 func (b *recordBuilder) text(t xml.CharData) {
-	n := b.stack[len(b.stack)-1]
-	n.text.Write(t)
+	n := &b.stack[b.depth-1]
+	n.text = append(n.text, t...)
 	if !n.nonSpace && len(bytes.TrimSpace(t)) > 0 {
 		n.nonSpace = true
 	}
 }
 
 func (b *recordBuilder) end() {
-	n := b.stack[len(b.stack)-1]
-	b.stack = b.stack[:len(b.stack)-1]
-	if len(b.stack) == 0 {
+	b.depth--
+	n := &b.stack[b.depth]
+	if b.depth == 0 {
 		n.finishText()
 		b.root = n
 		return
 	}
-	parent := b.stack[len(b.stack)-1]
+	parent := &b.stack[b.depth-1]
 	key := parent.keys[len(parent.keys)-1]
 	parent.keys, parent.vals = parent.keys[:len(parent.keys)-1], parent.vals[:len(parent.vals)-1]
 	parent.put(key, n.value())
@@ -421,11 +429,11 @@ func (n *node) put(key string, v any) {
 // are joined by a space.
 func (n *node) finishText() {
 	switch {
-	case n.text.Len() == 0:
+	case len(n.text) == 0:
 	case !n.children:
-		n.put("#text", n.text.String())
+		n.put("#text", string(n.text))
 	case n.nonSpace:
-		text, runs := n.text.String(), make([]string, 0, len(n.cuts)+1)
+		text, runs := string(n.text), make([]string, 0, len(n.cuts)+1)
 		from := 0
 		for _, cut := range append(n.cuts, len(text)) {
 			if run := strings.TrimSpace(text[from:cut]); run != "" {
@@ -441,7 +449,7 @@ func (n *node) finishText() {
 // nor children, else a map.
 func (n *node) value() any {
 	if len(n.keys) == 0 && !n.children {
-		return n.text.String()
+		return string(n.text)
 	}
 	n.finishText()
 	m := make(map[string]any, len(n.keys))
