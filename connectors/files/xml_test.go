@@ -11,8 +11,8 @@ import (
 
 	"github.com/nightjar-etl/nightjar/connectors/files"
 	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
-	"github.com/nightjar-etl/nightjar/etl"
 	_ "github.com/nightjar-etl/nightjar/connectors/xmlfile"
+	"github.com/nightjar-etl/nightjar/etl"
 )
 
 // TestXMLFilesThroughTheRunner: XML files with namespaces, one in
