@@ -137,6 +137,11 @@ func newDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 	return d, nil
 }
 
+// batchText bounds the XML text one batch is made from: a batch of 10,000
+// product records of 50 KiB each would otherwise hold half a gigabyte.
+// A batch ends after the record that passes it.
+var batchText int64 = 16 << 20
+
 // Position implements fileformat.Decoder.
 func (d *Decoder) Position() (offset, line int64) { return d.offset, d.line }
 
@@ -237,7 +242,8 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 		n = etl.DefaultBatchSize
 	}
 	d.rows.reset()
-	for records := 0; records < n && !d.done; {
+	from := d.dec.InputOffset()
+	for records := 0; records < n && !d.done && d.dec.InputOffset()-from < batchText; {
 		start, err := d.next()
 		var read bool
 		if err == nil {

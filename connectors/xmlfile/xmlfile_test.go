@@ -522,3 +522,37 @@ func TestEncoderRefusesWhatXMLCannotHold(t *testing.T) {
 		t.Errorf("escaped: %q", buf.String())
 	}
 }
+
+// TestBatchesAreBoundedByText: a batch ends once it has read batchText of
+// XML, whatever the batch size asked, and the rows are all delivered.
+func TestBatchesAreBoundedByText(t *testing.T) {
+	defer func(old int64) { batchText = old }(batchText)
+	batchText = 1000
+	var doc strings.Builder
+	doc.WriteString("<r>\n")
+	for i := range 50 {
+		fmt.Fprintf(&doc, "<row><id>%d</id><v>%s</v></row>\n", i, strings.Repeat("x", 90))
+	}
+	doc.WriteString("</r>\n")
+	d, err := NewDecoder(strings.NewReader(doc.String()), fileformat.DecodeOptions{File: "in.xml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for {
+		b, err := d.Decode(context.Background(), 10000)
+		if err != nil && !errors.Is(err, io.EOF) {
+			t.Fatal(err)
+		}
+		if b.Len() > 10 {
+			t.Fatalf("a batch of %d rows of about 120 bytes each, want at most 10 for 1000 bytes", b.Len())
+		}
+		total += b.Len()
+		if err != nil {
+			break
+		}
+	}
+	if total != 50 {
+		t.Errorf("%d rows, want 50", total)
+	}
+}
