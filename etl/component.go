@@ -138,6 +138,15 @@ type TargetEnv struct {
 	// Fingerprints remembers what the target last sent per record, for
 	// change detection; keys are scoped to Job and Name.
 	Fingerprints Fingerprints
+	// FullPass, called from Commit, reports whether this run read the
+	// job's whole input: a full refresh (RunOptions.FullRefresh) whose
+	// source reached its end, not cut by a row limit or a stop, and not
+	// failing for too many rejects. Any other run may have seen only part
+	// of the input (the files source skips files already loaded, a cursor
+	// reads what changed), so a target that acts on what it did NOT see (a
+	// segment's tag removed from members absent from the output) acts only
+	// when it reports true. Nil means false.
+	FullPass func() bool
 	// Syncs is set when the runner will call Sync on the target (it is a
 	// Syncer). Without it a Syncer must make every batch durable before
 	// its Write returns: a target wrapped in one that hides Sync stays
@@ -156,6 +165,13 @@ type Fingerprints interface {
 	// records. A crash before it only means records are sent again, which
 	// upserts make harmless.
 	SaveFingerprints(ctx context.Context, target string, digests map[string]string, at time.Time) error
+}
+
+// FingerprintLister is a Fingerprints store that can list every record
+// of a target, for a target that must find the records it no longer sees
+// (a segment's members). The state store implements it.
+type FingerprintLister interface {
+	AllFingerprints(ctx context.Context, target string) (map[string]string, error)
 }
 
 // Target writes batches. Write is called from one goroutine.

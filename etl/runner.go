@@ -192,6 +192,19 @@ type pipeline struct {
 	dirty   bool
 	// stopped is ErrStopped once the read stage honoured RunOptions.Stop.
 	stopped error
+	// endOfInput is set once the source said ErrEndOfInput (set by the
+	// read stage; read after the stages end).
+	endOfInput bool
+}
+
+// fullPass reports whether the run read the job's whole input (see
+// TargetEnv.FullPass); called once reading has ended.
+func (p *pipeline) fullPass() bool {
+	if !p.opts.FullRefresh || !p.endOfInput || p.stopped != nil {
+		return false
+	}
+	max := p.job.MaxRejectRatio
+	return max <= 0 || p.counters.Read == 0 || float64(p.counters.Rejected)/float64(p.counters.Read) <= max
 }
 
 func (p *pipeline) run(ctx context.Context) (err error) {
@@ -235,6 +248,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		env := TargetEnv{
 			Job: job.Name, RunID: p.runID, RunDate: p.clock.Now().UTC(), Logger: p.log, Clock: p.clock,
 			FullRefresh: p.opts.FullRefresh, Fingerprints: scopedFingerprints{p.r.Store, job.Name},
+			FullPass: p.fullPass,
 		}
 		for i, t := range job.Targets {
 			env.Name = t.Name
@@ -353,6 +367,7 @@ func (p *pipeline) readStage(ctx context.Context, seq int64, out chan<- *Batch) 
 		}
 		b, err := p.job.Source.Next(ctx)
 		if errors.Is(err, ErrEndOfInput) {
+			p.endOfInput = true
 			return nil
 		}
 		if err != nil {
@@ -747,6 +762,15 @@ type scopedFingerprints struct {
 
 func (f scopedFingerprints) Fingerprints(ctx context.Context, target string, ids []string) (map[string]string, error) {
 	return f.store.Fingerprints(ctx, f.job+"/"+target, ids)
+}
+
+// AllFingerprints lists a target's records when the store can.
+func (f scopedFingerprints) AllFingerprints(ctx context.Context, target string) (map[string]string, error) {
+	l, ok := f.store.(FingerprintLister)
+	if !ok {
+		return nil, fmt.Errorf("the state store cannot list fingerprints")
+	}
+	return l.AllFingerprints(ctx, f.job+"/"+target)
 }
 
 func (f scopedFingerprints) SaveFingerprints(ctx context.Context, target string, digests map[string]string, at time.Time) error {
