@@ -61,8 +61,7 @@ func (s *memStore) AllFingerprints(_ context.Context, target string) (map[string
 var _ etl.FingerprintLister = (*memStore)(nil)
 
 // connection is a mailchimp connection to srv.
-func connection(t testing.TB, srv *mailchimptest.Server) *etl.Connection {
-	t.Helper()
+func connection(t interface{ Fatal(...any) }, srv *mailchimptest.Server) *etl.Connection {
 	c := mailchimp.DefaultConnConfig()
 	c.Key, c.BaseURL = srv.Key, srv.BaseURL()
 	if err := mailchimp.ValidateConnection(c, ""); err != nil {
