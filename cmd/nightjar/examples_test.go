@@ -89,6 +89,8 @@ func exampleValue(name, connType string) string {
 		return "nightjar@tcp(127.0.0.1:3306)/warehouse"
 	case strings.HasSuffix(name, "URL"):
 		return "https://example.com/hook"
+	case connType == "mailchimp":
+		return "0123456789abcdef0123456789abcdef-us21" // a key ends in its data centre
 	}
 	return "example-value-" + strings.ToLower(name)
 }

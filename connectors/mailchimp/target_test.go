@@ -261,3 +261,30 @@ func TestConnectionBound(t *testing.T) {
 		t.Errorf("requests %v", r)
 	}
 }
+
+// TestDryRun: a dry run tells the PUTs a batch would take and sends
+// nothing.
+func TestDryRun(t *testing.T) {
+	t.Parallel()
+	srv := mailchimptest.Start(testKey, testList)
+	defer srv.Close()
+	tg, err := mailchimp.New(mailchimp.TargetConfig{List: testList, Email: "email", Map: map[string]string{"FNAME": "first_name"}, Segment: "lead"},
+		etl.BuildEnv{Connection: connection(t, srv)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := tg.DryRun(context.Background(), etl.TargetEnv{Name: "t"}, leads([]string{"A@example.com", "Ann", "", ""}, []string{"", "", "", ""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(lines, "\n")
+	for _, want := range []string{"PUT /lists/a1b2c3d4e5/members/{md5 of the email}: 1 request(s) for 1 record(s), 1 row(s) without an id refused",
+		"POST .../tags", `{"email_address":"a@example.com","status_if_new":"subscribed","merge_fields":{"FNAME":"Ann"}}`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("dry run:\n%s\nwant %q", got, want)
+		}
+	}
+	if r := srv.Requests(); len(r) != 0 {
+		t.Errorf("a dry run sent %v", r)
+	}
+}
