@@ -292,8 +292,9 @@ type job struct {
 	rec     httpapi.Record
 	put     bool
 	tags    []tagChange
-	newTags string // tag memory after success; "" when tags are not mapped
-	segment bool   // the segment tag is among tags
+	newTags string   // tag memory after success; "" when tags are not mapped
+	want    []string // the row's tags
+	segment bool     // the segment tag is among tags
 
 	putDone, tagsDone bool
 	refused           string
@@ -405,7 +406,7 @@ func (a *Audience) plan(ctx context.Context, b *etl.Batch, recs []httpapi.Record
 				}
 			}
 			j.tags = diffTags(last, want)
-			j.newTags = tagMemory(want)
+			j.newTags, j.want = tagMemory(want), want
 		}
 		if a.cfg.Segment != "" && segment[r.ID] != segIn {
 			j.tags = append(j.tags, tagChange{a.cfg.Segment, "active"})
@@ -549,11 +550,24 @@ func (a *Audience) do(ctx context.Context, j *job) error {
 	var se *httpapi.StatusError
 	if !j.put && errors.As(err, &se) && se.Status == http.StatusNotFound {
 		// The member left the audience since it was last sent (deleted
-		// in Mailchimp): put it back, then tag it.
+		// in Mailchimp): put it back, then give it all its tags, as what
+		// the state store remembers was lost with it.
 		if err := put(); err != nil || j.refused != "" {
 			return err
 		}
-		_, err = a.send(ctx, tags)
+		var all []tagChange
+		for _, t := range j.want {
+			all = append(all, tagChange{t, "active"})
+		}
+		if a.cfg.Segment != "" {
+			all = append(all, tagChange{a.cfg.Segment, "active"})
+			j.segment = true
+		}
+		err = nil
+		if len(all) > 0 {
+			tags.Body = tagsBody(all)
+			_, err = a.send(ctx, tags)
+		}
 	}
 	if msg, ok := a.refusal(err); ok {
 		j.refused, j.refusedField = msg, a.cfg.Tags

@@ -225,6 +225,14 @@ func TestTagsDiffed(t *testing.T) {
 	if again := srv.Requests(); !maps.Equal(again, after) {
 		t.Errorf("an unchanged member sent %v after %v", again, after)
 	}
+	// Deleted in Mailchimp, then its tags change: the tags answer 404, so
+	// the member is put back and given all its tags.
+	srv.Delete(testList, "a@example.com")
+	_, rejects := run(t, conn, cfg, store, nil, false, leads([]string{"a@example.com", "Ann", "", "boats"}))
+	m, ok := srv.Member(testList, "a@example.com")
+	if len(rejects) > 0 || !ok || fmt.Sprint(m.Tags) != "map[boats:true]" || m.MergeFields["FNAME"] != "Ann" {
+		t.Errorf("a deleted member whose tags changed: %+v (present %v), rejects %+v", m, ok, rejects)
+	}
 }
 
 // TestConnectionBound: two targets of one connection writing 300 members
