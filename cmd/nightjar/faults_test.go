@@ -64,6 +64,11 @@ type faultDB struct {
 	// target keys placing its tables, how to open the database (nil while
 	// it does not exist) and how to name a table in a query.
 	place func(t *testing.T, dir, suffix string) (conn, at string, open func() *sql.DB, table func(string) string)
+	// exclusive marks a database one process at a time may open (a DuckDB
+	// file): place's open is then released (closed) by release before
+	// each run of the binary, the test reading it only between runs, and
+	// kills land at random delays, not at row counts it cannot watch.
+	exclusive bool
 }
 
 func faultDBs(t *testing.T) []faultDB {
@@ -89,6 +94,7 @@ func faultDBs(t *testing.T) []faultDB {
 		}
 		return "  wh: { type: sqlite, path: out/wh.db }\n", "", open, func(n string) string { return `"` + n + `"` }
 	}}}
+	dbs = append(dbs, duckdbFaultDB(t))
 	if dsn := os.Getenv("NIGHTJAR_TEST_POSTGRES"); dsn != "" {
 		db, err := sql.Open("pgx", dsn)
 		if err != nil {
@@ -165,6 +171,9 @@ func TestFaultMatrix(t *testing.T) {
 								fc.t = t
 								fc.dir = t.TempDir()
 								fc.conn, fc.at, fc.open, fc.table = db.place(t, fc.dir, suffix)
+								if db.exclusive {
+									fc.release = func() { releaseDuckDB(fc.dir) }
+								}
 								fc.run()
 							})
 						}
@@ -203,6 +212,7 @@ type faultCell struct {
 	conn, at string
 	open     func() *sql.DB
 	table    func(string) string
+	release  func() // see faultDB.exclusive
 
 	cfg string
 	// jobs are the cell's jobs, with the table each loads and its mode
@@ -422,6 +432,9 @@ func (fc *faultCell) load(kills int, afterFirstKill func()) {
 		}
 		out := &syncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
+		if fc.release != nil {
+			fc.release()
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -489,9 +502,14 @@ func (fc *faultCell) kill(cmd *exec.Cmd, done chan error) bool {
 	}
 	var deadline <-chan time.Time
 	threshold := 0
-	if fc.rng.IntN(2) == 0 {
+	switch {
+	case fc.release != nil:
+		// The process holds the database: no row count to watch. Its
+		// runs take longer to start (DuckDB opens and checkpoints).
+		deadline = time.After(time.Duration(fc.rng.IntN(600)) * time.Millisecond)
+	case fc.rng.IntN(2) == 0:
 		deadline = time.After(time.Duration(fc.rng.IntN(120)) * time.Millisecond)
-	} else {
+	default:
 		threshold = 1 + fc.rng.IntN(fc.size.rows-1)
 		deadline = time.After(30 * time.Second)
 	}

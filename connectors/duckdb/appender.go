@@ -2,8 +2,11 @@ package duckdb
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"database/sql/driver"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -18,6 +21,10 @@ import (
 // the connection's own and is dropped once the batch is in the table.
 const stageTable = "_nightjar_stage"
 
+// ordColumn numbers the staged rows from 0 in batch order: the last row
+// of a repeated key wins, and a value that fails its cast names its row.
+const ordColumn = "_nightjar_ord"
+
 // loadPlan is how batches of one schema go into one table.
 type loadPlan struct {
 	schema *etl.Schema
@@ -29,7 +36,13 @@ type loadPlan struct {
 	direct bool
 	// createStage and insert are the statements of a staged load.
 	createStage, insert string
+	// casts are the fields staged as one type and inserted into a column
+	// of another, by name, with the column's type.
+	casts []cast
 }
+
+// cast is a field whose column has another type than the field's.
+type cast struct{ field, columnType string }
 
 // Load appends the batch's rows to table through DuckDB's Appender, in the
 // transaction open on conn; with keys, or when the table's columns are of
@@ -41,12 +54,17 @@ func (b *backend) Load(ctx context.Context, conn *sqlx.Conn, _ *sqlx.Tx, table s
 		return err
 	}
 	if p.direct {
-		return appendRows(ctx, conn, "", table, batch)
+		return appendRows(ctx, conn, "", table, batch, false)
 	}
 	if _, err := conn.ExecContext(ctx, p.createStage); err != nil {
 		return fmt.Errorf("create staging table: %w", err)
 	}
-	if err := appendRows(ctx, conn, "temp", stageTable, batch); err != nil {
+	if err := appendRows(ctx, conn, "temp", stageTable, batch, true); err != nil {
+		return err
+	}
+	// Before the insert: a failed statement aborts DuckDB's transaction,
+	// and nothing could be asked of the stage after it.
+	if err := b.badCast(ctx, conn, p, batch); err != nil {
 		return err
 	}
 	if _, err := conn.ExecContext(ctx, p.insert); err != nil {
@@ -76,15 +94,17 @@ func (b *backend) planFor(ctx context.Context, q sqlx.QueryerContext, table stri
 	p := &loadPlan{schema: s, table: table, keys: keys, direct: len(keys) == 0}
 	for i := range s.Len() {
 		f := s.Field(i)
-		if types[b.IdentKey(f.Name)] != b.ColumnType(f.Type) {
+		if ct, ok := types[b.IdentKey(f.Name)]; ok && ct != b.ColumnType(f.Type) {
 			p.direct = false
+			p.casts = append(p.casts, cast{field: f.Name, columnType: ct})
 		}
 	}
 	if !p.direct {
 		if p.createStage, err = sqlconn.CreateTable(b, stageTable, s); err != nil {
 			return nil, err
 		}
-		p.createStage = strings.Replace(p.createStage, "CREATE TABLE", "CREATE OR REPLACE TEMPORARY TABLE", 1)
+		ord, _ := b.QuoteIdent(ordColumn)
+		p.createStage = strings.Replace(strings.TrimSuffix(p.createStage, ")"), "CREATE TABLE", "CREATE OR REPLACE TEMPORARY TABLE", 1) + ", " + ord + " BIGINT)"
 		if p.insert, err = b.insertFromStage(table, s.Names(), keys); err != nil {
 			return nil, err
 		}
@@ -94,8 +114,7 @@ func (b *backend) planFor(ctx context.Context, q sqlx.QueryerContext, table stri
 }
 
 // insertFromStage is the INSERT of the staged rows into table; with keys,
-// the upsert of the last staged row per key (the stage keeps the order
-// rows were appended in: its rowid).
+// the upsert of the last staged row per key (by ordColumn).
 func (b *backend) insertFromStage(table string, names, keys []string) (string, error) {
 	ins, err := sqlconn.NewInsert(b, table, names, keys)
 	if err != nil {
@@ -113,17 +132,22 @@ func (b *backend) insertFromStage(table string, names, keys []string) (string, e
 		if err != nil {
 			return "", err
 		}
-		query += " QUALIFY row_number() OVER (PARTITION BY " + strings.Join(qk, ", ") + " ORDER BY rowid DESC) = 1"
+		ord, _ := b.QuoteIdent(ordColumn)
+		query += " QUALIFY row_number() OVER (PARTITION BY " + strings.Join(qk, ", ") + " ORDER BY " + ord + " DESC) = 1"
 	}
 	return query + upsert, nil
 }
 
 // appendRows appends the batch's rows to catalog's table through an
-// Appender on conn's driver connection, in its open transaction. The
+// Appender on conn's driver connection, in its open transaction; with
+// ord, each row's index in the batch too (ordColumn). The
 // Appender names its table and columns as they are, not as SQL: nothing
 // is quoted, nothing can be injected.
-func appendRows(ctx context.Context, conn *sqlx.Conn, catalog, table string, batch *etl.Batch) error {
+func appendRows(ctx context.Context, conn *sqlx.Conn, catalog, table string, batch *etl.Batch, ord bool) error {
 	names := batch.Schema.Names()
+	if ord {
+		names = append(names, ordColumn)
+	}
 	return conn.Raw(func(dc any) error {
 		c, ok := dc.(driver.Conn)
 		if !ok {
@@ -133,7 +157,7 @@ func appendRows(ctx context.Context, conn *sqlx.Conn, catalog, table string, bat
 		if err != nil {
 			return fmt.Errorf("appender on %s: %w", table, err)
 		}
-		if err := appendBatch(ctx, a, batch); err != nil {
+		if err := appendBatch(ctx, a, batch, ord); err != nil {
 			_ = a.Clear()
 			_ = a.Close()
 			return err
@@ -146,9 +170,13 @@ func appendRows(ctx context.Context, conn *sqlx.Conn, catalog, table string, bat
 }
 
 // appendBatch hands each row to the Appender, its values converted from
-// the batch's column vectors into one reused slice.
-func appendBatch(ctx context.Context, a *duckdb.Appender, batch *etl.Batch) error {
-	row := make([]driver.Value, len(batch.Cols))
+// the batch's column vectors into one reused slice; with ord, the row's
+// index last.
+func appendBatch(ctx context.Context, a *duckdb.Appender, batch *etl.Batch, ord bool) error {
+	row := make([]driver.Value, len(batch.Cols), len(batch.Cols)+1)
+	if ord {
+		row = row[:len(batch.Cols)+1]
+	}
 	for r := range batch.Len() {
 		if r%4096 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -161,6 +189,9 @@ func appendBatch(ctx context.Context, a *duckdb.Appender, batch *etl.Batch) erro
 				return fmt.Errorf("row %s, field %q: %w", batch.Origins[r], batch.Schema.Field(c).Name, err)
 			}
 			row[c] = v
+		}
+		if ord {
+			row[len(batch.Cols)] = int64(r)
 		}
 		if err := a.AppendRow(row...); err != nil {
 			return fmt.Errorf("row %s: %w", batch.Origins[r], err)
@@ -190,4 +221,39 @@ func value(col *etl.Column, r int) (driver.Value, error) {
 		return sqlconn.EncodeJSON(col.JSON[r])
 	}
 	return nil, fmt.Errorf("unknown field type %s", col.Type)
+}
+
+// plainType matches the column types badCast names in a query: DuckDB's
+// own type names (BIGINT, DECIMAL(18,3), TIMESTAMP WITH TIME ZONE), not a
+// user's type, whose name is not SQL to write into a statement.
+var plainType = regexp.MustCompile(`^[A-Z][A-Z0-9_]*( [A-Z][A-Z0-9_]*)*(\([0-9, ]+\))?$`)
+
+// badCast finds the first staged value that its column's type cannot
+// take, and returns an error naming its row's origin, the field, the value
+// and the type; nil when it finds none. DuckDB's own error names neither
+// the row nor its origin.
+func (b *backend) badCast(ctx context.Context, conn *sqlx.Conn, p *loadPlan, batch *etl.Batch) error {
+	stage, _ := b.QuoteIdent(stageTable)
+	for _, c := range p.casts {
+		if !plainType.MatchString(c.columnType) {
+			continue
+		}
+		qc, err := b.QuoteIdent(c.field)
+		if err != nil {
+			return nil
+		}
+		var row int64
+		var value string
+		ord, _ := b.QuoteIdent(ordColumn)
+		err = conn.QueryRowContext(ctx, "SELECT "+ord+", CAST("+qc+" AS VARCHAR) FROM temp.main."+stage+
+			" WHERE "+qc+" IS NOT NULL AND TRY_CAST("+qc+" AS "+c.columnType+") IS NULL ORDER BY "+ord+" LIMIT 1").Scan(&row, &value)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && (row < 0 || row >= int64(batch.Len()))) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("check the values staged for %q: %w", c.field, err)
+		}
+		return etl.Permanent(fmt.Errorf("row %s, field %q: %q is not a value of the column's type %s", batch.Origins[row], c.field, value, c.columnType))
+	}
+	return nil
 }
