@@ -36,7 +36,7 @@ jobs:
       - { type: table, connection: warehouse, table: leads, mode: append }
 YAML
   peer_rows=$(/usr/bin/time -f "%e %U %S %M" -o "$out/peer.time" "$out/duckdb-read-csv" "$work/peer.duckdb" "$work/leads.csv")
-  /usr/bin/time -f "%e %U %S %M" -o "$out/nightjar.time" "$out/nightjar" run -c "$work/nightjar.yaml" leads > "$out/nightjar.log"
+  /usr/bin/time -f "%e %U %S %M" -o "$out/nightjar.time" "$out/nightjar" run -c "$work/nightjar.yaml" leads > "$out/nightjar.log" 2>&1
   our_rows=$(grep -o 'written [0-9]*' "$out/nightjar.log" | head -1 | cut -d' ' -f2)
   [ "$peer_rows" = "$rows" ] && [ "$our_rows" = "$rows" ] || { echo "row counts differ: read_csv $peer_rows, nightjar $our_rows, want $rows" >&2; exit 1; }
   read -r pw pu ps prss < <(tail -1 "$out/peer.time")

@@ -3,8 +3,8 @@ package duckdb
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/jmoiron/sqlx"
@@ -85,8 +86,28 @@ var (
 func (b *backend) WriterKey() string { return b.path }
 
 // OpenDB opens (creating) the database file, one connection for the
-// target: the staging tables of a merge are the connection's own.
-func (b *backend) OpenDB(ctx context.Context) (*sqlx.DB, error) { return openDB(ctx, b.path, 1) }
+// target: the staging tables of a merge are the connection's own. It
+// creates the replay markers' table, one target of the process at a time:
+// DuckDB fails the second of two concurrent CREATE TABLE IF NOT EXISTS of
+// one table ("Catalog write-write conflict on create"), as two jobs of
+// the daemon opening their targets at once would run them.
+func (b *backend) OpenDB(ctx context.Context) (*sqlx.DB, error) {
+	db, err := openDB(ctx, b.path, 1)
+	if err != nil {
+		return nil, err
+	}
+	markerDDL.Lock()
+	defer markerDDL.Unlock()
+	if _, err := db.ExecContext(ctx, sqlconn.CreateMarkerTable(b)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create %s: %w", sqlconn.MarkerTable, err)
+	}
+	return db, nil
+}
+
+// markerDDL serializes the creation of the marker table within the
+// process (see OpenDB).
+var markerDDL sync.Mutex
 
 // columnsQuery lists a table's columns and types in the current schema,
 // its name compared as DuckDB compares identifiers (ignoring case).
