@@ -196,6 +196,32 @@ func TestFaultMatrix(t *testing.T) {
 
 type faultStats struct {
 	kills, midLoad atomicInt
+	// killWindow bounds the random delay of a kill that cannot watch
+	// rows (see faultDB.exclusive); 0 until first used.
+	mu         sync.Mutex
+	killWindow time.Duration
+}
+
+func (s *faultStats) window() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.killWindow == 0 {
+		s.killWindow = time.Second
+	}
+	return s.killWindow
+}
+
+// adapt widens the window after a kill that found nothing loaded, and
+// narrows it after one that found the load done.
+func (s *faultStats) adapt(early, late bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case early && s.killWindow < 16*time.Second:
+		s.killWindow *= 2
+	case late && s.killWindow > 200*time.Millisecond:
+		s.killWindow /= 2
+	}
 }
 
 type atomicInt struct {
@@ -510,9 +536,10 @@ func (fc *faultCell) kill(cmd *exec.Cmd, done chan error) bool {
 	threshold := 0
 	switch {
 	case fc.release != nil:
-		// The process holds the database: no row count to watch. Its
-		// runs take longer to start (DuckDB opens and checkpoints).
-		deadline = time.After(time.Duration(fc.rng.IntN(600)) * time.Millisecond)
+		// The process holds the database: no row count to watch. The
+		// delay is drawn from a window that grows while kills find no
+		// row loaded and shrinks when they find the load done.
+		deadline = time.After(time.Duration(fc.rng.Int64N(int64(fc.stats.window()))))
 	case fc.rng.IntN(2) == 0:
 		deadline = time.After(time.Duration(fc.rng.IntN(120)) * time.Millisecond)
 	default:
@@ -540,8 +567,12 @@ func (fc *faultCell) kill(cmd *exec.Cmd, done chan error) bool {
 			return false
 		}
 		fc.stats.kills.Add(1)
-		if n := fc.rows(fc.jobs[0].tables[0].name); n > 0 && n < fc.size.rows {
+		n := fc.rows(fc.jobs[0].tables[0].name)
+		if n > 0 && n < fc.size.rows {
 			fc.stats.midLoad.Add(1)
+		}
+		if fc.release != nil {
+			fc.stats.adapt(n == 0, n >= fc.size.rows)
 		}
 		return true
 	}
