@@ -26,6 +26,9 @@ var binaryOIDs = map[etl.Type][]uint32{
 	etl.TypeTimestamp: {pgtype.TimestamptzOID},
 	etl.TypeDate:      {pgtype.DateOID},
 	etl.TypeJSON:      {pgtype.JSONBOID},
+	etl.TypeBytes:     {pgtype.ByteaOID},
+	// A local timestamp's binary form is an instant's, read as UTC.
+	etl.TypeLocalTimestamp: {pgtype.TimestampOID},
 }
 
 // binaryCompatible reports whether every field of s has a column in oids
@@ -154,7 +157,7 @@ func (r *binaryCopy) fill() error {
 				continue
 			}
 			switch col.Type {
-			case etl.TypeString:
+			case etl.TypeString, etl.TypeBytes: // bytea's binary form is the bytes
 				s := col.Str[i]
 				buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
 				buf = append(buf, s...)
@@ -169,7 +172,7 @@ func (r *binaryCopy) fill() error {
 				} else {
 					buf = append(buf, 0)
 				}
-			case etl.TypeTimestamp:
+			case etl.TypeTimestamp, etl.TypeLocalTimestamp:
 				t := col.Time[i]
 				buf = appendInt64(buf, t.Unix()*1_000_000+int64(t.Nanosecond())/1000-pgEpochMicros)
 			case etl.TypeDate:

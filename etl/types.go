@@ -1,0 +1,246 @@
+package etl
+
+import (
+	"cmp"
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file is the one table of field types: for each type, its names,
+// the vector its values live in (its storage), how a value is spelled as
+// text and compared, and the column type it becomes and is read from in
+// each SQL dialect. Everything that differs between types is looked up
+// here; code elsewhere switches on a type's Storage, of which there are
+// six, so that a new field type is one entry in this table.
+
+// Storage is the vector of a Column holding a type's values.
+type Storage uint8
+
+// The storages.
+const (
+	StoreStr   Storage = iota + 1 // Column.Str
+	StoreInt                      // Column.Int
+	StoreFloat                    // Column.Float
+	StoreBool                     // Column.Bool
+	StoreTime                     // Column.Time
+	StoreJSON                     // Column.JSON
+)
+
+// SQL dialect names, as the table's per-dialect entries are keyed.
+const (
+	DialectPostgres = "postgres"
+	DialectMySQL    = "mysql"
+	DialectSQLite   = "sqlite"
+)
+
+// typeInfo is one field type's entry in the table.
+type typeInfo struct {
+	name    string
+	aliases []string
+	storage Storage
+	// doc is the type's one line in the documentation.
+	doc string
+	// appendText appends a non-null value as text (CSV, logs, SQLite).
+	appendText func(buf []byte, c *Column, i int) []byte
+	// compare orders two non-null values of the type.
+	compare func(a *Column, i int, b *Column, j int) int
+	// sql is the column type a field becomes in each dialect.
+	sql map[string]string
+	// reads are the database type names (upper case, without a size) a
+	// dialect's source reads as this type.
+	reads map[string][]string
+}
+
+// LocalLayout is how a local timestamp is spelled as text: a wall-clock
+// time with no zone or offset.
+const LocalLayout = "2006-01-02T15:04:05.999999999"
+
+var typeTable = [...]typeInfo{
+	TypeString: {
+		name: "string", aliases: []string{"text"}, storage: StoreStr,
+		doc:        "text (valid UTF-8)",
+		appendText: func(buf []byte, c *Column, i int) []byte { return append(buf, c.Str[i]...) },
+		compare:    func(a *Column, i int, b *Column, j int) int { return strings.Compare(a.Str[i], b.Str[j]) },
+		sql:        map[string]string{DialectPostgres: "TEXT", DialectMySQL: "LONGTEXT", DialectSQLite: "TEXT"},
+	},
+	TypeInt: {
+		name: "int", aliases: []string{"integer"}, storage: StoreInt,
+		doc:        "64-bit signed integer",
+		appendText: func(buf []byte, c *Column, i int) []byte { return strconv.AppendInt(buf, c.Int[i], 10) },
+		compare:    func(a *Column, i int, b *Column, j int) int { return cmp.Compare(a.Int[i], b.Int[j]) },
+		sql:        map[string]string{DialectPostgres: "BIGINT", DialectMySQL: "BIGINT", DialectSQLite: "INTEGER"},
+		reads: map[string][]string{
+			DialectPostgres: {"INT2", "INT4", "INT8", "OID"},
+			DialectMySQL:    {"TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "YEAR"},
+		},
+	},
+	TypeFloat: {
+		name: "float", aliases: []string{"number", "double"}, storage: StoreFloat,
+		doc:        "64-bit IEEE 754 float",
+		appendText: func(buf []byte, c *Column, i int) []byte { return strconv.AppendFloat(buf, c.Float[i], 'g', -1, 64) },
+		compare:    func(a *Column, i int, b *Column, j int) int { return cmp.Compare(a.Float[i], b.Float[j]) },
+		sql:        map[string]string{DialectPostgres: "DOUBLE PRECISION", DialectMySQL: "DOUBLE", DialectSQLite: "REAL"},
+		reads: map[string][]string{
+			DialectPostgres: {"FLOAT4", "FLOAT8"},
+			DialectMySQL:    {"FLOAT", "DOUBLE"},
+		},
+	},
+	TypeBool: {
+		name: "bool", aliases: []string{"boolean"}, storage: StoreBool,
+		doc:        "true or false",
+		appendText: func(buf []byte, c *Column, i int) []byte { return strconv.AppendBool(buf, c.Bool[i]) },
+		compare: func(a *Column, i int, b *Column, j int) int {
+			switch {
+			case a.Bool[i] == b.Bool[j]:
+				return 0
+			case a.Bool[i]:
+				return 1
+			}
+			return -1
+		},
+		sql:   map[string]string{DialectPostgres: "BOOLEAN", DialectMySQL: "BOOLEAN", DialectSQLite: "INTEGER"},
+		reads: map[string][]string{DialectPostgres: {"BOOL"}, DialectSQLite: {"BOOLEAN", "BOOL"}},
+	},
+	TypeTimestamp: {
+		name: "timestamp", aliases: []string{"datetime"}, storage: StoreTime,
+		doc:        "an instant, RFC 3339 in UTC when spelled",
+		appendText: func(buf []byte, c *Column, i int) []byte { return c.Time[i].UTC().AppendFormat(buf, time.RFC3339Nano) },
+		compare:    compareTime,
+		sql:        map[string]string{DialectPostgres: "TIMESTAMPTZ", DialectMySQL: "DATETIME(6)", DialectSQLite: "TEXT"},
+		reads: map[string][]string{
+			DialectPostgres: {"TIMESTAMPTZ"},
+			DialectMySQL:    {"TIMESTAMP"},
+			DialectSQLite:   {"TIMESTAMP", "DATETIME"},
+		},
+	},
+	TypeDate: {
+		name: "date", storage: StoreTime,
+		doc:        "a calendar date, YYYY-MM-DD",
+		appendText: func(buf []byte, c *Column, i int) []byte { return c.Time[i].UTC().AppendFormat(buf, time.DateOnly) },
+		compare:    compareTime,
+		sql:        map[string]string{DialectPostgres: "DATE", DialectMySQL: "DATE", DialectSQLite: "TEXT"},
+		reads:      map[string][]string{DialectPostgres: {"DATE"}, DialectMySQL: {"DATE"}, DialectSQLite: {"DATE"}},
+	},
+	TypeJSON: {
+		name: "json", storage: StoreJSON,
+		doc:        "a nested value (object, array, scalar, JSON null)",
+		appendText: func(buf []byte, c *Column, i int) []byte { return append(buf, FormatValue(c.JSON[i])...) },
+		compare: func(a *Column, i int, b *Column, j int) int {
+			return strings.Compare(FormatValue(a.JSON[i]), FormatValue(b.JSON[j]))
+		},
+		sql:   map[string]string{DialectPostgres: "JSONB", DialectMySQL: "JSON", DialectSQLite: "TEXT"},
+		reads: map[string][]string{DialectPostgres: {"JSON", "JSONB"}, DialectMySQL: {"JSON"}},
+	},
+	TypeBytes: {
+		name: "bytes", aliases: []string{"binary", "blob"}, storage: StoreStr,
+		doc: "binary data (any bytes), standard base64 when spelled as text",
+		appendText: func(buf []byte, c *Column, i int) []byte {
+			return base64.StdEncoding.AppendEncode(buf, []byte(c.Str[i]))
+		},
+		compare: func(a *Column, i int, b *Column, j int) int { return strings.Compare(a.Str[i], b.Str[j]) },
+		sql:     map[string]string{DialectPostgres: "BYTEA", DialectMySQL: "LONGBLOB", DialectSQLite: "BLOB"},
+		reads: map[string][]string{
+			DialectPostgres: {"BYTEA"},
+			DialectMySQL:    {"BINARY", "VARBINARY", "TINYBLOB", "BLOB", "MEDIUMBLOB", "LONGBLOB", "BIT"},
+			DialectSQLite:   {"BLOB"},
+		},
+	},
+	TypeLocalTimestamp: {
+		name: "local_timestamp", aliases: []string{"timestamp_ntz", "local_datetime"}, storage: StoreTime,
+		doc:        "a wall-clock date and time with no time zone, YYYY-MM-DDTHH:MM:SS[.fraction]",
+		appendText: func(buf []byte, c *Column, i int) []byte { return c.Time[i].UTC().AppendFormat(buf, LocalLayout) },
+		compare:    compareTime,
+		sql:        map[string]string{DialectPostgres: "TIMESTAMP", DialectMySQL: "DATETIME(6)", DialectSQLite: "TEXT"},
+		reads: map[string][]string{
+			DialectPostgres: {"TIMESTAMP"},
+			DialectMySQL:    {"DATETIME"},
+		},
+	},
+}
+
+func compareTime(a *Column, i int, b *Column, j int) int { return a.Time[i].Compare(b.Time[j]) }
+
+// AllTypes lists every field type in the table's order.
+func AllTypes() []Type {
+	var out []Type
+	for t := range typeTable {
+		if typeTable[t].name != "" {
+			out = append(out, Type(t))
+		}
+	}
+	return out
+}
+
+func (t Type) info() *typeInfo {
+	if int(t) < len(typeTable) && typeTable[t].name != "" {
+		return &typeTable[t]
+	}
+	return nil
+}
+
+// Storage is the vector of a Column holding values of type t (0 for an
+// unknown type).
+func (t Type) Storage() Storage {
+	if in := t.info(); in != nil {
+		return in.storage
+	}
+	return 0
+}
+
+// Doc is the type's one-line description.
+func (t Type) Doc() string {
+	if in := t.info(); in != nil {
+		return in.doc
+	}
+	return ""
+}
+
+// SQLColumnType is the column type a field of type t is created with in
+// dialect ("postgres", "mysql", "sqlite"): TEXT-like for an unknown type.
+func SQLColumnType(t Type, dialect string) string {
+	if in := t.info(); in != nil {
+		if s, ok := in.sql[dialect]; ok {
+			return s
+		}
+	}
+	return typeTable[TypeString].sql[dialect]
+}
+
+// SQLFieldType is the field type a dialect's source reads a column of
+// database type name dbType as (case-insensitive, without a size: "INT8",
+// "DATETIME"), and whether the table names it.
+func SQLFieldType(dialect, dbType string) (Type, bool) {
+	dbType = strings.ToUpper(strings.TrimSpace(dbType))
+	for t := range typeTable {
+		for _, n := range typeTable[t].reads[dialect] {
+			if n == dbType {
+				return Type(t), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// AppendText appends row i of c, which is not null, as text: RFC 3339 for
+// timestamps, YYYY-MM-DD for dates, JSON for nested values, base64 for
+// bytes.
+func (c *Column) AppendText(buf []byte, i int) []byte {
+	return typeTable[c.Type].appendText(buf, c, i)
+}
+
+// CompareCells orders row i of a against row j of b, which have the same
+// type; nulls sort first.
+func CompareCells(a *Column, i int, b *Column, j int) int {
+	an, bn := a.Null[i], b.Null[j]
+	switch {
+	case an && bn:
+		return 0
+	case an:
+		return -1
+	case bn:
+		return 1
+	}
+	return typeTable[a.Type].compare(a, i, b, j)
+}
