@@ -120,11 +120,19 @@ func (c *Column) Append(v any) error {
 			c.AppendString(x)
 		case []byte:
 			c.AppendString(string(x))
+		case json.Number:
+			c.AppendString(string(x))
 		default:
 			if c.Type == TypeBytes {
 				return fmt.Errorf("cannot store %T in a bytes column", v)
 			}
 			c.AppendString(FormatValue(v))
+		}
+		if c.Type == TypeDecimal {
+			if err := ParseDecimal(c.Str[len(c.Str)-1]); err != nil {
+				c.truncate(len(c.Str) - 1)
+				return err
+			}
 		}
 	case StoreInt:
 		switch x := v.(type) {

@@ -23,6 +23,10 @@ const (
 	// TypeLocalTimestamp is a wall-clock time with no zone, held in
 	// Column.Time as that wall clock in UTC.
 	TypeLocalTimestamp
+	// TypeDecimal is an exact decimal number, held in Column.Str as its
+	// text ("-12.3400"); a field's Precision and Scale, when known, say
+	// its column's.
+	TypeDecimal
 )
 
 func (t Type) String() string {
@@ -57,6 +61,19 @@ func TypeNames() []string {
 type Field struct {
 	Name string
 	Type Type
+	// Precision and Scale are a decimal's total and fraction digits, as
+	// its source column holds them (NUMERIC(38,10)); 0 and 0 when
+	// unknown or unbounded. Other types leave them 0.
+	Precision, Scale int
+}
+
+// TypeString is the field's type as a schema spells it: decimal(38,10)
+// for a decimal of known precision.
+func (f Field) TypeString() string {
+	if f.Type == TypeDecimal && f.Precision > 0 {
+		return fmt.Sprintf("%s(%d,%d)", f.Type, f.Precision, f.Scale)
+	}
+	return f.Type.String()
 }
 
 // Schema is an ordered list of fields. A Schema is immutable once built:
@@ -141,7 +158,7 @@ func (s *Schema) String() string {
 		}
 		b.WriteString(f.Name)
 		b.WriteByte(' ')
-		b.WriteString(f.Type.String())
+		b.WriteString(f.TypeString())
 	}
 	return b.String()
 }

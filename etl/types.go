@@ -3,6 +3,8 @@ package etl
 import (
 	"cmp"
 	"encoding/base64"
+	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +50,9 @@ type typeInfo struct {
 	compare func(a *Column, i int, b *Column, j int) int
 	// sql is the column type a field becomes in each dialect.
 	sql map[string]string
+	// sqlSized, if set, is the column type of a field with a precision
+	// (a decimal's), and false where the dialect has none for it.
+	sqlSized func(f Field, dialect string) (string, bool)
 	// reads are the database type names (upper case, without a size) a
 	// dialect's source reads as this type.
 	reads map[string][]string
@@ -158,6 +163,29 @@ var typeTable = [...]typeInfo{
 			DialectMySQL:    {"DATETIME"},
 		},
 	},
+	TypeDecimal: {
+		name: "decimal", aliases: []string{"numeric"}, storage: StoreStr,
+		doc:        "an exact decimal number, its digits as the source holds them; precision and scale carried where known",
+		appendText: func(buf []byte, c *Column, i int) []byte { return append(buf, c.Str[i]...) },
+		compare:    func(a *Column, i int, b *Column, j int) int { return CompareDecimals(a.Str[i], b.Str[j]) },
+		// Unbounded: NUMERIC; MySQL's DECIMAL without a precision is
+		// DECIMAL(10,0), which would round, so text.
+		sql: map[string]string{DialectPostgres: "NUMERIC", DialectMySQL: "LONGTEXT", DialectSQLite: "TEXT"},
+		sqlSized: func(f Field, dialect string) (string, bool) {
+			ps := "(" + strconv.Itoa(f.Precision) + "," + strconv.Itoa(f.Scale) + ")"
+			switch dialect {
+			case DialectPostgres:
+				return "NUMERIC" + ps, f.Precision <= 1000 && f.Scale <= f.Precision
+			case DialectMySQL:
+				return "DECIMAL" + ps, f.Precision <= 65 && f.Scale <= 30 && f.Scale <= f.Precision
+			}
+			return "", false
+		},
+		reads: map[string][]string{
+			DialectPostgres: {"NUMERIC"},
+			DialectMySQL:    {"DECIMAL"},
+		},
+	},
 }
 
 func compareTime(a *Column, i int, b *Column, j int) int { return a.Time[i].Compare(b.Time[j]) }
@@ -197,10 +225,17 @@ func (t Type) Doc() string {
 	return ""
 }
 
-// SQLColumnType is the column type a field of type t is created with in
-// dialect ("postgres", "mysql", "sqlite"): TEXT-like for an unknown type.
-func SQLColumnType(t Type, dialect string) string {
-	if in := t.info(); in != nil {
+// SQLColumnType is the column type field f is created with in dialect
+// ("postgres", "mysql", "sqlite"): by its type, and for a decimal of known
+// precision NUMERIC(p,s) / DECIMAL(p,s) where the dialect holds it;
+// TEXT-like for an unknown type.
+func SQLColumnType(f Field, dialect string) string {
+	if in := f.Type.info(); in != nil {
+		if in.sqlSized != nil && f.Precision > 0 {
+			if s, ok := in.sqlSized(f, dialect); ok {
+				return s
+			}
+		}
 		if s, ok := in.sql[dialect]; ok {
 			return s
 		}
@@ -243,4 +278,45 @@ func CompareCells(a *Column, i int, b *Column, j int) int {
 		return 1
 	}
 	return typeTable[a.Type].compare(a, i, b, j)
+}
+
+// ParseDecimal checks that s is a decimal number as databases spell one
+// ("-12.340", "0", ".5" is not): an optional minus, digits, optionally a
+// point and digits.
+func ParseDecimal(s string) error {
+	digits, frac := s, ""
+	digits = strings.TrimPrefix(digits, "-")
+	if i := strings.IndexByte(digits, '.'); i >= 0 {
+		digits, frac = digits[:i], digits[i+1:]
+		if frac == "" {
+			return fmt.Errorf("%q is not a decimal (no digits after the point)", s)
+		}
+	}
+	if digits == "" {
+		return fmt.Errorf("%q is not a decimal", s)
+	}
+	for _, part := range [2]string{digits, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return fmt.Errorf("%q is not a decimal (digits, a minus and a point only; NaN and infinities have no decimal column in every database)", s)
+			}
+		}
+	}
+	return nil
+}
+
+// CompareDecimals orders two decimals by value (1.50 equals 1.5); text
+// that is not a decimal sorts after, by its bytes.
+func CompareDecimals(a, b string) int {
+	x, okx := new(big.Rat).SetString(a)
+	y, oky := new(big.Rat).SetString(b)
+	switch {
+	case okx && oky:
+		return x.Cmp(y)
+	case okx:
+		return -1
+	case oky:
+		return 1
+	}
+	return strings.Compare(a, b)
 }

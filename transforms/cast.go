@@ -257,6 +257,8 @@ func castReason(r castRule) string {
 		return `expected local_timestamp ("2006-01-02T15:04:05" or "2006-01-02 15:04:05", no zone)`
 	case etl.TypeBytes:
 		return "expected bytes (standard base64)"
+	case etl.TypeDecimal:
+		return "expected decimal (digits, an optional minus and point: -12.50)"
 	}
 	return "expected " + r.to.String()
 }
@@ -451,6 +453,8 @@ func castFromString(src, dst *etl.Column, rule *castRule, run *castRun) {
 			dst.Time[i], ok = rule.parseDate(s)
 		case etl.TypeLocalTimestamp:
 			dst.Time[i], ok = parseLocal(s)
+		case etl.TypeDecimal:
+			dst.Str[i], ok = s, etl.ParseDecimal(s) == nil
 		case etl.TypeBytes:
 			b, err := base64.StdEncoding.DecodeString(s)
 			dst.Str[i], ok = string(b), err == nil

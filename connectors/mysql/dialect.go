@@ -33,15 +33,15 @@ func (Dialect) IdentKey(name string) string { return sqlconn.FoldASCII(name) }
 
 // ColumnType maps a field type to a column type: times are DATETIME(6)
 // in UTC, strings LONGTEXT (TEXT holds only 64 KB).
-func (Dialect) ColumnType(t etl.Type) string { return etl.SQLColumnType(t, etl.DialectMySQL) }
+func (Dialect) ColumnType(f etl.Field) string { return etl.SQLColumnType(f, etl.DialectMySQL) }
 
 // KeyColumnType is VARCHAR(255) for strings: MySQL cannot index a TEXT
 // column without a prefix length, which would not make a key unique.
-func (d Dialect) KeyColumnType(t etl.Type) string {
-	if t == etl.TypeString {
+func (d Dialect) KeyColumnType(f etl.Field) string {
+	if f.Type == etl.TypeString {
 		return "VARCHAR(255)"
 	}
-	return d.ColumnType(t)
+	return d.ColumnType(f)
 }
 
 // Placeholder returns "?".

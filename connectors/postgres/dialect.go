@@ -30,7 +30,7 @@ func (Dialect) QuoteIdent(name string) (string, error) {
 func (Dialect) IdentKey(name string) string { return name }
 
 // ColumnType maps a field type to a column type.
-func (Dialect) ColumnType(t etl.Type) string { return etl.SQLColumnType(t, etl.DialectPostgres) }
+func (Dialect) ColumnType(f etl.Field) string { return etl.SQLColumnType(f, etl.DialectPostgres) }
 
 // Placeholder returns "$n".
 func (Dialect) Placeholder(n int) string { return "$" + strconv.Itoa(n) }

@@ -28,6 +28,16 @@ func AppendValue(col *etl.Column, v any) error {
 		v = string(b)
 	}
 	switch col.Type {
+	case etl.TypeDecimal:
+		s, ok := v.(string)
+		if !ok {
+			return col.Append(v)
+		}
+		if err := etl.ParseDecimal(s); err != nil {
+			return err
+		}
+		col.AppendString(s)
+		return nil
 	case etl.TypeBytes:
 		s, ok := v.(string)
 		if !ok {
