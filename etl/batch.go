@@ -128,8 +128,8 @@ func (c *Column) Append(v any) error {
 			}
 			c.AppendString(FormatValue(v))
 		}
-		if c.Type == TypeDecimal {
-			if err := ParseDecimal(c.Str[len(c.Str)-1]); err != nil {
+		if c.Type != TypeString {
+			if err := CheckText(c.Type, c.Str[len(c.Str)-1]); err != nil {
 				c.truncate(len(c.Str) - 1)
 				return err
 			}

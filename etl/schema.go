@@ -27,6 +27,9 @@ const (
 	// text ("-12.3400"); a field's Precision and Scale, when known, say
 	// its column's.
 	TypeDecimal
+	// TypeUUID is a UUID, held in Column.Str as its lower-case text
+	// (8-4-4-4-12 hex digits).
+	TypeUUID
 )
 
 func (t Type) String() string {

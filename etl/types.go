@@ -53,6 +53,9 @@ type typeInfo struct {
 	// sqlSized, if set, is the column type of a field with a precision
 	// (a decimal's), and false where the dialect has none for it.
 	sqlSized func(f Field, dialect string) (string, bool)
+	// check, for a type held as text, refuses text that is not a value
+	// of the type (Column.Append, SQL reads and casts call it).
+	check func(s string) error
 	// reads are the database type names (upper case, without a size) a
 	// dialect's source reads as this type.
 	reads map[string][]string
@@ -168,6 +171,7 @@ var typeTable = [...]typeInfo{
 		doc:        "an exact decimal number, its digits as the source holds them; precision and scale carried where known",
 		appendText: func(buf []byte, c *Column, i int) []byte { return append(buf, c.Str[i]...) },
 		compare:    func(a *Column, i int, b *Column, j int) int { return CompareDecimals(a.Str[i], b.Str[j]) },
+		check:      ParseDecimal,
 		// Unbounded: NUMERIC; MySQL's DECIMAL without a precision is
 		// DECIMAL(10,0), which would round, so text.
 		sql: map[string]string{DialectPostgres: "NUMERIC", DialectMySQL: "LONGTEXT", DialectSQLite: "TEXT"},
@@ -185,6 +189,17 @@ var typeTable = [...]typeInfo{
 			DialectPostgres: {"NUMERIC"},
 			DialectMySQL:    {"DECIMAL"},
 		},
+	},
+	TypeUUID: {
+		name: "uuid", storage: StoreStr,
+		doc:        "a UUID, lower-case 8-4-4-4-12 hex digits",
+		appendText: func(buf []byte, c *Column, i int) []byte { return append(buf, c.Str[i]...) },
+		compare:    func(a *Column, i int, b *Column, j int) int { return strings.Compare(a.Str[i], b.Str[j]) },
+		check:      CheckUUID,
+		// MariaDB 10.7's UUID type is not MySQL's: CHAR(36) holds the text
+		// in both.
+		sql:   map[string]string{DialectPostgres: "UUID", DialectMySQL: "CHAR(36)", DialectSQLite: "TEXT"},
+		reads: map[string][]string{DialectPostgres: {"UUID"}},
 	},
 }
 
@@ -319,4 +334,35 @@ func CompareDecimals(a, b string) int {
 		return 1
 	}
 	return strings.Compare(a, b)
+}
+
+// CheckUUID checks that s is a UUID in its lower-case text form
+// (8-4-4-4-12 hex digits), as PostgreSQL writes one.
+func CheckUUID(s string) error {
+	if len(s) != 36 {
+		return fmt.Errorf("%q is not a UUID (8-4-4-4-12 lower-case hex digits)", s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return fmt.Errorf("%q is not a UUID (8-4-4-4-12 lower-case hex digits)", s)
+			}
+			continue
+		}
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return fmt.Errorf("%q is not a UUID (8-4-4-4-12 lower-case hex digits)", s)
+		}
+	}
+	return nil
+}
+
+// CheckText refuses s as a value of type t held as text (a decimal that
+// is not digits, a UUID not in its text form); nil for other types.
+func CheckText(t Type, s string) error {
+	if in := t.info(); in != nil && in.check != nil {
+		return in.check(s)
+	}
+	return nil
 }

@@ -259,6 +259,8 @@ func castReason(r castRule) string {
 		return "expected bytes (standard base64)"
 	case etl.TypeDecimal:
 		return "expected decimal (digits, an optional minus and point: -12.50)"
+	case etl.TypeUUID:
+		return "expected uuid (8-4-4-4-12 lower-case hex digits)"
 	}
 	return "expected " + r.to.String()
 }
@@ -453,8 +455,8 @@ func castFromString(src, dst *etl.Column, rule *castRule, run *castRun) {
 			dst.Time[i], ok = rule.parseDate(s)
 		case etl.TypeLocalTimestamp:
 			dst.Time[i], ok = parseLocal(s)
-		case etl.TypeDecimal:
-			dst.Str[i], ok = s, etl.ParseDecimal(s) == nil
+		case etl.TypeDecimal, etl.TypeUUID:
+			dst.Str[i], ok = s, etl.CheckText(rule.to, s) == nil
 		case etl.TypeBytes:
 			b, err := base64.StdEncoding.DecodeString(s)
 			dst.Str[i], ok = string(b), err == nil

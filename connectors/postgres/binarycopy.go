@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,6 +30,7 @@ var binaryOIDs = map[etl.Type][]uint32{
 	etl.TypeJSON:      {pgtype.JSONBOID},
 	etl.TypeBytes:     {pgtype.ByteaOID},
 	etl.TypeDecimal:   {pgtype.NumericOID},
+	etl.TypeUUID:      {pgtype.UUIDOID},
 	// A local timestamp's binary form is an instant's, read as UTC.
 	etl.TypeLocalTimestamp: {pgtype.TimestampOID},
 }
@@ -161,6 +163,9 @@ func (r *binaryCopy) fill() error {
 			switch col.Type {
 			case etl.TypeDecimal:
 				buf = appendNumeric(buf, col.Str[i])
+			case etl.TypeUUID: // 16 bytes from the checked text
+				buf = binary.BigEndian.AppendUint32(buf, 16)
+				buf, _ = hex.AppendDecode(buf, []byte(strings.ReplaceAll(col.Str[i], "-", "")))
 			case etl.TypeString, etl.TypeBytes: // bytea's binary form is the bytes
 				s := col.Str[i]
 				buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))

@@ -28,12 +28,12 @@ func AppendValue(col *etl.Column, v any) error {
 		v = string(b)
 	}
 	switch col.Type {
-	case etl.TypeDecimal:
+	case etl.TypeDecimal, etl.TypeUUID:
 		s, ok := v.(string)
 		if !ok {
 			return col.Append(v)
 		}
-		if err := etl.ParseDecimal(s); err != nil {
+		if err := etl.CheckText(col.Type, s); err != nil {
 			return err
 		}
 		col.AppendString(s)

@@ -143,6 +143,7 @@ var schema = etl.MustSchema(
 	etl.Field{Name: "bin", Type: etl.TypeBytes},
 	etl.Field{Name: "lts", Type: etl.TypeLocalTimestamp},
 	etl.Field{Name: "dec", Type: etl.TypeDecimal, Precision: 38, Scale: 10},
+	etl.Field{Name: "u", Type: etl.TypeUUID},
 )
 
 // Generators of each type's values, edge values weighted in.
@@ -245,6 +246,9 @@ func randomBatch(t *rapid.T, rows int) *etl.Batch {
 				col.AppendString(string(genBytes.Draw(t, "bin")))
 			case etl.TypeDecimal:
 				col.AppendString(genDecimal.Draw(t, "dec"))
+			case etl.TypeUUID:
+				u := rapid.SliceOfN(rapid.Byte(), 16, 16).Draw(t, "u")
+				col.AppendString(fmt.Sprintf("%x-%x-%x-%x-%x", u[:4], u[4:6], u[6:8], u[8:10], u[10:]))
 			case etl.TypeLocalTimestamp:
 				col.AppendTime(genTime.Draw(t, "lts")) // a wall clock, held in UTC
 			default:
@@ -368,7 +372,7 @@ func canonical(t, as etl.Type, v any) (string, error) {
 				return strconv.FormatBool(x == 1), nil
 			}
 		}
-	case etl.TypeDecimal:
+	case etl.TypeDecimal, etl.TypeUUID:
 		if s, ok := v.(string); ok {
 			return s, nil
 		}
@@ -521,10 +525,8 @@ A **bold** type is not the type written: the value is the same, its spelling ano
 - **Instants and local timestamps.** PostgreSQL ` + "`timestamptz`" + ` and MariaDB / MySQL ` + "`TIMESTAMP`" + ` are instants; PostgreSQL ` + "`timestamp`" + ` (without time zone) and MariaDB / MySQL ` + "`DATETIME`" + ` are local timestamps, read as their wall clock whatever the session's time zone and written as ` + "`TIMESTAMP`" + ` / ` + "`DATETIME(6)`" + `. MariaDB / MySQL has no zone-aware type for years 1-9999, so an instant lands in ` + "`DATETIME(6)`" + ` as its UTC wall clock and reads back as a local timestamp (the same digits, no zone): the table above shows it in bold.
 - **Bytes.** PostgreSQL ` + "`bytea`" + `, MariaDB / MySQL ` + "`BINARY`, `VARBINARY`, `BLOB` (every size) and `BIT`" + `, SQLite ` + "`BLOB`" + ` are read as bytes and written as ` + "`BYTEA` / `LONGBLOB` / `BLOB`" + `. In text outputs (CSV, JSON, XLSX, a cast to string) bytes are standard base64 (RFC 4648, with padding); a cast from string to bytes reads base64. Bytes into MariaDB go through INSERT, not LOAD DATA (which reads its file in one character set). Text that is not valid UTF-8 in a text column fails the read naming the column.
 - **Decimals.** PostgreSQL ` + "`NUMERIC`" + ` and MariaDB / MySQL ` + "`DECIMAL`" + ` are read as decimals, their digits as the database spells them, with the column's precision and scale: a ` + "`NUMERIC(38,10)`" + ` lands as ` + "`NUMERIC(38,10)`" + ` / ` + "`DECIMAL(38,10)`" + ` and as text in SQLite (which has no exact decimal). A decimal without a precision (PostgreSQL ` + "`NUMERIC`" + `, a cast) lands as ` + "`NUMERIC`" + ` in PostgreSQL and as text in MariaDB / MySQL (whose ` + "`DECIMAL`" + ` without a precision is ` + "`DECIMAL(10,0)`" + `, which rounds), as does a precision MariaDB cannot hold (over 65 digits, over 30 after the point). PostgreSQL's ` + "`NaN`" + ` and infinities are not decimals: the read fails naming the column. Text outputs write the digits; JSON writes them as a string, so that a reader parsing numbers as floats keeps every digit.
-
-## Not yet (issue 21)
-
-- uuid, arrays, interval and inet are read as their PostgreSQL text (the stated rule until they have types of their own).
+- **UUIDs.** PostgreSQL ` + "`uuid`" + ` is read as a uuid and written as ` + "`uuid`" + ` in PostgreSQL, ` + "`CHAR(36)`" + ` in MariaDB / MySQL and text in SQLite, lower-case 8-4-4-4-12 (MariaDB 10.7's UUID type is not MySQL's; both read back as text).
+- **Arrays, interval, inet** (and other PostgreSQL types without a field type) are read as PostgreSQL's text for them (` + "`{1,2,3}`, `1 day 02:00:00`, `192.168.0.1/24`" + `) and land as text: the stated rule until they have types of their own; read an array as JSON with a query (` + "`to_jsonb(col)`" + `) to land it as JSON.
 `
 
 // TestMain makes 10 random tables the default of -rapid.checks: each is
