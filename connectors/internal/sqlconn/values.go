@@ -45,20 +45,6 @@ func AppendValue(col *etl.Column, v any) error {
 		}
 		col.AppendString(s)
 		return nil
-	case etl.TypeLocalTimestamp:
-		switch x := v.(type) {
-		case time.Time:
-			col.AppendTime(etl.WallClock(x)) // the driver's reading, zone dropped
-		case string:
-			t, err := ParseTime(x) // a zone given is converted to UTC
-			if err != nil {
-				return err
-			}
-			col.AppendTime(t)
-		default:
-			return col.Append(v)
-		}
-		return nil
 	case etl.TypeString:
 		switch x := v.(type) {
 		case string:
@@ -137,11 +123,15 @@ func AppendValue(col *etl.Column, v any) error {
 			return col.Append(v)
 		}
 		return nil
-	case etl.TypeTimestamp, etl.TypeDate:
+	case etl.TypeTimestamp, etl.TypeDate, etl.TypeLocalTimestamp:
 		switch x := v.(type) {
 		case time.Time:
-			col.AppendTime(x.UTC())
-		case string:
+			if col.Type == etl.TypeLocalTimestamp {
+				col.AppendTime(etl.WallClock(x)) // the driver's reading, zone dropped
+			} else {
+				col.AppendTime(x.UTC())
+			}
+		case string: // a zone given is converted to UTC
 			t, err := ParseTime(x)
 			if err != nil {
 				return err

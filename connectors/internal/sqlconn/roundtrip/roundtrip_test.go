@@ -380,7 +380,7 @@ func canonical(t, as etl.Type, v any) (string, error) {
 		if b, ok := v.([]byte); ok {
 			return base64.StdEncoding.EncodeToString(b), nil
 		}
-	case etl.TypeLocalTimestamp:
+	case etl.TypeTimestamp, etl.TypeDate, etl.TypeLocalTimestamp:
 		tm, ok := v.(time.Time)
 		if s, isText := v.(string); isText {
 			var err error
@@ -389,20 +389,11 @@ func canonical(t, as etl.Type, v any) (string, error) {
 			}
 			ok = true
 		}
-		if ok {
+		if ok && t == etl.TypeLocalTimestamp {
 			if tm.Location() != time.UTC {
 				return "", fmt.Errorf("a local timestamp read in zone %s", tm.Location())
 			}
 			return tm.Format(etl.LocalLayout), nil
-		}
-	case etl.TypeTimestamp, etl.TypeDate:
-		tm, ok := v.(time.Time)
-		if s, isText := v.(string); isText {
-			var err error
-			if tm, err = sqlconn.ParseTime(s); err != nil {
-				return "", err
-			}
-			ok = true
 		}
 		if ok {
 			if t == etl.TypeDate {
