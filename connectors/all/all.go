@@ -9,6 +9,7 @@ import (
 	_ "github.com/nightjar-etl/nightjar/connectors/hubspot"
 	_ "github.com/nightjar-etl/nightjar/connectors/jsonfile"
 	_ "github.com/nightjar-etl/nightjar/connectors/mysql"
+	_ "github.com/nightjar-etl/nightjar/connectors/nats"
 	_ "github.com/nightjar-etl/nightjar/connectors/parquet"
 	_ "github.com/nightjar-etl/nightjar/connectors/postgres"
 	_ "github.com/nightjar-etl/nightjar/connectors/salesforce"

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// brokerMessages is how many messages the broker kill tests publish:
+// NIGHTJAR_BROKER_MESSAGES (100000 by hand), else a count CI runs quickly.
+func brokerMessages(t *testing.T, ci int) int {
+	if s := os.Getenv("NIGHTJAR_BROKER_MESSAGES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("NIGHTJAR_BROKER_MESSAGES=%q: want a count", s)
+		}
+		return n
+	}
+	return ci
+}
+
+// testJetStream connects to NIGHTJAR_TEST_NATS and creates a stream of its
+// own (removed after the test) capturing subjects "<prefix>.>".
+func testJetStream(t *testing.T, dupWindow time.Duration) (js jetstream.JetStream, url, stream, prefix string) {
+	t.Helper()
+	url = os.Getenv("NIGHTJAR_TEST_NATS")
+	if url == "" {
+		t.Skip("NIGHTJAR_TEST_NATS is not set (e.g. nats://127.0.0.1:4222)")
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	if js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	suffix := strconv.FormatUint(rand.Uint64(), 36)
+	stream, prefix = "NJ_"+suffix, "nj"+suffix
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{prefix + ".>"}, Duplicates: dupWindow}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), stream) })
+	return js, url, stream, prefix
+}
+
+// publishJSON publishes n messages {"id": i} for i in 1..n to subject.
+func publishJSON(t *testing.T, js jetstream.JetStream, subject string, n int) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		if _, err := js.PublishAsync(subject, fmt.Appendf(nil, `{"id":%d,"name":"lead %d"}`, i, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(60 * time.Second):
+		t.Fatal("publishing took over 60 s")
+	}
+}
+
+// killUntilDone runs `nightjar run -c cfg job`, SIGKILLing it at a random
+// moment (a random delay up to maxDelay) kills times, then lets a run
+// finish; it returns how many runs were killed mid-way.
+func killUntilDone(t *testing.T, rng *rand.Rand, cfg, job string, kills int, maxDelay time.Duration) int {
+	t.Helper()
+	bin := nightjarBinary(t)
+	killed := 0
+	for attempt := 0; ; attempt++ {
+		if attempt > kills+20 {
+			t.Fatalf("no run completed after %d attempts", attempt)
+		}
+		cmd := exec.Command(bin, "run", "-c", cfg, job)
+		cmd.Env = os.Environ()
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		if attempt < kills {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("run failed before its kill: %v\n%s", err, out)
+				}
+				return killed
+			case <-time.After(time.Duration(rng.Int64N(int64(maxDelay)))):
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				if err := <-done; err != nil {
+					killed++
+				}
+				continue
+			}
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("final run failed: %v\n%s", err, out)
+			}
+			return killed
+		case <-time.After(5 * time.Minute):
+			_ = cmd.Process.Kill()
+			t.Fatalf("final run still going after 5 minutes\n%s", out)
+		}
+	}
+}
+
+// checkOnce checks that table holds the ids 1..n exactly once each.
+func checkOnce(t *testing.T, dbPath, table string, n int) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+dbPath+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows, distinct, lo, hi int
+	q := fmt.Sprintf(`SELECT COUNT(*), COUNT(DISTINCT id), MIN(id), MAX(id) FROM %q`, table)
+	if err := db.QueryRow(q).Scan(&rows, &distinct, &lo, &hi); err != nil {
+		t.Fatal(err)
+	}
+	if rows != n || distinct != n || lo != 1 || hi != n {
+		var dup, times int
+		_ = db.QueryRow(fmt.Sprintf(`SELECT id, COUNT(*) FROM %q GROUP BY id HAVING COUNT(*) > 1 LIMIT 1`, table)).Scan(&dup, &times)
+		t.Fatalf("table %s: %d rows, %d distinct ids in [%d, %d]; want each of 1..%d once (id %d is there %d times)",
+			table, rows, distinct, lo, hi, n, dup, times)
+	}
+}
+
+// TestNATSConsumerKilled: messages in a stream, the consuming job
+// SIGKILLed at random moments and run again until a run completes: each
+// message's row is in the append table exactly once, and the consumer has
+// acked every message, none pending.
+func TestNATSConsumerKilled(t *testing.T) {
+	js, url, stream, prefix := testJetStream(t, 0)
+	n := brokerMessages(t, 20000)
+	publishJSON(t, js, prefix+".leads", n)
+	seed := rand.Uint64()
+	t.Logf("seed %d, %d messages", seed, n)
+	rng := rand.New(rand.NewPCG(seed, 1))
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "nightjar.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`connections:
+  bus: { type: nats, url: "${NJ_NATS_URL}" }
+  wh: { type: sqlite, path: out/wh.db }
+jobs:
+  events:
+    batch_size: 1000
+    source: { type: nats, connection: bus, stream: %s, consumer: kill, fetch_wait: 300ms }
+    targets:
+      - { type: table, connection: wh, table: events, mode: append, commit_rows: 3000 }
+`, stream))
+	t.Setenv("NJ_NATS_URL", url)
+	start := time.Now()
+	killed := killUntilDone(t, rng, cfg, "events", 6, time.Duration(n/20+300)*time.Millisecond)
+	t.Logf("%d runs killed mid-way; %d messages loaded in %v", killed, n, time.Since(start).Round(time.Millisecond))
+	checkOnce(t, filepath.Join(dir, "out", "wh.db"), "events", n)
+
+	cons, err := js.Consumer(context.Background(), stream, "kill")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumPending != 0 || info.NumAckPending != 0 || info.AckFloor.Stream != uint64(n) {
+		t.Fatalf("consumer: %d pending, %d awaiting an ack, ack floor at stream seq %d; want 0, 0, %d",
+			info.NumPending, info.NumAckPending, info.AckFloor.Stream, n)
+	}
+}
