@@ -31,8 +31,9 @@ func brokerMessages(t *testing.T, ci int) int {
 }
 
 // testJetStream connects to NIGHTJAR_TEST_NATS and creates a stream of its
-// own (removed after the test) capturing subjects "<prefix>.>".
-func testJetStream(t *testing.T, dupWindow time.Duration) (js jetstream.JetStream, url, stream, prefix string) {
+// own (removed after the test) capturing subjects "<prefix>.>", keeping
+// messages by retention.
+func testJetStream(t *testing.T, dupWindow time.Duration, retention jetstream.RetentionPolicy) (js jetstream.JetStream, url, stream, prefix string) {
 	t.Helper()
 	url = os.Getenv("NIGHTJAR_TEST_NATS")
 	if url == "" {
@@ -49,7 +50,7 @@ func testJetStream(t *testing.T, dupWindow time.Duration) (js jetstream.JetStrea
 	suffix := strconv.FormatUint(rand.Uint64(), 36)
 	stream, prefix = "NJ_"+suffix, "nj"+suffix
 	ctx := context.Background()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{prefix + ".>"}, Duplicates: dupWindow}); err != nil {
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{prefix + ".>"}, Duplicates: dupWindow, Retention: retention}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), stream) })
@@ -72,9 +73,11 @@ func publishJSON(t *testing.T, js jetstream.JetStream, subject string, n int) {
 }
 
 // killUntilDone runs `nightjar run -c cfg job`, SIGKILLing it at a random
-// moment (a random delay up to maxDelay) kills times, then lets a run
-// finish; it returns how many runs were killed mid-way.
-func killUntilDone(t *testing.T, rng *rand.Rand, cfg, job string, kills int, maxDelay time.Duration) int {
+// moment kills times, then lets a run finish; it returns how many runs were
+// killed mid-way. Half the kills come after a random delay up to maxDelay,
+// half once count() (the rows loaded) reached a random share of n, plus a
+// few milliseconds, so that they land mid-load however fast the machine.
+func killUntilDone(t *testing.T, rng *rand.Rand, cfg, job string, kills int, maxDelay time.Duration, n int, count func() int) int {
 	t.Helper()
 	bin := nightjarBinary(t)
 	killed := 0
@@ -83,7 +86,6 @@ func killUntilDone(t *testing.T, rng *rand.Rand, cfg, job string, kills int, max
 			t.Fatalf("no run completed after %d attempts", attempt)
 		}
 		cmd := exec.Command(bin, "run", "-c", cfg, job)
-		cmd.Env = os.Environ()
 		out := &syncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
@@ -91,31 +93,60 @@ func killUntilDone(t *testing.T, rng *rand.Rand, cfg, job string, kills int, max
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		if attempt < kills {
+		if attempt >= kills {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("final run failed: %v\n%s", err, out)
+				}
+				return killed
+			case <-time.After(5 * time.Minute):
+				_ = cmd.Process.Kill()
+				t.Fatalf("final run still going after 5 minutes\n%s", out)
+			}
+		}
+		deadline := time.After(time.Duration(rng.Int64N(int64(maxDelay))))
+		threshold := 0
+		if rng.IntN(2) == 0 {
+			threshold = 1 + rng.IntN(n)
+			deadline = time.After(time.Minute)
+		}
+	wait:
+		for {
 			select {
 			case err := <-done:
 				if err != nil {
 					t.Fatalf("run failed before its kill: %v\n%s", err, out)
 				}
 				return killed
-			case <-time.After(time.Duration(rng.Int64N(int64(maxDelay)))):
-				_ = cmd.Process.Signal(syscall.SIGKILL)
-				if err := <-done; err != nil {
-					killed++
+			case <-deadline:
+				break wait
+			case <-time.After(2 * time.Millisecond):
+				if threshold > 0 && count() >= threshold {
+					time.Sleep(time.Duration(rng.IntN(10)) * time.Millisecond)
+					break wait
 				}
-				continue
 			}
 		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("final run failed: %v\n%s", err, out)
-			}
-			return killed
-		case <-time.After(5 * time.Minute):
-			_ = cmd.Process.Kill()
-			t.Fatalf("final run still going after 5 minutes\n%s", out)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		if err := <-done; err != nil {
+			killed++
 		}
+	}
+}
+
+// tableRows counts table's rows in the SQLite file at path; 0 while it
+// does not exist.
+func tableRows(path, table string) func() int {
+	return func() int {
+		db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&_busy_timeout=1000")
+		if err != nil {
+			return 0
+		}
+		defer db.Close()
+		var n int
+		_ = db.QueryRow(fmt.Sprintf(`SELECT COUNT(*) FROM %q`, table)).Scan(&n)
+		return n
 	}
 }
 
@@ -143,10 +174,12 @@ func checkOnce(t *testing.T, dbPath, table string, n int) {
 // TestNATSConsumerKilled: messages in a stream, the consuming job
 // SIGKILLed at random moments and run again until a run completes: each
 // message's row is in the append table exactly once, and the consumer has
-// acked every message, none pending.
+// acked every message, none pending; the work-queue stream is empty.
 func TestNATSConsumerKilled(t *testing.T) {
-	js, url, stream, prefix := testJetStream(t, 0)
-	n := brokerMessages(t, 20000)
+	// A work queue keeps a message until it is acked, then drops it: an
+	// ack before the checkpoint loses the message when the run dies.
+	js, url, stream, prefix := testJetStream(t, 0, jetstream.WorkQueuePolicy)
+	n := brokerMessages(t, 10000)
 	publishJSON(t, js, prefix+".leads", n)
 	seed := rand.Uint64()
 	t.Logf("seed %d, %d messages", seed, n)
@@ -166,9 +199,10 @@ jobs:
 `, stream))
 	t.Setenv("NJ_NATS_URL", url)
 	start := time.Now()
-	killed := killUntilDone(t, rng, cfg, "events", 6, time.Duration(n/20+300)*time.Millisecond)
+	dbPath := filepath.Join(dir, "out", "wh.db")
+	killed := killUntilDone(t, rng, cfg, "events", 8, time.Duration(n/30+200)*time.Millisecond, n, tableRows(dbPath, "events"))
 	t.Logf("%d runs killed mid-way; %d messages loaded in %v", killed, n, time.Since(start).Round(time.Millisecond))
-	checkOnce(t, filepath.Join(dir, "out", "wh.db"), "events", n)
+	checkOnce(t, dbPath, "events", n)
 
 	cons, err := js.Consumer(context.Background(), stream, "kill")
 	if err != nil {
@@ -181,5 +215,12 @@ jobs:
 	if info.NumPending != 0 || info.NumAckPending != 0 || info.AckFloor.Stream != uint64(n) {
 		t.Fatalf("consumer: %d pending, %d awaiting an ack, ack floor at stream seq %d; want 0, 0, %d",
 			info.NumPending, info.NumAckPending, info.AckFloor.Stream, n)
+	}
+	st, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := st.CachedInfo().State.Msgs; left != 0 {
+		t.Fatalf("work queue holds %d messages; want none (each acked)", left)
 	}
 }

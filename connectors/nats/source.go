@@ -32,7 +32,7 @@ type SourceConfig struct {
 	FetchWait time.Duration `yaml:"fetch_wait"`
 	// DeliverNew, on a first run (no position), starts at the messages
 	// published from then on instead of the stream's first message.
-	DeliverNew        bool `yaml:"deliver_new"`
+	DeliverNew       bool `yaml:"deliver_new"`
 	msgdecode.Config `yaml:",inline"`
 }
 
@@ -71,7 +71,10 @@ type Source struct {
 	// last is the stream sequence of the last message handed out; a
 	// redelivery of a message at or before it is already held.
 	last uint64
-	done bool
+	// floor is the stream sequence the checkpoint recorded when the run
+	// began: a message at or before it is loaded, only its ack was lost.
+	floor uint64
+	done  bool
 
 	mu sync.Mutex
 	// held are the messages handed out and not yet acked, in order.
@@ -154,7 +157,7 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 		return err
 	}
 	if pos != nil {
-		s.last = pos.StreamSeq
+		s.last, s.floor = pos.StreamSeq, pos.StreamSeq
 	}
 	s.stop = make(chan struct{})
 	s.progress.Add(1)
@@ -181,8 +184,14 @@ func (s *Source) align(ctx context.Context, st jetstream.Stream, pos *Position, 
 	switch {
 	case pos != nil && pos.StreamSeq > 0:
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, pos.StreamSeq+1
-	case s.cfg.DeliverNew:
+	case s.cfg.DeliverNew && !fullRefresh:
 		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
+	}
+	if st.CachedInfo().Config.Retention == jetstream.WorkQueuePolicy {
+		// A work queue holds only what is not acked, and takes no start
+		// sequence: its first message is where to start, and those at or
+		// before the checkpoint are acked as they come (see Next).
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverAllPolicy, 0
 	}
 	existing, err := st.Consumer(ctx, s.name)
 	switch {
@@ -195,6 +204,13 @@ func (s *Source) align(ctx context.Context, st jetstream.Stream, pos *Position, 
 			((pos == nil && info.Delivered.Stream == 0) || (pos != nil && info.Delivered.Stream == pos.StreamSeq && info.AckFloor.Stream == pos.StreamSeq))
 		if inStep {
 			return existing, nil
+		}
+		if cfg.OptStartSeq > 0 && info.AckFloor.Stream < pos.StreamSeq {
+			// Acks lost after the checkpoint: those messages are taken
+			// again and acked at once (see Next), so that a stream that
+			// keeps messages until they are acked (work queue, interest)
+			// lets them go.
+			cfg.OptStartSeq = info.AckFloor.Stream + 1
 		}
 		s.log.Info("nats: consumer is not in step with the checkpoint: created again",
 			"consumer", s.name, "delivered", info.Delivered.Stream, "ack_floor", info.AckFloor.Stream,
@@ -230,6 +246,13 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 			meta, err := m.Metadata()
 			if err != nil {
 				return nil, fmt.Errorf("nats: message on %s: %w", m.Subject(), err)
+			}
+			if meta.Sequence.Stream <= s.floor {
+				// Recorded by the checkpoint, its ack lost: let it go.
+				if err := m.Ack(); err != nil {
+					return nil, fmt.Errorf("nats: ack stream seq %d, recorded before: %w", meta.Sequence.Stream, err)
+				}
+				continue
 			}
 			if meta.Sequence.Stream <= s.last {
 				// Redelivered while held (its ack wait ran out): the copy
