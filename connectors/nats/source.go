@@ -85,12 +85,9 @@ type Source struct {
 	stop     chan struct{}
 	progress sync.WaitGroup
 
-	// InProgressDisabled turns off the in-progress acks; for the test that
-	// shows what they prevent.
-	InProgressDisabled bool
-	// AckEarly acks each message as it is read, before its checkpoint: the
-	// broken behaviour the tests must catch. Never set outside tests.
-	AckEarly bool
+	// onRedelivery, if set, is told of each message redelivered while held
+	// (tests).
+	onRedelivery func()
 }
 
 var (
@@ -258,6 +255,9 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 				// Redelivered while held (its ack wait ran out): the copy
 				// held is acked after its checkpoint.
 				s.log.Warn("nats: message redelivered while held; skipped", "stream_seq", meta.Sequence.Stream)
+				if s.onRedelivery != nil {
+					s.onRedelivery()
+				}
 				continue
 			}
 			s.last = meta.Sequence.Stream
@@ -279,11 +279,6 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	s.held = append(s.held, msgs...)
 	s.heldSeq = append(s.heldSeq, seqs...)
 	s.mu.Unlock()
-	if s.AckEarly {
-		for _, m := range msgs {
-			_ = m.Ack()
-		}
-	}
 	return s.decode(ctx, msgs, seqs)
 }
 
@@ -332,11 +327,9 @@ func (s *Source) Ack(ctx context.Context, pos etl.Position) error {
 	if len(acked) == 0 {
 		return nil
 	}
-	if !s.AckEarly {
-		for _, m := range acked {
-			if err := m.Ack(); err != nil {
-				return fmt.Errorf("nats: ack up to stream seq %d: %w", p.StreamSeq, err)
-			}
+	for _, m := range acked {
+		if err := m.Ack(); err != nil {
+			return fmt.Errorf("nats: ack up to stream seq %d: %w", p.StreamSeq, err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.conn.timeout())
@@ -359,9 +352,6 @@ func (s *Source) keepInProgress() {
 		case <-s.stop:
 			return
 		case <-t.C:
-		}
-		if s.InProgressDisabled {
-			continue
 		}
 		s.mu.Lock()
 		held := append([]jetstream.Msg(nil), s.held...)
