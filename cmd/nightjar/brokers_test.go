@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -222,5 +224,78 @@ jobs:
 	}
 	if left := st.CachedInfo().State.Msgs; left != 0 {
 		t.Fatalf("work queue holds %d messages; want none (each acked)", left)
+	}
+}
+
+// TestNATSPublisherKilled: a job publishing a CSV file's rows to a
+// JetStream subject, SIGKILLed at random moments and run again until a run
+// completes: the stream holds each record exactly once, since a replayed
+// batch carries the same Nats-Msg-Ids and the server drops them.
+func TestNATSPublisherKilled(t *testing.T) {
+	js, url, stream, prefix := testJetStream(t, 10*time.Minute, jetstream.LimitsPolicy)
+	n := brokerMessages(t, 10000)
+	seed := rand.Uint64()
+	t.Logf("seed %d, %d records", seed, n)
+	rng := rand.New(rand.NewPCG(seed, 2))
+
+	dir := t.TempDir()
+	var csv strings.Builder
+	csv.WriteString("id,name\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&csv, "%d,lead %d\n", i, i)
+	}
+	writeFile(t, filepath.Join(dir, "in", "leads.csv"), csv.String())
+	cfg := filepath.Join(dir, "nightjar.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`connections:
+  bus: { type: nats, url: "${NJ_NATS_URL}" }
+jobs:
+  publish:
+    batch_size: 500
+    source: { type: files, path: in/*.csv, settle: 0s }
+    steps:
+      - cast: { id: int }
+    targets:
+      - { type: nats, connection: bus, subject: %s.qualified }
+`, prefix))
+	t.Setenv("NJ_NATS_URL", url)
+	ctx := context.Background()
+	count := func() int {
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			return 0
+		}
+		return int(st.CachedInfo().State.Msgs)
+	}
+	killed := killUntilDone(t, rng, cfg, "publish", 8, time.Duration(n/40+100)*time.Millisecond, n, count)
+	t.Logf("%d runs killed mid-way", killed)
+
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[int]int, n)
+	for {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			var rec struct{ ID int }
+			if err := json.Unmarshal(m.Data(), &rec); err != nil {
+				t.Fatalf("message %q: %v", m.Data(), err)
+			}
+			seen[rec.ID]++
+			if seen[rec.ID] > 1 {
+				t.Fatalf("record %d read twice from the stream", rec.ID)
+			}
+		}
+		if got == 0 {
+			break
+		}
+	}
+	if len(seen) != n || count() != n {
+		t.Fatalf("stream: %d distinct records in %d messages; want %d", len(seen), count(), n)
 	}
 }
