@@ -12,6 +12,7 @@ import (
 	_ "github.com/nightjar-etl/nightjar/connectors/nats"
 	_ "github.com/nightjar-etl/nightjar/connectors/parquet"
 	_ "github.com/nightjar-etl/nightjar/connectors/postgres"
+	_ "github.com/nightjar-etl/nightjar/connectors/rabbitmq"
 	_ "github.com/nightjar-etl/nightjar/connectors/salesforce"
 	_ "github.com/nightjar-etl/nightjar/connectors/sqlite"
 	_ "github.com/nightjar-etl/nightjar/connectors/webhook"
