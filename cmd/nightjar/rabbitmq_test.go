@@ -144,7 +144,7 @@ jobs:
 		}
 		var rec struct{ ID int }
 		if err := json.Unmarshal(d.Body, &rec); err != nil {
-			t.Fatalf("message %q: %v", d.Body, err)
+			t.Fatalf("message %q (message-id %q, type %q, redelivered %v): %v", d.Body, d.MessageId, d.ContentType, d.Redelivered, err)
 		}
 		if d.MessageId == "" || d.DeliveryMode != amqp.Persistent {
 			t.Fatalf("record %d: message-id %q, delivery mode %d; want an id, persistent", rec.ID, d.MessageId, d.DeliveryMode)
