@@ -267,6 +267,18 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		if err := got.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("nats: fetch from %q: %w", s.name, err)
 		}
+		if n == 0 && len(msgs) > 0 {
+			// A batch is cut short only at the end of what the stream
+			// holds, so that a replay cuts it the same way: a slow fetch
+			// is tried again.
+			info, err := s.consumer.Info(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("nats: consumer %q: %w", s.name, err)
+			}
+			if info.NumPending > 0 {
+				continue
+			}
+		}
 		if n == 0 {
 			break
 		}

@@ -164,8 +164,17 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		full := s.held+len(msgs) >= s.prefetch
 		s.mu.Unlock()
 		if full {
+			// Waiting for acks is no sign of the end of the queue: the
+			// timer starts again once they came.
 			select {
 			case <-s.acked:
+				if !timer.Stop() {
+					select {
+					case <-timer.C:
+					default:
+					}
+				}
+				timer.Reset(s.cfg.FetchWait)
 				continue
 			case <-ctx.Done():
 				return nil, ctx.Err()
@@ -185,6 +194,19 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 			timer.Reset(s.cfg.FetchWait)
 			continue
 		case <-timer.C:
+			if len(msgs) > 0 {
+				// A batch is cut short only at the end of what the queue
+				// holds, so that a replay cuts it the same way: a slow
+				// delivery is waited for.
+				q, err := s.c.ch.QueueDeclarePassive(s.cfg.Queue, true, false, false, false, nil)
+				if err != nil {
+					return nil, s.c.notFound(err, fmt.Sprintf("queue %q", s.cfg.Queue))
+				}
+				if q.Messages > 0 {
+					timer.Reset(s.cfg.FetchWait)
+					continue
+				}
+			}
 		case err := <-s.closed:
 			return nil, fmt.Errorf("rabbitmq: channel closed: %v", err)
 		case <-ctx.Done():
