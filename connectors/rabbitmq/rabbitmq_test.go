@@ -11,8 +11,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	_ "github.com/nightjar-etl/nightjar/connectors/jsonfile"
 	"github.com/nightjar-etl/nightjar/connectors/internal/msgdecode"
+	_ "github.com/nightjar-etl/nightjar/connectors/jsonfile"
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
