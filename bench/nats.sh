@@ -17,16 +17,16 @@ out=bench/out/nats
 rm -rf "$out"; mkdir -p "$out/in"
 go build -o "$out/nightjar" ./cmd/nightjar
 go build -o "$out/natspeer" ./bench/natspeer
-stream="NJBENCH$$"
 now() { date +%s.%N; }
 
-cat > "$out/nightjar.yaml" <<YAML
+config() { # stream
+  cat > "$out/nightjar.yaml" <<YAML
 connections:
   bus: { type: nats, url: "$url" }
   wh: { type: sqlite, path: nightjar.db }
 jobs:
   consume:
-    source: { type: nats, connection: bus, stream: $stream, consumer: nightjar, fetch_wait: 300ms,
+    source: { type: nats, connection: bus, stream: $1, consumer: nightjar, fetch_wait: 300ms,
               fields: { headers: "" } }
     targets:
       - { type: table, connection: wh, table: leads, mode: append, commit_rows: 10000 }
@@ -35,8 +35,9 @@ jobs:
     steps:
       - cast: { id: int, score: int }
     targets:
-      - { type: nats, connection: bus, subject: $stream.out }
+      - { type: nats, connection: bus, subject: $1.out }
 YAML
+}
 python3 - "$n" > "$out/in/leads.csv" <<'PY'
 import sys
 n = int(sys.argv[1])
@@ -46,6 +47,7 @@ for i in range(1, n + 1):
 PY
 
 for round in 1 2; do
+  stream="NJBENCH$$R$round"; config "$stream"
   "$out/natspeer" publish "$url" "$stream" "$n"
   rm -f "$out/peer.db" "$out/nightjar.db"; rm -rf "$out/.nightjar"
   t0=$(now); "$out/natspeer" consume "$url" "$stream" "$out/peer.db"; t1=$(now)
@@ -63,5 +65,5 @@ print(f"consume {n}: peer {peer_c:.2f}s ({n/peer_c:,.0f}/s), nightjar {nj_c:.2f}
 print(f"publish {n}: peer {peer_p:.2f}s ({n/peer_p:,.0f}/s), nightjar {nj_p:.2f}s ({n/nj_p:,.0f}/s), ratio {nj_p/peer_p:.2f}")
 PY
   rm -rf "$out/.nightjar"
+  "$out/natspeer" delete "$url" "$stream" -
 done
-"$out/natspeer" publish "$url" "$stream" 0 >/dev/null

@@ -5,6 +5,7 @@
 //	natspeer consume URL STREAM DB     drain STREAM with a durable pull consumer: fetch
 //	                                   1,000, decode the JSON, insert into SQLite in
 //	                                   transactions of 10,000 rows, ack after each commit
+//	natspeer delete URL STREAM -       delete STREAM
 //	natspeer republish URL STREAM N    publish N leads to STREAM.out with a Nats-Msg-Id
 //	                                   each, at most 256 awaiting their ack
 //
@@ -67,6 +68,8 @@ func run(args []string) error {
 		return nil
 	case "consume":
 		return consume(ctx, js, stream, args[3])
+	case "delete":
+		return js.DeleteStream(ctx, stream)
 	case "republish":
 		n, _ := strconv.Atoi(args[3])
 		return republish(js, stream+".out", n)
