@@ -5,6 +5,7 @@ package all
 import (
 	_ "github.com/nightjar-etl/nightjar/connectors/csvfile"
 	_ "github.com/nightjar-etl/nightjar/connectors/files"
+	_ "github.com/nightjar-etl/nightjar/connectors/graphql"
 	_ "github.com/nightjar-etl/nightjar/connectors/httpsource"
 	_ "github.com/nightjar-etl/nightjar/connectors/hubspot"
 	_ "github.com/nightjar-etl/nightjar/connectors/jsonfile"
@@ -14,6 +15,7 @@ import (
 	_ "github.com/nightjar-etl/nightjar/connectors/postgres"
 	_ "github.com/nightjar-etl/nightjar/connectors/rabbitmq"
 	_ "github.com/nightjar-etl/nightjar/connectors/salesforce"
+	_ "github.com/nightjar-etl/nightjar/connectors/shopify"
 	_ "github.com/nightjar-etl/nightjar/connectors/sqlite"
 	_ "github.com/nightjar-etl/nightjar/connectors/webhook"
 	_ "github.com/nightjar-etl/nightjar/connectors/xlsx"
