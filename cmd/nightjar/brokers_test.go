@@ -239,12 +239,7 @@ func TestNATSPublisherKilled(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 2))
 
 	dir := t.TempDir()
-	var csv strings.Builder
-	csv.WriteString("id,name\n")
-	for i := 1; i <= n; i++ {
-		fmt.Fprintf(&csv, "%d,lead %d\n", i, i)
-	}
-	writeFile(t, filepath.Join(dir, "in", "leads.csv"), csv.String())
+	writeNumberedLeads(t, filepath.Join(dir, "in", "leads.csv"), n)
 	cfg := filepath.Join(dir, "nightjar.yaml")
 	writeFile(t, cfg, fmt.Sprintf(`connections:
   bus: { type: nats, url: "${NJ_NATS_URL}" }
@@ -298,4 +293,15 @@ jobs:
 	if len(seen) != n || count() != n {
 		t.Fatalf("stream: %d distinct records in %d messages; want %d", len(seen), count(), n)
 	}
+}
+
+// writeNumberedLeads writes a CSV file of n leads, ids 1..n.
+func writeNumberedLeads(t *testing.T, path string, n int) {
+	t.Helper()
+	var csv strings.Builder
+	csv.WriteString("id,name\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&csv, "%d,lead %d\n", i, i)
+	}
+	writeFile(t, path, csv.String())
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -103,12 +102,7 @@ func TestRabbitMQPublisherKilled(t *testing.T) {
 	t.Logf("seed %d, %d records", seed, n)
 	rng := rand.New(rand.NewPCG(seed, 4))
 	dir := t.TempDir()
-	var csv strings.Builder
-	csv.WriteString("id,name\n")
-	for i := 1; i <= n; i++ {
-		fmt.Fprintf(&csv, "%d,lead %d\n", i, i)
-	}
-	writeFile(t, filepath.Join(dir, "in", "leads.csv"), csv.String())
+	writeNumberedLeads(t, filepath.Join(dir, "in", "leads.csv"), n)
 	cfg := filepath.Join(dir, "nightjar.yaml")
 	writeFile(t, cfg, fmt.Sprintf(`connections:
   rabbit: { type: amqp, url: "${NJ_AMQP_URL}" }

@@ -2,15 +2,13 @@ package nats
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/nightjar-etl/nightjar/connectors/internal/brokerconn"
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
@@ -92,12 +90,10 @@ func (t *Target) Open(ctx context.Context, env etl.TargetEnv) error {
 	return nil
 }
 
-// MsgID is the Nats-Msg-Id of row (or of the whole batch, row -1) of the
-// batch with key batchKey: the same for a batch and its replay, different
-// across jobs and targets.
+// MsgID is the id of row (or of the whole batch, row -1) of the batch
+// with key batchKey: see brokerconn.RecordID.
 func MsgID(job, target, batchKey string, row int) string {
-	sum := sha256.Sum256([]byte(job + "\x00" + target + "\x00" + batchKey + "\x00" + strconv.Itoa(row)))
-	return hex.EncodeToString(sum[:16])
+	return brokerconn.RecordID(job, target, batchKey, row)
 }
 
 // Write publishes the batch, at most MaxInFlight messages awaiting their

@@ -2,14 +2,12 @@ package rabbitmq
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/nightjar-etl/nightjar/connectors/internal/brokerconn"
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
@@ -89,11 +87,10 @@ func (t *Target) Open(ctx context.Context, env etl.TargetEnv) error {
 	return nil
 }
 
-// MessageID is the message-id of row of the batch with key batchKey: the
-// same for a batch and its replay, different across jobs and targets.
+// MessageID is the id of row (or of the whole batch, row -1) of the batch
+// with key batchKey: see brokerconn.RecordID.
 func MessageID(job, target, batchKey string, row int) string {
-	sum := sha256.Sum256([]byte(job + "\x00" + target + "\x00" + batchKey + "\x00" + strconv.Itoa(row)))
-	return hex.EncodeToString(sum[:16])
+	return brokerconn.RecordID(job, target, batchKey, row)
 }
 
 // Write publishes the batch's records, at most MaxInFlight awaiting their

@@ -2,12 +2,15 @@ package brokerconn
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -116,4 +119,13 @@ func Dial[T any](ctx context.Context, attempts int, connect func(context.Context
 		case <-t.C:
 		}
 	}
+}
+
+// RecordID is the id a broker target gives row of the batch with key
+// batchKey (row -1: the whole batch), as Nats-Msg-Id or AMQP message-id:
+// the same for a batch and its replay after a crash (etl.BatchKey),
+// different across jobs and targets.
+func RecordID(job, target, batchKey string, row int) string {
+	sum := sha256.Sum256([]byte(job + "\x00" + target + "\x00" + batchKey + "\x00" + strconv.Itoa(row)))
+	return hex.EncodeToString(sum[:16])
 }
