@@ -44,7 +44,7 @@ func testQueue(t *testing.T) (ch *amqp.Channel, url, queue string) {
 // empty (every message acked).
 func TestRabbitMQConsumerKilled(t *testing.T) {
 	ch, url, queue := testQueue(t)
-	n := brokerMessages(t, 10000)
+	n := brokerMessages(t, 5000)
 	if err := ch.Confirm(false); err != nil {
 		t.Fatal(err)
 	}

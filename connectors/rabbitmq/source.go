@@ -54,6 +54,10 @@ func init() {
 type Position struct {
 	Messages int    `json:"messages"`
 	Digest   string `json:"digest"`
+	// Last names the batch's last message (its message-id, or a digest of
+	// its body): a run that finds it among the messages redelivered first
+	// knows they were recorded, their ack lost.
+	Last string `json:"last,omitempty"`
 }
 
 // Source consumes a queue.
@@ -77,6 +81,11 @@ type Source struct {
 	batches []heldBatch
 	held    int // messages delivered and not acked
 	acked   chan struct{}
+	// recorded is the last message the checkpoint passed when the run
+	// began; ahead are deliveries taken from the queue before Next uses
+	// them.
+	recorded string
+	ahead    []amqp.Delivery
 }
 
 type heldBatch struct {
@@ -122,6 +131,12 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if env.Position != nil && !env.FullRefresh {
+		var p Position
+		if err := json.Unmarshal(env.Position, &p); err == nil {
+			s.recorded = p.Last
+		}
+	}
 	s.prefetch = s.cfg.Prefetch
 	if s.prefetch == 0 {
 		s.prefetch = 4 * s.batch
@@ -156,10 +171,20 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	if s.done {
 		return nil, etl.ErrEndOfInput
 	}
+	if s.recorded != "" {
+		if err := s.skipRecorded(ctx); err != nil {
+			return nil, err
+		}
+	}
 	msgs := make([]amqp.Delivery, 0, s.batch)
 	timer := time.NewTimer(s.cfg.FetchWait)
 	defer timer.Stop()
 	for len(msgs) < s.batch {
+		if len(s.ahead) > 0 {
+			msgs = append(msgs, s.ahead[0])
+			s.ahead = s.ahead[1:]
+			continue
+		}
 		s.mu.Lock()
 		full := s.held+len(msgs) >= s.prefetch
 		s.mu.Unlock()
@@ -239,7 +264,7 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 			Origin: fmt.Sprintf("rabbitmq queue %s message %s", s.cfg.Queue, messageName(d))}
 		bytes += int64(len(d.Body))
 	}
-	pos, _ := json.Marshal(Position{Messages: len(msgs), Digest: hex.EncodeToString(digest.Sum(nil)[:16])})
+	pos, _ := json.Marshal(Position{Messages: len(msgs), Digest: hex.EncodeToString(digest.Sum(nil)[:16]), Last: identity(msgs[len(msgs)-1])})
 	s.mu.Lock()
 	s.batches = append(s.batches, heldBatch{pos: string(pos), tag: msgs[len(msgs)-1].DeliveryTag, messages: len(msgs)})
 	s.held += len(msgs)
@@ -253,6 +278,50 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	}
 	b.Position, b.Bytes = pos, bytes
 	return b, nil
+}
+
+// skipRecorded looks at the messages the queue redelivers first (a run
+// that died holding them): when the last message the checkpoint passed is
+// among them, its ack was lost after the checkpoint (the process died in
+// between), so it and those before it are acked now instead of loaded
+// again. The others stay ahead, to be read in order.
+func (s *Source) skipRecorded(ctx context.Context) error {
+	recorded := s.recorded
+	s.recorded = ""
+	for len(s.ahead) < s.prefetch {
+		var d amqp.Delivery
+		select {
+		case d = <-s.deliveries:
+		case <-time.After(s.cfg.FetchWait):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !d.Redelivered {
+			s.ahead = append(s.ahead, d)
+			return nil
+		}
+		s.ahead = append(s.ahead, d)
+		if identity(d) == recorded {
+			if err := s.c.ch.Ack(d.DeliveryTag, true); err != nil {
+				return fmt.Errorf("rabbitmq: ack %d messages recorded before: %w", len(s.ahead), err)
+			}
+			s.log.Info("rabbitmq: messages recorded by the last checkpoint came again (their ack was lost): acked", "messages", len(s.ahead))
+			s.ahead = s.ahead[:0]
+			return nil
+		}
+	}
+	return nil
+}
+
+// identity names a message for Position.Last: its message-id, or a digest
+// of its body.
+func identity(d amqp.Delivery) string {
+	if d.MessageId != "" {
+		return "id:" + d.MessageId
+	}
+	sum := sha256.Sum256(d.Body)
+	return "body:" + hex.EncodeToString(sum[:16])
 }
 
 func messageName(d amqp.Delivery) string {
