@@ -94,7 +94,7 @@ func (b *backend) planFor(ctx context.Context, q sqlx.QueryerContext, table stri
 	p := &loadPlan{schema: s, table: table, keys: keys, direct: len(keys) == 0}
 	for i := range s.Len() {
 		f := s.Field(i)
-		if ct, ok := types[b.IdentKey(f.Name)]; ok && ct != b.ColumnType(f.Type) {
+		if ct, ok := types[b.IdentKey(f.Name)]; ok && ct != b.ColumnType(f) {
 			p.direct = false
 			p.casts = append(p.casts, cast{field: f.Name, columnType: ct})
 		}
@@ -207,15 +207,17 @@ func value(col *etl.Column, r int) (driver.Value, error) {
 		return nil, nil
 	}
 	switch col.Type {
-	case etl.TypeString:
+	case etl.TypeString, etl.TypeDecimal, etl.TypeUUID:
 		return col.Str[r], nil
+	case etl.TypeBytes:
+		return []byte(col.Str[r]), nil
 	case etl.TypeInt:
 		return col.Int[r], nil
 	case etl.TypeFloat:
 		return col.Float[r], nil
 	case etl.TypeBool:
 		return col.Bool[r], nil
-	case etl.TypeTimestamp, etl.TypeDate:
+	case etl.TypeTimestamp, etl.TypeDate, etl.TypeLocalTimestamp:
 		return col.Time[r].UTC(), nil
 	case etl.TypeJSON:
 		return sqlconn.EncodeJSON(col.JSON[r])

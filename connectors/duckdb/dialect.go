@@ -21,22 +21,26 @@ func (Dialect) QuoteIdent(name string) (string, error) { return sqlconn.Quote(na
 // too, ignoring case.
 func (Dialect) IdentKey(name string) string { return sqlconn.FoldASCII(name) }
 
-// ColumnType maps a field type to a column type: timestamps are TIMESTAMP
-// in UTC (an instant, microseconds), JSON DuckDB's JSON type.
-func (Dialect) ColumnType(t etl.Type) string {
-	switch t {
+// ColumnType maps a field to a column type: timestamps are TIMESTAMP in
+// UTC (an instant, microseconds), local timestamps TIMESTAMP as their wall
+// clock, JSON DuckDB's JSON type, bytes BLOB; decimals and UUIDs are kept
+// as their exact text (VARCHAR).
+func (Dialect) ColumnType(f etl.Field) string {
+	switch f.Type {
 	case etl.TypeInt:
 		return "BIGINT"
 	case etl.TypeFloat:
 		return "DOUBLE"
 	case etl.TypeBool:
 		return "BOOLEAN"
-	case etl.TypeTimestamp:
+	case etl.TypeTimestamp, etl.TypeLocalTimestamp:
 		return "TIMESTAMP"
 	case etl.TypeDate:
 		return "DATE"
 	case etl.TypeJSON:
 		return "JSON"
+	case etl.TypeBytes:
+		return "BLOB"
 	}
 	return "VARCHAR"
 }
