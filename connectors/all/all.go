@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/nightjar-etl/nightjar/connectors/csvfile"
+	_ "github.com/nightjar-etl/nightjar/connectors/duckdb"
 	_ "github.com/nightjar-etl/nightjar/connectors/files"
 	_ "github.com/nightjar-etl/nightjar/connectors/graphql"
 	_ "github.com/nightjar-etl/nightjar/connectors/httpsource"
@@ -11,8 +12,10 @@ import (
 	_ "github.com/nightjar-etl/nightjar/connectors/jsonfile"
 	_ "github.com/nightjar-etl/nightjar/connectors/mailchimp"
 	_ "github.com/nightjar-etl/nightjar/connectors/mysql"
+	_ "github.com/nightjar-etl/nightjar/connectors/nats"
 	_ "github.com/nightjar-etl/nightjar/connectors/parquet"
 	_ "github.com/nightjar-etl/nightjar/connectors/postgres"
+	_ "github.com/nightjar-etl/nightjar/connectors/rabbitmq"
 	_ "github.com/nightjar-etl/nightjar/connectors/salesforce"
 	_ "github.com/nightjar-etl/nightjar/connectors/shopify"
 	_ "github.com/nightjar-etl/nightjar/connectors/sqlite"

@@ -1,8 +1,6 @@
 package sqlite
 
 import (
-	"strings"
-
 	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
 	"github.com/nightjar-etl/nightjar/etl"
 )
@@ -29,15 +27,7 @@ func (Dialect) IdentKey(name string) string { return sqlconn.FoldASCII(name) }
 
 // ColumnType maps a field type to a column type: timestamps are RFC 3339
 // text in UTC, dates YYYY-MM-DD text, bools 0/1 integers, JSON text.
-func (Dialect) ColumnType(t etl.Type) string {
-	switch t {
-	case etl.TypeInt, etl.TypeBool:
-		return "INTEGER"
-	case etl.TypeFloat:
-		return "REAL"
-	}
-	return "TEXT"
-}
+func (Dialect) ColumnType(f etl.Field) string { return etl.SQLColumnType(f, etl.DialectSQLite) }
 
 // Placeholder returns "?".
 func (Dialect) Placeholder(int) string { return "?" }
@@ -46,14 +36,4 @@ func (Dialect) Placeholder(int) string { return "?" }
 func (Dialect) MaxParams() int { return maxParams }
 
 // UpsertClause returns ON CONFLICT (keys) DO UPDATE SET col = excluded.col.
-func (Dialect) UpsertClause(keys, updates []string) string {
-	clause := " ON CONFLICT (" + strings.Join(keys, ", ") + ") DO "
-	if len(updates) == 0 {
-		return clause + "NOTHING"
-	}
-	set := make([]string, len(updates))
-	for i, u := range updates {
-		set[i] = u + " = excluded." + u
-	}
-	return clause + "UPDATE SET " + strings.Join(set, ", ")
-}
+func (Dialect) UpsertClause(keys, updates []string) string { return sqlconn.OnConflict(keys, updates) }
