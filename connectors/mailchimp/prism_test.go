@@ -1,7 +1,6 @@
 package mailchimp_test
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,11 +18,6 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
-
-// mailchimpSpec is Mailchimp's OpenAPI description in ../shared beside
-// the module ($NIGHTJAR_SHARED when it lies elsewhere, as from a git
-// worktree).
-var mailchimpSpec = filepath.Join(cmp.Or(os.Getenv("NIGHTJAR_SHARED"), "../../../shared"), "testdata/mailchimp/marketing-api.openapi.json")
 
 // patchMergeFields writes a copy of Mailchimp's description in which a
 // merge field's value may be text or a number as well as an object: the
@@ -121,13 +115,7 @@ func (v *violations) RoundTrip(req *http.Request) (*http.Response, error) {
 // request that does break it.
 func TestRequestsValidateAgainstMailchimpDescription(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(mailchimpSpec); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("Mailchimp's description is not at %s: set NIGHTJAR_SHARED to the shared folder", mailchimpSpec)
-		}
-		t.Skipf("Mailchimp's description is not at %s: set NIGHTJAR_SHARED to the shared folder (CI fails here instead)", mailchimpSpec)
-	}
-	spec, patched := patchMergeFields(t, mailchimpSpec)
+	spec, patched := patchMergeFields(t, httpapitest.SharedTestdata(t, "mailchimp/marketing-api.openapi.json", "Mailchimp's description"))
 	if patched == 0 {
 		t.Fatal("no merge_fields schema typed as objects in the description: the patch is stale")
 	}

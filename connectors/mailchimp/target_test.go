@@ -22,43 +22,7 @@ const (
 	testList = "a1b2c3d4e5"
 )
 
-// memStore is a state store's fingerprints in memory, listable.
-type memStore struct {
-	mu sync.Mutex
-	m  map[string]map[string]string
-}
-
-func newMemStore() *memStore { return &memStore{m: map[string]map[string]string{}} }
-
-func (s *memStore) Fingerprints(_ context.Context, target string, ids []string) (map[string]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]string{}
-	for _, id := range ids {
-		if v, ok := s.m[target][id]; ok {
-			out[id] = v
-		}
-	}
-	return out, nil
-}
-
-func (s *memStore) SaveFingerprints(_ context.Context, target string, digests map[string]string, _ time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m[target] == nil {
-		s.m[target] = map[string]string{}
-	}
-	maps.Copy(s.m[target], digests)
-	return nil
-}
-
-func (s *memStore) AllFingerprints(_ context.Context, target string) (map[string]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return maps.Clone(s.m[target]), nil
-}
-
-var _ etl.FingerprintLister = (*memStore)(nil)
+func newMemStore() *httpapitest.Fingerprints { return httpapitest.NewFingerprints() }
 
 // connection is a mailchimp connection to srv.
 func connection(t interface{ Fatal(...any) }, srv *mailchimptest.Server) *etl.Connection {

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,36 +69,6 @@ type msg struct {
 	conv, id, text, status, priority, tags string
 }
 
-// memStore is etl.Fingerprints in memory.
-type memStore struct {
-	mu sync.Mutex
-	m  map[string]map[string]string
-}
-
-func (s *memStore) Fingerprints(_ context.Context, target string, ids []string) (map[string]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]string{}
-	for _, id := range ids {
-		if v, ok := s.m[target][id]; ok {
-			out[id] = v
-		}
-	}
-	return out, nil
-}
-
-func (s *memStore) SaveFingerprints(_ context.Context, target string, digests map[string]string, _ time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m[target] == nil {
-		s.m[target] = map[string]string{}
-	}
-	for k, v := range digests {
-		s.m[target][k] = v
-	}
-	return nil
-}
-
 func batchOf(seq int64, msgs []msg) *etl.Batch {
 	rows := make([][]string, len(msgs))
 	for i, m := range msgs {
@@ -128,7 +97,7 @@ func TestTicketsOneTicketPerConversationWhateverTheCrashes(t *testing.T) {
 		conn := connection(t, srv, -1)
 		// The state store's contract in memory: the real one (SQLite,
 		// an fsync per save) is what the process test kills.
-		store := &memStore{m: map[string]map[string]string{}}
+		store := httpapitest.NewFingerprints()
 		srv.ForgetIdempotency = rapid.Bool().Draw(rt, "forgetIdempotency")
 		nConv := rapid.IntRange(1, 5).Draw(rt, "conversations")
 		statuses := []string{"new", "open", "pending", "solved"}
@@ -316,7 +285,7 @@ func TestTicketsPacedByRetryAfter(t *testing.T) {
 	clock := httpapitest.NewClock(t0)
 	tg := newTickets(t, ticketsConfig(), connection(t, srv, 0))
 	ctx := context.Background()
-	if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t", Fingerprints: &memStore{m: map[string]map[string]string{}}, Clock: clock}); err != nil {
+	if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t", Fingerprints: httpapitest.NewFingerprints(), Clock: clock}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tg.Write(ctx, batchOf(1, []msg{{conv: "c1", id: "1", text: "hi"}, {conv: "c1", id: "2", text: "there"}})); err != nil {

@@ -23,7 +23,7 @@ func TestUsersJobPolledAndEachResultMatched(t *testing.T) {
 	srv.RefuseEmail("bad@example.com", "Email bad@example.com is not properly formatted")
 	cfg := zendesk.TargetConfig{Object: "users", BatchSize: 2, Map: map[string]string{"email": "email", "name": "name"}}
 	ctx := context.Background()
-	store := &memStore{m: map[string]map[string]string{}}
+	store := httpapitest.NewFingerprints()
 	b := etltest.StringBatch("users.csv", 2, `{}`, []string{"email", "name"},
 		[]string{"Ann@Example.com", "Ann"}, []string{"bad@example.com", "Bad"}, []string{"cy@example.com", "Cy"}, []string{"", "No Email"})
 	for run := 0; run < 2; run++ {
