@@ -229,7 +229,14 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	}); err != nil {
 		return fmt.Errorf("open source: %w", err)
 	}
-	defer job.Source.Close()
+	defer func() {
+		// Last, after the final checkpoint and its Ack: a failure here is
+		// the run's (reported, not logged), though nothing committed is
+		// taken back. Like the checkpoint, it is not abandoned on cancel.
+		if cerr := job.Source.Close(context.WithoutCancel(ctx)); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close source: %w", cerr))
+		}
+	}()
 
 	if !p.opts.DryRun {
 		env := TargetEnv{

@@ -61,7 +61,7 @@ func preview(ctx context.Context, job string, built *etl.Job, limit, step, sampl
 	if err := src.Open(ctx, etl.SourceEnv{Job: job, FullRefresh: true, BatchSize: min(sample, built.BatchSize), Clock: etl.SystemClock{}}); err != nil {
 		return nil, fmt.Errorf("preview %s: open source: %w", job, err)
 	}
-	defer src.Close()
+	defer src.Close(context.WithoutCancel(ctx))
 	var batches []*etl.Batch
 	read := 0
 	for read < sample {

@@ -695,11 +695,13 @@ func (s *Source) rel(path string) string {
 	return path
 }
 
-func (s *Source) closeCurrent() {
-	if s.cur != nil {
-		s.cur.f.Close()
-		s.cur = nil
+func (s *Source) closeCurrent() error {
+	if s.cur == nil {
+		return nil
 	}
+	err := s.cur.f.Close()
+	s.cur = nil
+	return err
 }
 
 // Ack moves the files finished so far that the ledger now holds (their
@@ -746,8 +748,12 @@ func (s *Source) Ack(ctx context.Context, _ etl.Position) error {
 	return errors.Join(errs...)
 }
 
-// Close closes the file being read.
-func (s *Source) Close() error {
-	s.closeCurrent()
+// Close closes the file being read. It archives nothing: Ack archived the
+// files whose rows were recorded, and the others stay in place for the
+// next run.
+func (s *Source) Close(context.Context) error {
+	if err := s.closeCurrent(); err != nil {
+		return fmt.Errorf("files: close: %w", err)
+	}
 	return nil
 }

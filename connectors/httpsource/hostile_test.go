@@ -29,7 +29,7 @@ func drain(src *httpsource.Source, env etl.SourceEnv, limit int) (rows int, pos 
 	if err := src.Open(ctx, env); err != nil {
 		return 0, nil, err
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	for range limit {
 		b, err := src.Next(ctx)
 		if errors.Is(err, etl.ErrEndOfInput) {

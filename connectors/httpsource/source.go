@@ -777,4 +777,4 @@ func jsonKind(v any) string {
 }
 
 // Close releases nothing: each page's response is closed once read.
-func (s *Source) Close() error { return nil }
+func (s *Source) Close(context.Context) error { return nil }

@@ -130,7 +130,7 @@ func readAll(t *testing.T, src *httpsource.Source, pos etl.Position, clock etl.C
 	if err := src.Open(ctx, etl.SourceEnv{Job: "forms", Position: pos, BatchSize: 4, Clock: clock}); err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	var emails []string
 	var rejects []etl.Reject
 	for {

@@ -38,7 +38,7 @@ type probeSource struct {
 }
 
 func (s *probeSource) Open(context.Context, etl.SourceEnv) error { return nil }
-func (s *probeSource) Close() error                              { return nil }
+func (s *probeSource) Close(context.Context) error               { return nil }
 func (s *probeSource) Next(ctx context.Context) (*etl.Batch, error) {
 	if probes.get(s.cfg.Probe).fail.Load() {
 		return nil, errors.New("probe source told to fail")
