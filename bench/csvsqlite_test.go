@@ -76,7 +76,7 @@ jobs:
 		if err != nil {
 			b.Fatal(err)
 		}
-		job, err := cfg.Build("leads", nil)
+		job, err := cfg.Build("leads", nil, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -241,14 +241,3 @@ func BatchKey(b *Batch) string {
 type Skipper interface {
 	TakeSkipped() int64
 }
-
-// Clock is injected wherever time matters, so tests need not sleep.
-type Clock interface {
-	Now() time.Time
-}
-
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-// Now returns the current time.
-func (SystemClock) Now() time.Time { return time.Now() }

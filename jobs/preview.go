@@ -40,7 +40,7 @@ const DefaultPreviewSample = 1000
 // go through the steps as in a run (etl.StepChain); when a step fails, the
 // stages end before it and the error is that of the first step to fail.
 func (c *Config) Preview(ctx context.Context, job string, limit, step, sample int) ([]PreviewStage, error) {
-	built, err := c.Build(job, nil)
+	built, err := c.Build(job, nil, nil)
 	if err != nil {
 		return nil, err
 	}

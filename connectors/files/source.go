@@ -155,14 +155,17 @@ type Source struct {
 	archiveDir string
 	failedDir  string
 
-	env      etl.SourceEnv
-	log      *slog.Logger
-	clock    etl.Clock
-	realRoot string
-	files    []string
-	next     int // index in files of the next file to open
-	pos      *Position
-	cur      *openFile
+	env   etl.SourceEnv
+	log   *slog.Logger
+	clock etl.Clock // the run's (SourceEnv), from Open
+	// watchClock is the one it was built with, for Watch, which runs
+	// beside the runs rather than in one.
+	watchClock etl.Clock
+	realRoot   string
+	files      []string
+	next       int // index in files of the next file to open
+	pos        *Position
+	cur        *openFile
 	// finished are the files read to their end and not archived yet;
 	// Next adds to it while Ack, on the runner's commit stage, takes
 	// from it.
@@ -261,7 +264,7 @@ func NewSource(cfg SourceConfig, env etl.BuildEnv) (*Source, error) {
 		pattern: pattern, baseDir: env.BaseDir, root: root, format: format,
 		csv: cfg.CSV, json: cfg.JSON, xlsx: cfg.XLSX,
 		enc: enc, autoEnc: enc == nil && !strings.EqualFold(strings.ReplaceAll(cfg.CSV.Encoding, "-", ""), "utf8"),
-		settle: cfg.Settle, poll: cfg.Poll, watch: cfg.Watch,
+		settle: cfg.Settle, poll: cfg.Poll, watch: cfg.Watch, watchClock: etl.SystemClockOr(env.Clock),
 	}
 	if cfg.Archive != "" {
 		s.archiveDir = abs(cfg.Archive)
@@ -300,10 +303,7 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.clock = env.Clock
-	if s.clock == nil {
-		s.clock = etl.SystemClock{}
-	}
+	s.clock = etl.SystemClockOr(env.Clock)
 	s.mu.Lock()
 	s.finished = nil
 	s.mu.Unlock()
@@ -584,12 +584,8 @@ func (s *Source) settled(ctx context.Context, path string) (os.FileInfo, bool, e
 		wait := s.settle - age
 		s.log.Info(fmt.Sprintf("waiting %s for %s to settle (settle: %s)", wait.Round(100*time.Millisecond), s.rel(path), s.settle),
 			"file", s.rel(path), "wait", wait)
-		t := time.NewTimer(s.settle - age)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, false, ctx.Err()
-		case <-t.C:
+		if err := etl.Sleep(ctx, s.clock, wait); err != nil {
+			return nil, false, err
 		}
 		now, err := os.Stat(path)
 		if err != nil {

@@ -23,8 +23,8 @@ type Options struct {
 	// set, reports whether the owner of a held lease is dead.
 	Owner     string
 	OwnerGone func(owner string) bool
-	// Clock defaults to jobs.SystemClock.
-	Clock jobs.Clock
+	// Clock defaults to etl.SystemClock.
+	Clock etl.Clock
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Webhook, if set, is the URL of a Slack-compatible incoming webhook
@@ -57,7 +57,7 @@ type Daemon struct {
 // New returns a daemon for opts; it starts nothing.
 func New(opts Options) *Daemon {
 	if opts.Clock == nil {
-		opts.Clock = jobs.SystemClock{}
+		opts.Clock = etl.SystemClock{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -147,7 +147,7 @@ var _ jobs.Launcher = runnerLauncher{}
 
 func (l runnerLauncher) Launch(ctx context.Context, req jobs.LaunchRequest) (etl.Run, error) {
 	d := l.d
-	job, err := d.Config().Build(req.Job, d.log)
+	job, err := d.Config().Build(req.Job, d.log, d.opts.Clock)
 	if err != nil {
 		return etl.Run{}, err
 	}
