@@ -17,4 +17,6 @@ import (
 	_ "github.com/nightjar-etl/nightjar/connectors/sqlite"
 	_ "github.com/nightjar-etl/nightjar/connectors/webhook"
 	_ "github.com/nightjar-etl/nightjar/connectors/xlsx"
+	_ "github.com/nightjar-etl/nightjar/connectors/xmlfile"
+	_ "github.com/nightjar-etl/nightjar/connectors/zendesk"
 )
