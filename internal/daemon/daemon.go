@@ -49,6 +49,9 @@ type Daemon struct {
 	cfg      atomic.Pointer[jobs.Config]
 	running  atomic.Bool // the scheduler is running and not stopping
 	stopping atomic.Bool // stop was asked: the runs in flight are finishing
+	// stop is Run's stop channel, set before running is: once stop is
+	// closed, readiness says so at once, not when a goroutine notices.
+	stop     <-chan struct{}
 	reloadMu sync.Mutex
 	globs    sync.Map         // job name → glob of its watched folder
 	onEvent  func(jobs.Event) // tests' hook
@@ -94,6 +97,7 @@ func (d *Daemon) Run(ctx context.Context, stop <-chan struct{}) error {
 			d.notifier.wait()
 		}()
 	}
+	d.stop = stop
 	d.running.Store(true)
 	go func() {
 		select {
