@@ -64,6 +64,14 @@ type faultDB struct {
 	// target keys placing its tables, how to open the database (nil while
 	// it does not exist) and how to name a table in a query.
 	place func(t *testing.T, dir, suffix string) (conn, at string, open func() *sql.DB, table func(string) string)
+	// exclusive marks a database one process at a time may open (a DuckDB
+	// file): place's open is then released (closed) by release before
+	// each run of the binary, the test reading it only between runs, and
+	// kills land at random delays, not at row counts it cannot watch.
+	exclusive bool
+	// cells, when set, limits the database's cells (CI time): the others
+	// exercise code it shares with a database that runs them all.
+	cells func(mode, shape, event string) bool
 }
 
 func faultDBs(t *testing.T) []faultDB {
@@ -89,6 +97,7 @@ func faultDBs(t *testing.T) []faultDB {
 		}
 		return "  wh: { type: sqlite, path: out/wh.db }\n", "", open, func(n string) string { return `"` + n + `"` }
 	}}}
+	dbs = append(dbs, duckdbFaultDB(t))
 	if dsn := os.Getenv("NIGHTJAR_TEST_POSTGRES"); dsn != "" {
 		db, err := sql.Open("pgx", dsn)
 		if err != nil {
@@ -149,6 +158,9 @@ func TestFaultMatrix(t *testing.T) {
 			for _, mode := range faultModes {
 				for _, shape := range faultShapes {
 					for _, event := range faultEvents {
+						if db.cells != nil && !db.cells(mode, shape, event) {
+							continue
+						}
 						for r := range repeat {
 							cell++
 							name := fmt.Sprintf("%s/%s/%s", mode, shape, event)
@@ -165,6 +177,9 @@ func TestFaultMatrix(t *testing.T) {
 								fc.t = t
 								fc.dir = t.TempDir()
 								fc.conn, fc.at, fc.open, fc.table = db.place(t, fc.dir, suffix)
+								if db.exclusive {
+									fc.release = func() { releaseDuckDB(fc.dir) }
+								}
 								fc.run()
 							})
 						}
@@ -181,6 +196,32 @@ func TestFaultMatrix(t *testing.T) {
 
 type faultStats struct {
 	kills, midLoad atomicInt
+	// killWindow bounds the random delay of a kill that cannot watch
+	// rows (see faultDB.exclusive); 0 until first used.
+	mu         sync.Mutex
+	killWindow time.Duration
+}
+
+func (s *faultStats) window() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.killWindow == 0 {
+		s.killWindow = time.Second
+	}
+	return s.killWindow
+}
+
+// adapt widens the window after a kill that found nothing loaded, and
+// narrows it after one that found the load done.
+func (s *faultStats) adapt(early, late bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case early && s.killWindow < 16*time.Second:
+		s.killWindow *= 2
+	case late && s.killWindow > 200*time.Millisecond:
+		s.killWindow /= 2
+	}
 }
 
 type atomicInt struct {
@@ -203,6 +244,7 @@ type faultCell struct {
 	conn, at string
 	open     func() *sql.DB
 	table    func(string) string
+	release  func() // see faultDB.exclusive
 
 	cfg string
 	// jobs are the cell's jobs, with the table each loads and its mode
@@ -422,6 +464,9 @@ func (fc *faultCell) load(kills int, afterFirstKill func()) {
 		}
 		out := &syncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
+		if fc.release != nil {
+			fc.release()
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -489,9 +534,15 @@ func (fc *faultCell) kill(cmd *exec.Cmd, done chan error) bool {
 	}
 	var deadline <-chan time.Time
 	threshold := 0
-	if fc.rng.IntN(2) == 0 {
+	switch {
+	case fc.release != nil:
+		// The process holds the database: no row count to watch. The
+		// delay is drawn from a window that grows while kills find no
+		// row loaded and shrinks when they find the load done.
+		deadline = time.After(time.Duration(fc.rng.Int64N(int64(fc.stats.window()))))
+	case fc.rng.IntN(2) == 0:
 		deadline = time.After(time.Duration(fc.rng.IntN(120)) * time.Millisecond)
-	} else {
+	default:
 		threshold = 1 + fc.rng.IntN(fc.size.rows-1)
 		deadline = time.After(30 * time.Second)
 	}
@@ -516,8 +567,12 @@ func (fc *faultCell) kill(cmd *exec.Cmd, done chan error) bool {
 			return false
 		}
 		fc.stats.kills.Add(1)
-		if n := fc.rows(fc.jobs[0].tables[0].name); n > 0 && n < fc.size.rows {
+		n := fc.rows(fc.jobs[0].tables[0].name)
+		if n > 0 && n < fc.size.rows {
 			fc.stats.midLoad.Add(1)
+		}
+		if fc.release != nil {
+			fc.stats.adapt(n == 0, n >= fc.size.rows)
 		}
 		return true
 	}

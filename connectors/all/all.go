@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/nightjar-etl/nightjar/connectors/csvfile"
+	_ "github.com/nightjar-etl/nightjar/connectors/duckdb"
 	_ "github.com/nightjar-etl/nightjar/connectors/files"
 	_ "github.com/nightjar-etl/nightjar/connectors/graphql"
 	_ "github.com/nightjar-etl/nightjar/connectors/httpsource"

@@ -1,8 +1,6 @@
 package sqlite
 
 import (
-	"strings"
-
 	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
 	"github.com/nightjar-etl/nightjar/etl"
 )
@@ -38,14 +36,4 @@ func (Dialect) Placeholder(int) string { return "?" }
 func (Dialect) MaxParams() int { return maxParams }
 
 // UpsertClause returns ON CONFLICT (keys) DO UPDATE SET col = excluded.col.
-func (Dialect) UpsertClause(keys, updates []string) string {
-	clause := " ON CONFLICT (" + strings.Join(keys, ", ") + ") DO "
-	if len(updates) == 0 {
-		return clause + "NOTHING"
-	}
-	set := make([]string, len(updates))
-	for i, u := range updates {
-		set[i] = u + " = excluded." + u
-	}
-	return clause + "UPDATE SET " + strings.Join(set, ", ")
-}
+func (Dialect) UpsertClause(keys, updates []string) string { return sqlconn.OnConflict(keys, updates) }

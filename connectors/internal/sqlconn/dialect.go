@@ -85,3 +85,18 @@ func FoldASCII(s string) string {
 	}
 	return s
 }
+
+// OnConflict is the UpsertClause of the databases that spell it as
+// PostgreSQL does (SQLite, DuckDB): ON CONFLICT (keys) DO UPDATE SET col =
+// excluded.col, or DO NOTHING without updates.
+func OnConflict(keys, updates []string) string {
+	clause := " ON CONFLICT (" + strings.Join(keys, ", ") + ") DO "
+	if len(updates) == 0 {
+		return clause + "NOTHING"
+	}
+	set := make([]string, len(updates))
+	for i, u := range updates {
+		set[i] = u + " = excluded." + u
+	}
+	return clause + "UPDATE SET " + strings.Join(set, ", ")
+}

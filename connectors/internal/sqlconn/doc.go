@@ -1,5 +1,5 @@
 // Package sqlconn is the SQL plumbing shared by nightjar's database table
-// targets and sources (SQLite, PostgreSQL, MySQL/MariaDB): a Dialect for
+// targets and sources (SQLite, DuckDB, PostgreSQL, MySQL/MariaDB): a Dialect for
 // identifier quoting, type mapping and upsert syntax; builders of multi-row
 // INSERT and upsert statements sized to the driver's parameter limit; the
 // comparison of a batch schema with a table's columns (evolve or strict);
