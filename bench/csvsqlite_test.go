@@ -94,7 +94,7 @@ jobs:
 		b.Fatal(err)
 	}
 	defer st.Close()
-	job, err := cfg.Build("leads", nil)
+	job, err := cfg.Build("leads", nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -57,14 +57,19 @@ type Source interface {
 	// position to resume from after it; a batch may have no rows (a file
 	// with a header only still reports the file done).
 	Next(ctx context.Context) (*Batch, error)
-	// Close releases the source's resources. The runner calls it after the
-	// run's last checkpoint, so a source may act there on what the state
-	// store now records (the files source archives loaded files).
-	Close() error
+	// Close releases the source's resources. The runner calls it once per
+	// Open, last: after the run's final checkpoint commit and its Ack (see
+	// Acker), and after the targets closed, also when the run failed. Its
+	// error is part of the run's result (the run is reported failed, with
+	// the error), but what was committed stays committed: a source must
+	// not let go there of input whose rows it has not seen acked.
+	Close(ctx context.Context) error
 }
 
 // Acker is a Source told when its batches are recorded: after the state
-// store committed a checkpoint, the runner calls Ack with its position,
+// store committed a checkpoint, the runner calls Ack with its position
+// (the order is always checkpoint commit, then Ack; Source.Close comes
+// after the last Ack),
 // from one goroutine, in order, concurrently with Next. Everything the
 // source gave up to that position is durable in every target and in the
 // state store, so a source acts there on what it may now let go: the files
@@ -252,14 +257,3 @@ func BatchKey(b *Batch) string {
 type Skipper interface {
 	TakeSkipped() int64
 }
-
-// Clock is injected wherever time matters, so tests need not sleep.
-type Clock interface {
-	Now() time.Time
-}
-
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-// Now returns the current time.
-func (SystemClock) Now() time.Time { return time.Now() }

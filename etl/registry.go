@@ -47,6 +47,10 @@ type BuildEnv struct {
 	// rows should emit per batch when it flushes.
 	BatchSize int
 	Logger    *slog.Logger
+	// Clock is the time the component reads when it is not running under
+	// the runner's (which SourceEnv and TargetEnv carry): a watcher's
+	// polls and settle times, the expressions' now(). Never nil.
+	Clock Clock
 }
 
 // FieldError is a constructor's error about one key of its config; the

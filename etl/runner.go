@@ -63,6 +63,10 @@ type Runner struct {
 	// (more measured no faster on file and SQLite loads, and each slot is a
 	// batch held in memory).
 	Buffer int
+	// SyncIdle is how long the sink waits for the next batch, with batches
+	// a Syncer target holds unsynced, before it syncs them anyway (so a
+	// slow source does not hold their checkpoint back); default 200ms.
+	SyncIdle time.Duration
 	// OwnerGone, if set, reports whether the owner of a held lease is known
 	// to be dead (a process on this machine that no longer exists, after a
 	// kill -9): its lease is then taken over at once instead of waiting for
@@ -77,9 +81,10 @@ const stream = ""
 // failure, if any; the record is returned in both cases once a run was
 // begun.
 func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (Run, error) {
-	clock := r.Clock
-	if clock == nil {
-		clock = SystemClock{}
+	clock := SystemClockOr(r.Clock)
+	syncIdle := r.SyncIdle
+	if syncIdle <= 0 {
+		syncIdle = 200 * time.Millisecond
 	}
 	log := r.Logger
 	if log == nil {
@@ -114,7 +119,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (Run, error
 	if err != nil {
 		return Run{}, fmt.Errorf("job %s: begin run: %w", job.Name, err)
 	}
-	p := &pipeline{r: r, job: job, opts: opts, clock: clock, log: log.With("run", runID), runID: runID, owner: owner, ttl: ttl}
+	p := &pipeline{r: r, job: job, opts: opts, clock: clock, syncIdle: syncIdle, log: log.With("run", runID), runID: runID, owner: owner, ttl: ttl}
 	runErr := p.run(ctx)
 
 	status := RunSucceeded
@@ -164,14 +169,15 @@ func (r *Runner) acquireLease(ctx context.Context, job, owner string, ttl time.D
 }
 
 type pipeline struct {
-	r     *Runner
-	job   *Job
-	opts  RunOptions
-	clock Clock
-	log   *slog.Logger
-	runID int64
-	owner string
-	ttl   time.Duration
+	r        *Runner
+	job      *Job
+	opts     RunOptions
+	clock    Clock
+	syncIdle time.Duration
+	log      *slog.Logger
+	runID    int64
+	owner    string
+	ttl      time.Duration
 
 	// counters are owned by the sink stage until the stages have stopped.
 	counters Counters
@@ -242,7 +248,14 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	}); err != nil {
 		return fmt.Errorf("open source: %w", err)
 	}
-	defer job.Source.Close()
+	defer func() {
+		// Last, after the final checkpoint and its Ack: a failure here is
+		// the run's (reported, not logged), though nothing committed is
+		// taken back. Like the checkpoint, it is not abandoned on cancel.
+		if cerr := job.Source.Close(context.WithoutCancel(ctx)); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close source: %w", cerr))
+		}
+	}()
 
 	if !p.opts.DryRun {
 		env := TargetEnv{
@@ -548,10 +561,6 @@ func ApplyStep(ctx context.Context, s NamedStep, b *Batch) (*Batch, error) {
 // is held back to its end gathers before it stages them in the store.
 var stageAt = 1024
 
-// syncIdle is how long the sink stage waits for the next batch before it
-// syncs the Syncer targets anyway.
-var syncIdle = 200 * time.Millisecond
-
 // sinkStage writes each batch to every target and hands the checkpoints
 // to the commit stage: at once when every target is durable per batch,
 // after a Sync when some target is a Syncer.
@@ -590,20 +599,28 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 		unsynced = false
 		return nil
 	}
-	var idle *time.Timer
-	if len(syncers) > 0 {
-		idle = time.NewTimer(syncIdle)
-		defer idle.Stop()
-	}
+	// idle runs while unsynced batches wait for the next one (on the
+	// runner's clock, so tests move it rather than wait).
+	var idle Timer
+	defer func() {
+		if idle != nil {
+			idle.Stop()
+		}
+	}()
 	lastSeq := int64(0)
 	for {
 		var b *Batch
 		var ok bool
 		if unsynced {
-			idle.Reset(syncIdle)
+			if idle == nil {
+				idle = p.clock.NewTimer(p.syncIdle)
+			} else {
+				idle.Reset(p.syncIdle)
+			}
 			select {
 			case b, ok = <-in:
-			case <-idle.C:
+				idle.Stop()
+			case <-idle.C():
 				if err := syncAll(lastSeq); err != nil {
 					return err
 				}

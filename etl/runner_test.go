@@ -528,16 +528,18 @@ func TestRunnerSyncsWhileTheSourceIsSlow(t *testing.T) {
 	t.Parallel()
 	s := newSetup(t)
 	ctx := context.Background()
-	// No sync is ever due: only waiting for the source makes one.
+	// The runner's idle wait is on a fake clock that only this test moves:
+	// no sync is ever due, so only the idle time passing makes one.
+	clock := etltest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
+	s.runner.Clock, s.runner.SyncIdle = clock, time.Minute
 	target := &etltest.SyncTarget{}
 	src := &etltest.Source{Batches: batches(3), NextHook: func(i int) error {
 		if i != 2 {
 			return nil
 		}
 		// The source stalls before its third batch until the first two
-		// are checkpointed.
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
+		// are checkpointed, moving the fake time on while the sink waits.
+		for range 10000 {
 			cp, err := s.store.Checkpoint(ctx, "j", "")
 			if err != nil {
 				return err
@@ -545,7 +547,9 @@ func TestRunnerSyncsWhileTheSourceIsSlow(t *testing.T) {
 			if string(cp.Position) == `"p1"` {
 				return nil
 			}
-			time.Sleep(20 * time.Millisecond)
+			if clock.WaitTimers(1, time.Millisecond) {
+				clock.Advance(time.Minute)
+			}
 		}
 		return errors.New("batches 1 and 2 were not checkpointed while the source stalled")
 	}}

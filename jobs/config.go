@@ -414,7 +414,7 @@ func (l *loader) job(e entry) {
 		l.targets(js, jy.Targets, path+".targets", keyTok(es, "targets"))
 	}
 
-	env := etl.BuildEnv{BaseDir: l.cfg.Dir, Logger: discardLogger, BatchSize: js.BatchSize}
+	env := etl.BuildEnv{BaseDir: l.cfg.Dir, Logger: discardLogger, BatchSize: js.BatchSize, Clock: etl.SystemClock{}}
 	for _, c := range js.components() {
 		if c.conn != nil && l.faulty[c.conn] {
 			d.componentConfig(c) // its own keys; the constructor would repeat the connection's errors
@@ -778,17 +778,19 @@ func (c *Config) Redact(s string) string {
 }
 
 // Build constructs fresh components (source, steps, targets) for one run
-// of the named job. logger may be nil. Its errors are config errors, marked
-// etl.Permanent: building again cannot mend them.
-func (c *Config) Build(name string, logger *slog.Logger) (*etl.Job, error) {
-	job, err := c.build(name, logger)
+// of the named job. logger may be nil; clock, nil for the system clock, is
+// the one its components read when not under the runner's (etl.BuildEnv).
+// Its errors are config errors, marked etl.Permanent: building again cannot
+// mend them.
+func (c *Config) Build(name string, logger *slog.Logger, clock etl.Clock) (*etl.Job, error) {
+	job, err := c.build(name, logger, etl.SystemClockOr(clock))
 	if err != nil {
 		return nil, etl.Permanent(fmt.Errorf("build job %s: %w", name, err))
 	}
 	return job, nil
 }
 
-func (c *Config) build(name string, logger *slog.Logger) (*etl.Job, error) {
+func (c *Config) build(name string, logger *slog.Logger, clock etl.Clock) (*etl.Job, error) {
 	js, ok := c.Job(name)
 	if !ok {
 		return nil, &Error{File: c.Path, Msg: "unknown job " + name,
@@ -798,7 +800,7 @@ func (c *Config) build(name string, logger *slog.Logger) (*etl.Job, error) {
 		logger = discardLogger
 	}
 	d := c.dec.fork()
-	env := etl.BuildEnv{BaseDir: c.Dir, Logger: logger.With("job", name), BatchSize: js.BatchSize}
+	env := etl.BuildEnv{BaseDir: c.Dir, Logger: logger.With("job", name), BatchSize: js.BatchSize, Clock: clock}
 	job := &etl.Job{
 		Name:           name,
 		BatchSize:      js.BatchSize,

@@ -158,7 +158,7 @@ func TestLoadValid(t *testing.T) {
 
 func TestBuild(t *testing.T) {
 	cfg := loadValid(t)
-	job, err := cfg.Build("leads", nil)
+	job, err := cfg.Build("leads", nil, nil)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -232,7 +232,7 @@ func TestBuild(t *testing.T) {
 	}
 
 	// Each Build makes fresh components with fresh configs.
-	again, err := cfg.Build("leads", nil)
+	again, err := cfg.Build("leads", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestBuild(t *testing.T) {
 		t.Error("Build reused components or configs")
 	}
 
-	orders, err := cfg.Build("orders", nil)
+	orders, err := cfg.Build("orders", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestBuild(t *testing.T) {
 		t.Errorf("sql source config (-want +got):\n%s", diff)
 	}
 
-	_, err = cfg.Build("leadz", nil)
+	_, err = cfg.Build("leadz", nil, nil)
 	var e *Error
 	if !errors.As(err, &e) || e.Hint != "did you mean leads?" {
 		t.Errorf("Build(leadz) = %v, want an unknown job error with a hint", err)
@@ -306,7 +306,7 @@ jobs:
 	if cfg.State != "/var/lib/nightjar/state.db" {
 		t.Errorf("State = %q", cfg.State)
 	}
-	job, err := cfg.Build("j", nil)
+	job, err := cfg.Build("j", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +463,7 @@ func TestBuildConcurrently(t *testing.T) {
 	errs := make(chan error, 8)
 	for range 8 {
 		go func() {
-			_, err := cfg.Build("leads", nil)
+			_, err := cfg.Build("leads", nil, nil)
 			errs <- err
 		}()
 	}

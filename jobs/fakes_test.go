@@ -41,7 +41,7 @@ type fakeSource struct {
 
 func (*fakeSource) Open(context.Context, etl.SourceEnv) error               { return nil }
 func (*fakeSource) Next(context.Context) (*etl.Batch, error)                { return nil, etl.ErrEndOfInput }
-func (*fakeSource) Close() error                                            { return nil }
+func (*fakeSource) Close(context.Context) error                             { return nil }
 func (*fakeStep) Apply(_ context.Context, b *etl.Batch) (*etl.Batch, error) { return b, nil }
 
 var _ etl.Source = (*fakeSource)(nil)

@@ -40,7 +40,7 @@ const DefaultPreviewSample = 1000
 // go through the steps as in a run (etl.StepChain); when a step fails, the
 // stages end before it and the error is that of the first step to fail.
 func (c *Config) Preview(ctx context.Context, job string, limit, step, sample int) ([]PreviewStage, error) {
-	built, err := c.Build(job, nil)
+	built, err := c.Build(job, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func preview(ctx context.Context, job string, built *etl.Job, limit, step, sampl
 	if err := src.Open(ctx, etl.SourceEnv{Job: job, FullRefresh: true, BatchSize: min(sample, built.BatchSize), Clock: etl.SystemClock{}}); err != nil {
 		return nil, fmt.Errorf("preview %s: open source: %w", job, err)
 	}
-	defer src.Close()
+	defer src.Close(context.WithoutCancel(ctx))
 	var batches []*etl.Batch
 	read := 0
 	for read < sample {

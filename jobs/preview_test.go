@@ -17,7 +17,7 @@ type previewSource struct {
 }
 
 func (*previewSource) Open(context.Context, etl.SourceEnv) error { return nil }
-func (*previewSource) Close() error                              { return nil }
+func (*previewSource) Close(context.Context) error               { return nil }
 func (s *previewSource) Next(context.Context) (*etl.Batch, error) {
 	if s.next == s.rows {
 		return nil, etl.ErrEndOfInput

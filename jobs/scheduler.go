@@ -13,41 +13,6 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
-// Clock is the scheduler's time source. The daemon passes SystemClock;
-// tests pass a fake one (jobs/jobstest), so schedules, catch-up, jitter,
-// backoff and timeouts are tested without sleeping.
-type Clock interface {
-	Now() time.Time
-	// NewTimer returns a timer that fires once, d from now (at once when
-	// d <= 0).
-	NewTimer(d time.Duration) Timer
-}
-
-// Timer is a one-shot timer made by a Clock.
-type Timer interface {
-	// C delivers the time once the timer fires.
-	C() <-chan time.Time
-	// Stop prevents the timer from firing; false if it already fired or
-	// was stopped.
-	Stop() bool
-}
-
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-var _ Clock = SystemClock{}
-
-// Now returns the current time.
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// NewTimer returns a time.Timer.
-func (SystemClock) NewTimer(d time.Duration) Timer { return systemTimer{time.NewTimer(d)} }
-
-type systemTimer struct{ t *time.Timer }
-
-func (t systemTimer) C() <-chan time.Time { return t.t.C }
-func (t systemTimer) Stop() bool          { return t.t.Stop() }
-
 // LaunchRequest asks for one run of a job.
 type LaunchRequest struct {
 	Job string
@@ -206,8 +171,8 @@ type JobState struct {
 type Scheduler struct {
 	// Launcher runs the jobs; required.
 	Launcher Launcher
-	// Clock defaults to SystemClock.
-	Clock Clock
+	// Clock defaults to etl.SystemClock.
+	Clock etl.Clock
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// History, if set, enables catch-up after downtime and the resumption
@@ -247,7 +212,7 @@ type jobState struct {
 
 func (s *Scheduler) init() {
 	if s.Clock == nil {
-		s.Clock = SystemClock{}
+		s.Clock = etl.SystemClock{}
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
@@ -285,7 +250,7 @@ func (s *Scheduler) Run(ctx context.Context, cfg *Config, stop <-chan struct{}) 
 	}()
 	for {
 		wakeAt := s.earliest()
-		var timer Timer
+		var timer etl.Timer
 		var fired <-chan time.Time
 		if !wakeAt.IsZero() {
 			timer = s.Clock.NewTimer(wakeAt.Sub(s.Clock.Now()))
@@ -330,7 +295,7 @@ func (g *watchGroup) stop() {
 	g.wg.Wait()
 }
 
-func stopTimer(t Timer) {
+func stopTimer(t etl.Timer) {
 	if t != nil {
 		t.Stop()
 	}

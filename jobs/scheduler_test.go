@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 	"github.com/nightjar-etl/nightjar/jobs"
-	"github.com/nightjar-etl/nightjar/jobs/jobstest"
 )
 
 // The scheduler tests run on a fake clock: time moves only when the test
@@ -50,7 +50,7 @@ type launch struct {
 // launcher records launches at the fake time. With block set, each Launch
 // waits for a value on release (or for its context).
 type launcher struct {
-	clock   *jobstest.Clock
+	clock   *etltest.Clock
 	block   bool
 	release chan struct{}
 	started chan launch
@@ -60,7 +60,7 @@ type launcher struct {
 	launches []launch
 }
 
-func newLauncher(clock *jobstest.Clock) *launcher {
+func newLauncher(clock *etltest.Clock) *launcher {
 	return &launcher{clock: clock, release: make(chan struct{}), started: make(chan launch, 100)}
 }
 
@@ -118,7 +118,7 @@ func (h history) Runs(_ context.Context, job string, limit int) ([]etl.Run, erro
 
 // harness runs a scheduler on a fake clock until the test ends.
 type harness struct {
-	clock    *jobstest.Clock
+	clock    *etltest.Clock
 	launcher *launcher
 	sched    *jobs.Scheduler
 	events   chan jobs.Event
@@ -128,7 +128,7 @@ type harness struct {
 
 func start(t *testing.T, cfg *jobs.Config, now time.Time, configure func(*harness)) *harness {
 	t.Helper()
-	clock := jobstest.NewClock(now)
+	clock := etltest.NewClock(now)
 	h := &harness{clock: clock, launcher: newLauncher(clock), events: make(chan jobs.Event, 100),
 		stop: make(chan struct{}), done: make(chan error, 1)}
 	h.sched = &jobs.Scheduler{Launcher: h.launcher, Clock: clock,
@@ -376,7 +376,7 @@ func TestSchedulerNeverRetriesPermanentFailures(t *testing.T) {
 	buildErr := func() error {
 		// A config error as the daemon meets it: the job is gone from
 		// the config it builds from.
-		_, err := loadJobs(t, map[string]string{"other": ""}).Build("nightly", nil)
+		_, err := loadJobs(t, map[string]string{"other": ""}).Build("nightly", nil, nil)
 		return err
 	}
 	tests := []struct {
@@ -512,7 +512,7 @@ func TestSchedulerWatchedFolder(t *testing.T) {
 
 func TestSchedulerStopFinishesRunInFlight(t *testing.T) {
 	cfg := loadJobs(t, map[string]string{"sync": "    schedule: \"@every 1m\"\n"})
-	clock := jobstest.NewClock(utc("2026-05-04T08:00:00Z"))
+	clock := etltest.NewClock(utc("2026-05-04T08:00:00Z"))
 	l := newLauncher(clock)
 	var stopSeen bool
 	l.block = true

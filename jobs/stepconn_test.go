@@ -50,7 +50,7 @@ jobs:
 		if err != nil {
 			t.Fatal(err)
 		}
-		job, err := cfg.Build("j", nil)
+		job, err := cfg.Build("j", nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -160,7 +160,7 @@ func (r *StepTestResult) Passed() bool { return len(r.Problems) == 0 }
 // for a test that cannot run (a job that does not build); a step failing
 // on the input is a problem of the result.
 func (c *Config) RunStepTest(ctx context.Context, t *StepTest) (*StepTestResult, error) {
-	built, err := c.Build(t.Job, nil)
+	built, err := c.Build(t.Job, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func TestTargetNameSetsRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := cfg.Build("leads", nil)
+	job, err := cfg.Build("leads", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -186,7 +186,7 @@ func newAggregate(cfg any, env etl.BuildEnv) (etl.Step, error) {
 		var w *compiledExpr
 		if f.Where != "" {
 			var err error
-			if w, err = compileExpr(f.Where, expr.AsBool()); err != nil {
+			if w, err = compileExpr(env.Clock, f.Where, expr.AsBool()); err != nil {
 				return nil, &etl.FieldError{Path: []string{"fields", f.Name, "where"}, Err: err}
 			}
 		}

@@ -469,7 +469,7 @@ func genCoalesce(g *dGen, t *dTable) *dStep {
 // dProgram compiles an expression as the steps do (their helpers, nulls
 // as nil); a failure is a bug of the generator.
 func dProgram(src string, extra ...expr.Option) *vm.Program {
-	p, err := expr.Compile(src, exprOptions(extra...)...)
+	p, err := expr.Compile(src, exprOptions(etl.SystemClock{}, extra...)...)
 	if err != nil {
 		panic(fmt.Sprintf("compile %q: %v", src, err))
 	}

@@ -29,6 +29,9 @@ type exprHelper struct {
 	// types are the declared signatures, so the compiler checks the arity;
 	// none means variadic.
 	types []any
+	// clocked, for a helper that reads the time (now()), makes fn from the
+	// step's clock (etl.BuildEnv.Clock).
+	clocked func(clock etl.Clock) func(args ...any) (any, error)
 }
 
 // textHelper adapts a string → string function.
@@ -77,8 +80,8 @@ var exprHelpers = []exprHelper{
 		}
 		return nil, nil
 	}},
-	{name: "now", types: []any{new(func() time.Time)}, fn: func(...any) (any, error) {
-		return exprClock.Now().UTC(), nil
+	{name: "now", types: []any{new(func() time.Time)}, clocked: func(clock etl.Clock) func(...any) (any, error) {
+		return func(...any) (any, error) { return clock.Now().UTC(), nil }
 	}},
 	{name: "parse_time", types: []any{new(func(any) any), new(func(any, string) any)}, fn: func(args ...any) (any, error) {
 		if args[0] == nil {
@@ -101,20 +104,22 @@ var exprHelpers = []exprHelper{
 	}},
 }
 
-// exprClock is what now() reads; tests replace it.
-var exprClock etl.Clock = etl.SystemClock{}
-
 // exprOptions returns the compile options of an expression whose fields are
 // not known before the first batch arrives: every identifier that is not a
 // helper or a builtin is a field, read from a map[string]any environment and
-// nil when null. extra options (expr.AsBool(), ...) are appended.
-func exprOptions(extra ...expr.Option) []expr.Option {
+// nil when null. now() reads clock. extra options (expr.AsBool(), ...) are
+// appended.
+func exprOptions(clock etl.Clock, extra ...expr.Option) []expr.Option {
 	opts := []expr.Option{
 		expr.Env(map[string]any{}),
 		expr.AllowUndefinedVariables(),
 	}
 	for _, h := range exprHelpers {
-		opts = append(opts, expr.Function(h.name, h.fn, h.types...))
+		fn := h.fn
+		if h.clocked != nil {
+			fn = h.clocked(clock)
+		}
+		opts = append(opts, expr.Function(h.name, fn, h.types...))
 	}
 	return append(opts, extra...)
 }
@@ -130,16 +135,16 @@ type compiledExpr struct {
 	dynamic bool
 }
 
-// compileExpr compiles src with exprOptions(extra...). Its error is expr's,
+// compileExpr compiles src with exprOptions(clock, extra...). Its error is expr's,
 // with the position and a snippet of the expression.
-func compileExpr(src string, extra ...expr.Option) (*compiledExpr, error) {
+func compileExpr(clock etl.Clock, src string, extra ...expr.Option) (*compiledExpr, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, errors.New("empty expression")
 	}
 	if col := tooDeep(src, maxExprDepth); col > 0 {
 		return nil, fmt.Errorf("brackets nested deeper than %d levels at column %d", maxExprDepth, col)
 	}
-	program, err := expr.Compile(src, exprOptions(extra...)...)
+	program, err := expr.Compile(src, exprOptions(etl.SystemClockOr(clock), extra...)...)
 	if err != nil {
 		return nil, err
 	}

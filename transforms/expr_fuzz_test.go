@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/expr-lang/expr"
+
+	"github.com/nightjar-etl/nightjar/etl"
 )
 
 // FuzzCompileExpr compiles arbitrary text as an expression (as set uses
@@ -23,7 +25,7 @@ func FuzzCompileExpr(f *testing.F) {
 		if condition {
 			opts = append(opts, expr.AsBool())
 		}
-		c, err := compileExpr(src, opts...)
+		c, err := compileExpr(etl.SystemClock{}, src, opts...)
 		if err != nil {
 			if exprMessage(err) == "" {
 				t.Fatalf("%q: an error with no message", src)

@@ -77,7 +77,7 @@ func newFilter(cfg any, env etl.BuildEnv) (etl.Step, error) {
 	if c.mapping {
 		path = []string{"expr"}
 	}
-	compiled, err := compileExpr(c.Expr, expr.AsBool())
+	compiled, err := compileExpr(env.Clock, c.Expr, expr.AsBool())
 	if err != nil {
 		return nil, &etl.FieldError{Path: path, Err: err}
 	}

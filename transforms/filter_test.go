@@ -186,7 +186,7 @@ func TestExprFields(t *testing.T) {
 		{`true`, nil, false},
 	}
 	for _, tc := range tests {
-		c, err := compileExpr(tc.src)
+		c, err := compileExpr(etl.SystemClock{}, tc.src)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.src, err)
 		}
@@ -209,7 +209,7 @@ func TestExprHelpers(t *testing.T) {
 		{`trim(s) == nil`, map[string]any{"s": nil}, true},
 	}
 	for _, tc := range tests {
-		c, err := compileExpr(tc.src)
+		c, err := compileExpr(etl.SystemClock{}, tc.src)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.src, err)
 		}
@@ -222,7 +222,7 @@ func TestExprHelpers(t *testing.T) {
 			t.Errorf("%s (-want +got):\n%s", tc.src, diff)
 		}
 	}
-	c, err := compileExpr(`lower(n)`)
+	c, err := compileExpr(etl.SystemClock{}, `lower(n)`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func newRoute(cfg any, env etl.BuildEnv) (etl.Step, error) {
 				return nil, &etl.FieldError{Path: []string{name}, Err: errors.New("want a condition (an expression)")}
 			}
 		}
-		compiled, err := compileExpr(src, expr.AsBool())
+		compiled, err := compileExpr(env.Clock, src, expr.AsBool())
 		if err != nil {
 			return nil, &etl.FieldError{Path: []string{name}, Err: err}
 		}

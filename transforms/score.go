@@ -88,7 +88,7 @@ func newScore(cfg any, env etl.BuildEnv) (etl.Step, error) {
 		s.tierField = "tier"
 	}
 	for i, r := range c.Rules {
-		compiled, err := compileExpr(r.When, expr.AsBool())
+		compiled, err := compileExpr(env.Clock, r.When, expr.AsBool())
 		if err != nil {
 			return nil, &etl.FieldError{Path: []string{"rules", fmt.Sprint(i), "when"}, Err: err}
 		}

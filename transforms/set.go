@@ -97,7 +97,7 @@ type setPlan struct {
 	col int // the column written; len(in) when appended
 }
 
-func compileExprField(field, src, typ string, path []string) (*exprField, error) {
+func compileExprField(clock etl.Clock, field, src, typ string, path []string) (*exprField, error) {
 	ef := &exprField{field: field}
 	if typ != "" {
 		t, err := etl.ParseType(typ)
@@ -110,7 +110,7 @@ func compileExprField(field, src, typ string, path []string) (*exprField, error)
 	if typ != "" || len(path) > 1 {
 		exprPath = append(append([]string(nil), path...), "expr")
 	}
-	c, err := compileExpr(src)
+	c, err := compileExpr(clock, src)
 	if err != nil {
 		return nil, &etl.FieldError{Path: exprPath, Err: err}
 	}
@@ -286,7 +286,7 @@ func newSet(cfg any, env etl.BuildEnv) (etl.Step, error) {
 		if f.mapping {
 			path = []string{f.Field, "expr"}
 		}
-		ef, err := compileExprField(f.Field, f.Expr, f.Type, path[:1])
+		ef, err := compileExprField(env.Clock, f.Field, f.Expr, f.Type, path[:1])
 		if err != nil {
 			var fe *etl.FieldError
 			if errors.As(err, &fe) && f.mapping && len(fe.Path) == 1 {

@@ -179,7 +179,7 @@ func newValidate(cfg any, env etl.BuildEnv) (etl.Step, error) {
 			return nil, &etl.FieldError{Path: []string{f.Field}, Err: errors.New("no rules")}
 		}
 		for _, r := range f.Rules {
-			compiled, err := newRule(f.Field, r)
+			compiled, err := newRule(env.Clock, f.Field, r)
 			if err != nil {
 				return nil, &etl.FieldError{Path: r.path, Err: err}
 			}
@@ -203,7 +203,7 @@ func argNumber(v any) (float64, bool) {
 	return 0, false
 }
 
-func newRule(field string, r ValidateRule) (*rule, error) {
+func newRule(clock etl.Clock, field string, r ValidateRule) (*rule, error) {
 	out := &rule{field: field, kind: r.Kind, action: r.Action}
 	switch r.Action {
 	case "":
@@ -295,7 +295,7 @@ func newRule(field string, r ValidateRule) (*rule, error) {
 		if !ok {
 			return nil, errors.New("expr wants an expression string")
 		}
-		c, err := compileExpr(src, expr.AsBool())
+		c, err := compileExpr(clock, src, expr.AsBool())
 		if err != nil {
 			return nil, err
 		}

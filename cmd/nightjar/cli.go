@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	_ "github.com/nightjar-etl/nightjar/connectors/all"
+	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
 	"github.com/nightjar-etl/nightjar/jobs"
 	_ "github.com/nightjar-etl/nightjar/transforms"
@@ -62,6 +63,9 @@ type app struct {
 	prog           string // how to invoke nightjar in printed hints; see program
 	cfg            *jobs.Config
 	logger         *slog.Logger
+	// clock is the one clock of the process (etl.SystemClock), handed to
+	// the runner, the daemon and the display of timings.
+	clock etl.Clock
 }
 
 // progName is how this process was invoked, for hints (main sets it;
@@ -71,7 +75,7 @@ var progName = "nightjar"
 // run is main without the process: it parses args, runs the command and
 // returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, prog: progName}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, prog: progName, clock: etl.SystemClock{}}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -324,11 +328,11 @@ func (a *app) interruptible(ctx context.Context, grace time.Duration) (_ context
 		case <-done:
 			return
 		}
-		timer := time.NewTimer(grace)
+		timer := a.clock.NewTimer(grace)
 		defer timer.Stop()
 		select {
 		case <-sigs:
-		case <-timer.C:
+		case <-timer.C():
 		case <-done:
 			return
 		}

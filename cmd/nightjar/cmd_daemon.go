@@ -49,7 +49,7 @@ validate. HTTP: /healthz, /readyz, /metrics and a status page at /.`,
 			defer st.Close()
 			d := daemon.New(daemon.Options{
 				Config: cfg, ConfigPath: a.configPath, Store: st,
-				Owner: owner(), OwnerGone: ownerGone, Logger: a.logger, Webhook: webhook,
+				Owner: owner(), OwnerGone: ownerGone, Logger: a.logger, Webhook: webhook, Clock: a.clock,
 			})
 
 			if addr != "" {

@@ -83,7 +83,7 @@ func (a *app) statusCommand() *cobra.Command {
 				LastRun  *etl.Run `json:"last_run,omitempty"`
 			}
 			var out []jobStatus
-			now := time.Now()
+			now := a.clock.Now()
 			for _, spec := range a.cfg.Jobs {
 				s := jobStatus{Job: spec.Name, Schedule: spec.Schedule}
 				if next, ok := spec.Next(now); ok {

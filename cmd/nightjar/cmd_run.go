@@ -61,7 +61,7 @@ func (a *app) runCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			runner := &etl.Runner{Store: st, Clock: etl.SystemClock{}, Logger: a.logger, Owner: owner(), OwnerGone: ownerGone}
+			runner := &etl.Runner{Store: st, Clock: a.clock, Logger: a.logger, Owner: owner(), OwnerGone: ownerGone}
 			if watch {
 				return a.watchJobs(ctx, runner, names, etl.RunOptions{DryRun: dryRun, FullRefresh: fullRefresh, Limit: limit}, strict, stop)
 			}
@@ -110,7 +110,7 @@ func (a *app) runCommand() *cobra.Command {
 // runJob builds and runs one job, with a progress bar on a terminal, and
 // prints its summary.
 func (a *app) runJob(ctx context.Context, runner *etl.Runner, name string, opts etl.RunOptions) (etl.Run, error) {
-	job, err := a.cfg.Build(name, a.logger)
+	job, err := a.cfg.Build(name, a.logger, a.clock)
 	if err != nil {
 		return etl.Run{}, err
 	}
@@ -127,9 +127,9 @@ func (a *app) runJob(ctx context.Context, runner *etl.Runner, name string, opts 
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 		)
-		started := time.Now()
+		started := a.clock.Now()
 		opts.Progress = func(c etl.Counters) {
-			bar.Describe(fmt.Sprintf("%s %s%s", name, humanBytes(c.Bytes), progressRate(c.Read, time.Since(started))))
+			bar.Describe(fmt.Sprintf("%s %s%s", name, humanBytes(c.Bytes), progressRate(c.Read, a.clock.Now().Sub(started))))
 			_ = bar.Set64(c.Read)
 		}
 	}

@@ -31,7 +31,7 @@ func (a *app) watchJobs(ctx context.Context, runner *etl.Runner, names []string,
 	sub.Jobs = make([]*jobs.JobSpec, 0, len(names))
 	sources := make(map[string]etl.Watcher, len(names))
 	for _, name := range names {
-		job, err := a.cfg.Build(name, a.logger)
+		job, err := a.cfg.Build(name, a.logger, a.clock)
 		if err != nil {
 			return err
 		}
@@ -49,6 +49,7 @@ func (a *app) watchJobs(ctx context.Context, runner *etl.Runner, names []string,
 	l := &watchLauncher{a: a, runner: runner, opts: opts, launched: map[string]bool{}}
 	sched := &jobs.Scheduler{
 		Launcher: l,
+		Clock:    a.clock,
 		Logger:   a.logger,
 		Watchers: func(_ *jobs.Config, js *jobs.JobSpec) jobs.Watcher {
 			return jobs.SourceWatcher(sources[js.Name], a.logger.With("job", js.Name))

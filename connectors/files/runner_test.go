@@ -21,6 +21,7 @@ import (
 	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
 	"github.com/nightjar-etl/nightjar/connectors/sqlite"
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
 )
 
@@ -33,6 +34,8 @@ type loadEnv struct {
 	db    *sql.DB
 	// logger, when set, hears the runs' logs.
 	logger *slog.Logger
+	// clock, when set, is the runs' clock.
+	clock etl.Clock
 }
 
 func setupLoad(t *testing.T) *loadEnv {
@@ -88,7 +91,7 @@ func (e *loadEnv) run(cfg files.SourceConfig, batchSize, failAt int) (etl.Run, e
 	}
 	job := &etl.Job{Name: "load", Source: src, BatchSize: batchSize,
 		Targets: []etl.NamedTarget{{Name: "targets[0] table t", Target: tgt}}}
-	r := &etl.Runner{Store: e.store, Logger: e.logger}
+	r := &etl.Runner{Store: e.store, Logger: e.logger, Clock: e.clock}
 	return r.Run(context.Background(), job, etl.RunOptions{})
 }
 
@@ -447,14 +450,22 @@ func TestPathsOutsideRootRefused(t *testing.T) {
 func TestSettleWaitsForYoungFiles(t *testing.T) {
 	e := setupLoad(t)
 	writeFile(t, e.dir, "in/a.csv", csvRows(0, 2))
-	start := time.Now()
+	// On a fake clock showing the file just written, the source waits the
+	// settle time on that clock (its Sleep moves it on at once).
+	st, err := os.Stat(filepath.Join(e.dir, "in", "a.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := etltest.NewClock(st.ModTime())
+	e.clock = clock
 	run, err := e.run(files.SourceConfig{Path: "in/*.csv", Settle: 300 * time.Millisecond}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if el := time.Since(start); el < 200*time.Millisecond || run.Read != 2 {
-		t.Errorf("read %d rows after %s; want 2 after waiting for the file to settle", run.Read, el)
+	if slept := clock.Slept(); slept != 300*time.Millisecond || run.Read != 2 {
+		t.Errorf("read %d rows after waiting %s of the clock; want 2 after waiting for the file to settle (300ms)", run.Read, slept)
 	}
+	e.clock = nil // the growing file below grows on the real clock
 
 	// A file that keeps growing is left for the next run.
 	path := filepath.Join(e.dir, "in", "growing.csv")

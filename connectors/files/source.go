@@ -158,14 +158,17 @@ type Source struct {
 	archiveDir string
 	failedDir  string
 
-	env      etl.SourceEnv
-	log      *slog.Logger
-	clock    etl.Clock
-	realRoot string
-	files    []string
-	next     int // index in files of the next file to open
-	pos      *Position
-	cur      *openFile
+	env   etl.SourceEnv
+	log   *slog.Logger
+	clock etl.Clock // the run's (SourceEnv), from Open
+	// watchClock is the one it was built with, for Watch, which runs
+	// beside the runs rather than in one.
+	watchClock etl.Clock
+	realRoot   string
+	files      []string
+	next       int // index in files of the next file to open
+	pos        *Position
+	cur        *openFile
 	// finished are the files read to their end and not archived yet;
 	// Next adds to it while Ack, on the runner's commit stage, takes
 	// from it.
@@ -269,7 +272,7 @@ func NewSource(cfg SourceConfig, env etl.BuildEnv) (*Source, error) {
 		pattern: pattern, baseDir: env.BaseDir, root: root, format: format,
 		csv: cfg.CSV, json: cfg.JSON, xml: cfg.XML, xlsx: cfg.XLSX,
 		enc: enc, autoEnc: enc == nil && !strings.EqualFold(strings.ReplaceAll(cfg.CSV.Encoding, "-", ""), "utf8"),
-		settle: cfg.Settle, poll: cfg.Poll, watch: cfg.Watch,
+		settle: cfg.Settle, poll: cfg.Poll, watch: cfg.Watch, watchClock: etl.SystemClockOr(env.Clock),
 	}
 	if cfg.Archive != "" {
 		s.archiveDir = abs(cfg.Archive)
@@ -308,10 +311,7 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.clock = env.Clock
-	if s.clock == nil {
-		s.clock = etl.SystemClock{}
-	}
+	s.clock = etl.SystemClockOr(env.Clock)
 	s.mu.Lock()
 	s.finished = nil
 	s.mu.Unlock()
@@ -592,12 +592,8 @@ func (s *Source) settled(ctx context.Context, path string) (os.FileInfo, bool, e
 		wait := s.settle - age
 		s.log.Info(fmt.Sprintf("waiting %s for %s to settle (settle: %s)", wait.Round(100*time.Millisecond), s.rel(path), s.settle),
 			"file", s.rel(path), "wait", wait)
-		t := time.NewTimer(s.settle - age)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, false, ctx.Err()
-		case <-t.C:
+		if err := etl.Sleep(ctx, s.clock, wait); err != nil {
+			return nil, false, err
 		}
 		now, err := os.Stat(path)
 		if err != nil {
@@ -703,11 +699,13 @@ func (s *Source) rel(path string) string {
 	return path
 }
 
-func (s *Source) closeCurrent() {
-	if s.cur != nil {
-		s.cur.f.Close()
-		s.cur = nil
+func (s *Source) closeCurrent() error {
+	if s.cur == nil {
+		return nil
 	}
+	err := s.cur.f.Close()
+	s.cur = nil
+	return err
 }
 
 // Ack moves the files finished so far that the ledger now holds (their
@@ -754,8 +752,12 @@ func (s *Source) Ack(ctx context.Context, _ etl.Position) error {
 	return errors.Join(errs...)
 }
 
-// Close closes the file being read.
-func (s *Source) Close() error {
-	s.closeCurrent()
+// Close closes the file being read. It archives nothing: Ack archived the
+// files whose rows were recorded, and the others stay in place for the
+// next run.
+func (s *Source) Close(context.Context) error {
+	if err := s.closeCurrent(); err != nil {
+		return fmt.Errorf("files: close: %w", err)
+	}
 	return nil
 }

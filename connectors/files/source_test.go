@@ -84,7 +84,7 @@ func readAll(t *testing.T, src etl.Source, env etl.SourceEnv) result {
 	if err := src.Open(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	var res result
 	for {
 		b, err := src.Next(ctx)

@@ -63,9 +63,7 @@ func NewWatcher(opts WatchOptions) *Watcher {
 	if opts.Poll <= 0 {
 		opts.Poll = DefaultPoll
 	}
-	if opts.Clock == nil {
-		opts.Clock = etl.SystemClock{}
-	}
+	opts.Clock = etl.SystemClockOr(opts.Clock)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -122,15 +120,32 @@ func (w *Watcher) Close() error {
 }
 
 func (w *Watcher) loop(ctx context.Context, events <-chan fsnotify.Event, errs <-chan error) {
-	poll := time.NewTicker(w.opts.Poll)
+	// Both waits are on the watcher's clock, so tests move it instead of
+	// sleeping: poll lists the glob every Poll, wake when the next burst
+	// of events has gathered or the next pending file will have settled.
+	clock := w.opts.Clock
+	poll := clock.NewTimer(w.opts.Poll)
 	defer poll.Stop()
-	wake := time.NewTimer(time.Hour)
-	defer wake.Stop()
-	wakeAt := time.Time{}
+	var (
+		wake   etl.Timer
+		wakeC  <-chan time.Time
+		wakeAt time.Time
+	)
+	defer func() {
+		if wake != nil {
+			wake.Stop()
+		}
+	}()
 	schedule := func(d time.Duration) {
-		at := time.Now().Add(d)
-		if wakeAt.IsZero() || at.Before(wakeAt) {
-			wakeAt = at
+		at := clock.Now().Add(d)
+		if !wakeAt.IsZero() && !at.Before(wakeAt) {
+			return
+		}
+		wakeAt = at
+		if wake == nil {
+			wake = clock.NewTimer(d)
+			wakeC = wake.C()
+		} else {
 			wake.Reset(d)
 		}
 	}
@@ -154,8 +169,9 @@ func (w *Watcher) loop(ctx context.Context, events <-chan fsnotify.Event, errs <
 			w.opts.Logger.Warn("file system events", "err", err)
 			schedule(eventDelay)
 			continue
-		case <-poll.C:
-		case <-wake.C:
+		case <-poll.C():
+			poll.Reset(w.opts.Poll)
+		case <-wakeC:
 			wakeAt = time.Time{}
 		}
 		if next := w.scan(false); next > 0 {
@@ -219,7 +235,7 @@ var _ etl.Watcher = (*Source)(nil)
 // taken as known, after which ready is first called: a first run then
 // loads them without a gap.
 func (s *Source) Watch(ctx context.Context, log *slog.Logger, ready func()) error {
-	w := NewWatcher(WatchOptions{Pattern: s.pattern, Settle: s.settle, Poll: s.poll, Logger: log})
+	w := NewWatcher(WatchOptions{Pattern: s.pattern, Settle: s.settle, Poll: s.poll, Clock: s.watchClock, Logger: log})
 	if err := w.Start(ctx); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nightjar-etl/nightjar/connectors/files"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
 
 // watchLoop runs a load job once, then on every report of w, until ctx
@@ -129,47 +130,56 @@ func TestWatcherPollsAFolderCreatedLater(t *testing.T) {
 	}
 }
 
+// TestWatcherWaitsForSettle drives the watcher on a fake clock: a file
+// still growing is never reported, and once it stops, the report comes no
+// sooner than the settle time of the clock after its last change.
 func TestWatcherWaitsForSettle(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "old.csv", "id\n1\n")
-	const settle = 300 * time.Millisecond
-	w := files.NewWatcher(files.WatchOptions{Pattern: filepath.Join(dir, "*.csv"), Settle: settle, Poll: 20 * time.Millisecond})
+	const settle, poll = 300 * time.Millisecond, 20 * time.Millisecond
+	clock := etltest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
+	w := files.NewWatcher(files.WatchOptions{Pattern: filepath.Join(dir, "*.csv"), Settle: settle, Poll: poll, Clock: clock})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	// step moves the clock one poll on and gives the watcher's goroutine
+	// (real) time to list the folder; it reports whether a report came.
+	step := func() bool {
+		clock.Advance(poll)
+		select {
+		case <-w.C():
+			return true
+		case <-time.After(5 * time.Millisecond):
+			return false
+		}
+	}
 	// A file present at Start is known: no report for it.
 	path := filepath.Join(dir, "slow.csv")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	lastWrite := start
+	defer f.Close()
 	for i := range 5 {
 		fmt.Fprintf(f, "%d\n", i)
-		// The settle wait is measured from the file's mtime, which the
-		// kernel takes from a coarse clock (up to a tick behind now).
-		st, err := f.Stat()
-		if err != nil {
-			t.Fatal(err)
-		}
-		lastWrite = st.ModTime()
-		select {
-		case <-w.C():
-			t.Fatalf("reported after %s while the file was still being written", time.Since(start))
-		case <-time.After(100 * time.Millisecond):
+		// Its size changes at each write, well within the settle time.
+		for range 5 {
+			if step() {
+				t.Fatalf("reported while the file was still being written (write %d)", i+1)
+			}
 		}
 	}
-	f.Close()
-	select {
-	case <-w.C():
-		if quiet := time.Since(lastWrite); quiet < settle {
-			t.Errorf("reported %s after the last write, want at least %s", quiet, settle)
+	lastWrite := clock.Now().Add(-5 * poll)
+	for range 1000 {
+		if step() {
+			if quiet := clock.Now().Sub(lastWrite); quiet < settle {
+				t.Errorf("reported %s of the clock after the last write, want at least %s", quiet, settle)
+			}
+			return
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("never reported")
 	}
+	t.Fatalf("never reported, %s of the clock after the last write", clock.Now().Sub(lastWrite))
 }

@@ -482,4 +482,4 @@ func (s *Source) appendRecord(b *etl.Batch, r map[string]any, origin string, i i
 }
 
 // Close releases nothing: each response is read whole.
-func (s *Source) Close() error { return nil }
+func (s *Source) Close(context.Context) error { return nil }

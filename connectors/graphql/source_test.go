@@ -64,7 +64,7 @@ func read(t *testing.T, src *graphql.Source, pos etl.Position, env etl.SourceEnv
 	if err := src.Open(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	var names []string
 	for {
 		b, err := src.Next(ctx)
@@ -238,7 +238,7 @@ func TestCostExtensionPacesTheRequests(t *testing.T) {
 	t.Parallel()
 	s := newShop(t)
 	s.add(orders(0, 12)...)
-	clock := httpapitest.NewClock(t0)
+	clock := etltest.NewClock(t0)
 	// A bucket of 10 refilling 1 a second, each page costing 4: without
 	// pacing the third page would be THROTTLED.
 	s.cost = &bucket{clock: clock, max: 10, rate: 1, avail: 10, at: t0.UnixNano(), perQuery: 4}

@@ -14,6 +14,7 @@ import (
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
 
 const (
@@ -77,7 +78,7 @@ func FuzzPageResponse(f *testing.F) {
 		}
 		var logs httpapitest.LogBuffer
 		_, _, err = drain(src, etl.SourceEnv{BatchSize: 10, Logger: logs.Logger(),
-			Clock: httpapitest.NewClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))}, 5)
+			Clock: etltest.NewClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))}, 5)
 		text := logs.String()
 		if err != nil {
 			text += "\n" + err.Error()

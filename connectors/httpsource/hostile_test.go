@@ -29,7 +29,7 @@ func drain(src *httpsource.Source, env etl.SourceEnv, limit int) (rows int, pos 
 	if err := src.Open(ctx, env); err != nil {
 		return 0, nil, err
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	for range limit {
 		b, err := src.Next(ctx)
 		if errors.Is(err, etl.ErrEndOfInput) {
@@ -217,7 +217,7 @@ func newRunner(t *testing.T, now time.Time) *etl.Runner {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &etl.Runner{Store: st, Owner: "test", Clock: httpapitest.NewClock(now)}
+	return &etl.Runner{Store: st, Owner: "test", Clock: etltest.NewClock(now)}
 }
 
 func item(id int, at string) map[string]any { return map[string]any{"id": id, "updated_at": at} }
@@ -281,7 +281,7 @@ func TestPoisonedMarkIsIgnored(t *testing.T) {
 	// A mark already poisoned (by an older version) is reported at Open.
 	src, _ := httpsource.New(a.config(), etl.BuildEnv{})
 	logs = httpapitest.LogBuffer{}
-	if _, _, err := drain(src, etl.SourceEnv{BatchSize: 10, Logger: logs.Logger(), Clock: httpapitest.NewClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)),
+	if _, _, err := drain(src, etl.SourceEnv{BatchSize: 10, Logger: logs.Logger(), Clock: etltest.NewClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)),
 		Position: etl.Position(`{"since":"9999-12-31T23:59:59Z","max":"9999-12-31T23:59:59Z"}`)}, 10); err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func TestPageCutOffIsReadAgain(t *testing.T) {
 	src, _ := httpsource.New(cfg, etl.BuildEnv{})
 	var logs httpapitest.LogBuffer
 	if err := src.Open(context.Background(), etl.SourceEnv{BatchSize: 10, Logger: logs.Logger(),
-		Clock: httpapitest.NewClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))}); err != nil {
+		Clock: etltest.NewClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := src.Next(context.Background())

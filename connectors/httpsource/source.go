@@ -644,4 +644,4 @@ func (s *Source) appendRecord(b *etl.Batch, r map[string]any, origin string, i i
 }
 
 // Close releases nothing: each page's response is closed once read.
-func (s *Source) Close() error { return nil }
+func (s *Source) Close(context.Context) error { return nil }

@@ -17,7 +17,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nightjar-etl/nightjar/connectors/httpsource"
-	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/etltest"
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
@@ -130,7 +129,7 @@ func readAll(t *testing.T, src *httpsource.Source, pos etl.Position, clock etl.C
 	if err := src.Open(ctx, etl.SourceEnv{Job: "forms", Position: pos, BatchSize: 4, Clock: clock}); err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	var emails []string
 	var rejects []etl.Reject
 	for {
@@ -192,7 +191,7 @@ func TestIncrementalRunsThroughTheRunner(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	clock := httpapitest.NewClock(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC))
+	clock := etltest.NewClock(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC))
 	runner := &etl.Runner{Store: st, Owner: "test", Clock: clock}
 	run := func() (*etltest.Target, etl.Run) {
 		src, err := httpsource.New(config(a, httpsource.Pagination{Type: "cursor", Param: "after", CursorPath: "paging.after"}), etl.BuildEnv{})

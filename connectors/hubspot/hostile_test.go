@@ -10,12 +10,12 @@ import (
 
 	"github.com/nightjar-etl/nightjar/connectors/hubspot"
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
-	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
 
 // openOn opens a contacts target on a server of the test's own.
-func openOn(t *testing.T, h http.HandlerFunc) (*hubspot.Target, *httpapitest.Clock) {
+func openOn(t *testing.T, h http.HandlerFunc) (*hubspot.Target, *etltest.Clock) {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -23,7 +23,7 @@ func openOn(t *testing.T, h http.HandlerFunc) (*hubspot.Target, *httpapitest.Clo
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := httpapitest.NewClock(epoch)
+	clock := etltest.NewClock(epoch)
 	if err := tg.Open(context.Background(), etl.TargetEnv{Job: "leads", Name: "t", Clock: clock}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/nightjar-etl/nightjar/connectors/files"
 	"github.com/nightjar-etl/nightjar/connectors/hubspot"
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
-	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/etltest"
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
@@ -137,7 +136,7 @@ func outageJob(t *testing.T, conn *etl.Connection) (*etl.Job, *hubspot.Target) {
 func TestOutageWithinRetryBudgetLosesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := httpapitest.NewClock(epoch)
+	clock := etltest.NewClock(epoch)
 	em := newEmulator(t, testToken)
 	em.now = clock.Now
 	// Down for the first 40 s, as a deploy of the API would be.
@@ -177,7 +176,7 @@ func TestOutageWithinRetryBudgetLosesNothing(t *testing.T) {
 func TestOutageBeyondRetryBudgetKeepsPosition(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := httpapitest.NewClock(epoch)
+	clock := etltest.NewClock(epoch)
 	em := newEmulator(t, testToken)
 	em.now = clock.Now
 	// Batch 1 gets through; then the API is down for an hour.

@@ -15,6 +15,7 @@ import (
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
 
 const testToken = "pat-na1-5ecret-t0ken-0000"
@@ -82,14 +83,14 @@ var contactsCfg = hubspot.TargetConfig{
 type harness struct {
 	em     *emulator
 	target *hubspot.Target
-	clock  *httpapitest.Clock
+	clock  *etltest.Clock
 	fp     *memFingerprints
 	logs   *httpapitest.LogBuffer
 }
 
 func setup(t *testing.T, cfg hubspot.TargetConfig, tune func(*emulator)) *harness {
 	t.Helper()
-	h := &harness{em: newEmulator(t, testToken), clock: httpapitest.NewClock(epoch), fp: &memFingerprints{}, logs: &httpapitest.LogBuffer{}}
+	h := &harness{em: newEmulator(t, testToken), clock: etltest.NewClock(epoch), fp: &memFingerprints{}, logs: &httpapitest.LogBuffer{}}
 	h.em.now = h.clock.Now
 	if tune != nil {
 		tune(h.em)
@@ -332,7 +333,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 	var errs []string
 	// A wrong token: the emulator echoes the credential it got.
 	em := newEmulator(t, "the-right-token")
-	clock := httpapitest.NewClock(epoch)
+	clock := etltest.NewClock(epoch)
 	logs := &httpapitest.LogBuffer{}
 	conn := connection(em.URL)
 	tg, err := hubspot.New(contactsCfg, etl.BuildEnv{Connection: conn})

@@ -192,7 +192,7 @@ func TestMissingStream(t *testing.T) {
 	src := b.source(t, SourceConfig{})
 	src.cfg.Stream = "NO_SUCH_STREAM_" + b.stream
 	err := src.Open(context.Background(), etl.SourceEnv{Job: "x", BatchSize: 10})
-	defer src.Close()
+	defer src.Close(context.Background())
 	if err == nil || !etl.IsPermanent(err) {
 		t.Fatalf("open: %v; want a permanent error naming the stream", err)
 	}
@@ -209,7 +209,7 @@ func TestUnreachableServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = src.Open(context.Background(), etl.SourceEnv{Job: "x", BatchSize: 10})
-	defer src.Close()
+	defer src.Close(context.Background())
 	if err == nil {
 		t.Fatal("open succeeded")
 	}

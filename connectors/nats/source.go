@@ -379,7 +379,7 @@ func (s *Source) keepInProgress() {
 
 // Close stops the in-progress acks and closes the connection; messages
 // still held (not checkpointed) are redelivered to the next run.
-func (s *Source) Close() error {
+func (s *Source) Close(context.Context) error {
 	if s.stop != nil {
 		close(s.stop)
 		s.progress.Wait()

@@ -68,7 +68,7 @@ func TestMissingQueueAndExchange(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = src.Open(context.Background(), etl.SourceEnv{Job: "j", BatchSize: 10})
-	src.Close()
+	src.Close(context.Background())
 	if err == nil || !etl.IsPermanent(err) || !strings.Contains(err.Error(), queue) || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("open a missing queue: %v", err)
 	}
@@ -91,7 +91,7 @@ func TestUnreachableServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = src.Open(context.Background(), etl.SourceEnv{Job: "j", BatchSize: 10})
-	src.Close()
+	src.Close(context.Background())
 	if err == nil || strings.Contains(err.Error(), "s3cret-pw") || !strings.Contains(err.Error(), "127.0.0.1:1") || !strings.Contains(err.Error(), "after 2 attempts") {
 		t.Fatalf("open: %v; want the server and attempts, no password", err)
 	}

@@ -366,7 +366,7 @@ func (s *Source) Ack(_ context.Context, pos etl.Position) error {
 
 // Close closes the channel and the connection: messages not acked go back
 // to the queue, in their order, for the next run.
-func (s *Source) Close() error {
+func (s *Source) Close(context.Context) error {
 	s.c.close()
 	s.c = nil
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/connectors/salesforce"
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
 
 // bulkJob is one emulated ingest job.
@@ -175,7 +176,7 @@ func (o *org) process(job *bulkJob) {
 	job.state = "JobComplete"
 }
 
-func openBulk(t *testing.T, o *org, threshold int) (*salesforce.Target, *httpapitest.Clock, *fingerprints) {
+func openBulk(t *testing.T, o *org, threshold int) (*salesforce.Target, *etltest.Clock, *fingerprints) {
 	t.Helper()
 	cfg := salesforce.DefaultConnConfig()
 	cfg.InstanceURL, cfg.Token = o.URL, token
@@ -185,7 +186,7 @@ func openBulk(t *testing.T, o *org, threshold int) (*salesforce.Target, *httpapi
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := httpapitest.NewClock(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC))
+	clock := etltest.NewClock(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC))
 	fp := &fingerprints{m: map[string]string{}}
 	if err := tg.Open(context.Background(), etl.TargetEnv{Name: "targets[1] crm Lead", Clock: clock, Logger: (&httpapitest.LogBuffer{}).Logger(), Fingerprints: fp}); err != nil {
 		t.Fatal(err)

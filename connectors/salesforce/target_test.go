@@ -18,6 +18,7 @@ import (
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/connectors/salesforce"
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
 
 const token = "00Dxx0000001gPL!AR8AQJXg5oj8jXSgxJfA0lBog"
@@ -155,7 +156,7 @@ func (f *fingerprints) SaveFingerprints(_ context.Context, _ string, d map[strin
 	return nil
 }
 
-func open(t *testing.T, o *org, logs *httpapitest.LogBuffer) (*salesforce.Target, *httpapitest.Clock) {
+func open(t *testing.T, o *org, logs *httpapitest.LogBuffer) (*salesforce.Target, *etltest.Clock) {
 	t.Helper()
 	cfg := salesforce.DefaultConnConfig()
 	cfg.InstanceURL, cfg.Token = o.URL, token
@@ -168,7 +169,7 @@ func open(t *testing.T, o *org, logs *httpapitest.LogBuffer) (*salesforce.Target
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := httpapitest.NewClock(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC))
+	clock := etltest.NewClock(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC))
 	if err := tg.Open(context.Background(), etl.TargetEnv{Name: "targets[1] crm Lead", Clock: clock, Logger: logs.Logger(),
 		Fingerprints: &fingerprints{m: map[string]string{}}}); err != nil {
 		t.Fatal(err)

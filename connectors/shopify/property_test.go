@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
 
-	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
 )
 
@@ -40,7 +40,7 @@ func TestEveryVersionExactlyOnceAcrossShortResults(t *testing.T) {
 			rt.Fatal(err)
 		}
 		defer st.Close()
-		clock := httpapitest.NewClock(t0)
+		clock := etltest.NewClock(t0)
 		var want, got []string
 		version := func(o sorder) string { return o.id + "@" + o.updatedAt }
 		mark := time.Time{}

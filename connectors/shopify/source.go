@@ -367,4 +367,4 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 }
 
 // Close releases nothing: the result is read whole in Next.
-func (s *Source) Close() error { return nil }
+func (s *Source) Close(context.Context) error { return nil }

@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/gqlapi"
-	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/connectors/shopify"
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/etltest"
@@ -87,7 +86,7 @@ func readAll(t *testing.T, src *shopify.Source, env etl.SourceEnv) ([]*etl.Batch
 	if err := src.Open(ctx, env); err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	var out []*etl.Batch
 	for {
 		b, err := src.Next(ctx)
@@ -122,7 +121,7 @@ func TestBulkExportPutsChildrenBackUnderTheirParents(t *testing.T) {
 		{id: "gid://shopify/Order/3", name: "#1003", updatedAt: "2026-11-03T10:00:00Z", items: []string{"pot", "cup", "lid"}},
 	}
 	a.childFirst = true // a child line before its parent is put back all the same
-	clock := httpapitest.NewClock(t0)
+	clock := etltest.NewClock(t0)
 	bs, err := readAll(t, newSource(t, config(a)), etl.SourceEnv{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +164,7 @@ func TestBulkQueryAlreadyRunning(t *testing.T) {
 		a := setup(t)
 		cfg := config(a)
 		cfg.OnRunning = "refuse"
-		_, err := readAll(t, newSource(t, cfg), etl.SourceEnv{Clock: httpapitest.NewClock(t0)})
+		_, err := readAll(t, newSource(t, cfg), etl.SourceEnv{Clock: etltest.NewClock(t0)})
 		if !errors.Is(err, shopify.ErrAlreadyRunning) || !strings.Contains(err.Error(), "gid://shopify/BulkOperation/1") {
 			t.Errorf("err = %v", err)
 		}
@@ -176,7 +175,7 @@ func TestBulkQueryAlreadyRunning(t *testing.T) {
 	t.Run("wait", func(t *testing.T) {
 		t.Parallel()
 		a := setup(t)
-		clock := httpapitest.NewClock(t0)
+		clock := etltest.NewClock(t0)
 		bs, err := readAll(t, newSource(t, config(a)), etl.SourceEnv{Clock: clock})
 		if err != nil || len(rowsOf(t, bs)) != 1 {
 			t.Fatalf("read %d batches, err %v", len(bs), err)
@@ -191,7 +190,7 @@ func TestBulkQueryAlreadyRunning(t *testing.T) {
 		a := setup(t)
 		cfg := config(a)
 		cfg.RunningWait = 12 * time.Second // 2 polls of 5 s; it needs 4
-		_, err := readAll(t, newSource(t, cfg), etl.SourceEnv{Clock: httpapitest.NewClock(t0)})
+		_, err := readAll(t, newSource(t, cfg), etl.SourceEnv{Clock: etltest.NewClock(t0)})
 		if !errors.Is(err, shopify.ErrAlreadyRunning) || !strings.Contains(err.Error(), "after 12s") {
 			t.Errorf("err = %v", err)
 		}
@@ -224,7 +223,7 @@ func TestShortResultFailsTheRunAndKeepsThePosition(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	clock := httpapitest.NewClock(t0)
+	clock := etltest.NewClock(t0)
 	if got, err := run(t, st, a, clock); err != nil || len(got) != 3 {
 		t.Fatalf("first run: %v, %v", got, err)
 	}
@@ -268,7 +267,7 @@ func TestOverlapReloadsOnlyWhatChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	clock := httpapitest.NewClock(t0)
+	clock := etltest.NewClock(t0)
 	if got, err := run(t, st, a, clock); err != nil || len(got) != 2 {
 		t.Fatalf("first run: %v, %v", got, err)
 	}
@@ -320,7 +319,7 @@ func TestAQuarantinedRecordDoesNotMoveTheMark(t *testing.T) {
 	}
 	cfg := config(a)
 	cfg.Fields = map[string]string{"id": "string", "name": "int", "updatedAt": "timestamp"}
-	bs, err := readAll(t, newSource(t, cfg), etl.SourceEnv{Clock: httpapitest.NewClock(t0)})
+	bs, err := readAll(t, newSource(t, cfg), etl.SourceEnv{Clock: etltest.NewClock(t0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +340,7 @@ func TestProductsGetTheirVariantsBack(t *testing.T) {
 	}
 	cfg := config(a)
 	cfg.Resource = "products"
-	bs, err := readAll(t, newSource(t, cfg), etl.SourceEnv{Clock: httpapitest.NewClock(t0)})
+	bs, err := readAll(t, newSource(t, cfg), etl.SourceEnv{Clock: etltest.NewClock(t0)})
 	if err != nil {
 		t.Fatal(err)
 	}

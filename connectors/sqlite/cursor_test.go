@@ -21,7 +21,7 @@ func readIDs(t *testing.T, src etl.Source, pos etl.Position) ([]int64, etl.Posit
 	if err := src.Open(ctx, etl.SourceEnv{Job: "j", Position: pos, BatchSize: 1000}); err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	var ids []int64
 	for n := 0; ; n++ {
 		if n == 100 {

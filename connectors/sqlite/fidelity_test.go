@@ -118,7 +118,7 @@ func TestBooleanTwoRefused(t *testing.T) {
 	}
 	src := h.Source(t, sqlconn.SourceConfig{Table: "flags", Key: sqlconn.Names{"id"}})
 	err := src.Open(context.Background(), etl.SourceEnv{Job: "j", BatchSize: 10})
-	src.Close()
+	src.Close(context.Background())
 	if err == nil || !etl.IsPermanent(err) || !strings.Contains(err.Error(), `column "on_off": 1 values are not booleans (0 or 1), such as 2`) {
 		t.Errorf("err = %v, want 2 refused naming the column", err)
 	}
@@ -139,7 +139,7 @@ func TestBlobReadAsBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, err := first.Next(ctx)
-	first.Close()
+	first.Close(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestBlobReadAsBytes(t *testing.T) {
 	if err := src.Open(ctx, etl.SourceEnv{Job: "j", BatchSize: 10}); err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	if _, err := src.Next(ctx); err == nil || !strings.Contains(err.Error(), `column "note": not valid UTF-8`) {
 		t.Errorf("err = %v, want the text column named", err)
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
-	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/connectors/webhook"
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/etltest"
@@ -58,7 +57,7 @@ func TestPostsBatchesWithStableIdempotencyKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := tg.Open(context.Background(), etl.TargetEnv{Job: "leads", Name: "targets[2] webhook", Clock: httpapitest.NewClock(time.Unix(0, 0))}); err != nil {
+		if err := tg.Open(context.Background(), etl.TargetEnv{Job: "leads", Name: "targets[2] webhook", Clock: etltest.NewClock(time.Unix(0, 0))}); err != nil {
 			t.Fatal(err)
 		}
 		if err := tg.Write(context.Background(), b); err != nil {

@@ -13,7 +13,6 @@ import (
 
 	"pgregory.net/rapid"
 
-	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/connectors/zendesk"
 	"github.com/nightjar-etl/nightjar/connectors/zendesk/zendesktest"
 	"github.com/nightjar-etl/nightjar/etl"
@@ -155,7 +154,7 @@ func TestTicketsOneTicketPerConversationWhateverTheCrashes(t *testing.T) {
 					return false
 				})
 				tg := newTickets(t, ticketsConfig(), conn)
-				if err := tg.Open(ctx, etl.TargetEnv{Job: "handoffs", Name: "targets[0] helpdesk tickets", Fingerprints: store, Clock: httpapitest.NewClock(t0)}); err != nil {
+				if err := tg.Open(ctx, etl.TargetEnv{Job: "handoffs", Name: "targets[0] helpdesk tickets", Fingerprints: store, Clock: etltest.NewClock(t0)}); err != nil {
 					t.Fatal(err)
 				}
 				failed := -1
@@ -223,7 +222,7 @@ func TestTicketsRefusedValuesAreQuarantinedWithTheirField(t *testing.T) {
 	srv := zendesktest.New(t)
 	tg := newTickets(t, ticketsConfig(), connection(t, srv, 0))
 	ctx := context.Background()
-	if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t", Fingerprints: openStore(t, t.TempDir()), Clock: httpapitest.NewClock(t0)}); err != nil {
+	if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t", Fingerprints: openStore(t, t.TempDir()), Clock: etltest.NewClock(t0)}); err != nil {
 		t.Fatal(err)
 	}
 	b := batchOf(1, []msg{
@@ -261,7 +260,7 @@ func TestTicketsCreateCarriesIdempotencyKeyAndExternalID(t *testing.T) {
 	ctx := context.Background()
 	for run := 0; run < 2; run++ {
 		tg := newTickets(t, ticketsConfig(), conn)
-		if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t", Fingerprints: store, Clock: httpapitest.NewClock(t0)}); err != nil {
+		if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t", Fingerprints: store, Clock: etltest.NewClock(t0)}); err != nil {
 			t.Fatal(err)
 		}
 		if err := tg.Write(ctx, batchOf(1, []msg{{conv: "c1", id: "1", text: "hi", status: "open"}})); err != nil {
@@ -282,7 +281,7 @@ func TestTicketsCreateCarriesIdempotencyKeyAndExternalID(t *testing.T) {
 func TestTicketsPacedByRetryAfter(t *testing.T) {
 	srv := zendesktest.New(t)
 	srv.Throttle = 2
-	clock := httpapitest.NewClock(t0)
+	clock := etltest.NewClock(t0)
 	tg := newTickets(t, ticketsConfig(), connection(t, srv, 0))
 	ctx := context.Background()
 	if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t", Fingerprints: httpapitest.NewFingerprints(), Clock: clock}); err != nil {

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/connectors/zendesk"
 	"github.com/nightjar-etl/nightjar/connectors/zendesk/zendesktest"
 	"github.com/nightjar-etl/nightjar/etl"
@@ -28,7 +27,7 @@ func TestUsersJobPolledAndEachResultMatched(t *testing.T) {
 		[]string{"Ann@Example.com", "Ann"}, []string{"bad@example.com", "Bad"}, []string{"cy@example.com", "Cy"}, []string{"", "No Email"})
 	for run := 0; run < 2; run++ {
 		tg := newTickets(t, cfg, connection(t, srv, 0))
-		if err := tg.Open(ctx, etl.TargetEnv{Job: "u", Name: "users", Fingerprints: store, Clock: httpapitest.NewClock(t0)}); err != nil {
+		if err := tg.Open(ctx, etl.TargetEnv{Job: "u", Name: "users", Fingerprints: store, Clock: etltest.NewClock(t0)}); err != nil {
 			t.Fatal(err)
 		}
 		if err := tg.Write(ctx, b); err != nil {

@@ -16,6 +16,10 @@ type Source struct {
 	Batches []*etl.Batch
 	// NextHook, if set, runs before each Next and may fail it.
 	NextHook func(i int) error
+	// CloseHook, if set, runs at Close and its error is Close's.
+	CloseHook func(ctx context.Context) error
+	// Closed counts the calls to Close.
+	Closed int
 
 	env  etl.SourceEnv
 	next int
@@ -52,8 +56,14 @@ func (s *Source) Next(context.Context) (*etl.Batch, error) {
 	return b, nil
 }
 
-// Close does nothing.
-func (s *Source) Close() error { return nil }
+// Close counts the call and runs CloseHook.
+func (s *Source) Close(ctx context.Context) error {
+	s.Closed++
+	if s.CloseHook != nil {
+		return s.CloseHook(ctx)
+	}
+	return nil
+}
 
 // Target records the batches written to it.
 type Target struct {

@@ -64,11 +64,7 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 // opening a fresh file at once are safe: transactions begin IMMEDIATE, so
 // the second waits and then sees the version as applied.
 func migrate(ctx context.Context, db *sqlx.DB, migrations []migration) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS "schema_migrations" (
-	"version"    INTEGER NOT NULL PRIMARY KEY,
-	"name"       TEXT    NOT NULL,
-	"applied_at" TEXT    NOT NULL
-)`); err != nil {
+	if _, err := db.ExecContext(ctx, stmts.CreateSchemaMigrations); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	known := 0
@@ -76,7 +72,7 @@ func migrate(ctx context.Context, db *sqlx.DB, migrations []migration) error {
 		known = migrations[len(migrations)-1].Version
 	}
 	var current int
-	if err := db.GetContext(ctx, &current, `SELECT COALESCE(MAX("version"), 0) FROM "schema_migrations"`); err != nil {
+	if err := db.GetContext(ctx, &current, stmts.SchemaVersion); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if current > known {
@@ -100,7 +96,7 @@ func applyMigration(ctx context.Context, db *sqlx.DB, m migration) error {
 	}
 	defer tx.Rollback()
 	var n int
-	if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM "schema_migrations" WHERE "version" = ?`, m.Version); err != nil {
+	if err := tx.GetContext(ctx, &n, stmts.MigrationApplied, m.Version); err != nil {
 		return fmt.Errorf("migration %s: %w", m.Name, err)
 	}
 	if n > 0 {
@@ -109,9 +105,7 @@ func applyMigration(ctx context.Context, db *sqlx.DB, m migration) error {
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return fmt.Errorf("migration %s: %w", m.Name, err)
 	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO "schema_migrations" ("version", "name", "applied_at") VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
-		m.Version, m.Name); err != nil {
+	if _, err := tx.ExecContext(ctx, stmts.RecordMigration, m.Version, m.Name); err != nil {
 		return fmt.Errorf("migration %s: record version: %w", m.Name, err)
 	}
 	if err := tx.Commit(); err != nil {

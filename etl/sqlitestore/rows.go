@@ -10,9 +10,6 @@ import (
 // The row types mirror the etl records with times as dbTime, which
 // database/sql cannot scan into time.Time from TEXT.
 
-const runColumns = `"id", "job", "trigger", "status", "started_at", "ended_at",
-"rows_read", "rows_written", "rows_skipped", "rows_rejected", "batches", "bytes_read", "error"`
-
 type runRow struct {
 	ID        int64  `db:"id"`
 	Job       string `db:"job"`
@@ -30,8 +27,6 @@ func (r *runRow) run() etl.Run {
 		StartedAt: r.StartedAt.Time, EndedAt: r.EndedAt.Time, Counters: r.Counters, Error: r.Error,
 	}
 }
-
-const positionColumns = `"job", "stream", "position", "seq", "load_id", "run_id", "updated_at"`
 
 type positionRow struct {
 	Job       string         `db:"job"`
@@ -53,8 +48,6 @@ func (r *positionRow) checkpoint() etl.Checkpoint {
 	}
 }
 
-const fileColumns = `"job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", "loaded_at"`
-
 type fileRow struct {
 	Job      string `db:"job"`
 	Path     string `db:"path"`
@@ -73,9 +66,6 @@ func (r *fileRow) record() etl.FileRecord {
 		Status: r.Status, Rows: r.Rows, RunID: r.RunID, LoadedAt: r.LoadedAt.Time,
 	}
 }
-
-const quarantineColumns = `"id", "job", "run_id", "created_at", "step", "origin",
-"field", "value", "reason", "row_json"`
 
 type quarantineRow struct {
 	ID      int64  `db:"id"`

@@ -176,7 +176,7 @@ func dsn(abs string) string {
 
 func (s *Store) init(ctx context.Context) error {
 	var mode string
-	if err := s.db.GetContext(ctx, &mode, `PRAGMA journal_mode`); err != nil {
+	if err := s.db.GetContext(ctx, &mode, stmts.JournalMode); err != nil {
 		return err
 	}
 	if !strings.EqualFold(mode, "wal") {
@@ -204,8 +204,7 @@ func (s *Store) Close() error {
 // hash, if any: loaded, or failed (Status).
 func (s *Store) LedgerEntry(ctx context.Context, job, sha256 string) (etl.FileRecord, bool, error) {
 	var r fileRow
-	err := s.db.GetContext(ctx, &r, `SELECT `+fileColumns+` FROM "files"
-WHERE "job" = ? AND "sha256" = ?`, job, sha256)
+	err := s.db.GetContext(ctx, &r, stmts.LedgerEntry, job, sha256)
 	if errors.Is(err, sql.ErrNoRows) {
 		return etl.FileRecord{}, false, nil
 	}
@@ -218,8 +217,7 @@ WHERE "job" = ? AND "sha256" = ?`, job, sha256)
 // LastLoaded reports the newest entry of job's file loaded from path.
 func (s *Store) LastLoaded(ctx context.Context, job, path string) (etl.FileRecord, bool, error) {
 	var r fileRow
-	err := s.db.GetContext(ctx, &r, `SELECT `+fileColumns+` FROM "files"
-WHERE "job" = ? AND "path" = ? AND "status" = 'loaded' ORDER BY "loaded_at" DESC, "id" DESC LIMIT 1`, job, path)
+	err := s.db.GetContext(ctx, &r, stmts.LastLoaded, job, path)
 	if errors.Is(err, sql.ErrNoRows) {
 		return etl.FileRecord{}, false, nil
 	}
@@ -233,8 +231,7 @@ WHERE "job" = ? AND "path" = ? AND "status" = 'loaded' ORDER BY "loaded_at" DESC
 // Checkpoint (nil Position, Seq 0) when there is none.
 func (s *Store) Checkpoint(ctx context.Context, job, stream string) (etl.Checkpoint, error) {
 	var r positionRow
-	err := s.db.GetContext(ctx, &r, `SELECT `+positionColumns+` FROM "positions"
-WHERE "job" = ? AND "stream" = ?`, job, stream)
+	err := s.db.GetContext(ctx, &r, stmts.Checkpoint, job, stream)
 	if errors.Is(err, sql.ErrNoRows) {
 		return etl.Checkpoint{}, nil
 	}
@@ -247,8 +244,7 @@ WHERE "job" = ? AND "stream" = ?`, job, stream)
 // Checkpoints lists every stream's checkpoint of a job, by stream name.
 func (s *Store) Checkpoints(ctx context.Context, job string) ([]etl.Checkpoint, error) {
 	var rows []positionRow
-	if err := s.db.SelectContext(ctx, &rows, `SELECT `+positionColumns+` FROM "positions"
-WHERE "job" = ? ORDER BY "stream"`, job); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, stmts.Checkpoints, job); err != nil {
 		return nil, fmt.Errorf("read checkpoints of %s: %w", job, err)
 	}
 	out := make([]etl.Checkpoint, len(rows))
@@ -267,20 +263,17 @@ func (s *Store) BeginRun(ctx context.Context, job, trigger string, at time.Time)
 		return 0, fmt.Errorf("begin run of %s: %w", job, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE "runs"
-SET "status" = ?, "ended_at" = ?, "error" = CASE WHEN "error" = '' THEN ? ELSE "error" END
-WHERE "job" = ? AND "status" = ?`,
+	if _, err := tx.ExecContext(ctx, stmts.InterruptStaleRuns,
 		etl.RunInterrupted, formatTime(at), "the process running it ended before the run did",
 		job, etl.RunRunning); err != nil {
 		return 0, fmt.Errorf("begin run of %s: mark stale runs interrupted: %w", job, err)
 	}
-	for _, table := range stagingTables {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM "`+table+`" WHERE "job" = ?`, job); err != nil {
+	for _, discard := range []string{stmts.DiscardStagedQuarantineOfJob, stmts.DiscardStagedFilesOfJob} {
+		if _, err := tx.ExecContext(ctx, discard, job); err != nil {
 			return 0, fmt.Errorf("begin run of %s: discard what interrupted runs staged: %w", job, err)
 		}
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO "runs" ("job", "trigger", "status", "started_at")
-VALUES (?, ?, ?, ?)`, job, trigger, etl.RunRunning, formatTime(at))
+	res, err := tx.ExecContext(ctx, stmts.BeginRun, job, trigger, etl.RunRunning, formatTime(at))
 	if err != nil {
 		return 0, fmt.Errorf("begin run of %s: %w", job, err)
 	}
@@ -320,9 +313,7 @@ func (s *Store) commit(ctx context.Context, c etl.Commit) error {
 	}
 	defer tx.Rollback()
 
-	res, err := tx.ExecContext(ctx, `UPDATE "runs"
-SET "rows_read" = ?, "rows_written" = ?, "rows_skipped" = ?, "rows_rejected" = ?, "batches" = ?, "bytes_read" = ?
-WHERE "id" = ? AND "job" = ? AND "status" = ?`,
+	res, err := tx.ExecContext(ctx, stmts.CommitCounters,
 		c.Counters.Read, c.Counters.Written, c.Counters.Skipped, c.Counters.Rejected, c.Counters.Batches, c.Counters.Bytes,
 		c.RunID, c.Job, etl.RunRunning)
 	if err != nil {
@@ -346,7 +337,7 @@ WHERE "id" = ? AND "job" = ? AND "status" = ?`,
 		}
 	}
 	if len(c.Rejects) > 0 {
-		if err := insertRejects(ctx, tx, "quarantine", c, at); err != nil {
+		if err := insertRejects(ctx, tx, stmts.InsertQuarantine, c, at); err != nil {
 			return fmt.Errorf("commit %s batch %d: %w", c.Job, c.Seq, err)
 		}
 	}
@@ -360,9 +351,6 @@ WHERE "id" = ? AND "job" = ? AND "status" = ?`,
 	}
 	return nil
 }
-
-// stagingTables hold what Stage set aside, by run.
-var stagingTables = []string{"staged_quarantine", "staged_files"}
 
 // stage sets aside c.Rejects and c.Files of run c.RunID for the run's
 // Commit with Staged set. The run must be running.
@@ -379,11 +367,11 @@ func (s *Store) stage(ctx context.Context, c etl.Commit) error {
 		return fmt.Errorf("stage rejects of %s run %d: %w", c.Job, c.RunID, err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+	if _, err := conn.ExecContext(ctx, stmts.SynchronousNormal); err != nil {
 		return fmt.Errorf("stage rejects of %s run %d: %w", c.Job, c.RunID, err)
 	}
 	defer func() {
-		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); err != nil {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), stmts.SynchronousFull); err != nil {
 			// Never hand a NORMAL connection back to the pool.
 			conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
@@ -394,19 +382,18 @@ func (s *Store) stage(ctx context.Context, c etl.Commit) error {
 	}
 	defer tx.Rollback()
 	var status string
-	if err := tx.GetContext(ctx, &status, `SELECT "status" FROM "runs" WHERE "id" = ? AND "job" = ?`, c.RunID, c.Job); err != nil || status != string(etl.RunRunning) {
+	if err := tx.GetContext(ctx, &status, stmts.RunStatus, c.RunID, c.Job); err != nil || status != string(etl.RunRunning) {
 		if err == nil {
 			err = notRunning(ctx, tx, c.RunID, c.Job)
 		}
 		return fmt.Errorf("stage rejects of %s: %w", c.Job, err)
 	}
 	at := formatTime(c.At)
-	if err := insertRejects(ctx, tx, "staged_quarantine", c, at); err != nil {
+	if err := insertRejects(ctx, tx, stmts.InsertStagedQuarantine, c, at); err != nil {
 		return fmt.Errorf("stage rejects of %s run %d: %w", c.Job, c.RunID, err)
 	}
 	for _, f := range c.Files {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO "staged_files" ("job", "run_id", "path", "size", "mtime", "sha256", "rows", "status")
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.Job, c.RunID, f.Path, f.Size, formatTime(f.MTime), f.SHA256, f.Rows, f.Status()); err != nil {
+		if _, err := tx.ExecContext(ctx, stmts.StageFile, c.Job, c.RunID, f.Path, f.Size, formatTime(f.MTime), f.SHA256, f.Rows, f.Status()); err != nil {
 			return fmt.Errorf("stage file %s: %w", f.Path, err)
 		}
 	}
@@ -419,25 +406,15 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.Job, c.RunID, f.Path, f.Size, formatTime(f.M
 // moveStaged moves what run staged into the quarantine and the file
 // ledger, in tx.
 func moveStaged(ctx context.Context, tx *sqlx.Tx, run int64, at string) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO "quarantine"
-("job", "run_id", "created_at", "step", "origin", "origin_json", "field", "value", "reason", "row_json")
-SELECT "job", "run_id", "created_at", "step", "origin", "origin_json", "field", "value", "reason", "row_json"
-FROM "staged_quarantine" WHERE "run_id" = ? ORDER BY "id"`, run); err != nil {
+	if _, err := tx.ExecContext(ctx, stmts.QuarantineStaged, run); err != nil {
 		return fmt.Errorf("quarantine staged rejects: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO "files"
-("job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", "loaded_at")
-SELECT "job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", ?
-FROM "staged_files" WHERE "run_id" = ? ORDER BY "id"
-ON CONFLICT ("job", "sha256") DO UPDATE SET
-	"path" = excluded."path", "size" = excluded."size", "mtime" = excluded."mtime",
-	"status" = excluded."status", "rows" = excluded."rows",
-	"run_id" = excluded."run_id", "loaded_at" = excluded."loaded_at"`, at, run); err != nil {
+	if _, err := tx.ExecContext(ctx, stmts.LedgerStaged, at, run); err != nil {
 		return fmt.Errorf("file ledger of staged files: %w", err)
 	}
-	for _, table := range stagingTables {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM "`+table+`" WHERE "run_id" = ?`, run); err != nil {
-			return fmt.Errorf("clear %s: %w", table, err)
+	for _, discard := range []string{stmts.DiscardStagedQuarantineOfRun, stmts.DiscardStagedFilesOfRun} {
+		if _, err := tx.ExecContext(ctx, discard, run); err != nil {
+			return fmt.Errorf("clear what run %d staged: %w", run, err)
 		}
 	}
 	return nil
@@ -445,11 +422,7 @@ ON CONFLICT ("job", "sha256") DO UPDATE SET
 
 // upsertPosition records a job stream's position (nil: from the start).
 func upsertPosition(ctx context.Context, tx *sqlx.Tx, job, stream string, position any, seq int64, load string, runID int64, at string) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO "positions" ("job", "stream", "position", "seq", "load_id", "run_id", "updated_at")
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT ("job", "stream") DO UPDATE SET
-	"position" = excluded."position", "seq" = excluded."seq", "load_id" = excluded."load_id",
-	"run_id" = excluded."run_id", "updated_at" = excluded."updated_at"`,
+	if _, err := tx.ExecContext(ctx, stmts.UpsertPosition,
 		job, stream, position, seq, load, runID, at); err != nil {
 		return fmt.Errorf("record position: %w", err)
 	}
@@ -468,7 +441,7 @@ func (s *Store) StartLoad(ctx context.Context, job, stream, load string, runID i
 	}
 	defer tx.Rollback()
 	var status string
-	if err := tx.GetContext(ctx, &status, `SELECT "status" FROM "runs" WHERE "id" = ? AND "job" = ?`, runID, job); err != nil || status != string(etl.RunRunning) {
+	if err := tx.GetContext(ctx, &status, stmts.RunStatus, runID, job); err != nil || status != string(etl.RunRunning) {
 		if err == nil {
 			err = notRunning(ctx, tx, runID, job)
 		}
@@ -489,7 +462,7 @@ func notRunning(ctx context.Context, tx *sqlx.Tx, id int64, job string) error {
 		Job    string `db:"job"`
 		Status string `db:"status"`
 	}
-	err := tx.GetContext(ctx, &r, `SELECT "job", "status" FROM "runs" WHERE "id" = ?`, id)
+	err := tx.GetContext(ctx, &r, stmts.RunJobStatus, id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("run %d not found", id)
@@ -507,23 +480,14 @@ func notRunning(ctx context.Context, tx *sqlx.Tx, id int64, job string) error {
 // rows instead of one per row (about ten times faster).
 const rejectChunk = 500
 
-const insertRejectColumns = `
-("job", "run_id", "created_at", "step", "origin", "origin_json", "field", "value", "reason", "row_json")
-VALUES `
-
-const rejectValues = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-
-// insertRejects inserts c's rejects into table: "quarantine", or
-// "staged_quarantine" with its columns.
-func insertRejects(ctx context.Context, tx *sqlx.Tx, table string, c etl.Commit, at string) error {
-	var (
-		query strings.Builder
-		args  = make([]any, 0, 10*min(len(c.Rejects), rejectChunk))
-	)
+// insertRejects inserts c's rejects with insert, the statement of one row
+// (stmts.InsertQuarantine or stmts.InsertStagedQuarantine), repeated for
+// chunks of rows.
+func insertRejects(ctx context.Context, tx *sqlx.Tx, insert string, c etl.Commit, at string) error {
+	args := make([]any, 0, 10*min(len(c.Rejects), rejectChunk))
+	full := repeatValues(insert, rejectChunk)
 	for start := 0; start < len(c.Rejects); start += rejectChunk {
 		chunk := c.Rejects[start:min(start+rejectChunk, len(c.Rejects))]
-		query.Reset()
-		query.WriteString(`INSERT INTO "` + table + `"` + insertRejectColumns)
 		args = args[:0]
 		for i := range chunk {
 			r := &chunk[i]
@@ -531,14 +495,14 @@ func insertRejects(ctx context.Context, tx *sqlx.Tx, table string, c etl.Commit,
 			if err != nil {
 				return fmt.Errorf("quarantine %s: %w", r.Origin, err)
 			}
-			if i > 0 {
-				query.WriteString(", ")
-			}
-			query.WriteString(rejectValues)
 			args = append(args, c.Job, c.RunID, at, r.Step, r.Origin.String(), string(origin),
 				r.Field, r.Value, r.Reason, rowJSON(r.Row))
 		}
-		if _, err := tx.ExecContext(ctx, query.String(), args...); err != nil {
+		query := full
+		if len(chunk) < rejectChunk {
+			query = repeatValues(insert, len(chunk))
+		}
+		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
 			return fmt.Errorf("quarantine rows from %s: %w", chunk[0].Origin, err)
 		}
 	}
@@ -556,13 +520,7 @@ func rowJSON(row json.RawMessage) string {
 }
 
 func upsertFiles(ctx context.Context, tx *sqlx.Tx, c etl.Commit, at string) error {
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO "files"
-("job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", "loaded_at")
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT ("job", "sha256") DO UPDATE SET
-	"path" = excluded."path", "size" = excluded."size", "mtime" = excluded."mtime",
-	"status" = excluded."status", "rows" = excluded."rows",
-	"run_id" = excluded."run_id", "loaded_at" = excluded."loaded_at"`)
+	stmt, err := tx.PrepareContext(ctx, stmts.UpsertFile)
 	if err != nil {
 		return fmt.Errorf("file ledger: %w", err)
 	}
@@ -583,10 +541,7 @@ func (s *Store) endRun(ctx context.Context, runID int64, status etl.RunStatus, c
 	default:
 		return fmt.Errorf("end run %d: %q is not a final status", runID, status)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE "runs"
-SET "status" = ?, "ended_at" = ?, "error" = ?,
-	"rows_read" = ?, "rows_written" = ?, "rows_skipped" = ?, "rows_rejected" = ?, "batches" = ?, "bytes_read" = ?
-WHERE "id" = ?`,
+	res, err := s.db.ExecContext(ctx, stmts.EndRun,
 		status, formatTime(at), errText,
 		counters.Read, counters.Written, counters.Skipped, counters.Rejected, counters.Batches, counters.Bytes, runID)
 	if err != nil {
@@ -599,8 +554,8 @@ WHERE "id" = ?`,
 	if n != 1 {
 		return fmt.Errorf("end run %d: run not found", runID)
 	}
-	for _, table := range stagingTables {
-		if _, err := s.db.ExecContext(ctx, `DELETE FROM "`+table+`" WHERE "run_id" = ?`, runID); err != nil {
+	for _, discard := range []string{stmts.DiscardStagedQuarantineOfRun, stmts.DiscardStagedFilesOfRun} {
+		if _, err := s.db.ExecContext(ctx, discard, runID); err != nil {
 			return fmt.Errorf("end run %d: discard what it staged: %w", runID, err)
 		}
 	}
@@ -616,11 +571,9 @@ func (s *Store) Runs(ctx context.Context, job string, limit int) ([]etl.Run, err
 	var rows []runRow
 	var err error
 	if job == "" {
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+runColumns+` FROM "runs"
-ORDER BY "id" DESC LIMIT ?`, limit)
+		err = s.db.SelectContext(ctx, &rows, stmts.Runs, limit)
 	} else {
-		err = s.db.SelectContext(ctx, &rows, `SELECT `+runColumns+` FROM "runs"
-WHERE "job" = ? ORDER BY "id" DESC LIMIT ?`, job, limit)
+		err = s.db.SelectContext(ctx, &rows, stmts.JobRuns, job, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
@@ -635,8 +588,7 @@ WHERE "job" = ? ORDER BY "id" DESC LIMIT ?`, job, limit)
 // Files lists a job's file ledger, newest first.
 func (s *Store) Files(ctx context.Context, job string) ([]etl.FileRecord, error) {
 	var rows []fileRow
-	if err := s.db.SelectContext(ctx, &rows, `SELECT `+fileColumns+` FROM "files"
-WHERE "job" = ? ORDER BY "loaded_at" DESC, "id" DESC`, job); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, stmts.Files, job); err != nil {
 		return nil, fmt.Errorf("list files of %s: %w", job, err)
 	}
 	out := make([]etl.FileRecord, len(rows))
@@ -649,7 +601,7 @@ WHERE "job" = ? ORDER BY "loaded_at" DESC, "id" DESC`, job); err != nil {
 // Run returns the run with id; ok is false when there is none.
 func (s *Store) Run(ctx context.Context, id int64) (run etl.Run, ok bool, err error) {
 	var rows []runRow
-	if err := s.db.SelectContext(ctx, &rows, `SELECT `+runColumns+` FROM "runs" WHERE "id" = ?`, id); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, stmts.Run, id); err != nil {
 		return etl.Run{}, false, fmt.Errorf("run %d: %w", id, err)
 	}
 	if len(rows) == 0 {
@@ -662,12 +614,11 @@ func (s *Store) Run(ctx context.Context, id int64) (run etl.Run, ok bool, err er
 // quarantined, limit of them from offset, with how many there are.
 func (s *Store) RunQuarantine(ctx context.Context, runID int64, offset, limit int) ([]etl.QuarantineRecord, int, error) {
 	var total int
-	if err := s.db.GetContext(ctx, &total, `SELECT count(*) FROM "quarantine" WHERE "run_id" = ?`, runID); err != nil {
+	if err := s.db.GetContext(ctx, &total, stmts.RunQuarantineCount, runID); err != nil {
 		return nil, 0, fmt.Errorf("count quarantine of run %d: %w", runID, err)
 	}
 	var rows []quarantineRow
-	if err := s.db.SelectContext(ctx, &rows, `SELECT `+quarantineColumns+` FROM "quarantine"
-WHERE "run_id" = ? ORDER BY "id" LIMIT ? OFFSET ?`, runID, limit, offset); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, stmts.RunQuarantine, runID, limit, offset); err != nil {
 		return nil, 0, fmt.Errorf("list quarantine of run %d: %w", runID, err)
 	}
 	out := make([]etl.QuarantineRecord, len(rows))
@@ -683,8 +634,7 @@ func (s *Store) Quarantined(ctx context.Context, job string, limit int) ([]etl.Q
 		limit = -1
 	}
 	var rows []quarantineRow
-	if err := s.db.SelectContext(ctx, &rows, `SELECT `+quarantineColumns+` FROM "quarantine"
-WHERE "job" = ? ORDER BY "id" DESC LIMIT ?`, job, limit); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, stmts.Quarantined, job, limit); err != nil {
 		return nil, fmt.Errorf("list quarantine of %s: %w", job, err)
 	}
 	out := make([]etl.QuarantineRecord, len(rows))
@@ -705,17 +655,16 @@ func (s *Store) Reset(ctx context.Context, job string) (etl.ResetReport, error) 
 	}
 	defer tx.Rollback()
 	var positions []positionRow
-	if err := tx.SelectContext(ctx, &positions, `SELECT `+positionColumns+` FROM "positions"
-WHERE "job" = ? ORDER BY "stream"`, job); err != nil {
+	if err := tx.SelectContext(ctx, &positions, stmts.Checkpoints, job); err != nil {
 		return report, fmt.Errorf("reset %s: positions: %w", job, err)
 	}
 	for i := range positions {
 		report.Checkpoints = append(report.Checkpoints, positions[i].checkpoint())
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM "positions" WHERE "job" = ?`, job); err != nil {
+	if _, err := tx.ExecContext(ctx, stmts.ResetPositions, job); err != nil {
 		return report, fmt.Errorf("reset %s: positions: %w", job, err)
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM "files" WHERE "job" = ?`, job)
+	res, err := tx.ExecContext(ctx, stmts.ResetFiles, job)
 	if err == nil {
 		report.Files, err = res.RowsAffected()
 	}
@@ -723,7 +672,7 @@ WHERE "job" = ? ORDER BY "stream"`, job); err != nil {
 		return report, fmt.Errorf("reset %s: file ledger: %w", job, err)
 	}
 	// Fingerprint targets are "<job>/<target>": '0' sorts right after '/'.
-	res, err = tx.ExecContext(ctx, `DELETE FROM "fingerprints" WHERE "target" >= ? AND "target" < ?`, job+"/", job+"0")
+	res, err = tx.ExecContext(ctx, stmts.ResetFingerprints, job+"/", job+"0")
 	if err == nil {
 		report.Fingerprints, err = res.RowsAffected()
 	}
@@ -744,9 +693,7 @@ func (s *Store) acquireLease(ctx context.Context, job, owner string, ttl time.Du
 	if ttl <= 0 {
 		return fmt.Errorf("acquire lease of %s: ttl %s is not positive", job, ttl)
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO "leases" ("job", "owner", "expires_at") VALUES (?, ?, ?)
-ON CONFLICT ("job") DO UPDATE SET "owner" = excluded."owner", "expires_at" = excluded."expires_at"
-WHERE "leases"."owner" = excluded."owner" OR "leases"."expires_at" <= ?`,
+	res, err := s.db.ExecContext(ctx, stmts.AcquireLease,
 		job, owner, formatTime(now.Add(ttl)), formatTime(now))
 	if err != nil {
 		return fmt.Errorf("acquire lease of %s: %w", job, err)
@@ -764,7 +711,7 @@ WHERE "leases"."owner" = excluded."owner" OR "leases"."expires_at" <= ?`,
 // ReleaseLease gives the lease up. Releasing a lease one does not hold
 // (expired and taken over, or never taken) does nothing.
 func (s *Store) ReleaseLease(ctx context.Context, job, owner string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM "leases" WHERE "job" = ? AND "owner" = ?`, job, owner); err != nil {
+	if _, err := s.db.ExecContext(ctx, stmts.ReleaseLease, job, owner); err != nil {
 		return fmt.Errorf("release lease of %s: %w", job, err)
 	}
 	return nil
@@ -777,7 +724,7 @@ func (s *Store) LeaseHolder(ctx context.Context, job string) (string, time.Time,
 		Owner   string `db:"owner"`
 		Expires dbTime `db:"expires_at"`
 	}
-	err := s.db.GetContext(ctx, &row, `SELECT "owner", "expires_at" FROM "leases" WHERE "job" = ?`, job)
+	err := s.db.GetContext(ctx, &row, stmts.LeaseHolder, job)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, false, nil
 	}
@@ -796,12 +743,9 @@ func (s *Store) Fingerprints(ctx context.Context, target string, ids []string) (
 	out := make(map[string]string, len(ids))
 	for start := 0; start < len(ids); start += fingerprintChunk {
 		chunk := ids[start:min(start+fingerprintChunk, len(ids))]
-		q := `SELECT "record_id", "fingerprint" FROM "fingerprints" WHERE "target" = ? AND "record_id" IN (?` +
-			strings.Repeat(", ?", len(chunk)-1) + `)`
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, target)
-		for _, id := range chunk {
-			args = append(args, id)
+		q, args, err := sqlx.In(stmts.Fingerprints, target, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("fingerprints of %s: %w", target, err)
 		}
 		rows, err := s.db.QueryContext(ctx, q, args...)
 		if err != nil {
@@ -859,10 +803,7 @@ func (s *Store) SaveFingerprints(ctx context.Context, target string, digests map
 		if len(args) == 0 {
 			return nil
 		}
-		q := `INSERT INTO "fingerprints" ("target", "record_id", "fingerprint", "updated_at") VALUES (?, ?, ?, ?)` +
-			strings.Repeat(", (?, ?, ?, ?)", len(args)/4-1) +
-			` ON CONFLICT ("target", "record_id") DO UPDATE SET "fingerprint" = excluded."fingerprint", "updated_at" = excluded."updated_at"`
-		_, err := tx.ExecContext(ctx, q, args...)
+		_, err := tx.ExecContext(ctx, repeatValues(stmts.SaveFingerprints, len(args)/4), args...)
 		args = args[:0]
 		return err
 	}

@@ -23,8 +23,8 @@ type Options struct {
 	// set, reports whether the owner of a held lease is dead.
 	Owner     string
 	OwnerGone func(owner string) bool
-	// Clock defaults to jobs.SystemClock.
-	Clock jobs.Clock
+	// Clock defaults to etl.SystemClock.
+	Clock etl.Clock
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Webhook, if set, is the URL of a Slack-compatible incoming webhook
@@ -49,6 +49,9 @@ type Daemon struct {
 	cfg      atomic.Pointer[jobs.Config]
 	running  atomic.Bool // the scheduler is running and not stopping
 	stopping atomic.Bool // stop was asked: the runs in flight are finishing
+	// stop is Run's stop channel, set before running is: once stop is
+	// closed, readiness says so at once, not when a goroutine notices.
+	stop     <-chan struct{}
 	reloadMu sync.Mutex
 	globs    sync.Map         // job name → glob of its watched folder
 	onEvent  func(jobs.Event) // tests' hook
@@ -57,7 +60,7 @@ type Daemon struct {
 // New returns a daemon for opts; it starts nothing.
 func New(opts Options) *Daemon {
 	if opts.Clock == nil {
-		opts.Clock = jobs.SystemClock{}
+		opts.Clock = etl.SystemClock{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -94,6 +97,7 @@ func (d *Daemon) Run(ctx context.Context, stop <-chan struct{}) error {
 			d.notifier.wait()
 		}()
 	}
+	d.stop = stop
 	d.running.Store(true)
 	go func() {
 		select {
@@ -147,7 +151,7 @@ var _ jobs.Launcher = runnerLauncher{}
 
 func (l runnerLauncher) Launch(ctx context.Context, req jobs.LaunchRequest) (etl.Run, error) {
 	d := l.d
-	job, err := d.Config().Build(req.Job, d.log)
+	job, err := d.Config().Build(req.Job, d.log, d.opts.Clock)
 	if err != nil {
 		return etl.Run{}, err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/nightjar-etl/nightjar/etl/etltest"
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
 	"github.com/nightjar-etl/nightjar/jobs"
-	"github.com/nightjar-etl/nightjar/jobs/jobstest"
 )
 
 const wait = 5 * time.Second
@@ -38,7 +37,7 @@ type probeSource struct {
 }
 
 func (s *probeSource) Open(context.Context, etl.SourceEnv) error { return nil }
-func (s *probeSource) Close() error                              { return nil }
+func (s *probeSource) Close(context.Context) error               { return nil }
 func (s *probeSource) Next(ctx context.Context) (*etl.Batch, error) {
 	if probes.get(s.cfg.Probe).fail.Load() {
 		return nil, errors.New("probe source told to fail")
@@ -167,7 +166,7 @@ type running struct {
 	done   chan error
 }
 
-func startDaemon(t *testing.T, cfg *jobs.Config, cfgPath string, clock jobs.Clock, owner string, opts func(*Options)) *running {
+func startDaemon(t *testing.T, cfg *jobs.Config, cfgPath string, clock etl.Clock, owner string, opts func(*Options)) *running {
 	t.Helper()
 	st := openStore(t, cfg.State)
 	o := Options{Config: cfg, ConfigPath: cfgPath, Store: st, Owner: owner, Clock: clock}
@@ -244,7 +243,7 @@ func TestTwoDaemonsNeverRunAJobAtOnce(t *testing.T) {
     source: { type: probesrc, probe: %[1]s, rows: 5, batches: 3, delay: 1ms }
     targets: [ { type: probe, probe: %[1]s } ]
 `, name))
-	clock := jobstest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
+	clock := etltest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
 	var skips [2]map[string]int
 	var ran [2]atomic.Int64
 	var daemons [2]*running
@@ -318,7 +317,7 @@ func TestReloadKeepsTheConfigInForceOnError(t *testing.T) {
     source: { type: probesrc, probe: reload }
     targets: [ { type: probe, probe: reload } ]
 `)
-	clock := jobstest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
+	clock := etltest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
 	r := startDaemon(t, cfg, path, clock, "reload", nil)
 
 	if err := os.WriteFile(path, []byte("jobs:\n  a:\n    schedule: \"every day\"\n    source: { type: probesrc, probe: reload }\n    targets: [ { type: probe, probe: reload } ]\n"), 0o644); err != nil {

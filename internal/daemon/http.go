@@ -42,10 +42,26 @@ func (d *Daemon) Handler() http.Handler {
 	return mux
 }
 
+// isStopping reports whether stop was asked of the running daemon.
+func (d *Daemon) isStopping() bool {
+	if d.stopping.Load() {
+		return true
+	}
+	if !d.running.Load() {
+		return false
+	}
+	select {
+	case <-d.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // ready is 200 while the scheduler runs and the state store answers, 503
 // before it starts and once it is stopping.
 func (d *Daemon) ready(w http.ResponseWriter, r *http.Request) {
-	if d.stopping.Load() {
+	if d.isStopping() {
 		running := 0
 		for _, js := range d.sched.Jobs() {
 			if js.Running {

@@ -21,12 +21,12 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/nightjar-etl/nightjar/etl"
-	"github.com/nightjar-etl/nightjar/jobs/jobstest"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
 
 // withRuns starts a daemon on a fake clock with a job that loads 2 batches
 // of 7 rows and one that fails, and lets each run three times.
-func withRuns(t *testing.T) (*running, *jobstest.Clock) {
+func withRuns(t *testing.T) (*running, *etltest.Clock) {
 	t.Helper()
 	good, bad := probeName("good"), probeName("bad")
 	probes.get(bad).fail.Store(true)
@@ -41,7 +41,7 @@ func withRuns(t *testing.T) (*running, *jobstest.Clock) {
     source: { type: probesrc, probe: %[2]s }
     targets: [ { type: probe, probe: %[2]s } ]
 `, good, bad))
-	clock := jobstest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
+	clock := etltest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
 	r := startDaemon(t, cfg, path, clock, "metrics", nil)
 	for range 3 {
 		clock.WaitTimers(1, wait)

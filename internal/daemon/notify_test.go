@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/nightjar-etl/nightjar/etl"
-	"github.com/nightjar-etl/nightjar/jobs/jobstest"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 
 	// The components of the permanent-failure cases: a webhook target
 	// against an API that refuses the token, a strict SQLite table.
@@ -74,11 +74,11 @@ func (h *hook) rest() []string {
 
 // startHooked starts a daemon that tells a fresh hook, on the config text
 // written to dir, its fake clock at 02:00 UTC.
-func startHooked(t *testing.T, dir, text string) (*running, *jobstest.Clock, *hook) {
+func startHooked(t *testing.T, dir, text string) (*running, *etltest.Clock, *hook) {
 	t.Helper()
 	h := newHook(t)
 	cfg, path := writeConfig(t, dir, text)
-	clock := jobstest.NewClock(time.Date(2026, 5, 4, 2, 0, 0, 0, time.UTC))
+	clock := etltest.NewClock(time.Date(2026, 5, 4, 2, 0, 0, 0, time.UTC))
 	r := startDaemon(t, cfg, path, clock, "hooked", func(o *Options) { o.Webhook = h.URL })
 	return r, clock, h
 }

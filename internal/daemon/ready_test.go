@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 	"github.com/nightjar-etl/nightjar/jobs"
-	"github.com/nightjar-etl/nightjar/jobs/jobstest"
 )
 
 // TestReadyzIs503WhileStopping: once stop is asked, /readyz answers 503
@@ -27,7 +27,7 @@ func TestReadyzIs503WhileStopping(t *testing.T) {
     source: { type: probesrc, probe: %[1]s, rows: 3, batches: 3, delay: 300ms }
     targets: [ { type: probe, probe: %[1]s } ]
 `, name))
-	clock := jobstest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
+	clock := etltest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
 	r := startDaemon(t, cfg, path, clock, "ready", nil)
 	srv := httptest.NewServer(r.d.Handler())
 	defer srv.Close()
@@ -77,7 +77,7 @@ func TestDocumentedMetricsAreThere(t *testing.T) {
     source: { type: files, path: in/*.csv }
     targets: [ { type: file, path: out/leads.csv } ]
 `)
-	clock := jobstest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
+	clock := etltest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
 	r := startDaemon(t, cfg, path, clock, "metrics-doc", nil)
 	clock.WaitTimers(1, wait)
 	srv := httptest.NewServer(r.d.Handler())
@@ -112,7 +112,7 @@ func TestRunPageInChromium(t *testing.T) {
     on_reject: { max_ratio: 0 }
     targets: [ { type: probe, probe: %[1]s } ]
 `, name))
-	clock := jobstest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
+	clock := etltest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC))
 	r := startDaemon(t, cfg, path, clock, "runpage", nil)
 	clock.WaitTimers(1, wait)
 	clock.AdvanceToNext()

@@ -17,7 +17,7 @@ type globbed interface {
 // source can be watched and whose config asks for it, nil for any other
 // job. Building the job does no I/O (constructors only validate).
 func (d *Daemon) watcherFor(cfg *jobs.Config, js *jobs.JobSpec) jobs.Watcher {
-	job, err := cfg.Build(js.Name, d.log)
+	job, err := cfg.Build(js.Name, d.log, d.opts.Clock)
 	if err != nil {
 		d.log.Warn("build job to find its watched folder", "job", js.Name, "err", err)
 		return nil

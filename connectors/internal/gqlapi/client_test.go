@@ -11,10 +11,10 @@ import (
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/gqlapi"
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
-	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
 
-func client(t *testing.T, body string, clock *httpapitest.Clock) *gqlapi.Client {
+func client(t *testing.T, body string, clock *etltest.Clock) *gqlapi.Client {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -42,19 +42,19 @@ func TestAnswersThatAreNotSuccess(t *testing.T) {
 		"not JSON":                {`<html>maintenance</html>`, "not GraphQL JSON"},
 		"errors not a list":       {`{"errors":"bad token"}`, "not GraphQL JSON"},
 	} {
-		_, err := client(t, c.body, httpapitest.NewClock(time.Now())).Do(context.Background(), "{ x }", "", nil)
+		_, err := client(t, c.body, etltest.NewClock(time.Now())).Do(context.Background(), "{ x }", "", nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%s: err = %v; want %q", name, err, c.want)
 		}
 	}
-	if _, err := client(t, `{"data":{"x":1}}`, httpapitest.NewClock(time.Now())).Do(context.Background(), "{ x }", "", nil); err != nil {
+	if _, err := client(t, `{"data":{"x":1}}`, etltest.NewClock(time.Now())).Do(context.Background(), "{ x }", "", nil); err != nil {
 		t.Errorf("a clean answer: %v", err)
 	}
 }
 
 func TestCostWaitFollowsTheBucket(t *testing.T) {
 	t.Parallel()
-	clock := httpapitest.NewClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
+	clock := etltest.NewClock(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
 	c := client(t, `{"data":{"x":1},"extensions":{"cost":{"requestedQueryCost":100,"actualQueryCost":60,
 		"throttleStatus":{"maximumAvailable":1000,"currentlyAvailable":40,"restoreRate":50}}}}`, clock)
 	if _, err := c.Do(context.Background(), "{ x }", "", nil); err != nil {

@@ -49,13 +49,6 @@ const (
 	MinThrottleWait = time.Second
 )
 
-// Sleeper is implemented by clocks that can wait. A test's fake clock
-// implements it so that retries and rate limits advance fake time instead
-// of sleeping; the client uses it when its Clock has it.
-type Sleeper interface {
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
 // Verdict is what the client does with a response.
 type Verdict int
 
@@ -139,8 +132,8 @@ type Options struct {
 	Classify Classifier
 	Pacer    Pacer
 	Header   http.Header
-	// Clock gives the time; when it implements Sleeper, waits go through
-	// it. Default the system clock.
+	// Clock gives the time and the waits (etl.Sleep: a test's fake clock
+	// advances at once). Default the system clock.
 	Clock  etl.Clock
 	Logger *slog.Logger
 	// Secrets are removed from every error and log message.
@@ -155,7 +148,6 @@ type Client struct {
 	base   *url.URL
 	origin string
 	clock  etl.Clock
-	sleep  func(ctx context.Context, d time.Duration) error
 	log    *slog.Logger
 	red    *Redactor
 	http   *http.Client
@@ -201,14 +193,7 @@ func New(opts Options) (*Client, error) {
 	if c.opts.Classify == nil {
 		c.opts.Classify = DefaultClassify
 	}
-	c.clock = opts.Clock
-	if c.clock == nil {
-		c.clock = etl.SystemClock{}
-	}
-	c.sleep = realSleep
-	if s, ok := c.clock.(Sleeper); ok {
-		c.sleep = s.Sleep
-	}
+	c.clock = etl.SystemClockOr(opts.Clock)
 	c.log = opts.Logger
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -219,20 +204,6 @@ func New(opts Options) (*Client, error) {
 	}
 	c.http = withRedirectCheck(hc)
 	return c, nil
-}
-
-func realSleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Redactor returns the client's redactor, for callers that build messages
@@ -352,7 +323,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	retries := 0
 	for attempt := 1; ; attempt++ {
 		if c.opts.Limit != nil {
-			w, why, err := c.opts.Limit.wait(ctx, c.clock, c.sleep, c.opts.MaxWait-waited)
+			w, why, err := c.opts.Limit.wait(ctx, c.clock, c.opts.MaxWait-waited)
 			if errors.Is(err, errLimitTooLong) {
 				return nil, c.tooLong(method, name, w, why)
 			}
@@ -422,7 +393,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 		}
 		waited += wait
 		c.log.Warn("http retry", "method", method, "path", name, "cause", cause, "attempt", attempt, "wait", wait)
-		if err := c.sleep(ctx, wait); err != nil {
+		if err := etl.Sleep(ctx, c.clock, wait); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", method, name, err)
 		}
 	}
@@ -629,7 +600,7 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 
 // Sleep waits d through the client's clock (a fake clock's Sleep in
 // tests), for callers that poll: a bulk job's state, say.
-func (c *Client) Sleep(ctx context.Context, d time.Duration) error { return c.sleep(ctx, d) }
+func (c *Client) Sleep(ctx context.Context, d time.Duration) error { return etl.Sleep(ctx, c.clock, d) }
 
 // Now is the client's clock's time.
 func (c *Client) Now() time.Time { return c.clock.Now() }

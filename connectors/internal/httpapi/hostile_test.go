@@ -16,6 +16,7 @@ import (
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
 
 // recorder is a server standing in for "another host" (another port on
@@ -202,7 +203,7 @@ func TestThrottleLoopEnds(t *testing.T) {
 			w.Header().Set("Retry-After", ra)
 			w.WriteHeader(http.StatusTooManyRequests)
 		}))
-		clock := httpapitest.NewClock(t0)
+		clock := etltest.NewClock(t0)
 		var logs httpapitest.LogBuffer
 		c, _ := httpapi.New(httpapi.Options{BaseURL: srv.URL, Clock: clock, Logger: logs.Logger()})
 		_, err := c.Do(context.Background(), httpapi.Request{Path: "/x"})
@@ -233,7 +234,7 @@ func TestHugeRetryAfterFailsSayingWhy(t *testing.T) {
 			w.Header().Set("Retry-After", ra)
 			w.WriteHeader(http.StatusTooManyRequests)
 		}))
-		clock := httpapitest.NewClock(t0)
+		clock := etltest.NewClock(t0)
 		c, _ := httpapi.New(httpapi.Options{BaseURL: srv.URL, Clock: clock})
 		_, err := c.Do(context.Background(), httpapi.Request{Path: "/x"})
 		srv.Close()
@@ -284,7 +285,7 @@ func TestPacingWaitIsBoundedByMaxWait(t *testing.T) {
 	pacer := func(http.Header) (httpapi.Pace, bool) {
 		return httpapi.Pace{Max: 100, Remaining: 0, Window: 24 * time.Hour}, true
 	}
-	clock := httpapitest.NewClock(t0)
+	clock := etltest.NewClock(t0)
 	c, _ := httpapi.New(httpapi.Options{BaseURL: srv.URL, Clock: clock, Pacer: pacer, Limit: httpapi.NewLimit(100, time.Second, 1)})
 	if _, err := c.Do(context.Background(), httpapi.Request{Path: "/x"}); err != nil {
 		t.Fatal(err)

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
-	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
 
 var t0 = time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)
@@ -56,7 +56,7 @@ func TestLookup(t *testing.T) {
 
 func TestRetryAfterDateAndBudget(t *testing.T) {
 	t.Parallel()
-	clock := httpapitest.NewClock(t0)
+	clock := etltest.NewClock(t0)
 	var n atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) == 1 {
@@ -95,7 +95,7 @@ func TestRetryAfterDateAndBudget(t *testing.T) {
 
 func TestSharedLimitPacesAndPauses(t *testing.T) {
 	t.Parallel()
-	clock := httpapitest.NewClock(t0)
+	clock := etltest.NewClock(t0)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Max", "5")
 		w.Header().Set("X-Remaining", r.URL.Query().Get("remaining"))
@@ -138,7 +138,7 @@ func TestNetworkErrorsAreRetriedAndNameNoQuery(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	url := srv.URL
 	srv.Close() // connection refused from now on
-	clock := httpapitest.NewClock(t0)
+	clock := etltest.NewClock(t0)
 	c, _ := httpapi.New(httpapi.Options{BaseURL: url, Clock: clock, MaxRetries: 3, Secrets: []string{"sekrit-key"}})
 	_, err := c.Do(context.Background(), httpapi.Request{Path: "/v1/items", Query: map[string][]string{"key": {"sekrit-key"}}})
 	if !errors.Is(err, httpapi.ErrRetriesExhausted) || !strings.Contains(err.Error(), "after 4 attempts") {
@@ -225,7 +225,7 @@ func TestRefusedCredentialsFailAtOnce(t *testing.T) {
 			w.WriteHeader(tc.status)
 			w.Write([]byte(`{"message":"nope"}`))
 		}))
-		clock := httpapitest.NewClock(t0)
+		clock := etltest.NewClock(t0)
 		c, _ := httpapi.New(httpapi.Options{BaseURL: srv.URL, Clock: clock, MaxRetries: 3})
 		_, err := c.Do(context.Background(), httpapi.Request{Path: "/crm/contacts"})
 		srv.Close()
@@ -261,7 +261,7 @@ func TestRefusedOAuth2GrantIsPermanent(t *testing.T) {
 	}))
 	defer srv.Close()
 	a := httpapi.AuthConfig{OAuth2: &httpapi.OAuth2Config{TokenURL: srv.URL + "/token", ClientID: "app", RefreshToken: "revoked-0004"}}
-	clock := httpapitest.NewClock(t0)
+	clock := etltest.NewClock(t0)
 	c, _ := httpapi.New(httpapi.Options{BaseURL: srv.URL, Auth: a.Authorizer(nil), Secrets: a.Secrets(), Clock: clock})
 	_, err := c.Do(context.Background(), httpapi.Request{Path: "/x"})
 	if !etl.IsPermanent(err) || !strings.Contains(err.Error(), "invalid_grant") {
@@ -280,7 +280,7 @@ func TestRefusedOAuth2GrantIsPermanent(t *testing.T) {
 
 // sleepLog records each wait of a client on a fake clock.
 type sleepLog struct {
-	*httpapitest.Clock
+	*etltest.Clock
 	mu    sync.Mutex
 	waits []time.Duration
 }
@@ -302,7 +302,7 @@ func TestRetryWaitsFollowTheSharedPolicy(t *testing.T) {
 	defer srv.Close()
 	policy := etl.Backoff{Initial: 10 * time.Second, Max: 40 * time.Second}
 	for range 20 {
-		clock := &sleepLog{Clock: httpapitest.NewClock(t0)}
+		clock := &sleepLog{Clock: etltest.NewClock(t0)}
 		c, _ := httpapi.New(httpapi.Options{BaseURL: srv.URL, Clock: clock, MaxRetries: 5, MaxWait: time.Hour, Backoff: policy})
 		if _, err := c.Do(context.Background(), httpapi.Request{Path: "/x"}); !errors.Is(err, httpapi.ErrRetriesExhausted) {
 			t.Fatalf("err = %v, want ErrRetriesExhausted", err)

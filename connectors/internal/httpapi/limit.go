@@ -65,7 +65,7 @@ func (l *Limit) AtMost(now time.Time, perSecond float64) {
 // wait blocks until one request may go, for at most budget: a pause or a
 // rate that would hold the request longer returns how long and why at
 // once, with nothing reserved.
-func (l *Limit) wait(ctx context.Context, clock etl.Clock, sleep func(context.Context, time.Duration) error, budget time.Duration) (time.Duration, string, error) {
+func (l *Limit) wait(ctx context.Context, clock etl.Clock, budget time.Duration) (time.Duration, string, error) {
 	now := clock.Now()
 	pause, why := l.paused(now)
 	pause = max(pause, 0)
@@ -82,7 +82,7 @@ func (l *Limit) wait(ctx context.Context, clock etl.Clock, sleep func(context.Co
 		}
 		return pause + delay, why, errLimitTooLong
 	}
-	return pause + delay, "", sleep(ctx, pause+delay)
+	return pause + delay, "", etl.Sleep(ctx, clock, pause+delay)
 }
 
 // errLimitTooLong is a wait for the rate limit beyond the request's budget.

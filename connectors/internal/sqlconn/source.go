@@ -91,7 +91,7 @@ func (s *Source) errorf(format string, args ...any) error {
 // Open connects, reads the result's columns and decodes the position.
 func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	if err := s.open(ctx, env); err != nil {
-		s.Close()
+		s.Close(ctx)
 		return s.errorf("%w", err)
 	}
 	return nil
@@ -563,7 +563,7 @@ func (s *Source) describePosition() string {
 }
 
 // Close closes the database.
-func (s *Source) Close() error {
+func (s *Source) Close(context.Context) error {
 	if s.db == nil {
 		return nil
 	}

@@ -133,9 +133,9 @@ type Table struct {
 	conn   *sqlx.Conn
 	env    etl.TargetEnv
 	logger *slog.Logger
-	now    func() time.Time
-	// sleep waits between attempts; tests shorten it.
-	sleep func(ctx context.Context, d time.Duration) error
+	// clock stamps transactions and replay markers and times the waits
+	// between attempts (the run's, from Open).
+	clock etl.Clock
 
 	// table is where rows go: cfg.Table, or the staging table for replace.
 	table string
@@ -189,18 +189,7 @@ func (t *Table) TakeSkipped() int64 {
 // name prefixes its errors and names the connector, the connection and the
 // table.
 func NewTable(cfg TargetConfig, backend Backend, name string) *Table {
-	return &Table{cfg: cfg, backend: backend, name: name, now: etl.SystemClock{}.Now, sleep: sleepCtx}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return &Table{cfg: cfg, backend: backend, name: name, clock: etl.SystemClock{}}
 }
 
 func (t *Table) errorf(format string, args ...any) error {
@@ -220,9 +209,7 @@ func (t *Table) Durability() etl.Durability {
 // drops a staging table a crashed run left behind.
 func (t *Table) Open(ctx context.Context, env etl.TargetEnv) error {
 	t.env = env
-	if env.Clock != nil {
-		t.now = env.Clock.Now
-	}
+	t.clock = etl.SystemClockOr(env.Clock)
 	t.logger = env.Logger
 	if t.logger == nil {
 		t.logger = slog.New(slog.DiscardHandler)
@@ -466,7 +453,7 @@ func (t *Table) SyncDue() bool {
 	if rows <= 0 {
 		rows = DefaultCommitRows
 	}
-	return t.groupRows >= rows || t.now().Sub(t.txStart) >= CommitInterval || t.shared()
+	return t.groupRows >= rows || t.clock.Now().Sub(t.txStart) >= CommitInterval || t.shared()
 }
 
 func (t *Table) commitTx() error {
@@ -517,7 +504,7 @@ func (t *Table) recover(ctx context.Context, seq int64, err error, commit bool) 
 			return t.errorf("batch %d: %w", seq, err)
 		}
 		t.logger.Warn("write failed, retrying on a new connection", "seq", seq, "batches", len(t.group), "attempt", attempt, "err", err)
-		if err := t.sleep(ctx, waits.NextBackOff()); err != nil {
+		if err := etl.Sleep(ctx, t.clock, waits.NextBackOff()); err != nil {
 			return t.errorf("batch %d: %w", seq, err)
 		}
 		if err := t.reconnect(ctx); err != nil {
@@ -598,14 +585,14 @@ func (t *Table) write(ctx context.Context, b *etl.Batch) error {
 		if err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		t.tx, t.txStart = tx, t.now()
+		t.tx, t.txStart = tx, t.clock.Now()
 	}
 	st, stream := t.backend.(Streamer)
 	stream = stream && !t.noStream
 	if t.cfg.Mode == ModeAppend {
 		m := Marker{
 			Job: t.env.Job, Target: t.env.Name, BatchKey: etl.BatchKey(b), Table: t.cfg.Table,
-			RunID: t.env.RunID, Rows: int64(b.Len()), LoadedAt: t.now(),
+			RunID: t.env.RunID, Rows: int64(b.Len()), LoadedAt: t.clock.Now(),
 		}
 		claimed := true
 		if stream {

@@ -288,7 +288,7 @@ func copyTable(ctx context.Context, src etl.Source, tg etl.Target, table string)
 	if err := src.Open(ctx, etl.SourceEnv{Job: "rt", BatchSize: 16}); err != nil {
 		return 0, err
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	if err := tg.Open(ctx, etl.TargetEnv{Job: "rt", Name: "table " + table, RunID: 1}); err != nil {
 		return 0, err
 	}
@@ -320,7 +320,7 @@ func readRows(ctx context.Context, src etl.Source) (map[int64]map[string]any, *e
 	if err := src.Open(ctx, etl.SourceEnv{Job: "rt", BatchSize: 1000}); err != nil {
 		return nil, nil, err
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	out := map[int64]map[string]any{}
 	var types *etl.Schema
 	for {

@@ -89,7 +89,7 @@ func textRows(t *testing.T, src etl.Source) ([][]string, []*etl.Batch) {
 	if err := src.Open(ctx, etl.SourceEnv{Job: "chinook", BatchSize: 25}); err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	var out [][]string
 	var batches []*etl.Batch
 	for {

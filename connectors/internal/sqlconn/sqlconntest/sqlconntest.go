@@ -495,7 +495,7 @@ func readAllPos(t *testing.T, src etl.Source, pos etl.Position, fullRefresh bool
 	if err := src.Open(ctx, etl.SourceEnv{Job: "j", Position: pos, FullRefresh: fullRefresh, BatchSize: 1000}); err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	var rows []map[string]any
 	last := pos
 	for n := 0; maxBatches == 0 || n < maxBatches; n++ {
@@ -689,7 +689,7 @@ func TestSources(t *testing.T, setup Setup) {
 		if err := src.Open(ctx, etl.SourceEnv{Job: "j", BatchSize: 4, Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
 			t.Fatal(err)
 		}
-		defer src.Close()
+		defer src.Close(context.Background())
 		if n := src.(interface{ NullCursors() int64 }).NullCursors(); n != 3 {
 			t.Errorf("NullCursors = %d, want 3 (ids 5, 10, 15)", n)
 		}
@@ -726,7 +726,7 @@ func ReadErr(t *testing.T, src etl.Source) error {
 	if err := src.Open(ctx, etl.SourceEnv{Job: "j", BatchSize: 1000}); err != nil {
 		return err
 	}
-	defer src.Close()
+	defer src.Close(context.Background())
 	for {
 		if _, err := src.Next(ctx); err != nil {
 			if errors.Is(err, etl.ErrEndOfInput) {

@@ -1,23 +1,32 @@
-package jobstest
+package etltest
 
 import (
+	"context"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/etl"
 )
 
-// Clock is a fake jobs.Clock. Time stands still until Advance or
-// AdvanceToNext moves it; timers fire when the time passes their deadline.
+// Clock is a fake etl.Clock. Time stands still until Advance, Set,
+// AdvanceToNext or Sleep moves it; timers fire when the time reaches their
+// deadline. Sleep advances the time at once (and fires the timers due), so
+// code that only waits (retry and rate-limit pauses, through etl.Sleep)
+// runs on without a test driving it; code that selects on a timer waits
+// for the test to move the time.
 type Clock struct {
 	mu      sync.Mutex
 	now     time.Time
+	slept   time.Duration
 	timers  []*timer
 	changed chan struct{} // closed and replaced when the set of timers changes
 }
 
-var _ jobs.Clock = (*Clock)(nil)
+var (
+	_ etl.Clock   = (*Clock)(nil)
+	_ etl.Sleeper = (*Clock)(nil)
+)
 
 // NewClock returns a fake clock showing now.
 func NewClock(now time.Time) *Clock {
@@ -39,7 +48,7 @@ func (c *Clock) Now() time.Time {
 }
 
 // NewTimer returns a timer that fires when the fake time reaches now+d.
-func (c *Clock) NewTimer(d time.Duration) jobs.Timer {
+func (c *Clock) NewTimer(d time.Duration) etl.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := &timer{c: c, deadline: c.now.Add(d), ch: make(chan time.Time, 1)}
@@ -54,6 +63,29 @@ func (c *Clock) NewTimer(d time.Duration) jobs.Timer {
 }
 
 func (t *timer) C() <-chan time.Time { return t.ch }
+
+// Reset makes the timer fire d from the fake now, dropping a value it
+// delivered that no one received.
+func (t *timer) Reset(d time.Duration) {
+	c := t.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !t.done {
+		c.remove(t)
+	}
+	select {
+	case <-t.ch:
+	default:
+	}
+	t.deadline, t.done = c.now.Add(d), false
+	if d <= 0 {
+		t.done = true
+		t.ch <- c.now
+		return
+	}
+	c.timers = append(c.timers, t)
+	c.notify()
+}
 
 func (t *timer) Stop() bool {
 	c := t.c
@@ -88,6 +120,28 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.setLocked(c.now.Add(d))
+}
+
+// Sleep moves the time forward by d at once, firing the timers due, unless
+// ctx is done.
+func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d > 0 {
+		c.mu.Lock()
+		c.slept += d
+		c.setLocked(c.now.Add(d))
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// Slept is the total time Sleep was asked to wait.
+func (c *Clock) Slept() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.slept
 }
 
 // Set moves the time to t (forward only) and fires the timers due by then.
