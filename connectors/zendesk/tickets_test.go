@@ -13,6 +13,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/connectors/zendesk"
 	"github.com/nightjar-etl/nightjar/connectors/zendesk/zendesktest"
 	"github.com/nightjar-etl/nightjar/etl"

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/connectors/zendesk"
 	"github.com/nightjar-etl/nightjar/connectors/zendesk/zendesktest"
 	"github.com/nightjar-etl/nightjar/etl"
