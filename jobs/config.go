@@ -89,8 +89,8 @@ type JobSpec struct {
 // fileYAML is the top level of the file.
 type fileYAML struct {
 	State       stateYAML `yaml:"state"`
-	Connections ast.Node `yaml:"connections"`
-	Jobs        ast.Node `yaml:"jobs,required"`
+	Connections ast.Node  `yaml:"connections"`
+	Jobs        ast.Node  `yaml:"jobs,required"`
 }
 
 // jobYAML is one job.
