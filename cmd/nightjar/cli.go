@@ -121,6 +121,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.previewCommand(),
 		a.testCommand(),
 		a.daemonCommand(),
+		a.workerCommand(),
 	} {
 		a.configFlag(cmd)
 		root.AddCommand(cmd)

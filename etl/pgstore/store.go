@@ -507,36 +507,48 @@ ON CONFLICT ("job", "sha256") DO UPDATE SET
 // EndRun records a run's final status, counters and error text, and
 // discards what it staged.
 func (s *Store) EndRun(ctx context.Context, runID int64, status etl.RunStatus, counters etl.Counters, errText string, at time.Time) error {
+	return s.EndRunWith(ctx, runID, status, counters, errText, at, nil)
+}
+
+// EndRunWith is EndRun with also run in its transaction: a worker marks
+// the River job of the run completed there, so that a run recorded as
+// ended is never run again for the same job, and a job marked completed
+// always has its run recorded. An error from also rolls both back.
+func (s *Store) EndRunWith(ctx context.Context, runID int64, status etl.RunStatus, counters etl.Counters, errText string,
+	at time.Time, also func(context.Context, pgx.Tx) error) error {
 	switch status {
 	case etl.RunSucceeded, etl.RunFailed, etl.RunCancelled, etl.RunInterrupted:
 	default:
 		return fmt.Errorf("end run %d: %q is not a final status", runID, status)
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("end run %d: %w", runID, err)
 	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, s.q(`UPDATE "runs"
-SET "status" = ?, "ended_at" = ?, "error" = ?,
-	"rows_read" = ?, "rows_written" = ?, "rows_skipped" = ?, "rows_rejected" = ?, "batches" = ?, "bytes_read" = ?
-WHERE "id" = ?`),
-		status, dbTime(at), errText,
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	tag, err := tx.Exec(ctx, `UPDATE "runs"
+SET "status" = $1, "ended_at" = $2, "error" = $3,
+	"rows_read" = $4, "rows_written" = $5, "rows_skipped" = $6, "rows_rejected" = $7, "batches" = $8, "bytes_read" = $9
+WHERE "id" = $10`,
+		string(status), dbTime(at), errText,
 		counters.Read, counters.Written, counters.Skipped, counters.Rejected, counters.Batches, counters.Bytes, runID)
 	if err != nil {
 		return fmt.Errorf("end run %d: %w", runID, err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("end run %d: %w", runID, err)
-	} else if n != 1 {
+	if tag.RowsAffected() != 1 {
 		return fmt.Errorf("end run %d: run not found", runID)
 	}
 	for _, table := range stagingTables {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM "`+table+`" WHERE "run_id" = ?`), runID); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM "`+table+`" WHERE "run_id" = $1`, runID); err != nil {
 			return fmt.Errorf("end run %d: discard what it staged: %w", runID, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if also != nil {
+		if err := also(ctx, tx); err != nil {
+			return fmt.Errorf("end run %d: %w", runID, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("end run %d: %w", runID, err)
 	}
 	return nil
