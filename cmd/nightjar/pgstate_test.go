@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nightjar-etl/nightjar/etl/pgstore"
 )
 
@@ -20,25 +16,7 @@ import (
 // server), history and the quarantine read from there, and a state reset
 // makes the job load its files again.
 func TestExampleProjectWithPostgresState(t *testing.T) {
-	dsn := os.Getenv("NIGHTJAR_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("NIGHTJAR_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable): skipping the PostgreSQL state test")
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "nightjar_cli_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			t.Errorf("drop schema: %v", err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-
+	dsn, schema := workerSchema(t, "nightjar_cli_")
 	dir := t.TempDir()
 	if code, out, errOut := nightjar(t, "init", dir); code != 0 {
 		t.Fatalf("init: exit %d\n%s%s", code, out, errOut)

@@ -28,7 +28,7 @@ func workerSchema(t *testing.T, prefix string) (dsn, schema string) {
 	t.Helper()
 	dsn = os.Getenv("NIGHTJAR_TEST_POSTGRES")
 	if dsn == "" {
-		t.Skip("NIGHTJAR_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable): skipping the worker tests")
+		t.Skip("NIGHTJAR_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable): skipping the tests of PostgreSQL state and workers")
 	}
 	var b [6]byte
 	rand.Read(b[:])
