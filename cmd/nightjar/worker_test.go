@@ -53,10 +53,11 @@ type workerProc struct {
 	id  string // River client id: "worker-host:pid"
 }
 
-func startWorker(t *testing.T, bin, cfg string) *workerProc {
+func startWorker(t *testing.T, bin, cfg string, env ...string) *workerProc {
 	t.Helper()
 	var out bytes.Buffer
 	cmd := exec.Command(bin, "worker", "-c", cfg, "--grace", "10s")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -92,12 +93,12 @@ func tickTicks(t *testing.T) int {
 // goes on, the ticks missed meanwhile collapsing into one catch-up run.
 // Every tick is one River job and one run: none twice.
 func TestWorkersRunEachTickOnce(t *testing.T) {
+	t.Parallel() // it mostly waits for ticks and a new leader
 	dsn, schema := workerSchema(t, "nightjar_ticks_")
 	bin := nightjarBinary(t)
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "in"), 0o755)
 	cfg := filepath.Join(dir, "nightjar.yaml")
-	t.Setenv("NIGHTJAR_TEST_STATE_DSN", dsn)
 	writeFile(t, cfg, `state: {type: postgres, dsn: "${NIGHTJAR_TEST_STATE_DSN}", schema: `+schema+`}
 connections:
   wh: { type: sqlite, path: out/wh.db }
@@ -108,7 +109,8 @@ jobs:
     targets:
       - { type: table, connection: wh, table: t, mode: append }
 `)
-	ws := []*workerProc{startWorker(t, bin, cfg), startWorker(t, bin, cfg), startWorker(t, bin, cfg)}
+	env := "NIGHTJAR_TEST_STATE_DSN=" + dsn
+	ws := []*workerProc{startWorker(t, bin, cfg, env), startWorker(t, bin, cfg, env), startWorker(t, bin, cfg, env)}
 
 	st, err := pgstore.Open(t.Context(), dsn, schema)
 	if err != nil {
@@ -233,4 +235,17 @@ FROM "river_job" WHERE "kind" = 'nightjar_tick' ORDER BY 1`); err != nil {
 		t.Errorf("more than two gaps in the ticks (only the two changes of leader may leave one): %s", strings.Join(gaps, ", "))
 	}
 	t.Logf("%d ticks, %d runs succeeded; leader %s killed at %s; failover gap %v", len(ticks), succeeded, leader, killedAt.Format("15:04:05.000"), gaps)
+}
+
+// TestWorkerRefusesSQLiteState: a worker needs a state every machine
+// shares; with the default SQLite file it says so and exits 2.
+func TestWorkerRefusesSQLiteState(t *testing.T) {
+	dir := t.TempDir()
+	if code, out, errOut := nightjar(t, "init", dir); code != 0 {
+		t.Fatalf("init: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut := nightjar(t, "worker", "-c", filepath.Join(dir, "nightjar.yaml"))
+	if code != 2 || !strings.Contains(errOut, "nightjar worker needs the state in PostgreSQL") {
+		t.Errorf("worker with SQLite state: exit %d\n%s", code, errOut)
+	}
 }
