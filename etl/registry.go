@@ -16,6 +16,10 @@ type Spec struct {
 	Type    string
 	Summary string
 	Example string
+	// ExampleFiles are files the example names (a query file, say), by
+	// path relative to the config, with their contents: the docs show
+	// them and the examples test writes them beside the config.
+	ExampleFiles map[string]string
 	// Config returns a pointer to a new config value with its defaults;
 	// the loader decodes the component's YAML into it strictly.
 	Config func() any

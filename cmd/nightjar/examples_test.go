@@ -25,7 +25,7 @@ func TestConnectorExamplesValidate(t *testing.T) {
 		}
 		return strings.Join(lines, "\n") + "\n"
 	}
-	check := func(t *testing.T, typ, example, sourceYAML, targetsYAML string) {
+	check := func(t *testing.T, typ, example, sourceYAML, targetsYAML string, files map[string]string) {
 		_, connType, bound := strings.Cut(typ, "/")
 		conns := ""
 		if bound {
@@ -44,6 +44,15 @@ func TestConnectorExamplesValidate(t *testing.T) {
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		for name, content := range files {
+			p := filepath.Join(dir, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if _, err := jobs.Load(path); err != nil {
 			t.Errorf("%s example does not validate:\n%s\n--- config ---\n%s", typ, err, cfg)
 		}
@@ -56,7 +65,7 @@ func TestConnectorExamplesValidate(t *testing.T) {
 			if !strings.HasPrefix(spec.Example, "targets:") {
 				t.Fatalf("example should start with targets:, got:\n%s", spec.Example)
 			}
-			check(t, typ, spec.Example, filesSource, indent(spec.Example, 4))
+			check(t, typ, spec.Example, filesSource, indent(spec.Example, 4), spec.ExampleFiles)
 		})
 	}
 	for _, typ := range etl.SourceTypes() {
@@ -65,7 +74,7 @@ func TestConnectorExamplesValidate(t *testing.T) {
 			if !strings.HasPrefix(spec.Example, "source:") {
 				t.Fatalf("example should start with source:, got:\n%s", spec.Example)
 			}
-			check(t, typ, spec.Example, indent(spec.Example, 4), fileTarget)
+			check(t, typ, spec.Example, indent(spec.Example, 4), fileTarget, spec.ExampleFiles)
 		})
 	}
 }

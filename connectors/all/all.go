@@ -5,6 +5,7 @@ package all
 import (
 	_ "github.com/nightjar-etl/nightjar/connectors/csvfile"
 	_ "github.com/nightjar-etl/nightjar/connectors/files"
+	_ "github.com/nightjar-etl/nightjar/connectors/graphql"
 	_ "github.com/nightjar-etl/nightjar/connectors/httpsource"
 	_ "github.com/nightjar-etl/nightjar/connectors/hubspot"
 	_ "github.com/nightjar-etl/nightjar/connectors/jsonfile"
@@ -12,7 +13,9 @@ import (
 	_ "github.com/nightjar-etl/nightjar/connectors/parquet"
 	_ "github.com/nightjar-etl/nightjar/connectors/postgres"
 	_ "github.com/nightjar-etl/nightjar/connectors/salesforce"
+	_ "github.com/nightjar-etl/nightjar/connectors/shopify"
 	_ "github.com/nightjar-etl/nightjar/connectors/sqlite"
 	_ "github.com/nightjar-etl/nightjar/connectors/webhook"
 	_ "github.com/nightjar-etl/nightjar/connectors/xlsx"
+	_ "github.com/nightjar-etl/nightjar/connectors/xmlfile"
 )

@@ -40,7 +40,7 @@ const settleTries = 5
 type SourceConfig struct {
 	// Path is a glob of the files to load, relative to the config file.
 	Path string `yaml:"path"`
-	// Format is csv, jsonl, json or xlsx; by default it follows Path's
+	// Format is csv, jsonl, json, xml or xlsx; by default it follows Path's
 	// extension (a .gz suffix is looked through).
 	Format string `yaml:"format"`
 	// CSV configures CSV reading (and the text encoding of every text
@@ -48,6 +48,8 @@ type SourceConfig struct {
 	CSV fileformat.CSVOptions `yaml:"csv"`
 	// JSON configures JSON reading.
 	JSON fileformat.JSONOptions `yaml:"json"`
+	// XML configures XML reading.
+	XML fileformat.XMLOptions `yaml:"xml"`
 	// XLSX configures workbook reading.
 	XLSX fileformat.XLSXOptions `yaml:"xlsx"`
 	// Settle is how long a file's size and mtime must have been stable
@@ -105,7 +107,7 @@ func init() {
 	etl.RegisterSource(etl.SourceSpec{
 		Spec: etl.Spec{
 			Type:    "files",
-			Summary: "Load CSV, JSON Lines, JSON or XLSX files (gzip too) matching a glob, each file once (by content hash), resumable mid-file.",
+			Summary: "Load CSV, JSON Lines, JSON, XML or XLSX files (gzip too) matching a glob, each file once (by content hash), resumable mid-file.",
 			Example: sourceExample,
 			Config: func() any {
 				c := DefaultSourceConfig()
@@ -146,6 +148,7 @@ type Source struct {
 	format     fileformat.Format
 	csv        fileformat.CSVOptions
 	json       fileformat.JSONOptions
+	xml        fileformat.XMLOptions
 	xlsx       fileformat.XLSXOptions
 	enc        encoding.Encoding // forced decoding; nil with auto
 	autoEnc    bool
@@ -224,6 +227,11 @@ func NewSource(cfg SourceConfig, env etl.BuildEnv) (*Source, error) {
 			return nil, &etl.FieldError{Path: []string{"csv", "delimiter"}, Err: err}
 		}
 	}
+	if format.Name == "xml" {
+		if _, err := cfg.XML.Steps(); err != nil {
+			return nil, &etl.FieldError{Path: []string{"xml", "record_path"}, Err: err}
+		}
+	}
 	enc, err := textEncoding(cfg.CSV.Encoding)
 	if err != nil {
 		return nil, &etl.FieldError{Path: []string{"csv", "encoding"}, Err: err}
@@ -259,7 +267,7 @@ func NewSource(cfg SourceConfig, env etl.BuildEnv) (*Source, error) {
 	}
 	s := &Source{
 		pattern: pattern, baseDir: env.BaseDir, root: root, format: format,
-		csv: cfg.CSV, json: cfg.JSON, xlsx: cfg.XLSX,
+		csv: cfg.CSV, json: cfg.JSON, xml: cfg.XML, xlsx: cfg.XLSX,
 		enc: enc, autoEnc: enc == nil && !strings.EqualFold(strings.ReplaceAll(cfg.CSV.Encoding, "-", ""), "utf8"),
 		settle: cfg.Settle, poll: cfg.Poll, watch: cfg.Watch,
 	}
@@ -492,7 +500,7 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 		return nil, nil
 	}
 	s.read[sum] = rel
-	opts := fileformat.DecodeOptions{File: rel, CSV: s.csv, JSON: s.json, XLSX: s.xlsx, Logger: s.log}
+	opts := fileformat.DecodeOptions{File: rel, CSV: s.csv, JSON: s.json, XML: s.xml, XLSX: s.xlsx, Logger: s.log}
 	var rows int64
 	grown := prefix != nil && prefix.matches(prev.SHA256) && s.enc == nil && (utf == nil || utf.valid(true)) && !isGzip(prefix.head)
 	switch {

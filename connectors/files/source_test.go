@@ -262,7 +262,8 @@ func TestNewSourceErrors(t *testing.T) {
 		{"no path", files.SourceConfig{CSV: fileformat.DefaultCSVOptions()}, []string{"path"}},
 		{"bad glob", files.SourceConfig{Path: "in/[.csv", CSV: fileformat.DefaultCSVOptions()}, []string{"path"}},
 		{"unknown extension", files.SourceConfig{Path: "in/*.dat", CSV: fileformat.DefaultCSVOptions()}, []string{"path"}},
-		{"unknown format", files.SourceConfig{Path: "in/*", Format: "xml", CSV: fileformat.DefaultCSVOptions()}, []string{"format"}},
+		{"unknown format", files.SourceConfig{Path: "in/*", Format: "yaml", CSV: fileformat.DefaultCSVOptions()}, []string{"format"}},
+		{"xml prefix not in namespaces", files.SourceConfig{Path: "in/*.xml", XML: fileformat.XMLOptions{RecordPath: "a/p:b"}, CSV: fileformat.DefaultCSVOptions()}, []string{"xml", "record_path"}},
 		{"long delimiter", files.SourceConfig{Path: "in/*.csv", CSV: fileformat.CSVOptions{Delimiter: ";;", Header: true}}, []string{"csv", "delimiter"}},
 	}
 	for _, tc := range tests {

@@ -237,7 +237,7 @@ func TestNewTargetErrors(t *testing.T) {
 		{"bad template", files.TargetConfig{Path: "out/{{ .Job"}, []string{"path"}},
 		{"unknown template field", files.TargetConfig{Path: "out/{{ .Nope }}.csv"}, []string{"path"}},
 		{"unknown extension", files.TargetConfig{Path: "out/x.dat"}, []string{"path"}},
-		{"unknown format", files.TargetConfig{Path: "out/x", Format: "xml"}, []string{"format"}},
+		{"unknown format", files.TargetConfig{Path: "out/x", Format: "yaml"}, []string{"format"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

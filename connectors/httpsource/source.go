@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -138,7 +137,7 @@ type Source struct {
 	conn    *ConnConfig
 	connKey any
 	schema  *etl.Schema
-	cols    []string
+	app     httpapi.RecordAppender
 
 	client *httpapi.Client
 	env    etl.SourceEnv
@@ -154,7 +153,6 @@ type Source struct {
 	// in the future.
 	mark   string
 	future int
-	vals   []any // reused by appendRecord
 }
 
 var _ etl.Source = (*Source)(nil)
@@ -220,24 +218,11 @@ func New(cfg Config, env etl.BuildEnv) (*Source, error) {
 		}
 	}
 	if len(cfg.Fields) > 0 {
-		names := make([]string, 0, len(cfg.Fields))
-		for n := range cfg.Fields {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		fields := make([]etl.Field, len(names))
-		for i, n := range names {
-			typ, err := etl.ParseType(cfg.Fields[n])
-			if err != nil {
-				return nil, &etl.FieldError{Path: []string{"fields", n}, Err: err}
-			}
-			fields[i] = etl.Field{Name: n, Type: typ}
-		}
-		schema, err := etl.NewSchema(fields...)
+		schema, cols, err := httpapi.FieldsSchema(cfg.Fields)
 		if err != nil {
-			return nil, &etl.FieldError{Path: []string{"fields"}, Err: err}
+			return nil, err
 		}
-		s.schema, s.cols = schema, names
+		s.schema, s.app.Cols = schema, cols
 	}
 	return s, nil
 }
@@ -610,19 +595,8 @@ func resolveLink(base *url.URL, link string) (string, error) {
 	return u.String(), nil
 }
 
-// later compares incremental values: numerically when both are numbers,
-// else as text (RFC 3339 timestamps in one zone sort as text).
-func later(a, b string) bool {
-	if b == "" {
-		return true
-	}
-	fa, errA := strconv.ParseFloat(a, 64)
-	fb, errB := strconv.ParseFloat(b, 64)
-	if errA == nil && errB == nil {
-		return fa > fb
-	}
-	return a > b
-}
+// later compares incremental values (httpapi.Later).
+func later(a, b string) bool { return httpapi.Later(a, b) }
 
 // linkNext finds rel="next" in Link headers.
 func linkNext(values []string) (string, bool) {
@@ -644,56 +618,9 @@ func linkNext(values []string) (string, bool) {
 	return "", false
 }
 
-// infer builds the schema from the first page: every top-level field with
-// a name, typed from its non-null values (a number with a fraction anywhere
-// makes the field a float).
+// infer builds the schema from the first page's records.
 func (s *Source) infer(records []map[string]any) {
-	types := map[string]etl.Type{}
-	for _, r := range records {
-		for k, v := range r {
-			if k == "" {
-				continue // a key "" cannot name a field
-			}
-			t, seen := types[k]
-			switch nt := jsonType(v); {
-			case !seen || t == 0:
-				types[k] = nt
-			case t == etl.TypeInt && nt == etl.TypeFloat:
-				types[k] = etl.TypeFloat // 0 then 1.5: a float field
-			}
-		}
-	}
-	names := make([]string, 0, len(types))
-	for n := range types {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	fields := make([]etl.Field, len(names))
-	for i, n := range names {
-		t := types[n]
-		if t == 0 {
-			t = etl.TypeString
-		}
-		fields[i] = etl.Field{Name: n, Type: t}
-	}
-	s.schema, s.cols = etl.MustSchema(fields...), names
-}
-
-func jsonType(v any) etl.Type {
-	switch x := v.(type) {
-	case nil:
-		return 0
-	case string:
-		return etl.TypeString
-	case bool:
-		return etl.TypeBool
-	case json.Number:
-		if _, err := x.Int64(); err == nil {
-			return etl.TypeInt
-		}
-		return etl.TypeFloat
-	}
-	return etl.TypeJSON
+	s.schema, s.app.Cols = httpapi.InferSchema(records)
 }
 
 // appendRecord appends record i of the page at origin; a value that does
@@ -701,23 +628,9 @@ func jsonType(v any) etl.Type {
 // null. Only a record that loaded moves the page's incremental mark.
 func (s *Source) appendRecord(b *etl.Batch, r map[string]any, origin string, i int) {
 	where := etl.Origin{Cursor: fmt.Sprintf("%s record %d", strings.TrimPrefix(origin, "cursor "), i+1)}
-	vals := s.vals[:0]
-	defer func() { s.vals = vals[:0] }()
-	for c, name := range s.cols {
-		v, err := convert(b.Cols[c].Type, r[name])
-		if err != nil {
-			raw, _ := json.Marshal(r)
-			b.Rejects = append(b.Rejects, etl.Reject{Step: "source", Origin: where, Field: name,
-				Value: etl.FormatValue(r[name]), Reason: fmt.Sprintf("not a %s: %v", b.Cols[c].Type, err), Row: raw})
-			return
-		}
-		vals = append(vals, v)
+	if !s.app.Append(b, r, where) {
+		return
 	}
-	for c, v := range vals {
-		// convert returned the column's Go type: Append cannot fail.
-		_ = b.Cols[c].Append(v)
-	}
-	b.Origins = append(b.Origins, where)
 	if inc := s.cfg.Incremental; inc != nil {
 		if v, ok := httpapi.LookupString(r, inc.Field); ok {
 			switch {
@@ -728,52 +641,6 @@ func (s *Source) appendRecord(b *etl.Batch, r map[string]any, origin string, i i
 			}
 		}
 	}
-}
-
-// convert turns a decoded JSON value into the Go type of a column of type t.
-func convert(t etl.Type, v any) (any, error) {
-	if v == nil {
-		return nil, nil
-	}
-	text := etl.FormatValue(v)
-	switch t {
-	case etl.TypeString:
-		return text, nil
-	case etl.TypeInt:
-		if _, isBool := v.(bool); !isBool {
-			return strconv.ParseInt(text, 10, 64)
-		}
-	case etl.TypeFloat:
-		if _, isBool := v.(bool); !isBool {
-			return strconv.ParseFloat(text, 64)
-		}
-	case etl.TypeBool:
-		return strconv.ParseBool(text)
-	case etl.TypeTimestamp:
-		if n, ok := v.(json.Number); ok {
-			secs, err := n.Int64()
-			return time.Unix(secs, 0).UTC(), err
-		}
-		ts, err := time.Parse(time.RFC3339Nano, text)
-		return ts.UTC(), err
-	case etl.TypeDate:
-		return time.Parse(time.DateOnly, text)
-	case etl.TypeJSON:
-		return v, nil
-	}
-	return nil, fmt.Errorf("%s value %s", jsonKind(v), text)
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case bool:
-		return "boolean"
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	}
-	return "JSON"
 }
 
 // Close releases nothing: each page's response is closed once read.

@@ -96,6 +96,38 @@ func (o JSONOptions) Depth() (int, error) {
 	return orDefault("json.max_depth", o.MaxDepth, DefaultMaxDepth)
 }
 
+// XMLOptions configure XML reading; they are the files source's `xml`
+// key.
+type XMLOptions struct {
+	// RecordPath is the slash-separated path of the record elements from
+	// the root element ("feed/entry"; a leading "/" is allowed). Each step
+	// is a local name (any namespace), prefix:name with the prefix mapped
+	// in Namespaces, or {uri}name (Clark notation). Empty: every child of
+	// the root element is a record.
+	RecordPath string `yaml:"record_path"`
+	// Namespaces maps the prefixes used in RecordPath to namespace URIs;
+	// the file's own prefixes do not matter, only the URIs they stand for.
+	Namespaces map[string]string `yaml:"namespaces"`
+	// MaxDepth bounds how deeply elements nest within one record, the
+	// record itself the first level (default DefaultMaxDepth); a deeper
+	// record is rejected naming its line and field.
+	MaxDepth Limit `yaml:"max_depth"`
+	// MaxRecordSize bounds one record's text, in bytes (default
+	// DefaultMaxRecordSize, 64 MiB), and so the text the reader holds
+	// between records; a larger one fails the file naming its line.
+	MaxRecordSize Limit `yaml:"max_record_size"`
+}
+
+// Limits returns the XML bounds with defaults applied, or an error naming
+// the key of a negative one.
+func (o XMLOptions) Limits() (depth, record int, err error) {
+	depth, err = orDefault("xml.max_depth", o.MaxDepth, DefaultMaxDepth)
+	if err == nil {
+		record, err = orDefault("xml.max_record_size", o.MaxRecordSize, DefaultMaxRecordSize)
+	}
+	return depth, record, err
+}
+
 // XLSXOptions configure workbook reading; they are the files source's
 // `xlsx` key.
 type XLSXOptions struct {
@@ -234,6 +266,7 @@ type DecodeOptions struct {
 	Line   int64
 	CSV    CSVOptions
 	JSON   JSONOptions
+	XML    XMLOptions
 	XLSX   XLSXOptions
 	Logger *slog.Logger
 }
@@ -462,4 +495,72 @@ func (o *Output) Flush() error {
 		return fmt.Errorf("write %s: %w", o.File, err)
 	}
 	return nil
+}
+
+// XMLStep is one step of an XML record path: an element's local name and
+// its namespace URI, or any namespace when AnySpace is set.
+type XMLStep struct {
+	Space    string
+	Local    string
+	AnySpace bool
+}
+
+// Matches reports whether an element named space and local is this step.
+func (s XMLStep) Matches(space, local string) bool {
+	return s.Local == local && (s.AnySpace || s.Space == space)
+}
+
+// Steps parses RecordPath: its steps from the root element, none when it
+// is empty. An error names the step: an unknown prefix, an empty step, a
+// malformed Clark name.
+func (o XMLOptions) Steps() ([]XMLStep, error) {
+	path := strings.TrimPrefix(strings.TrimSpace(o.RecordPath), "/")
+	if path == "" {
+		return nil, nil
+	}
+	var steps []XMLStep
+	for rest := path; rest != ""; {
+		var step string
+		if strings.HasPrefix(rest, "{") { // a URI holds slashes: up to its brace first
+			end := strings.IndexByte(rest, '}')
+			if end < 0 {
+				return nil, fmt.Errorf("record_path %q: %q has no closing }", o.RecordPath, rest)
+			}
+			slash := strings.IndexByte(rest[end:], '/')
+			if slash < 0 {
+				step, rest = rest, ""
+			} else {
+				step, rest = rest[:end+slash], rest[end+slash+1:]
+			}
+		} else if slash := strings.IndexByte(rest, '/'); slash < 0 {
+			step, rest = rest, ""
+		} else {
+			step, rest = rest[:slash], rest[slash+1:]
+			if rest == "" {
+				return nil, fmt.Errorf("record_path %q ends with /", o.RecordPath)
+			}
+		}
+		var s XMLStep
+		switch {
+		case step == "":
+			return nil, fmt.Errorf("record_path %q has an empty step", o.RecordPath)
+		case strings.HasPrefix(step, "{"):
+			end := strings.IndexByte(step, '}')
+			s = XMLStep{Space: step[1:end], Local: step[end+1:]}
+		case strings.Contains(step, ":"):
+			prefix, local, _ := strings.Cut(step, ":")
+			uri, ok := o.Namespaces[prefix]
+			if !ok {
+				return nil, fmt.Errorf("record_path %q: prefix %q is not in namespaces", o.RecordPath, prefix)
+			}
+			s = XMLStep{Space: uri, Local: local}
+		default:
+			s = XMLStep{Local: step, AnySpace: true}
+		}
+		if s.Local == "" || strings.ContainsAny(s.Local, ":{} ") {
+			return nil, fmt.Errorf("record_path %q: step %q is not an element name", o.RecordPath, step)
+		}
+		steps = append(steps, s)
+	}
+	return steps, nil
 }
