@@ -6,5 +6,5 @@ import "embed"
 
 // Chatbot is the chatbot example project: nightjar.yaml and data/.
 //
-//go:embed chatbot/nightjar.yaml chatbot/data
+//go:embed chatbot/nightjar.yaml chatbot/helpdesk.yaml chatbot/data
 var Chatbot embed.FS

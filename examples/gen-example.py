@@ -96,3 +96,22 @@ with open(os.path.join(here, "leads.csv"), "w", newline="") as f:
     # A broken row: an unquoted comma splits the company into two fields.
     f.write("2003,ops@example.io,Lee,Park,Park, Lee & Co,+1 415 555 0199,webform,40,2026-11-26T12:00:00Z,typed by hand\n")
 print(f"{len(messages)} messages in 50 conversations, {len(rows) + 1} lead rows")
+
+# Hand-offs: the chat widget records each conversation the bot passed to a
+# human (its first agent message); the handoffs job makes a help-desk
+# ticket of each. No random draws here, so the files above are unchanged.
+handoffs = {}
+for m in messages:
+    if m["role"] == "agent" and m["conversation_id"] not in handoffs:
+        handoffs[m["conversation_id"]] = m["ts"]
+firsts = {}
+for m in messages:
+    if m["role"] == "user":
+        firsts.setdefault(m["conversation_id"], m["text"])
+with open(os.path.join(here, "handoffs.csv"), "w", newline="") as f:
+    f.write("conversation_id,handed_off_at,subject,priority\n")
+    for conv, ts in sorted(handoffs.items()):
+        opener = firsts.get(conv, "")
+        prio = "high" if "invoice" in opener.lower() or "pricing" in opener.lower() else "normal"
+        f.write(",".join(q(v) for v in [conv, ts, "Chat handed off: " + opener, prio]) + "\n")
+print(f"{len(handoffs)} hand-offs")

@@ -3,11 +3,7 @@ package hubspot_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,74 +11,14 @@ import (
 
 	"github.com/nightjar-etl/nightjar/connectors/hubspot"
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
+	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi/httpapitest"
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
-// prismInstall is how .ci/run installs Prism.
-const prismInstall = "npm install --prefix /tmp/prism @stoplight/prism-cli@5.16.0"
-
-// prismBinary finds Prism: $NIGHTJAR_PRISM, else /tmp/prism. The test is
-// skipped only when node or npm is missing.
-func prismBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("NIGHTJAR_PRISM"); p != "" {
-		return p
-	}
-	_, errNode := exec.LookPath("node")
-	_, errNpm := exec.LookPath("npm")
-	if errNode != nil || errNpm != nil {
-		t.Skip("skipping the Prism validation: node and npm are needed (" + prismInstall + ")")
-	}
-	p := "/tmp/prism/node_modules/.bin/prism"
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("Prism is not installed at %s: run %s (or set NIGHTJAR_PRISM)", p, prismInstall)
-	}
-	return p
-}
-
-// startPrism serves the OpenAPI file on a free loopback port and returns
-// its base URL once it answers; it is stopped when the test ends.
+// startPrism serves the HubSpot description; it is stopped when the test
+// ends.
 func startPrism(t *testing.T) string {
-	t.Helper()
-	bin := prismBinary(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	spec, err := filepath.Abs("testdata/crm-batch-upsert.openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(t.TempDir(), "prism.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "mock", "-h", "127.0.0.1", "-p", fmt.Sprint(port), spec)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start prism: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logf.Close()
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			conn.Close()
-			return base
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logf.Name())
-			t.Fatalf("prism did not start in 60s:\n%s", out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return httpapitest.StartPrism(t, "testdata/crm-batch-upsert.openapi.json", 60*time.Second)
 }
 
 // recorder keeps every response's status and Prism's sl-violations header.

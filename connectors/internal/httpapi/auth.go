@@ -2,13 +2,18 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/oauth2/jwt"
 
 	"github.com/nightjar-etl/nightjar/etl"
 )
@@ -71,14 +76,81 @@ type APIKeyConfig struct {
 	Value  string `yaml:"value,required"`
 }
 
-// OAuth2Config is the `oauth2` auth key: a refresh token grant when
-// refresh_token is set, else the client-credentials grant.
+// OAuth2Config is the `oauth2` auth key: the JWT bearer grant when jwt is
+// set, a refresh token grant when refresh_token is, else the
+// client-credentials grant.
 type OAuth2Config struct {
 	TokenURL     string   `yaml:"token_url,required"`
 	ClientID     string   `yaml:"client_id,required"`
 	ClientSecret string   `yaml:"client_secret"`
 	RefreshToken string   `yaml:"refresh_token"`
 	Scopes       []string `yaml:"scopes"`
+	// JWT is the JWT bearer grant (RFC 7523): an assertion signed with a
+	// private key is exchanged for an access token, and again when that
+	// expires. Salesforce's server-to-server flow.
+	JWT *JWTConfig `yaml:"jwt"`
+}
+
+// JWTConfig is the `oauth2.jwt` key: the assertion's claims and key. The
+// issuer is client_id (Salesforce: the connected app's consumer key).
+type JWTConfig struct {
+	// Subject is the user the token acts for (sub; Salesforce: the
+	// username).
+	Subject string `yaml:"subject"`
+	// PrivateKey is the RSA private key signing the assertion (RS256), as
+	// PEM (PKCS #1 or #8): a secret, give it as "${VAR}". Line breaks
+	// written as \n (an environment variable on one line) are accepted.
+	PrivateKey string `yaml:"private_key,required"`
+	// KeyID is sent as the assertion's kid header, when set.
+	KeyID string `yaml:"key_id"`
+	// Audience is the assertion's aud; default token_url (Salesforce wants
+	// https://login.salesforce.com or https://test.salesforce.com).
+	Audience string `yaml:"audience"`
+	// Expires is the assertion's lifetime; default 1 h (Salesforce allows
+	// at most 3 minutes: set 3m).
+	Expires time.Duration `yaml:"expires"`
+}
+
+// pemKey is the key as PEM, with escaped line breaks made real: a key
+// kept on one line of an environment file has "\n" where they belong.
+func (j *JWTConfig) pemKey() []byte {
+	k := strings.TrimSpace(j.PrivateKey)
+	if !strings.Contains(k, "\n") && strings.Contains(k, `\n`) {
+		k = strings.ReplaceAll(k, `\n`, "\n")
+	}
+	return []byte(k)
+}
+
+// checkPrivateKey reports what is wrong with a PEM private key for RS256,
+// without quoting it.
+func checkPrivateKey(key []byte) error {
+	block, _ := pem.Decode(key)
+	if block == nil {
+		return errors.New("not a PEM private key (want -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----)")
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("the PEM block (%s) is not a PKCS #1 or PKCS #8 private key", block.Type)
+	}
+	if _, ok := k.(*rsa.PrivateKey); !ok {
+		return fmt.Errorf("a %T: the JWT bearer grant signs with RS256, which needs an RSA key", k)
+	}
+	return nil
+}
+
+// pemLines are the base64 lines of a PEM key: a server echoing part of a
+// key quotes lines of it.
+func pemLines(key []byte) []string {
+	var out []string
+	for _, l := range strings.Split(string(key), "\n") {
+		if l = strings.TrimSpace(l); len(l) >= 16 && !strings.HasPrefix(l, "-----") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // AuthConfig is inlined in connection and component configs: at most one
@@ -116,6 +188,18 @@ func (a *AuthConfig) Validate() error {
 		if !strings.HasPrefix(a.OAuth2.TokenURL, "https://") && !strings.HasPrefix(a.OAuth2.TokenURL, "http://") {
 			return &etl.FieldError{Path: []string{"oauth2", "token_url"}, Err: errors.New("want an http(s) URL")}
 		}
+		if j := a.OAuth2.JWT; j != nil {
+			if a.OAuth2.RefreshToken != "" {
+				return &etl.FieldError{Path: []string{"oauth2", "jwt"}, Err: errors.New("set jwt or refresh_token, not both")}
+			}
+			if j.Expires < 0 {
+				return &etl.FieldError{Path: []string{"oauth2", "jwt", "expires"}, Err: errors.New("negative")}
+			}
+			if err := checkPrivateKey(j.pemKey()); err != nil {
+				// The key is never quoted: only what is wrong with it.
+				return &etl.FieldError{Path: []string{"oauth2", "jwt", "private_key"}, Err: err}
+			}
+		}
 	}
 	if len(set) > 1 {
 		return &etl.FieldError{Path: []string{set[1]}, Err: fmt.Errorf("set only one of %s", strings.Join(set, ", "))}
@@ -136,6 +220,10 @@ func (a *AuthConfig) Secrets() []string {
 	}
 	if a.OAuth2 != nil {
 		s = append(s, a.OAuth2.ClientSecret, a.OAuth2.RefreshToken)
+		if j := a.OAuth2.JWT; j != nil {
+			s = append(s, j.PrivateKey, string(j.pemKey()))
+			s = append(s, pemLines(j.pemKey())...)
+		}
 	}
 	return s
 }
@@ -157,6 +245,13 @@ func (a *AuthConfig) Authorizer(hc *http.Client) Authorizer {
 			ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
 		}
 		o := a.OAuth2
+		if j := o.JWT; j != nil {
+			cfg := &jwt.Config{Email: o.ClientID, Subject: j.Subject, PrivateKey: j.pemKey(), PrivateKeyID: j.KeyID,
+				Scopes: o.Scopes, TokenURL: o.TokenURL, Audience: j.Audience, Expires: j.Expires}
+			// The token source reuses a token until it expires, then
+			// signs a new assertion for the next one.
+			return TokenSourceAuth{cfg.TokenSource(ctx)}
+		}
 		if o.RefreshToken != "" {
 			cfg := &oauth2.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, Scopes: o.Scopes,
 				Endpoint: oauth2.Endpoint{TokenURL: o.TokenURL}}

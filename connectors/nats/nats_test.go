@@ -1,0 +1,222 @@
+package nats
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/msgdecode"
+	_ "github.com/nightjar-etl/nightjar/connectors/jsonfile"
+	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
+	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
+)
+
+type bundle struct {
+	js     jetstream.JetStream
+	conn   *etl.Connection
+	stream string
+	prefix string
+}
+
+// setup connects to NIGHTJAR_TEST_NATS and creates a stream of the test's
+// own, capturing "<prefix>.>", removed after it.
+func setup(t *testing.T) bundle {
+	t.Helper()
+	url := os.Getenv("NIGHTJAR_TEST_NATS")
+	if url == "" {
+		t.Skip("NIGHTJAR_TEST_NATS is not set (e.g. nats://127.0.0.1:4222)")
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := strconv.FormatUint(rand.Uint64(), 36)
+	b := bundle{js: js, stream: "NJT_" + suffix, prefix: "njt" + suffix,
+		conn: &etl.Connection{Name: "bus", Type: "nats", Config: &ConnConfig{URL: url}}}
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: b.stream, Subjects: []string{b.prefix + ".>"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), b.stream) })
+	return b
+}
+
+func (b bundle) publish(t *testing.T, n int) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		if _, err := b.js.Publish(context.Background(), b.prefix+".leads", fmt.Appendf(nil, `{"id":%d}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (b bundle) source(t *testing.T, cfg SourceConfig) *Source {
+	t.Helper()
+	cfg.Stream = b.stream
+	if cfg.AckWait == 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.FetchWait == 0 {
+		cfg.FetchWait = 200 * time.Millisecond
+	}
+	cfg.Config = msgdecode.Defaults()
+	s, err := NewSource(cfg, etl.BuildEnv{Connection: b.conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func runner(t *testing.T) *etl.Runner {
+	t.Helper()
+	store, err := sqlitestore.Open(context.Background(), t.TempDir()+"/state.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return &etl.Runner{Store: store}
+}
+
+// ids returns the id field of every row the target received, in order.
+func ids(t *testing.T, tg *etltest.Target) []int64 {
+	t.Helper()
+	var out []int64
+	for _, b := range tg.Written {
+		col := b.Col("id")
+		if col == nil {
+			t.Fatalf("batch without id: %v", b.Schema)
+		}
+		out = append(out, col.Int...)
+	}
+	return out
+}
+
+// TestSlowBatchNotRedelivered: batches that take longer than the
+// consumer's ack wait (1 s) to write are not redelivered, because the
+// source keeps telling the server they are in progress; every message is
+// read once and acked at the end.
+func TestSlowBatchNotRedelivered(t *testing.T) {
+	b := setup(t)
+	// More messages than the pipeline holds at once (about four batches),
+	// so that the source fetches again while earlier ones are held past
+	// their ack wait.
+	b.publish(t, 30)
+	src := b.source(t, SourceConfig{AckWait: time.Second})
+	var redelivered atomic.Int64
+	src.onRedelivery = func() { redelivered.Add(1) }
+	tg := &etltest.Target{WriteHook: func(*etl.Batch) error { time.Sleep(1200 * time.Millisecond); return nil }}
+	job := &etl.Job{Name: "slow", Source: src, BatchSize: 5, Targets: []etl.NamedTarget{{Name: "slow", Target: tg}}}
+	if _, err := runner(t).Run(context.Background(), job, etl.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := ids(t, tg)
+	if len(got) != 30 {
+		t.Fatalf("%d rows, want 30: %v", len(got), got)
+	}
+	if n := redelivered.Load(); n != 0 {
+		t.Fatalf("%d messages redelivered while held; want none (in-progress acks)", n)
+	}
+	info, err := b.js.Consumer(context.Background(), b.stream, "nightjar-slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := info.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.NumAckPending != 0 || ci.NumPending != 0 || ci.AckFloor.Stream != 30 {
+		t.Fatalf("consumer: %d awaiting an ack, %d pending, ack floor %d; want 0, 0, 30", ci.NumAckPending, ci.NumPending, ci.AckFloor.Stream)
+	}
+}
+
+// TestTargetReplayIsSkipped: a batch written twice (a replay after a
+// crash: the same batch key) is stored once; the second time its rows are
+// counted as skipped, and a different batch is stored.
+func TestTargetReplayIsSkipped(t *testing.T) {
+	b := setup(t)
+	tg, err := NewTarget(TargetConfig{Subject: b.prefix + ".out", Per: "record", MaxInFlight: 8}, etl.BuildEnv{Connection: b.conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := tg.Open(ctx, etl.TargetEnv{Job: "pub", Name: "bus"}); err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	rows := make([][]string, 50)
+	for i := range rows {
+		rows[i] = []string{strconv.Itoa(i)}
+	}
+	batch := func(seq int64) *etl.Batch {
+		bt := etltest.StringBatch("in.csv", 2, `{"line":`+strconv.FormatInt(seq, 10)+`}`, []string{"id"}, rows...)
+		bt.Seq, bt.Load = seq, "load1"
+		return bt
+	}
+	for i, c := range []struct {
+		seq                    int64
+		published, skippedRows int64
+	}{{1, 50, 0}, {1, 50, 50}, {2, 100, 0}} {
+		if err := tg.Write(ctx, batch(c.seq)); err != nil {
+			t.Fatal(err)
+		}
+		if s := tg.TakeSkipped(); tg.Published != c.published || s != c.skippedRows {
+			t.Fatalf("write %d: published %d, skipped %d; want %d, %d", i+1, tg.Published, s, c.published, c.skippedRows)
+		}
+	}
+	st, err := b.js.Stream(ctx, b.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.CachedInfo().State.Msgs; n != 100 {
+		t.Fatalf("stream holds %d messages; want 100", n)
+	}
+}
+
+// TestMissingStream: a stream that does not exist fails Open, naming it.
+func TestMissingStream(t *testing.T) {
+	b := setup(t)
+	src := b.source(t, SourceConfig{})
+	src.cfg.Stream = "NO_SUCH_STREAM_" + b.stream
+	err := src.Open(context.Background(), etl.SourceEnv{Job: "x", BatchSize: 10})
+	defer src.Close()
+	if err == nil || !etl.IsPermanent(err) {
+		t.Fatalf("open: %v; want a permanent error naming the stream", err)
+	}
+	t.Log(err)
+}
+
+// TestUnreachableServer: a server that does not answer fails Open after
+// its attempts, naming the server without its password.
+func TestUnreachableServer(t *testing.T) {
+	conn := &etl.Connection{Name: "bus", Type: "nats", Config: &ConnConfig{URL: "nats://nightjar:s3cret-pw@127.0.0.1:1", ConnectAttempts: 2}}
+	cfg := SourceConfig{Stream: "X", AckWait: time.Second, FetchWait: time.Second, Config: msgdecode.Defaults()}
+	src, err := NewSource(cfg, etl.BuildEnv{Connection: conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.Open(context.Background(), etl.SourceEnv{Job: "x", BatchSize: 10})
+	defer src.Close()
+	if err == nil {
+		t.Fatal("open succeeded")
+	}
+	msg := err.Error()
+	if !contains(msg, "127.0.0.1:1") || contains(msg, "s3cret-pw") || !contains(msg, "after 2 attempts") {
+		t.Fatalf("error %q: want the server, the attempts, and no password", msg)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
