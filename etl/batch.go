@@ -28,18 +28,18 @@ type Column struct {
 // NewColumn returns an empty column of type t with room for n rows.
 func NewColumn(t Type, n int) Column {
 	c := Column{Type: t, Null: make([]bool, 0, n)}
-	switch t {
-	case TypeString:
+	switch t.Storage() {
+	case StoreStr:
 		c.Str = make([]string, 0, n)
-	case TypeInt:
+	case StoreInt:
 		c.Int = make([]int64, 0, n)
-	case TypeFloat:
+	case StoreFloat:
 		c.Float = make([]float64, 0, n)
-	case TypeBool:
+	case StoreBool:
 		c.Bool = make([]bool, 0, n)
-	case TypeTimestamp, TypeDate:
+	case StoreTime:
 		c.Time = make([]time.Time, 0, n)
-	case TypeJSON:
+	case StoreJSON:
 		c.JSON = make([]any, 0, n)
 	}
 	return c
@@ -50,24 +50,25 @@ func (c *Column) Len() int { return len(c.Null) }
 
 // AppendNull appends a null.
 func (c *Column) AppendNull() {
-	switch c.Type {
-	case TypeString:
+	switch c.Type.Storage() {
+	case StoreStr:
 		c.Str = append(c.Str, "")
-	case TypeInt:
+	case StoreInt:
 		c.Int = append(c.Int, 0)
-	case TypeFloat:
+	case StoreFloat:
 		c.Float = append(c.Float, 0)
-	case TypeBool:
+	case StoreBool:
 		c.Bool = append(c.Bool, false)
-	case TypeTimestamp, TypeDate:
+	case StoreTime:
 		c.Time = append(c.Time, time.Time{})
-	case TypeJSON:
+	case StoreJSON:
 		c.JSON = append(c.JSON, nil)
 	}
 	c.Null = append(c.Null, true)
 }
 
-// AppendString appends a string; the column must be TypeString.
+// AppendString appends a string; the column's storage must be StoreStr
+// (TypeString, or TypeBytes with the raw bytes).
 func (c *Column) AppendString(s string) {
 	c.Str = append(c.Str, s)
 	c.Null = append(c.Null, false)
@@ -91,7 +92,8 @@ func (c *Column) AppendBool(v bool) {
 	c.Null = append(c.Null, false)
 }
 
-// AppendTime appends a time; the column must be TypeTimestamp or TypeDate.
+// AppendTime appends a time; the column's storage must be StoreTime
+// (TypeTimestamp, TypeDate, TypeLocalTimestamp with the wall clock in UTC).
 func (c *Column) AppendTime(v time.Time) {
 	c.Time = append(c.Time, v)
 	c.Null = append(c.Null, false)
@@ -111,17 +113,28 @@ func (c *Column) Append(v any) error {
 		c.AppendNull()
 		return nil
 	}
-	switch c.Type {
-	case TypeString:
+	switch c.Type.Storage() {
+	case StoreStr:
 		switch x := v.(type) {
 		case string:
 			c.AppendString(x)
 		case []byte:
 			c.AppendString(string(x))
+		case json.Number:
+			c.AppendString(string(x))
 		default:
+			if c.Type == TypeBytes {
+				return fmt.Errorf("cannot store %T in a bytes column", v)
+			}
 			c.AppendString(FormatValue(v))
 		}
-	case TypeInt:
+		if c.Type != TypeString {
+			if err := CheckText(c.Type, c.Str[len(c.Str)-1]); err != nil {
+				c.truncate(len(c.Str) - 1)
+				return err
+			}
+		}
+	case StoreInt:
 		switch x := v.(type) {
 		case int64:
 			c.AppendInt(x)
@@ -141,7 +154,7 @@ func (c *Column) Append(v any) error {
 		default:
 			return fmt.Errorf("cannot store %T in an int column", v)
 		}
-	case TypeFloat:
+	case StoreFloat:
 		switch x := v.(type) {
 		case float64:
 			c.AppendFloat(x)
@@ -158,22 +171,34 @@ func (c *Column) Append(v any) error {
 		default:
 			return fmt.Errorf("cannot store %T in a float column", v)
 		}
-	case TypeBool:
+	case StoreBool:
 		x, ok := v.(bool)
 		if !ok {
 			return fmt.Errorf("cannot store %T in a bool column", v)
 		}
 		c.AppendBool(x)
-	case TypeTimestamp, TypeDate:
+	case StoreTime:
 		x, ok := v.(time.Time)
 		if !ok {
 			return fmt.Errorf("cannot store %T in a %s column", v, c.Type)
 		}
+		if c.Type == TypeLocalTimestamp {
+			x = WallClock(x)
+		}
 		c.AppendTime(x)
-	case TypeJSON:
+	case StoreJSON:
 		c.AppendJSON(v)
 	}
 	return nil
+}
+
+// WallClock returns t's wall-clock reading in its own location as the
+// same reading in UTC: how a local timestamp is held.
+func WallClock(t time.Time) time.Time {
+	if t.Location() == time.UTC {
+		return t
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
 }
 
 // Value returns row i as a Go value: nil for null, else string, int64,
@@ -183,46 +208,37 @@ func (c *Column) Value(i int) any {
 	if c.Null[i] {
 		return nil
 	}
-	switch c.Type {
-	case TypeString:
+	switch c.Type.Storage() {
+	case StoreStr:
+		if c.Type == TypeBytes {
+			return []byte(c.Str[i])
+		}
 		return c.Str[i]
-	case TypeInt:
+	case StoreInt:
 		return c.Int[i]
-	case TypeFloat:
+	case StoreFloat:
 		return c.Float[i]
-	case TypeBool:
+	case StoreBool:
 		return c.Bool[i]
-	case TypeTimestamp, TypeDate:
+	case StoreTime:
 		return c.Time[i]
-	case TypeJSON:
+	case StoreJSON:
 		return c.JSON[i]
 	}
 	return nil
 }
 
 // Text returns row i formatted as text (RFC 3339 for timestamps, 2006-01-02
-// for dates, JSON for nested values) and whether it is non-null.
+// for dates, JSON for nested values, base64 for bytes; see types.go) and
+// whether it is non-null.
 func (c *Column) Text(i int) (string, bool) {
 	if c.Null[i] {
 		return "", false
 	}
-	switch c.Type {
-	case TypeString:
+	if c.Type == TypeString {
 		return c.Str[i], true
-	case TypeInt:
-		return strconv.FormatInt(c.Int[i], 10), true
-	case TypeFloat:
-		return strconv.FormatFloat(c.Float[i], 'g', -1, 64), true
-	case TypeBool:
-		return strconv.FormatBool(c.Bool[i]), true
-	case TypeTimestamp:
-		return c.Time[i].UTC().Format(time.RFC3339Nano), true
-	case TypeDate:
-		return c.Time[i].UTC().Format(time.DateOnly), true
-	case TypeJSON:
-		return FormatValue(c.JSON[i]), true
 	}
-	return "", false
+	return string(c.AppendText(nil, i)), true
 }
 
 // FormatValue formats a dynamically typed value as text, JSON for nested
@@ -262,18 +278,18 @@ func (c *Column) keep(keep []bool) {
 		}
 		if n != i {
 			c.Null[n] = c.Null[i]
-			switch c.Type {
-			case TypeString:
+			switch c.Type.Storage() {
+			case StoreStr:
 				c.Str[n] = c.Str[i]
-			case TypeInt:
+			case StoreInt:
 				c.Int[n] = c.Int[i]
-			case TypeFloat:
+			case StoreFloat:
 				c.Float[n] = c.Float[i]
-			case TypeBool:
+			case StoreBool:
 				c.Bool[n] = c.Bool[i]
-			case TypeTimestamp, TypeDate:
+			case StoreTime:
 				c.Time[n] = c.Time[i]
-			case TypeJSON:
+			case StoreJSON:
 				c.JSON[n] = c.JSON[i]
 			}
 		}
@@ -284,19 +300,19 @@ func (c *Column) keep(keep []bool) {
 
 func (c *Column) truncate(n int) {
 	c.Null = c.Null[:n]
-	switch c.Type {
-	case TypeString:
+	switch c.Type.Storage() {
+	case StoreStr:
 		clear(c.Str[n:])
 		c.Str = c.Str[:n]
-	case TypeInt:
+	case StoreInt:
 		c.Int = c.Int[:n]
-	case TypeFloat:
+	case StoreFloat:
 		c.Float = c.Float[:n]
-	case TypeBool:
+	case StoreBool:
 		c.Bool = c.Bool[:n]
-	case TypeTimestamp, TypeDate:
+	case StoreTime:
 		c.Time = c.Time[:n]
-	case TypeJSON:
+	case StoreJSON:
 		clear(c.JSON[n:])
 		c.JSON = c.JSON[:n]
 	}
@@ -465,21 +481,7 @@ func (b *Batch) Select(mask []bool) *Batch {
 			if !m {
 				continue
 			}
-			dst.Null = append(dst.Null, src.Null[i])
-			switch src.Type {
-			case TypeString:
-				dst.Str = append(dst.Str, src.Str[i])
-			case TypeInt:
-				dst.Int = append(dst.Int, src.Int[i])
-			case TypeFloat:
-				dst.Float = append(dst.Float, src.Float[i])
-			case TypeBool:
-				dst.Bool = append(dst.Bool, src.Bool[i])
-			case TypeTimestamp, TypeDate:
-				dst.Time = append(dst.Time, src.Time[i])
-			case TypeJSON:
-				dst.JSON = append(dst.JSON, src.JSON[i])
-			}
+			dst.AppendCell(src, i)
 		}
 		out.Cols[c] = dst
 	}
@@ -543,19 +545,38 @@ func (b *Batch) Check() error {
 }
 
 func (c *Column) typedLen() int {
-	switch c.Type {
-	case TypeString:
+	switch c.Type.Storage() {
+	case StoreStr:
 		return len(c.Str)
-	case TypeInt:
+	case StoreInt:
 		return len(c.Int)
-	case TypeFloat:
+	case StoreFloat:
 		return len(c.Float)
-	case TypeBool:
+	case StoreBool:
 		return len(c.Bool)
-	case TypeTimestamp, TypeDate:
+	case StoreTime:
 		return len(c.Time)
-	case TypeJSON:
+	case StoreJSON:
 		return len(c.JSON)
 	}
 	return -1
+}
+
+// AppendCell appends row i of src, which has c's type, to c.
+func (c *Column) AppendCell(src *Column, i int) {
+	c.Null = append(c.Null, src.Null[i])
+	switch src.Type.Storage() {
+	case StoreStr:
+		c.Str = append(c.Str, src.Str[i])
+	case StoreInt:
+		c.Int = append(c.Int, src.Int[i])
+	case StoreFloat:
+		c.Float = append(c.Float, src.Float[i])
+	case StoreBool:
+		c.Bool = append(c.Bool, src.Bool[i])
+	case StoreTime:
+		c.Time = append(c.Time, src.Time[i])
+	case StoreJSON:
+		c.JSON = append(c.JSON, src.JSON[i])
+	}
 }

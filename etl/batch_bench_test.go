@@ -19,7 +19,7 @@ func BenchmarkBatchRepresentation(b *testing.B) {
 		emails[i] = "User" + strconv.Itoa(i) + "@Example.com"
 		scores[i] = strconv.Itoa(i % 101)
 	}
-	schema := MustSchema(Field{"id", TypeString}, Field{"email", TypeString}, Field{"score", TypeString}, Field{"source", TypeString})
+	schema := MustSchema(Field{Name: "id", Type: TypeString}, Field{Name: "email", Type: TypeString}, Field{Name: "score", Type: TypeString}, Field{Name: "source", Type: TypeString})
 
 	b.Run("columns", func(b *testing.B) {
 		b.ReportAllocs()

@@ -2,13 +2,14 @@ package etl
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
 // Type is the logical type of a field.
 type Type uint8
 
-// The field types. Untyped inputs (CSV, XLSX text) start as TypeString.
+// The field types; etl/types.go says what each is and does.
 const (
 	TypeString Type = iota + 1
 	TypeInt
@@ -17,56 +18,65 @@ const (
 	TypeTimestamp // UTC instant, RFC 3339 when printed
 	TypeDate      // calendar date, stored as midnight UTC
 	TypeJSON      // nested value (map[string]any, []any, scalars)
+	// TypeBytes is binary data, held in Column.Str as its raw bytes.
+	TypeBytes
+	// TypeLocalTimestamp is a wall-clock time with no zone, held in
+	// Column.Time as that wall clock in UTC.
+	TypeLocalTimestamp
+	// TypeDecimal is an exact decimal number, held in Column.Str as its
+	// text ("-12.3400"); a field's Precision and Scale, when known, say
+	// its column's.
+	TypeDecimal
+	// TypeUUID is a UUID, held in Column.Str as its lower-case text
+	// (8-4-4-4-12 hex digits).
+	TypeUUID
 )
 
-var typeNames = map[Type]string{
-	TypeString:    "string",
-	TypeInt:       "int",
-	TypeFloat:     "float",
-	TypeBool:      "bool",
-	TypeTimestamp: "timestamp",
-	TypeDate:      "date",
-	TypeJSON:      "json",
-}
-
 func (t Type) String() string {
-	if n, ok := typeNames[t]; ok {
-		return n
+	if in := t.info(); in != nil {
+		return in.name
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
 
-// ParseType returns the Type named s ("string", "int", ...). "integer",
-// "number", "boolean", "datetime" and "text" are accepted as aliases.
+// ParseType returns the Type named s ("string", "int", ...) or one of its
+// aliases ("integer", "number", "boolean", "datetime", "text", ...).
 func ParseType(s string) (Type, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "string", "text":
-		return TypeString, nil
-	case "int", "integer":
-		return TypeInt, nil
-	case "float", "number", "double":
-		return TypeFloat, nil
-	case "bool", "boolean":
-		return TypeBool, nil
-	case "timestamp", "datetime":
-		return TypeTimestamp, nil
-	case "date":
-		return TypeDate, nil
-	case "json":
-		return TypeJSON, nil
+	s = strings.ToLower(strings.TrimSpace(s))
+	for _, t := range AllTypes() {
+		if in := t.info(); in.name == s || slices.Contains(in.aliases, s) {
+			return t, nil
+		}
 	}
-	return 0, fmt.Errorf("unknown type %q (want string, int, float, bool, timestamp, date or json)", s)
+	return 0, fmt.Errorf("unknown type %q (want %s)", s, strings.Join(TypeNames(), ", "))
 }
 
 // TypeNames lists the canonical type names, for hints in errors.
 func TypeNames() []string {
-	return []string{"string", "int", "float", "bool", "timestamp", "date", "json"}
+	var names []string
+	for _, t := range AllTypes() {
+		names = append(names, t.String())
+	}
+	return names
 }
 
 // Field is one named, typed column of a schema.
 type Field struct {
 	Name string
 	Type Type
+	// Precision and Scale are a decimal's total and fraction digits, as
+	// its source column holds them (NUMERIC(38,10)); 0 and 0 when
+	// unknown or unbounded. Other types leave them 0.
+	Precision, Scale int
+}
+
+// TypeString is the field's type as a schema spells it: decimal(38,10)
+// for a decimal of known precision.
+func (f Field) TypeString() string {
+	if f.Type == TypeDecimal && f.Precision > 0 {
+		return fmt.Sprintf("%s(%d,%d)", f.Type, f.Precision, f.Scale)
+	}
+	return f.Type.String()
 }
 
 // Schema is an ordered list of fields. A Schema is immutable once built:
@@ -151,7 +161,7 @@ func (s *Schema) String() string {
 		}
 		b.WriteString(f.Name)
 		b.WriteByte(' ')
-		b.WriteString(f.Type.String())
+		b.WriteString(f.TypeString())
 	}
 	return b.String()
 }

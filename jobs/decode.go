@@ -296,7 +296,7 @@ func (d *decoder) decode(n ast.Node, rv reflect.Value, path string, blame *token
 		text, _, ok := d.scalar(n)
 		t, err := etl.ParseType(text)
 		if !ok || err != nil {
-			d.typeErr(n, path, "a type (string, int, float, bool, timestamp, date or json)")
+			d.typeErr(n, path, "a type ("+strings.Join(etl.TypeNames(), ", ")+")")
 			return
 		}
 		rv.SetUint(uint64(t))

@@ -2,6 +2,7 @@ package transforms
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -252,6 +253,14 @@ func castReason(r castRule) string {
 		return `expected date ("2006-01-02"` + layouts + ")"
 	case etl.TypeJSON:
 		return "expected json"
+	case etl.TypeLocalTimestamp:
+		return `expected local_timestamp ("2006-01-02T15:04:05" or "2006-01-02 15:04:05", no zone)`
+	case etl.TypeBytes:
+		return "expected bytes (standard base64)"
+	case etl.TypeDecimal:
+		return "expected decimal (digits, an optional minus and point: -12.50)"
+	case etl.TypeUUID:
+		return "expected uuid (8-4-4-4-12 lower-case hex digits)"
 	}
 	return "expected " + r.to.String()
 }
@@ -385,18 +394,18 @@ func (s *castStep) Apply(ctx context.Context, b *etl.Batch) (*etl.Batch, error) 
 func castColumn(src *etl.Column, rule *castRule, run *castRun) etl.Column {
 	n := src.Len()
 	dst := etl.Column{Type: rule.to, Null: make([]bool, n)}
-	switch rule.to {
-	case etl.TypeString:
+	switch rule.to.Storage() {
+	case etl.StoreStr:
 		dst.Str = make([]string, n)
-	case etl.TypeInt:
+	case etl.StoreInt:
 		dst.Int = make([]int64, n)
-	case etl.TypeFloat:
+	case etl.StoreFloat:
 		dst.Float = make([]float64, n)
-	case etl.TypeBool:
+	case etl.StoreBool:
 		dst.Bool = make([]bool, n)
-	case etl.TypeTimestamp, etl.TypeDate:
+	case etl.StoreTime:
 		dst.Time = make([]time.Time, n)
-	case etl.TypeJSON:
+	case etl.StoreJSON:
 		dst.JSON = make([]any, n)
 	}
 	copy(dst.Null, src.Null)
@@ -444,6 +453,13 @@ func castFromString(src, dst *etl.Column, rule *castRule, run *castRun) {
 			dst.Time[i], ok = rule.parseTimestamp(s)
 		case etl.TypeDate:
 			dst.Time[i], ok = rule.parseDate(s)
+		case etl.TypeLocalTimestamp:
+			dst.Time[i], ok = parseLocal(s)
+		case etl.TypeDecimal, etl.TypeUUID:
+			dst.Str[i], ok = s, etl.CheckText(rule.to, s) == nil
+		case etl.TypeBytes:
+			b, err := base64.StdEncoding.DecodeString(s)
+			dst.Str[i], ok = string(b), err == nil
 		case etl.TypeJSON:
 			v, err := parseJSON(s)
 			if err != nil {
@@ -590,6 +606,20 @@ func (r *castRule) parseTimestamp(s string) (time.Time, bool) {
 		}
 	}
 	return parseISO(s, r.loc)
+}
+
+// localLayouts are the spellings of a local timestamp a cast reads.
+var localLayouts = []string{etl.LocalLayout, "2006-01-02 15:04:05.999999999", "2006-01-02T15:04", "2006-01-02 15:04", time.DateOnly}
+
+// parseLocal reads a wall-clock time without a zone (an offset is refused:
+// it would be an instant).
+func parseLocal(s string) (time.Time, bool) {
+	for _, layout := range localLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // parseDate tries the configured layouts, then "2006-01-02"; the result is

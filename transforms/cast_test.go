@@ -436,7 +436,7 @@ func TestCastConfig(t *testing.T) {
 		wantMsg  string
 	}{
 		{"empty", "cast: {}", nil, "at least one field"},
-		{"unknown type", "cast: { a: integr }", []string{"a"}, `unknown type "integr" (want string, int, float, bool, timestamp, date or json)`},
+		{"unknown type", "cast: { a: integr }", []string{"a"}, `unknown type "integr" (want string, int, float, bool, timestamp, date, json, bytes, local_timestamp, decimal, uuid)`},
 		{"unknown type in mapping", "cast: { a: { type: stamp } }", []string{"a", "type"}, `unknown type "stamp"`},
 		{"no type", "cast: { a: }", []string{"a"}, `no type for "a"`},
 		{"no type in mapping", "cast: { a: { tz: UTC } }", []string{"a"}, `no type for "a"`},

@@ -1,7 +1,6 @@
 package transforms
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -51,41 +50,28 @@ func cellValue(c *etl.Column, i int) any {
 	if c.Null[i] {
 		return nil
 	}
-	switch c.Type {
-	case etl.TypeString:
+	switch c.Type.Storage() {
+	case etl.StoreStr:
+		if c.Type != etl.TypeString {
+			return c.Value(i) // bytes: a []byte
+		}
 		return boxAt(stringTypeWord, unsafe.Pointer(&c.Str[i]))
-	case etl.TypeInt:
+	case etl.StoreInt:
 		return boxAt(int64TypeWord, unsafe.Pointer(&c.Int[i]))
-	case etl.TypeFloat:
+	case etl.StoreFloat:
 		return boxAt(floatTypeWord, unsafe.Pointer(&c.Float[i]))
-	case etl.TypeBool:
+	case etl.StoreBool:
 		return c.Bool[i] // Go boxes bools without allocating
-	case etl.TypeTimestamp, etl.TypeDate:
+	case etl.StoreTime:
 		return boxAt(timeTypeWord, unsafe.Pointer(&c.Time[i]))
-	case etl.TypeJSON:
+	case etl.StoreJSON:
 		return c.JSON[i]
 	}
 	return nil
 }
 
 // appendCell appends row i of src to dst; both have the same type.
-func appendCell(dst, src *etl.Column, i int) {
-	dst.Null = append(dst.Null, src.Null[i])
-	switch src.Type {
-	case etl.TypeString:
-		dst.Str = append(dst.Str, src.Str[i])
-	case etl.TypeInt:
-		dst.Int = append(dst.Int, src.Int[i])
-	case etl.TypeFloat:
-		dst.Float = append(dst.Float, src.Float[i])
-	case etl.TypeBool:
-		dst.Bool = append(dst.Bool, src.Bool[i])
-	case etl.TypeTimestamp, etl.TypeDate:
-		dst.Time = append(dst.Time, src.Time[i])
-	case etl.TypeJSON:
-		dst.JSON = append(dst.JSON, src.JSON[i])
-	}
-}
+func appendCell(dst, src *etl.Column, i int) { dst.AppendCell(src, i) }
 
 // appendRow appends row i of src to dst, which has the same schema, with
 // the row's routes: a row routed before a step that holds rows keeps its
@@ -121,36 +107,7 @@ func appendRoutes(dst *etl.Batch, routes map[string][]bool, i int) {
 // compareCells orders row i of a against row j of b (same type); nulls
 // sort first.
 func compareCells(a *etl.Column, i int, b *etl.Column, j int) int {
-	an, bn := a.Null[i], b.Null[j]
-	switch {
-	case an && bn:
-		return 0
-	case an:
-		return -1
-	case bn:
-		return 1
-	}
-	switch a.Type {
-	case etl.TypeString:
-		return strings.Compare(a.Str[i], b.Str[j])
-	case etl.TypeInt:
-		return cmp.Compare(a.Int[i], b.Int[j])
-	case etl.TypeFloat:
-		return cmp.Compare(a.Float[i], b.Float[j])
-	case etl.TypeBool:
-		switch {
-		case a.Bool[i] == b.Bool[j]:
-			return 0
-		case a.Bool[i]:
-			return 1
-		}
-		return -1
-	case etl.TypeTimestamp, etl.TypeDate:
-		return a.Time[i].Compare(b.Time[j])
-	case etl.TypeJSON:
-		return strings.Compare(etl.FormatValue(a.JSON[i]), etl.FormatValue(b.JSON[j]))
-	}
-	return 0
+	return etl.CompareCells(a, i, b, j)
 }
 
 // valueType is the column type for a Go value an expression returned; ok

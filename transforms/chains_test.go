@@ -260,8 +260,9 @@ func TestSpillKeepsNestedValues(t *testing.T) {
 		{int64(1), when},
 		{int64(2), []any{int64(1), 1.0, "1"}},
 		{int64(0), nil},
+		{int64(4), etl.JSONNull}, // a JSON null, not a null field
 	}
-	want := [][]any{rows[3], rows[1], rows[2], rows[0]}
+	want := [][]any{rows[3], rows[1], rows[2], rows[0], rows[4]}
 	for name, spill := range map[string]string{"in memory": "", "spilled": ", memory_rows: 1, spill_dir: ."} {
 		t.Run(name, func(t *testing.T) {
 			got := chainRows(t, nil, []string{`sort: { by: [k]` + spill + ` }`}, typedBatch(t, s, rows...))

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/nightjar-etl/nightjar/etl"
 )
@@ -77,8 +76,6 @@ type spillChunk struct {
 	Origins []etl.Origin
 	Seq     []int64
 	Routes  map[string][]bool
-	// Nested are the values of the json columns, by column (spillvalue.go).
-	Nested [][]spillValue
 }
 
 // rowSorter sorts rows of one schema within a memory bound.
@@ -185,12 +182,9 @@ func (s *rowSorter) spill() error {
 			appendRow(chunk, s.buf, i)
 			seqs = append(seqs, s.seq[i])
 		}
-		nested, err := spillNested(chunk.Cols)
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("spill %s: %w", path, err)
-		}
-		if err := enc.Encode(spillChunk{Cols: chunk.Cols, Origins: chunk.Origins, Seq: seqs, Routes: chunk.Routes, Nested: nested}); err != nil {
+		// Columns encode themselves (etl's Column.MarshalBinary), so
+		// that every value reads back with its Go type.
+		if err := enc.Encode(spillChunk{Cols: chunk.Cols, Origins: chunk.Origins, Seq: seqs, Routes: chunk.Routes}); err != nil {
 			f.Close()
 			return fmt.Errorf("spill %s: %w", path, err)
 		}
@@ -419,46 +413,9 @@ func (r *runReader) advance() error {
 		}
 		return fmt.Errorf("read spill %s: %w", r.f.Name(), err)
 	}
-	for k := range c.Cols {
-		fixDecodedColumn(&c.Cols[k], len(c.Origins))
-	}
-	if err := unspillNested(c.Cols, c.Nested, len(c.Origins)); err != nil {
-		return fmt.Errorf("read spill %s: %w", r.f.Name(), err)
-	}
 	r.chunk = &etl.Batch{Schema: r.schema, Cols: c.Cols, Origins: c.Origins, Routes: c.Routes}
 	r.seqs, r.pos = c.Seq, 0
 	return nil
-}
-
-// fixDecodedColumn restores the slices gob leaves nil when they were
-// empty or all zero-length.
-func fixDecodedColumn(c *etl.Column, n int) {
-	grow := func(l int) bool { return l < n }
-	if grow(len(c.Null)) {
-		c.Null = append(c.Null, make([]bool, n-len(c.Null))...)
-	}
-	switch c.Type {
-	case etl.TypeString:
-		if grow(len(c.Str)) {
-			c.Str = append(c.Str, make([]string, n-len(c.Str))...)
-		}
-	case etl.TypeInt:
-		if grow(len(c.Int)) {
-			c.Int = append(c.Int, make([]int64, n-len(c.Int))...)
-		}
-	case etl.TypeFloat:
-		if grow(len(c.Float)) {
-			c.Float = append(c.Float, make([]float64, n-len(c.Float))...)
-		}
-	case etl.TypeBool:
-		if grow(len(c.Bool)) {
-			c.Bool = append(c.Bool, make([]bool, n-len(c.Bool))...)
-		}
-	case etl.TypeTimestamp, etl.TypeDate:
-		if grow(len(c.Time)) {
-			c.Time = append(c.Time, make([]time.Time, n-len(c.Time))...)
-		}
-	}
 }
 
 type runHeap struct {

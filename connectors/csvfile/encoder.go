@@ -135,7 +135,9 @@ func (e *Encoder) appendValue(buf []byte, c *etl.Column, i int) ([]byte, error) 
 		}
 		return e.appendString(buf, string(v)), nil
 	}
-	return buf, fmt.Errorf("unknown type %s", c.Type)
+	// Any other type as etl's table spells it: bytes in base64, a local
+	// timestamp with no zone.
+	return e.appendString(buf, string(c.AppendText(nil, i))), nil
 }
 
 // FormulaLike reports whether a spreadsheet opening a CSV file would take

@@ -132,7 +132,9 @@ func appendValue(buf []byte, c *etl.Column, i int) ([]byte, error) {
 		}
 		return append(buf, v...), nil
 	}
-	return buf, fmt.Errorf("unknown type %s", c.Type)
+	// Any other type as a string, as etl's table spells it: bytes in
+	// base64, a local timestamp with no zone.
+	return appendString(buf, string(c.AppendText(nil, i))), nil
 }
 
 // appendFloat appends f in the shortest form that reads back as f, always

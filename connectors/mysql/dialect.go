@@ -33,31 +33,15 @@ func (Dialect) IdentKey(name string) string { return sqlconn.FoldASCII(name) }
 
 // ColumnType maps a field type to a column type: times are DATETIME(6)
 // in UTC, strings LONGTEXT (TEXT holds only 64 KB).
-func (Dialect) ColumnType(t etl.Type) string {
-	switch t {
-	case etl.TypeInt:
-		return "BIGINT"
-	case etl.TypeFloat:
-		return "DOUBLE"
-	case etl.TypeBool:
-		return "BOOLEAN"
-	case etl.TypeTimestamp:
-		return "DATETIME(6)"
-	case etl.TypeDate:
-		return "DATE"
-	case etl.TypeJSON:
-		return "JSON"
-	}
-	return "LONGTEXT"
-}
+func (Dialect) ColumnType(f etl.Field) string { return etl.SQLColumnType(f, etl.DialectMySQL) }
 
 // KeyColumnType is VARCHAR(255) for strings: MySQL cannot index a TEXT
 // column without a prefix length, which would not make a key unique.
-func (d Dialect) KeyColumnType(t etl.Type) string {
-	if t == etl.TypeString {
+func (d Dialect) KeyColumnType(f etl.Field) string {
+	if f.Type == etl.TypeString {
 		return "VARCHAR(255)"
 	}
-	return d.ColumnType(t)
+	return d.ColumnType(f)
 }
 
 // Placeholder returns "?".
@@ -80,20 +64,13 @@ func (Dialect) UpsertClause(keys, updates []string) string {
 }
 
 // fieldType maps a result column's type, as go-sql-driver names it, to a
-// field type. DECIMAL stays text so that no digit is lost; TINYINT(1)
-// (BOOLEAN) reads as an int, MySQL keeping no difference.
+// field type by etl's table of types: DATETIME is a local timestamp (it
+// holds no zone), TIMESTAMP an instant, BLOB and BINARY bytes. DECIMAL
+// stays text so that no digit is lost; TINYINT(1) (BOOLEAN) reads as an
+// int, MySQL keeping no difference; any other type is text.
 func fieldType(dbType string) etl.Type {
-	switch strings.TrimPrefix(strings.ToUpper(dbType), "UNSIGNED ") {
-	case "TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "YEAR":
-		return etl.TypeInt
-	case "FLOAT", "DOUBLE":
-		return etl.TypeFloat
-	case "DATETIME", "TIMESTAMP":
-		return etl.TypeTimestamp
-	case "DATE":
-		return etl.TypeDate
-	case "JSON":
-		return etl.TypeJSON
+	if t, ok := etl.SQLFieldType(etl.DialectMySQL, strings.TrimPrefix(strings.ToUpper(dbType), "UNSIGNED ")); ok {
+		return t
 	}
 	return etl.TypeString
 }

@@ -97,22 +97,22 @@ func (r *infileRows) fill() error {
 				continue
 			}
 			var err error
-			switch col.Type {
-			case etl.TypeString:
+			switch col.Type.Storage() {
+			case etl.StoreStr: // bytes never come here (see infileSafe)
 				buf = appendEscaped(buf, col.Str[i])
-			case etl.TypeInt:
+			case etl.StoreInt:
 				buf = strconv.AppendInt(buf, col.Int[i], 10)
-			case etl.TypeFloat:
+			case etl.StoreFloat:
 				buf, err = appendFloat(buf, col.Float[i])
-			case etl.TypeBool:
+			case etl.StoreBool:
 				if col.Bool[i] {
 					buf = append(buf, '1')
 				} else {
 					buf = append(buf, '0')
 				}
-			case etl.TypeTimestamp, etl.TypeDate:
+			case etl.StoreTime:
 				buf, err = appendTime(buf, col.Time[i], r.truncate)
-			case etl.TypeJSON:
+			case etl.StoreJSON:
 				buf, err = r.appendJSON(buf, col.JSON[i])
 			default:
 				err = fmt.Errorf("unsupported type %s", col.Type)

@@ -40,9 +40,9 @@ func keyCollation(ctx context.Context, q sqlx.QueryerContext) (string, error) {
 // KeyColumnType is the key column type of a table nightjar creates: a
 // string key is VARCHAR(255) under a collation comparing bytes, so that
 // keys distinct in the source ("a", "A", "a ", "á") stay distinct rows.
-func (b *backend) KeyColumnType(t etl.Type) string {
-	if t != etl.TypeString {
-		return b.Dialect.KeyColumnType(t)
+func (b *backend) KeyColumnType(f etl.Field) string {
+	if f.Type != etl.TypeString {
+		return b.Dialect.KeyColumnType(f)
 	}
 	// utf8mb4_bin pads ("a" equals "a "), but is the best an old server
 	// has; checkKeyCollisions catches what it merges.

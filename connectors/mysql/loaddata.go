@@ -280,11 +280,14 @@ func (b *backend) columnTypes(ctx context.Context, q sqlx.QueryerContext, table 
 // their text, but not every column does: in a text column a float would
 // keep Go's form ("1e+21") instead of the server's ("1e21"), in an ENUM an
 // int would pick a member by name instead of by number. The columns of the
-// types nightjar creates are all safe.
+// types nightjar creates are all safe, but for bytes: LOAD DATA reads its
+// file in one character set, so binary data goes through INSERT.
 func infileSafe(t etl.Type, dataType string) bool {
 	switch t {
-	case etl.TypeString, etl.TypeTimestamp, etl.TypeDate, etl.TypeJSON:
+	case etl.TypeString, etl.TypeTimestamp, etl.TypeDate, etl.TypeJSON, etl.TypeLocalTimestamp, etl.TypeDecimal, etl.TypeUUID:
 		return true
+	case etl.TypeBytes:
+		return false
 	}
 	switch dataType {
 	case "decimal", "float", "double":

@@ -649,7 +649,7 @@ func TestInfileSafe(t *testing.T) {
 	}
 	// nightjar's own column types take every field type.
 	for ft := etl.TypeString; ft <= etl.TypeJSON; ft++ {
-		dataType, _, _ := strings.Cut(strings.ToLower(Dialect{}.ColumnType(ft)), "(")
+		dataType, _, _ := strings.Cut(strings.ToLower(Dialect{}.ColumnType(etl.Field{Type: ft})), "(")
 		if dataType == "boolean" {
 			dataType = "tinyint"
 		}

@@ -226,21 +226,24 @@ func (b *backend) value(batch *etl.Batch, c, r int) (any, int, error) {
 	if col.Null[r] {
 		return nil, 4, nil
 	}
-	switch col.Type {
-	case etl.TypeString:
+	switch col.Type.Storage() {
+	case etl.StoreStr:
+		if col.Type == etl.TypeBytes {
+			return []byte(col.Str[r]), 2*len(col.Str[r]) + 10, nil // _binary'…' escaped
+		}
 		return col.Str[r], len(col.Str[r]) + 3, nil
-	case etl.TypeInt:
+	case etl.StoreInt:
 		return col.Int[r], 20, nil
-	case etl.TypeFloat:
+	case etl.StoreFloat:
 		return col.Float[r], 24, nil
-	case etl.TypeBool:
+	case etl.StoreBool:
 		return col.Bool[r], 1, nil
-	case etl.TypeTimestamp, etl.TypeDate:
+	case etl.StoreTime:
 		if col.Time[r].IsZero() {
 			return zeroTime, 12, nil // go-sql-driver would write 0000-00-00
 		}
 		return col.Time[r], 29, nil
-	case etl.TypeJSON:
+	case etl.StoreJSON:
 		text, err := sqlconn.EncodeJSON(col.JSON[r])
 		if err != nil {
 			return nil, 0, fmt.Errorf("%s: field %q: encode JSON: %w", batch.Origins[r], batch.Schema.Field(c).Name, err)

@@ -74,6 +74,8 @@ func (e *Encoder) start(s *etl.Schema) error {
 			node = pq.Date()
 		case etl.TypeJSON:
 			node = pq.JSON()
+		case etl.TypeBytes:
+			node = pq.Leaf(pq.ByteArrayType) // no UTF8 annotation: binary
 		default:
 			node = pq.String()
 		}
@@ -231,7 +233,7 @@ func (e *Encoder) value(c *etl.Column, i int, t etl.Type) (pq.Value, error) {
 	case etl.TypeDate:
 		return pq.Int32Value(int32(c.Time[i].UTC().Sub(unixDay).Hours() / 24)), nil
 	}
-	if c.Type == etl.TypeString {
+	if c.Type == etl.TypeString || (c.Type == etl.TypeBytes && t == etl.TypeBytes) {
 		// The writer copies the bytes into its pages: no copy here.
 		s := c.Str[i]
 		return pq.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s))), nil

@@ -3,10 +3,12 @@ package postgres
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -26,6 +28,11 @@ var binaryOIDs = map[etl.Type][]uint32{
 	etl.TypeTimestamp: {pgtype.TimestamptzOID},
 	etl.TypeDate:      {pgtype.DateOID},
 	etl.TypeJSON:      {pgtype.JSONBOID},
+	etl.TypeBytes:     {pgtype.ByteaOID},
+	etl.TypeDecimal:   {pgtype.NumericOID},
+	etl.TypeUUID:      {pgtype.UUIDOID},
+	// A local timestamp's binary form is an instant's, read as UTC.
+	etl.TypeLocalTimestamp: {pgtype.TimestampOID},
 }
 
 // binaryCompatible reports whether every field of s has a column in oids
@@ -154,7 +161,12 @@ func (r *binaryCopy) fill() error {
 				continue
 			}
 			switch col.Type {
-			case etl.TypeString:
+			case etl.TypeDecimal:
+				buf = appendNumeric(buf, col.Str[i])
+			case etl.TypeUUID: // 16 bytes from the checked text
+				buf = binary.BigEndian.AppendUint32(buf, 16)
+				buf, _ = hex.AppendDecode(buf, []byte(strings.ReplaceAll(col.Str[i], "-", "")))
+			case etl.TypeString, etl.TypeBytes: // bytea's binary form is the bytes
 				s := col.Str[i]
 				buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
 				buf = append(buf, s...)
@@ -169,7 +181,7 @@ func (r *binaryCopy) fill() error {
 				} else {
 					buf = append(buf, 0)
 				}
-			case etl.TypeTimestamp:
+			case etl.TypeTimestamp, etl.TypeLocalTimestamp:
 				t := col.Time[i]
 				buf = appendInt64(buf, t.Unix()*1_000_000+int64(t.Nanosecond())/1000-pgEpochMicros)
 			case etl.TypeDate:
@@ -221,4 +233,46 @@ func (r *binaryCopy) appendJSON(buf []byte, v any) ([]byte, error) {
 	buf = binary.BigEndian.AppendUint32(buf, uint32(len(text)+1))
 	buf = append(buf, 1)
 	return append(buf, text...), nil
+}
+
+// appendNumeric appends a numeric field from a decimal's text (checked by
+// etl.ParseDecimal: "-123.4500"): digit count, weight (of the first
+// base-10000 digit), sign, display scale, then the base-10000 digits.
+func appendNumeric(buf []byte, s string) []byte {
+	sign := uint16(0)
+	if strings.HasPrefix(s, "-") {
+		sign, s = 0x4000, s[1:]
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	dscale := len(frac)
+	whole = strings.Repeat("0", (4-len(whole)%4)%4) + whole
+	frac += strings.Repeat("0", (4-len(frac)%4)%4)
+	all := whole + frac
+	digits := make([]uint16, 0, len(all)/4)
+	for i := 0; i < len(all); i += 4 {
+		d := uint16(0)
+		for _, c := range all[i : i+4] {
+			d = d*10 + uint16(c-'0')
+		}
+		digits = append(digits, d)
+	}
+	weight := len(whole)/4 - 1
+	for len(digits) > 0 && digits[0] == 0 {
+		digits, weight = digits[1:], weight-1
+	}
+	for len(digits) > 0 && digits[len(digits)-1] == 0 {
+		digits = digits[:len(digits)-1]
+	}
+	if len(digits) == 0 {
+		weight, sign = 0, 0
+	}
+	buf = binary.BigEndian.AppendUint32(buf, uint32(8+2*len(digits)))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(digits)))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(int16(weight)))
+	buf = binary.BigEndian.AppendUint16(buf, sign)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(dscale))
+	for _, d := range digits {
+		buf = binary.BigEndian.AppendUint16(buf, d)
+	}
+	return buf
 }

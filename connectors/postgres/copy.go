@@ -40,8 +40,9 @@ func (r *copyRows) Next() bool {
 }
 
 // Values returns the current row's values, typed as pgx encodes them:
-// string, int64, float64, bool, time.Time, and nested JSON values as they
-// are (pgx marshals them for a json or jsonb column).
+// string, int64, float64, bool, time.Time, []byte for bytes, and nested
+// JSON values as they are (pgx marshals them for a json or jsonb column):
+// etl.Column.Value's.
 func (r *copyRows) Values() ([]any, error) {
 	i := r.row
 	for c := range r.batch.Cols {
@@ -50,20 +51,7 @@ func (r *copyRows) Values() ([]any, error) {
 			r.vals[c] = nil
 			continue
 		}
-		switch col.Type {
-		case etl.TypeString:
-			r.vals[c] = col.Str[i]
-		case etl.TypeInt:
-			r.vals[c] = col.Int[i]
-		case etl.TypeFloat:
-			r.vals[c] = col.Float[i]
-		case etl.TypeBool:
-			r.vals[c] = col.Bool[i]
-		case etl.TypeTimestamp, etl.TypeDate:
-			r.vals[c] = col.Time[i]
-		case etl.TypeJSON:
-			r.vals[c] = col.JSON[i]
-		}
+		r.vals[c] = col.Value(i)
 	}
 	if r.ord {
 		r.vals[len(r.batch.Cols)] = int64(i)

@@ -30,23 +30,7 @@ func (Dialect) QuoteIdent(name string) (string, error) {
 func (Dialect) IdentKey(name string) string { return name }
 
 // ColumnType maps a field type to a column type.
-func (Dialect) ColumnType(t etl.Type) string {
-	switch t {
-	case etl.TypeInt:
-		return "BIGINT"
-	case etl.TypeFloat:
-		return "DOUBLE PRECISION"
-	case etl.TypeBool:
-		return "BOOLEAN"
-	case etl.TypeTimestamp:
-		return "TIMESTAMPTZ"
-	case etl.TypeDate:
-		return "DATE"
-	case etl.TypeJSON:
-		return "JSONB"
-	}
-	return "TEXT"
-}
+func (Dialect) ColumnType(f etl.Field) string { return etl.SQLColumnType(f, etl.DialectPostgres) }
 
 // Placeholder returns "$n".
 func (Dialect) Placeholder(n int) string { return "$" + strconv.Itoa(n) }
@@ -68,22 +52,13 @@ func (Dialect) UpsertClause(keys, updates []string) string {
 }
 
 // fieldType maps a result column's type (pgx names it by its upper-case
-// type name) to a field type. Exact numbers (NUMERIC) stay text, so that no
-// digit is lost; unknown types (UUID, arrays, ...) are read as text.
+// type name) to a field type by etl's table of types: TIMESTAMP (without
+// time zone) is a local timestamp, TIMESTAMPTZ an instant, BYTEA bytes.
+// Exact numbers (NUMERIC) stay text, so that no digit is lost; other types
+// (UUID, arrays, interval, inet, ...) are read as their text.
 func fieldType(dbType string) etl.Type {
-	switch strings.ToUpper(dbType) {
-	case "INT2", "INT4", "INT8", "OID":
-		return etl.TypeInt
-	case "FLOAT4", "FLOAT8":
-		return etl.TypeFloat
-	case "BOOL":
-		return etl.TypeBool
-	case "TIMESTAMP", "TIMESTAMPTZ":
-		return etl.TypeTimestamp
-	case "DATE":
-		return etl.TypeDate
-	case "JSON", "JSONB":
-		return etl.TypeJSON
+	if t, ok := etl.SQLFieldType(etl.DialectPostgres, dbType); ok {
+		return t
 	}
 	return etl.TypeString
 }

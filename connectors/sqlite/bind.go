@@ -10,16 +10,17 @@ extern int sqlite3_bind_text64(sqlite3_stmt*, int, const char*, uint64_t, void(*
 extern int sqlite3_bind_int64(sqlite3_stmt*, int, int64_t);
 extern int sqlite3_bind_double(sqlite3_stmt*, int, double);
 extern int sqlite3_bind_null(sqlite3_stmt*, int);
+extern int sqlite3_bind_blob64(sqlite3_stmt*, int, const void*, uint64_t, void(*)(void*));
 extern int sqlite3_step(sqlite3_stmt*);
 extern int sqlite3_reset(sqlite3_stmt*);
 extern int sqlite3_clear_bindings(sqlite3_stmt*);
 extern sqlite3* sqlite3_db_handle(sqlite3_stmt*);
 extern const char* sqlite3_errmsg(sqlite3*);
 
-enum { NJ_NULL = 0, NJ_TEXT = 1, NJ_INT = 2, NJ_FLOAT = 3 };
+enum { NJ_NULL = 0, NJ_TEXT = 1, NJ_INT = 2, NJ_FLOAT = 3, NJ_BLOB = 4 };
 
 // nj_exec binds n values and runs the statement once. kinds says each
-// value's type; for text, nums holds the offset into text and lens the
+// value's type; for text and blobs, nums holds the offset into text and lens the
 // length; for ints nums holds the value, for floats its bits. Text is bound
 // SQLITE_STATIC (no copy): the bindings are cleared before returning, so
 // SQLite keeps no pointer into Go memory.
@@ -30,6 +31,9 @@ static int nj_exec(sqlite3_stmt* s, int n, const uint8_t* kinds, const int64_t* 
 		switch (kinds[i]) {
 		case NJ_TEXT:
 			rc = sqlite3_bind_text64(s, i + 1, text + nums[i], (uint64_t)lens[i], (void(*)(void*))0, 1);
+			break;
+		case NJ_BLOB:
+			rc = sqlite3_bind_blob64(s, i + 1, text + nums[i], (uint64_t)lens[i], (void(*)(void*))0);
 			break;
 		case NJ_INT:
 			rc = sqlite3_bind_int64(s, i + 1, nums[i]);
@@ -70,7 +74,6 @@ import (
 	"math"
 	"reflect"
 	"strings"
-	"time"
 	"unsafe"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -84,6 +87,7 @@ const (
 	kindText  = 1
 	kindInt   = 2
 	kindFloat = 3
+	kindBlob  = 4
 )
 
 // stmtHandle returns the sqlite3_stmt behind a statement prepared by
@@ -143,26 +147,24 @@ func (v *chunkValues) fill(b *etl.Batch, from, to int) error {
 				continue
 			}
 			start := len(v.text)
-			switch col.Type {
-			case etl.TypeString:
+			switch col.Type.Storage() {
+			case etl.StoreStr:
 				v.text = append(v.text, col.Str[r]...)
-			case etl.TypeInt:
+			case etl.StoreInt:
 				v.kinds[k], v.nums[k] = kindInt, col.Int[r]
 				continue
-			case etl.TypeFloat:
+			case etl.StoreFloat:
 				v.kinds[k], v.nums[k] = kindFloat, int64(math.Float64bits(col.Float[r]))
 				continue
-			case etl.TypeBool:
+			case etl.StoreBool:
 				v.kinds[k], v.nums[k] = kindInt, 0
 				if col.Bool[r] {
 					v.nums[k] = 1
 				}
 				continue
-			case etl.TypeTimestamp:
-				v.text = col.Time[r].UTC().AppendFormat(v.text, time.RFC3339Nano)
-			case etl.TypeDate:
-				v.text = col.Time[r].UTC().AppendFormat(v.text, time.DateOnly)
-			case etl.TypeJSON:
+			case etl.StoreTime: // as etl's table spells the type
+				v.text = col.AppendText(v.text, r)
+			case etl.StoreJSON:
 				if col.JSON[r] == nil {
 					v.kinds[k] = kindNull
 					continue
@@ -175,6 +177,9 @@ func (v *chunkValues) fill(b *etl.Batch, from, to int) error {
 			}
 			if err := text(k, start); err != nil {
 				return fmt.Errorf("%s: field %q: %w", b.Origins[r], b.Schema.Field(c).Name, err)
+			}
+			if col.Type == etl.TypeBytes {
+				v.kinds[k] = kindBlob
 			}
 		}
 	}
@@ -258,6 +263,8 @@ func (s *insertStmt) exec(ctx context.Context, v *chunkValues) error {
 		switch v.kinds[k] {
 		case kindText:
 			s.args[k].Value = string(v.text[v.nums[k] : v.nums[k]+int64(v.lens[k])])
+		case kindBlob:
+			s.args[k].Value = bytes.Clone(v.text[v.nums[k] : v.nums[k]+int64(v.lens[k])])
 		case kindInt:
 			s.args[k].Value = v.nums[k]
 		case kindFloat:

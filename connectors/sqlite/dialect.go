@@ -29,15 +29,7 @@ func (Dialect) IdentKey(name string) string { return sqlconn.FoldASCII(name) }
 
 // ColumnType maps a field type to a column type: timestamps are RFC 3339
 // text in UTC, dates YYYY-MM-DD text, bools 0/1 integers, JSON text.
-func (Dialect) ColumnType(t etl.Type) string {
-	switch t {
-	case etl.TypeInt, etl.TypeBool:
-		return "INTEGER"
-	case etl.TypeFloat:
-		return "REAL"
-	}
-	return "TEXT"
-}
+func (Dialect) ColumnType(f etl.Field) string { return etl.SQLColumnType(f, etl.DialectSQLite) }
 
 // Placeholder returns "?".
 func (Dialect) Placeholder(int) string { return "?" }

@@ -69,20 +69,16 @@ func openReadOnly(ctx context.Context, path string) (*sqlx.DB, error) {
 }
 
 // fieldType maps a declared column type to a field type by SQLite's
-// affinity rules, but for the names go-sqlite3 reads as times (DATE,
-// DATETIME, TIMESTAMP) or booleans. NUMERIC and DECIMAL stay text so
+// affinity rules, but for the names etl's table of types knows: those
+// go-sqlite3 reads as times (DATE, DATETIME, TIMESTAMP) or booleans, and
+// BLOB. NUMERIC and DECIMAL stay text so
 // that no digit is lost; an expression's column (no declared type) is
 // text.
 func fieldType(decl string) etl.Type {
 	decl = strings.ToUpper(decl)
 	base, _, _ := strings.Cut(decl, "(")
-	switch strings.TrimSpace(base) {
-	case "DATE":
-		return etl.TypeDate
-	case "DATETIME", "TIMESTAMP":
-		return etl.TypeTimestamp
-	case "BOOLEAN", "BOOL":
-		return etl.TypeBool
+	if t, ok := etl.SQLFieldType(etl.DialectSQLite, base); ok {
+		return t // DATE, DATETIME, TIMESTAMP, BOOLEAN, BLOB: etl's table
 	}
 	switch {
 	case strings.Contains(decl, "INT"):
@@ -138,7 +134,7 @@ func orderExpr(quoted string, t etl.Type, _ *sql.ColumnType, v any) (string, any
 	epoch := "CASE WHEN abs(" + quoted + ") > 1e12 THEN " + quoted + " / 1000.0 ELSE " + quoted + " END, 'unixepoch'"
 	numeric := "typeof(" + quoted + ") IN ('integer', 'real')"
 	switch t {
-	case etl.TypeTimestamp:
+	case etl.TypeTimestamp, etl.TypeLocalTimestamp:
 		if tm, ok := v.(time.Time); ok {
 			v = tm.UTC().Format(layout)
 		}

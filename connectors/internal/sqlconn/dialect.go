@@ -21,8 +21,9 @@ type Dialect interface {
 	// (SQLite and MySQL: ASCII case-insensitive; PostgreSQL quoted:
 	// exact), so that a batch field and a table column can be matched.
 	IdentKey(name string) string
-	// ColumnType is the column type a field of type t is created with.
-	ColumnType(t etl.Type) string
+	// ColumnType is the column type field f is created with (its type,
+	// and a decimal's precision and scale): etl.SQLColumnType's.
+	ColumnType(f etl.Field) string
 	// Placeholder is the n-th (1-based) bind parameter: "?" or "$n".
 	Placeholder(n int) string
 	// MaxParams is the number of bind parameters one statement may hold.

@@ -49,7 +49,7 @@ func markerIdent(d Dialect, name string) string {
 // CreateMarkerTable returns the statement creating MarkerTable if missing,
 // its key columns of the dialect's key string type (see KeyTyper).
 func CreateMarkerTable(d Dialect) string {
-	text, integer := keyColumnType(d, etl.TypeString), d.ColumnType(etl.TypeInt)
+	text, integer := keyColumnType(d, etl.Field{Type: etl.TypeString}), d.ColumnType(etl.Field{Type: etl.TypeInt})
 	q := func(n string) string { return markerIdent(d, n) }
 	return "CREATE TABLE IF NOT EXISTS " + q(MarkerTable) + " (" +
 		q("job") + " " + text + " NOT NULL, " +
@@ -58,7 +58,7 @@ func CreateMarkerTable(d Dialect) string {
 		q(markerTableColumn) + " " + text + " NOT NULL DEFAULT '', " +
 		q("run_id") + " " + integer + ", " +
 		q("rows") + " " + integer + ", " +
-		q("loaded_at") + " " + d.ColumnType(etl.TypeString) + ", " +
+		q("loaded_at") + " " + d.ColumnType(etl.Field{Type: etl.TypeString}) + ", " +
 		"PRIMARY KEY (" + q("job") + ", " + q("target") + ", " + q("batch_key") + "))"
 }
 

@@ -196,6 +196,9 @@ func (s *Source) describe(ctx context.Context) error {
 	fields := make([]etl.Field, len(s.types))
 	for i, ct := range s.types {
 		fields[i] = etl.Field{Name: ct.Name(), Type: s.drv.FieldType(ct)}
+		if fields[i].Type == etl.TypeDecimal {
+			fields[i].Precision, fields[i].Scale = decimalSize(ct)
+		}
 	}
 	if s.schema, err = etl.NewSchema(fields...); err != nil {
 		return fmt.Errorf("result columns: %w", err)
@@ -570,4 +573,19 @@ func (s *Source) Close() error {
 		return s.errorf("close: %w", err)
 	}
 	return nil
+}
+
+// decimalSize is a decimal column's precision and scale as the driver
+// reports them, or 0, 0 for an unbounded one (PostgreSQL's NUMERIC without
+// a precision reports 65535) or one the driver does not report. An
+// UNSIGNED MySQL DECIMAL reports one digit fewer (no sign in its length).
+func decimalSize(ct *sql.ColumnType) (precision, scale int) {
+	p, s, ok := ct.DecimalSize()
+	if !ok || p <= 0 || p > 1000 || s < 0 || s > p {
+		return 0, 0
+	}
+	if strings.HasPrefix(strings.ToUpper(ct.DatabaseTypeName()), "UNSIGNED ") {
+		p++
+	}
+	return int(p), int(s)
 }

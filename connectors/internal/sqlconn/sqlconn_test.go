@@ -18,7 +18,7 @@ type pgLike struct{}
 func (pgLike) Name() string                        { return "pglike" }
 func (pgLike) QuoteIdent(n string) (string, error) { return Quote(n, '"', 63) }
 func (pgLike) IdentKey(n string) string            { return n }
-func (pgLike) ColumnType(t etl.Type) string        { return strings.ToUpper(t.String()) }
+func (pgLike) ColumnType(f etl.Field) string       { return strings.ToUpper(f.Type.String()) }
 func (pgLike) Placeholder(n int) string            { return "$" + strconv.Itoa(n) }
 func (pgLike) MaxParams() int                      { return 7 }
 func (pgLike) UpsertClause(keys, upd []string) string {

@@ -114,15 +114,15 @@ func (ins *Insert) SQL(rows int) string {
 // column type than ColumnType gives (MySQL cannot index TEXT without a
 // prefix length, so its string keys are VARCHAR).
 type KeyTyper interface {
-	KeyColumnType(t etl.Type) string
+	KeyColumnType(f etl.Field) string
 }
 
-// keyColumnType is the type of a key column of type t.
-func keyColumnType(d Dialect, t etl.Type) string {
+// keyColumnType is the type of a key column for f.
+func keyColumnType(d Dialect, f etl.Field) string {
 	if kt, ok := d.(KeyTyper); ok {
-		return kt.KeyColumnType(t)
+		return kt.KeyColumnType(f)
 	}
-	return d.ColumnType(t)
+	return d.ColumnType(f)
 }
 
 // CreateTable returns the statement creating table with a nullable column
@@ -154,9 +154,9 @@ func CreateTableWithKeys(d Dialect, table string, s *etl.Schema, keys []string) 
 		b.WriteString(qc)
 		b.WriteByte(' ')
 		if indexFold(d, keys, f.Name) >= 0 {
-			b.WriteString(keyColumnType(d, f.Type))
+			b.WriteString(keyColumnType(d, f))
 		} else {
-			b.WriteString(d.ColumnType(f.Type))
+			b.WriteString(d.ColumnType(f))
 		}
 	}
 	b.WriteByte(')')
@@ -173,7 +173,7 @@ func AddColumn(d Dialect, table string, f etl.Field) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "ALTER TABLE " + qt + " ADD COLUMN " + qc + " " + d.ColumnType(f.Type), nil
+	return "ALTER TABLE " + qt + " ADD COLUMN " + qc + " " + d.ColumnType(f), nil
 }
 
 // CreateUniqueIndex returns the statement creating, if missing, the unique

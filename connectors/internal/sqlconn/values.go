@@ -2,6 +2,7 @@ package sqlconn
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -27,13 +28,31 @@ func AppendValue(col *etl.Column, v any) error {
 		v = string(b)
 	}
 	switch col.Type {
+	case etl.TypeDecimal, etl.TypeUUID:
+		s, ok := v.(string)
+		if !ok {
+			return col.Append(v)
+		}
+		if err := etl.CheckText(col.Type, s); err != nil {
+			return err
+		}
+		col.AppendString(s)
+		return nil
+	case etl.TypeBytes:
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("cannot store %T in a bytes column", v)
+		}
+		col.AppendString(s)
+		return nil
 	case etl.TypeString:
 		switch x := v.(type) {
 		case string:
 			if !utf8.ValidString(x) {
-				// Binary data (bytea, BLOB, BIT) has no field type yet:
-				// a target would fail on it naming no column, or keep it.
-				return fmt.Errorf("not valid UTF-8 text (binary data?): nightjar has no binary type yet; read it as text with a query, e.g. hex or base64 encoding")
+				// Binary data read as text (a query's expression, a
+				// SQLite column declared TEXT): a target would fail on
+				// it naming no column, or keep it.
+				return fmt.Errorf("not valid UTF-8 text (binary data?): read it as bytes (a BYTEA, BLOB or VARBINARY column, or CAST in a query) or as text with a query, e.g. hex or base64 encoding")
 			}
 			col.AppendString(x)
 		case time.Time:
@@ -104,11 +123,15 @@ func AppendValue(col *etl.Column, v any) error {
 			return col.Append(v)
 		}
 		return nil
-	case etl.TypeTimestamp, etl.TypeDate:
+	case etl.TypeTimestamp, etl.TypeDate, etl.TypeLocalTimestamp:
 		switch x := v.(type) {
 		case time.Time:
-			col.AppendTime(x.UTC())
-		case string:
+			if col.Type == etl.TypeLocalTimestamp {
+				col.AppendTime(etl.WallClock(x)) // the driver's reading, zone dropped
+			} else {
+				col.AppendTime(x.UTC())
+			}
+		case string: // a zone given is converted to UTC
 			t, err := ParseTime(x)
 			if err != nil {
 				return err
@@ -228,6 +251,14 @@ func decodePosition(pos etl.Position, hasCursor bool, types []etl.Type) (values 
 		if n, ok := v.(json.Number); ok && types[i] == etl.TypeString {
 			v = n.String()
 		}
+		if s, ok := v.(string); ok && types[i] == etl.TypeBytes {
+			// encodePosition wrote etl.Column.Value's []byte: base64.
+			b, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				return nil, false, fmt.Errorf("position %s: value %d: %w", pos, i+1, err)
+			}
+			v = b
+		}
 		if err := AppendValue(&col, v); err != nil {
 			return nil, false, fmt.Errorf("position %s: value %d: %w", pos, i+1, err)
 		}
@@ -311,7 +342,7 @@ func (rep Representable) each(b *etl.Batch, f func(e *UnrepresentableError, c, r
 				case rep.NaN && math.IsNaN(v):
 					value, column, why = "NaN", rep.Float, "it would store null"
 				}
-			case etl.TypeTimestamp, etl.TypeDate:
+			case etl.TypeTimestamp, etl.TypeDate, etl.TypeLocalTimestamp:
 				if y := col.Time[r].UTC().Year(); rep.Time != "" && (y < 1 || y > 9999) {
 					value, column, why = col.Time[r].UTC().Format(time.RFC3339Nano), rep.Time, "it holds years 1 to 9999"
 				}
