@@ -26,8 +26,15 @@ type Config struct {
 	// Dir is its directory; relative paths in the config are relative to it.
 	Dir string
 	// State is the absolute path of the state database: the `state:` key,
-	// or <Dir>/.nightjar/state.db.
+	// or <Dir>/.nightjar/state.db. With StateType "postgres" it is the
+	// PostgreSQL connection string instead (a secret: print it redacted).
 	State string
+	// StateType is the state store's kind: "sqlite" (the default) or
+	// "postgres".
+	StateType string
+	// StateSchema is the PostgreSQL schema of the state store ("" for the
+	// store's default).
+	StateSchema string
 	// Jobs are in file order.
 	Jobs []*JobSpec
 	// Connections are the decoded, validated connections by name.
@@ -81,9 +88,9 @@ type JobSpec struct {
 
 // fileYAML is the top level of the file.
 type fileYAML struct {
-	State       string   `yaml:"state"`
-	Connections ast.Node `yaml:"connections"`
-	Jobs        ast.Node `yaml:"jobs,required"`
+	State       stateYAML `yaml:"state"`
+	Connections ast.Node  `yaml:"connections"`
+	Jobs        ast.Node  `yaml:"jobs,required"`
 }
 
 // jobYAML is one job.
@@ -217,13 +224,16 @@ func (l *loader) top(es []entry) {
 	var top fileYAML
 	d.decodeStruct(known, reflect.ValueOf(&top).Elem(), "", nil)
 
-	switch {
-	case top.State == "":
+	cfg.StateType = StateSQLite
+	switch st := top.State; {
+	case st.Type == StatePostgres:
+		cfg.StateType, cfg.State, cfg.StateSchema = StatePostgres, st.DSN, st.Schema
+	case st.Path == "":
 		cfg.State = filepath.Join(cfg.Dir, ".nightjar", "state.db")
-	case filepath.IsAbs(top.State):
-		cfg.State = filepath.Clean(top.State)
+	case filepath.IsAbs(st.Path):
+		cfg.State = filepath.Clean(st.Path)
 	default:
-		cfg.State = filepath.Join(cfg.Dir, top.State)
+		cfg.State = filepath.Join(cfg.Dir, st.Path)
 	}
 
 	if top.Connections != nil {

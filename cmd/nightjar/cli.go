@@ -22,6 +22,7 @@ import (
 
 	_ "github.com/nightjar-etl/nightjar/connectors/all"
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/pgstore"
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
 	"github.com/nightjar-etl/nightjar/jobs"
 	_ "github.com/nightjar-etl/nightjar/transforms"
@@ -123,6 +124,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.previewCommand(),
 		a.testCommand(),
 		a.daemonCommand(),
+		a.workerCommand(),
 	} {
 		a.configFlag(cmd)
 		root.AddCommand(cmd)
@@ -275,15 +277,21 @@ func (a *app) load() (*jobs.Config, error) {
 	return cfg, nil
 }
 
-// openStore opens the config's state store.
-func (a *app) openStore(ctx context.Context) (*sqlitestore.Store, error) {
+// openStore opens the config's state store: the SQLite file, or the
+// PostgreSQL schema `state:` names.
+func (a *app) openStore(ctx context.Context) (etl.Store, error) {
 	cfg, err := a.load()
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlitestore.Open(ctx, cfg.State)
+	var st etl.Store
+	if cfg.StateType == jobs.StatePostgres {
+		st, err = pgstore.Open(ctx, cfg.State, cfg.StateSchema)
+	} else {
+		st, err = sqlitestore.Open(ctx, cfg.State)
+	}
 	if err != nil {
-		return nil, &exitError{code: exitFailed, err: err}
+		return nil, &exitError{code: exitFailed, err: errors.New(cfg.Redact(err.Error()))}
 	}
 	return st, nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nightjar-etl/nightjar/etl"
-	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
 	"github.com/nightjar-etl/nightjar/internal/termtext"
 )
 
@@ -381,7 +380,7 @@ func (a *app) quarantined(cmd *cobra.Command, args []string, limit int) ([]etl.Q
 
 // jobStore checks that args names a job of the config and opens the state
 // store.
-func (a *app) jobStore(ctx context.Context, args []string) (*sqlitestore.Store, error) {
+func (a *app) jobStore(ctx context.Context, args []string) (etl.Store, error) {
 	cfg, err := a.load()
 	if err != nil {
 		return nil, err

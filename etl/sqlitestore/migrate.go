@@ -5,20 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/jmoiron/sqlx"
+
+	nsql "github.com/nightjar-etl/nightjar/sql"
 )
 
 // migration is one numbered schema change.
-type migration struct {
-	Version int
-	Name    string // file name, for messages
-	SQL     string
-}
+type migration = nsql.Migration
 
 // ErrSchemaTooNew is returned by Open when the state database was
 // migrated by a newer nightjar than this one.
@@ -26,37 +20,7 @@ var ErrSchemaTooNew = errors.New("state database is newer than this nightjar")
 
 // loadMigrations reads dir of fsys: every NNNN_name.sql, by version.
 func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, dir)
-	if err != nil {
-		return nil, fmt.Errorf("read migrations: %w", err)
-	}
-	var out []migration
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".sql") {
-			continue
-		}
-		prefix, _, ok := strings.Cut(name, "_")
-		if !ok {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_name.sql", name)
-		}
-		v, err := strconv.Atoi(prefix)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_name.sql", name)
-		}
-		body, err := fs.ReadFile(fsys, path.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", name, err)
-		}
-		out = append(out, migration{Version: v, Name: name, SQL: string(body)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.Version - b.Version })
-	for i := 1; i < len(out); i++ {
-		if out[i].Version == out[i-1].Version {
-			return nil, fmt.Errorf("migrations %s and %s have the same version", out[i-1].Name, out[i].Name)
-		}
-	}
-	return out, nil
+	return nsql.Migrations(fsys, dir)
 }
 
 // migrate applies the migrations db lacks, in order, each in its own

@@ -1,0 +1,233 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/robfig/cron/v3"
+
+	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/jobs"
+)
+
+// TickArgs is one scheduled time of one job, as a River job. Tick is the
+// scheduled time, not the time of insertion: two leaders (one dying, one
+// elected) inserting the same tick insert one River job.
+type TickArgs struct {
+	Job  string    `json:"job"`
+	Tick time.Time `json:"tick"`
+}
+
+// Kind names the River job kind.
+func (TickArgs) Kind() string { return "nightjar_tick" }
+
+// InsertOpts makes ticks unique by their arguments, in every state River
+// keeps a job in (a completed tick is not inserted again).
+func (TickArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// Launch runs one run of job with trigger, as `nightjar run` does, and
+// calls complete in the transaction that records the run succeeded
+// (pgstore.Store.EndRunWith): it marks the tick's River job completed
+// there, so a worker killed between the two can neither leave a
+// succeeded tick to be run again nor a completed tick without its run.
+type Launch func(ctx context.Context, job, trigger string, complete func(context.Context, pgx.Tx) error) (etl.Run, error)
+
+type tickWorker struct {
+	river.WorkerDefaults[TickArgs]
+	launch Launch
+	logger *slog.Logger
+}
+
+// Work runs the tick's job. A job still running elsewhere (its lease held)
+// skips the tick, as the single-machine daemon does; a failure is River's
+// to retry up to the job's retries.
+func (w *tickWorker) Work(ctx context.Context, j *river.Job[TickArgs]) error {
+	trigger := "schedule"
+	if j.Attempt > 1 {
+		trigger = "retry"
+	}
+	complete := func(ctx context.Context, tx pgx.Tx) error {
+		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, j)
+		return err
+	}
+	run, err := w.launch(ctx, j.Args.Job, trigger, complete)
+	if errors.Is(err, etl.ErrLeaseHeld) {
+		w.logger.Info("job is running in another process: skipping this tick", "job", j.Args.Job, "tick", j.Args.Tick)
+		return nil
+	}
+	if err != nil {
+		if etl.IsPermanent(err) {
+			return river.JobCancel(err)
+		}
+		return err
+	}
+	w.logger.Info("run finished", "job", j.Args.Job, "tick", j.Args.Tick, "run", run.ID, "read", run.Read, "written", run.Written)
+	return nil
+}
+
+// Timeout is none: a job's own timeout bounds its run.
+func (w *tickWorker) Timeout(*river.Job[TickArgs]) time.Duration { return -1 }
+
+// tick is the River job of js's scheduled time at or before now: unique
+// by its arguments, retried as the job's retries: say.
+func tick(js *jobs.JobSpec, sched cron.Schedule, now time.Time) (river.JobArgs, *river.InsertOpts) {
+	return TickArgs{Job: js.Name, Tick: LastTick(sched, now).UTC()},
+		&river.InsertOpts{MaxAttempts: js.Retries + 1, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// Options configure a Worker.
+type Options struct {
+	// ID names this River client (and the leader in river_leader).
+	ID string
+	// Workers is how many ticks this process runs at once (default 4).
+	Workers int
+	// RescueAfter is how long a tick may stay running before River gives
+	// it to another worker, its process presumed dead (default 1 minute).
+	// A tick still running then meets its job's lease and skips.
+	RescueAfter time.Duration
+	Logger      *slog.Logger
+}
+
+// Worker is a running River client.
+type Worker struct {
+	client *river.Client[pgx.Tx]
+}
+
+// Start migrates River's tables into schema (under an advisory lock, so
+// workers starting together migrate once), and starts a River client that
+// runs the ticks of cfg's scheduled jobs with launch.
+func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *jobs.Config, launch Launch, opts Options) (*Worker, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	driver := riverpgxv5.New(pool)
+	if err := migrate(ctx, pool, driver, schema, logger); err != nil {
+		return nil, err
+	}
+	var periodic []*river.PeriodicJob
+	for _, name := range cfg.JobNames() {
+		js, _ := cfg.Job(name)
+		if js.Schedule == "" {
+			continue
+		}
+		sched, err := jobs.ParseSchedule(js.Schedule)
+		if err != nil {
+			return nil, fmt.Errorf("job %s: schedule: %w", name, err)
+		}
+		periodic = append(periodic, river.NewPeriodicJob(
+			alignedSchedule{sched},
+			// River calls this on its own (real) clock, so the tick is read
+			// from the same one.
+			func() (river.JobArgs, *river.InsertOpts) { return tick(js, sched, time.Now()) },
+			// A newly elected leader inserts the latest scheduled time at
+			// once: the ticks missed while no leader ran collapse into one
+			// run, as the daemon's catch-up (latest) does after downtime;
+			// when the old leader had inserted it, uniqueness drops it.
+			&river.PeriodicJobOpts{ID: name, RunOnStart: js.CatchupPolicy() == jobs.CatchupLatest},
+		))
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &tickWorker{launch: launch, logger: logger})
+	client, err := river.NewClient(driver, &river.Config{
+		ID:                   opts.ID,
+		Schema:               schema,
+		Logger:               logger,
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cmpOr(opts.Workers, 4)}},
+		Workers:              workers,
+		PeriodicJobs:         periodic,
+		RescueStuckJobsAfter: cmpOr(opts.RescueAfter, time.Minute),
+		JobTimeout:           -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	if err := client.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start river client: %w", err)
+	}
+	return &Worker{client: client}, nil
+}
+
+// Stop drains: no new ticks are fetched, running ones finish, until ctx
+// ends (then they are cancelled).
+func (w *Worker) Stop(ctx context.Context) error {
+	return w.client.Stop(ctx)
+}
+
+// Stopped is closed when the client has stopped.
+func (w *Worker) Stopped() <-chan struct{} { return w.client.Stopped() }
+
+func migrate(ctx context.Context, pool *pgxpool.Pool, driver *riverpgxv5.Driver, schema string, logger *slog.Logger) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate river: %w", err)
+	}
+	defer conn.Release()
+	const lock = `hashtextextended('nightjar river ' || $1, 0)`
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+lock+`)`, schema); err != nil {
+		return fmt.Errorf("migrate river: lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+lock+`)`, schema)
+	m, err := rivermigrate.New(driver, &rivermigrate.Config{Schema: schema, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("migrate river: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("migrate river: %w", err)
+	}
+	return nil
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// alignedSchedule is a cron schedule whose constant delays (@every) fall
+// on a grid from the Unix epoch rather than from when the leader started:
+// every leader computes the same scheduled times.
+type alignedSchedule struct{ cron.Schedule }
+
+// Next returns the first scheduled time after t.
+func (s alignedSchedule) Next(t time.Time) time.Time {
+	if d, ok := s.Schedule.(cron.ConstantDelaySchedule); ok {
+		return t.Truncate(d.Delay).Add(d.Delay)
+	}
+	return s.Schedule.Next(t)
+}
+
+// LastTick returns the latest scheduled time of sched at or before now
+// (grid-aligned for @every).
+func LastTick(sched cron.Schedule, now time.Time) time.Time {
+	if d, ok := sched.(cron.ConstantDelaySchedule); ok {
+		return now.Truncate(d.Delay)
+	}
+	// Cron times are whole seconds: the latest t ≤ now with Next(t-1s) = t.
+	for _, back := range []time.Duration{time.Minute, time.Hour, 24 * time.Hour, 32 * 24 * time.Hour, 366 * 24 * time.Hour} {
+		t := sched.Next(now.Add(-back))
+		if t.IsZero() || t.After(now) {
+			continue
+		}
+		for {
+			next := sched.Next(t)
+			if next.IsZero() || next.After(now) {
+				return t
+			}
+			t = next
+		}
+	}
+	return now.Truncate(time.Second)
+}
