@@ -762,6 +762,24 @@ WHERE "target" = $1 AND "record_id" = ANY($2)`, target, ids)
 	return out, nil
 }
 
+// AllFingerprints returns every record id of target with its digest.
+func (s *Store) AllFingerprints(ctx context.Context, target string) (map[string]string, error) {
+	var rows []struct {
+		ID string `db:"record_id"`
+		FP string `db:"fingerprint"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, `SELECT "record_id", "fingerprint" FROM "fingerprints" WHERE "target" = $1`, target); err != nil {
+		return nil, fmt.Errorf("fingerprints of %s: %w", target, err)
+	}
+	out := make(map[string]string, len(rows))
+	for _, r := range rows {
+		out[r.ID] = r.FP
+	}
+	return out, nil
+}
+
+var _ etl.FingerprintLister = (*Store)(nil)
+
 // SaveFingerprints records digests for target in one statement.
 func (s *Store) SaveFingerprints(ctx context.Context, target string, digests map[string]string, at time.Time) error {
 	if len(digests) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
@@ -535,5 +536,17 @@ func testFingerprints(t *testing.T, open Opener) {
 	}
 	if got, err := b.store.Fingerprints(b.ctx, "leads/hubspot", nil); err != nil || len(got) != 0 {
 		t.Errorf("Fingerprints(no ids) = %v, %v", got, err)
+	}
+	// A target finding the records it no longer sees lists them all.
+	lister, ok := b.store.(etl.FingerprintLister)
+	if !ok {
+		t.Fatalf("%T does not list fingerprints (etl.FingerprintLister)", b.store)
+	}
+	digests[ids[0]] = "new"
+	if got, err := lister.AllFingerprints(b.ctx, "leads/hubspot"); err != nil || !maps.Equal(got, digests) {
+		t.Errorf("AllFingerprints: %d records, %v; want the %d saved", len(got), err, len(digests))
+	}
+	if got, err := lister.AllFingerprints(b.ctx, "other/hubspot"); err != nil || len(got) != 0 {
+		t.Errorf("AllFingerprints of another target = %v, %v", got, err)
 	}
 }
