@@ -14,8 +14,9 @@ import (
 )
 
 // The file's columns keep the source's order (not alphabetical), and
-// every value reads back exactly. The reader is parquet-go's: no
-// independent Parquet reader (pyarrow) is installed here.
+// every value reads back exactly. The reader here is parquet-go's, which
+// wrote the file; connectors/duckdb's TestParquetReadByDuckDB reads random
+// files back with an independent reader, DuckDB's read_parquet.
 func TestColumnOrderAndValues(t *testing.T) {
 	t.Parallel()
 	s := etl.MustSchema(
