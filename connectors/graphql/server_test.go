@@ -103,7 +103,7 @@ func (s *shop) serve(w http.ResponseWriter, r *http.Request) {
 	s.queries = append(s.queries, req.Query)
 	s.vars = append(s.vars, req.Variables)
 	n := len(s.queries)
-	if _, errs := gqlparser.LoadQuery(s.sdl, req.Query); len(errs) > 0 {
+	if _, errs := gqlparser.LoadQueryWithRules(s.sdl, req.Query, nil); len(errs) > 0 {
 		s.invalid = append(s.invalid, errs.Error())
 	}
 	fail, partial := s.failAt[n], s.partialAt[n]

@@ -135,7 +135,7 @@ func (a *shopifyAPI) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	doc, errs := gqlparser.LoadQuery(a.schema, req.Query)
+	doc, errs := gqlparser.LoadQueryWithRules(a.schema, req.Query, nil)
 	if len(errs) > 0 {
 		a.invalid = append(a.invalid, errs.Error())
 		writeJSON(w, map[string]any{"errors": errs})
@@ -170,7 +170,7 @@ func (a *shopifyAPI) serve(w http.ResponseWriter, r *http.Request) {
 	case "bulkOperationRunQuery":
 		q, _ := req.Variables["query"].(string)
 		a.bulkQueries = append(a.bulkQueries, q)
-		if _, errs := gqlparser.LoadQuery(a.schema, q); len(errs) > 0 {
+		if _, errs := gqlparser.LoadQueryWithRules(a.schema, q, nil); len(errs) > 0 {
 			a.invalid = append(a.invalid, "bulk query: "+errs.Error())
 			writeJSON(w, map[string]any{"data": map[string]any{"bulkOperationRunQuery": map[string]any{"bulkOperation": nil,
 				"userErrors": []any{map[string]any{"field": []string{"query"}, "message": "Invalid bulk query: " + errs.Error()}}}}})

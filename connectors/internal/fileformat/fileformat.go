@@ -193,7 +193,7 @@ type Limit int64
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (l *Limit) UnmarshalText(text []byte) error {
 	s := strings.TrimSpace(string(text))
-	num := strings.TrimRight(s, "KMGiBkmgib ")
+	num := strings.TrimRight(s, "KMGBikmgb ")
 	unit := strings.ToLower(strings.TrimSpace(s[len(num):]))
 	mult := map[string]int64{"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}[unit]
 	n, err := strconv.ParseInt(num, 10, 64)

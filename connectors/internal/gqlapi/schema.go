@@ -37,7 +37,7 @@ func ParseQuery(name, src string) (*ast.QueryDocument, error) {
 // Validate checks a query document against schema: every field, argument
 // and type as the schema has them. Errors name the query's file and line.
 func Validate(schema *ast.Schema, name, src string) (*ast.QueryDocument, error) {
-	doc, errs := gqlparser.LoadQuery(schema, src)
+	doc, errs := gqlparser.LoadQueryWithRules(schema, src, nil)
 	if len(errs) > 0 {
 		return nil, describe(name, errs)
 	}
