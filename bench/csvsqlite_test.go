@@ -12,7 +12,7 @@ import (
 	_ "github.com/nightjar-etl/nightjar/connectors/all"
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
 	_ "github.com/nightjar-etl/nightjar/transforms"
 )
 
@@ -85,7 +85,7 @@ jobs:
 `), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	cfg, err := jobs.Load(cfgPath)
+	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		b.Fatal(err)
 	}

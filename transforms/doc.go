@@ -18,5 +18,5 @@
 // cells.go's allocation-free boxing. Steps that hold rows across batches
 // (sort, dedupe, aggregate) share spill.go's external sorter.
 //
-// transforms imports etl only: it knows no connector, nor the jobs package.
+// transforms imports etl only: it knows no connector, nor the jobs/config and jobs/schedule packages.
 package transforms

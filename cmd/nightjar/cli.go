@@ -24,7 +24,7 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/pgstore"
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
 	_ "github.com/nightjar-etl/nightjar/transforms"
 )
 
@@ -62,7 +62,7 @@ type app struct {
 	lines          *terminalLines // stderr shared by logs and the progress bar, on a terminal
 	configPath     string
 	prog           string // how to invoke nightjar in printed hints; see program
-	cfg            *jobs.Config
+	cfg            *config.Config
 	logger         *slog.Logger
 	// clock is the one clock of the process (etl.SystemClock), handed to
 	// the runner, the daemon and the display of timings.
@@ -253,7 +253,7 @@ func (a *app) redact(s string) string {
 }
 
 // load reads and validates the config; errors exit 2.
-func (a *app) load() (*jobs.Config, error) {
+func (a *app) load() (*config.Config, error) {
 	if a.cfg != nil {
 		return a.cfg, nil
 	}
@@ -261,9 +261,9 @@ func (a *app) load() (*jobs.Config, error) {
 		return nil, usageErr("no config at %s: give one with -c FILE (or NIGHTJAR_CONFIG), or start a project with: %s",
 			a.configPath, a.command("init", "DIR"))
 	}
-	cfg, err := jobs.Load(a.configPath)
+	cfg, err := config.Load(a.configPath)
 	if err != nil {
-		var errs jobs.Errors
+		var errs config.Errors
 		if errors.As(err, &errs) {
 			for _, e := range errs {
 				fmt.Fprintln(a.stderr, e.Error())
@@ -285,7 +285,7 @@ func (a *app) openStore(ctx context.Context) (etl.Store, error) {
 		return nil, err
 	}
 	var st etl.Store
-	if cfg.StateType == jobs.StatePostgres {
+	if cfg.StateType == config.StatePostgres {
 		st, err = pgstore.Open(ctx, cfg.State, cfg.StateSchema)
 	} else {
 		st, err = sqlitestore.Open(ctx, cfg.State)
@@ -297,7 +297,7 @@ func (a *app) openStore(ctx context.Context) (etl.Store, error) {
 }
 
 // jobArgs resolves job names, or every job with all.
-func (a *app) jobArgs(cfg *jobs.Config, names []string, all bool) ([]string, error) {
+func (a *app) jobArgs(cfg *config.Config, names []string, all bool) ([]string, error) {
 	if all {
 		if len(names) > 0 {
 			return nil, usageErr("give job names or --all, not both")
@@ -309,7 +309,7 @@ func (a *app) jobArgs(cfg *jobs.Config, names []string, all bool) ([]string, err
 	}
 	for _, n := range names {
 		if _, ok := cfg.Job(n); !ok {
-			if s := jobs.Suggest(n, cfg.JobNames()); s != "" {
+			if s := config.Suggest(n, cfg.JobNames()); s != "" {
 				return nil, usageErr("unknown job %q: did you mean %s? (jobs: %s)", n, s, strings.Join(cfg.JobNames(), ", "))
 			}
 			return nil, usageErr("unknown job %q (jobs: %s)", n, strings.Join(cfg.JobNames(), ", "))

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nightjar-etl/nightjar/internal/daemon"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
 )
 
 func (a *app) daemonCommand() *cobra.Command {
@@ -80,7 +80,7 @@ validate. HTTP: /healthz, /readyz, /metrics and a status page at /.`,
 					case <-hup:
 						if err := d.Reload(); err != nil {
 							a.logger.Error("config not reloaded; keeping the one in force", "err", err)
-							var errs jobs.Errors
+							var errs config.Errors
 							if errors.As(err, &errs) {
 								for _, e := range errs {
 									fmt.Fprintln(a.stderr, e.Error())

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
 )
 
 // maxPreviewCell is the widest a preview cell is shown; longer text is cut.
@@ -40,11 +40,11 @@ func (a *app) previewCommand() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&limit, "limit", 20, "rows shown per step")
 	cmd.Flags().IntVar(&step, "step", 0, "show only the rows after step N (1-based); 0 shows every step")
-	cmd.Flags().IntVar(&sample, "sample", jobs.DefaultPreviewSample, "source rows read at most")
+	cmd.Flags().IntVar(&sample, "sample", config.DefaultPreviewSample, "source rows read at most")
 	return cmd
 }
 
-func (a *app) printStage(st jobs.PreviewStage) {
+func (a *app) printStage(st config.PreviewStage) {
 	fmt.Fprintf(a.stdout, "== %s: %d row(s)", st.Name, st.Total)
 	if len(st.Rejects) > 0 {
 		fmt.Fprintf(a.stdout, ", %d rejected", len(st.Rejects))

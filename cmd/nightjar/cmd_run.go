@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nightjar-etl/nightjar/etl"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
 )
 
 func (a *app) validateCommand() *cobra.Command {
@@ -164,7 +164,7 @@ func (a *app) runJob(ctx context.Context, runner *etl.Runner, name string, opts 
 		if errors.Is(err, etl.ErrTooManyRejects) {
 			fmt.Fprintf(a.stderr, "%s: too many rows rejected: see why with %s; when that many rejects are expected, "+
 				"raise on_reject.max_ratio in the job (%g when unset, 0 for no limit)\n",
-				name, a.command("quarantine", "list", name), jobs.DefaultMaxRejectRatio)
+				name, a.command("quarantine", "list", name), config.DefaultMaxRejectRatio)
 		}
 	}
 	return run, err

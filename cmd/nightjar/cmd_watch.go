@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/nightjar-etl/nightjar/etl"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
+	"github.com/nightjar-etl/nightjar/jobs/schedule"
 )
 
 // watchRetry is the wait between a failed run in watch mode and its retry,
@@ -28,7 +29,7 @@ var watchRetry = etl.Backoff{Initial: 5 * time.Second, Max: 5 * time.Minute}
 // quarantined by any run make the exit status exitRejected.
 func (a *app) watchJobs(ctx context.Context, runner *etl.Runner, names []string, opts etl.RunOptions, strict bool, stop <-chan struct{}) error {
 	sub := *a.cfg
-	sub.Jobs = make([]*jobs.JobSpec, 0, len(names))
+	sub.Jobs = make([]*config.JobSpec, 0, len(names))
 	sources := make(map[string]etl.Watcher, len(names))
 	for _, name := range names {
 		job, err := a.cfg.Build(name, a.logger, a.clock)
@@ -47,14 +48,14 @@ func (a *app) watchJobs(ctx context.Context, runner *etl.Runner, names []string,
 		sub.Jobs = append(sub.Jobs, &watched)
 	}
 	l := &watchLauncher{a: a, runner: runner, opts: opts, launched: map[string]bool{}}
-	sched := &jobs.Scheduler{
+	sched := &schedule.Scheduler{
 		Launcher: l,
 		Clock:    a.clock,
 		Logger:   a.logger,
-		Watchers: func(_ *jobs.Config, js *jobs.JobSpec) jobs.Watcher {
-			return jobs.SourceWatcher(sources[js.Name], a.logger.With("job", js.Name))
+		Watchers: func(_ *config.Config, js *config.JobSpec) schedule.Watcher {
+			return schedule.SourceWatcher(sources[js.Name], a.logger.With("job", js.Name))
 		},
-		Retry:   func(*jobs.JobSpec) (etl.Backoff, int) { return watchRetry, math.MaxInt32 },
+		Retry:   func(*config.JobSpec) (etl.Backoff, int) { return watchRetry, math.MaxInt32 },
 		OnEvent: l.observe,
 	}
 	fmt.Fprintf(a.stderr, "watching %s (Ctrl-C to stop)\n", joinNames(names))
@@ -79,9 +80,9 @@ type watchLauncher struct {
 	rejected int64
 }
 
-var _ jobs.Launcher = (*watchLauncher)(nil)
+var _ schedule.Launcher = (*watchLauncher)(nil)
 
-func (l *watchLauncher) Launch(ctx context.Context, req jobs.LaunchRequest) (etl.Run, error) {
+func (l *watchLauncher) Launch(ctx context.Context, req schedule.LaunchRequest) (etl.Run, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if isClosed(req.Stop) {
@@ -96,8 +97,8 @@ func (l *watchLauncher) Launch(ctx context.Context, req jobs.LaunchRequest) (etl
 	return run, err
 }
 
-func (l *watchLauncher) observe(e jobs.Event) {
-	if e.Kind != jobs.EventFinished || e.Err == nil || errors.Is(e.Err, etl.ErrStopped) {
+func (l *watchLauncher) observe(e schedule.Event) {
+	if e.Kind != schedule.EventFinished || e.Err == nil || errors.Is(e.Err, etl.ErrStopped) {
 		return
 	}
 	l.mu.Lock()

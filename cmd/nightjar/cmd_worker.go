@@ -14,7 +14,7 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/pgstore"
 	"github.com/nightjar-etl/nightjar/internal/cluster"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
 )
 
 func (a *app) workerCommand() *cobra.Command {
@@ -39,7 +39,7 @@ last checkpoint).`,
 			if err != nil {
 				return err
 			}
-			if cfg.StateType != jobs.StatePostgres {
+			if cfg.StateType != config.StatePostgres {
 				return usageErr("nightjar worker needs the state in PostgreSQL (state: postgres://…); a SQLite state is one machine's: use nightjar daemon")
 			}
 			ctx, stop, release := a.interruptible(cmd.Context(), grace)

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/nightjar-etl/nightjar/etl"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
 )
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)`)
@@ -53,7 +53,7 @@ func TestConnectorExamplesValidate(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := jobs.Load(path); err != nil {
+		if _, err := config.Load(path); err != nil {
 			t.Errorf("%s example does not validate:\n%s\n--- config ---\n%s", typ, err, cfg)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/nightjar-etl/nightjar/etl"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
 )
 
 // TickArgs is one scheduled time of one job, as a River job. Tick is the
@@ -80,7 +80,7 @@ func (w *tickWorker) Timeout(*river.Job[TickArgs]) time.Duration { return -1 }
 
 // tick is the River job of js's scheduled time at or before now: unique
 // by its arguments, retried as the job's retries: say.
-func tick(js *jobs.JobSpec, sched cron.Schedule, now time.Time) (river.JobArgs, *river.InsertOpts) {
+func tick(js *config.JobSpec, sched cron.Schedule, now time.Time) (river.JobArgs, *river.InsertOpts) {
 	return TickArgs{Job: js.Name, Tick: LastTick(sched, now).UTC()},
 		&river.InsertOpts{MaxAttempts: js.Retries + 1, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
@@ -106,7 +106,7 @@ type Worker struct {
 // Start migrates River's tables into schema (under an advisory lock, so
 // workers starting together migrate once), and starts a River client that
 // runs the ticks of cfg's scheduled jobs with launch.
-func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *jobs.Config, launch Launch, opts Options) (*Worker, error) {
+func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.Config, launch Launch, opts Options) (*Worker, error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -121,7 +121,7 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *jobs.Con
 		if js.Schedule == "" {
 			continue
 		}
-		sched, err := jobs.ParseSchedule(js.Schedule)
+		sched, err := config.ParseSchedule(js.Schedule)
 		if err != nil {
 			return nil, fmt.Errorf("job %s: schedule: %w", name, err)
 		}
@@ -134,7 +134,7 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *jobs.Con
 			// once: the ticks missed while no leader ran collapse into one
 			// run, as the daemon's catch-up (latest) does after downtime;
 			// when the old leader had inserted it, uniqueness drops it.
-			&river.PeriodicJobOpts{ID: name, RunOnStart: js.CatchupPolicy() == jobs.CatchupLatest},
+			&river.PeriodicJobOpts{ID: name, RunOnStart: js.CatchupPolicy() == config.CatchupLatest},
 		))
 	}
 	workers := river.NewWorkers()

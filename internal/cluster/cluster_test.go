@@ -15,7 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"pgregory.net/rapid"
 
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
 )
 
 // TestLastTick: for random instants and schedules, the tick is the latest
@@ -26,7 +26,7 @@ func TestLastTick(t *testing.T) {
 	specs := []string{"@every 2s", "@every 1m", "@every 90s", "*/5 * * * *", "0 2 * * *", "30 1 1 * *"}
 	rapid.Check(t, func(rt *rapid.T) {
 		spec := rapid.SampledFrom(specs).Draw(rt, "spec")
-		sched, err := jobs.ParseSchedule(spec)
+		sched, err := config.ParseSchedule(spec)
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -73,8 +73,8 @@ func TestTickInsertedOnceByTwoLeaders(t *testing.T) {
 	if err := migrate(ctx, pool, driver, schema, nil); err != nil {
 		t.Fatal(err)
 	}
-	js := &jobs.JobSpec{Name: "leads", Retries: 2}
-	sched, _ := jobs.ParseSchedule("@every 2s")
+	js := &config.JobSpec{Name: "leads", Retries: 2}
+	sched, _ := config.ParseSchedule("@every 2s")
 	now := time.Date(2026, 12, 6, 2, 0, 1, 500_000_000, time.UTC)
 	var inserted []bool
 	for _, leader := range []time.Time{now, now.Add(300 * time.Millisecond)} { // the old leader, the new one

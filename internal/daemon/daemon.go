@@ -9,13 +9,14 @@ import (
 	"sync/atomic"
 
 	"github.com/nightjar-etl/nightjar/etl"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
+	"github.com/nightjar-etl/nightjar/jobs/schedule"
 )
 
 // Options configure a Daemon.
 type Options struct {
 	// Config is the loaded config; ConfigPath is read again by Reload.
-	Config     *jobs.Config
+	Config     *config.Config
 	ConfigPath string
 	// Store is the state store the runs checkpoint to and lease from.
 	Store etl.Store
@@ -42,19 +43,19 @@ type Daemon struct {
 	opts     Options
 	log      *slog.Logger
 	runner   *etl.Runner
-	sched    *jobs.Scheduler
+	sched    *schedule.Scheduler
 	metrics  *metrics
 	notifier *notifier
 
-	cfg      atomic.Pointer[jobs.Config]
+	cfg      atomic.Pointer[config.Config]
 	running  atomic.Bool // the scheduler is running and not stopping
 	stopping atomic.Bool // stop was asked: the runs in flight are finishing
 	// stop is Run's stop channel, set before running is: once stop is
 	// closed, readiness says so at once, not when a goroutine notices.
 	stop     <-chan struct{}
 	reloadMu sync.Mutex
-	globs    sync.Map         // job name → glob of its watched folder
-	onEvent  func(jobs.Event) // tests' hook
+	globs    sync.Map             // job name → glob of its watched folder
+	onEvent  func(schedule.Event) // tests' hook
 }
 
 // New returns a daemon for opts; it starts nothing.
@@ -72,7 +73,7 @@ func New(opts Options) *Daemon {
 	if opts.Webhook != "" {
 		d.notifier = newNotifier(opts.Webhook, opts.HTTPClient, opts.Logger)
 	}
-	d.sched = &jobs.Scheduler{
+	d.sched = &schedule.Scheduler{
 		Launcher: runnerLauncher{d},
 		Clock:    opts.Clock,
 		Logger:   opts.Logger,
@@ -84,7 +85,7 @@ func New(opts Options) *Daemon {
 }
 
 // Config returns the config in force.
-func (d *Daemon) Config() *jobs.Config { return d.cfg.Load() }
+func (d *Daemon) Config() *config.Config { return d.cfg.Load() }
 
 // Run schedules the jobs until stop is closed (finish the runs in flight,
 // checkpoint, return nil) or ctx ends (abort them, return ctx's error).
@@ -118,7 +119,7 @@ func (d *Daemon) Run(ctx context.Context, stop <-chan struct{}) error {
 func (d *Daemon) Reload() error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
-	cfg, err := jobs.Load(d.opts.ConfigPath)
+	cfg, err := config.Load(d.opts.ConfigPath)
 	if err != nil {
 		return fmt.Errorf("reload %s: %w", d.opts.ConfigPath, err)
 	}
@@ -134,12 +135,12 @@ func (d *Daemon) Reload() error {
 }
 
 // observe turns scheduler events into metrics and notifications.
-func (d *Daemon) observe(e jobs.Event) {
+func (d *Daemon) observe(e schedule.Event) {
 	d.metrics.observe(e)
 	if d.onEvent != nil {
 		d.onEvent(e)
 	}
-	if d.notifier != nil && e.Kind == jobs.EventFinished {
+	if d.notifier != nil && e.Kind == schedule.EventFinished {
 		d.notifier.finished(e, d.Config().Redact)
 	}
 }
@@ -147,9 +148,9 @@ func (d *Daemon) observe(e jobs.Event) {
 // runnerLauncher runs jobs in this process with the etl.Runner.
 type runnerLauncher struct{ d *Daemon }
 
-var _ jobs.Launcher = runnerLauncher{}
+var _ schedule.Launcher = runnerLauncher{}
 
-func (l runnerLauncher) Launch(ctx context.Context, req jobs.LaunchRequest) (etl.Run, error) {
+func (l runnerLauncher) Launch(ctx context.Context, req schedule.LaunchRequest) (etl.Run, error) {
 	d := l.d
 	job, err := d.Config().Build(req.Job, d.log, d.opts.Clock)
 	if err != nil {

@@ -15,7 +15,8 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/etltest"
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
+	"github.com/nightjar-etl/nightjar/jobs/schedule"
 )
 
 const wait = 5 * time.Second
@@ -134,13 +135,13 @@ func init() {
 }
 
 // writeConfig writes a config to dir and loads it.
-func writeConfig(t *testing.T, dir, text string) (*jobs.Config, string) {
+func writeConfig(t *testing.T, dir, text string) (*config.Config, string) {
 	t.Helper()
 	path := filepath.Join(dir, "nightjar.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := jobs.Load(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatalf("load config: %v", err)
 	}
@@ -161,20 +162,20 @@ func openStore(t *testing.T, path string) *sqlitestore.Store {
 type running struct {
 	d      *Daemon
 	store  *sqlitestore.Store
-	events chan jobs.Event
+	events chan schedule.Event
 	stop   chan struct{}
 	done   chan error
 }
 
-func startDaemon(t *testing.T, cfg *jobs.Config, cfgPath string, clock etl.Clock, owner string, opts func(*Options)) *running {
+func startDaemon(t *testing.T, cfg *config.Config, cfgPath string, clock etl.Clock, owner string, opts func(*Options)) *running {
 	t.Helper()
 	st := openStore(t, cfg.State)
 	o := Options{Config: cfg, ConfigPath: cfgPath, Store: st, Owner: owner, Clock: clock}
 	if opts != nil {
 		opts(&o)
 	}
-	r := &running{d: New(o), store: st, events: make(chan jobs.Event, 1000), stop: make(chan struct{}), done: make(chan error, 1)}
-	r.d.onEvent = func(e jobs.Event) {
+	r := &running{d: New(o), store: st, events: make(chan schedule.Event, 1000), stop: make(chan struct{}), done: make(chan error, 1)}
+	r.d.onEvent = func(e schedule.Event) {
 		select {
 		case r.events <- e:
 		default:
@@ -204,19 +205,19 @@ func (r *running) shutdown(t *testing.T) {
 }
 
 // attemptEnded waits for the next EventFinished, final or not.
-func (r *running) attemptEnded(t *testing.T) jobs.Event {
+func (r *running) attemptEnded(t *testing.T) schedule.Event {
 	t.Helper()
-	return r.await(t, func(e jobs.Event) bool { return e.Kind == jobs.EventFinished })
+	return r.await(t, func(e schedule.Event) bool { return e.Kind == schedule.EventFinished })
 }
 
 // finished waits for the next final EventFinished.
-func (r *running) finished(t *testing.T) jobs.Event {
+func (r *running) finished(t *testing.T) schedule.Event {
 	t.Helper()
-	return r.await(t, func(e jobs.Event) bool { return e.Kind == jobs.EventFinished && e.Final })
+	return r.await(t, func(e schedule.Event) bool { return e.Kind == schedule.EventFinished && e.Final })
 }
 
 // await waits for the next event that matches.
-func (r *running) await(t *testing.T, match func(jobs.Event) bool) jobs.Event {
+func (r *running) await(t *testing.T, match func(schedule.Event) bool) schedule.Event {
 	t.Helper()
 	deadline := time.After(wait)
 	for {
@@ -268,9 +269,9 @@ func TestTwoDaemonsNeverRunAJobAtOnce(t *testing.T) {
 			select {
 			case e := <-r.events:
 				switch e.Kind {
-				case jobs.EventSkipped:
+				case schedule.EventSkipped:
 					skips[i][e.Reason]++
-				case jobs.EventFinished:
+				case schedule.EventFinished:
 					// The shutdown may stop a run gracefully.
 					if e.Err != nil && !errors.Is(e.Err, etl.ErrStopped) {
 						t.Errorf("daemon %d: run failed: %v", i, e.Err)
@@ -324,9 +325,9 @@ func TestReloadKeepsTheConfigInForceOnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := r.d.Reload()
-	var errs jobs.Errors
+	var errs config.Errors
 	if !errors.As(err, &errs) {
-		t.Fatalf("reload of a bad config: %v, want jobs.Errors", err)
+		t.Fatalf("reload of a bad config: %v, want config.Errors", err)
 	}
 	if r.d.Config() != cfg {
 		t.Error("the config in force changed after a failed reload")

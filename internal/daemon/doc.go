@@ -1,6 +1,6 @@
-// Package daemon is what `nightjar daemon` runs: the jobs.Scheduler wired
-// to the embedded etl.Runner (the Launcher seat of DESIGN §8), watched
-// folders, Prometheus metrics, an HTTP server with /healthz, /readyz,
+// Package daemon is what `nightjar daemon` runs: the jobs/schedule
+// Scheduler wired to the embedded etl.Runner (the Launcher seat of DESIGN
+// §8), watched folders, Prometheus metrics, an HTTP server with /healthz, /readyz,
 // /metrics and a server-rendered status page, config reloads, and failure
 // notifications to a Slack-compatible webhook.
 //

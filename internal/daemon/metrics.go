@@ -7,7 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/nightjar-etl/nightjar/etl"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
+	"github.com/nightjar-etl/nightjar/jobs/schedule"
 )
 
 // metrics are the daemon's Prometheus metrics, in a registry of its own
@@ -70,7 +71,7 @@ func newMetrics(filesWaiting func() map[string]int) *metrics {
 
 // jobs makes every job's counters exist at zero, so that rates and alerts
 // work before a job first runs.
-func (m *metrics) jobs(cfg *jobs.Config) {
+func (m *metrics) jobs(cfg *config.Config) {
 	for _, name := range cfg.JobNames() {
 		for _, status := range []etl.RunStatus{etl.RunSucceeded, etl.RunFailed, etl.RunCancelled} {
 			m.runs.WithLabelValues(name, string(status))
@@ -85,20 +86,20 @@ func (m *metrics) jobs(cfg *jobs.Config) {
 	}
 }
 
-// skipReasons are the reasons a scheduled run is skipped (jobs.Event.Reason).
+// skipReasons are the reasons a scheduled run is skipped (schedule.Event.Reason).
 var skipReasons = []string{"overlap", "lease"}
 
 // observe counts a scheduler event.
-func (m *metrics) observe(e jobs.Event) {
+func (m *metrics) observe(e schedule.Event) {
 	switch e.Kind {
-	case jobs.EventStarted:
+	case schedule.EventStarted:
 		m.running.WithLabelValues(e.Job).Set(1)
-	case jobs.EventSkipped:
+	case schedule.EventSkipped:
 		m.skipped.WithLabelValues(e.Job, e.Reason).Inc()
 		if e.Reason == "lease" {
 			m.running.WithLabelValues(e.Job).Set(0)
 		}
-	case jobs.EventFinished:
+	case schedule.EventFinished:
 		m.running.WithLabelValues(e.Job).Set(0)
 		r := e.Run
 		if r.ID == 0 {
@@ -108,7 +109,7 @@ func (m *metrics) observe(e jobs.Event) {
 			return
 		}
 		status := r.Status
-		if errors.Is(e.Err, jobs.ErrRunTimeout) {
+		if errors.Is(e.Err, schedule.ErrRunTimeout) {
 			status = etl.RunFailed
 		}
 		m.runs.WithLabelValues(e.Job, string(status)).Inc()

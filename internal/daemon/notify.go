@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/nightjar-etl/nightjar/etl"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
+	"github.com/nightjar-etl/nightjar/jobs/schedule"
 )
 
 // notifier posts to a Slack-compatible incoming webhook ({"text": ...}).
@@ -41,7 +42,7 @@ type notifier struct {
 	mu      sync.Mutex
 	failing map[string]bool
 	// retrying holds, per job, the announced failure whose retry is due.
-	retrying map[string]jobs.Event
+	retrying map[string]schedule.Event
 	// Per failing job: when it was last announced, since when it fails,
 	// how many of its runs failed, and whether the run going on is quiet.
 	told       map[string]time.Time
@@ -58,13 +59,13 @@ func newNotifier(url string, client *http.Client, log *slog.Logger) *notifier {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &notifier{url: url, client: client, log: log, failing: map[string]bool{}, retrying: map[string]jobs.Event{},
+	return &notifier{url: url, client: client, log: log, failing: map[string]bool{}, retrying: map[string]schedule.Event{},
 		told: map[string]time.Time{}, since: map[string]time.Time{}, failedRuns: map[string]int{}, quiet: map[string]bool{}}
 }
 
 // seed marks as failing the jobs whose last run failed, so that a success
 // after a restart is reported as a recovery.
-func (n *notifier) seed(ctx context.Context, store jobs.History, cfg *jobs.Config) {
+func (n *notifier) seed(ctx context.Context, store schedule.History, cfg *config.Config) {
 	for _, name := range cfg.JobNames() {
 		runs, err := store.Runs(ctx, name, 1)
 		if err == nil && len(runs) > 0 && runs[0].Status == etl.RunFailed {
@@ -77,7 +78,7 @@ func (n *notifier) seed(ctx context.Context, store jobs.History, cfg *jobs.Confi
 
 // finished handles the end of every attempt of a run (EventFinished, Final
 // or not).
-func (n *notifier) finished(e jobs.Event, redact func(string) string) {
+func (n *notifier) finished(e schedule.Event, redact func(string) string) {
 	n.mu.Lock()
 	if e.Final {
 		delete(n.retrying, e.Job)
@@ -121,7 +122,7 @@ func (n *notifier) finished(e jobs.Event, redact func(string) string) {
 
 // reminder is the text posted, at most every remindEvery, for a job that
 // keeps failing.
-func reminder(e jobs.Event, since time.Time, runs int, redact func(string) string) string {
+func reminder(e schedule.Event, since time.Time, runs int, redact func(string) string) string {
 	from := "before the daemon started"
 	if !since.IsZero() {
 		from = clockTime(since)
@@ -131,7 +132,7 @@ func reminder(e jobs.Event, since time.Time, runs int, redact func(string) strin
 }
 
 // message is the text posted for the end of an attempt; "" for none.
-func message(e jobs.Event, wasFailing bool, redact func(string) string) string {
+func message(e schedule.Event, wasFailing bool, redact func(string) string) string {
 	run := fmt.Sprintf("run %d", e.Run.ID)
 	if e.Run.ID == 0 {
 		run = "no run begun"
@@ -176,7 +177,7 @@ func clockTime(t time.Time) string {
 func (n *notifier) stopped() {
 	n.mu.Lock()
 	pending := n.retrying
-	n.retrying = map[string]jobs.Event{}
+	n.retrying = map[string]schedule.Event{}
 	n.mu.Unlock()
 	for job, e := range pending {
 		n.send(job, fmt.Sprintf(":warning: nightjar: job *%s*: the retry due at %s was not made: the daemon stopped; the job runs again at its next scheduled time",

@@ -13,7 +13,7 @@ import (
 
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/etltest"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/schedule"
 )
 
 // TestReadyzIs503WhileStopping: once stop is asked, /readyz answers 503
@@ -36,7 +36,7 @@ func TestReadyzIs503WhileStopping(t *testing.T) {
 		t.Fatalf("/readyz while running: %d %q", code, body)
 	}
 	clock.AdvanceToNext()
-	r.await(t, func(e jobs.Event) bool { return e.Kind == jobs.EventStarted })
+	r.await(t, func(e schedule.Event) bool { return e.Kind == schedule.EventStarted })
 	close(r.stop)
 	code, body := get(t, srv.URL+"/readyz")
 	// The run may have ended already on a loaded machine: the count is

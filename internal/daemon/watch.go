@@ -4,7 +4,8 @@ import (
 	"path/filepath"
 
 	"github.com/nightjar-etl/nightjar/etl"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
+	"github.com/nightjar-etl/nightjar/jobs/schedule"
 )
 
 // globbed is a source that loads the files matching a glob (the files
@@ -16,7 +17,7 @@ type globbed interface {
 // watcherFor is the scheduler's Watchers hook: the watcher of a job whose
 // source can be watched and whose config asks for it, nil for any other
 // job. Building the job does no I/O (constructors only validate).
-func (d *Daemon) watcherFor(cfg *jobs.Config, js *jobs.JobSpec) jobs.Watcher {
+func (d *Daemon) watcherFor(cfg *config.Config, js *config.JobSpec) schedule.Watcher {
 	job, err := cfg.Build(js.Name, d.log, d.opts.Clock)
 	if err != nil {
 		d.log.Warn("build job to find its watched folder", "job", js.Name, "err", err)
@@ -33,7 +34,7 @@ func (d *Daemon) watcherFor(cfg *jobs.Config, js *jobs.JobSpec) jobs.Watcher {
 	if !ok || !src.Watching() {
 		return nil
 	}
-	return jobs.SourceWatcher(src, d.log.With("job", js.Name))
+	return schedule.SourceWatcher(src, d.log.With("job", js.Name))
 }
 
 // filesWaiting counts, for each files job, the files matching its glob:

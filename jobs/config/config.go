@@ -1,4 +1,4 @@
-package jobs
+package config
 
 import (
 	"errors"
@@ -69,7 +69,7 @@ type JobSpec struct {
 	BatchSize int // etl.DefaultBatchSize unless set
 	OnReject  OnReject
 	// Timeout, Retries, RetryBackoff, Catchup and Jitter drive the
-	// scheduler (see Scheduler).
+	// scheduler (see package jobs/schedule).
 	Timeout      time.Duration
 	Retries      int
 	RetryBackoff time.Duration
@@ -83,7 +83,7 @@ type JobSpec struct {
 	source  *component
 	steps   []*component
 	targets []*component
-	tests   ast.Node // the `tests:` list, for `nightjar test` (not yet defined)
+	tests   ast.Node // the `tests:` list: step tests, for `nightjar test` (see StepTest)
 }
 
 // fileYAML is the top level of the file.

@@ -1,4 +1,4 @@
-package jobs_test
+package schedule_test
 
 import (
 	"context"
@@ -14,7 +14,8 @@ import (
 
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/etltest"
-	"github.com/nightjar-etl/nightjar/jobs"
+	"github.com/nightjar-etl/nightjar/jobs/config"
+	"github.com/nightjar-etl/nightjar/jobs/schedule"
 )
 
 // The scheduler tests run on a fake clock: time moves only when the test
@@ -24,7 +25,7 @@ import (
 const wait = 5 * time.Second // real-time bound on any single step
 
 // loadJobs writes a config whose jobs have the given extra keys.
-func loadJobs(t *testing.T, jobKeys map[string]string) *jobs.Config {
+func loadJobs(t *testing.T, jobKeys map[string]string) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	text := "jobs:\n"
@@ -35,7 +36,7 @@ func loadJobs(t *testing.T, jobKeys map[string]string) *jobs.Config {
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := jobs.Load(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatalf("load config: %v\n%s", err, text)
 	}
@@ -54,7 +55,7 @@ type launcher struct {
 	block   bool
 	release chan struct{}
 	started chan launch
-	result  func(req jobs.LaunchRequest, ctx context.Context) error
+	result  func(req schedule.LaunchRequest, ctx context.Context) error
 
 	mu       sync.Mutex
 	launches []launch
@@ -64,7 +65,7 @@ func newLauncher(clock *etltest.Clock) *launcher {
 	return &launcher{clock: clock, release: make(chan struct{}), started: make(chan launch, 100)}
 }
 
-func (l *launcher) Launch(ctx context.Context, req jobs.LaunchRequest) (etl.Run, error) {
+func (l *launcher) Launch(ctx context.Context, req schedule.LaunchRequest) (etl.Run, error) {
 	at := launch{Job: req.Job, Trigger: req.Trigger, At: l.clock.Now().UTC()}
 	l.mu.Lock()
 	l.launches = append(l.launches, at)
@@ -120,19 +121,19 @@ func (h history) Runs(_ context.Context, job string, limit int) ([]etl.Run, erro
 type harness struct {
 	clock    *etltest.Clock
 	launcher *launcher
-	sched    *jobs.Scheduler
-	events   chan jobs.Event
+	sched    *schedule.Scheduler
+	events   chan schedule.Event
 	stop     chan struct{}
 	done     chan error
 }
 
-func start(t *testing.T, cfg *jobs.Config, now time.Time, configure func(*harness)) *harness {
+func start(t *testing.T, cfg *config.Config, now time.Time, configure func(*harness)) *harness {
 	t.Helper()
 	clock := etltest.NewClock(now)
-	h := &harness{clock: clock, launcher: newLauncher(clock), events: make(chan jobs.Event, 100),
+	h := &harness{clock: clock, launcher: newLauncher(clock), events: make(chan schedule.Event, 100),
 		stop: make(chan struct{}), done: make(chan error, 1)}
-	h.sched = &jobs.Scheduler{Launcher: h.launcher, Clock: clock,
-		OnEvent: func(e jobs.Event) { h.events <- e }}
+	h.sched = &schedule.Scheduler{Launcher: h.launcher, Clock: clock,
+		OnEvent: func(e schedule.Event) { h.events <- e }}
 	if configure != nil {
 		configure(h)
 	}
@@ -164,7 +165,7 @@ func (h *harness) tick(t *testing.T, n int) time.Time {
 }
 
 // event waits for the next event of kind.
-func (h *harness) event(t *testing.T, kind jobs.EventKind) jobs.Event {
+func (h *harness) event(t *testing.T, kind schedule.EventKind) schedule.Event {
 	t.Helper()
 	deadline := time.After(wait)
 	for {
@@ -228,7 +229,7 @@ func TestSchedulerAcrossDSTInBerlin(t *testing.T) {
 					t.Errorf("launch %+v at fake time %s", at, now)
 				}
 				got = append(got, at.At.Format(time.RFC3339))
-				h.event(t, jobs.EventFinished)
+				h.event(t, schedule.EventFinished)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("launch times (-want +got):\n%s", diff)
@@ -272,13 +273,13 @@ func TestSchedulerCatchupAfterDowntime(t *testing.T) {
 			h := start(t, cfg, now, func(h *harness) { h.sched.History = history{"nightly": tt.last} })
 			for i := range len(tt.want) - 1 {
 				h.launcher.nextLaunch(t)
-				if e := h.event(t, jobs.EventFinished); e.Trigger != tt.want[i].Trigger {
+				if e := h.event(t, schedule.EventFinished); e.Trigger != tt.want[i].Trigger {
 					t.Errorf("finished run's trigger %q, want %q", e.Trigger, tt.want[i].Trigger)
 				}
 			}
 			h.tick(t, 1)
 			h.launcher.nextLaunch(t)
-			h.event(t, jobs.EventFinished)
+			h.event(t, schedule.EventFinished)
 			if diff := cmp.Diff(tt.want, h.launcher.all()); diff != "" {
 				t.Errorf("launches (-want +got):\n%s", diff)
 			}
@@ -295,16 +296,16 @@ func TestSchedulerSkipsOverlappingRuns(t *testing.T) {
 	// Three more ticks while the first run is going: all skipped.
 	for range 3 {
 		h.tick(t, 1)
-		if e := h.event(t, jobs.EventSkipped); e.Reason != "overlap" || e.Job != "sync" {
+		if e := h.event(t, schedule.EventSkipped); e.Reason != "overlap" || e.Job != "sync" {
 			t.Errorf("skip event %+v, want an overlap of sync", e)
 		}
 	}
 	h.launcher.release <- struct{}{}
-	h.event(t, jobs.EventFinished)
+	h.event(t, schedule.EventFinished)
 	now := h.tick(t, 1)
 	second := h.launcher.nextLaunch(t)
 	h.launcher.release <- struct{}{}
-	h.event(t, jobs.EventFinished)
+	h.event(t, schedule.EventFinished)
 
 	want := []launch{{"sync", "schedule", utc("2026-05-04T08:01:00Z")}, {"sync", "schedule", now}}
 	if diff := cmp.Diff(want, []launch{first, second}); diff != "" {
@@ -325,7 +326,7 @@ func TestSchedulerRetriesWithBackoff(t *testing.T) {
 	cfg := loadJobs(t, map[string]string{"flaky": "    schedule: \"@every 1h\"\n    retries: 3\n    retry_backoff: 10s\n"})
 	fails := 2
 	h := start(t, cfg, utc("2026-05-04T08:00:00Z"), func(h *harness) {
-		h.launcher.result = func(jobs.LaunchRequest, context.Context) error {
+		h.launcher.result = func(schedule.LaunchRequest, context.Context) error {
 			if fails > 0 {
 				fails--
 				return errors.New("target unreachable")
@@ -340,7 +341,7 @@ func TestSchedulerRetriesWithBackoff(t *testing.T) {
 	jitter := etl.DefaultBackoff.Jitter
 	// The backoff doubles: about 10s, then about 20s.
 	for i, centre := range []time.Duration{10 * time.Second, 20 * time.Second} {
-		e := h.event(t, jobs.EventFinished)
+		e := h.event(t, schedule.EventFinished)
 		finals = append(finals, e.Final)
 		if e.Attempt != i+1 || e.MaxAttempts != 4 {
 			t.Errorf("failure %d: attempt %d of %d, want %d of 4", i+1, e.Attempt, e.MaxAttempts, i+1)
@@ -356,7 +357,7 @@ func TestSchedulerRetriesWithBackoff(t *testing.T) {
 		want = append(want, launch{"flaky", "retry", e.RetryAt})
 		h.launcher.nextLaunch(t)
 	}
-	e := h.event(t, jobs.EventFinished)
+	e := h.event(t, schedule.EventFinished)
 	finals = append(finals, e.Final)
 	if e.Err != nil || !e.RetryAt.IsZero() {
 		t.Errorf("third attempt: err %v, retry at %v", e.Err, e.RetryAt)
@@ -394,7 +395,7 @@ func TestSchedulerNeverRetriesPermanentFailures(t *testing.T) {
 			cfg := loadJobs(t, map[string]string{"nightly": "    schedule: \"@every 1h\"\n    retries: 3\n    retry_backoff: 10s\n"})
 			first := true
 			h := start(t, cfg, utc("2026-05-04T08:00:00Z"), func(h *harness) {
-				h.launcher.result = func(jobs.LaunchRequest, context.Context) error {
+				h.launcher.result = func(schedule.LaunchRequest, context.Context) error {
 					if first {
 						first = false
 						return tt.err()
@@ -404,7 +405,7 @@ func TestSchedulerNeverRetriesPermanentFailures(t *testing.T) {
 			})
 			start := h.tick(t, 1)
 			h.launcher.nextLaunch(t)
-			e := h.event(t, jobs.EventFinished)
+			e := h.event(t, schedule.EventFinished)
 			if !e.Final || e.Attempt != 1 || e.MaxAttempts != 4 || !e.RetryAt.IsZero() || !etl.IsPermanent(e.Err) {
 				t.Fatalf("first event: final %v, attempt %d of %d, retry at %v, err %v; want a final permanent failure of attempt 1 of 4",
 					e.Final, e.Attempt, e.MaxAttempts, e.RetryAt, e.Err)
@@ -414,7 +415,7 @@ func TestSchedulerNeverRetriesPermanentFailures(t *testing.T) {
 				t.Errorf("next launch at %s, want the next tick %s", now, start.Add(time.Hour))
 			}
 			h.launcher.nextLaunch(t)
-			h.event(t, jobs.EventFinished)
+			h.event(t, schedule.EventFinished)
 			want := []launch{{"nightly", "schedule", start}, {"nightly", "schedule", start.Add(time.Hour)}}
 			if diff := cmp.Diff(want, h.launcher.all()); diff != "" {
 				t.Errorf("launches (-want +got):\n%s", diff)
@@ -427,15 +428,15 @@ func TestSchedulerTimeout(t *testing.T) {
 	cfg := loadJobs(t, map[string]string{"slow": "    schedule: \"@every 1h\"\n    timeout: 5m\n"})
 	h := start(t, cfg, utc("2026-05-04T08:00:00Z"), func(h *harness) {
 		h.launcher.block = true
-		h.launcher.result = func(_ jobs.LaunchRequest, ctx context.Context) error { return ctx.Err() }
+		h.launcher.result = func(_ schedule.LaunchRequest, ctx context.Context) error { return ctx.Err() }
 	})
 	start := h.tick(t, 1)
 	h.launcher.nextLaunch(t)
 	if now := h.tick(t, 2); now != start.Add(5*time.Minute) {
 		t.Errorf("timeout fired at %s", now)
 	}
-	e := h.event(t, jobs.EventFinished)
-	if !errors.Is(e.Err, jobs.ErrRunTimeout) {
+	e := h.event(t, schedule.EventFinished)
+	if !errors.Is(e.Err, schedule.ErrRunTimeout) {
 		t.Errorf("run error %v, want ErrRunTimeout", e.Err)
 	}
 }
@@ -469,7 +470,7 @@ func TestSchedulerWatchedFolder(t *testing.T) {
 	f := &folder{ready: make(chan func(), 1)}
 	h := start(t, cfg, utc("2026-05-04T08:00:00Z"), func(h *harness) {
 		h.launcher.block = true
-		h.sched.Watchers = func(_ *jobs.Config, js *jobs.JobSpec) jobs.Watcher {
+		h.sched.Watchers = func(_ *config.Config, js *config.JobSpec) schedule.Watcher {
 			if js.Name == "inbox" {
 				return f
 			}
@@ -490,12 +491,12 @@ func TestSchedulerWatchedFolder(t *testing.T) {
 	ready()
 	ready()
 	h.launcher.release <- struct{}{}
-	h.event(t, jobs.EventFinished)
+	h.event(t, schedule.EventFinished)
 	if at := h.launcher.nextLaunch(t); at.Trigger != "watch" {
 		t.Errorf("follow-up launch %+v", at)
 	}
 	h.launcher.release <- struct{}{}
-	h.event(t, jobs.EventFinished)
+	h.event(t, schedule.EventFinished)
 	if n := len(h.launcher.all()); n != 2 {
 		t.Errorf("%d launches, want 2", n)
 	}
@@ -517,7 +518,7 @@ func TestSchedulerStopFinishesRunInFlight(t *testing.T) {
 	var stopSeen bool
 	l.block = true
 	stop := make(chan struct{})
-	l.result = func(req jobs.LaunchRequest, _ context.Context) error {
+	l.result = func(req schedule.LaunchRequest, _ context.Context) error {
 		select {
 		case <-req.Stop:
 			stopSeen = true
@@ -526,7 +527,7 @@ func TestSchedulerStopFinishesRunInFlight(t *testing.T) {
 			return nil
 		}
 	}
-	sched := &jobs.Scheduler{Launcher: l, Clock: clock}
+	sched := &schedule.Scheduler{Launcher: l, Clock: clock}
 	done := make(chan error, 1)
 	go func() { done <- sched.Run(context.Background(), cfg, stop) }()
 	clock.WaitTimers(1, wait)

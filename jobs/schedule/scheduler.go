@@ -1,4 +1,4 @@
-package jobs
+package schedule
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/jobs/config"
 )
 
 // LaunchRequest asks for one run of a job.
@@ -67,48 +68,6 @@ func (w sourceWatcher) Watch(ctx context.Context, ready func()) error {
 // catch-up after downtime; etl.Store satisfies it.
 type History interface {
 	Runs(ctx context.Context, job string, limit int) ([]etl.Run, error)
-}
-
-// CatchupPolicy says what a job does about the scheduled times it missed
-// while no daemon was running.
-type CatchupPolicy string
-
-// Catch-up policies.
-const (
-	// CatchupLatest runs once at start when at least one scheduled time
-	// was missed: one run, not one per missed time.
-	CatchupLatest CatchupPolicy = "latest"
-	// CatchupNone waits for the next scheduled time.
-	CatchupNone CatchupPolicy = "none"
-)
-
-// CatchupPolicy returns the job's catch-up policy (`catchup:`, default
-// latest: after downtime, one run, not a storm).
-func (js *JobSpec) CatchupPolicy() CatchupPolicy {
-	if js.Catchup == "" {
-		return CatchupLatest
-	}
-	return js.Catchup
-}
-
-// DefaultRetryBackoff is the wait before the first retry of a job with
-// retries and no retry_backoff; each further retry waits about twice as
-// long (see RetryPolicy).
-const DefaultRetryBackoff = 30 * time.Second
-
-// maxRetryWait bounds the growing backoff (before its jitter).
-const maxRetryWait = time.Hour
-
-// RetryPolicy is the wait between a failed run of the job and its retry:
-// the one etl.Backoff policy at the scale of runs, starting at
-// retry_backoff (DefaultRetryBackoff unless set), doubling up to an hour,
-// each wait spread by etl.DefaultBackoff's jitter.
-func (js *JobSpec) RetryPolicy() etl.Backoff {
-	initial := js.RetryBackoff
-	if initial <= 0 {
-		initial = DefaultRetryBackoff
-	}
-	return etl.Backoff{Initial: initial, Max: maxRetryWait}
 }
 
 // ErrRunTimeout is the cause of a run cancelled by the job's timeout.
@@ -180,11 +139,11 @@ type Scheduler struct {
 	History History
 	// Watchers, if set, returns the watcher of a job whose source is a
 	// watched folder, or nil for any other job.
-	Watchers func(cfg *Config, js *JobSpec) Watcher
+	Watchers func(cfg *config.Config, js *config.JobSpec) Watcher
 	// Retry, if set, is a job's retry policy: the waits between the
 	// attempts of a run and the most attempts it gets. By default it is
 	// the job's (retry_backoff and retries: RetryPolicy, Retries+1).
-	Retry func(js *JobSpec) (etl.Backoff, int)
+	Retry func(js *config.JobSpec) (etl.Backoff, int)
 	// Jitter returns a random delay in [0, max); defaults to math/rand.
 	Jitter func(max time.Duration) time.Duration
 	// OnEvent, if set, is called for every event, from the scheduler's
@@ -193,7 +152,7 @@ type Scheduler struct {
 
 	mu       sync.Mutex
 	jobs     map[string]*jobState
-	pending  *Config // set by Reload, applied by the loop
+	pending  *config.Config // set by Reload, applied by the loop
 	wake     chan struct{}
 	stop     <-chan struct{}
 	stopping bool
@@ -201,7 +160,7 @@ type Scheduler struct {
 }
 
 type jobState struct {
-	spec    *JobSpec
+	spec    *config.JobSpec
 	next    time.Time
 	running bool
 	// watchReady is set by the watcher; watchAgain when files settled
@@ -232,7 +191,7 @@ func (s *Scheduler) init() {
 // takes no new work and asks the runs in flight to finish gracefully; a
 // cancelled ctx aborts them. Run returns once every run it started has
 // ended: nil after stop, ctx's error after cancellation.
-func (s *Scheduler) Run(ctx context.Context, cfg *Config, stop <-chan struct{}) error {
+func (s *Scheduler) Run(ctx context.Context, cfg *config.Config, stop <-chan struct{}) error {
 	if s.Launcher == nil {
 		return errors.New("scheduler: no launcher")
 	}
@@ -304,7 +263,7 @@ func stopTimer(t etl.Timer) {
 // Reload replaces the config the scheduler works from. Runs in flight go
 // on with the job as it was; a job whose schedule changed gets its next
 // time from the new schedule; a removed job is no longer started.
-func (s *Scheduler) Reload(cfg *Config) {
+func (s *Scheduler) Reload(cfg *config.Config) {
 	s.mu.Lock()
 	s.pending = cfg
 	wake := s.wake
@@ -331,7 +290,7 @@ func (s *Scheduler) Jobs() []JobState {
 
 // apply takes cfg's jobs: new jobs get their next time (and a catch-up
 // run when one is due), kept jobs keep their state, removed ones go.
-func (s *Scheduler) apply(ctx context.Context, watches *watchGroup, cfg *Config) {
+func (s *Scheduler) apply(ctx context.Context, watches *watchGroup, cfg *config.Config) {
 	now := s.Clock.Now()
 	s.mu.Lock()
 	old := s.jobs
@@ -392,7 +351,7 @@ func (s *Scheduler) apply(ctx context.Context, watches *watchGroup, cfg *Config)
 // owed says whether a job starting to be scheduled owes a run now:
 // "resume" when its last run was stopped or interrupted, "catchup" when a
 // scheduled time passed since its last run and its policy is latest.
-func (s *Scheduler) owed(ctx context.Context, js *JobSpec, now time.Time) string {
+func (s *Scheduler) owed(ctx context.Context, js *config.JobSpec, now time.Time) string {
 	if s.History == nil || js.Schedule == "" {
 		return ""
 	}
@@ -411,7 +370,7 @@ func (s *Scheduler) owed(ctx context.Context, js *JobSpec, now time.Time) string
 		// last scheduled run was meant to load.
 		return "resume"
 	}
-	if js.CatchupPolicy() != CatchupLatest {
+	if js.CatchupPolicy() != config.CatchupLatest {
 		return ""
 	}
 	if due, ok := js.Next(last.StartedAt); ok && !due.After(now) {
@@ -536,7 +495,7 @@ func (s *Scheduler) emit(e Event) {
 // events of the attempts that are retried and returns the final event:
 // the last attempt's EventFinished or an EventSkipped; ended is false when
 // the scheduler stopped before a run.
-func (s *Scheduler) execute(ctx context.Context, js *JobSpec, trigger string, jitter bool) (final Event, ended bool) {
+func (s *Scheduler) execute(ctx context.Context, js *config.JobSpec, trigger string, jitter bool) (final Event, ended bool) {
 	log := s.Logger.With("job", js.Name)
 	if jitter && js.Jitter > 0 {
 		if !s.sleep(ctx, s.Jitter(js.Jitter)) {
@@ -587,7 +546,7 @@ func (s *Scheduler) execute(ctx context.Context, js *JobSpec, trigger string, ji
 }
 
 // attempt launches one run, cancelled by the job's timeout.
-func (s *Scheduler) attempt(ctx context.Context, js *JobSpec, trigger string, attempt, maxAttempts int) (etl.Run, error) {
+func (s *Scheduler) attempt(ctx context.Context, js *config.JobSpec, trigger string, attempt, maxAttempts int) (etl.Run, error) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if js.Timeout > 0 {
