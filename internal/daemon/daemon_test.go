@@ -252,22 +252,11 @@ func TestTwoDaemonsNeverRunAJobAtOnce(t *testing.T) {
 		daemons[i] = startDaemon(t, cfg, path, clock, fmt.Sprintf("daemon-%d", i), nil)
 		skips[i] = map[string]int{}
 	}
-	const ticks = 80
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range ticks {
-		if !clock.WaitTimers(2, wait) {
-			t.Fatalf("both schedulers should be waiting on their timers; %d are", clock.Timers())
-		}
-		clock.Advance(time.Second)
-		// Let the runs progress a random while: some ticks come while a run
-		// is going, some after.
-		time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond)
-	}
-	for i, r := range daemons {
-		r.shutdown(t)
-		for done := false; !done; {
+	// drain counts the events daemon i has sent so far.
+	drain := func(i int) {
+		for {
 			select {
-			case e := <-r.events:
+			case e := <-daemons[i].events:
 				switch e.Kind {
 				case schedule.EventSkipped:
 					skips[i][e.Reason]++
@@ -279,9 +268,32 @@ func TestTwoDaemonsNeverRunAJobAtOnce(t *testing.T) {
 					ran[i].Add(1)
 				}
 			default:
-				done = true
+				return
 			}
 		}
+	}
+	// At least 80 ticks, and on until the daemons have competed for the
+	// lease (a run refused for it), which a few ticks in a hundred see:
+	// without that the test would prove nothing.
+	const minTicks, maxTicks = 80, 2000
+	rng := rand.New(rand.NewPCG(1, 2))
+	for tick := 0; tick < maxTicks; tick++ {
+		if tick >= minTicks && skips[0]["lease"]+skips[1]["lease"] > 0 {
+			break
+		}
+		if !clock.WaitTimers(2, wait) {
+			t.Fatalf("both schedulers should be waiting on their timers; %d are", clock.Timers())
+		}
+		clock.Advance(time.Second)
+		// Let the runs progress a random while: some ticks come while a run
+		// is going, some after.
+		time.Sleep(time.Duration(rng.IntN(5000)) * time.Microsecond)
+		drain(0)
+		drain(1)
+	}
+	for i, r := range daemons {
+		r.shutdown(t)
+		drain(i)
 	}
 	p := probes.get(name)
 	t.Logf("runs: daemon 0 %d, daemon 1 %d; skips: %v %v; rows %d", ran[0].Load(), ran[1].Load(), skips[0], skips[1], p.rows.Load())
