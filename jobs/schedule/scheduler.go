@@ -122,6 +122,9 @@ type JobState struct {
 	Next    time.Time
 	Running bool
 	Watched bool
+	// Again is set when files settled in a watched folder while a run was
+	// going: a run follows the current one.
+	Again bool
 }
 
 // Scheduler starts runs of a config's jobs at their cron times and when
@@ -282,7 +285,7 @@ func (s *Scheduler) Jobs() []JobState {
 	defer s.mu.Unlock()
 	out := make([]JobState, 0, len(s.jobs))
 	for name, st := range s.jobs {
-		out = append(out, JobState{Name: name, Schedule: st.spec.Schedule, Next: st.next, Running: st.running, Watched: st.watched})
+		out = append(out, JobState{Name: name, Schedule: st.spec.Schedule, Next: st.next, Running: st.running, Watched: st.watched, Again: st.watchAgain})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

@@ -488,8 +488,24 @@ func TestSchedulerWatchedFolder(t *testing.T) {
 		t.Errorf("launch %+v, want a watch run of inbox", at)
 	}
 	// Files settling while the run goes on make one more run after it.
+	// The loop takes the signal asynchronously: the run is released only
+	// once the scheduler says a run follows, or the signal could land
+	// after the run and start the second run itself (which hid a broken
+	// follow-up), or land during the follow-up and ask for a third.
 	ready()
-	ready()
+	again := func() bool {
+		for _, js := range h.sched.Jobs() {
+			if js.Name == "inbox" {
+				return js.Again
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(wait); !again(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("files settled during a run, but no run follows it")
+		}
+	}
 	h.launcher.release <- struct{}{}
 	h.event(t, schedule.EventFinished)
 	if at := h.launcher.nextLaunch(t); at.Trigger != "watch" {
