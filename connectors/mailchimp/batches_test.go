@@ -3,6 +3,7 @@ package mailchimp_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/nightjar-etl/nightjar/connectors/mailchimp/mailchimptest"
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/etltest"
+	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
 )
 
 var t0 = time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC)
@@ -260,5 +262,77 @@ func TestBatchReplayFetchesSubmittedBatch(t *testing.T) {
 	}
 	if bad := srv.Bad(); len(bad) > 0 {
 		t.Errorf("malformed requests: %q", bad)
+	}
+}
+
+// TestBatchReplayThroughRunner: through the runner and the SQLite state
+// store, a run whose second batch of rows waits on a batch that does not
+// finish fails with its position after the first; the rerun replays the
+// second batch of rows (same etl.BatchKey) and fetches the results of the
+// batch it already submitted: no operation is submitted twice, every row
+// lands once, the refused one is quarantined.
+func TestBatchReplayThroughRunner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	srv := mailchimptest.Start(testKey, testList)
+	defer srv.Close()
+	srv.Refuse("m7@example.com", "Invalid Resource")
+	conn := connection(t, srv)
+	var batches []*etl.Batch
+	for k := range 2 {
+		var rows [][]string
+		for i := range 5 {
+			rows = append(rows, []string{fmt.Sprintf("m%d@example.com", 5*k+i), "Ann", "", "bikes"})
+		}
+		b := etltest.StringBatch("leads.csv", int64(2+5*k), `{}`, []string{"email", "first_name", "status", "interests"}, rows...)
+		b.Position = etl.Position(fmt.Sprintf(`{"line":%d}`, 7+5*k))
+		batches = append(batches, b)
+	}
+	runJob := func(stallSecond bool) (etl.Run, error) {
+		target, err := mailchimp.New(mailchimp.TargetConfig{List: testList, Email: "email", Map: map[string]string{"FNAME": "first_name"},
+			Tags: "interests", BatchOperationsOver: 2, BatchPollInterval: time.Second, BatchTimeout: time.Minute}, etl.BuildEnv{Connection: conn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := &etltest.Source{Batches: batches}
+		if stallSecond {
+			// The first batch of rows goes through (its PUTs, then its
+			// tags); the second's batch operation is submitted and never
+			// finishes.
+			srv.SetBatchStallFrom(3)
+		}
+		runner := &etl.Runner{Store: store, Owner: "test", Clock: etltest.NewClock(t0)}
+		return runner.Run(ctx, &etl.Job{Name: "leads", Source: src, Targets: []etl.NamedTarget{{Name: "leads[0] audience", Target: target}}}, etl.RunOptions{})
+	}
+	if _, err := runJob(true); err == nil || !strings.Contains(err.Error(), "after batch_timeout") {
+		t.Fatalf("a run whose batch does not finish: %v", err)
+	}
+	before := srv.Requests()
+	srv.SetBatchStall(false)
+	run, err := runJob(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := srv.Requests()
+	t.Logf("first run: %v; rerun: %v; counters %+v", before, after, run.Counters)
+	// 5 PUTs and 5 tags for the first batch of rows, 5 PUTs for the
+	// second (submitted once), then its 4 tags.
+	if after["POST batches"] != before["POST batches"]+1 || srv.Operations() != 19 {
+		t.Errorf("the rerun submitted %d batches, %d operations in all: want only the second's tags batch new, 19 operations",
+			after["POST batches"]-before["POST batches"], srv.Operations())
+	}
+	if run.Read != 5 || run.Written != 4 || run.Rejected != 1 {
+		t.Errorf("rerun counters %+v: want the second batch's 5 rows read, 4 written, 1 quarantined", run.Counters)
+	}
+	for i := range 10 {
+		m, ok := srv.Member(testList, fmt.Sprintf("m%d@example.com", i))
+		if ok == (i == 7) || (ok && !m.Tags["bikes"]) {
+			t.Errorf("m%d: %+v (present %v)", i, m, ok)
+		}
 	}
 }

@@ -35,6 +35,7 @@ type result struct {
 
 type batch struct {
 	id        string
+	n         int
 	ops       []operation
 	looks     int
 	throttled int
@@ -58,7 +59,18 @@ func (s *Server) SetBatchThrottle(n int) {
 func (s *Server) SetBatchStall(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stall = on
+	s.stallFrom = 0
+	if on {
+		s.stallFrom = 1
+	}
+}
+
+// SetBatchStallFrom keeps the n-th batch submitted (from 1) and those
+// after it started, never finished; 0 stalls none.
+func (s *Server) SetBatchStallFrom(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stallFrom = n
 }
 
 // ForgetBatches drops every batch: a look at one is answered 404, as
@@ -100,7 +112,7 @@ func (s *Server) postBatch(w http.ResponseWriter, body []byte) {
 		return
 	}
 	s.nextBatch++
-	b := &batch{id: fmt.Sprintf("b%04d", s.nextBatch), ops: in.Operations, submitted: time.Now().UTC()}
+	b := &batch{id: fmt.Sprintf("b%04d", s.nextBatch), n: s.nextBatch, ops: in.Operations, submitted: time.Now().UTC()}
 	s.batches[b.id] = b
 	s.operations += len(in.Operations)
 	w.Header().Set("Content-Type", "application/json")
@@ -140,7 +152,7 @@ func (s *Server) getBatch(w http.ResponseWriter, id string) {
 	switch {
 	case b.looks == 1:
 		status = "pending"
-	case b.looks == 2 || s.stall:
+	case b.looks == 2 || (s.stallFrom > 0 && b.n >= s.stallFrom):
 		status = "started"
 	}
 	run := status == "finished" && b.archive == nil && !b.running

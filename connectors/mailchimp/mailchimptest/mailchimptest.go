@@ -55,7 +55,7 @@ type Server struct {
 	nextBatch  int
 	operations int
 	throttle   int
-	stall      bool
+	stallFrom  int
 	rnd        *rand.Rand
 }
 
