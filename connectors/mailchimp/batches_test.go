@@ -336,3 +336,28 @@ func TestBatchReplayThroughRunner(t *testing.T) {
 		}
 	}
 }
+
+// TestDryRunTellsBatches: a dry run says when a batch of rows would go
+// through /batches, and sends nothing.
+func TestDryRunTellsBatches(t *testing.T) {
+	t.Parallel()
+	srv := mailchimptest.Start(testKey, testList)
+	defer srv.Close()
+	for _, over := range []int{1, 0} {
+		tg, err := mailchimp.New(mailchimp.TargetConfig{List: testList, Email: "email", BatchOperationsOver: over}, etl.BuildEnv{Connection: connection(t, srv)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := tg.DryRun(context.Background(), etl.TargetEnv{Name: "t"}, leads([]string{"a@example.com", "", "", ""}, []string{"b@example.com", "", "", ""}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(lines, "\n")
+		if says := strings.Contains(got, "more than batch_operations_over (1) members: sent as operations of one POST /batches"); says != (over == 1) {
+			t.Errorf("batch_operations_over %d, 2 members: dry run\n%s", over, got)
+		}
+	}
+	if r := srv.Requests(); len(r) != 0 {
+		t.Errorf("a dry run sent %v", r)
+	}
+}
