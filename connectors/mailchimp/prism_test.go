@@ -3,6 +3,7 @@ package mailchimp_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -209,14 +210,32 @@ func syncLeads(t *testing.T, tg *mailchimp.Audience, rows [][]string, rec *viola
 }
 
 // mirror sends every /batches request to the fake API, whose answers the
-// target gets, and a copy to Prism; it sends a copy of each operation of a
-// POST /batches to Prism on its own too, so that the member PUTs and tag
+// target gets, and a copy to Prism; it keeps the body of each POST
+// /batches, so that the test then sends each operation a batch carried to
+// Prism on its own too (after the run: Prism is slow, and the target's
+// requests must not time out waiting for it): the member PUTs and tag
 // POSTs a batch carries are validated like those sent one by one.
 type mirror struct {
-	api   string // the fake's host
-	prism string
-	rec   *violations
-	ops   int
+	api     string // the fake's host
+	prism   string
+	rec     *violations
+	mu      sync.Mutex
+	batches [][]byte
+}
+
+// copyTo sends a copy of a request to Prism, recording its violations.
+func (m *mirror) copyTo(ctx context.Context, method, path string, header http.Header, body []byte) error {
+	pr, err := http.NewRequestWithContext(ctx, method, m.prism+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	pr.Header = header.Clone()
+	resp, err := m.rec.RoundTrip(pr)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	return resp.Body.Close()
 }
 
 func (m *mirror) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -231,38 +250,37 @@ func (m *mirror) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		req.Body.Close()
 	}
-	copyTo := func(method, path string, body []byte) error {
-		pr, err := http.NewRequestWithContext(req.Context(), method, m.prism+path, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		pr.Header = req.Header.Clone()
-		resp, err := m.rec.RoundTrip(pr)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		return resp.Body.Close()
-	}
-	if err := copyTo(req.Method, strings.TrimPrefix(req.URL.Path, "/3.0"), body); err != nil {
+	if err := m.copyTo(req.Context(), req.Method, strings.TrimPrefix(req.URL.Path, "/3.0"), req.Header, body); err != nil {
 		return nil, err
 	}
 	if req.Method == http.MethodPost {
+		m.mu.Lock()
+		m.batches = append(m.batches, body)
+		m.mu.Unlock()
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// operations sends a copy of every operation the batches carried to
+// Prism; it returns how many.
+func (m *mirror) operations(t *testing.T, header http.Header) int {
+	n := 0
+	for _, body := range m.batches {
 		var in struct {
 			Operations []struct{ Method, Path, Body string }
 		}
 		if err := json.Unmarshal(body, &in); err != nil {
-			return nil, err
+			t.Fatal(err)
 		}
 		for _, op := range in.Operations {
-			if err := copyTo(op.Method, op.Path, []byte(op.Body)); err != nil {
-				return nil, err
+			if err := m.copyTo(context.Background(), op.Method, op.Path, header, []byte(op.Body)); err != nil {
+				t.Fatal(err)
 			}
-			m.ops++
+			n++
 		}
 	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	return http.DefaultTransport.RoundTrip(req)
+	return n
 }
 
 // batchesAgainstPrism: Prism refuses a batch that breaks the description,
@@ -289,7 +307,7 @@ func batchesAgainstPrism(t *testing.T, prism string, rows [][]string) {
 	srv.SetBatchThrottle(1)
 	u, _ := url.Parse(srv.URL)
 	m := &mirror{api: u.Host, prism: prism, rec: rec}
-	hc := &http.Client{Transport: m, Timeout: 30 * time.Second}
+	hc := &http.Client{Transport: m, Timeout: 2 * time.Minute}
 	tg, err := mailchimp.New(mailchimp.TargetConfig{List: testList, Email: "email", StatusIfNew: "pending",
 		Map: map[string]string{"FNAME": "first_name", "SCORE": "score", "language": "language"}, Tags: "interests", Segment: "qualified-lead",
 		BatchOperationsOver: 100}, etl.BuildEnv{Connection: connection(t, srv)})
@@ -303,10 +321,15 @@ func batchesAgainstPrism(t *testing.T, prism string, rows [][]string) {
 	}
 	defer tg.Close()
 	syncLeads(t, tg, rows, rec)
+	auth := http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("x:"+testKey))}, "Content-Type": {"application/json"}}
+	ops := m.operations(t, auth)
+	if len(rec.list) != 0 {
+		t.Errorf("Prism found %d violations in the operations:\n%s", len(rec.list), strings.Join(rec.list, "\n"))
+	}
 	st := tg.Stats()
-	t.Logf("validated: %v (answers %v); %d operations; fake: %v", rec.requests, rec.statuses, m.ops, srv.Requests())
-	if rec.requests["POST batches"] != 2 || rec.requests["GET batch"] < 6 || m.ops != 600 || rec.statuses[422] != 0 || st.Batches != 2 || st.Sent != 300 || st.Tagged != 300 {
-		t.Errorf("validated %v (answers %v), %d operations, stats %+v: want 2 batches of 300 operations, looked at 3 times each at least, no 422", rec.requests, rec.statuses, m.ops, st)
+	t.Logf("validated: %v (answers %v); %d operations; fake: %v", rec.requests, rec.statuses, ops, srv.Requests())
+	if rec.requests["POST batches"] != 2 || rec.requests["GET batch"] < 6 || ops != 600 || rec.statuses[422] != 0 || st.Batches != 2 || st.Sent != 300 || st.Tagged != 300 {
+		t.Errorf("validated %v (answers %v), %d operations, stats %+v: want 2 batches of 300 operations, looked at 3 times each at least, no 422", rec.requests, rec.statuses, ops, st)
 	}
 	if r := srv.Requests(); r["GET batch 429"] != 2 {
 		t.Errorf("fake: %v, want a 429 on the first look at each batch", r)
