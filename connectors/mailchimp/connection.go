@@ -56,7 +56,7 @@ func ValidateConnection(cfg any, _ string) error {
 		return fmt.Errorf("mailchimp connection: config is %T, want *ConnConfig", cfg)
 	}
 	if c.IsSet() && (c.Basic == nil || c.Basic.Password != c.Key) {
-		return &etl.FieldError{Path: []string{"key"}, Err: errors.New("Mailchimp takes its API key as key: leave token, basic, api_key and oauth2 out")}
+		return &etl.FieldError{Path: []string{"key"}, Err: errors.New("the API key goes in key, which Mailchimp takes alone: leave token, basic, api_key and oauth2 out")}
 	}
 	if c.Key == "" {
 		return &etl.FieldError{Path: []string{"key"}, Err: errors.New(`required: the API key ("${MAILCHIMP_KEY}")`)}

@@ -7,7 +7,10 @@
 // what was last sent, remembered in the state store), and in segment mode
 // adds a tag to the members in the job's output and, on a full pass only,
 // removes it from those that left. At most max_connections (10, the
-// account's limit) requests are in flight per connection. The target is
+// account's limit) requests are in flight per connection. Above
+// batch_operations_over members a batch of rows goes through Mailchimp's
+// batch operations (batches.go): one POST /batches, polled, its results
+// downloaded and matched to the rows by operation_id. The target is
 // described in docs/marketing.md.
 //
 // It imports etl and connectors/internal/httpapi only.

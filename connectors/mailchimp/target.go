@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/httpapi"
 	"github.com/nightjar-etl/nightjar/etl"
@@ -46,6 +47,20 @@ type TargetConfig struct {
 	// job's output, removed from members who left it on a full pass
 	// (docs/marketing.md).
 	Segment string `yaml:"segment"`
+	// BatchOperationsOver sends a Write's member changes as Mailchimp's
+	// asynchronous batch operations (POST /batches, the results fetched
+	// and matched to the rows) when more than this many members have
+	// something to send; fewer go one request each, max_connections at a
+	// time. Default DefaultBatchOperationsOver; negative never.
+	BatchOperationsOver int `yaml:"batch_operations_over"`
+	// BatchPollInterval is the wait between two looks at a submitted
+	// batch's status; default 5 s.
+	BatchPollInterval time.Duration `yaml:"batch_poll_interval"`
+	// BatchTimeout bounds the wait for a submitted batch to finish
+	// (default 30 minutes); beyond it the run stops with its position
+	// kept, and the next run fetches the results of the batch it already
+	// submitted.
+	BatchTimeout time.Duration `yaml:"batch_timeout"`
 }
 
 func init() {
@@ -80,6 +95,13 @@ type Audience struct {
 	slots    chan struct{}
 	tagState string
 	segState string
+	// batchState is where a Write's submitted batch ids are kept;
+	// results downloads the batches' results (no credentials: it is
+	// another origin); submitted, the keys of the Write's batches whose
+	// results were matched.
+	batchState string
+	results    *httpapi.Client
+	submitted  []string
 	// seen holds the member ids of the run's output (segment mode).
 	seen  map[string]struct{}
 	stats Stats
@@ -92,6 +114,8 @@ type Stats struct {
 	Tagged int64
 	// Removed is the members the segment tag was removed from.
 	Removed int64
+	// Batches is the batch operations whose results were matched.
+	Batches int64
 }
 
 var (
@@ -132,6 +156,9 @@ func New(cfg TargetConfig, env etl.BuildEnv) (*Audience, error) {
 	if cfg.Segment != "" && strings.TrimSpace(cfg.Segment) != cfg.Segment {
 		return nil, &etl.FieldError{Path: []string{"segment"}, Err: errors.New("a tag name without leading or trailing spaces")}
 	}
+	if err := batchDefaults(&cfg); err != nil {
+		return nil, err
+	}
 	o := httpapi.NewOutbox(httpapi.NewMapping(cfg.Map), cfg.Email)
 	o.LowerID = true
 	if cfg.Tags != "" {
@@ -151,13 +178,18 @@ func (a *Audience) Open(_ context.Context, env etl.TargetEnv) error {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = sh.client
 	}
-	if err := a.Start(opts, env); err != nil {
+	err := a.Start(opts, env)
+	if err != nil {
 		return fmt.Errorf("mailchimp: %w", err)
 	}
 	a.env = env
 	a.slots = sh.slots
 	a.tagState = env.Name + "#tags"
 	a.segState = env.Name + "#segment:" + a.cfg.Segment
+	a.batchState = env.Name + "#batches"
+	if a.results, err = resultsClient(opts, env); err != nil {
+		return fmt.Errorf("mailchimp: %w", err)
+	}
 	a.seen = map[string]struct{}{}
 	a.stats = Stats{}
 	return nil
@@ -307,6 +339,7 @@ type job struct {
 // are sent only where the state store says they were not.
 func (a *Audience) Write(ctx context.Context, b *etl.Batch) error {
 	a.Forget()
+	a.submitted = nil
 	if b.Len() == 0 {
 		return nil
 	}
@@ -320,7 +353,12 @@ func (a *Audience) Write(ctx context.Context, b *etl.Batch) error {
 	if err != nil {
 		return fmt.Errorf("mailchimp: %w", err)
 	}
-	runErr := a.runPool(ctx, len(jobs), func(ctx context.Context, i int) error { return a.do(ctx, &jobs[i]) })
+	var runErr error
+	if a.batched(len(jobs)) {
+		runErr = a.runBatches(ctx, etl.BatchKey(b), jobs)
+	} else {
+		runErr = a.runPool(ctx, len(jobs), func(ctx context.Context, i int) error { return a.do(ctx, &jobs[i]) })
+	}
 	// Record what was done even when a member failed the run: it is not
 	// sent again.
 	digests, tagMem, segMem := map[string]string{}, map[string]string{}, map[string]string{}
@@ -353,6 +391,9 @@ func (a *Audience) Write(ctx context.Context, b *etl.Batch) error {
 		return err
 	}
 	if err := a.save(ctx, a.segState, segMem); err != nil {
+		return err
+	}
+	if err := a.batchesDone(ctx); err != nil {
 		return err
 	}
 	if runErr != nil {
@@ -521,8 +562,9 @@ func (a *Audience) refusal(err error) (string, bool) {
 	return "", false
 }
 
-// do sends one member's PUT (if changed) and tag changes; a refused
-// member is marked, a failure returned.
+// do sends one member's PUT (if changed and not done yet: a /batches
+// operation may have done it) and tag changes; a refused member is marked,
+// a failure returned.
 func (a *Audience) do(ctx context.Context, j *job) error {
 	put := func() error {
 		_, err := a.send(ctx, httpapi.Request{Method: http.MethodPut, Path: a.memberPath(j.rec.ID), Body: a.body(j.rec)})
@@ -536,7 +578,7 @@ func (a *Audience) do(ctx context.Context, j *job) error {
 		j.putDone = true
 		return nil
 	}
-	if j.put {
+	if j.put && !j.putDone {
 		if err := put(); err != nil || j.refused != "" {
 			return err
 		}
@@ -614,7 +656,7 @@ func (a *Audience) Commit(ctx context.Context) error {
 	sort.Strings(gone)
 	removed := make([]bool, len(gone))
 	body := tagsBody([]tagChange{{a.cfg.Segment, "inactive"}})
-	runErr := a.runPool(ctx, len(gone), func(ctx context.Context, i int) error {
+	remove := func(ctx context.Context, i int) error {
 		_, err := a.send(ctx, httpapi.Request{Method: http.MethodPost, Path: a.memberPath(gone[i]) + "/tags", Body: body})
 		var se *httpapi.StatusError
 		if errors.As(err, &se) && se.Status == http.StatusNotFound {
@@ -629,7 +671,13 @@ func (a *Audience) Commit(ctx context.Context) error {
 		}
 		removed[i] = true
 		return nil
-	})
+	}
+	var runErr error
+	if a.batched(len(gone)) {
+		runErr = a.removeByBatch(ctx, gone, removed, remove)
+	} else {
+		runErr = a.runPool(ctx, len(gone), remove)
+	}
 	out := map[string]string{}
 	for i, id := range gone {
 		if removed[i] {
@@ -638,6 +686,9 @@ func (a *Audience) Commit(ctx context.Context) error {
 		}
 	}
 	if err := a.save(ctx, a.segState, out); err != nil {
+		return err
+	}
+	if err := a.batchesDone(ctx); err != nil {
 		return err
 	}
 	if runErr != nil {
@@ -656,6 +707,9 @@ func (a *Audience) DryRun(ctx context.Context, env etl.TargetEnv, b *etl.Batch) 
 	d.Method, d.Path = http.MethodPut, "/lists/"+url.PathEscape(a.cfg.List)+"/members/{md5 of the email}"
 	if a.cfg.Tags != "" || a.cfg.Segment != "" {
 		d.Note = "then POST .../tags for each member whose tags changed"
+	}
+	if a.batched(d.Records) {
+		d.Note = strings.TrimPrefix(d.Note+"; ", "; ") + fmt.Sprintf("more than batch_operations_over (%d) members: sent as operations of one POST /batches, its results fetched and matched", a.cfg.BatchOperationsOver)
 	}
 	return d.Lines(httpapi.NewRedactor(a.conn.Secrets()...)), nil
 }

@@ -2,7 +2,8 @@
 // Mailchimp Marketing API's member endpoints, for the mailchimp target's
 // tests: members upserted by subscriber hash with status_if_new, member
 // tags, the 400 answers of members in compliance state, forgotten and fake
-// addresses, and a count of the connections and requests in flight.
+// addresses, a count of the connections and requests in flight, and the
+// batch endpoint (batches.go).
 package mailchimptest
 
 import (
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -46,11 +48,22 @@ type Server struct {
 	maxFlight int
 	requests  map[string]int
 	bad       []string
+
+	// the batch endpoint (batches.go)
+	files      *httptest.Server
+	batches    map[string]*batch
+	nextBatch  int
+	operations int
+	throttle   int
+	stallFrom  int
+	rnd        *rand.Rand
 }
 
 // Start serves a fake API for list with the given key.
 func Start(key string, lists ...string) *Server {
-	s := &Server{Key: key, lists: map[string]map[string]*Member{}, refuse: map[string]string{}, requests: map[string]int{}}
+	s := &Server{Key: key, lists: map[string]map[string]*Member{}, refuse: map[string]string{}, requests: map[string]int{},
+		batches: map[string]*batch{}, rnd: rand.New(rand.NewPCG(1, 2))}
+	s.files = httptest.NewServer(http.HandlerFunc(s.serveFiles))
 	for _, l := range lists {
 		s.lists[l] = map[string]*Member{}
 	}
@@ -68,6 +81,19 @@ func Start(key string, lists ...string) *Server {
 	}
 	s.Server.Start()
 	return s
+}
+
+// Close stops the API and the results' server.
+func (s *Server) Close() {
+	s.files.Close()
+	s.Server.Close()
+}
+
+// SetSeed seeds the shuffling of batch operations and results.
+func (s *Server) SetSeed(seed uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rnd = rand.New(rand.NewPCG(seed, seed))
 }
 
 // BaseURL is the API's base, as base_url of a connection.
@@ -196,8 +222,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
-	// /3.0/lists/{list}/members/{hash}[/tags]
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/3.0/"), "/")
+	path := strings.TrimPrefix(r.URL.Path, "/3.0")
+	switch {
+	case path == "/batches" && r.Method == http.MethodPost:
+		s.postBatch(w, body)
+	case strings.HasPrefix(path, "/batches/") && r.Method == http.MethodGet:
+		s.getBatch(w, strings.TrimPrefix(path, "/batches/"))
+	default:
+		s.route(w, r.Method, path, body)
+	}
+}
+
+// route answers a member request (on its own or as a batch operation):
+// path is relative to /3.0.
+func (s *Server) route(w http.ResponseWriter, method, path string, body []byte) {
+	// /lists/{list}/members/{hash}[/tags]
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	if len(parts) < 4 || parts[0] != "lists" || parts[2] != "members" {
 		problem(w, http.StatusNotFound, "Resource Not Found", "The requested resource could not be found.")
 		return
@@ -211,14 +251,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	hash := parts[3]
 	switch {
-	case len(parts) == 4 && r.Method == http.MethodPut:
+	case len(parts) == 4 && method == http.MethodPut:
 		s.requests["PUT member"]++
 		s.putMember(w, list, hash, body)
-	case len(parts) == 5 && parts[4] == "tags" && r.Method == http.MethodPost:
+	case len(parts) == 5 && parts[4] == "tags" && method == http.MethodPost:
 		s.requests["POST tags"]++
 		s.postTags(w, list, hash, body)
 	default:
-		problem(w, http.StatusMethodNotAllowed, "Method Not Allowed", r.Method+" "+r.URL.Path)
+		problem(w, http.StatusMethodNotAllowed, "Method Not Allowed", method+" "+path)
 	}
 }
 
