@@ -15,7 +15,9 @@ func (*DropConfig) ConfigShape() string {
 }
 
 // ConfigShape implements etl.Shaper.
-func (*RenameConfig) ConfigShape() string { return "a mapping of old field name: new field name, in order" }
+func (*RenameConfig) ConfigShape() string {
+	return "a mapping of old field name: new field name, in order"
+}
 
 // ConfigShape implements etl.Shaper.
 func (*SetConfig) ConfigShape() string {

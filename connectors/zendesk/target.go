@@ -42,7 +42,7 @@ type TargetConfig struct {
 type CommentConfig struct {
 	// Key is the field identifying a message within its conversation: a
 	// message is added as a comment once.
-	Key string `yaml:"key,required" doc:"(tickets) the field identifying a ticket: a handed-off conversation's id"`
+	Key string `yaml:"key,required" doc:"the field identifying a message within its conversation: a message is added as a comment once"`
 	// Body is the field of the message's text; a row whose body is null
 	// or blank adds no comment.
 	Body string `yaml:"body,required" doc:"the field of the message's text; a row whose body is null or blank adds no comment"`

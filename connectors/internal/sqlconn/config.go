@@ -32,7 +32,7 @@ const (
 // database; a connector embeds it inline and adds its own keys.
 type TargetConfig struct {
 	// Table is the table to write.
-	Table string `yaml:"table" doc:"the table to read (or query)"`
+	Table string `yaml:"table" doc:"the table to write; created from the batch schema when missing"`
 	// Mode is append (the default), merge or replace.
 	Mode string `yaml:"mode" doc:"append (the default), merge or replace"`
 	// Key lists the fields identifying a row; required for merge.
@@ -45,7 +45,7 @@ type TargetConfig struct {
 	// CommitInterval), then it commits and the run checkpoints them. A
 	// commit per batch spends most of a bulk load waiting for the
 	// database's fsync.
-	CommitRows int `yaml:"commit_rows" doc:"how many rows one transaction loads before it commits and the run checkpoints them (or commit_interval passes)"`
+	CommitRows int `yaml:"commit_rows" doc:"how many rows one transaction loads: batches join it until it holds this many (or has been open 2s), then it commits and the run checkpoints them"`
 	// OnUnrepresentable is what a value the table's column cannot hold
 	// exactly (NaN or -0 in a SQLite REAL, -0 in a MariaDB DOUBLE, a year
 	// outside 1-9999) does: fail (the default: the run fails naming row,
