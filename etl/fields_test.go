@@ -33,7 +33,6 @@ type docConfig struct {
 	Map       map[string]string `yaml:"map" doc:"names to fields"`
 	docShared `yaml:",inline"`
 	Skipped   string `yaml:"-"`
-	private   string
 }
 
 func TestSpecDoc(t *testing.T) {
