@@ -39,28 +39,24 @@ var Pages = []Page{
 
 // Components lists the registered components of a role, sorted by type.
 func Components(role string) []Component {
-	var out []Component
 	switch role {
 	case "source":
-		for _, t := range etl.SourceTypes() {
-			s, _ := etl.LookupSource(t)
-			out = append(out, Component{role, s.Spec})
-		}
+		return collect(role, etl.SourceTypes(), etl.LookupSource, func(s etl.SourceSpec) etl.Spec { return s.Spec })
 	case "target":
-		for _, t := range etl.TargetTypes() {
-			s, _ := etl.LookupTarget(t)
-			out = append(out, Component{role, s.Spec})
-		}
+		return collect(role, etl.TargetTypes(), etl.LookupTarget, func(s etl.TargetSpec) etl.Spec { return s.Spec })
 	case "connection":
-		for _, t := range etl.ConnectionTypes() {
-			s, _ := etl.LookupConnection(t)
-			out = append(out, Component{role, s.Spec})
-		}
+		return collect(role, etl.ConnectionTypes(), etl.LookupConnection, func(s etl.ConnectionSpec) etl.Spec { return s.Spec })
 	case "step":
-		for _, t := range etl.StepKinds() {
-			s, _ := etl.LookupStep(t)
-			out = append(out, Component{role, s.Spec})
-		}
+		return collect(role, etl.StepKinds(), etl.LookupStep, func(s etl.StepSpec) etl.Spec { return s.Spec })
+	}
+	return nil
+}
+
+func collect[S any](role string, types []string, lookup func(string) (S, bool), spec func(S) etl.Spec) []Component {
+	out := make([]Component, 0, len(types))
+	for _, t := range types {
+		s, _ := lookup(t)
+		out = append(out, Component{role, spec(s)})
 	}
 	return out
 }
