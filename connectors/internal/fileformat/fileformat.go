@@ -55,7 +55,7 @@ type CSVOptions struct {
 	MaxFieldSize Limit `yaml:"max_field_size" doc:"bounds one field, in bytes (default 16 MiB); a longer field fails the file naming its line and field"`
 	// MaxColumns bounds the fields of one record (default
 	// DefaultMaxColumns); a wider record is rejected naming its line.
-	MaxColumns Limit `yaml:"max_columns" doc:"bounds the fields of one record; a wider record is rejected naming its line"`
+	MaxColumns Limit `yaml:"max_columns" doc:"bounds the fields of one record (default 16,384); a wider record is rejected naming its line"`
 	// MaxRecordSize bounds one record's text, in bytes (default
 	// DefaultMaxRecordSize, 64 MiB); a longer record fails the file naming
 	// its line.
@@ -87,7 +87,7 @@ type JSONOptions struct {
 	// MaxDepth bounds how deeply objects and arrays nest within one record
 	// (default DefaultMaxDepth); a deeper record is rejected naming its
 	// line (JSON Lines) or fails the file (a JSON document).
-	MaxDepth Limit `yaml:"max_depth" doc:"bounds how deeply values nest within one record; a deeper record is rejected naming its line"`
+	MaxDepth Limit `yaml:"max_depth" doc:"bounds how deeply values nest within one record (default 1,000); a deeper record is rejected naming its line"`
 }
 
 // Depth returns MaxDepth with its default applied, or an error when it is
@@ -111,7 +111,7 @@ type XMLOptions struct {
 	// MaxDepth bounds how deeply elements nest within one record, the
 	// record itself the first level (default DefaultMaxDepth); a deeper
 	// record is rejected naming its line and field.
-	MaxDepth Limit `yaml:"max_depth" doc:"bounds how deeply values nest within one record; a deeper record is rejected naming its line"`
+	MaxDepth Limit `yaml:"max_depth" doc:"bounds how deeply values nest within one record (default 1,000); a deeper record is rejected naming its line"`
 	// MaxRecordSize bounds one record's text, in bytes (default
 	// DefaultMaxRecordSize, 64 MiB), and so the text the reader holds
 	// between records; a larger one fails the file naming its line.
@@ -146,7 +146,7 @@ type XLSXOptions struct {
 	MaxCellSize Limit `yaml:"max_cell_size" doc:"bounds one cell's text (or one shared string's), in bytes of XML (default 1 MiB): a larger one fails the file naming its sheet and row"`
 	// MaxSharedStrings bounds the workbook's shared strings, which are held
 	// in memory (default DefaultMaxSharedStrings).
-	MaxSharedStrings Limit `yaml:"max_shared_strings" doc:"bounds the workbook's shared strings, which are held in memory"`
+	MaxSharedStrings Limit `yaml:"max_shared_strings" doc:"bounds the workbook's shared strings, which are held in memory (default 5,000,000)"`
 	// MaxUnzippedSize bounds each part (a sheet, the shared strings) once
 	// unzipped, in bytes (default DefaultMaxUnzippedSize, 2 GiB): a zip
 	// bomb fails instead of inflating without end.
@@ -191,7 +191,7 @@ func SizeText(n int64) string {
 type Limit int64
 
 // ConfigShape implements etl.Shaper, for the reference docs.
-func (*Limit) ConfigShape() string { return "a count, or a size in bytes such as 65536, 64KiB, 16 MiB" }
+func (*Limit) ConfigShape() string { return "count or byte size (64KiB, 16 MiB)" }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (l *Limit) UnmarshalText(text []byte) error {
