@@ -610,7 +610,8 @@ func (d *decoder) unknownKey(e entry, path string, fields []etl.ConfigKey) {
 		hint = "did you mean " + s
 		for _, f := range fields {
 			if doc := f.Field.Tag.Get("doc"); f.Name == s && doc != "" {
-				hint += " (" + truncate(doc) + ")"
+				first, _, _ := strings.Cut(doc, "; ") // its first clause
+				hint += " (" + truncate(first) + ")"
 			}
 		}
 		hint += "? "
