@@ -42,26 +42,26 @@ func init() {
 type AggregateConfig struct {
 	// GroupBy lists the key fields; the output has one row per key (per
 	// session with session).
-	GroupBy FieldList `yaml:"group_by"`
+	GroupBy FieldList `yaml:"group_by" doc:"the key fields; the output has one row per key (per session with session)"`
 	// OrderBy orders rows within a group, for first, last, collect, concat
 	// and sessions; input order otherwise.
-	OrderBy string `yaml:"order_by"`
+	OrderBy string `yaml:"order_by" doc:"orders rows within a group, for first, last, collect, concat and sessions; input order otherwise"`
 	// Session splits a group where consecutive rows are more than Gap
 	// apart in OrderBy (a timestamp).
-	Session *SessionConfig `yaml:"session"`
+	Session *SessionConfig `yaml:"session" doc:"splits a group where consecutive rows are more than gap apart in order_by (a timestamp)"`
 	// Fields are the output fields: name → { function: field, where, sep,
 	// distinct }, in order.
-	Fields      AggregateFields `yaml:"fields"`
+	Fields      AggregateFields `yaml:"fields" doc:"the output fields: name → { function: field, where, sep, distinct }, in order"`
 	SpillConfig `yaml:",inline"`
 }
 
 // SessionConfig is sessionisation by inactivity.
 type SessionConfig struct {
 	// Gap is a Go duration ("30m"): a longer pause starts a new session.
-	Gap string `yaml:"gap"`
+	Gap string `yaml:"gap" doc:"a Go duration (\"30m\"): a longer pause starts a new session"`
 	// Field names the output field numbering sessions within a key (from
 	// 1); "session" by default.
-	Field string `yaml:"field"`
+	Field string `yaml:"field" doc:"names the output field numbering sessions within a key (from 1); \"session\" by default"`
 }
 
 // AggregateFields keeps the output fields in the order written.

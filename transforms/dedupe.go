@@ -23,12 +23,12 @@ func init() {
 // DedupeConfig is the dedupe step's config.
 type DedupeConfig struct {
 	// Key lists the fields that identify a record.
-	Key FieldList `yaml:"key"`
+	Key FieldList `yaml:"key" doc:"the fields that identify a record"`
 	// Keep is first (default) or last.
-	Keep string `yaml:"keep"`
+	Keep string `yaml:"keep" doc:"first (default) or last"`
 	// OrderBy decides first and last instead of the input order; ties keep
 	// the input order.
-	OrderBy     string `yaml:"order_by"`
+	OrderBy     string `yaml:"order_by" doc:"decides first and last instead of the input order; ties keep the input order"`
 	SpillConfig `yaml:",inline"`
 }
 

@@ -23,14 +23,14 @@ func init() {
 // ExplodeConfig is the explode step's config.
 type ExplodeConfig struct {
 	// Field is a json field holding an array.
-	Field string `yaml:"field"`
+	Field string `yaml:"field" doc:"a json field holding an array"`
 	// As names the element's field; Field itself (replaced) by default.
-	As string `yaml:"as"`
+	As string `yaml:"as" doc:"names the element's field; the exploded field itself (replaced) by default"`
 	// Index, if set, adds the element's position (from 0) as an int field.
-	Index string `yaml:"index"`
+	Index string `yaml:"index" doc:"if set, adds the element's position (from 0) as an int field"`
 	// KeepEmpty keeps a row with a null element for a null or empty array;
 	// such rows are dropped by default.
-	KeepEmpty bool `yaml:"keep_empty"`
+	KeepEmpty bool `yaml:"keep_empty" doc:"keeps a row with a null element for a null or empty array; such rows are dropped by default"`
 }
 
 type explodeStep struct {

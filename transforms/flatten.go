@@ -28,20 +28,20 @@ func init() {
 // FlattenConfig is the flatten step's config.
 type FlattenConfig struct {
 	// Field is a json field holding objects; it is replaced by the columns.
-	Field string `yaml:"field"`
+	Field string `yaml:"field" doc:"a json field holding objects; it is replaced by the columns"`
 	// Prefix is put before each key; "<field>_" by default. "" is allowed
 	// when written.
-	Prefix *string `yaml:"prefix"`
+	Prefix *string `yaml:"prefix" doc:"put before each key; \"<field>_\" by default"`
 	// Separator joins nested keys ("_").
-	Separator string `yaml:"separator"`
+	Separator string `yaml:"separator" doc:"joins nested keys (\"_\")"`
 	// Fields fixes the flattened keys and their types, in order. Without
 	// it, the keys and types come from the first batch with rows and stay
 	// fixed; a batch before it (the empty batches a step that holds rows
 	// hands on) gets none of them, so a later step that names a flattened
 	// field needs Fields.
-	Fields yaml.MapSlice `yaml:"fields"`
+	Fields yaml.MapSlice `yaml:"fields" doc:"fixes the flattened keys and their types, in order"`
 	// Keep keeps the original field too.
-	Keep bool `yaml:"keep"`
+	Keep bool `yaml:"keep" doc:"keeps the original field too"`
 }
 
 type flattenKey struct {

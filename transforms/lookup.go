@@ -42,26 +42,26 @@ func init() {
 // from Table through Connection.
 type LookupConfig struct {
 	// File is a CSV file with a header row, relative to the config file.
-	File string `yaml:"file"`
+	File string `yaml:"file" doc:"a CSV file with a header row, relative to the config file"`
 	// Connection names a connection (sqlite, postgres, mysql) to read
 	// Table from instead of a file.
-	Connection string `yaml:"connection"`
+	Connection string `yaml:"connection" doc:"names a connection (sqlite, postgres, mysql) to read Table from instead of a file"`
 	// Table is the table (or view) to read, "name" or "schema.name";
 	// each part is quoted, so it is case-sensitive.
-	Table string `yaml:"table"`
+	Table string `yaml:"table" doc:"the table (or view) to read, \"name\" or \"schema.name\"; each part is quoted, so it is case-sensitive"`
 	// On maps input fields to the lookup's key columns. Keys compare as
 	// text, trimmed and case-folded.
-	On ColumnMap `yaml:"on"`
+	On ColumnMap `yaml:"on" doc:"maps input fields to the lookup's key columns"`
 	// Fields maps new field names to the lookup's columns; the new fields
 	// are strings (SQL values in their text form, SQL NULL as null).
-	Fields ColumnMap `yaml:"fields"`
+	Fields ColumnMap `yaml:"fields" doc:"maps new field names to the lookup's columns; the new fields are strings (SQL values in their text form, SQL NULL as null)"`
 	// Missing is keep (default: the new fields are null or their default)
 	// or reject.
-	Missing string `yaml:"missing"`
+	Missing string `yaml:"missing" doc:"keep (default: the new fields are null or their default) or reject"`
 	// Default gives values for the new fields when the key is missing.
-	Default map[string]string `yaml:"default"`
+	Default map[string]string `yaml:"default" doc:"gives values for the new fields when the key is missing"`
 	// Delimiter is the file's field separator, "," by default.
-	Delimiter string `yaml:"delimiter"`
+	Delimiter string `yaml:"delimiter" doc:"the file's field separator, \",\" by default"`
 }
 
 // ColumnMap pairs names with columns, in the order written: a mapping

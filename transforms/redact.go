@@ -35,27 +35,27 @@ func init() {
 // RedactConfig is the redact step's config.
 type RedactConfig struct {
 	// Fields are free-text fields searched for the patterns.
-	Fields FieldList `yaml:"fields"`
+	Fields FieldList `yaml:"fields" doc:"free-text fields searched for the patterns"`
 	// Patterns are built-in patterns: email, phone, card, iban, url. All
 	// but url by default.
-	Patterns FieldList `yaml:"patterns"`
+	Patterns FieldList `yaml:"patterns" doc:"built-in patterns: email, phone, card, iban, url"`
 	// Custom are extra patterns, name → regular expression.
-	Custom map[string]string `yaml:"custom"`
+	Custom map[string]string `yaml:"custom" doc:"extra patterns, name → regular expression"`
 	// Whole are fields whose entire value is personal data (an email
 	// column): the value is replaced as a whole.
-	Whole FieldList `yaml:"whole"`
+	Whole FieldList `yaml:"whole" doc:"fields whose entire value is personal data (an email column): the value is replaced as a whole"`
 	// PhoneRegions are the regions (ISO 3166 codes) whose national phone
 	// formats are recognised; DefaultPhoneRegions when empty. A number with
 	// its country code is recognised whatever its region.
-	PhoneRegions []string `yaml:"phone_regions"`
+	PhoneRegions []string `yaml:"phone_regions" doc:"the regions (ISO 3166 codes) whose national phone formats are recognised; DE, FR, GB, US and others by default"`
 	// Mode is mask (default: keep a hint such as ***@example.com or the
 	// last digits), remove (replace with [email], [phone], ...) or hash
 	// (HMAC-SHA256 keyed by the secret in KeyEnv, so equal values hash
 	// equal across runs and joins still work).
-	Mode string `yaml:"mode"`
+	Mode string `yaml:"mode" doc:"mask (default: keep a hint such as ***@example.com or the last digits), remove (replace with [email], [phone], ...) or hash (HMAC-SHA256 keyed by key_env's secret, so equal values hash equal across runs)"`
 	// KeyEnv names the environment variable holding the hash key;
 	// NIGHTJAR_REDACT_KEY by default.
-	KeyEnv string `yaml:"key_env"`
+	KeyEnv string `yaml:"key_env" doc:"the environment variable holding the hash key; NIGHTJAR_REDACT_KEY by default"`
 }
 
 // DefaultRedactKeyEnv is the environment variable read for mode: hash.

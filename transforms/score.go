@@ -37,20 +37,20 @@ func init() {
 type ScoreConfig struct {
 	// Field receives the score (an int; float when a rule's points are
 	// fractional). "score" by default.
-	Field string `yaml:"field"`
+	Field string `yaml:"field" doc:"receives the score (an int; float when a rule's points are fractional)"`
 	// Rules are conditions with the points they add (negative to subtract).
-	Rules []ScoreRule `yaml:"rules"`
+	Rules []ScoreRule `yaml:"rules" doc:"conditions with the points they add (negative to subtract)"`
 	// Tiers maps a tier name to the lowest score it takes; a row gets the
 	// tier with the highest threshold its score reaches, null below all.
-	Tiers yaml.MapSlice `yaml:"tiers"`
+	Tiers yaml.MapSlice `yaml:"tiers" doc:"maps a tier name to the lowest score it takes; a row gets the tier with the highest threshold its score reaches, null below all"`
 	// TierField receives the tier; "tier" by default.
-	TierField string `yaml:"tier_field"`
+	TierField string `yaml:"tier_field" doc:"receives the tier; \"tier\" by default"`
 }
 
 // ScoreRule is one scoring rule.
 type ScoreRule struct {
-	When   string  `yaml:"when"`
-	Points float64 `yaml:"points"`
+	When   string  `yaml:"when" doc:"an expression; when it is true for a row, the rule's points are added"`
+	Points float64 `yaml:"points" doc:"the points the rule adds (negative to subtract)"`
 }
 
 type scoreTier struct {

@@ -24,7 +24,7 @@ func init() {
 type SortConfig struct {
 	// By lists the fields to sort by; "-field" sorts descending. Nulls
 	// come first (last when descending). Equal rows keep their input order.
-	By          FieldList `yaml:"by"`
+	By          FieldList `yaml:"by" doc:"the fields to sort by; \"-field\" sorts descending"`
 	SpillConfig `yaml:",inline"`
 }
 

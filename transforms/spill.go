@@ -31,13 +31,13 @@ const spillChunkRows = 4096
 // SpillConfig is the memory bound of a step that holds rows.
 type SpillConfig struct {
 	// MemoryRows is the number of rows held in memory before spilling.
-	MemoryRows int `yaml:"memory_rows"`
+	MemoryRows int `yaml:"memory_rows" doc:"the number of rows held in memory before spilling"`
 	// SpillDir is where run files go; the system's temporary directory by
 	// default. Relative to the config file.
-	SpillDir string `yaml:"spill_dir"`
+	SpillDir string `yaml:"spill_dir" doc:"where run files go; the system's temporary directory by default"`
 	// BatchSize is the most rows per batch the step emits at the end of
 	// input; the job's batch size by default.
-	BatchSize int `yaml:"batch_size"`
+	BatchSize int `yaml:"batch_size" doc:"the most rows per batch the step emits at the end of input; the job's batch size by default"`
 }
 
 func (c SpillConfig) check() error {

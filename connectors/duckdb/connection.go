@@ -19,7 +19,7 @@ import (
 type ConnConfig struct {
 	// Path is the database file, relative to the config file's directory;
 	// it and its parent directories are created when missing.
-	Path string `yaml:"path"`
+	Path string `yaml:"path" doc:"the database file, relative to the config file's directory; it and its parent directories are created when missing"`
 }
 
 func init() {

@@ -39,37 +39,37 @@ const settleTries = 5
 // SourceConfig is the "files" source's config.
 type SourceConfig struct {
 	// Path is a glob of the files to load, relative to the config file.
-	Path string `yaml:"path"`
+	Path string `yaml:"path" doc:"a glob of the files to load, relative to the config file"`
 	// Format is csv, jsonl, json, xml or xlsx; by default it follows Path's
 	// extension (a .gz suffix is looked through).
-	Format string `yaml:"format"`
+	Format string `yaml:"format" doc:"csv, jsonl, json, xml or xlsx; by default it follows the path's extension (a .gz suffix is looked through)"`
 	// CSV configures CSV reading (and the text encoding of every text
 	// format).
-	CSV fileformat.CSVOptions `yaml:"csv"`
+	CSV fileformat.CSVOptions `yaml:"csv" doc:"CSV reading (and the text encoding of every text format)"`
 	// JSON configures JSON reading.
-	JSON fileformat.JSONOptions `yaml:"json"`
+	JSON fileformat.JSONOptions `yaml:"json" doc:"JSON reading"`
 	// XML configures XML reading.
-	XML fileformat.XMLOptions `yaml:"xml"`
+	XML fileformat.XMLOptions `yaml:"xml" doc:"XML reading"`
 	// XLSX configures workbook reading.
-	XLSX fileformat.XLSXOptions `yaml:"xlsx"`
+	XLSX fileformat.XLSXOptions `yaml:"xlsx" doc:"workbook reading"`
 	// Settle is how long a file's size and mtime must have been stable
 	// before it is read; younger files are waited for.
-	Settle time.Duration `yaml:"settle"`
+	Settle time.Duration `yaml:"settle" doc:"how long a file's size and mtime must have been stable before it is read; younger files are waited for"`
 	// Watch says the daemon (and run --watch) loads files as they land.
-	Watch bool `yaml:"watch"`
+	Watch bool `yaml:"watch" doc:"the daemon (and run --watch) loads files as they land"`
 	// Poll is how often a watched folder is listed, besides file system
 	// events.
-	Poll time.Duration `yaml:"poll"`
+	Poll time.Duration `yaml:"poll" doc:"how often a watched folder is listed, besides file system events"`
 	// Archive is a folder loaded files are moved to once their rows are
 	// checkpointed; empty leaves them in place.
-	Archive string `yaml:"archive"`
+	Archive string `yaml:"archive" doc:"a folder loaded files are moved to once their rows are checkpointed; empty leaves them in place"`
 	// Failed is a folder files that cannot be read are moved to, with a
 	// .error.txt beside them; by default "failed" beside Archive. Without
 	// either such a file stays in place, set aside (see Source).
-	Failed string `yaml:"failed"`
+	Failed string `yaml:"failed" doc:"a folder files that cannot be read are moved to, with a .error.txt beside them; by default \"failed\" beside archive"`
 	// Root is the folder files must lie in, symbolic links resolved; by
 	// default the config's folder (for an absolute Path, Path's folder).
-	Root string `yaml:"root"`
+	Root string `yaml:"root" doc:"the folder files must lie in, symbolic links resolved; by default the config's folder (for an absolute path, its folder)"`
 }
 
 // Position is the files source's resume point: the file being read, its

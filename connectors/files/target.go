@@ -20,22 +20,22 @@ import (
 type TargetConfig struct {
 	// Path is the output file, relative to the config file; a text/template
 	// with {{ .Job }}, {{ .RunID }} and {{ .RunDate }} (YYYY-MM-DD).
-	Path string `yaml:"path"`
+	Path string `yaml:"path" doc:"the output file, relative to the config file; a text/template with {{ .Job }}, {{ .RunID }} and {{ .RunDate }} (YYYY-MM-DD)"`
 	// Format is csv, jsonl, json, xlsx or parquet; by default it follows
 	// Path's extension.
-	Format string `yaml:"format"`
+	Format string `yaml:"format" doc:"csv, jsonl, json, xlsx or parquet; by default it follows the path's extension"`
 	// Compression is Parquet's codec: snappy (default), zstd or none.
-	Compression string `yaml:"compression"`
+	Compression string `yaml:"compression" doc:"Parquet's codec: snappy (default), zstd or none"`
 	// EscapeFormulas (csv) writes text a spreadsheet would run as a
 	// formula (=, +, -, @, tab or CR first, not a number) with a leading
 	// apostrophe, as OWASP advises for CSV meant for spreadsheets. Off by
 	// default: the file is then exactly the data. XLSX needs no escaping:
 	// its text cells are never evaluated.
-	EscapeFormulas bool `yaml:"escape_formulas"`
+	EscapeFormulas bool `yaml:"escape_formulas" doc:"(csv) writes text a spreadsheet would run as a formula (=, +, -, @, tab or CR first, not a number) with a leading apostrophe, as OWASP advises for CSV meant for spreadsheets"`
 	// Root is the folder the file must be written in, symbolic links
 	// resolved: by default the config's folder, as for the files source
 	// (an absolute Path is taken as the choice of its folder).
-	Root string `yaml:"root"`
+	Root string `yaml:"root" doc:"the folder the file must be written in, symbolic links resolved: by default the config's folder (for an absolute path, its folder)"`
 }
 
 // PathData is what a file target's path template is executed with.

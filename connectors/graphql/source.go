@@ -24,9 +24,9 @@ import (
 type Pagination struct {
 	// CursorVariable is the query's variable taking the cursor; default
 	// "after". A query that does not declare it reads one page.
-	CursorVariable string `yaml:"cursor_variable"`
+	CursorVariable string `yaml:"cursor_variable" doc:"the query's variable taking the cursor; default \"after\""`
 	// MaxPages bounds the pages one run reads; default 10,000.
-	MaxPages int `yaml:"max_pages"`
+	MaxPages int `yaml:"max_pages" doc:"bounds the pages one run reads; default 10,000"`
 }
 
 // DefaultMaxPages is the default of pagination.max_pages.
@@ -38,41 +38,41 @@ const DefaultMaxFuture = 24 * time.Hour
 // Incremental reads only what changed since the last run.
 type Incremental struct {
 	// Field is the records' field holding their update time.
-	Field string `yaml:"field,required"`
+	Field string `yaml:"field,required" doc:"the records' field holding their update time"`
 	// Variable is the query's variable the last seen value is sent in.
-	Variable string `yaml:"variable,required"`
+	Variable string `yaml:"variable,required" doc:"the query's variable the last seen value is sent in"`
 	// Start is the value sent on the first run; null when empty.
-	Start string `yaml:"start"`
+	Start string `yaml:"start" doc:"the value sent on the first run; null when empty"`
 	// MaxFuture is how far past now a value may be and still become the
 	// mark; default 24 h.
-	MaxFuture time.Duration `yaml:"max_future"`
+	MaxFuture time.Duration `yaml:"max_future" doc:"how far past now a value may be and still become the mark; default 24 h"`
 }
 
 // Config is the "graphql" source's config.
 type Config struct {
 	// URL is the GraphQL endpoint, absolute.
-	URL              string `yaml:"url,required"`
+	URL              string `yaml:"url,required" doc:"the GraphQL endpoint, absolute"`
 	httpapi.Settings `yaml:",inline"`
 	// Query is the .graphql file holding the query, relative to the
 	// config file.
-	Query string `yaml:"query,required"`
+	Query string `yaml:"query,required" doc:"the .graphql file holding the query, relative to the config file"`
 	// Schema is an SDL file the query and variables are checked against
 	// at load; none when empty (the query's syntax is still checked).
-	Schema string `yaml:"schema"`
+	Schema string `yaml:"schema" doc:"an SDL file the query and variables are checked against at load; none when empty (the query's syntax is still checked)"`
 	// Operation names the operation to run when the file has several.
-	Operation string `yaml:"operation"`
+	Operation string `yaml:"operation" doc:"names the operation to run when the file has several"`
 	// Variables are the query's variables, as typed YAML values.
-	Variables map[string]any `yaml:"variables"`
+	Variables map[string]any `yaml:"variables" doc:"the query's variables, as typed YAML values"`
 	// Records is the dotted path below data of the Relay connection
 	// (its edges { node } or nodes, and its pageInfo).
-	Records     string            `yaml:"records,required"`
-	Fields      map[string]string `yaml:"fields"`
-	Pagination  Pagination        `yaml:"pagination"`
-	Incremental *Incremental      `yaml:"incremental"`
+	Records     string            `yaml:"records,required" doc:"the dotted path below data of the Relay connection (its edges { node } or nodes, and its pageInfo)"`
+	Fields      map[string]string `yaml:"fields" doc:"the node fields to keep, by dotted path, with their types (string, int, float, bool, timestamp, json)"`
+	Pagination  Pagination        `yaml:"pagination" doc:"how the Relay connection is paged: its cursor variable and a bound on pages"`
+	Incremental *Incremental      `yaml:"incremental" doc:"reads only records changed since the last run, through a query variable"`
 	// Partial is what a response with both data and errors does: fail
 	// (the default) fails the page; warn loads the data and logs the
 	// errors.
-	Partial string `yaml:"partial"`
+	Partial string `yaml:"partial" doc:"what a response with both data and errors does: fail (the default) fails the page; warn loads the data and logs the errors"`
 }
 
 func init() {

@@ -30,24 +30,24 @@ type ConnConfig struct {
 // Pagination says how to get the next page.
 type Pagination struct {
 	// Type is none, cursor, next_link, offset or page.
-	Type string `yaml:"type"`
+	Type string `yaml:"type" doc:"none, cursor, next_link, offset or page"`
 	// Param is the query parameter carrying the cursor, offset or page;
 	// default cursor, offset, page.
-	Param string `yaml:"param"`
+	Param string `yaml:"param" doc:"the query parameter carrying the cursor, offset or page; default cursor, offset, page"`
 	// CursorPath is where the next cursor is in the body (cursor).
-	CursorPath string `yaml:"cursor_path"`
+	CursorPath string `yaml:"cursor_path" doc:"where the next cursor is in the body (cursor)"`
 	// NextPath is where the next page's URL is in the body (next_link);
 	// empty means the Link header's rel="next".
-	NextPath string `yaml:"next_path"`
+	NextPath string `yaml:"next_path" doc:"where the next page's URL is in the body (next_link); empty means the Link header's rel=\"next\""`
 	// LimitParam and PageSize ask for pages of that size (offset and page
 	// stop at a short page).
-	LimitParam string `yaml:"limit_param"`
-	PageSize   int    `yaml:"page_size"`
+	LimitParam string `yaml:"limit_param" doc:"the query parameter asking for page_size records per page"`
+	PageSize   int    `yaml:"page_size" doc:"the page size asked for with limit_param; offset and page stop at a short page"`
 	// StartPage is the first page's number (page); default 1.
-	StartPage int `yaml:"start_page"`
+	StartPage int `yaml:"start_page" doc:"the first page's number (page); default 1"`
 	// MaxPages bounds the pages one run reads; default 10,000. A server
 	// with more fails the run (position kept) rather than loop forever.
-	MaxPages int `yaml:"max_pages"`
+	MaxPages int `yaml:"max_pages" doc:"bounds the pages one run reads; default 10,000"`
 }
 
 // DefaultMaxPages is the default of pagination.max_pages.
@@ -60,33 +60,33 @@ const DefaultMaxFuture = 24 * time.Hour
 type Incremental struct {
 	// Field is the records' field holding their update time (or a
 	// growing number).
-	Field string `yaml:"field,required"`
+	Field string `yaml:"field,required" doc:"the records' field holding their update time (or a growing number)"`
 	// Param is the query parameter the last seen value is sent in.
-	Param string `yaml:"param,required"`
+	Param string `yaml:"param,required" doc:"the query parameter the last seen value is sent in"`
 	// Start is the value sent on the first run; none when empty.
-	Start string `yaml:"start"`
+	Start string `yaml:"start" doc:"the value sent on the first run; none when empty"`
 	// MaxFuture is how far past now a timestamp may be and still become
 	// the mark (the value the next run asks from); default 24 h. A later
 	// one (a record dated 9999-12-31) is loaded, but does not move the
 	// mark, and is logged.
-	MaxFuture time.Duration `yaml:"max_future"`
+	MaxFuture time.Duration `yaml:"max_future" doc:"how far past now a timestamp may be and still become the mark (the value the next run asks from); default 24 h"`
 }
 
 // Config is the "http" source's config.
 type Config struct {
 	// URL is absolute, or a path below the connection's base_url.
-	URL              string `yaml:"url,required"`
+	URL              string `yaml:"url,required" doc:"absolute, or a path below the connection's base_url"`
 	httpapi.Settings `yaml:",inline"`
-	Query            map[string]string `yaml:"query"`
+	Query            map[string]string `yaml:"query" doc:"query parameters sent with every request"`
 	// Records is the dotted path of the records array in the body; empty
 	// when the body is the array.
-	Records string `yaml:"records"`
+	Records string `yaml:"records" doc:"the dotted path of the records array in the body; empty when the body is the array"`
 	// Fields gives the record fields to keep and their types (string,
 	// int, float, bool, timestamp, json); by default every field of the
 	// first page, typed from its JSON values.
-	Fields      map[string]string `yaml:"fields"`
-	Pagination  Pagination        `yaml:"pagination"`
-	Incremental *Incremental      `yaml:"incremental"`
+	Fields      map[string]string `yaml:"fields" doc:"the record fields to keep and their types (string, int, float, bool, timestamp, json); by default every field of the first page, typed from its JSON values"`
+	Pagination  Pagination        `yaml:"pagination" doc:"how the next page is found: none, cursor, next_link, offset or page"`
+	Incremental *Incremental      `yaml:"incremental" doc:"reads only records changed since the last run, through a query parameter"`
 }
 
 func init() {

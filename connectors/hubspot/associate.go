@@ -19,20 +19,20 @@ import (
 // value of a field, looked up by a unique property.
 type AssociationConfig struct {
 	// By is the field holding the other record's key (a company's domain).
-	By string `yaml:"by,required"`
+	By string `yaml:"by,required" doc:"the field holding the other record's key (a company's domain)"`
 	// IDProperty is the property the key is looked up by; default domain
 	// for companies and email for contacts.
-	IDProperty string `yaml:"id_property"`
+	IDProperty string `yaml:"id_property" doc:"the property the key is looked up by; default domain for companies and email for contacts"`
 	// Create upserts the other record by id_property when it does not
 	// exist (with that one property); default false: a missing one
 	// quarantines the row.
-	Create bool `yaml:"create"`
+	Create bool `yaml:"create" doc:"upserts the other record by id_property when it does not exist (with that one property); default false: a missing one quarantines the row"`
 	// TypeID is the association type; default HubSpot's unlabeled type for
 	// the pair (contact → company 279, company → contact 280, deal →
 	// contact 3, contact → deal 4, deal → company 341, company → deal 342).
-	TypeID int `yaml:"type_id"`
+	TypeID int `yaml:"type_id" doc:"the association type; default HubSpot's unlabeled type for the pair (contact → company 279, company → contact 280, deal → contact 3, contact → deal 4, deal → company 341, company → deal 342)"`
 	// Category is HUBSPOT_DEFINED (default) or USER_DEFINED (a custom label).
-	Category string `yaml:"category"`
+	Category string `yaml:"category" doc:"HUBSPOT_DEFINED (default) or USER_DEFINED (a custom label)"`
 }
 
 // defaultAssociationTypes are HubSpot's unlabeled association type ids.

@@ -20,19 +20,19 @@ import (
 // repeats nor duplicates notes.
 type NoteConfig struct {
 	// Key is the field identifying the note (a conversation id).
-	Key string `yaml:"key,required"`
+	Key string `yaml:"key,required" doc:"the field identifying the note (a conversation id)"`
 	// Body is the field holding the note's text (hs_note_body); a row
 	// whose body is null or blank gets no note.
-	Body string `yaml:"body,required"`
+	Body string `yaml:"body,required" doc:"the field holding the note's text (hs_note_body); a row whose body is null or blank gets no note"`
 	// Timestamp is the field holding the note's time (hs_timestamp);
 	// default the time it is sent.
-	Timestamp string `yaml:"timestamp"`
+	Timestamp string `yaml:"timestamp" doc:"the field holding the note's time (hs_timestamp); default the time it is sent"`
 	// HTML sends the body as it is; by default it is text, escaped, with
 	// line breaks kept.
-	HTML bool `yaml:"html"`
+	HTML bool `yaml:"html" doc:"sends the body as it is; by default it is text, escaped, with line breaks kept"`
 	// TypeID is the note → record association type; default 202 for
 	// contacts, 190 for companies, 214 for deals, 228 for tickets.
-	TypeID int `yaml:"type_id"`
+	TypeID int `yaml:"type_id" doc:"the note → record association type; default 202 for contacts, 190 for companies, 214 for deals, 228 for tickets"`
 }
 
 var defaultNoteTypes = map[string]int{"contacts": 202, "companies": 190, "deals": 214, "tickets": 228}

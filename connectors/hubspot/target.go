@@ -21,22 +21,22 @@ const MaxBatchInputs = 100
 type TargetConfig struct {
 	// Object is the CRM object type: contacts, companies, deals or a
 	// custom object's type id.
-	Object string `yaml:"object,required"`
+	Object string `yaml:"object,required" doc:"the CRM object type: contacts, companies, deals or a custom object's type id"`
 	// IDProperty is the unique property records are upserted by; default
 	// email for contacts and domain for companies.
-	IDProperty string `yaml:"id_property"`
+	IDProperty string `yaml:"id_property" doc:"the unique property records are upserted by; default email for contacts and domain for companies"`
 	// IDField is the field holding the id value; default the field that
 	// map gives id_property, else the field named like id_property.
-	IDField string `yaml:"id_field"`
+	IDField string `yaml:"id_field" doc:"the field holding the id value; default the field that map gives id_property, else the field named like id_property"`
 	// Map maps HubSpot property names to fields.
-	Map map[string]string `yaml:"map,required"`
+	Map map[string]string `yaml:"map,required" doc:"HubSpot property names to fields"`
 	// BatchSize is the number of inputs per request, at most 100.
-	BatchSize int `yaml:"batch_size"`
+	BatchSize int `yaml:"batch_size" doc:"the number of inputs per request, at most 100"`
 	// Associate links each record to a record of another object type
 	// (the key: companies, contacts, deals), found by a field's value.
-	Associate map[string]AssociationConfig `yaml:"associate"`
+	Associate map[string]AssociationConfig `yaml:"associate" doc:"links each record to a record of another object type (the key: companies, contacts, deals), found by a field's value"`
 	// Note attaches a note (a conversation summary) to each record.
-	Note *NoteConfig `yaml:"note"`
+	Note *NoteConfig `yaml:"note" doc:"attaches a note (a conversation summary) to each record"`
 }
 
 func init() {

@@ -24,10 +24,10 @@ const MaxConnections = 10
 // origin only) and the HTTP bounds of docs/http.md.
 type ConnConfig struct {
 	// Key is the API key: a secret, give it as "${MAILCHIMP_KEY}".
-	Key string `yaml:"key"`
+	Key string `yaml:"key" doc:"the API key, ending in its data centre (-us21)" secret:"true"`
 	// MaxConnections bounds the requests in flight at once, shared by
 	// every target of the connection.
-	MaxConnections   int `yaml:"max_connections"`
+	MaxConnections   int `yaml:"max_connections" doc:"bounds the requests in flight at once, shared by every target of the connection"`
 	httpapi.Settings `yaml:",inline"`
 }
 

@@ -23,44 +23,44 @@ import (
 // TargetConfig is an "audience" target on a mailchimp connection.
 type TargetConfig struct {
 	// List is the audience's id (Audience → Settings → Audience ID).
-	List string `yaml:"list,required"`
+	List string `yaml:"list,required" doc:"the audience's id (Audience → Settings → Audience ID)"`
 	// Email is the field of the member's email address: the member is
 	// found by the MD5 of it in lower case.
-	Email string `yaml:"email,required"`
+	Email string `yaml:"email,required" doc:"the field of the member's email address: the member is found by the MD5 of it in lower case"`
 	// StatusIfNew is the status of a member the audience does not hold
 	// yet: subscribed (the default), pending (Mailchimp sends a
 	// confirmation), unsubscribed, cleaned or transactional. An existing
 	// member's status is left as it is.
-	StatusIfNew string `yaml:"status_if_new"`
+	StatusIfNew string `yaml:"status_if_new" doc:"the status of a member the audience does not hold yet: subscribed (the default), pending (Mailchimp sends a confirmation), unsubscribed, cleaned or transactional"`
 	// Map maps merge tags (FNAME, LNAME, PHONE, ...) to fields; the
 	// lower-case keys status and language set those member fields
 	// instead. Mapping status changes every existing member's status to
 	// the row's, re-subscribing members who unsubscribed: map it only on
 	// purpose (a null status leaves the member's as it is).
-	Map map[string]string `yaml:"map"`
+	Map map[string]string `yaml:"map" doc:"maps merge tags (FNAME, LNAME, PHONE, ...) to fields; the lower-case keys status and language set those member fields instead"`
 	// Tags is a field holding the member's tags (a JSON array, or text
 	// separated by commas): tags added since the last send are added,
 	// tags dropped since are removed; tags set in Mailchimp by hand are
 	// left alone.
-	Tags string `yaml:"tags"`
+	Tags string `yaml:"tags" doc:"a field holding the member's tags (a JSON array, or text separated by commas): tags added since the last send are added, tags dropped since are removed; tags set in Mailchimp by hand are left alone"`
 	// Segment is a tag the target manages: added to every member in the
 	// job's output, removed from members who left it on a full pass
 	// (docs/marketing.md).
-	Segment string `yaml:"segment"`
+	Segment string `yaml:"segment" doc:"a tag the target manages: added to every member in the job's output, removed from members who left it on a full pass (docs/marketing.md)"`
 	// BatchOperationsOver sends a Write's member changes as Mailchimp's
 	// asynchronous batch operations (POST /batches, the results fetched
 	// and matched to the rows) when more than this many members have
 	// something to send; fewer go one request each, max_connections at a
 	// time. Default DefaultBatchOperationsOver; negative never.
-	BatchOperationsOver int `yaml:"batch_operations_over"`
+	BatchOperationsOver int `yaml:"batch_operations_over" doc:"above this many members to send in one batch of rows, send them as one POST /batches (results fetched and matched to the rows by operation id); 0 for the default, 500; negative never"`
 	// BatchPollInterval is the wait between two looks at a submitted
 	// batch's status; default 5 s.
-	BatchPollInterval time.Duration `yaml:"batch_poll_interval"`
+	BatchPollInterval time.Duration `yaml:"batch_poll_interval" doc:"the wait between two looks at a submitted batch's status; 0 for the default, 5s"`
 	// BatchTimeout bounds the wait for a submitted batch to finish
 	// (default 30 minutes); beyond it the run stops with its position
 	// kept, and the next run fetches the results of the batch it already
 	// submitted.
-	BatchTimeout time.Duration `yaml:"batch_timeout"`
+	BatchTimeout time.Duration `yaml:"batch_timeout" doc:"how long to wait for a submitted batch to finish (0 for the default, 30m); past it the run stops with its position kept and the next run fetches that batch's results instead of submitting it again"`
 }
 
 func init() {

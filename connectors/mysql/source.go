@@ -16,7 +16,7 @@ type SourceConfig struct {
 	sqlconn.SourceConfig `yaml:",inline"`
 	// Database is the database the table (or the query's tables) are
 	// found in; default the DSN's.
-	Database string `yaml:"database"`
+	Database string `yaml:"database" doc:"the database the table (or the query's tables) are found in; default the DSN's"`
 }
 
 func init() {

@@ -20,7 +20,7 @@ import (
 type TargetConfig struct {
 	sqlconn.TargetConfig `yaml:",inline"`
 	// Database holds the table, created when missing; default the DSN's.
-	Database string `yaml:"database"`
+	Database string `yaml:"database" doc:"the database holding the table, created when missing; default the DSN's"`
 }
 
 func init() {

@@ -19,22 +19,22 @@ import (
 type ConnConfig struct {
 	// URL is the server, or a comma-separated list of servers
 	// (nats://host:4222, tls://host:4222).
-	URL string `yaml:"url,required"`
+	URL string `yaml:"url,required" doc:"the server, or a comma-separated list of servers (nats://host:4222, tls://host:4222)"`
 	// User and Password, or Token, or CredsFile (a .creds file holding a
 	// JWT and an NKey seed) authenticate; take them from ${VAR}s.
-	User      string `yaml:"user"`
-	Password  string `yaml:"password"`
-	Token     string `yaml:"token"`
-	CredsFile string `yaml:"creds_file"`
+	User      string `yaml:"user" doc:"a user name; with password"`
+	Password  string `yaml:"password" doc:"the user's password" secret:"true"`
+	Token     string `yaml:"token" doc:"an auth token, instead of user and password" secret:"true"`
+	CredsFile string `yaml:"creds_file" doc:"a .creds file holding a JWT and an NKey seed, instead of user or token"`
 	// TLS options; any of them turns TLS on.
-	TLS brokerconn.TLS `yaml:"tls"`
+	TLS brokerconn.TLS `yaml:"tls" doc:"TLS options; any of them turns TLS on"`
 	// ConnectTimeout bounds one attempt to connect; default 5s.
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout" doc:"bounds one attempt to connect; default 5s"`
 	// ConnectAttempts is how many times a run tries to connect before it
 	// fails, waiting the shared backoff between tries; default 3.
-	ConnectAttempts int `yaml:"connect_attempts"`
+	ConnectAttempts int `yaml:"connect_attempts" doc:"how many times a run tries to connect before it fails, waiting the shared backoff between tries; default 3"`
 	// Timeout bounds each JetStream API request and publish ack; default 10s.
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout time.Duration `yaml:"timeout" doc:"bounds each JetStream API request and publish ack; default 10s"`
 }
 
 func init() {

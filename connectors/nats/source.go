@@ -18,21 +18,21 @@ import (
 // SourceConfig is the "nats" source's config.
 type SourceConfig struct {
 	// Stream is the JetStream stream to read.
-	Stream string `yaml:"stream,required"`
+	Stream string `yaml:"stream,required" doc:"the JetStream stream to read"`
 	// Consumer is the durable consumer's name; default "nightjar-<job>".
-	Consumer string `yaml:"consumer"`
+	Consumer string `yaml:"consumer" doc:"the durable consumer's name; default \"nightjar-<job>\""`
 	// Subjects filter the stream's subjects; default all of them.
-	Subjects []string `yaml:"subjects"`
+	Subjects []string `yaml:"subjects" doc:"filter the stream's subjects; default all of them"`
 	// AckWait is the consumer's ack wait when the source creates it;
 	// default 30s. The source tells the server every third of it that the
 	// messages it holds are in progress.
-	AckWait time.Duration `yaml:"ack_wait"`
+	AckWait time.Duration `yaml:"ack_wait" doc:"the consumer's ack wait when the source creates it; default 30s"`
 	// FetchWait is how long a fetch waits for messages before the batch is
 	// cut short; a fetch that finds none ends the run. Default 1s.
-	FetchWait time.Duration `yaml:"fetch_wait"`
+	FetchWait time.Duration `yaml:"fetch_wait" doc:"how long a fetch waits for messages before the batch is cut short; a fetch that finds none ends the run"`
 	// DeliverNew, on a first run (no position), starts at the messages
 	// published from then on instead of the stream's first message.
-	DeliverNew       bool `yaml:"deliver_new"`
+	DeliverNew       bool `yaml:"deliver_new" doc:"on a first run (no position), starts at the messages published from then on instead of the stream's first message"`
 	msgdecode.Config `yaml:",inline"`
 }
 

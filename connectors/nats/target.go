@@ -15,13 +15,13 @@ import (
 // TargetConfig is the "nats" target's config.
 type TargetConfig struct {
 	// Subject is where records are published; a stream must capture it.
-	Subject string `yaml:"subject,required"`
+	Subject string `yaml:"subject,required" doc:"where records are published; a stream must capture it"`
 	// Per is "record" (the default: one message per record, its JSON
 	// object) or "batch" (one message per batch, its records as JSON
 	// Lines).
-	Per string `yaml:"per"`
+	Per string `yaml:"per" doc:"\"record\" (the default: one message per record, its JSON object) or \"batch\" (one message per batch, its records as JSON Lines)"`
 	// MaxInFlight bounds the publishes awaiting their ack; default 256.
-	MaxInFlight int `yaml:"max_in_flight"`
+	MaxInFlight int `yaml:"max_in_flight" doc:"bounds the publishes awaiting their ack; default 256"`
 }
 
 func init() {

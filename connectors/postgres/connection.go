@@ -20,16 +20,16 @@ import (
 type ConnConfig struct {
 	// DSN is a PostgreSQL URL or key=value string (libpq's syntax), usually
 	// from the environment: dsn: "${WAREHOUSE_DSN}".
-	DSN string `yaml:"dsn"`
+	DSN string `yaml:"dsn" doc:"a PostgreSQL URL or key=value string (libpq's syntax), usually from the environment" secret:"true"`
 	// StatementTimeout cancels a statement running longer (the server's
 	// statement_timeout); 0 leaves the server's setting.
-	StatementTimeout time.Duration `yaml:"statement_timeout"`
+	StatementTimeout time.Duration `yaml:"statement_timeout" doc:"cancels a statement running longer (the server's statement_timeout); 0 leaves the server's setting"`
 	// MaxConns caps the connections a source or target opens; default 4.
-	MaxConns int `yaml:"max_conns"`
+	MaxConns int `yaml:"max_conns" doc:"caps the connections a source or target opens; default 4"`
 	// ConnectTimeout bounds connecting, handshake included: a server that
 	// accepts and never answers fails the run instead of hanging it.
 	// Default 10s (sqlconn.DefaultConnectTimeout), or the DSN's own.
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout" doc:"bounds connecting, handshake included: a server that accepts and never answers fails the run instead of hanging it"`
 }
 
 func init() {

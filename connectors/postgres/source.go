@@ -16,7 +16,7 @@ type SourceConfig struct {
 	sqlconn.SourceConfig `yaml:",inline"`
 	// SchemaName is the schema the table (or the query's tables) are found
 	// in; default the connection's search_path.
-	SchemaName string `yaml:"schema_name"`
+	SchemaName string `yaml:"schema_name" doc:"the schema the table (or the query's tables) are found in; default the connection's search_path"`
 }
 
 func init() {

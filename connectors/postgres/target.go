@@ -23,7 +23,7 @@ type TargetConfig struct {
 	sqlconn.TargetConfig `yaml:",inline"`
 	// SchemaName is the schema holding the table, created when missing;
 	// default the connection's search_path (usually public).
-	SchemaName string `yaml:"schema_name"`
+	SchemaName string `yaml:"schema_name" doc:"the schema holding the table, created when missing; default the connection's search_path (usually public)"`
 }
 
 func init() {

@@ -19,14 +19,14 @@ import (
 type ConnConfig struct {
 	// URL is amqp://user:password@host:5672/vhost (amqps:// for TLS); take
 	// the password from a ${VAR}.
-	URL string `yaml:"url,required"`
+	URL string `yaml:"url,required" doc:"amqp://user:password@host:5672/vhost (amqps:// for TLS); take the password from a ${VAR}" secret:"true"`
 	// TLS options; any of them turns TLS on (with an amqps:// URL).
-	TLS brokerconn.TLS `yaml:"tls"`
+	TLS brokerconn.TLS `yaml:"tls" doc:"TLS options; any of them turns TLS on (with an amqps:// URL)"`
 	// ConnectTimeout bounds one attempt to connect; default 5s.
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout" doc:"bounds one attempt to connect; default 5s"`
 	// ConnectAttempts is how many times a run tries to connect before it
 	// fails, waiting the shared backoff between tries; default 3.
-	ConnectAttempts int `yaml:"connect_attempts"`
+	ConnectAttempts int `yaml:"connect_attempts" doc:"how many times a run tries to connect before it fails, waiting the shared backoff between tries; default 3"`
 }
 
 func init() {

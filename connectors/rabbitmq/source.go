@@ -21,16 +21,16 @@ import (
 // SourceConfig is the "amqp" source's config.
 type SourceConfig struct {
 	// Queue is the queue to consume; it must exist.
-	Queue string `yaml:"queue,required"`
+	Queue string `yaml:"queue,required" doc:"the queue to consume; it must exist"`
 	// Prefetch bounds the messages delivered and not yet acked; default
 	// four batches. It must cover what the job holds before a checkpoint
 	// (a table target's commit_rows): the source waits for acks when it is
 	// reached.
-	Prefetch int `yaml:"prefetch"`
+	Prefetch int `yaml:"prefetch" doc:"bounds the messages delivered and not yet acked; default four batches"`
 	// FetchWait is how long the source waits for the next message before
 	// the batch is cut short; a wait that finds none ends the run.
 	// Default 1s.
-	FetchWait        time.Duration `yaml:"fetch_wait"`
+	FetchWait        time.Duration `yaml:"fetch_wait" doc:"how long the source waits for the next message before the batch is cut short; a wait that finds none ends the run"`
 	msgdecode.Config `yaml:",inline"`
 }
 

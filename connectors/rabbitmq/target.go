@@ -15,12 +15,12 @@ import (
 type TargetConfig struct {
 	// Exchange is where records are published; empty is the default
 	// exchange, which routes by queue name.
-	Exchange string `yaml:"exchange"`
+	Exchange string `yaml:"exchange" doc:"where records are published; empty is the default exchange, which routes by queue name"`
 	// RoutingKey is each message's routing key (the queue's name on the
 	// default exchange).
-	RoutingKey string `yaml:"routing_key,required"`
+	RoutingKey string `yaml:"routing_key,required" doc:"each message's routing key (the queue's name on the default exchange)"`
 	// MaxInFlight bounds the publishes awaiting their confirm; default 256.
-	MaxInFlight int `yaml:"max_in_flight"`
+	MaxInFlight int `yaml:"max_in_flight" doc:"bounds the publishes awaiting their confirm; default 256"`
 }
 
 func init() {

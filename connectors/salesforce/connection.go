@@ -17,8 +17,8 @@ import (
 // token (an access token) or oauth2, rate_limit (default 25 requests per
 // second), timeout, max_retries, max_wait.
 type ConnConfig struct {
-	InstanceURL      string `yaml:"instance_url"`
-	APIVersion       string `yaml:"api_version"`
+	InstanceURL      string `yaml:"instance_url" doc:"the org's URL, https://MYDOMAIN.my.salesforce.com; credentials go to this origin only"`
+	APIVersion       string `yaml:"api_version" doc:"the REST API version, e.g. v62.0"`
 	httpapi.Settings `yaml:",inline"`
 }
 

@@ -20,24 +20,24 @@ const MaxCollection = 200
 // TargetConfig is a "crm" target on a salesforce connection.
 type TargetConfig struct {
 	// Object is the sObject type: Lead, Contact, Account, My_Object__c.
-	Object string `yaml:"object,required"`
+	Object string `yaml:"object,required" doc:"the sObject type: Lead, Contact, Account, My_Object__c"`
 	// ExternalID is the external-id field records are upserted by.
-	ExternalID string `yaml:"external_id,required"`
+	ExternalID string `yaml:"external_id,required" doc:"the external-id field records are upserted by"`
 	// IDField is the batch field holding the external id; default the
 	// field map gives external_id, else the field named like it.
-	IDField string `yaml:"id_field"`
+	IDField string `yaml:"id_field" doc:"the batch field holding the external id; default the field map gives external_id, else the field named like it"`
 	// Map maps Salesforce field names to batch fields.
-	Map map[string]string `yaml:"map,required"`
+	Map map[string]string `yaml:"map,required" doc:"Salesforce field names to batch fields"`
 	// BatchSize is the records per request, at most 200.
-	BatchSize int `yaml:"batch_size"`
+	BatchSize int `yaml:"batch_size" doc:"the records per request, at most 200"`
 	// BulkThreshold is the changed-record count of one batch from which a
 	// Bulk API 2.0 ingest job is used; default 2000, -1 never.
-	BulkThreshold int `yaml:"bulk_threshold"`
+	BulkThreshold int `yaml:"bulk_threshold" doc:"the changed-record count of one batch from which a Bulk API 2.0 ingest job is used; default 2000, -1 never"`
 	// BulkPollMax is the longest wait between two polls of a bulk job;
 	// default 30s (the first wait is 1 s, doubling).
-	BulkPollMax time.Duration `yaml:"bulk_poll_max"`
+	BulkPollMax time.Duration `yaml:"bulk_poll_max" doc:"the longest wait between two polls of a bulk job; default 30s (the first wait is 1 s, doubling)"`
 	// BulkTimeout bounds the wait for a bulk job to end; default 1h.
-	BulkTimeout time.Duration `yaml:"bulk_timeout"`
+	BulkTimeout time.Duration `yaml:"bulk_timeout" doc:"bounds the wait for a bulk job to end; default 1h"`
 }
 
 func init() {

@@ -54,39 +54,39 @@ type Incremental struct {
 	// Overlap is how far before the last mark a run asks from, for
 	// records whose update landed late; records already loaded at the
 	// same updatedAt are skipped. Default 10 minutes.
-	Overlap time.Duration `yaml:"overlap"`
+	Overlap time.Duration `yaml:"overlap" doc:"how far before the last mark a run asks from, for records whose update landed late; records already loaded at the same updatedAt are skipped"`
 	// Start is the updated_at of the first run; everything when empty.
-	Start string `yaml:"start"`
+	Start string `yaml:"start" doc:"the updated_at of the first run; everything when empty"`
 }
 
 // Config is the "shopify" source's config.
 type Config struct {
 	// Shop is the shop's name (mystore, or mystore.myshopify.com); the
 	// API is at https://SHOP.myshopify.com unless base_url says otherwise.
-	Shop             string `yaml:"shop"`
+	Shop             string `yaml:"shop" doc:"the shop's name (mystore, or mystore.myshopify.com); the API is at https://SHOP.myshopify.com unless base_url says otherwise"`
 	httpapi.Settings `yaml:",inline"`
 	// AccessToken is the Admin API access token (X-Shopify-Access-Token).
-	AccessToken string `yaml:"access_token,required"`
+	AccessToken string `yaml:"access_token,required" doc:"the Admin API access token (X-Shopify-Access-Token)" secret:"true"`
 	// APIVersion is the Admin API version; default 2025-01.
-	APIVersion string `yaml:"api_version"`
+	APIVersion string `yaml:"api_version" doc:"the Admin API version; default 2025-01"`
 	// Resource is orders, customers or products.
-	Resource    string            `yaml:"resource,required"`
-	Fields      map[string]string `yaml:"fields"`
-	Incremental *Incremental      `yaml:"incremental"`
+	Resource    string            `yaml:"resource,required" doc:"orders, customers or products"`
+	Fields      map[string]string `yaml:"fields" doc:"the record fields to keep, with their types (string, int, float, bool, timestamp, json); by default the resource's standard fields"`
+	Incremental *Incremental      `yaml:"incremental" doc:"reads only records updated since the last run (by updatedAt)"`
 	// OnRunning is what a run does when a bulk query is already running
 	// in the shop for this app (Shopify runs one at a time): wait (the
 	// default, for at most running_wait) or refuse.
-	OnRunning   string        `yaml:"on_running"`
-	RunningWait time.Duration `yaml:"running_wait"`
+	OnRunning   string        `yaml:"on_running" doc:"what a run does when a bulk query is already running in the shop for this app (Shopify runs one at a time): wait (the default, for at most running_wait) or refuse"`
+	RunningWait time.Duration `yaml:"running_wait" doc:"how long on_running: wait waits for another bulk query to finish"`
 	// PollInterval is the time between polls of the operation; default 5 s.
-	PollInterval time.Duration `yaml:"poll_interval"`
+	PollInterval time.Duration `yaml:"poll_interval" doc:"the time between polls of the operation; default 5 s"`
 	// BulkTimeout bounds the wait for our operation to complete; default 1 h.
-	BulkTimeout time.Duration `yaml:"bulk_timeout"`
+	BulkTimeout time.Duration `yaml:"bulk_timeout" doc:"bounds the wait for our operation to complete; default 1 h"`
 	// MaxResult bounds the JSONL result's size in bytes; default 10 GiB.
-	MaxResult int64 `yaml:"max_result"`
+	MaxResult int64 `yaml:"max_result" doc:"bounds the JSONL result's size in bytes; default 10 GiB"`
 	// Schema is the Admin API schema as SDL: when given, every query the
 	// source sends is checked against it at load.
-	Schema string `yaml:"schema"`
+	Schema string `yaml:"schema" doc:"the Admin API schema as SDL: when given, every query the source sends is checked against it at load"`
 }
 
 func init() {

@@ -18,11 +18,11 @@ import (
 // max_retries, max_wait, max_body, cross_origin) and the records per
 // request.
 type Config struct {
-	URL              string `yaml:"url,required"`
+	URL              string `yaml:"url,required" doc:"the URL each batch is POSTed to"`
 	httpapi.Settings `yaml:",inline"`
 	// BatchSize is the records per request; default 500. Each request of
 	// a batch has its own key: "<batch key>-<part>".
-	BatchSize int `yaml:"batch_size"`
+	BatchSize int `yaml:"batch_size" doc:"the records per request; default 500"`
 }
 
 func init() {

@@ -22,10 +22,10 @@ import (
 // it to 400 or 700 on Professional or Enterprise; the X-Rate-Limit headers
 // lower it when they say less) and the HTTP bounds of docs/http.md.
 type ConnConfig struct {
-	Subdomain string `yaml:"subdomain"`
-	Email     string `yaml:"email"`
+	Subdomain string `yaml:"subdomain" doc:"the account's subdomain: SUBDOMAIN.zendesk.com"`
+	Email     string `yaml:"email" doc:"the agent's email, for API-token auth (sent as email/token)"`
 	// APIToken is the agent's API token: a secret, give it as "${VAR}".
-	APIToken         string `yaml:"api_token"`
+	APIToken         string `yaml:"api_token" doc:"the agent's API token" secret:"true"`
 	httpapi.Settings `yaml:",inline"`
 }
 

@@ -15,46 +15,46 @@ import (
 // TargetConfig is a "helpdesk" target on a zendesk connection.
 type TargetConfig struct {
 	// Object is tickets or users.
-	Object string `yaml:"object,required"`
+	Object string `yaml:"object,required" doc:"tickets or users"`
 	// Key (tickets) is the field identifying a ticket: a handed-off
 	// conversation's id. It is the ticket's external_id.
-	Key string `yaml:"key"`
+	Key string `yaml:"key" doc:"(tickets) the field identifying a ticket: a handed-off conversation's id"`
 	// Comment (tickets) makes each row a message added once as a comment.
-	Comment *CommentConfig `yaml:"comment"`
+	Comment *CommentConfig `yaml:"comment" doc:"(tickets) makes each row a message added once as a comment"`
 	// Requester (tickets) names the fields of the requester's email and
 	// name, used when the ticket is made.
-	Requester *RequesterConfig `yaml:"requester"`
+	Requester *RequesterConfig `yaml:"requester" doc:"(tickets) the fields of the requester's email and name, used when the ticket is made"`
 	// Map maps Zendesk fields to batch fields: for tickets subject,
 	// status, priority, type and tags (the ticket's fields, from the last
 	// row of its key); for users any user field (email, name,
 	// external_id, phone, role, ...).
-	Map map[string]string `yaml:"map"`
+	Map map[string]string `yaml:"map" doc:"maps Zendesk fields to batch fields: for tickets subject, status, priority, type and tags (the ticket's fields, from the last row of its key); for users any user field (email, name, external_id, phone, role, ...)"`
 	// BatchSize (users) is the users per create_or_update_many call, at
 	// most 100.
-	BatchSize int `yaml:"batch_size"`
+	BatchSize int `yaml:"batch_size" doc:"(users) the users per create_or_update_many call, at most 100"`
 	// PollInterval (users) is the wait between polls of a job; default 1s.
-	PollInterval time.Duration `yaml:"poll_interval"`
+	PollInterval time.Duration `yaml:"poll_interval" doc:"(users) the wait between polls of a job; default 1s"`
 	// JobTimeout (users) bounds the wait for one job; default 10m.
-	JobTimeout time.Duration `yaml:"job_timeout"`
+	JobTimeout time.Duration `yaml:"job_timeout" doc:"(users) bounds the wait for one job; default 10m"`
 }
 
 // CommentConfig is the `comment` key of a tickets target.
 type CommentConfig struct {
 	// Key is the field identifying a message within its conversation: a
 	// message is added as a comment once.
-	Key string `yaml:"key,required"`
+	Key string `yaml:"key,required" doc:"the field identifying a message within its conversation: a message is added as a comment once"`
 	// Body is the field of the message's text; a row whose body is null
 	// or blank adds no comment.
-	Body string `yaml:"body,required"`
+	Body string `yaml:"body,required" doc:"the field of the message's text; a row whose body is null or blank adds no comment"`
 	// Public makes comments public replies (emailed to the requester);
 	// default false: internal notes.
-	Public bool `yaml:"public"`
+	Public bool `yaml:"public" doc:"makes comments public replies (emailed to the requester); default false: internal notes"`
 }
 
 // RequesterConfig is the `requester` key of a tickets target.
 type RequesterConfig struct {
-	Email string `yaml:"email,required"`
-	Name  string `yaml:"name"`
+	Email string `yaml:"email,required" doc:"the field holding the requester's email"`
+	Name  string `yaml:"name" doc:"the field holding the requester's name"`
 }
 
 // MaxUsersPerCall is the most users create_or_update_many takes.

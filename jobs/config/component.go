@@ -16,6 +16,7 @@ import (
 // enough to decode a fresh config and call the registered constructor.
 type component struct {
 	label string   // path for messages: "jobs.leads.steps[1].trim"
+	kind  string   // what it is, for hints: "target table/sqlite"
 	name  string   // the name the component reports: "step 2 trim" (1-based, as users count)
 	node  ast.Node // the node that FieldError paths start from
 	// entries are the keys to decode, "type" and "connection" removed;
@@ -47,6 +48,8 @@ func (d *decoder) componentConfig(c *component) (any, bool) {
 		return nil, len(d.errs) == before
 	}
 	cfg := c.config()
+	d.within, d.withinPath = c.kind, c.label
+	defer func() { d.within, d.withinPath = "", "" }()
 	rv := reflect.ValueOf(cfg)
 	if !rv.IsValid() || rv.Kind() != reflect.Pointer || rv.IsNil() {
 		d.errAt(c.blame, "", "%s: the registered config is %T, not a pointer (a bug in the component)", c.label, cfg)

@@ -314,7 +314,7 @@ func (l *loader) connection(e entry) {
 	// components that name it, even if its own keys have problems (those
 	// are reported, and the load fails anyway).
 	delete(l.broken, e.key)
-	c := &component{label: path, node: e.value, entries: rest, blame: e.keyTok, config: spec.Config}
+	c := &component{label: path, kind: "connection " + typ, node: e.value, entries: rest, blame: e.keyTok, config: spec.Config}
 	cfg, ok := d.componentConfig(c)
 	conn := &etl.Connection{Name: e.key, Type: typ, Config: cfg}
 	l.cfg.Connections[e.key] = conn
@@ -537,6 +537,7 @@ func (l *loader) bound(role string, node ast.Node, es []entry, path string, blam
 	config, build, _ := lookup(key)
 	return &component{
 		label:   path,
+		kind:    role + " " + key,
 		name:    name,
 		node:    node,
 		entries: rest,
@@ -587,8 +588,8 @@ func takesConnection(config func() any) bool {
 	if t == nil || t.Kind() != reflect.Struct {
 		return false
 	}
-	for _, f := range structFields(t) {
-		if f.name == "connection" {
+	for _, f := range etl.ConfigKeys(t) {
+		if f.Name == "connection" {
 			return true
 		}
 	}
@@ -671,6 +672,7 @@ func (l *loader) steps(js *JobSpec, node ast.Node, path string) {
 		}
 		js.steps = append(js.steps, &component{
 			label:  joinPath(itemPath, kind),
+			kind:   "step " + kind,
 			name:   fmt.Sprintf("step %d %s", i+1, kind), // 1-based, as `preview --step N` takes it
 			node:   value,
 			isStep: true,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,9 @@ type decoder struct {
 	anchors  map[string]ast.Node           // read-only once the file is loaded
 	secrets  []string
 	depth    int
+	// within names the component whose config is being decoded ("target
+	// table/sqlite") and withinPath its path, for unknown-key hints.
+	within, withinPath string
 }
 
 // fork returns a decoder over the same file with no errors yet, for a
@@ -540,55 +544,6 @@ func (d *decoder) decodeMap(es []entry, rv reflect.Value, path string) {
 	rv.Set(m)
 }
 
-// field is a struct field as seen from YAML.
-type field struct {
-	name     string
-	index    []int
-	required bool
-}
-
-// structFields lists the YAML keys of a struct type, flattening inline and
-// untagged embedded structs. Naming follows goccy/go-yaml: the yaml tag,
-// else the json tag, else the lower-cased field name.
-func structFields(t reflect.Type) []field {
-	var out []field
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag, ok := f.Tag.Lookup("yaml")
-		if !ok {
-			tag = f.Tag.Get("json")
-		}
-		if tag == "-" || (!f.IsExported() && !f.Anonymous) {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		inline := strings.Contains(","+opts+",", ",inline,")
-		ft := f.Type
-		if ft.Kind() == reflect.Pointer {
-			ft = ft.Elem()
-		}
-		if ft.Kind() == reflect.Struct && (inline || (f.Anonymous && name == "")) {
-			for _, sub := range structFields(ft) {
-				sub.index = append([]int{i}, sub.index...)
-				out = append(out, sub)
-			}
-			continue
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		out = append(out, field{
-			name:     name,
-			index:    []int{i},
-			required: strings.Contains(","+opts+",", ",required,"),
-		})
-	}
-	return out
-}
-
 // fieldByIndex is reflect.Value.FieldByIndex allocating nil embedded
 // pointers on the way.
 func fieldByIndex(v reflect.Value, index []int) reflect.Value {
@@ -605,38 +560,68 @@ func fieldByIndex(v reflect.Value, index []int) reflect.Value {
 }
 
 func (d *decoder) decodeStruct(es []entry, rv reflect.Value, path string, blame *token.Token) {
-	fields := structFields(rv.Type())
-	byName := make(map[string]field, len(fields))
-	names := make([]string, 0, len(fields))
+	fields := etl.ConfigKeys(rv.Type())
+	byName := make(map[string]etl.ConfigKey, len(fields))
 	for _, f := range fields {
-		byName[f.name] = f
-		names = append(names, f.name)
+		byName[f.Name] = f
 	}
 	present := make(map[string]bool, len(es))
 	for _, e := range es {
 		f, ok := byName[e.key]
 		if !ok {
-			d.unknownKey(e, path, names)
+			d.unknownKey(e, path, fields)
 			continue
 		}
 		if !isNull(d.resolve(e.value)) {
 			present[e.key] = true
 		}
-		d.decode(e.value, fieldByIndex(rv, f.index), joinPath(path, e.key), e.keyTok)
+		d.decode(e.value, fieldByIndex(rv, f.Index), joinPath(path, e.key), e.keyTok)
 	}
 	for _, f := range fields {
-		if f.required && !present[f.name] {
-			d.errAt(blame, "", "%smissing key %s", prefix(path), f.name)
+		if f.Required && !present[f.Name] {
+			d.errAt(blame, "", "%smissing key %s", prefix(path), f.Name)
 		}
 	}
 }
 
-func (d *decoder) unknownKey(e entry, path string, known []string) {
+// unknownKey reports a key the struct does not decode. In a component's
+// config the hint lists the struct's keys, after the closest one and its
+// description when one is close: the same doc tags the reference docs
+// under docs/reference print.
+func (d *decoder) unknownKey(e entry, path string, fields []etl.ConfigKey) {
 	where := ""
 	if path != "" {
 		where = " in " + path
 	}
-	d.errAt(e.keyTok, choiceHint(e.key, known, "known keys", "no keys are allowed here"), "unknown key %s%s", e.key, where)
+	if len(fields) == 0 {
+		d.errAt(e.keyTok, "no keys are allowed here", "unknown key %s%s", e.key, where)
+		return
+	}
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = f.Name
+	}
+	if d.within == "" { // the config's own sections
+		d.errAt(e.keyTok, choiceHint(e.key, names, "known keys", ""), "unknown key %s%s", e.key, where)
+		return
+	}
+	hint := ""
+	if s := suggest(e.key, names); s != "" {
+		hint = "did you mean " + s
+		for _, f := range fields {
+			if doc := f.Field.Tag.Get("doc"); f.Name == s && doc != "" {
+				first, _, _ := strings.Cut(doc, "; ") // its first clause
+				hint += " (" + truncate(first) + ")"
+			}
+		}
+		hint += "? "
+	}
+	what := "keys"
+	if path == d.withinPath {
+		what = "keys of " + d.within
+	}
+	sort.Strings(names)
+	d.errAt(e.keyTok, hint+what+": "+strings.Join(names, ", "), "unknown key %s%s", e.key, where)
 }
 
 func truncate(s string) string {

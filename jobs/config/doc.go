@@ -7,9 +7,12 @@
 // column. A loaded Config builds fresh etl.Job values for the runner.
 //
 // Decoding rules, shared by every section and every component config:
-//   - unknown keys are errors, with "did you mean" hints;
+//   - unknown keys are errors, with "did you mean" hints; in a component's
+//     config the hint also gives the closest key's doc tag and lists the
+//     component's keys, as docs/reference does;
 //   - struct fields are named by their yaml tag (or json tag, or the
-//     lower-cased field name, as goccy/go-yaml does); the tag option
+//     lower-cased field name, as goccy/go-yaml does; etl.ConfigKeys, which
+//     the reference docs read too); the tag option
 //     ",required" makes a key mandatory (a null value counts as missing);
 //     ",inline" and untagged embedded structs are flattened;
 //   - a null value keeps the field's default;

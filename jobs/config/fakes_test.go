@@ -65,7 +65,7 @@ type fileTargetConfig struct {
 
 type tableConfig struct {
 	Table string   `yaml:"table,required"`
-	Mode  string   `yaml:"mode"`
+	Mode  string   `yaml:"mode" doc:"append, replace or merge"`
 	Key   []string `yaml:"key"`
 }
 

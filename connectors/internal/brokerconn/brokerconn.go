@@ -21,15 +21,15 @@ import (
 type TLS struct {
 	// CAFile is a PEM bundle of the authorities to trust instead of the
 	// system's.
-	CAFile string `yaml:"ca_file"`
+	CAFile string `yaml:"ca_file" doc:"a PEM bundle of the authorities to trust instead of the system's"`
 	// CertFile and KeyFile are a client certificate and its key (mutual
 	// TLS).
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	CertFile string `yaml:"cert_file" doc:"a client certificate (mutual TLS), with key_file"`
+	KeyFile  string `yaml:"key_file" doc:"the client certificate's key"`
 	// ServerName overrides the name the server's certificate must carry.
-	ServerName string `yaml:"server_name"`
+	ServerName string `yaml:"server_name" doc:"overrides the name the server's certificate must carry"`
 	// InsecureSkipVerify accepts any server certificate; for tests only.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify" doc:"accepts any server certificate; for tests only"`
 }
 
 // Enabled reports whether any TLS option is set.

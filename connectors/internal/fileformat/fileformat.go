@@ -41,25 +41,25 @@ type CSVOptions struct {
 	// Delimiter is one character: ",", ";", "|", "\t" (or "tab"), or
 	// "auto" (the default) to pick the most frequent of those on the first
 	// line, "," when none occurs or two are as frequent.
-	Delimiter string `yaml:"delimiter"`
+	Delimiter string `yaml:"delimiter" doc:"one character: \",\", \";\", \"|\", \"\\t\" (or \"tab\"), or \"auto\" (the default) to pick the most frequent of those on the first line, \",\" when none occurs or two are as frequent"`
 	// Header says the first record names the fields; without it fields
 	// are named col_1, col_2, ...
-	Header bool `yaml:"header"`
+	Header bool `yaml:"header" doc:"the first record names the fields; without it fields are named col_1, col_2, ..."`
 	// Encoding is the text encoding: "auto" (a BOM says UTF-8 or UTF-16
 	// LE/BE; otherwise UTF-8 when the bytes are valid UTF-8, else
 	// Windows-1252), "utf-8", "utf-16le", "utf-16be" or "windows-1252".
 	// The files source applies it to every text format.
-	Encoding string `yaml:"encoding"`
+	Encoding string `yaml:"encoding" doc:"the text encoding: \"auto\" (a BOM says UTF-8 or UTF-16 LE/BE; otherwise UTF-8 when the bytes are valid UTF-8, else Windows-1252), \"utf-8\", \"utf-16le\", \"utf-16be\" or \"windows-1252\""`
 	// MaxFieldSize bounds one field, in bytes (default MaxFieldSize, 16
 	// MiB); a longer field fails the file naming its line and field.
-	MaxFieldSize Limit `yaml:"max_field_size"`
+	MaxFieldSize Limit `yaml:"max_field_size" doc:"bounds one field, in bytes (default 16 MiB); a longer field fails the file naming its line and field"`
 	// MaxColumns bounds the fields of one record (default
 	// DefaultMaxColumns); a wider record is rejected naming its line.
-	MaxColumns Limit `yaml:"max_columns"`
+	MaxColumns Limit `yaml:"max_columns" doc:"bounds the fields of one record (default 16,384); a wider record is rejected naming its line"`
 	// MaxRecordSize bounds one record's text, in bytes (default
 	// DefaultMaxRecordSize, 64 MiB); a longer record fails the file naming
 	// its line.
-	MaxRecordSize Limit `yaml:"max_record_size"`
+	MaxRecordSize Limit `yaml:"max_record_size" doc:"bounds one record's text, in bytes (default 64 MiB); a longer record fails the file naming its line"`
 }
 
 // Limits returns the CSV bounds with defaults applied, or an error naming
@@ -83,11 +83,11 @@ var Encodings = []string{"auto", "utf-8", "utf-16le", "utf-16be", "windows-1252"
 type JSONOptions struct {
 	// Records is the dotted path of the array of records within a
 	// top-level object ("data.items"); empty when the file is an array.
-	Records string `yaml:"records"`
+	Records string `yaml:"records" doc:"the dotted path of the array of records within a top-level object (\"data.items\"); empty when the file is an array"`
 	// MaxDepth bounds how deeply objects and arrays nest within one record
 	// (default DefaultMaxDepth); a deeper record is rejected naming its
 	// line (JSON Lines) or fails the file (a JSON document).
-	MaxDepth Limit `yaml:"max_depth"`
+	MaxDepth Limit `yaml:"max_depth" doc:"bounds how deeply values nest within one record (default 1,000); a deeper record is rejected naming its line"`
 }
 
 // Depth returns MaxDepth with its default applied, or an error when it is
@@ -104,18 +104,18 @@ type XMLOptions struct {
 	// is a local name (any namespace), prefix:name with the prefix mapped
 	// in Namespaces, or {uri}name (Clark notation). Empty: every child of
 	// the root element is a record.
-	RecordPath string `yaml:"record_path"`
+	RecordPath string `yaml:"record_path" doc:"the slash-separated path of the record elements from the root element (\"feed/entry\"; a leading \"/\" is allowed)"`
 	// Namespaces maps the prefixes used in RecordPath to namespace URIs;
 	// the file's own prefixes do not matter, only the URIs they stand for.
-	Namespaces map[string]string `yaml:"namespaces"`
+	Namespaces map[string]string `yaml:"namespaces" doc:"maps the prefixes used in record_path to namespace URIs; only the URIs count, not the file's own prefixes"`
 	// MaxDepth bounds how deeply elements nest within one record, the
 	// record itself the first level (default DefaultMaxDepth); a deeper
 	// record is rejected naming its line and field.
-	MaxDepth Limit `yaml:"max_depth"`
+	MaxDepth Limit `yaml:"max_depth" doc:"bounds how deeply values nest within one record (default 1,000); a deeper record is rejected naming its line"`
 	// MaxRecordSize bounds one record's text, in bytes (default
 	// DefaultMaxRecordSize, 64 MiB), and so the text the reader holds
 	// between records; a larger one fails the file naming its line.
-	MaxRecordSize Limit `yaml:"max_record_size"`
+	MaxRecordSize Limit `yaml:"max_record_size" doc:"bounds one record's text, in bytes (default 64 MiB); a longer record fails the file naming its line"`
 }
 
 // Limits returns the XML bounds with defaults applied, or an error naming
@@ -133,24 +133,24 @@ func (o XMLOptions) Limits() (depth, record int, err error) {
 type XLSXOptions struct {
 	// Sheet is a sheet's name, its 1-based index ("2"), or "*" for every
 	// sheet (rows then carry a _sheet field); empty means the first sheet.
-	Sheet string `yaml:"sheet"`
+	Sheet string `yaml:"sheet" doc:"a sheet's name, its 1-based index (\"2\"), or \"*\" for every sheet (rows then carry a _sheet field); empty means the first sheet"`
 	// HeaderRow is the 1-based row holding the field names; rows above it
 	// are skipped. Default 1.
-	HeaderRow int `yaml:"header_row"`
+	HeaderRow int `yaml:"header_row" doc:"the 1-based row holding the field names; rows above it are skipped"`
 	// Header says a header row exists; without it fields are named col_1,
 	// col_2, ... and data starts at HeaderRow.
-	Header bool `yaml:"header"`
+	Header bool `yaml:"header" doc:"a header row exists; without it fields are named col_1, col_2, ..."`
 	// MaxCellSize bounds one cell's text (or one shared string's), in
 	// bytes of XML (default DefaultMaxCellSize, 1 MiB; Excel holds 32,767
 	// characters): a larger one fails the file naming its sheet and row.
-	MaxCellSize Limit `yaml:"max_cell_size"`
+	MaxCellSize Limit `yaml:"max_cell_size" doc:"bounds one cell's text (or one shared string's), in bytes of XML (default 1 MiB): a larger one fails the file naming its sheet and row"`
 	// MaxSharedStrings bounds the workbook's shared strings, which are held
 	// in memory (default DefaultMaxSharedStrings).
-	MaxSharedStrings Limit `yaml:"max_shared_strings"`
+	MaxSharedStrings Limit `yaml:"max_shared_strings" doc:"bounds the workbook's shared strings, which are held in memory (default 5,000,000)"`
 	// MaxUnzippedSize bounds each part (a sheet, the shared strings) once
 	// unzipped, in bytes (default DefaultMaxUnzippedSize, 2 GiB): a zip
 	// bomb fails instead of inflating without end.
-	MaxUnzippedSize Limit `yaml:"max_unzipped_size"`
+	MaxUnzippedSize Limit `yaml:"max_unzipped_size" doc:"bounds each part (a sheet, the shared strings) once unzipped, in bytes (default 2 GiB): a zip bomb fails instead of inflating without end"`
 }
 
 // Defaults of the XLSX bounds.
@@ -189,6 +189,9 @@ func SizeText(n int64) string {
 // number or with a unit (64KiB, 16 MiB, 2GiB). Zero means the bound's
 // default; a negative value is refused when the config is decoded.
 type Limit int64
+
+// ConfigShape implements etl.Shaper, for the reference docs.
+func (*Limit) ConfigShape() string { return "count or byte size (64KiB, 16 MiB)" }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (l *Limit) UnmarshalText(text []byte) error {

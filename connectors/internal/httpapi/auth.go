@@ -66,29 +66,29 @@ func (a TokenSourceAuth) Authorize(_ context.Context, req *http.Request) error {
 
 // BasicConfig is the `basic` auth key.
 type BasicConfig struct {
-	Username string `yaml:"username,required"`
-	Password string `yaml:"password"`
+	Username string `yaml:"username,required" doc:"the user name"`
+	Password string `yaml:"password" doc:"the password" secret:"true"`
 }
 
 // APIKeyConfig is the `api_key` auth key: a key sent in a header.
 type APIKeyConfig struct {
-	Header string `yaml:"header"`
-	Value  string `yaml:"value,required"`
+	Header string `yaml:"header" doc:"the header carrying the key"`
+	Value  string `yaml:"value,required" doc:"the key" secret:"true"`
 }
 
 // OAuth2Config is the `oauth2` auth key: the JWT bearer grant when jwt is
 // set, a refresh token grant when refresh_token is, else the
 // client-credentials grant.
 type OAuth2Config struct {
-	TokenURL     string   `yaml:"token_url,required"`
-	ClientID     string   `yaml:"client_id,required"`
-	ClientSecret string   `yaml:"client_secret"`
-	RefreshToken string   `yaml:"refresh_token"`
-	Scopes       []string `yaml:"scopes"`
+	TokenURL     string   `yaml:"token_url,required" doc:"the OAuth2 token endpoint"`
+	ClientID     string   `yaml:"client_id,required" doc:"the client (connected app) id; the JWT's issuer"`
+	ClientSecret string   `yaml:"client_secret" doc:"the client secret" secret:"true"`
+	RefreshToken string   `yaml:"refresh_token" doc:"a refresh token: the refresh-token grant instead of client credentials" secret:"true"`
+	Scopes       []string `yaml:"scopes" doc:"the scopes asked for"`
 	// JWT is the JWT bearer grant (RFC 7523): an assertion signed with a
 	// private key is exchanged for an access token, and again when that
 	// expires. Salesforce's server-to-server flow.
-	JWT *JWTConfig `yaml:"jwt"`
+	JWT *JWTConfig `yaml:"jwt" doc:"the JWT bearer grant (RFC 7523), Salesforce's server-to-server flow"`
 }
 
 // JWTConfig is the `oauth2.jwt` key: the assertion's claims and key. The
@@ -96,19 +96,19 @@ type OAuth2Config struct {
 type JWTConfig struct {
 	// Subject is the user the token acts for (sub; Salesforce: the
 	// username).
-	Subject string `yaml:"subject"`
+	Subject string `yaml:"subject" doc:"the user the token acts for (sub; Salesforce: the username)"`
 	// PrivateKey is the RSA private key signing the assertion (RS256), as
 	// PEM (PKCS #1 or #8): a secret, give it as "${VAR}". Line breaks
 	// written as \n (an environment variable on one line) are accepted.
-	PrivateKey string `yaml:"private_key,required"`
+	PrivateKey string `yaml:"private_key,required" doc:"the RSA private key signing the assertion (RS256), as PEM (PKCS #1 or #8)" secret:"true"`
 	// KeyID is sent as the assertion's kid header, when set.
-	KeyID string `yaml:"key_id"`
+	KeyID string `yaml:"key_id" doc:"sent as the assertion's kid header, when set"`
 	// Audience is the assertion's aud; default token_url (Salesforce wants
 	// https://login.salesforce.com or https://test.salesforce.com).
-	Audience string `yaml:"audience"`
+	Audience string `yaml:"audience" doc:"the assertion's aud; default token_url (Salesforce wants https://login.salesforce.com or https://test.salesforce.com)"`
 	// Expires is the assertion's lifetime; default 1 h (Salesforce allows
 	// at most 3 minutes: set 3m).
-	Expires time.Duration `yaml:"expires"`
+	Expires time.Duration `yaml:"expires" doc:"the assertion's lifetime; default 1 h (Salesforce allows at most 3 minutes: set 3m)"`
 }
 
 // pemKey is the key as PEM, with escaped line breaks made real: a key
@@ -157,10 +157,10 @@ func pemLines(key []byte) []string {
 // of token, basic, api_key and oauth2.
 type AuthConfig struct {
 	// Token is a bearer token (a HubSpot private-app token, an API token).
-	Token  string        `yaml:"token"`
-	Basic  *BasicConfig  `yaml:"basic"`
-	APIKey *APIKeyConfig `yaml:"api_key"`
-	OAuth2 *OAuth2Config `yaml:"oauth2"`
+	Token  string        `yaml:"token" doc:"a bearer token (a HubSpot private-app token, an API token)" secret:"true"`
+	Basic  *BasicConfig  `yaml:"basic" doc:"HTTP basic auth"`
+	APIKey *APIKeyConfig `yaml:"api_key" doc:"a key sent in a header"`
+	OAuth2 *OAuth2Config `yaml:"oauth2" doc:"OAuth2: client credentials, a refresh token or a JWT bearer grant"`
 }
 
 // IsSet reports whether any auth is configured.

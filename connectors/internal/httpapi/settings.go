@@ -14,36 +14,36 @@ import (
 // HubSpot's 100 per 10 s on Free and Starter, 190 on Professional and
 // Enterprise.
 type RateLimitConfig struct {
-	Requests int           `yaml:"requests"`
-	Per      time.Duration `yaml:"per"`
+	Requests int           `yaml:"requests" doc:"requests allowed per period"`
+	Per      time.Duration `yaml:"per" doc:"the period"`
 	// Burst is how many requests may go at once after a quiet spell;
 	// default 1, so requests are evenly spaced and an API that counts per
 	// second never sees a burst.
-	Burst int `yaml:"burst"`
+	Burst int `yaml:"burst" doc:"how many requests may go at once after a quiet spell; default 1, so requests are evenly spaced and an API that counts per second never sees a burst"`
 }
 
 // Settings are the HTTP keys shared by every API connection (inline them):
 // base URL, auth, rate limit, timeout, retry budget and bounds. See
 // docs/http.md for each key's default.
 type Settings struct {
-	BaseURL    string `yaml:"base_url"`
+	BaseURL    string `yaml:"base_url" doc:"the API's origin; the credentials go to this origin only"`
 	AuthConfig `yaml:",inline"`
-	RateLimit  RateLimitConfig `yaml:"rate_limit"`
+	RateLimit  RateLimitConfig `yaml:"rate_limit" doc:"requests per period, shared by every request of the connection"`
 	// Timeout bounds one attempt (connect, headers and body); default 60 s.
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout time.Duration `yaml:"timeout" doc:"bounds one attempt (connect, headers and body); default 60 s"`
 	// MaxRetries bounds the retries of one request; default 6, -1 none.
-	MaxRetries int `yaml:"max_retries"`
+	MaxRetries int `yaml:"max_retries" doc:"bounds the retries of one request; default 6, -1 none"`
 	// MaxWait bounds every wait of one request; default 5 minutes.
-	MaxWait time.Duration `yaml:"max_wait"`
+	MaxWait time.Duration `yaml:"max_wait" doc:"bounds every wait of one request; default 5 minutes"`
 	// MaxBody bounds a response body in bytes; default 64 MiB.
-	MaxBody int64 `yaml:"max_body"`
+	MaxBody int64 `yaml:"max_body" doc:"bounds a response body in bytes; default 64 MiB"`
 	// CrossOrigin is refuse (default) or strip: what a next link or a
 	// redirect to another scheme, host or port does with the
 	// credentials (auth and headers).
-	CrossOrigin string `yaml:"cross_origin"`
+	CrossOrigin string `yaml:"cross_origin" doc:"refuse (default) or strip: what a next link or a redirect to another scheme, host or port does with the credentials (auth and headers)"`
 	// Headers are sent with every request to the configured origin only:
 	// their values are treated as credentials, never printed.
-	Headers map[string]string `yaml:"headers"`
+	Headers map[string]string `yaml:"headers" doc:"sent with every request to the configured origin only: their values are treated as credentials, never printed"`
 }
 
 // Validate checks the settings without I/O; requireBase makes base_url

@@ -30,9 +30,9 @@ type Message struct {
 // Fields names the fields the message's envelope becomes; an empty name
 // leaves that field out.
 type Fields struct {
-	Subject  string `yaml:"subject"`
-	Headers  string `yaml:"headers"`
-	Sequence string `yaml:"sequence"`
+	Subject  string `yaml:"subject" doc:"a field to hold the message's subject (routing key); left out when empty"`
+	Headers  string `yaml:"headers" doc:"a field to hold the message's headers, as JSON; left out when empty"`
+	Sequence string `yaml:"sequence" doc:"a field to hold the message's sequence number (delivery tag); left out when empty"`
 }
 
 // Config is how payloads are decoded: the source's `format`, `csv`, `json`
@@ -42,10 +42,10 @@ type Config struct {
 	// holding one object is one line), json (an array of objects per
 	// message) or csv (a CSV document per message, with its header unless
 	// csv.header is false).
-	Format string                 `yaml:"format"`
-	CSV    fileformat.CSVOptions  `yaml:"csv"`
-	JSON   fileformat.JSONOptions `yaml:"json"`
-	Fields Fields                 `yaml:"fields"`
+	Format string                 `yaml:"format" doc:"jsonl (the default: one JSON object per line, a message holding one object is one line), json (an array of objects per message) or csv (a CSV document per message, with its header unless csv.header is false)"`
+	CSV    fileformat.CSVOptions  `yaml:"csv" doc:"how a csv payload is read"`
+	JSON   fileformat.JSONOptions `yaml:"json" doc:"how a json payload is read"`
+	Fields Fields                 `yaml:"fields" doc:"fields the message's envelope becomes"`
 }
 
 // Defaults returns the defaults of the decoding keys.

@@ -32,27 +32,27 @@ const (
 // database; a connector embeds it inline and adds its own keys.
 type TargetConfig struct {
 	// Table is the table to write.
-	Table string `yaml:"table"`
+	Table string `yaml:"table" doc:"the table to write; created from the batch schema when missing"`
 	// Mode is append (the default), merge or replace.
-	Mode string `yaml:"mode"`
+	Mode string `yaml:"mode" doc:"append (the default), merge or replace"`
 	// Key lists the fields identifying a row; required for merge.
-	Key []string `yaml:"key"`
+	Key []string `yaml:"key" doc:"lists the fields identifying a row; required for merge"`
 	// Schema is evolve (the default: new fields add columns) or strict
 	// (new fields are an error).
-	Schema string `yaml:"schema"`
+	Schema string `yaml:"schema" doc:"evolve (the default: new fields add columns) or strict (new fields are an error)"`
 	// CommitRows is how many rows one transaction loads: batches join the
 	// open transaction until it holds this many rows (or has been open for
 	// CommitInterval), then it commits and the run checkpoints them. A
 	// commit per batch spends most of a bulk load waiting for the
 	// database's fsync.
-	CommitRows int `yaml:"commit_rows"`
+	CommitRows int `yaml:"commit_rows" doc:"how many rows one transaction loads: batches join it until it holds this many (or has been open 2s), then it commits and the run checkpoints them"`
 	// OnUnrepresentable is what a value the table's column cannot hold
 	// exactly (NaN or -0 in a SQLite REAL, -0 in a MariaDB DOUBLE, a year
 	// outside 1-9999) does: fail (the default: the run fails naming row,
 	// field, value and column), reject (the row is quarantined with that
 	// reason, the others load) or null (the value is stored as NULL, and
 	// the log counts them).
-	OnUnrepresentable string `yaml:"on_unrepresentable"`
+	OnUnrepresentable string `yaml:"on_unrepresentable" doc:"what a value the table's column cannot hold exactly (NaN or -0 in a SQLite REAL, -0 in a MariaDB DOUBLE, a year outside 1-9999) does: fail (the default: the run fails naming row, field, value and column), reject (the row is quarantined with that reason, the others load) or null (the value is stored as NULL, and the log counts them)"`
 }
 
 // What a value a column cannot hold does (TargetConfig.OnUnrepresentable).
@@ -161,28 +161,31 @@ func (n *Names) UnmarshalYAML(unmarshal func(any) error) error {
 	return nil
 }
 
+// ConfigShape implements etl.Shaper, for the reference docs.
+func (*Names) ConfigShape() string { return "a name or a list of names" }
+
 // SourceConfig is the config every "sql" source shares.
 type SourceConfig struct {
 	// Table is the table to read; or Query, a SELECT whose rows are read.
-	Table string `yaml:"table"`
-	Query string `yaml:"query"`
+	Table string `yaml:"table" doc:"the table to read (or query)"`
+	Query string `yaml:"query" doc:"a file holding a SELECT whose rows are read, relative to the config (or table)"`
 	// Cursor is the column rows are read in order of, and resumed after
 	// (updated_at); rows with a null cursor are not read, and each run
 	// counts and logs them.
-	Cursor string `yaml:"cursor"`
+	Cursor string `yaml:"cursor" doc:"the column rows are read in order of, and resumed after (updated_at); rows with a null cursor are not read, and each run counts and logs them"`
 	// Key is the tie-breaker among rows sharing a cursor value (id); it
 	// must identify a row. Without Cursor, Key alone orders and resumes.
 	// A run fails (ErrKeyNotUnique) when a row has a null key, or when
 	// two rows read one after the other share their cursor and key
 	// values: paging would skip rows.
-	Key Names `yaml:"key"`
+	Key Names `yaml:"key" doc:"the tie-breaker among rows sharing a cursor value (id); it must identify a row"`
 	// Lookback re-reads rows whose cursor is this much older than the
 	// last one read, for rows committed late; a timestamp or date cursor
 	// only. A merge target absorbs the rows read again.
-	Lookback time.Duration `yaml:"lookback"`
+	Lookback time.Duration `yaml:"lookback" doc:"re-reads rows whose cursor is this much older than the last one read, for rows committed late; a timestamp or date cursor only"`
 	// ChunkSize is the number of rows one query reads; default the job's
 	// batch size.
-	ChunkSize int `yaml:"chunk_size"`
+	ChunkSize int `yaml:"chunk_size" doc:"the number of rows one query reads; default the job's batch size"`
 }
 
 // Validate checks the config against dialect d; errors are

@@ -1,4 +1,4 @@
-package main
+package refdocs
 
 import (
 	"os"
@@ -13,10 +13,10 @@ import (
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)`)
 
-// TestConnectorExamplesValidate runs every registered source's and target's
-// YAML example (with its connection type's example) through the strict
-// config loader, so that the examples the docs show stay valid.
-func TestConnectorExamplesValidate(t *testing.T) {
+// TestExamplesValidate runs every registered component's YAML example
+// (with its connection type's example) through the strict config loader,
+// in a job: the examples docs/reference shows stay valid.
+func TestExamplesValidate(t *testing.T) {
 	indent := func(s string, n int) string {
 		pad := strings.Repeat(" ", n)
 		lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
@@ -66,6 +66,23 @@ func TestConnectorExamplesValidate(t *testing.T) {
 				t.Fatalf("example should start with targets:, got:\n%s", spec.Example)
 			}
 			check(t, typ, spec.Example, filesSource, indent(spec.Example, 4), spec.ExampleFiles)
+		})
+	}
+	for _, typ := range etl.ConnectionTypes() {
+		spec, _ := etl.LookupConnection(typ)
+		t.Run("connection "+typ, func(t *testing.T) {
+			if !strings.HasPrefix(spec.Example, "connections:") {
+				t.Fatalf("example should start with connections:, got:\n%s", spec.Example)
+			}
+			check(t, "connection/"+typ, spec.Example, filesSource, fileTarget, spec.ExampleFiles)
+		})
+	}
+	for _, kind := range etl.StepKinds() {
+		spec, _ := etl.LookupStep(kind)
+		t.Run("step "+kind, func(t *testing.T) {
+			t.Setenv("NIGHTJAR_REDACT_KEY", "example-key")
+			steps := "    steps:\n" + indent("- "+strings.ReplaceAll(strings.TrimRight(spec.Example, "\n"), "\n", "\n  "), 6)
+			check(t, "step/sqlite", spec.Example, filesSource+steps, fileTarget, spec.ExampleFiles)
 		})
 	}
 	for _, typ := range etl.SourceTypes() {
