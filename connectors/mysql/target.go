@@ -354,5 +354,5 @@ func (b *backend) DescribeLoad(table string, s *etl.Schema, keys []string) strin
 // keeps no sign of zero (the server refuses NaN itself), a DATETIME or
 // DATE holds years 1 to 9999.
 func (b *backend) Representable() sqlconn.Representable {
-	return sqlconn.Representable{Float: "MariaDB/MySQL DOUBLE", Time: "MariaDB/MySQL DATETIME or DATE"}
+	return sqlconn.Representable{Float: "MariaDB/MySQL DOUBLE", Time: "MariaDB/MySQL DATETIME or DATE", JSON: "MariaDB/MySQL JSON"}
 }
