@@ -203,8 +203,9 @@ var typeTable = [...]typeInfo{
 		appendText: func(buf []byte, c *Column, i int) []byte { return append(buf, c.Str[i]...) },
 		compare:    func(a *Column, i int, b *Column, j int) int { return strings.Compare(a.Str[i], b.Str[j]) },
 		check:      CheckUUID,
-		// MariaDB 10.7's UUID type is not MySQL's: CHAR(36) holds the text
-		// in both.
+		// MySQL has no UUID type: CHAR(36) holds the text. MariaDB 10.7
+		// and later have one, which its target creates instead (see
+		// connectors/mysql's ColumnTypeOn).
 		sql:   map[string]string{DialectPostgres: "UUID", DialectMySQL: "CHAR(36)", DialectSQLite: "TEXT"},
 		reads: map[string][]string{DialectPostgres: {"UUID"}},
 	},
