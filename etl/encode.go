@@ -31,6 +31,7 @@ const (
 	nestObject   // map[string]any
 	nestText     // any other type, as JSON text (read back as JSON)
 	nestJSONNull // JSONNull
+	nestBytes    // []byte (an element of an array of bytes)
 )
 
 // MarshalBinary encodes the column (type, rows, nulls, values).
@@ -166,6 +167,8 @@ func appendNested(buf []byte, v any) ([]byte, error) {
 		return appendString(append(buf, nestTime), string(b)), nil
 	case json.Number:
 		return appendString(append(buf, nestNumber), string(x)), nil
+	case []byte:
+		return appendString(append(buf, nestBytes), string(x)), nil
 	case []any:
 		buf = binary.AppendUvarint(append(buf, nestList), uint64(len(x)))
 		for _, e := range x {
@@ -281,6 +284,8 @@ func (d *decoder) nested() any {
 		return t
 	case nestNumber:
 		return json.Number(d.string())
+	case nestBytes:
+		return []byte(d.string())
 	case nestList:
 		n := d.uvarint()
 		if n > uint64(len(d.buf)) {

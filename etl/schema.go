@@ -30,6 +30,11 @@ const (
 	// TypeUUID is a UUID, held in Column.Str as its lower-case text
 	// (8-4-4-4-12 hex digits).
 	TypeUUID
+	// TypeArray is an array of values of one element type (a field's
+	// Elem), held in Column.JSON as a []any: see ArrayElement for the
+	// elements' Go types; a nested []any is a dimension of a
+	// multi-dimensional array.
+	TypeArray
 )
 
 func (t Type) String() string {
@@ -44,7 +49,7 @@ func (t Type) String() string {
 func ParseType(s string) (Type, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	for _, t := range AllTypes() {
-		if in := t.info(); in.name == s || slices.Contains(in.aliases, s) {
+		if in := t.info(); !in.unnamed && in.name == s || slices.Contains(in.aliases, s) {
 			return t, nil
 		}
 	}
@@ -55,7 +60,9 @@ func ParseType(s string) (Type, error) {
 func TypeNames() []string {
 	var names []string
 	for _, t := range AllTypes() {
-		names = append(names, t.String())
+		if !t.info().unnamed {
+			names = append(names, t.String())
+		}
 	}
 	return names
 }
@@ -68,13 +75,18 @@ type Field struct {
 	// its source column holds them (NUMERIC(38,10)); 0 and 0 when
 	// unknown or unbounded. Other types leave them 0.
 	Precision, Scale int
+	// Elem is an array's element type; 0 for other types.
+	Elem Type
 }
 
 // TypeString is the field's type as a schema spells it: decimal(38,10)
-// for a decimal of known precision.
+// for a decimal of known precision, array(int) for an array of ints.
 func (f Field) TypeString() string {
 	if f.Type == TypeDecimal && f.Precision > 0 {
 		return fmt.Sprintf("%s(%d,%d)", f.Type, f.Precision, f.Scale)
+	}
+	if f.Type == TypeArray && f.Elem != 0 {
+		return fmt.Sprintf("%s(%s)", f.Type, f.Elem)
 	}
 	return f.Type.String()
 }

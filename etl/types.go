@@ -50,9 +50,13 @@ type typeInfo struct {
 	compare func(a *Column, i int, b *Column, j int) int
 	// sql is the column type a field becomes in each dialect.
 	sql map[string]string
-	// sqlSized, if set, is the column type of a field with a precision
-	// (a decimal's), and false where the dialect has none for it.
-	sqlSized func(f Field, dialect string) (string, bool)
+	// sqlOf, if set, is the column type of a field by more than its type
+	// (a decimal's precision, an array's element type), and false where
+	// the dialect has none for it: sql's then.
+	sqlOf func(f Field, dialect string) (string, bool)
+	// unnamed: the type is not named alone in a config (an array needs
+	// its element type, and is read from databases only).
+	unnamed bool
 	// check, for a type held as text, refuses text that is not a value
 	// of the type (Column.Append, SQL reads and casts call it).
 	check func(s string) error
@@ -175,7 +179,10 @@ var typeTable = [...]typeInfo{
 		// Unbounded: NUMERIC; MySQL's DECIMAL without a precision is
 		// DECIMAL(10,0), which would round, so text.
 		sql: map[string]string{DialectPostgres: "NUMERIC", DialectMySQL: "LONGTEXT", DialectSQLite: "TEXT"},
-		sqlSized: func(f Field, dialect string) (string, bool) {
+		sqlOf: func(f Field, dialect string) (string, bool) {
+			if f.Precision <= 0 {
+				return "", false
+			}
 			ps := "(" + strconv.Itoa(f.Precision) + "," + strconv.Itoa(f.Scale) + ")"
 			switch dialect {
 			case DialectPostgres:
@@ -196,11 +203,72 @@ var typeTable = [...]typeInfo{
 		appendText: func(buf []byte, c *Column, i int) []byte { return append(buf, c.Str[i]...) },
 		compare:    func(a *Column, i int, b *Column, j int) int { return strings.Compare(a.Str[i], b.Str[j]) },
 		check:      CheckUUID,
-		// MariaDB 10.7's UUID type is not MySQL's: CHAR(36) holds the text
-		// in both.
+		// MySQL has no UUID type: CHAR(36) holds the text. MariaDB 10.7
+		// and later have one, which its target creates instead (see
+		// connectors/mysql's ColumnTypeOn).
 		sql:   map[string]string{DialectPostgres: "UUID", DialectMySQL: "CHAR(36)", DialectSQLite: "TEXT"},
 		reads: map[string][]string{DialectPostgres: {"UUID"}},
 	},
+	TypeArray: {
+		name: "array", storage: StoreJSON, unnamed: true,
+		doc:        "an array of one element type (array(int), array(string), ...), with NULL elements and any number of dimensions; a JSON array when spelled",
+		appendText: func(buf []byte, c *Column, i int) []byte { return append(buf, FormatValue(c.JSON[i])...) },
+		compare: func(a *Column, i int, b *Column, j int) int {
+			return strings.Compare(FormatValue(a.JSON[i]), FormatValue(b.JSON[j]))
+		},
+		// The stated rule (docs/types.md): an array of its element's
+		// column type in PostgreSQL, a JSON array elsewhere.
+		// sqlOf is sqlArray (set in init: it looks the element up here).
+		sql: map[string]string{DialectPostgres: "JSONB", DialectMySQL: "JSON", DialectSQLite: "TEXT"},
+	},
+}
+
+func init() { typeTable[TypeArray].sqlOf = sqlArray }
+
+// sqlArray is an array's PostgreSQL column type: its element's, with [].
+func sqlArray(f Field, dialect string) (string, bool) {
+	if dialect != DialectPostgres || !IsArrayElement(f.Elem) {
+		return "", false
+	}
+	return SQLColumnType(Field{Name: f.Name, Type: f.Elem}, dialect) + "[]", true
+}
+
+// IsArrayElement reports whether an array field may hold elements of type
+// t: any type but json and array (PostgreSQL's json[] and nested arrays
+// are read as text).
+func IsArrayElement(t Type) bool {
+	return t.info() != nil && t != TypeJSON && t != TypeArray
+}
+
+// SQLArrayElement is the element type a dialect's source reads an array
+// column of database type name dbType as ("_INT8" in PostgreSQL, as pgx
+// names int8[]), and whether it reads it as an array at all.
+func SQLArrayElement(dialect, dbType string) (Type, bool) {
+	dbType = strings.ToUpper(strings.TrimSpace(dbType))
+	if dialect != DialectPostgres || !strings.HasPrefix(dbType, "_") {
+		return 0, false
+	}
+	elem := strings.TrimPrefix(dbType, "_")
+	if t, ok := SQLFieldType(dialect, elem); ok && IsArrayElement(t) {
+		return t, true
+	}
+	switch elem {
+	case "TEXT", "VARCHAR", "BPCHAR":
+		return TypeString, true
+	}
+	return 0, false
+}
+
+// ArrayElement returns row i of c, a column of an array's element type,
+// as an array holds it: nil for null, int64, float64, bool, []byte for
+// bytes, and for every other type its text (a decimal's digits, a UUID,
+// a date, timestamp or local timestamp as AppendText spells it), so that
+// an array is written as JSON as it is.
+func ArrayElement(c *Column, i int) any {
+	if !c.Null[i] && c.Type.Storage() == StoreTime {
+		return string(c.AppendText(nil, i))
+	}
+	return c.Value(i) // for bytes a []byte
 }
 
 func compareTime(a *Column, i int, b *Column, j int) int { return a.Time[i].Compare(b.Time[j]) }
@@ -246,8 +314,8 @@ func (t Type) Doc() string {
 // TEXT-like for an unknown type.
 func SQLColumnType(f Field, dialect string) string {
 	if in := f.Type.info(); in != nil {
-		if in.sqlSized != nil && f.Precision > 0 {
-			if s, ok := in.sqlSized(f, dialect); ok {
+		if in.sqlOf != nil {
+			if s, ok := in.sqlOf(f, dialect); ok {
 				return s
 			}
 		}

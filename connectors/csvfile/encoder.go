@@ -128,7 +128,7 @@ func (e *Encoder) appendValue(buf []byte, c *etl.Column, i int) ([]byte, error) 
 		return c.Time[i].UTC().AppendFormat(buf, time.RFC3339Nano), nil
 	case etl.TypeDate:
 		return c.Time[i].UTC().AppendFormat(buf, time.DateOnly), nil
-	case etl.TypeJSON:
+	case etl.TypeJSON, etl.TypeArray: // an array as a JSON array
 		v, err := json.Marshal(c.JSON[i])
 		if err != nil {
 			return buf, err

@@ -125,7 +125,7 @@ func appendValue(buf []byte, c *etl.Column, i int) ([]byte, error) {
 		buf = append(buf, '"')
 		buf = c.Time[i].UTC().AppendFormat(buf, time.DateOnly)
 		return append(buf, '"'), nil
-	case etl.TypeJSON:
+	case etl.TypeJSON, etl.TypeArray: // an array as a JSON array
 		v, err := json.Marshal(c.JSON[i])
 		if err != nil {
 			return buf, err

@@ -77,3 +77,35 @@ func TestFloatsReadBackExactly(t *testing.T) {
 		}
 	}
 }
+
+// An array field is written as a JSON array (nested per dimension, bytes
+// in base64), which Python's json reads as a list; NaN in one is an error
+// naming the field, never NaN text.
+func TestArraysAsJSONArrays(t *testing.T) {
+	t.Parallel()
+	s := etl.MustSchema(etl.Field{Name: "f", Type: etl.TypeArray, Elem: etl.TypeInt}, etl.Field{Name: "by", Type: etl.TypeArray, Elem: etl.TypeBytes})
+	b := etl.NewBatch(s, 2)
+	b.Cols[0].AppendJSON([]any{[]any{int64(1), nil}, []any{int64(-9223372036854775808), int64(4)}})
+	b.Cols[1].AppendJSON([]any{[]byte{0, 0xff}})
+	b.Origins = append(b.Origins, etl.Origin{Line: 2})
+	var buf bytes.Buffer
+	enc := NewEncoder(&buf, fileformat.EncodeOptions{File: "out.jsonl"})
+	if err := enc.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"f":[[1,null],[-9223372036854775808,4]],"by":["AP8="]}` + "\n"; buf.String() != want {
+		t.Errorf("wrote %s, want %s", buf.String(), want)
+	}
+	if got := readByPython(t, buf.Bytes()); got[0][0] != "list" || got[0][1] != "[[1, None], [-9223372036854775808, 4]]" {
+		t.Errorf("python reads %v", got[0])
+	}
+	nan := etl.NewBatch(etl.MustSchema(etl.Field{Name: "f", Type: etl.TypeArray, Elem: etl.TypeFloat}), 1)
+	nan.Cols[0].AppendJSON([]any{math.NaN()})
+	nan.Origins = append(nan.Origins, etl.Origin{Line: 2})
+	if err := NewEncoder(&bytes.Buffer{}, fileformat.EncodeOptions{File: "out.jsonl"}).Write(nan); err == nil || !strings.Contains(err.Error(), `"f"`) {
+		t.Errorf("NaN in an array: err = %v, want an error naming the field", err)
+	}
+}

@@ -42,7 +42,7 @@ func keyCollation(ctx context.Context, q sqlx.QueryerContext) (string, error) {
 // keys distinct in the source ("a", "A", "a ", "á") stay distinct rows.
 func (b *backend) KeyColumnType(f etl.Field) string {
 	if f.Type != etl.TypeString {
-		return b.Dialect.KeyColumnType(f)
+		return b.ColumnType(f)
 	}
 	// utf8mb4_bin pads ("a" equals "a "), but is the best an old server
 	// has; checkKeyCollisions catches what it merges.

@@ -284,7 +284,7 @@ func (b *backend) columnTypes(ctx context.Context, q sqlx.QueryerContext, table 
 // file in one character set, so binary data goes through INSERT.
 func infileSafe(t etl.Type, dataType string) bool {
 	switch t {
-	case etl.TypeString, etl.TypeTimestamp, etl.TypeDate, etl.TypeJSON, etl.TypeLocalTimestamp, etl.TypeDecimal, etl.TypeUUID:
+	case etl.TypeString, etl.TypeTimestamp, etl.TypeDate, etl.TypeJSON, etl.TypeLocalTimestamp, etl.TypeDecimal, etl.TypeUUID, etl.TypeArray:
 		return true
 	case etl.TypeBytes:
 		return false

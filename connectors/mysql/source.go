@@ -45,10 +45,28 @@ func NewSource(cfg any, env etl.BuildEnv) (etl.Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	// uuids are the table's MariaDB UUID columns, which the driver
+	// reports as CHAR (a query's are read as text).
+	var uuids map[string]bool
 	drv := sqlconn.SourceDriver{
-		Dialect:   Dialect{},
-		Open:      func(ctx context.Context) (*sqlx.DB, error) { return conn.open(ctx, c.Database, false) },
-		FieldType: func(ct *sql.ColumnType) etl.Type { return fieldType(ct.DatabaseTypeName()) },
+		Dialect: Dialect{},
+		Open: func(ctx context.Context) (*sqlx.DB, error) {
+			db, err := conn.open(ctx, c.Database, false)
+			if err != nil || c.Table == "" {
+				return db, err
+			}
+			if uuids, err = uuidColumns(ctx, db, c.Table); err != nil {
+				db.Close()
+				return nil, err
+			}
+			return db, nil
+		},
+		FieldType: func(ct *sql.ColumnType) etl.Type {
+			if uuids[ct.Name()] {
+				return etl.TypeUUID
+			}
+			return fieldType(ct.DatabaseTypeName())
+		},
 		// MariaDB compares row values, but uses an index for the
 		// spelled-out form more reliably.
 		RowValues: false,

@@ -67,6 +67,8 @@ type backend struct {
 	conn     *ConnConfig
 	database string
 	logger   *slog.Logger
+	// server is the server's version, read at OpenDB.
+	server string
 	// insertOnly loads with INSERT instead of LOAD DATA: set once the
 	// server refuses LOAD DATA LOCAL INFILE, for the rest of the run, and
 	// by tests and benchmarks comparing the two.
@@ -119,8 +121,16 @@ func (b *backend) OpenDB(ctx context.Context) (*sqlx.DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if b.server, err = serverVersion(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
+
+// ColumnType is the dialect's, but UUID for a uuid on MariaDB 10.7 and
+// later (see ColumnTypeOn).
+func (b *backend) ColumnType(f etl.Field) string { return ColumnTypeOn(b.server, f) }
 
 // Columns lists the columns of table in the current database.
 func (b *backend) Columns(ctx context.Context, q sqlx.QueryerContext, table string) ([]string, error) {
@@ -153,12 +163,15 @@ func (b *backend) Load(ctx context.Context, _ *sqlx.Conn, tx *sqlx.Tx, table str
 			return err
 		}
 	}
-	if b.insertOnly {
-		return b.insert(ctx, tx, table, batch, keys)
-	}
 	types, err := b.columnTypes(ctx, tx, table, batch.Schema)
 	if err != nil {
 		return err
+	}
+	if err := b.checkUUIDs(ctx, tx, batch, types); err != nil {
+		return err
+	}
+	if b.insertOnly {
+		return b.insert(ctx, tx, table, batch, keys)
 	}
 	for i := range batch.Schema.Len() {
 		f := batch.Schema.Field(i)
@@ -352,7 +365,7 @@ func (b *backend) DescribeLoad(table string, s *etl.Schema, keys []string) strin
 
 // Representable says what MariaDB/MySQL columns cannot hold: a DOUBLE
 // keeps no sign of zero (the server refuses NaN itself), a DATETIME or
-// DATE holds years 1 to 9999.
+// DATE holds years 1 to 9999 (MariaDB's UUID: see checkUUIDs).
 func (b *backend) Representable() sqlconn.Representable {
-	return sqlconn.Representable{Float: "MariaDB/MySQL DOUBLE", Time: "MariaDB/MySQL DATETIME or DATE"}
+	return sqlconn.Representable{Float: "MariaDB/MySQL DOUBLE", Time: "MariaDB/MySQL DATETIME or DATE", JSON: "MariaDB/MySQL JSON"}
 }

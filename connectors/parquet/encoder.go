@@ -1,6 +1,7 @@
 package parquet
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"reflect"
@@ -72,7 +73,9 @@ func (e *Encoder) start(s *etl.Schema) error {
 			node = pq.Timestamp(pq.Microsecond)
 		case etl.TypeDate:
 			node = pq.Date()
-		case etl.TypeJSON:
+		case etl.TypeJSON, etl.TypeArray:
+			// An array as JSON text too: one rule for every
+			// dimension (a LIST holds one).
 			node = pq.JSON()
 		case etl.TypeBytes:
 			node = pq.Leaf(pq.ByteArrayType) // no UTF8 annotation: binary
@@ -214,7 +217,7 @@ func (e *Encoder) value(c *etl.Column, i int, t etl.Type) (pq.Value, error) {
 		return pq.NullValue(), nil
 	}
 	if c.Type != t {
-		if t != etl.TypeString && t != etl.TypeJSON && !(t == etl.TypeFloat && c.Type == etl.TypeInt) {
+		if t != etl.TypeString && t != etl.TypeJSON && t != etl.TypeArray && !(t == etl.TypeFloat && c.Type == etl.TypeInt) {
 			return pq.Value{}, fmt.Errorf("a %s value in a %s column", c.Type, t)
 		}
 	}
@@ -237,6 +240,10 @@ func (e *Encoder) value(c *etl.Column, i int, t etl.Type) (pq.Value, error) {
 		// The writer copies the bytes into its pages: no copy here.
 		s := c.Str[i]
 		return pq.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s))), nil
+	}
+	if c.Type == etl.TypeArray { // as JSON, or an error (NaN)
+		text, err := json.Marshal(c.JSON[i])
+		return pq.ByteArrayValue(text), err
 	}
 	text, _ := c.Text(i)
 	return pq.ByteArrayValue([]byte(text)), nil

@@ -33,6 +33,7 @@ var binaryOIDs = map[etl.Type][]uint32{
 	etl.TypeUUID:      {pgtype.UUIDOID},
 	// A local timestamp's binary form is an instant's, read as UTC.
 	etl.TypeLocalTimestamp: {pgtype.TimestampOID},
+	// An array: its element type's array (see arrayOIDs).
 }
 
 // binaryCompatible reports whether every field of s has a column in oids
@@ -44,7 +45,7 @@ func binaryCompatible(s *etl.Schema, oids map[string]uint32) bool {
 		if !ok {
 			return false
 		}
-		match := false
+		match := f.Type == etl.TypeArray && oid == arrayOIDs[f.Elem][0] && oid != 0
 		for _, want := range binaryOIDs[f.Type] {
 			match = match || oid == want
 		}
@@ -160,42 +161,33 @@ func (r *binaryCopy) fill() error {
 				buf = binary.BigEndian.AppendUint32(buf, math.MaxUint32) // -1
 				continue
 			}
+			var err error
 			switch col.Type {
 			case etl.TypeDecimal:
 				buf = appendNumeric(buf, col.Str[i])
-			case etl.TypeUUID: // 16 bytes from the checked text
-				buf = binary.BigEndian.AppendUint32(buf, 16)
-				buf, _ = hex.AppendDecode(buf, []byte(strings.ReplaceAll(col.Str[i], "-", "")))
+			case etl.TypeUUID:
+				buf = appendUUID(buf, col.Str[i])
 			case etl.TypeString, etl.TypeBytes: // bytea's binary form is the bytes
-				s := col.Str[i]
-				buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
-				buf = append(buf, s...)
+				buf = appendText(buf, col.Str[i])
 			case etl.TypeInt:
 				buf = appendInt64(buf, col.Int[i])
 			case etl.TypeFloat:
 				buf = appendInt64(buf, int64(math.Float64bits(col.Float[i])))
 			case etl.TypeBool:
-				buf = binary.BigEndian.AppendUint32(buf, 1)
-				if col.Bool[i] {
-					buf = append(buf, 1)
-				} else {
-					buf = append(buf, 0)
-				}
+				buf = appendBool(buf, col.Bool[i])
 			case etl.TypeTimestamp, etl.TypeLocalTimestamp:
-				t := col.Time[i]
-				buf = appendInt64(buf, t.Unix()*1_000_000+int64(t.Nanosecond())/1000-pgEpochMicros)
+				buf = appendTimestamp(buf, col.Time[i])
 			case etl.TypeDate:
-				t := col.Time[i]
-				days := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Unix()/86400 - pgEpochDays
-				buf = binary.BigEndian.AppendUint32(buf, 4)
-				buf = binary.BigEndian.AppendUint32(buf, uint32(int32(days)))
+				buf = appendDate(buf, col.Time[i])
 			case etl.TypeJSON:
-				var err error
-				if buf, err = r.appendJSON(buf, col.JSON[i]); err != nil {
-					return fmt.Errorf("row %s: field %q: %w", r.batch.Origins[i], r.batch.Schema.Field(c).Name, err)
-				}
+				buf, err = r.appendJSON(buf, col.JSON[i])
+			case etl.TypeArray:
+				buf, err = appendArray(buf, r.batch.Schema.Field(c).Elem, col.JSON[i])
 			default:
 				return fmt.Errorf("field %q: no binary encoding for type %s", r.batch.Schema.Field(c).Name, col.Type)
+			}
+			if err != nil {
+				return fmt.Errorf("row %s: field %q: %w", r.batch.Origins[i], r.batch.Schema.Field(c).Name, err)
 			}
 		}
 		if r.ord {
@@ -210,6 +202,42 @@ func (r *binaryCopy) fill() error {
 	}
 	r.buf = buf
 	return nil
+}
+
+// appendText appends a field of text (or bytea) from its bytes.
+func appendText(buf []byte, s string) []byte {
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
+	return append(buf, s...)
+}
+
+// appendUUID appends a uuid field, 16 bytes, from its checked text.
+func appendUUID(buf []byte, s string) []byte {
+	buf = binary.BigEndian.AppendUint32(buf, 16)
+	buf, _ = hex.AppendDecode(buf, []byte(strings.ReplaceAll(s, "-", "")))
+	return buf
+}
+
+// appendBool appends a boolean field.
+func appendBool(buf []byte, v bool) []byte {
+	buf = binary.BigEndian.AppendUint32(buf, 1)
+	if v {
+		return append(buf, 1)
+	}
+	return append(buf, 0)
+}
+
+// appendTimestamp appends a timestamptz or timestamp field: microseconds
+// since PostgreSQL's epoch (a local timestamp's wall clock is held in
+// UTC).
+func appendTimestamp(buf []byte, t time.Time) []byte {
+	return appendInt64(buf, t.Unix()*1_000_000+int64(t.Nanosecond())/1000-pgEpochMicros)
+}
+
+// appendDate appends a date field: days since PostgreSQL's epoch.
+func appendDate(buf []byte, t time.Time) []byte {
+	days := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Unix()/86400 - pgEpochDays
+	buf = binary.BigEndian.AppendUint32(buf, 4)
+	return binary.BigEndian.AppendUint32(buf, uint32(int32(days)))
 }
 
 // appendInt64 appends an 8-byte field.

@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"fmt"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/nightjar-etl/nightjar/etl"
@@ -42,7 +44,7 @@ func (r *copyRows) Next() bool {
 // Values returns the current row's values, typed as pgx encodes them:
 // string, int64, float64, bool, time.Time, []byte for bytes, and nested
 // JSON values as they are (pgx marshals them for a json or jsonb column):
-// etl.Column.Value's.
+// etl.Column.Value's; an array as a pgtype.Array (see pgxArray).
 func (r *copyRows) Values() ([]any, error) {
 	i := r.row
 	for c := range r.batch.Cols {
@@ -52,6 +54,13 @@ func (r *copyRows) Values() ([]any, error) {
 			continue
 		}
 		r.vals[c] = col.Value(i)
+		if col.Type == etl.TypeArray {
+			v, err := pgxArray(r.batch.Schema.Field(c).Elem, r.vals[c])
+			if err != nil {
+				return nil, fmt.Errorf("row %s: field %q: %w", r.batch.Origins[i], r.batch.Schema.Field(c).Name, err)
+			}
+			r.vals[c] = v
+		}
 	}
 	if r.ord {
 		r.vals[len(r.batch.Cols)] = int64(i)

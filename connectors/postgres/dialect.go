@@ -53,12 +53,16 @@ func (Dialect) UpsertClause(keys, updates []string) string {
 
 // fieldType maps a result column's type (pgx names it by its upper-case
 // type name) to a field type by etl's table of types: TIMESTAMP (without
-// time zone) is a local timestamp, TIMESTAMPTZ an instant, BYTEA bytes.
-// Exact numbers (NUMERIC) stay text, so that no digit is lost; other types
-// (UUID, arrays, interval, inet, ...) are read as their text.
+// time zone) is a local timestamp, TIMESTAMPTZ an instant, BYTEA bytes,
+// NUMERIC a decimal, UUID a uuid, an array of any of them (_INT8, _TEXT)
+// an array; other types (interval, inet, json[], ...) are read as their
+// text.
 func fieldType(dbType string) etl.Type {
 	if t, ok := etl.SQLFieldType(etl.DialectPostgres, dbType); ok {
 		return t
+	}
+	if _, ok := etl.SQLArrayElement(etl.DialectPostgres, dbType); ok {
+		return etl.TypeArray
 	}
 	return etl.TypeString
 }

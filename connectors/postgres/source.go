@@ -49,6 +49,10 @@ func NewSource(cfg any, env etl.BuildEnv) (etl.Source, error) {
 		Dialect:   Dialect{},
 		Open:      func(ctx context.Context) (*sqlx.DB, error) { return conn.open(ctx, c.SchemaName) },
 		FieldType: func(ct *sql.ColumnType) etl.Type { return fieldType(ct.DatabaseTypeName()) },
+		ElemType: func(ct *sql.ColumnType) etl.Type {
+			t, _ := etl.SQLArrayElement(etl.DialectPostgres, ct.DatabaseTypeName())
+			return t
+		},
 		RowValues: true,
 	}
 	return sqlconn.NewSource(c.SourceConfig, drv, name), nil

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -402,6 +403,8 @@ func (*backend) CheckText(s string, t etl.Type) string {
 		return "text holds a NUL byte (0x00), which PostgreSQL cannot store"
 	case t == etl.TypeJSON && strings.Contains(s, `\u0000`):
 		return "json holds \\u0000, which PostgreSQL cannot store"
+	case t == etl.TypeArray && strings.Contains(s, `\u0000`) && arrayHoldsNUL(s): // s is the array as JSON
+		return "an array element holds a NUL byte (0x00), which PostgreSQL cannot store"
 	}
 	return ""
 }
@@ -424,4 +427,28 @@ func (b *backend) DescribeLoad(table string, s *etl.Schema, keys []string) strin
 	}
 	stage, _ := b.QuoteIdent(stageTable)
 	return "COPY " + stage + " (temporary), then " + sqlconn.LoadStatement(b, table, names, keys, "SELECT … FROM "+stage)
+}
+
+// arrayHoldsNUL reports whether an array, as JSON, has a string element
+// holding a NUL byte.
+func arrayHoldsNUL(text string) bool {
+	var v any
+	if json.Unmarshal([]byte(text), &v) != nil {
+		return false
+	}
+	var holds func(x any) bool
+	holds = func(x any) bool {
+		switch e := x.(type) {
+		case string:
+			return strings.IndexByte(e, 0) >= 0
+		case []any:
+			for _, item := range e {
+				if holds(item) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return holds(v)
 }

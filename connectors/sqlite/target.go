@@ -199,5 +199,5 @@ func (b *backend) DescribeLoad(table string, s *etl.Schema, keys []string) strin
 // of zero (a whole number is stored as an integer) and stores NaN as null;
 // a time is RFC 3339 text, which holds years 1 to 9999.
 func (b *backend) Representable() sqlconn.Representable {
-	return sqlconn.Representable{Float: "SQLite REAL", NaN: true, Time: "SQLite TEXT time"}
+	return sqlconn.Representable{Float: "SQLite REAL", NaN: true, Time: "SQLite TEXT time", JSON: "SQLite TEXT (JSON)"}
 }

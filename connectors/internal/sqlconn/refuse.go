@@ -47,7 +47,7 @@ func (t *Table) refuse(b *etl.Batch) (*etl.Batch, error) {
 	if tc, ok := t.backend.(TextChecker); ok {
 		for j := range b.Cols {
 			col := &b.Cols[j]
-			if col.Type != etl.TypeString && col.Type != etl.TypeJSON {
+			if col.Type != etl.TypeString && col.Type != etl.TypeJSON && col.Type != etl.TypeArray {
 				continue
 			}
 			for i := range b.Len() {

@@ -22,6 +22,9 @@ type SourceDriver struct {
 	Open func(ctx context.Context) (*sqlx.DB, error)
 	// FieldType maps a result column to a field type.
 	FieldType func(ct *sql.ColumnType) etl.Type
+	// ElemType, if set, is the element type of a result column FieldType
+	// maps to etl.TypeArray.
+	ElemType func(ct *sql.ColumnType) etl.Type
 	// RowValues says the database compares row values, (a, b) > (?, ?),
 	// with an index; otherwise the comparison is spelled out.
 	RowValues bool
@@ -196,8 +199,16 @@ func (s *Source) describe(ctx context.Context) error {
 	fields := make([]etl.Field, len(s.types))
 	for i, ct := range s.types {
 		fields[i] = etl.Field{Name: ct.Name(), Type: s.drv.FieldType(ct)}
-		if fields[i].Type == etl.TypeDecimal {
+		switch fields[i].Type {
+		case etl.TypeDecimal:
 			fields[i].Precision, fields[i].Scale = decimalSize(ct)
+		case etl.TypeArray:
+			if s.drv.ElemType != nil {
+				fields[i].Elem = s.drv.ElemType(ct)
+			}
+			if !etl.IsArrayElement(fields[i].Elem) {
+				return fmt.Errorf("column %q: an array of unknown element type (%s)", ct.Name(), ct.DatabaseTypeName())
+			}
 		}
 	}
 	if s.schema, err = etl.NewSchema(fields...); err != nil {
@@ -213,7 +224,7 @@ func (s *Source) describe(ctx context.Context) error {
 		if i < 0 {
 			return fmt.Errorf("no column %q in the result (columns: %s)", n, strings.Join(s.schema.Names(), ", "))
 		}
-		if t := s.schema.Field(i).Type; t == etl.TypeJSON {
+		if t := s.schema.Field(i).Type; t == etl.TypeJSON || t == etl.TypeArray {
 			return fmt.Errorf("column %q is %s: a cursor or key column must be ordered", n, t)
 		}
 		s.order = append(s.order, i)
@@ -320,7 +331,13 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 			into, row = etl.NewBatch(s.schema, 1), 0
 		}
 		for i := range b.Cols {
-			if err := AppendValue(&into.Cols[i], vals[i]); err != nil {
+			var err error
+			if f := s.schema.Field(i); f.Type == etl.TypeArray {
+				err = AppendArray(&into.Cols[i], f.Elem, vals[i])
+			} else {
+				err = AppendValue(&into.Cols[i], vals[i])
+			}
+			if err != nil {
 				return nil, s.errorf("row %d after %s: column %q: %w", b.Len()+1, s.describePosition(), s.schema.Field(i).Name, err)
 			}
 		}

@@ -165,6 +165,10 @@ func AppendValue(col *etl.Column, v any) error {
 var timeLayouts = []string{
 	time.RFC3339Nano,
 	"2006-01-02 15:04:05.999999999Z07:00",
+	// PostgreSQL's text form (within an array): +00, or +05:30, or a
+	// historical offset in seconds.
+	"2006-01-02 15:04:05.999999999Z07",
+	"2006-01-02 15:04:05.999999999Z07:00:00",
 	"2006-01-02 15:04:05.999999999",
 	"2006-01-02T15:04:05.999999999",
 	time.DateOnly,
@@ -172,7 +176,40 @@ var timeLayouts = []string{
 
 // ParseTime parses a time as databases write it, UTC unless it says
 // otherwise.
+//
+// A year outside 1-9999 as PostgreSQL spells it in a zone's local time
+// ("10000-01-01 05:44:59+05:45", "0001-12-31 23:00:00-01 BC") is read too:
+// the instant may be within 1-9999 in UTC.
 func ParseTime(s string) (time.Time, error) {
+	year, rest, bc := s, "", false
+	if i := strings.IndexByte(s, '-'); i >= 4 {
+		year, rest = s[:i], s[i:]
+		rest, bc = strings.CutSuffix(rest, " BC")
+	}
+	y, err := strconv.Atoi(year)
+	if err != nil || y < 0 || (len(year) == 4 && !bc) {
+		return parseTime(s)
+	}
+	if bc {
+		y = 1 - y // 1 BC is year 0
+	}
+	// The calendar repeats every 400 years (146097 days, whole weeks):
+	// parse the same day in a year Go spells, then move it back.
+	shift := 0
+	for y+shift < 1 {
+		shift += 400
+	}
+	for y+shift > 9999 {
+		shift -= 400
+	}
+	t, err := parseTime(fmt.Sprintf("%04d", y+shift) + rest)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not a time (want RFC 3339 or YYYY-MM-DD HH:MM:SS)", s)
+	}
+	return t.AddDate(-shift, 0, 0), nil
+}
+
+func parseTime(s string) (time.Time, error) {
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), nil
@@ -302,6 +339,10 @@ type Representable struct {
 	// Time is the column type of timestamps and dates, for messages; it
 	// holds years 1 to 9999 only.
 	Time string
+	// JSON, if set, is the column type arrays are written to as JSON
+	// arrays, for messages ("SQLite TEXT (JSON)"): JSON has no NaN or
+	// infinity, so an array holding one is refused.
+	JSON string
 }
 
 // Representer is a backend whose columns do not hold every value exactly;
@@ -342,6 +383,12 @@ func (rep Representable) each(b *etl.Batch, f func(e *UnrepresentableError, c, r
 				case rep.NaN && math.IsNaN(v):
 					value, column, why = "NaN", rep.Float, "it would store null"
 				}
+			case etl.TypeArray:
+				if rep.JSON != "" {
+					if bad, ok := nonJSONElement(col.JSON[r]); ok {
+						value, column, why = bad, rep.JSON, "an array is written as a JSON array, and JSON has no NaN or infinity"
+					}
+				}
 			case etl.TypeTimestamp, etl.TypeDate, etl.TypeLocalTimestamp:
 				if y := col.Time[r].UTC().Year(); rep.Time != "" && (y < 1 || y > 9999) {
 					value, column, why = col.Time[r].UTC().Format(time.RFC3339Nano), rep.Time, "it holds years 1 to 9999"
@@ -352,4 +399,36 @@ func (rep Representable) each(b *etl.Batch, f func(e *UnrepresentableError, c, r
 			}
 		}
 	}
+}
+
+// nonJSONElement finds a float element of an array (at any depth) that
+// JSON cannot spell, NaN or an infinity, and says which: "NaN (element 2
+// of [1 NaN])".
+func nonJSONElement(v any) (string, bool) {
+	var path []int
+	var find func(x any) (float64, bool)
+	find = func(x any) (float64, bool) {
+		switch e := x.(type) {
+		case float64:
+			return e, math.IsNaN(e) || math.IsInf(e, 0)
+		case []any:
+			for k, item := range e {
+				path = append(path, k+1)
+				if f, ok := find(item); ok {
+					return f, true
+				}
+				path = path[:len(path)-1]
+			}
+		}
+		return 0, false
+	}
+	f, ok := find(v)
+	if !ok {
+		return "", false
+	}
+	at := make([]string, len(path))
+	for i, k := range path {
+		at[i] = strconv.Itoa(k)
+	}
+	return fmt.Sprintf("%v (element [%s] of %v)", f, strings.Join(at, "]["), v), true
 }

@@ -144,6 +144,17 @@ var schema = etl.MustSchema(
 	etl.Field{Name: "lts", Type: etl.TypeLocalTimestamp},
 	etl.Field{Name: "dec", Type: etl.TypeDecimal, Precision: 38, Scale: 10},
 	etl.Field{Name: "u", Type: etl.TypeUUID},
+	// An array of each element type: PostgreSQL arrays, JSON elsewhere.
+	etl.Field{Name: "a_s", Type: etl.TypeArray, Elem: etl.TypeString},
+	etl.Field{Name: "a_i", Type: etl.TypeArray, Elem: etl.TypeInt},
+	etl.Field{Name: "a_f", Type: etl.TypeArray, Elem: etl.TypeFloat},
+	etl.Field{Name: "a_b", Type: etl.TypeArray, Elem: etl.TypeBool},
+	etl.Field{Name: "a_ts", Type: etl.TypeArray, Elem: etl.TypeTimestamp},
+	etl.Field{Name: "a_d", Type: etl.TypeArray, Elem: etl.TypeDate},
+	etl.Field{Name: "a_bin", Type: etl.TypeArray, Elem: etl.TypeBytes},
+	etl.Field{Name: "a_lts", Type: etl.TypeArray, Elem: etl.TypeLocalTimestamp},
+	etl.Field{Name: "a_dec", Type: etl.TypeArray, Elem: etl.TypeDecimal},
+	etl.Field{Name: "a_u", Type: etl.TypeArray, Elem: etl.TypeUUID},
 )
 
 // Generators of each type's values, edge values weighted in.
@@ -210,10 +221,82 @@ var (
 	})
 )
 
+// genElement draws one element of an array of elem as etl.ArrayElement
+// holds it, null with probability 1/6.
+func genElement(t *rapid.T, elem etl.Type) any {
+	if rapid.IntRange(0, 5).Draw(t, "null element") == 0 {
+		return nil
+	}
+	col := etl.NewColumn(elem, 1)
+	appendRandom(t, &col)
+	return etl.ArrayElement(&col, 0)
+}
+
+// genArray draws an array of elem: one dimension of 0-4 elements, or two
+// of 1-3 by 1-3.
+func genArray(t *rapid.T, elem etl.Type) []any {
+	if rapid.IntRange(0, 3).Draw(t, "2-D") > 0 {
+		arr := make([]any, rapid.IntRange(0, 4).Draw(t, "length"))
+		for k := range arr {
+			arr[k] = genElement(t, elem)
+		}
+		return arr
+	}
+	rows, cols := rapid.IntRange(1, 3).Draw(t, "rows"), rapid.IntRange(1, 3).Draw(t, "cols")
+	arr := make([]any, rows)
+	for k := range arr {
+		inner := make([]any, cols)
+		for l := range inner {
+			inner[l] = genElement(t, elem)
+		}
+		arr[k] = inner
+	}
+	return arr
+}
+
+// appendRandom appends a random non-null value of col's type.
+func appendRandom(t *rapid.T, col *etl.Column) {
+	switch col.Type {
+	case etl.TypeString:
+		col.AppendString(genString.Draw(t, "s"))
+	case etl.TypeInt:
+		col.AppendInt(genInt.Draw(t, "i"))
+	case etl.TypeFloat:
+		col.AppendFloat(genFloat.Draw(t, "f"))
+	case etl.TypeBool:
+		col.AppendBool(rapid.Bool().Draw(t, "b"))
+	case etl.TypeTimestamp:
+		col.AppendTime(genTime.Draw(t, "ts"))
+	case etl.TypeDate:
+		col.AppendTime(genDate.Draw(t, "d"))
+	case etl.TypeJSON:
+		v := genJSON.Draw(t, "j")
+		if v == nil {
+			v = etl.JSONNull // a JSON null, not SQL NULL
+		}
+		col.AppendJSON(v)
+	case etl.TypeBytes:
+		col.AppendString(string(genBytes.Draw(t, "bin")))
+	case etl.TypeDecimal:
+		col.AppendString(genDecimal.Draw(t, "dec"))
+	case etl.TypeUUID:
+		u := rapid.SliceOfN(rapid.Byte(), 16, 16).Draw(t, "u")
+		col.AppendString(fmt.Sprintf("%x-%x-%x-%x-%x", u[:4], u[4:6], u[6:8], u[8:10], u[10:]))
+	case etl.TypeLocalTimestamp:
+		col.AppendTime(genTime.Draw(t, "lts")) // a wall clock, held in UTC
+	default:
+		t.Fatalf("no generator for type %s", col.Type)
+	}
+}
+
 // randomBatch returns rows random rows of schema with ids 1..rows, each
 // value null with probability 1/8; rows only of nulls or of extreme values
-// are always among them.
-func randomBatch(t *rapid.T, rows int) *etl.Batch {
+// are always among them. With odd, a float array holds NaN or an infinity
+// (which a JSON target refuses) in one row, and UUIDs are of any version
+// (MariaDB's UUID type refuses some of 8 or more); without, UUIDs are of
+// version 4: not in every table, or no copy to MariaDB or a JSON target
+// would be checked.
+func randomBatch(t *rapid.T, rows int, odd bool) *etl.Batch {
 	b := etl.NewBatch(schema, rows)
 	for r := range rows {
 		b.Cols[0].AppendInt(int64(r + 1))
@@ -223,47 +306,32 @@ func randomBatch(t *rapid.T, rows int) *etl.Batch {
 				col.AppendNull()
 				continue
 			}
-			switch col.Type {
-			case etl.TypeString:
-				col.AppendString(genString.Draw(t, "s"))
-			case etl.TypeInt:
-				col.AppendInt(genInt.Draw(t, "i"))
-			case etl.TypeFloat:
-				col.AppendFloat(genFloat.Draw(t, "f"))
-			case etl.TypeBool:
-				col.AppendBool(rapid.Bool().Draw(t, "b"))
-			case etl.TypeTimestamp:
-				col.AppendTime(genTime.Draw(t, "ts"))
-			case etl.TypeDate:
-				col.AppendTime(genDate.Draw(t, "d"))
-			case etl.TypeJSON:
-				v := genJSON.Draw(t, "j")
-				if v == nil {
-					v = etl.JSONNull // a JSON null, not SQL NULL
-				}
-				col.AppendJSON(v)
-			case etl.TypeBytes:
-				col.AppendString(string(genBytes.Draw(t, "bin")))
-			case etl.TypeDecimal:
-				col.AppendString(genDecimal.Draw(t, "dec"))
-			case etl.TypeUUID:
-				u := rapid.SliceOfN(rapid.Byte(), 16, 16).Draw(t, "u")
-				col.AppendString(fmt.Sprintf("%x-%x-%x-%x-%x", u[:4], u[4:6], u[6:8], u[8:10], u[10:]))
-			case etl.TypeLocalTimestamp:
-				col.AppendTime(genTime.Draw(t, "lts")) // a wall clock, held in UTC
-			default:
-				t.Fatalf("no generator for type %s", col.Type)
+			if col.Type == etl.TypeArray {
+				col.AppendJSON(genArray(t, schema.Field(c).Elem))
+				continue
 			}
+			appendRandom(t, col)
 		}
 		b.Origins = append(b.Origins, etl.Origin{Line: int64(r + 2)})
+	}
+	if !odd {
+		col := b.Col("u")
+		for r := range col.Str {
+			col.Str[r] = version4(col.Str[r])
+		}
+	} else {
+		col := b.Col("a_f")
+		r := rapid.IntRange(0, rows-1).Draw(t, "non-JSON row")
+		bad := rapid.SampledFrom([]float64{math.NaN(), math.Inf(1), math.Inf(-1)}).Draw(t, "non-JSON float")
+		col.JSON[r], col.Null[r] = []any{1.5, bad, nil}, false
 	}
 	b.Seq, b.Position = 1, etl.Position(`{"offset":0}`)
 	return b
 }
 
 // holdable returns b as a database can hold it, for a source table: a
-// MariaDB DOUBLE or SQLite REAL has no negative zero (a target refuses
-// one).
+// MariaDB DOUBLE or SQLite REAL has no negative zero, JSON (an array's
+// form there) no NaN or infinity (a target refuses them).
 func holdable(b *etl.Batch, dialect string) *etl.Batch {
 	if dialect == "postgres" {
 		return b
@@ -275,10 +343,42 @@ func holdable(b *etl.Batch, dialect string) *etl.Batch {
 			if f, ok := v.(float64); ok && f == 0 {
 				v = 0.0
 			}
+			if arr, ok := v.([]any); ok {
+				v = jsonHoldable(arr)
+			}
+			if s, ok := v.(string); ok && b.Cols[c].Type == etl.TypeUUID {
+				v = version4(s)
+			}
 			out.Cols[c].Append(v)
 		}
 	}
 	out.Origins, out.Seq, out.Position = b.Origins, b.Seq, b.Position
+	return out
+}
+
+// version4 returns UUID u as of version 4, which MariaDB's UUID type
+// takes whatever its variant.
+func version4(u string) string {
+	if len(u) != 36 {
+		return u
+	}
+	return u[:14] + "4" + u[15:]
+}
+
+// jsonHoldable returns arr with its NaN and infinite elements null.
+func jsonHoldable(arr []any) []any {
+	out := make([]any, len(arr))
+	for k, e := range arr {
+		switch x := e.(type) {
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				e = nil
+			}
+		case []any:
+			e = jsonHoldable(x)
+		}
+		out[k] = e
+	}
 	return out
 }
 
@@ -425,6 +525,75 @@ func canonical(t, as etl.Type, v any) (string, error) {
 	return "", fmt.Errorf("a %T (%v) where a %s was written", v, v, t)
 }
 
+// canonicalArray spells an array of elem as the test compares it: v is
+// the array as read (as an array, or as JSON in a JSON column or text).
+func canonicalArray(elem, as etl.Type, v any) (string, error) {
+	if v == nil {
+		return "NULL", nil
+	}
+	asJSON := as != etl.TypeArray
+	if s, ok := v.(string); ok && asJSON {
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			return "", err
+		}
+	}
+	var b strings.Builder
+	err := spellArray(&b, v, asJSON && elem == etl.TypeFloat)
+	return b.String(), err
+}
+
+// spellArray spells an array's value (nested []any of etl.ArrayElement
+// values, or of JSON values) one way: numbers in Go's shortest form (NaN
+// too), bytes in base64, strings quoted. floatJSON spells the numbers of
+// a float array held as JSON as a JSON reader takes them, float64 values
+// (PostgreSQL's jsonb spells 1e+21 as 1000000000000000000000, and has no
+// -0).
+func spellArray(b *strings.Builder, v any, floatJSON bool) error {
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case []any:
+		b.WriteByte('[')
+		for k, e := range x {
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			if err := spellArray(b, e, floatJSON); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case int64:
+		b.WriteString(strconv.FormatInt(x, 10))
+	case float64:
+		if floatJSON && x == 0 {
+			x = 0
+		}
+		b.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
+	case json.Number:
+		if n, err := x.Int64(); err == nil && !floatJSON {
+			b.WriteString(strconv.FormatInt(n, 10))
+			return nil
+		}
+		f, err := x.Float64()
+		if err != nil {
+			return err
+		}
+		return spellArray(b, f, floatJSON)
+	case bool:
+		b.WriteString(strconv.FormatBool(x))
+	case string:
+		b.WriteString(strconv.Quote(x))
+	case []byte:
+		b.WriteString(strconv.Quote(base64.StdEncoding.EncodeToString(x)))
+	default:
+		return fmt.Errorf("a %T (%v) in an array", v, v)
+	}
+	return nil
+}
+
 var update = flag.Bool("update", false, "rewrite docs/types.md from the code and the round trip")
 
 // checkTypesDoc renders docs/types.md from the dialects' column types and
@@ -450,6 +619,8 @@ func checkTypesDoc(t *testing.T, dialects []dialect, readBack map[[3]string]stri
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString("\nOn MariaDB 10.7 and later (the server's version is read at connect) a uuid field becomes `" +
+		mysql.ColumnTypeOn("10.7.0-MariaDB", etl.Field{Type: etl.TypeUUID}) + "`, which its source reads back as uuid; MySQL and older MariaDB have no UUID type (the table above). The tables below were observed on MariaDB 10.7 or later.\n")
 	b.WriteString("\nA string merge key on MariaDB / MySQL is `VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin` (MySQL 8: `utf8mb4_0900_bin`): keys compare byte for byte.\n")
 	b.WriteString("\n## What a copy reads back\n\nThe field type a table's source reads, after a copy from the row's database to the column's (observed by the round-trip test, every ordered pair, append and merge):\n")
 	for i := 1; i < schema.Len(); i++ {
@@ -498,7 +669,7 @@ const typesDocHead = `# Column types between databases
 
 Generated by ` + "`go test ./connectors/internal/sqlconn/roundtrip -update`" + ` from the dialects' code and what the round-trip test read back; do not edit by hand.
 
-nightjar's field types are string, int, float, bool, timestamp (an instant, UTC), date, json, bytes (binary data), local_timestamp (a wall-clock time with no zone), decimal (exact, with its precision and scale) and uuid; etl/types.go holds each type's names, storage, text form, order and column types in one table. A copy between PostgreSQL, MariaDB / MySQL and SQLite keeps every value exactly, or fails naming the row, the field, the value and the column type; TestRoundTrip checks this on random tables of every type for every ordered pair, in append and merge.
+nightjar's field types are string, int, float, bool, timestamp (an instant, UTC), date, json, bytes (binary data), local_timestamp (a wall-clock time with no zone), decimal (exact, with its precision and scale), uuid and array (of one element type); etl/types.go holds each type's names, storage, text form, order and column types in one table. A copy between PostgreSQL, MariaDB / MySQL and SQLite keeps every value exactly, or fails naming the row, the field, the value and the column type; TestRoundTrip checks this on random tables of every type for every ordered pair, in append and merge.
 `
 
 const typesDocRules = `
@@ -516,18 +687,19 @@ A **bold** type is not the type written: the value is the same, its spelling ano
 - **Instants and local timestamps.** PostgreSQL ` + "`timestamptz`" + ` and MariaDB / MySQL ` + "`TIMESTAMP`" + ` are instants; PostgreSQL ` + "`timestamp`" + ` (without time zone) and MariaDB / MySQL ` + "`DATETIME`" + ` are local timestamps, read as their wall clock whatever the session's time zone and written as ` + "`TIMESTAMP`" + ` / ` + "`DATETIME(6)`" + `. MariaDB / MySQL has no zone-aware type for years 1-9999, so an instant lands in ` + "`DATETIME(6)`" + ` as its UTC wall clock and reads back as a local timestamp (the same digits, no zone): the table above shows it in bold.
 - **Bytes.** PostgreSQL ` + "`bytea`" + `, MariaDB / MySQL ` + "`BINARY`, `VARBINARY`, `BLOB` (every size) and `BIT`" + `, SQLite ` + "`BLOB`" + ` are read as bytes and written as ` + "`BYTEA` / `LONGBLOB` / `BLOB`" + `. In text outputs (CSV, JSON, XLSX, a cast to string) bytes are standard base64 (RFC 4648, with padding); a cast from string to bytes reads base64. Bytes into MariaDB go through INSERT, not LOAD DATA (which reads its file in one character set). Text that is not valid UTF-8 in a text column fails the read naming the column.
 - **Decimals.** PostgreSQL ` + "`NUMERIC`" + ` and MariaDB / MySQL ` + "`DECIMAL`" + ` are read as decimals, their digits as the database spells them, with the column's precision and scale: a ` + "`NUMERIC(38,10)`" + ` lands as ` + "`NUMERIC(38,10)`" + ` / ` + "`DECIMAL(38,10)`" + ` and as text in SQLite (which has no exact decimal). A decimal without a precision (PostgreSQL ` + "`NUMERIC`" + `, a cast) lands as ` + "`NUMERIC`" + ` in PostgreSQL and as text in MariaDB / MySQL (whose ` + "`DECIMAL`" + ` without a precision is ` + "`DECIMAL(10,0)`" + `, which rounds), as does a precision MariaDB cannot hold (over 65 digits, over 30 after the point). PostgreSQL's ` + "`NaN`" + ` and infinities are not decimals: the read fails naming the column. Text outputs write the digits; JSON writes them as a string, so that a reader parsing numbers as floats keeps every digit.
-- **UUIDs.** PostgreSQL ` + "`uuid`" + ` is read as a uuid and written as ` + "`uuid`" + ` in PostgreSQL, ` + "`CHAR(36)`" + ` in MariaDB / MySQL and text in SQLite, lower-case 8-4-4-4-12 (MariaDB 10.7's UUID type is not MySQL's; both read back as text).
-- **Arrays, interval, inet** (and other PostgreSQL types without a field type) are read as PostgreSQL's text for them (` + "`{1,2,3}`, `1 day 02:00:00`, `192.168.0.1/24`" + `) and land as text: the stated rule until they have types of their own; read an array as JSON with a query (` + "`to_jsonb(col)`" + `) to land it as JSON.
-`
+- **UUIDs.** PostgreSQL ` + "`uuid`" + ` and MariaDB ` + "`UUID`" + ` columns are read as uuids and written as ` + "`uuid`" + ` in PostgreSQL, ` + "`UUID`" + ` in MariaDB 10.7 and later, ` + "`CHAR(36)`" + ` in MySQL and older MariaDB (read back as text) and text in SQLite, lower-case 8-4-4-4-12. A query's MariaDB UUID column is read as text (the driver names it CHAR; a table's are found in information_schema). MariaDB's UUID type refuses some values PostgreSQL's takes (a version digit of 8 or more with some variants, e.g. ` + "`ffd8293b-8d01-ff0d-8020-462d03b56b5e`" + `): the server judges each value before the load, and the run fails naming the row, the field and the value.
+- **Arrays.** A PostgreSQL array of any type above but json (` + "`int2[]`…`int8[]`, `float4[]`, `float8[]`, `bool[]`, `text[]`, `varchar[]`, `char[]`, `numeric[]`, `uuid[]`, `timestamptz[]`, `timestamp[]`, `date[]`, `bytea[]`" + `) is read as an **array field carrying its element type** (` + "`array(int)`" + `), with NULL elements, empty arrays and any number of dimensions. The rule: into PostgreSQL it lands as an array of its element's column type (` + "`BIGINT[]`, `TEXT[]`, `NUMERIC[]`" + ` … when nightjar creates the column; an existing array column, ` + "`int4[]`" + ` say, takes it converted by PostgreSQL, which refuses what does not fit); everywhere else (MariaDB / MySQL ` + "`JSON`" + `, SQLite ` + "`TEXT`" + `, JSON, CSV and Parquet files) it is a **JSON array**, nested for each dimension, its elements spelled as the element type is in text outputs: numbers and booleans as JSON's, decimals, UUIDs, dates and times as strings (timestamps RFC 3339 in UTC, local timestamps without a zone), bytes as base64, NULL elements as ` + "`null`" + `. Parquet writes it as text with the JSON logical type (not a LIST: one rule for every number of dimensions). An array holding NaN or an infinity has no JSON form: into a JSON target the run fails naming the row, the field, the element and the column type, or follows ` + "`on_unrepresentable`" + `. An array whose index does not start at 1 (` + "`[0:2]={1,2,3}`" + `) fails the read naming the column: neither form keeps its bounds. A read-back array from MariaDB or SQLite is JSON (the table above shows it in bold).
+- **interval, inet, json[]** (and other PostgreSQL types without a field type) are read as PostgreSQL's text for them (` + "`1 day 02:00:00`, `192.168.0.1/24`" + `) and land as text: the stated rule until they have types of their own.`
 
-// TestMain makes 10 random tables the default of -rapid.checks: each is
-// copied 18 ways.
+// TestMain makes 6 random tables the default of -rapid.checks: each has
+// 21 fields (an array of every element type among them) and is copied 18
+// ways.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "rapid.checks" })
 	if !set {
-		flag.Set("rapid.checks", "10")
+		flag.Set("rapid.checks", "6")
 	}
 	os.Exit(m.Run())
 }
@@ -546,7 +718,7 @@ func TestRoundTrip(t *testing.T) {
 	readBack := map[[3]string]string{}
 	rapid.Check(t, func(rt *rapid.T) {
 		attempt++ // fresh tables for each attempt, shrinking's too
-		b := randomBatch(rt, rapid.IntRange(20, 40).Draw(rt, "rows"))
+		b := randomBatch(rt, rapid.IntRange(20, 40).Draw(rt, "rows"), attempt%3 == 0)
 		suffix := strconv.Itoa(attempt)
 		for _, from := range dialects {
 			b := holdable(b, from.name)
@@ -634,15 +806,21 @@ func compare(t *rapid.T, name string, b *etl.Batch, got map[int64]map[string]any
 		}
 		for c := 1; c < schema.Len(); c++ {
 			f := schema.Field(c)
-			want, err := canonical(f.Type, f.Type, b.Cols[c].Value(r))
-			if err != nil {
-				t.Fatal(err)
-			}
 			as := etl.TypeString
 			if i := types.Index(f.Name); i >= 0 {
 				as = types.Field(i).Type
 			}
-			have, err := canonical(f.Type, as, row[f.Name])
+			canon := func(as etl.Type, v any) (string, error) { return canonical(f.Type, as, v) }
+			wantAs := f.Type
+			if f.Type == etl.TypeArray {
+				canon = func(as etl.Type, v any) (string, error) { return canonicalArray(f.Elem, as, v) }
+				wantAs = as // a float array read back as JSON: its numbers as JSON's
+			}
+			want, err := canon(wantAs, b.Cols[c].Value(r))
+			if err != nil {
+				t.Fatal(err)
+			}
+			have, err := canon(as, row[f.Name])
 			if err != nil || have != want {
 				t.Fatalf("%s: row %d column %q: wrote %s, read back %q (%v)", name, id, f.Name, want, have, err)
 			}
