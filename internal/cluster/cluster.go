@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/robfig/cron/v3"
 
 	"github.com/nightjar-etl/nightjar/etl"
@@ -62,6 +63,13 @@ func (w *tickWorker) Work(ctx context.Context, j *river.Job[TickArgs]) error {
 	}
 	run, err := w.launch(ctx, j.Args.Job, trigger, complete)
 	if errors.Is(err, etl.ErrLeaseHeld) {
+		// Each tick runs once: it waits for the run in flight (a caught-up
+		// tick after a change of leader, or a run longer than the
+		// interval), unless it is older than CatchupWindow.
+		if time.Since(j.Args.Tick) <= CatchupWindow {
+			w.logger.Debug("job is running in another process: the tick waits", "job", j.Args.Job, "tick", j.Args.Tick)
+			return river.JobSnooze(leaseWait)
+		}
 		w.logger.Info("job is running in another process: skipping this tick", "job", j.Args.Job, "tick", j.Args.Tick)
 		return nil
 	}
@@ -81,8 +89,12 @@ func (w *tickWorker) Timeout(*river.Job[TickArgs]) time.Duration { return -1 }
 // tick is the River job of js's scheduled time at or before now: unique
 // by its arguments, retried as the job's retries: say.
 func tick(js *config.JobSpec, sched cron.Schedule, now time.Time) (river.JobArgs, *river.InsertOpts) {
-	return TickArgs{Job: js.Name, Tick: LastTick(sched, now).UTC()},
-		&river.InsertOpts{MaxAttempts: js.Retries + 1, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return TickArgs{Job: js.Name, Tick: LastTick(sched, now).UTC()}, tickOpts(js)
+}
+
+// tickOpts are the insert options of js's ticks.
+func tickOpts(js *config.JobSpec) *river.InsertOpts {
+	return &river.InsertOpts{MaxAttempts: js.Retries + 1, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // Options configure a Worker.
@@ -116,6 +128,8 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 		return nil, err
 	}
 	var periodic []*river.PeriodicJob
+	var client *river.Client[pgx.Tx]
+	cu := &catchup{pool: pool, schema: schema, logger: logger, client: func() *river.Client[pgx.Tx] { return client }, now: time.Now}
 	for _, name := range cfg.JobNames() {
 		js, _ := cfg.Job(name)
 		if js.Schedule == "" {
@@ -125,22 +139,26 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 		if err != nil {
 			return nil, fmt.Errorf("job %s: schedule: %w", name, err)
 		}
+		cu.jobs = append(cu.jobs, scheduledJob{js, sched})
 		periodic = append(periodic, river.NewPeriodicJob(
 			alignedSchedule{sched},
 			// River calls this on its own (real) clock, so the tick is read
 			// from the same one.
 			func() (river.JobArgs, *river.InsertOpts) { return tick(js, sched, time.Now()) },
 			// A newly elected leader inserts the latest scheduled time at
-			// once: the ticks missed while no leader ran collapse into one
-			// run, as the daemon's catch-up (latest) does after downtime;
-			// when the old leader had inserted it, uniqueness drops it.
+			// once (after the catch-up hook has inserted the ticks missed
+			// in a change of leader, see CatchupWindow); after a longer
+			// outage the missed ticks collapse into this one run, as the
+			// daemon's catch-up (latest) does after downtime. When the old
+			// leader had inserted it, uniqueness drops it.
 			&river.PeriodicJobOpts{ID: name, RunOnStart: js.CatchupPolicy() == config.CatchupLatest},
 		))
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &tickWorker{launch: launch, logger: logger})
-	client, err := river.NewClient(driver, &river.Config{
+	c, err := river.NewClient(driver, &river.Config{
 		ID:                   opts.ID,
+		Hooks:                []rivertype.Hook{cu.hook()},
 		Schema:               schema,
 		Logger:               logger,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cmpOr(opts.Workers, 4)}},
@@ -152,6 +170,7 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)
 	}
+	client = c
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start river client: %w", err)
 	}
