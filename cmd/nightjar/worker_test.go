@@ -54,8 +54,15 @@ type workerProc struct {
 
 func startWorker(t *testing.T, bin, cfg string, env ...string) *workerProc {
 	t.Helper()
+	return startProc(t, bin, []string{"worker", "-c", cfg, "--grace", "10s"}, env...)
+}
+
+// startProc starts the nightjar binary with args, killed at the test's end
+// if still running.
+func startProc(t *testing.T, bin string, args []string, env ...string) *workerProc {
+	t.Helper()
 	var out bytes.Buffer
-	cmd := exec.Command(bin, "worker", "-c", cfg, "--grace", "10s")
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -161,6 +168,27 @@ jobs:
 	killed.cmd.Process.Signal(syscall.SIGKILL)
 	killed.cmd.Wait()
 	waitRuns(before+tickTicks(t), time.Duration(tickTicks(t))*2*time.Second+60*time.Second)
+	// The ticks caught up after the failover run one after the other (the
+	// job's lease): wait until those due 6 s ago are all done.
+	waitDone := func() {
+		t.Helper()
+		deadline := time.Now().Add(120 * time.Second)
+		for {
+			var pending int
+			if err := st.DB().GetContext(ctx, &pending, `SELECT count(*) FROM "river_job" WHERE "kind" = 'nightjar_tick'
+AND "state" <> 'completed' AND ("args"->>'tick')::timestamptz < now() - interval '6 seconds'`); err != nil {
+				t.Fatal(err)
+			}
+			if pending == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d tick(s) due 6 s ago or more still not completed after 120 s; worker output:\n%s\n%s\n%s", pending, ws[0].out, ws[1].out, ws[2].out)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitDone()
 
 	// SIGTERM the new leader: it drains and resigns, the last worker is
 	// elected at once and inserts the latest tick on starting, which the
@@ -172,6 +200,7 @@ jobs:
 		t.Errorf("worker %s after SIGTERM: %v\n%s", drained.id, err, drained.out)
 	}
 	waitRuns(before+2, 30*time.Second)
+	waitDone()
 	stoppedAt := time.Now()
 	for _, w := range ws {
 		if w.cmd.ProcessState == nil {

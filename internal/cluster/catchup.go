@@ -32,7 +32,7 @@ import (
 const CatchupWindow = 5 * time.Minute
 
 // leaseWait is how long a tick waits before it tries its busy job again.
-const leaseWait = time.Second
+const leaseWait = 500 * time.Millisecond
 
 // maxCatchup bounds the ticks one election inserts (the latest ones).
 const maxCatchup = 300

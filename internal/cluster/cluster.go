@@ -17,6 +17,7 @@ import (
 
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/jobs/config"
+	"github.com/nightjar-etl/nightjar/jobs/schedule"
 )
 
 // TickArgs is one scheduled time of one job, as a River job. Tick is the
@@ -47,6 +48,7 @@ type tickWorker struct {
 	river.WorkerDefaults[TickArgs]
 	launch Launch
 	logger *slog.Logger
+	ops    *workerOps
 }
 
 // Work runs the tick's job. A job still running elsewhere (its lease held)
@@ -61,7 +63,14 @@ func (w *tickWorker) Work(ctx context.Context, j *river.Job[TickArgs]) error {
 		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, j)
 		return err
 	}
+	w.ops.runEvent(schedule.Event{Kind: schedule.EventStarted, Job: j.Args.Job, Trigger: trigger, Attempt: j.Attempt, MaxAttempts: j.MaxAttempts})
 	run, err := w.launch(ctx, j.Args.Job, trigger, complete)
+	if !errors.Is(err, etl.ErrLeaseHeld) {
+		w.ops.runEvent(schedule.Event{Kind: schedule.EventFinished, Job: j.Args.Job, Trigger: trigger, Run: run, Err: err,
+			Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, Final: err == nil || j.Attempt >= j.MaxAttempts || etl.IsPermanent(err)})
+	} else {
+		w.ops.runEvent(schedule.Event{Kind: schedule.EventSkipped, Job: j.Args.Job, Trigger: trigger, Reason: "lease"})
+	}
 	if errors.Is(err, etl.ErrLeaseHeld) {
 		// Each tick runs once: it waits for the run in flight (a caught-up
 		// tick after a change of leader, or a run longer than the
@@ -113,6 +122,8 @@ type Options struct {
 // Worker is a running River client.
 type Worker struct {
 	client *river.Client[pgx.Tx]
+	pool   *pgxpool.Pool
+	ops    *workerOps
 }
 
 // Start migrates River's tables into schema (under an advisory lock, so
@@ -155,7 +166,8 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 		))
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &tickWorker{launch: launch, logger: logger})
+	wops := newWorkerOps(cfg)
+	river.AddWorker(workers, &tickWorker{launch: launch, logger: logger, ops: wops})
 	c, err := river.NewClient(driver, &river.Config{
 		ID:                   opts.ID,
 		Hooks:                []rivertype.Hook{cu.hook()},
@@ -171,10 +183,14 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 		return nil, fmt.Errorf("river client: %w", err)
 	}
 	client = c
+	events, _ := client.SubscribeConfig(&river.SubscribeConfig{ChanSize: 100_000, Kinds: []river.EventKind{
+		river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled, river.EventKindJobSnoozed}})
+	go wops.observe(events)
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start river client: %w", err)
 	}
-	return &Worker{client: client}, nil
+	wops.started.Store(true)
+	return &Worker{client: client, pool: pool, ops: wops}, nil
 }
 
 // Stop drains: no new ticks are fetched, running ones finish, until ctx
