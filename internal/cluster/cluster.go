@@ -49,6 +49,8 @@ type tickWorker struct {
 	launch Launch
 	logger *slog.Logger
 	ops    *workerOps
+	// timeouts are the jobs' timeout: settings (none: absent).
+	timeouts map[string]time.Duration
 }
 
 // Work runs the tick's job. A job still running elsewhere (its lease held)
@@ -92,8 +94,19 @@ func (w *tickWorker) Work(ctx context.Context, j *river.Job[TickArgs]) error {
 	return nil
 }
 
-// Timeout is none: a job's own timeout bounds its run.
-func (w *tickWorker) Timeout(*river.Job[TickArgs]) time.Duration { return -1 }
+// Timeout is the job's timeout: River cancels the run after it (a
+// failure, retried as the job's retries: say), and only a tick with a
+// timeout is ever rescued: River's rescuer ignores a running job whose
+// timeout is negative (river v0.51.2, internal/maintenance/job_rescuer.go,
+// makeRetryDecision), so a tick of a job without timeout: whose worker
+// died stays running in River (the next ticks run; its run's rows are
+// resumed from the checkpoint by the next run).
+func (w *tickWorker) Timeout(j *river.Job[TickArgs]) time.Duration {
+	if d := w.timeouts[j.Args.Job]; d > 0 {
+		return d
+	}
+	return -1
+}
 
 // tick is the River job of js's scheduled time at or before now: unique
 // by its arguments, retried as the job's retries: say.
@@ -113,8 +126,9 @@ type Options struct {
 	// Workers is how many ticks this process runs at once (default 4).
 	Workers int
 	// RescueAfter is how long a tick may stay running before River gives
-	// it to another worker, its process presumed dead (default 1 minute).
-	// A tick still running then meets its job's lease and skips.
+	// it to another worker, its process presumed dead (default 1 minute):
+	// only the ticks of jobs with a timeout:, and not before it has run
+	// out (see tickWorker.Timeout).
 	RescueAfter time.Duration
 	Logger      *slog.Logger
 }
@@ -140,6 +154,7 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 	}
 	var periodic []*river.PeriodicJob
 	var client *river.Client[pgx.Tx]
+	timeouts := map[string]time.Duration{}
 	cu := &catchup{pool: pool, schema: schema, logger: logger, client: func() *river.Client[pgx.Tx] { return client }, now: time.Now}
 	for _, name := range cfg.JobNames() {
 		js, _ := cfg.Job(name)
@@ -151,6 +166,9 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 			return nil, fmt.Errorf("job %s: schedule: %w", name, err)
 		}
 		cu.jobs = append(cu.jobs, scheduledJob{js, sched})
+		if js.Timeout > 0 {
+			timeouts[name] = js.Timeout
+		}
 		periodic = append(periodic, river.NewPeriodicJob(
 			alignedSchedule{sched},
 			// River calls this on its own (real) clock, so the tick is read
@@ -167,7 +185,7 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 	}
 	workers := river.NewWorkers()
 	wops := newWorkerOps(cfg)
-	river.AddWorker(workers, &tickWorker{launch: launch, logger: logger, ops: wops})
+	river.AddWorker(workers, &tickWorker{launch: launch, logger: logger, ops: wops, timeouts: timeouts})
 	c, err := river.NewClient(driver, &river.Config{
 		ID:                   opts.ID,
 		Hooks:                []rivertype.Hook{cu.hook()},
