@@ -80,7 +80,7 @@ func (w *Worker) Handler() http.Handler {
 		case w.ops.stopping.Load():
 			return errors.New("stopping: the runs in flight are finishing")
 		case !w.ops.started.Load():
-			return errors.New("River client not started")
+			return errors.New("the River client has not started")
 		}
 		if err := w.pool.Ping(ctx); err != nil {
 			return errors.New("state store: PostgreSQL does not answer")
