@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nightjar-etl/nightjar/internal/daemon"
+	"github.com/nightjar-etl/nightjar/internal/ops"
 	"github.com/nightjar-etl/nightjar/jobs/config"
 )
 
@@ -52,25 +51,7 @@ validate. HTTP: /healthz, /readyz, /metrics and a status page at /.`,
 				Owner: owner(), OwnerGone: ownerGone, Logger: a.logger, Webhook: webhook, Clock: a.clock,
 			})
 
-			if addr != "" {
-				ln, err := net.Listen("tcp", addr)
-				if err != nil {
-					return &exitError{code: exitUsage, err: fmt.Errorf("--http %s: %w", addr, err)}
-				}
-				srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
-				go func() {
-					if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-						a.logger.Error("http server", "err", err)
-					}
-				}()
-				defer func() {
-					sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-					defer cancel()
-					_ = srv.Shutdown(sctx)
-				}()
-				a.logger.Info("http listening", "addr", ln.Addr().String())
-			}
-
+			// SIGHUP reloads the config.
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
@@ -95,7 +76,10 @@ validate. HTTP: /healthz, /readyz, /metrics and a status page at /.`,
 				}
 			}()
 
-			if err := d.Run(ctx, stop); err != nil {
+			if err := a.serve(ctx, d, stop, addr); err != nil {
+				if errors.Is(err, errListen) {
+					return &exitError{code: exitUsage, err: err}
+				}
 				return &exitError{code: exitFailed, err: fmt.Errorf("daemon: runs aborted: %w", err)}
 			}
 			a.logger.Info("daemon stopped")
@@ -107,4 +91,21 @@ validate. HTTP: /healthz, /readyz, /metrics and a status page at /.`,
 	f.DurationVar(&grace, "grace", 30*time.Second, "after SIGINT/SIGTERM, how long to let the batches in flight finish")
 	f.StringVar(&webhook, "webhook", "", "Slack-compatible webhook told when a run fails or a job recovers (env NIGHTJAR_WEBHOOK_URL)")
 	return cmd
+}
+
+// errListen marks a --http address that cannot be listened on.
+var errListen = errors.New("--http")
+
+// serve runs svc (the daemon or a River worker) until stop is closed (a
+// drain) or ctx ends (interruptible ends it after --grace), serving its
+// handler on addr ("" for none) meanwhile.
+func (a *app) serve(ctx context.Context, svc ops.Service, stop <-chan struct{}, addr string) error {
+	if addr != "" {
+		shutdown, err := ops.Listen(addr, svc.Handler(), a.logger)
+		if err != nil {
+			return fmt.Errorf("%w %s: %w", errListen, addr, err)
+		}
+		defer shutdown(ctx)
+	}
+	return svc.Run(ctx, stop)
 }

@@ -21,6 +21,7 @@ func (a *app) workerCommand() *cobra.Command {
 	var (
 		grace   time.Duration
 		workers int
+		addr    string
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -32,7 +33,7 @@ and any worker runs it, so a tick runs once however many workers there are
 and the schedules go on when the leader dies. SIGTERM or SIGINT drains: no
 new runs are taken, the runs in flight finish (within --grace); SIGKILL loses
 nothing (River gives a dead worker's run to another, which resumes from the
-last checkpoint).`,
+last checkpoint). HTTP (--http): /healthz, /readyz and /metrics.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.load()
@@ -64,16 +65,11 @@ last checkpoint).`,
 				return &exitError{code: exitFailed, err: errors.New(cfg.Redact(err.Error()))}
 			}
 			a.logger.Info("worker started", "id", id, "pid", strconv.Itoa(os.Getpid()))
-			select {
-			case <-stop:
-			case <-ctx.Done():
-			case <-w.Stopped():
-				return &exitError{code: exitFailed, err: errors.New("worker: the River client stopped")}
-			}
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-			defer cancel()
-			if err := w.Stop(sctx); err != nil {
-				return &exitError{code: exitFailed, err: fmt.Errorf("worker: drain: %w", err)}
+			if err := a.serve(ctx, w, stop, addr); err != nil {
+				if errors.Is(err, errListen) {
+					return &exitError{code: exitUsage, err: err}
+				}
+				return &exitError{code: exitFailed, err: fmt.Errorf("worker: %w", err)}
 			}
 			a.logger.Info("worker stopped")
 			return nil
@@ -82,6 +78,7 @@ last checkpoint).`,
 	f := cmd.Flags()
 	f.DurationVar(&grace, "grace", 30*time.Second, "after SIGINT/SIGTERM, how long to let the runs in flight finish")
 	f.IntVar(&workers, "runs", 4, "how many runs this worker takes at once")
+	f.StringVar(&addr, "http", "", `address for /healthz, /readyz and /metrics (e.g. 127.0.0.1:8081; "" for none)`)
 	return cmd
 }
 

@@ -12,10 +12,12 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/robfig/cron/v3"
 
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/jobs/config"
+	"github.com/nightjar-etl/nightjar/jobs/schedule"
 )
 
 // TickArgs is one scheduled time of one job, as a River job. Tick is the
@@ -46,6 +48,9 @@ type tickWorker struct {
 	river.WorkerDefaults[TickArgs]
 	launch Launch
 	logger *slog.Logger
+	ops    *workerOps
+	// timeouts are the jobs' timeout: settings (none: absent).
+	timeouts map[string]time.Duration
 }
 
 // Work runs the tick's job. A job still running elsewhere (its lease held)
@@ -60,8 +65,22 @@ func (w *tickWorker) Work(ctx context.Context, j *river.Job[TickArgs]) error {
 		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, j)
 		return err
 	}
+	w.ops.runEvent(schedule.Event{Kind: schedule.EventStarted, Job: j.Args.Job, Trigger: trigger, Attempt: j.Attempt, MaxAttempts: j.MaxAttempts})
 	run, err := w.launch(ctx, j.Args.Job, trigger, complete)
+	if !errors.Is(err, etl.ErrLeaseHeld) {
+		w.ops.runEvent(schedule.Event{Kind: schedule.EventFinished, Job: j.Args.Job, Trigger: trigger, Run: run, Err: err,
+			Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, Final: err == nil || j.Attempt >= j.MaxAttempts || etl.IsPermanent(err)})
+	} else {
+		w.ops.runEvent(schedule.Event{Kind: schedule.EventSkipped, Job: j.Args.Job, Trigger: trigger, Reason: "lease"})
+	}
 	if errors.Is(err, etl.ErrLeaseHeld) {
+		// Each tick runs once: it waits for the run in flight (a caught-up
+		// tick after a change of leader, or a run longer than the
+		// interval), unless it is older than CatchupWindow.
+		if time.Since(j.Args.Tick) <= CatchupWindow {
+			w.logger.Debug("job is running in another process: the tick waits", "job", j.Args.Job, "tick", j.Args.Tick)
+			return river.JobSnooze(leaseWait)
+		}
 		w.logger.Info("job is running in another process: skipping this tick", "job", j.Args.Job, "tick", j.Args.Tick)
 		return nil
 	}
@@ -75,14 +94,29 @@ func (w *tickWorker) Work(ctx context.Context, j *river.Job[TickArgs]) error {
 	return nil
 }
 
-// Timeout is none: a job's own timeout bounds its run.
-func (w *tickWorker) Timeout(*river.Job[TickArgs]) time.Duration { return -1 }
+// Timeout is the job's timeout: River cancels the run after it (a
+// failure, retried as the job's retries: say), and only a tick with a
+// timeout is ever rescued: River's rescuer ignores a running job whose
+// timeout is negative (river v0.51.2, internal/maintenance/job_rescuer.go,
+// makeRetryDecision), so a tick of a job without timeout: whose worker
+// died stays running in River (the next ticks run; its run's rows are
+// resumed from the checkpoint by the next run).
+func (w *tickWorker) Timeout(j *river.Job[TickArgs]) time.Duration {
+	if d := w.timeouts[j.Args.Job]; d > 0 {
+		return d
+	}
+	return -1
+}
 
 // tick is the River job of js's scheduled time at or before now: unique
 // by its arguments, retried as the job's retries: say.
 func tick(js *config.JobSpec, sched cron.Schedule, now time.Time) (river.JobArgs, *river.InsertOpts) {
-	return TickArgs{Job: js.Name, Tick: LastTick(sched, now).UTC()},
-		&river.InsertOpts{MaxAttempts: js.Retries + 1, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return TickArgs{Job: js.Name, Tick: LastTick(sched, now).UTC()}, tickOpts(js)
+}
+
+// tickOpts are the insert options of js's ticks.
+func tickOpts(js *config.JobSpec) *river.InsertOpts {
+	return &river.InsertOpts{MaxAttempts: js.Retries + 1, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // Options configure a Worker.
@@ -92,8 +126,9 @@ type Options struct {
 	// Workers is how many ticks this process runs at once (default 4).
 	Workers int
 	// RescueAfter is how long a tick may stay running before River gives
-	// it to another worker, its process presumed dead (default 1 minute).
-	// A tick still running then meets its job's lease and skips.
+	// it to another worker, its process presumed dead (default 1 minute):
+	// only the ticks of jobs with a timeout:, and not before it has run
+	// out (see tickWorker.Timeout).
 	RescueAfter time.Duration
 	Logger      *slog.Logger
 }
@@ -101,6 +136,8 @@ type Options struct {
 // Worker is a running River client.
 type Worker struct {
 	client *river.Client[pgx.Tx]
+	pool   *pgxpool.Pool
+	ops    *workerOps
 }
 
 // Start migrates River's tables into schema (under an advisory lock, so
@@ -116,6 +153,9 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 		return nil, err
 	}
 	var periodic []*river.PeriodicJob
+	var client *river.Client[pgx.Tx]
+	timeouts := map[string]time.Duration{}
+	cu := &catchup{pool: pool, schema: schema, logger: logger, client: func() *river.Client[pgx.Tx] { return client }, now: time.Now}
 	for _, name := range cfg.JobNames() {
 		js, _ := cfg.Job(name)
 		if js.Schedule == "" {
@@ -125,22 +165,30 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 		if err != nil {
 			return nil, fmt.Errorf("job %s: schedule: %w", name, err)
 		}
+		cu.jobs = append(cu.jobs, scheduledJob{js, sched})
+		if js.Timeout > 0 {
+			timeouts[name] = js.Timeout
+		}
 		periodic = append(periodic, river.NewPeriodicJob(
 			alignedSchedule{sched},
 			// River calls this on its own (real) clock, so the tick is read
 			// from the same one.
 			func() (river.JobArgs, *river.InsertOpts) { return tick(js, sched, time.Now()) },
 			// A newly elected leader inserts the latest scheduled time at
-			// once: the ticks missed while no leader ran collapse into one
-			// run, as the daemon's catch-up (latest) does after downtime;
-			// when the old leader had inserted it, uniqueness drops it.
+			// once (after the catch-up hook has inserted the ticks missed
+			// in a change of leader, see CatchupWindow); after a longer
+			// outage the missed ticks collapse into this one run, as the
+			// daemon's catch-up (latest) does after downtime. When the old
+			// leader had inserted it, uniqueness drops it.
 			&river.PeriodicJobOpts{ID: name, RunOnStart: js.CatchupPolicy() == config.CatchupLatest},
 		))
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &tickWorker{launch: launch, logger: logger})
-	client, err := river.NewClient(driver, &river.Config{
+	wops := newWorkerOps(cfg)
+	river.AddWorker(workers, &tickWorker{launch: launch, logger: logger, ops: wops, timeouts: timeouts})
+	c, err := river.NewClient(driver, &river.Config{
 		ID:                   opts.ID,
+		Hooks:                []rivertype.Hook{cu.hook()},
 		Schema:               schema,
 		Logger:               logger,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cmpOr(opts.Workers, 4)}},
@@ -152,10 +200,15 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)
 	}
+	client = c
+	events, _ := client.SubscribeConfig(&river.SubscribeConfig{ChanSize: 100_000, Kinds: []river.EventKind{
+		river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled, river.EventKindJobSnoozed}})
+	go wops.observe(events)
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start river client: %w", err)
 	}
-	return &Worker{client: client}, nil
+	wops.started.Store(true)
+	return &Worker{client: client, pool: pool, ops: wops}, nil
 }
 
 // Stop drains: no new ticks are fetched, running ones finish, until ctx

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/internal/ops"
 	"github.com/nightjar-etl/nightjar/jobs/config"
 	"github.com/nightjar-etl/nightjar/jobs/schedule"
 )
@@ -44,7 +45,7 @@ type Daemon struct {
 	log      *slog.Logger
 	runner   *etl.Runner
 	sched    *schedule.Scheduler
-	metrics  *metrics
+	metrics  *ops.Metrics
 	notifier *notifier
 
 	cfg      atomic.Pointer[config.Config]
@@ -67,7 +68,7 @@ func New(opts Options) *Daemon {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Daemon{opts: opts, log: opts.Logger}
-	d.metrics = newMetrics(d.filesWaiting)
+	d.metrics = ops.NewMetrics(d.filesWaiting)
 	d.cfg.Store(opts.Config)
 	d.runner = &etl.Runner{Store: opts.Store, Clock: opts.Clock, Logger: opts.Logger, Owner: opts.Owner, OwnerGone: opts.OwnerGone}
 	if opts.Webhook != "" {
@@ -90,7 +91,7 @@ func (d *Daemon) Config() *config.Config { return d.cfg.Load() }
 // Run schedules the jobs until stop is closed (finish the runs in flight,
 // checkpoint, return nil) or ctx ends (abort them, return ctx's error).
 func (d *Daemon) Run(ctx context.Context, stop <-chan struct{}) error {
-	d.metrics.jobs(d.Config())
+	d.metrics.Jobs(d.Config())
 	if d.notifier != nil {
 		d.notifier.seed(ctx, d.opts.Store, d.Config())
 		defer func() {
@@ -128,7 +129,7 @@ func (d *Daemon) Reload() error {
 			d.opts.ConfigPath, d.Config().State, cfg.State)
 	}
 	d.cfg.Store(cfg)
-	d.metrics.jobs(cfg)
+	d.metrics.Jobs(cfg)
 	d.sched.Reload(cfg)
 	d.log.Info("config reloaded", "jobs", len(cfg.Jobs))
 	return nil
@@ -136,7 +137,7 @@ func (d *Daemon) Reload() error {
 
 // observe turns scheduler events into metrics and notifications.
 func (d *Daemon) observe(e schedule.Event) {
-	d.metrics.observe(e)
+	d.metrics.Observe(e)
 	if d.onEvent != nil {
 		d.onEvent(e)
 	}

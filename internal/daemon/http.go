@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -10,9 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/internal/ops"
 )
 
 //go:embed layout.html status.html run.html
@@ -31,12 +31,7 @@ const quarantineCap = 10_000
 
 // Handler serves /healthz, /readyz, /metrics and the status page at /.
 func (d *Daemon) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", d.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.registry, promhttp.HandlerOpts{}))
+	mux := ops.Mux(d.metrics.Registry(), d.ready)
 	mux.HandleFunc("GET /{$}", d.status)
 	mux.HandleFunc("GET /runs/{id}", d.runPage)
 	return mux
@@ -58,9 +53,9 @@ func (d *Daemon) isStopping() bool {
 	}
 }
 
-// ready is 200 while the scheduler runs and the state store answers, 503
-// before it starts and once it is stopping.
-func (d *Daemon) ready(w http.ResponseWriter, r *http.Request) {
+// ready is nil while the scheduler runs and the state store answers; it
+// says why not before it starts and once it is stopping.
+func (d *Daemon) ready(ctx context.Context) error {
 	if d.isStopping() {
 		running := 0
 		for _, js := range d.sched.Jobs() {
@@ -68,20 +63,15 @@ func (d *Daemon) ready(w http.ResponseWriter, r *http.Request) {
 				running++
 			}
 		}
-		http.Error(w, fmt.Sprintf("not ready: stopping, %d run(s) finishing", running), http.StatusServiceUnavailable)
-		return
+		return fmt.Errorf("stopping, %d run(s) finishing", running)
 	}
 	if !d.running.Load() {
-		http.Error(w, "not ready: scheduler not started", http.StatusServiceUnavailable)
-		return
+		return errors.New("scheduler not started")
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
 	if _, err := d.opts.Store.Runs(ctx, "", 1); err != nil {
-		http.Error(w, "not ready: state store: "+d.Config().Redact(err.Error()), http.StatusServiceUnavailable)
-		return
+		return errors.New("state store: " + d.Config().Redact(err.Error()))
 	}
-	fmt.Fprintln(w, "ready")
+	return nil
 }
 
 type pageData struct {

@@ -1,4 +1,4 @@
-package daemon
+package ops
 
 import (
 	"errors"
@@ -11,9 +11,9 @@ import (
 	"github.com/nightjar-etl/nightjar/jobs/schedule"
 )
 
-// metrics are the daemon's Prometheus metrics, in a registry of its own
-// (so that tests can run several daemons in one process).
-type metrics struct {
+// Metrics are a daemon's or a worker's Prometheus metrics, in a registry
+// of its own (so that tests can run several in one process).
+type Metrics struct {
 	registry    *prometheus.Registry
 	runs        *prometheus.CounterVec
 	skipped     *prometheus.CounterVec
@@ -26,8 +26,10 @@ type metrics struct {
 	running     *prometheus.GaugeVec
 }
 
-func newMetrics(filesWaiting func() map[string]int) *metrics {
-	m := &metrics{
+// NewMetrics returns the metrics of runs; filesWaiting, if set, counts the
+// files waiting per files job at scrape time.
+func NewMetrics(filesWaiting func() map[string]int) *Metrics {
+	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nightjar_runs_total", Help: "Runs ended, by job and status (succeeded, failed, cancelled).",
@@ -55,23 +57,28 @@ func newMetrics(filesWaiting func() map[string]int) *metrics {
 			Name: "nightjar_last_success_timestamp_seconds", Help: "When the job's last successful run ended (Unix time).",
 		}, []string{"job"}),
 		running: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "nightjar_job_running", Help: "1 while a run of the job is going in this daemon.",
+			Name: "nightjar_job_running", Help: "1 while a run of the job is going in this process.",
 		}, []string{"job"}),
 	}
-	waiting := &waitingCollector{
-		desc: prometheus.NewDesc("nightjar_files_waiting",
-			"Files matching a files job's glob (with archive set: the files not loaded yet).", []string{"job"}, nil),
-		count: filesWaiting,
-	}
 	m.registry.MustRegister(m.runs, m.skipped, m.rowsRead, m.rowsWritten, m.rowsReject, m.rowsSkip, m.duration,
-		m.lastSuccess, m.running, waiting,
+		m.lastSuccess, m.running,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if filesWaiting != nil {
+		m.registry.MustRegister(&waitingCollector{
+			desc: prometheus.NewDesc("nightjar_files_waiting",
+				"Files matching a files job's glob (with archive set: the files not loaded yet).", []string{"job"}, nil),
+			count: filesWaiting,
+		})
+	}
 	return m
 }
 
-// jobs makes every job's counters exist at zero, so that rates and alerts
+// Registry is where more collectors of the same process go.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// Jobs makes every job's counters exist at zero, so that rates and alerts
 // work before a job first runs.
-func (m *metrics) jobs(cfg *config.Config) {
+func (m *Metrics) Jobs(cfg *config.Config) {
 	for _, name := range cfg.JobNames() {
 		for _, status := range []etl.RunStatus{etl.RunSucceeded, etl.RunFailed, etl.RunCancelled} {
 			m.runs.WithLabelValues(name, string(status))
@@ -89,8 +96,9 @@ func (m *metrics) jobs(cfg *config.Config) {
 // skipReasons are the reasons a scheduled run is skipped (schedule.Event.Reason).
 var skipReasons = []string{"overlap", "lease"}
 
-// observe counts a scheduler event.
-func (m *metrics) observe(e schedule.Event) {
+// Observe counts a scheduler event (a worker reports its runs as the
+// same events).
+func (m *Metrics) Observe(e schedule.Event) {
 	switch e.Kind {
 	case schedule.EventStarted:
 		m.running.WithLabelValues(e.Job).Set(1)
