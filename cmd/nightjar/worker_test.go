@@ -55,8 +55,14 @@ type workerProc struct {
 
 func startWorker(t *testing.T, bin, cfg string, env ...string) *workerProc {
 	t.Helper()
+	return startWorkerArgs(t, bin, cfg, nil, env...)
+}
+
+// startWorkerArgs starts `nightjar worker` with extra flags.
+func startWorkerArgs(t *testing.T, bin, cfg string, flags []string, env ...string) *workerProc {
+	t.Helper()
 	var out bytes.Buffer
-	cmd := exec.Command(bin, "worker", "-c", cfg, "--grace", "10s")
+	cmd := exec.Command(bin, append([]string{"worker", "-c", cfg, "--grace", "10s"}, flags...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

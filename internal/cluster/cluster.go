@@ -96,6 +96,9 @@ type Options struct {
 	// A tick still running then meets its job's lease and skips.
 	RescueAfter time.Duration
 	Logger      *slog.Logger
+	// Partitions, if set, splits the ticks of files jobs into partitions
+	// (partitions.go).
+	Partitions *PartitionOptions
 }
 
 // Worker is a running River client.
@@ -138,6 +141,10 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 		))
 	}
 	workers := river.NewWorkers()
+	if opts.Partitions != nil {
+		launch = opts.Partitions.split(launch)
+		river.AddWorker(workers, &partitionWorker{o: opts.Partitions})
+	}
 	river.AddWorker(workers, &tickWorker{launch: launch, logger: logger})
 	client, err := river.NewClient(driver, &river.Config{
 		ID:                   opts.ID,
