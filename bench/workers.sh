@@ -68,6 +68,7 @@ YAML
     got=$(psql_ "SELECT extract(epoch FROM ended_at - started_at), (SELECT count(*) FROM \"$schema\".partitions p WHERE p.run_id = r.id)
       FROM \"$schema\".runs r WHERE partition = '' AND rows_read > 0 AND status <> 'running'" 2>/dev/null || true)
     [ -n "$got" ] && break
+    kill -0 "${pids[@]}" 2>/dev/null || { echo "$name: a worker exited; see $dir/workers.log" >&2; exit 1; }
     sleep 0.5
   done
   kill -TERM "${pids[@]}"; wait "${pids[@]}" || true
@@ -79,11 +80,11 @@ YAML
   echo "$got" | tr '|' ' '
 }
 
-read -r base _ < <(run one-partition 1 1GiB)
+read -r base _ < <(run one_partition 1 1GiB)
 printf '%-28s %8s %10s %10s %10s %22s\n' run workers partitions wall_s rows/s overhead/partition_ms
 printf '%-28s %8d %10d %10.2f %10.0f %22s\n' "1 worker, 1 partition" 1 1 "$base" "$(echo "$rows / $base" | bc -l)" "(peer: per-row cost)"
 for n in 1 2 4; do
-  read -r wall parts < <(run "workers-$n" "$n" 1B)
+  read -r wall parts < <(run "workers_$n" "$n" 1B)
   awk -v n="$n" -v wall="$wall" -v parts="$parts" -v rows="$rows" -v base="$base" 'BEGIN {
     perrow = base / rows
     over = (wall * n / parts - (rows / parts) * perrow) * 1000
