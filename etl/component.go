@@ -137,6 +137,10 @@ type TargetEnv struct {
 	RunDate time.Time
 	Logger  *slog.Logger
 	Clock   Clock
+	// Partition names the partition of the job's input this run loads
+	// (RunOptions.Partition); "" for a run of the whole job. A file target
+	// names its output per partition with it.
+	Partition string
 	// FullRefresh is set when the run reloads everything: a target that
 	// skips unchanged records (fingerprints) sends them all.
 	FullRefresh bool

@@ -46,6 +46,23 @@ type RunOptions struct {
 	// ends with ErrStopped. Cancelling the context instead aborts at once
 	// (a batch being written is rolled back and read again next time).
 	Stop <-chan struct{}
+	// Partition, when set, runs one partition of the job (a worker's share
+	// of its input, see PartitionStore): the run, its position stream
+	// ("partition/<Partition>") and its lease ("<job>#<Partition>") are
+	// the partition's own, while the file ledger, quarantine and
+	// fingerprints stay the job's. The store must be a PartitionStore.
+	Partition string
+}
+
+// PartitionStore is a Store that records runs of one partition of a job
+// (RunOptions.Partition): the PostgreSQL store of a cluster of workers.
+type PartitionStore interface {
+	Store
+	// BeginPartitionRun records a new running run of a job's partition and
+	// returns its id. Runs of the same partition still marked running (a
+	// worker that died) become interrupted; the job's other runs are left
+	// alone.
+	BeginPartitionRun(ctx context.Context, job, partition, trigger string, at time.Time) (int64, error)
 }
 
 // Runner drives jobs: source → steps → targets through bounded channels,
@@ -74,8 +91,12 @@ type Runner struct {
 	OwnerGone func(owner string) bool
 }
 
-// stream is the position stream the runner uses; one per job for now.
+// stream is the position stream of a job's runs; a partition's runs have
+// one of their own (partitionStream).
 const stream = ""
+
+// partitionStream is the position stream of a job's partition.
+func partitionStream(partition string) string { return "partition/" + partition }
 
 // Run runs job once and returns the run's record. The error is the run's
 // failure, if any; the record is returned in both cases once a run was
@@ -100,12 +121,22 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (Run, error
 		owner = "nightjar"
 	}
 
-	if err := r.acquireLease(ctx, job.Name, owner, ttl, clock, log); err != nil {
+	lease, st := job.Name, stream
+	var parts PartitionStore
+	if opts.Partition != "" {
+		var ok bool
+		if parts, ok = r.Store.(PartitionStore); !ok {
+			return Run{}, fmt.Errorf("job %s: partition %s: the state store cannot record partitions", job.Name, opts.Partition)
+		}
+		lease, st = job.Name+"#"+opts.Partition, partitionStream(opts.Partition)
+		log = log.With("partition", opts.Partition)
+	}
+	if err := r.acquireLease(ctx, lease, owner, ttl, clock, log); err != nil {
 		return Run{}, fmt.Errorf("job %s: %w", job.Name, err)
 	}
 	defer func() {
 		// The lease is released even when ctx is cancelled.
-		if err := r.Store.ReleaseLease(context.WithoutCancel(ctx), job.Name, owner); err != nil {
+		if err := r.Store.ReleaseLease(context.WithoutCancel(ctx), lease, owner); err != nil {
 			log.Warn("release lease", "err", err)
 		}
 	}()
@@ -115,11 +146,18 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (Run, error
 		trigger = "cli"
 	}
 	started := clock.Now()
-	runID, err := r.Store.BeginRun(ctx, job.Name, trigger, started)
+	var runID int64
+	var err error
+	if parts != nil {
+		runID, err = parts.BeginPartitionRun(ctx, job.Name, opts.Partition, trigger, started)
+	} else {
+		runID, err = r.Store.BeginRun(ctx, job.Name, trigger, started)
+	}
 	if err != nil {
 		return Run{}, fmt.Errorf("job %s: begin run: %w", job.Name, err)
 	}
-	p := &pipeline{r: r, job: job, opts: opts, clock: clock, syncIdle: syncIdle, log: log.With("run", runID), runID: runID, owner: owner, ttl: ttl}
+	p := &pipeline{r: r, job: job, opts: opts, clock: clock, syncIdle: syncIdle, log: log.With("run", runID), runID: runID,
+		owner: owner, ttl: ttl, lease: lease, stream: st}
 	runErr := p.run(ctx)
 
 	status := RunSucceeded
@@ -178,6 +216,8 @@ type pipeline struct {
 	runID    int64
 	owner    string
 	ttl      time.Duration
+	// lease and stream are the job's, or its partition's (RunOptions.Partition).
+	lease, stream string
 
 	// counters are owned by the sink stage until the stages have stopped.
 	counters Counters
@@ -215,7 +255,7 @@ func (p *pipeline) fullPass() bool {
 
 func (p *pipeline) run(ctx context.Context) (err error) {
 	job := p.job
-	cp, err := p.r.Store.Checkpoint(ctx, job.Name, stream)
+	cp, err := p.r.Store.Checkpoint(ctx, job.Name, p.stream)
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
@@ -226,10 +266,10 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	p.load = cp.Load
 	if !p.opts.DryRun && (p.opts.FullRefresh || (cp.Load == "" && cp.Position == nil && cp.Seq == 0)) {
 		p.load = newLoadID()
-		if err := p.r.Store.StartLoad(ctx, job.Name, stream, p.load, p.runID, p.clock.Now()); err != nil {
+		if err := p.r.Store.StartLoad(ctx, job.Name, p.stream, p.load, p.runID, p.clock.Now()); err != nil {
 			return fmt.Errorf("start load: %w", err)
 		}
-		cp = Checkpoint{Job: job.Name, Stream: stream, Load: p.load}
+		cp = Checkpoint{Job: job.Name, Stream: p.stream, Load: p.load}
 	}
 	startPos := cp.Position
 	if p.opts.FullRefresh {
@@ -260,7 +300,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	if !p.opts.DryRun {
 		env := TargetEnv{
 			Job: job.Name, RunID: p.runID, RunDate: p.clock.Now().UTC(), Logger: p.log, Clock: p.clock,
-			FullRefresh: p.opts.FullRefresh, Fingerprints: scopedFingerprints{p.r.Store, job.Name},
+			Partition: p.opts.Partition, FullRefresh: p.opts.FullRefresh, Fingerprints: scopedFingerprints{p.r.Store, job.Name},
 			FullPass: p.fullPass,
 		}
 		for i, t := range job.Targets {
@@ -815,7 +855,7 @@ func (p *pipeline) takePending() Commit {
 	p.pendingRows = 0
 
 	c := p.pending
-	c.RunID, c.Job, c.Stream, c.Load, c.Counters, c.At = p.runID, p.job.Name, stream, p.load, p.counters, p.clock.Now()
+	c.RunID, c.Job, c.Stream, c.Load, c.Counters, c.At = p.runID, p.job.Name, p.stream, p.load, p.counters, p.clock.Now()
 	p.pending = Commit{}
 	p.dirty = false
 	return c
@@ -847,7 +887,7 @@ func (p *pipeline) record(ctx context.Context, c Commit) error {
 	c.Staged = p.stagedRejects+p.stagedFiles > 0
 	if c.Position == nil {
 		// Nothing was read: keep the stored position as it is.
-		cp, err := p.r.Store.Checkpoint(ctx, p.job.Name, stream)
+		cp, err := p.r.Store.Checkpoint(ctx, p.job.Name, p.stream)
 		if err != nil {
 			return fmt.Errorf("read checkpoint: %w", err)
 		}
@@ -868,7 +908,7 @@ func (p *pipeline) record(ctx context.Context, c Commit) error {
 			return fmt.Errorf("after checkpoint batch %d: %w", c.Seq, err)
 		}
 	}
-	if err := p.r.Store.AcquireLease(ctx, p.job.Name, p.owner, p.ttl, p.clock.Now()); err != nil {
+	if err := p.r.Store.AcquireLease(ctx, p.lease, p.owner, p.ttl, p.clock.Now()); err != nil {
 		return fmt.Errorf("renew lease: %w", err)
 	}
 	return nil

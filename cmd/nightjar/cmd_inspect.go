@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/internal/cluster"
 	"github.com/nightjar-etl/nightjar/internal/termtext"
 )
 
@@ -80,6 +81,9 @@ func (a *app) statusCommand() *cobra.Command {
 				Schedule string   `json:"schedule,omitempty"`
 				NextRun  string   `json:"next_run,omitempty"`
 				LastRun  *etl.Run `json:"last_run,omitempty"`
+				// Partitions count the job's partitions per worker
+				// (nightjar worker, PostgreSQL state).
+				Partitions []cluster.WorkerPartitions `json:"partitions,omitempty"`
 			}
 			var out []jobStatus
 			now := a.clock.Now()
@@ -95,6 +99,9 @@ func (a *app) statusCommand() *cobra.Command {
 				if len(runs) > 0 {
 					s.LastRun = &runs[0]
 				}
+				if s.Partitions, err = partitionStatus(ctx, st, spec.Name); err != nil {
+					return &exitError{code: exitFailed, err: err}
+				}
 				out = append(out, s)
 			}
 			if asJSON {
@@ -109,6 +116,17 @@ func (a *app) statusCommand() *cobra.Command {
 					read, written, skipped, rejected = fmt.Sprint(r.Read), fmt.Sprint(r.Written), fmt.Sprint(r.Skipped), fmt.Sprint(r.Rejected)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Job, dash(s.Schedule), dash(s.NextRun), last, status, read, written, skipped, rejected)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			header := false
+			for _, s := range out {
+				if len(s.Partitions) > 0 && !header {
+					fmt.Fprintln(tw, "\nJOB\tWORKER\tPARTITIONS QUEUED\tRUNNING\tRETRIED\tDONE\tFAILED")
+					header = true
+				}
+				printPartitionStatus(tw, s.Job, s.Partitions)
 			}
 			return tw.Flush()
 		},
@@ -153,7 +171,11 @@ func (a *app) historyCommand() *cobra.Command {
 			}
 			switch {
 			case asJSON:
-				return writeJSON(a.stdout, runs)
+				hr, err := withPartitions(ctx, st, runs)
+				if err != nil {
+					return &exitError{code: exitFailed, err: err}
+				}
+				return writeJSON(a.stdout, hr)
 			case asCSV:
 				rows := make([]runRow, len(runs))
 				for i, r := range runs {
@@ -167,9 +189,14 @@ func (a *app) historyCommand() *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tJOB\tTRIGGER\tSTATUS\tSTARTED\tDURATION\tREAD\tWRITTEN\tSKIPPED\tREJECTED\tERROR")
-			for _, r := range runs {
+			hr, err := withPartitions(ctx, st, runs)
+			if err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			for _, r := range hr {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Job, r.Trigger, r.Status,
-					formatTime(r.StartedAt), dash(duration(r)), r.Read, r.Written, r.Skipped, r.Rejected, oneLine(a.redact(r.Error), 80))
+					formatTime(r.StartedAt), dash(duration(r.Run)), r.Read, r.Written, r.Skipped, r.Rejected, oneLine(a.redact(r.Error), 80))
+				a.printPartitions(tw, r.Partitions)
 			}
 			return tw.Flush()
 		},

@@ -54,7 +54,13 @@ type workerProc struct {
 
 func startWorker(t *testing.T, bin, cfg string, env ...string) *workerProc {
 	t.Helper()
-	return startProc(t, bin, []string{"worker", "-c", cfg, "--grace", "10s"}, env...)
+	return startWorkerArgs(t, bin, cfg, nil, env...)
+}
+
+// startWorkerArgs starts `nightjar worker` with extra flags.
+func startWorkerArgs(t *testing.T, bin, cfg string, flags []string, env ...string) *workerProc {
+	t.Helper()
+	return startProc(t, bin, append([]string{"worker", "-c", cfg, "--grace", "10s"}, flags...), env...)
 }
 
 // startProc starts the nightjar binary with args, killed at the test's end

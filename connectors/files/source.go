@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -178,6 +179,9 @@ type Source struct {
 	// the ledger only learns of them at the runner's checkpoint, which may
 	// come after the source has read ahead to a copy.
 	read map[string]string
+	// only, when set (Only), restricts the files to these (as the ledger
+	// names them): a partition's.
+	only map[string]bool
 }
 
 var (
@@ -333,6 +337,9 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 			s.files = append(s.files, f)
 		}
 	}
+	if s.only != nil {
+		s.files = slices.DeleteFunc(s.files, func(f string) bool { return !s.only[s.rel(f)] })
+	}
 	sort.Strings(s.files)
 	s.next, s.pos = 0, nil
 	if len(env.Position) > 0 && !env.FullRefresh {
@@ -477,6 +484,13 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 		if found && rec.Status == "failed" {
 			s.log.Warn(fmt.Sprintf("%s could not be loaded by run %d and has not changed since: skipped (its reason is in the quarantine; a changed file is read again)", rel, rec.RunID),
 				"file", rel, "sha256", sum, "failed_in_run", rec.RunID)
+			return nil, nil
+		}
+		if found && rec.Status == ledgerClaimed && s.only != nil {
+			found = false // this run is the partition it was claimed for
+		}
+		if found && rec.Status == ledgerClaimed {
+			s.log.Info("file claimed by a partition of another run, which loads it: skipping", "file", rel, "sha256", sum, "claimed_by_run", rec.RunID)
 			return nil, nil
 		}
 		if found {

@@ -19,8 +19,10 @@ import (
 // TargetConfig is the "file" target's config.
 type TargetConfig struct {
 	// Path is the output file, relative to the config file; a text/template
-	// with {{ .Job }}, {{ .RunID }} and {{ .RunDate }} (YYYY-MM-DD).
-	Path string `yaml:"path" doc:"the output file, relative to the config file; a text/template with {{ .Job }}, {{ .RunID }} and {{ .RunDate }} (YYYY-MM-DD)"`
+	// with {{ .Job }}, {{ .RunID }}, {{ .RunDate }} (YYYY-MM-DD) and
+	// {{ .Partition }} (under nightjar worker, the partition of the job's
+	// files the run loads; empty otherwise).
+	Path string `yaml:"path" doc:"the output file, relative to the config file; a text/template with {{ .Job }}, {{ .RunID }}, {{ .RunDate }} (YYYY-MM-DD) and {{ .Partition }} (under nightjar worker, the partition of the job's files the run loads; empty otherwise)"`
 	// Format is csv, jsonl, json, xlsx or parquet; by default it follows
 	// Path's extension.
 	Format string `yaml:"format" doc:"csv, jsonl, json, xlsx or parquet; by default it follows the path's extension"`
@@ -43,6 +45,15 @@ type PathData struct {
 	Job     string
 	RunID   int64
 	RunDate string // YYYY-MM-DD of the run's date
+	// Partition is the partition the run loads (etl.TargetEnv.Partition):
+	// runs of a job's partitions run at once on several workers, and each
+	// names its own file with it.
+	Partition string
+}
+
+// pathData is what env's run names its file with.
+func pathData(env etl.TargetEnv) PathData {
+	return PathData{Job: env.Job, RunID: env.RunID, RunDate: env.RunDate.Format(time.DateOnly), Partition: env.Partition}
 }
 
 const targetExample = `targets:
@@ -99,9 +110,9 @@ func NewTarget(cfg TargetConfig, env etl.BuildEnv) (*Target, error) {
 	if err != nil {
 		return nil, &etl.FieldError{Path: []string{"path"}, Err: fmt.Errorf("bad template: %w", err)}
 	}
-	sample, err := renderPath(tmpl, PathData{Job: "job", RunID: 1, RunDate: "2006-01-02"})
+	sample, err := renderPath(tmpl, PathData{Job: "job", RunID: 1, RunDate: "2006-01-02", Partition: "1"})
 	if err != nil {
-		return nil, &etl.FieldError{Path: []string{"path"}, Err: fmt.Errorf("%w (available: {{ .Job }}, {{ .RunID }}, {{ .RunDate }})", err)}
+		return nil, &etl.FieldError{Path: []string{"path"}, Err: fmt.Errorf("%w (available: {{ .Job }}, {{ .RunID }}, {{ .RunDate }}, {{ .Partition }})", err)}
 	}
 	format, err := fileformat.Resolve(cfg.Format, sample)
 	if err != nil {
@@ -184,7 +195,7 @@ func (t *Target) Open(ctx context.Context, env etl.TargetEnv) error {
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
-	name, err := renderPath(t.tmpl, PathData{Job: env.Job, RunID: env.RunID, RunDate: env.RunDate.Format(time.DateOnly)})
+	name, err := renderPath(t.tmpl, pathData(env))
 	if err != nil {
 		return fmt.Errorf("file: path: %w", err)
 	}
@@ -215,7 +226,7 @@ var _ etl.DryRunner = (*Target)(nil)
 
 // DryRun names the file the batch would go to, with its row count.
 func (t *Target) DryRun(_ context.Context, env etl.TargetEnv, b *etl.Batch) ([]string, error) {
-	name, err := renderPath(t.tmpl, PathData{Job: env.Job, RunID: env.RunID, RunDate: env.RunDate.Format(time.DateOnly)})
+	name, err := renderPath(t.tmpl, pathData(env))
 	if err != nil {
 		return nil, fmt.Errorf("file: path: %w", err)
 	}

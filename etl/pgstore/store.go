@@ -215,7 +215,8 @@ func lockJob(ctx context.Context, tx *sqlx.Tx, job string) error {
 
 // BeginRun records a new running run and returns its id. Runs of the job
 // still marked running (a crashed process) become interrupted, with at as
-// their end.
+// their end; a run split into partitions, and its partitions' runs, are
+// no process's: they go on.
 func (s *Store) BeginRun(ctx context.Context, job, trigger string, at time.Time) (int64, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -227,13 +228,17 @@ func (s *Store) BeginRun(ctx context.Context, job, trigger string, at time.Time)
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE "runs"
 SET "status" = ?, "ended_at" = ?, "error" = CASE WHEN "error" = '' THEN ? ELSE "error" END
-WHERE "job" = ? AND "status" = ?`),
+WHERE "job" = ? AND "status" = ? AND "partition" = ''
+	AND NOT EXISTS (SELECT 1 FROM "partitions" WHERE "partitions"."run_id" = "runs"."id")`),
 		etl.RunInterrupted, dbTime(at), "the process running it ended before the run did",
 		job, etl.RunRunning); err != nil {
 		return 0, fmt.Errorf("begin run of %s: mark stale runs interrupted: %w", job, err)
 	}
+	// Runs of partitions go on on their workers (see partitions.go): what
+	// they staged stays.
 	for _, table := range stagingTables {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM "`+table+`" WHERE "job" = ?`), job); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM "`+table+`" WHERE "job" = ? AND "run_id" NOT IN (
+	SELECT "id" FROM "runs" WHERE "job" = ? AND "partition" <> '' AND "status" = ?)`), job, job, etl.RunRunning); err != nil {
 			return 0, fmt.Errorf("begin run of %s: discard what interrupted runs staged: %w", job, err)
 		}
 	}
@@ -564,16 +569,17 @@ func noLimit(limit int) any {
 }
 
 // Runs lists the last runs, newest first; job "" means all jobs, and a
-// limit of 0 or less means no limit.
+// limit of 0 or less means no limit. The runs of partitions are not
+// among them: Partitions lists them with the run they belong to.
 func (s *Store) Runs(ctx context.Context, job string, limit int) ([]etl.Run, error) {
 	var rows []runRow
 	var err error
 	if job == "" {
 		err = s.db.SelectContext(ctx, &rows, s.q(`SELECT `+runColumns+` FROM "runs"
-ORDER BY "id" DESC LIMIT ?`), noLimit(limit))
+WHERE "partition" = '' ORDER BY "id" DESC LIMIT ?`), noLimit(limit))
 	} else {
 		err = s.db.SelectContext(ctx, &rows, s.q(`SELECT `+runColumns+` FROM "runs"
-WHERE "job" = ? ORDER BY "id" DESC LIMIT ?`), job, noLimit(limit))
+WHERE "job" = ? AND "partition" = '' ORDER BY "id" DESC LIMIT ?`), job, noLimit(limit))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)

@@ -131,6 +131,9 @@ type Options struct {
 	// out (see tickWorker.Timeout).
 	RescueAfter time.Duration
 	Logger      *slog.Logger
+	// Partitions, if set, splits the ticks of files jobs into partitions
+	// (partitions.go).
+	Partitions *PartitionOptions
 }
 
 // Worker is a running River client.
@@ -185,6 +188,10 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 	}
 	workers := river.NewWorkers()
 	wops := newWorkerOps(cfg)
+	if opts.Partitions != nil {
+		launch = opts.Partitions.split(launch)
+		river.AddWorker(workers, &partitionWorker{o: opts.Partitions})
+	}
 	river.AddWorker(workers, &tickWorker{launch: launch, logger: logger, ops: wops, timeouts: timeouts})
 	c, err := river.NewClient(driver, &river.Config{
 		ID:                   opts.ID,

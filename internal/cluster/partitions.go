@@ -1,0 +1,298 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/pgstore"
+)
+
+// PartitionArgs is one partition of a run of a files job, as a River job:
+// any worker runs it, as runs of its own (etl.RunOptions.Partition) whose
+// source loads only Files.
+type PartitionArgs struct {
+	Job string `json:"job"`
+	// Run is the run the partition belongs to.
+	Run int64 `json:"run"`
+	// Partition is its id in the state store; Number its place in Run.
+	Partition int64 `json:"partition"`
+	Number    int   `json:"number"`
+	// Files are the partition's files, as the file ledger names them.
+	Files []string `json:"files"`
+}
+
+// Kind names the River job kind.
+func (PartitionArgs) Kind() string { return "nightjar_partition" }
+
+// Splitter is a source whose input a worker splits into partitions: the
+// files source.
+type Splitter interface {
+	etl.Source
+	// Settled lists the files a run would load now and the ledger does
+	// not hold.
+	Settled(ctx context.Context, env etl.SourceEnv) ([]etl.FileDone, error)
+	// Only restricts the files the source loads to a partition's.
+	Only(files []string)
+}
+
+// DefaultPartitionBytes is the size up to which small files are grouped
+// into one partition unless PartitionOptions say otherwise.
+const DefaultPartitionBytes = 64 << 20
+
+// partitionRescues is how many times a partition may be rescued from a
+// dead worker (River counts each as an attempt), besides its job's retries.
+const partitionRescues = 10
+
+// PartitionOptions turn partitions on (Options.Partitions): a tick of a
+// job whose source is a Splitter splits the files it finds into partitions
+// instead of running the job.
+type PartitionOptions struct {
+	// Store is the state store, whose pool River runs on.
+	Store *pgstore.Store
+	// MaxBytes groups small files into one partition up to this many bytes
+	// (a larger file is a partition of its own); default DefaultPartitionBytes.
+	MaxBytes int64
+	// Build builds job afresh for one run.
+	Build func(job string) (*etl.Job, error)
+	// Retries is the job's retries: (its partitions fail after as many
+	// failed runs, besides rescues from dead workers).
+	Retries func(job string) int
+	// Run runs a built job (one of its partitions) as `nightjar run` does,
+	// recording in Store; end is called in the transaction that records
+	// the run succeeded.
+	Run func(ctx context.Context, job *etl.Job, opts etl.RunOptions, end func(context.Context, pgx.Tx) error) (etl.Run, error)
+	// Owner names this worker in job leases.
+	Owner string
+	// LeaseAfter is the client's rescue time (Options.RescueAfter): how
+	// long a partition may run (its River timeout), and how long one waits
+	// for the lease of a run of it still going on elsewhere before it tries
+	// again.
+	LeaseAfter time.Duration
+	Clock      etl.Clock
+	Logger     *slog.Logger
+}
+
+// split wraps launch: a job whose source is a Splitter is split instead
+// of run.
+func (o *PartitionOptions) split(launch Launch) Launch {
+	return func(ctx context.Context, name, trigger string, complete func(context.Context, pgx.Tx) error) (etl.Run, error) {
+		job, err := o.Build(name)
+		if err != nil {
+			return etl.Run{}, etl.Permanent(err)
+		}
+		src, ok := job.Source.(Splitter)
+		if !ok {
+			return launch(ctx, name, trigger, complete)
+		}
+		return o.plan(ctx, job, src, trigger, complete)
+	}
+}
+
+// plan begins a run of job whose files are claimed in the ledger, split
+// into partitions and inserted as River jobs in one transaction, with the
+// tick's completion: a worker killed before it leaves the tick to run
+// again and nothing claimed; after it, every claimed file has a partition
+// that River will run.
+func (o *PartitionOptions) plan(ctx context.Context, job *etl.Job, src Splitter, trigger string, complete func(context.Context, pgx.Tx) error) (etl.Run, error) {
+	clock := etl.SystemClockOr(o.Clock)
+	log := o.logger().With("job", job.Name)
+	// The job's lease orders plans of one job (a tick and a retry of an
+	// earlier one); its partitions take leases of their own.
+	if err := o.Store.AcquireLease(ctx, job.Name, o.Owner, time.Minute, clock.Now()); err != nil {
+		return etl.Run{}, err
+	}
+	defer o.Store.ReleaseLease(context.WithoutCancel(ctx), job.Name, o.Owner)
+	files, err := src.Settled(ctx, etl.SourceEnv{Job: job.Name, BatchSize: job.BatchSize, Ledger: o.Store, Logger: log, Clock: clock})
+	if err != nil {
+		return etl.Run{}, fmt.Errorf("job %s: list files: %w", job.Name, err)
+	}
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return etl.Run{}, fmt.Errorf("job %s: split: %w", job.Name, err)
+	}
+	attempts := o.retries(job.Name) + 1 + partitionRescues
+	started := clock.Now()
+	runID, parts, err := o.Store.BeginSplitRun(ctx, job.Name, trigger, started, func(ctx context.Context, tx pgx.Tx, runID int64) (int, error) {
+		claimed, err := o.Store.ClaimFiles(ctx, tx, job.Name, runID, files, started)
+		if err != nil {
+			return 0, err
+		}
+		groups := Group(claimed, cmpOr(o.MaxBytes, DefaultPartitionBytes))
+		params := make([]river.InsertManyParams, 0, len(groups))
+		for i, g := range groups {
+			list := make([]pgstore.PartitionFile, len(g))
+			names := make([]string, len(g))
+			for k, f := range g {
+				list[k] = pgstore.PartitionFile{Path: f.Path, SHA256: f.SHA256, Size: f.Size}
+				names[k] = f.Path
+			}
+			id, err := o.Store.AddPartition(ctx, tx, job.Name, runID, i+1, list, started)
+			if err != nil {
+				return 0, err
+			}
+			params = append(params, river.InsertManyParams{
+				Args:       PartitionArgs{Job: job.Name, Run: runID, Partition: id, Number: i + 1, Files: names},
+				InsertOpts: &river.InsertOpts{MaxAttempts: attempts},
+			})
+		}
+		if len(params) > 0 {
+			if _, err := client.InsertManyTx(ctx, tx, params); err != nil {
+				return 0, fmt.Errorf("insert partitions: %w", err)
+			}
+		}
+		if err := complete(ctx, tx); err != nil {
+			return 0, err
+		}
+		return len(groups), nil
+	})
+	if err != nil {
+		return etl.Run{}, err
+	}
+	log.Info("run split into partitions", "run", runID, "files", len(files), "partitions", parts)
+	status := etl.RunRunning
+	if parts == 0 {
+		status = etl.RunSucceeded
+	}
+	return etl.Run{ID: runID, Job: job.Name, Trigger: trigger, Status: status, StartedAt: started}, nil
+}
+
+func (o *PartitionOptions) retries(job string) int {
+	if o.Retries == nil {
+		return 0
+	}
+	return o.Retries(job)
+}
+
+func (o *PartitionOptions) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+// Group splits files, in their order, into partitions: a file of maxBytes
+// or more is one partition; smaller ones are grouped while the group stays
+// within maxBytes.
+func Group(files []etl.FileDone, maxBytes int64) [][]etl.FileDone {
+	var out [][]etl.FileDone
+	var cur []etl.FileDone
+	var size int64
+	for _, f := range files {
+		if len(cur) > 0 && size+f.Size > maxBytes {
+			out = append(out, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, f)
+		size += f.Size
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+type partitionWorker struct {
+	river.WorkerDefaults[PartitionArgs]
+	o *PartitionOptions
+}
+
+// Work runs one partition. Its run resumes from the partition's last
+// checkpoint (a worker that died, or was stopped, mid-way); when the run
+// succeeds, the partition is recorded done and its River job completed in
+// the transaction that ends the run, and the last partition of a run ends
+// the run.
+func (w *partitionWorker) Work(ctx context.Context, j *river.Job[PartitionArgs]) error {
+	a := j.Args
+	log := w.o.logger().With("job", a.Job, "run", a.Run, "partition", a.Number)
+	job, err := w.o.Build(a.Job)
+	if err != nil {
+		return w.fail(ctx, j, etl.Permanent(err))
+	}
+	src, ok := job.Source.(Splitter)
+	if !ok {
+		return w.fail(ctx, j, etl.Permanent(fmt.Errorf("job %s: its source is no longer files: cannot load partition %d", a.Job, a.Number)))
+	}
+	src.Only(a.Files)
+	trigger := "partition"
+	if j.Attempt > 1 {
+		trigger = "retry"
+	}
+	clock := etl.SystemClockOr(w.o.Clock)
+	end := func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := w.o.Store.FinishPartition(ctx, tx, a.Partition, pgstore.PartitionDone, "", clock.Now()); err != nil {
+			return err
+		}
+		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, j)
+		return err
+	}
+	run, err := w.o.Run(ctx, job, etl.RunOptions{Trigger: trigger, Partition: strconv.FormatInt(a.Partition, 10)}, end)
+	switch {
+	case errors.Is(err, etl.ErrLeaseHeld):
+		// A run of it still goes on elsewhere (River rescued it from a
+		// worker that seemed dead): wait for it, without an attempt.
+		log.Info("partition is running in another worker: trying again later")
+		return river.JobSnooze(cmpOr(w.o.LeaseAfter, time.Minute))
+	case err != nil && errors.Is(ctx.Err(), context.Canceled):
+		// The worker is stopping: another takes the partition up at once,
+		// from its last checkpoint; this is no failed attempt.
+		log.Info("partition stopped with the worker; it resumes elsewhere", "run_of_partition", run.ID)
+		return river.JobSnooze(0)
+	case err != nil:
+		return w.fail(ctx, j, err)
+	}
+	log.Info("partition finished", "run_of_partition", run.ID, "read", run.Read, "written", run.Written, "skipped", run.Skipped)
+	return nil
+}
+
+// fail returns err for River to retry the partition, or, for a permanent
+// error or once its runs have failed more than its job's retries, records
+// it failed (ending its run when it was the last) and cancels it.
+func (w *partitionWorker) fail(ctx context.Context, j *river.Job[PartitionArgs], err error) error {
+	failures := 1
+	for _, e := range j.Errors {
+		if !strings.Contains(e.Error, "rescued") {
+			failures++
+		}
+	}
+	if !etl.IsPermanent(err) && failures <= w.o.retries(j.Args.Job) && j.Attempt < j.MaxAttempts {
+		return err
+	}
+	ctx = context.WithoutCancel(ctx)
+	tx, terr := w.o.Store.Pool().Begin(ctx)
+	if terr != nil {
+		return errors.Join(err, terr)
+	}
+	defer tx.Rollback(ctx)
+	if _, terr := w.o.Store.FinishPartition(ctx, tx, j.Args.Partition, pgstore.PartitionFailed, err.Error(), etl.SystemClockOr(w.o.Clock).Now()); terr != nil {
+		return errors.Join(err, terr)
+	}
+	if terr := tx.Commit(ctx); terr != nil {
+		return errors.Join(err, terr)
+	}
+	return river.JobCancel(err)
+}
+
+// NextRetry retries a failed partition soon: it resumes from its last
+// checkpoint, so a retry costs only what was not recorded.
+func (w *partitionWorker) NextRetry(j *river.Job[PartitionArgs]) time.Time {
+	return time.Now().Add(time.Duration(min(j.Attempt, 30)) * time.Second)
+}
+
+// Timeout is the rescue time: River's rescuer takes up a job running for
+// longer than both its timeout and the client's rescue time (a job without
+// a timeout never), and a partition whose worker died must be taken up.
+// So a partition runs for that long at most; a run cut short resumes from
+// its last checkpoint at its next attempt.
+func (w *partitionWorker) Timeout(*river.Job[PartitionArgs]) time.Duration {
+	return cmpOr(w.o.LeaseAfter, time.Minute)
+}
