@@ -14,6 +14,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/nightjar-etl/nightjar/connectors/internal/brokerconn"
 	"github.com/nightjar-etl/nightjar/connectors/internal/msgdecode"
 	"github.com/nightjar-etl/nightjar/etl"
 )
@@ -86,12 +87,21 @@ type Source struct {
 	// them.
 	recorded string
 	ahead    []amqp.Delivery
+	// cuts are where batches were cut short (see brokerconn.Cuts), each a
+	// batch's message count and its last message's identity; ours are the
+	// cuts this run made or met. The others, recorded by runs before, name
+	// batches of the messages the queue gives back first; once a message
+	// that is not a redelivery comes, they are forgotten.
+	cuts      *brokerconn.Cuts
+	ours      map[string]bool
+	replaying bool
 }
 
 type heldBatch struct {
 	pos      string
 	tag      uint64
 	messages int
+	cut      string // the cut that ended the batch; "" for a full one
 }
 
 var (
@@ -144,6 +154,11 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	if s.prefetch < s.batch {
 		return &etl.FieldError{Path: []string{"prefetch"}, Err: fmt.Errorf("%d is less than the batch size, %d", s.prefetch, s.batch)}
 	}
+	cuts, err := brokerconn.LoadCuts(ctx, env.Notes, env.Clock, "source cuts")
+	if err != nil {
+		return fmt.Errorf("rabbitmq: %w", err)
+	}
+	s.cuts, s.ours, s.replaying = cuts, map[string]bool{}, cuts.Len() > 0
 	c, err := connect(ctx, s.conn, s.baseDir)
 	if err != nil {
 		return err
@@ -164,8 +179,9 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 }
 
 // Next gathers up to the batch size of messages; it cuts a batch short
-// only when no message came for FetchWait, and a wait that finds none ends
-// the input. When the prefetch is reached it waits for the acks of the
+// where a run before cut it (a recorded cut: see brokerconn.Cuts), or when
+// no message came for FetchWait, and then records the cut before it hands
+// the batch out. A wait that finds none ends the input. When the prefetch is reached it waits for the acks of the
 // next checkpoint instead.
 func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	if s.done {
@@ -177,12 +193,17 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		}
 	}
 	msgs := make([]amqp.Delivery, 0, s.batch)
+	cut := ""
 	timer := time.NewTimer(s.cfg.FetchWait)
 	defer timer.Stop()
+gather:
 	for len(msgs) < s.batch {
 		if len(s.ahead) > 0 {
 			msgs = append(msgs, s.ahead[0])
 			s.ahead = s.ahead[1:]
+			if cut = s.recordedCut(msgs); cut != "" {
+				break
+			}
 			continue
 		}
 		s.mu.Lock()
@@ -213,6 +234,9 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 				return nil, fmt.Errorf("rabbitmq: consumer of %q cancelled (queue deleted?)", s.cfg.Queue)
 			}
 			msgs = append(msgs, d)
+			if cut = s.recordedCut(msgs); cut != "" {
+				break gather
+			}
 			if !timer.Stop() {
 				<-timer.C
 			}
@@ -231,6 +255,11 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 					timer.Reset(s.cfg.FetchWait)
 					continue
 				}
+				cut = cutName(msgs)
+				if err := s.cuts.Record(ctx, cut); err != nil {
+					return nil, fmt.Errorf("rabbitmq: %w", err)
+				}
+				s.ours[cut] = true
 			}
 		case err := <-s.closed:
 			return nil, fmt.Errorf("rabbitmq: channel closed: %v", err)
@@ -266,7 +295,7 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	}
 	pos, _ := json.Marshal(Position{Messages: len(msgs), Digest: hex.EncodeToString(digest.Sum(nil)[:16]), Last: identity(msgs[len(msgs)-1])})
 	s.mu.Lock()
-	s.batches = append(s.batches, heldBatch{pos: string(pos), tag: msgs[len(msgs)-1].DeliveryTag, messages: len(msgs)})
+	s.batches = append(s.batches, heldBatch{pos: string(pos), tag: msgs[len(msgs)-1].DeliveryTag, messages: len(msgs), cut: cut})
 	s.held += len(msgs)
 	s.mu.Unlock()
 	b, n, err := s.dec.Decode(ctx, in)
@@ -278,6 +307,31 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	}
 	b.Position, b.Bytes = pos, bytes
 	return b, nil
+}
+
+// recordedCut returns the cut that ends a batch of msgs here, if one is
+// recorded; "" if none. The first message that is not a redelivery ends
+// the messages the cuts of runs before may name: those not met are
+// forgotten.
+func (s *Source) recordedCut(msgs []amqp.Delivery) string {
+	if s.cuts.Len() == 0 {
+		return ""
+	}
+	if s.replaying && !msgs[len(msgs)-1].Redelivered {
+		s.replaying = false
+		s.cuts.Forget(func(cut string) bool { return !s.ours[cut] })
+	}
+	cut := cutName(msgs)
+	if !s.cuts.Has(cut) {
+		return ""
+	}
+	s.ours[cut] = true
+	return cut
+}
+
+// cutName names a cut after msgs: their count and the last one's identity.
+func cutName(msgs []amqp.Delivery) string {
+	return strconv.Itoa(len(msgs)) + " " + identity(msgs[len(msgs)-1])
 }
 
 // skipRecorded looks at the messages the queue redelivers first (a run
@@ -349,11 +403,18 @@ func (s *Source) Ack(_ context.Context, pos etl.Position) error {
 		return nil
 	}
 	last := s.batches[n]
+	acked := map[string]bool{}
 	for _, b := range s.batches[:n+1] {
 		s.held -= b.messages
+		if b.cut != "" {
+			acked[b.cut] = true
+		}
 	}
 	s.batches = s.batches[n+1:]
 	s.mu.Unlock()
+	if len(acked) > 0 {
+		s.cuts.Forget(func(cut string) bool { return acked[cut] })
+	}
 	if err := s.c.ch.Ack(last.tag, true); err != nil {
 		return fmt.Errorf("rabbitmq: ack up to delivery %d: %w", last.tag, err)
 	}
@@ -366,8 +427,13 @@ func (s *Source) Ack(_ context.Context, pos etl.Position) error {
 
 // Close closes the channel and the connection: messages not acked go back
 // to the queue, in their order, for the next run.
-func (s *Source) Close(context.Context) error {
+func (s *Source) Close(ctx context.Context) error {
 	s.c.close()
 	s.c = nil
+	if s.cuts != nil {
+		if err := s.cuts.Save(ctx); err != nil {
+			return fmt.Errorf("rabbitmq: %w", err)
+		}
+	}
 	return nil
 }
