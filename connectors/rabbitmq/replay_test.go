@@ -28,6 +28,12 @@ func TestReplayCutsBatchesAsBefore(t *testing.T) {
 			if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
 				t.Fatal(err)
 			}
+			// cur is the source of the run going on; reconnects counts those
+			// of the runs before.
+			var (
+				cur        *Source
+				reconnects int64
+			)
 			brokertest.ReplaySearch{
 				Seed: rand.Uint64(), Messages: 300, BatchSize: 10, Pause: 150 * time.Millisecond,
 				Publish: func(ids []int) error {
@@ -48,7 +54,30 @@ func TestReplayCutsBatchesAsBefore(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
+					if cur != nil {
+						reconnects += cur.reconnects.Load()
+					}
+					cur = src
 					return src
+				},
+				Drop: func() {
+					cur.mu.Lock()
+					defer cur.mu.Unlock()
+					if cur.c != nil && cur.c.raw != nil {
+						cur.c.raw.Close()
+					}
+				},
+				After: func(t *testing.T, drops int) {
+					q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if q.Messages != 0 {
+						t.Errorf("queue holds %d messages; want none (each acked)", q.Messages)
+					}
+					if drops > 0 && reconnects+cur.reconnects.Load() == 0 {
+						t.Errorf("%d connections cut, no reconnect", drops)
+					}
 				},
 			}.Run(t)
 		})

@@ -32,6 +32,11 @@ type ReplaySearch struct {
 	Publish func(ids []int) error
 	// Source returns the source of the next run.
 	Source func() etl.Source
+	// Drop, if set, cuts the connection of the source running, at random
+	// moments (before a write); it is called while Next may run.
+	Drop func()
+	// After, if set, checks the broker once the last run is over.
+	After func(t *testing.T, drops int)
 }
 
 // errCrash stands for the process dying at that point.
@@ -71,13 +76,18 @@ func (rs ReplaySearch) Run(t *testing.T) {
 	}()
 
 	ctx := context.Background()
-	crashes := 0
+	crashes, drops := 0, 0
 	for run := 0; ; run++ {
 		if run > 2000 {
 			t.Fatalf("no run completed after %d runs", run)
 		}
 		done := published.Load()
-		tg := &crashingTarget{Target: appendTable(t, dir), crash: func(p float64) bool {
+		tg := &crashingTarget{Target: appendTable(t, dir), drop: func() {
+			if rs.Drop != nil && drops < 20 && rng.IntN(25) == 0 {
+				drops++
+				rs.Drop()
+			}
+		}, crash: func(p float64) bool {
 			// Crash less once publishing is over, so the search ends.
 			if crashes > 40 || (done && rng.IntN(3) == 0) || rng.Float64() >= p {
 				return false
@@ -96,8 +106,11 @@ func (rs ReplaySearch) Run(t *testing.T) {
 			if err := <-pubErr; err != nil {
 				t.Fatalf("publish: %v", err)
 			}
-			t.Logf("%d runs, %d crashed", run+1, crashes)
+			t.Logf("%d runs, %d crashed, %d connections cut", run+1, crashes, drops)
 			checkOnce(t, filepath.Join(dir, "wh.db"), rs.Messages)
+			if rs.After != nil {
+				rs.After(t, drops)
+			}
 			return
 		}
 	}
@@ -116,16 +129,19 @@ func appendTable(t *testing.T, dir string) etl.Target {
 	return tg
 }
 
-// crashingTarget fails the run at random: before a write (nothing of the
+// crashingTarget cuts the source's connection at random (Drop) and fails
+// the run at random: before a write (nothing of the
 // open transaction lands) or after a sync committed, before the runner
 // records the checkpoint (the batches are in the table, the position is
 // not: the next run reads them again).
 type crashingTarget struct {
 	etl.Target
 	crash func(p float64) bool
+	drop  func()
 }
 
 func (c *crashingTarget) Write(ctx context.Context, b *etl.Batch) error {
+	c.drop()
 	if c.crash(0.03) {
 		return errCrash
 	}
