@@ -84,6 +84,10 @@ type Source struct {
 	// cuts are the stream sequences at which batches were cut short (see
 	// brokerconn.Cuts).
 	cuts *brokerconn.Cuts
+	// delivered is the consumer sequence of the last delivery; lost is
+	// set when a later one skipped some (lost in a reconnect).
+	delivered uint64
+	lost      bool
 
 	mu sync.Mutex
 	// held are the messages fetched and not yet acked, in order.
@@ -261,6 +265,17 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 			cut = s.cuts.Len() > 0 && s.cuts.Has(strconv.FormatUint(seq, 10))
 			continue
 		}
+		if s.lost {
+			// Deliveries were lost in a reconnect: the messages after
+			// them are not handed out (they come again next run), so no
+			// checkpoint passes the lost ones.
+			if len(msgs) > 0 {
+				if err := s.cuts.Record(ctx, strconv.FormatUint(seqs[len(seqs)-1], 10)); err != nil {
+					return nil, fmt.Errorf("nats: %w", err)
+				}
+			}
+			break
+		}
 		n, err := s.fetch(s.batch - len(msgs))
 		if err != nil {
 			return nil, err
@@ -306,6 +321,16 @@ func (s *Source) fetch(max int) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("nats: message on %s: %w", m.Subject(), err)
 		}
+		if s.lost {
+			continue
+		}
+		if s.delivered > 0 && meta.Sequence.Consumer > s.delivered+1 {
+			s.log.Warn("nats: deliveries lost in a reconnect; the run ends before them, the next one reads them",
+				"consumer_seq", meta.Sequence.Consumer, "after", s.delivered)
+			s.lost = true
+			continue
+		}
+		s.delivered = meta.Sequence.Consumer
 		if meta.Sequence.Stream <= s.floor {
 			// Recorded by the checkpoint, its ack lost: let it go.
 			if err := m.Ack(); err != nil {
@@ -391,12 +416,31 @@ func (s *Source) Ack(ctx context.Context, pos etl.Position) error {
 			return fmt.Errorf("nats: ack up to stream seq %d: %w", p.StreamSeq, err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.conn.timeout())
-	defer cancel()
-	if err := s.c.nc.FlushWithContext(ctx); err != nil {
+	if err := s.flush(ctx); err != nil {
 		return fmt.Errorf("nats: ack up to stream seq %d: %w", p.StreamSeq, err)
 	}
 	return nil
+}
+
+// flush waits until the server has read what was sent. A reconnect cuts a
+// flush short ("connection closed") though the client keeps what it sends
+// meanwhile and sends it once connected: the flush is tried again, with the
+// shared backoff, for the connection's timeout.
+func (s *Source) flush(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.conn.timeout())
+	defer cancel()
+	bo := etl.DefaultBackoff.NewBackOff()
+	for {
+		err := s.c.nc.FlushWithContext(ctx)
+		if err == nil || s.c.nc.IsClosed() {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s unreachable: %w", s.c.url, err)
+		case <-time.After(bo.NextBackOff()):
+		}
+	}
 }
 
 // keepInProgress tells the server, every third of the ack wait, that the
