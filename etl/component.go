@@ -45,8 +45,14 @@ type SourceEnv struct {
 	FullRefresh bool
 	BatchSize   int
 	Ledger      Ledger
-	Logger      *slog.Logger
-	Clock       Clock
+	// Notes keeps small records that the source writes at once, not with
+	// a checkpoint, under keys of the job's (a state reset forgets them):
+	// a broker source records there where it cut a batch short, before
+	// the targets see the batch, so that a replay after a crash cuts it
+	// the same way. Nil in a dry run and a preview: nothing to record.
+	Notes  Fingerprints
+	Logger *slog.Logger
+	Clock  Clock
 }
 
 // Source reads batches. Implementations are used by one goroutine.

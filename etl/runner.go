@@ -282,10 +282,14 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	if p.opts.Limit > 0 && p.opts.Limit < int64(batchSize) {
 		batchSize = int(p.opts.Limit)
 	}
-	if err := job.Source.Open(ctx, SourceEnv{
+	env := SourceEnv{
 		Job: job.Name, Position: startPos, FullRefresh: p.opts.FullRefresh,
 		BatchSize: batchSize, Ledger: p.r.Store, Logger: p.log, Clock: p.clock,
-	}); err != nil {
+	}
+	if !p.opts.DryRun {
+		env.Notes = scopedFingerprints{p.r.Store, job.Name}
+	}
+	if err := job.Source.Open(ctx, env); err != nil {
 		return fmt.Errorf("open source: %w", err)
 	}
 	defer func() {

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/nightjar-etl/nightjar/connectors/internal/brokerconn"
 	"github.com/nightjar-etl/nightjar/connectors/internal/msgdecode"
 	"github.com/nightjar-etl/nightjar/etl"
 )
@@ -68,16 +70,27 @@ type Source struct {
 	log      *slog.Logger
 	batch    int
 	name     string
-	// last is the stream sequence of the last message handed out; a
+	// last is the stream sequence of the last message fetched; a
 	// redelivery of a message at or before it is already held.
 	last uint64
 	// floor is the stream sequence the checkpoint recorded when the run
 	// began: a message at or before it is loaded, only its ack was lost.
 	floor uint64
 	done  bool
+	// ahead are messages fetched and not yet handed out (a recorded cut
+	// ended the batch before them), with their stream sequences.
+	ahead    []jetstream.Msg
+	aheadSeq []uint64
+	// cuts are the stream sequences at which batches were cut short (see
+	// brokerconn.Cuts).
+	cuts *brokerconn.Cuts
+	// delivered is the consumer sequence of the last delivery; lost is
+	// set when a later one skipped some (lost in a reconnect).
+	delivered uint64
+	lost      bool
 
 	mu sync.Mutex
-	// held are the messages handed out and not yet acked, in order.
+	// held are the messages fetched and not yet acked, in order.
 	held []jetstream.Msg
 	// heldSeq are their stream sequences.
 	heldSeq []uint64
@@ -134,12 +147,21 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	if s.name == "" {
 		s.name = "nightjar-" + env.Job
 	}
-	var pos *Position
+	var (
+		pos *Position
+		err error
+	)
 	if env.Position != nil && !env.FullRefresh {
 		pos = new(Position)
 		if err := json.Unmarshal(env.Position, pos); err != nil {
 			return fmt.Errorf("nats: position %s: %w", env.Position, err)
 		}
+	}
+	if s.cuts, err = brokerconn.LoadCuts(ctx, env.Notes, env.Clock, "source cuts"); err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	if pos != nil {
+		s.cuts.Forget(func(cut string) bool { return cutSeq(cut) <= pos.StreamSeq })
 	}
 	c, err := connect(ctx, s.conn, s.baseDir, s.log)
 	if err != nil {
@@ -224,53 +246,43 @@ func (s *Source) align(ctx context.Context, st jetstream.Stream, pos *Position, 
 }
 
 // Next fetches up to the batch size of messages; it cuts a batch short
-// only when a fetch waited FetchWait and the consumer had no more, and a
-// fetch that finds none ends the input.
+// where a run before cut it (a recorded cut: see brokerconn.Cuts), or when
+// a fetch waited FetchWait and the consumer had no more, and then records
+// the cut before it hands the batch out. A fetch that finds none ends the
+// input.
 func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	if s.done {
 		return nil, etl.ErrEndOfInput
 	}
 	msgs := make([]jetstream.Msg, 0, s.batch)
 	seqs := make([]uint64, 0, s.batch)
-	for len(msgs) < s.batch {
-		got, err := s.consumer.Fetch(s.batch-len(msgs), jetstream.FetchMaxWait(s.cfg.FetchWait))
+	cut := false
+	for len(msgs) < s.batch && !cut {
+		if len(s.ahead) > 0 {
+			m, seq := s.ahead[0], s.aheadSeq[0]
+			s.ahead, s.aheadSeq = s.ahead[1:], s.aheadSeq[1:]
+			msgs, seqs = append(msgs, m), append(seqs, seq)
+			cut = s.cuts.Len() > 0 && s.cuts.Has(strconv.FormatUint(seq, 10))
+			continue
+		}
+		if s.lost {
+			// Deliveries were lost in a reconnect: the messages after
+			// them are not handed out (they come again next run), so no
+			// checkpoint passes the lost ones.
+			if len(msgs) > 0 {
+				if err := s.cuts.Record(ctx, strconv.FormatUint(seqs[len(seqs)-1], 10)); err != nil {
+					return nil, fmt.Errorf("nats: %w", err)
+				}
+			}
+			break
+		}
+		n, err := s.fetch(s.batch - len(msgs))
 		if err != nil {
-			return nil, fmt.Errorf("nats: fetch from %q: %w", s.name, err)
-		}
-		n := 0
-		for m := range got.Messages() {
-			n++
-			meta, err := m.Metadata()
-			if err != nil {
-				return nil, fmt.Errorf("nats: message on %s: %w", m.Subject(), err)
-			}
-			if meta.Sequence.Stream <= s.floor {
-				// Recorded by the checkpoint, its ack lost: let it go.
-				if err := m.Ack(); err != nil {
-					return nil, fmt.Errorf("nats: ack stream seq %d, recorded before: %w", meta.Sequence.Stream, err)
-				}
-				continue
-			}
-			if meta.Sequence.Stream <= s.last {
-				// Redelivered while held (its ack wait ran out): the copy
-				// held is acked after its checkpoint.
-				s.log.Warn("nats: message redelivered while held; skipped", "stream_seq", meta.Sequence.Stream)
-				if s.onRedelivery != nil {
-					s.onRedelivery()
-				}
-				continue
-			}
-			s.last = meta.Sequence.Stream
-			msgs = append(msgs, m)
-			seqs = append(seqs, meta.Sequence.Stream)
-		}
-		if err := got.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("nats: fetch from %q: %w", s.name, err)
+			return nil, err
 		}
 		if n == 0 && len(msgs) > 0 {
 			// A batch is cut short only at the end of what the stream
-			// holds, so that a replay cuts it the same way: a slow fetch
-			// is tried again.
+			// holds: a slow fetch is tried again.
 			info, err := s.consumer.Info(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("nats: consumer %q: %w", s.name, err)
@@ -278,6 +290,10 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 			if info.NumPending > 0 {
 				continue
 			}
+			if err := s.cuts.Record(ctx, strconv.FormatUint(seqs[len(seqs)-1], 10)); err != nil {
+				return nil, fmt.Errorf("nats: %w", err)
+			}
+			cut = true
 		}
 		if n == 0 {
 			break
@@ -287,11 +303,66 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		s.done = true
 		return nil, etl.ErrEndOfInput
 	}
-	s.mu.Lock()
-	s.held = append(s.held, msgs...)
-	s.heldSeq = append(s.heldSeq, seqs...)
-	s.mu.Unlock()
 	return s.decode(ctx, msgs, seqs)
+}
+
+// fetch fetches up to max messages into ahead (and held) and says how many
+// the server delivered: those the checkpoint recorded (their acks lost)
+// are acked and dropped, redeliveries of messages held are dropped.
+func (s *Source) fetch(max int) (int, error) {
+	got, err := s.consumer.Fetch(max, jetstream.FetchMaxWait(s.cfg.FetchWait))
+	if err != nil {
+		return 0, fmt.Errorf("nats: fetch from %q: %w", s.name, err)
+	}
+	n := 0
+	for m := range got.Messages() {
+		n++
+		meta, err := m.Metadata()
+		if err != nil {
+			return 0, fmt.Errorf("nats: message on %s: %w", m.Subject(), err)
+		}
+		if s.lost {
+			continue
+		}
+		if s.delivered > 0 && meta.Sequence.Consumer > s.delivered+1 {
+			s.log.Warn("nats: deliveries lost in a reconnect; the run ends before them, the next one reads them",
+				"consumer_seq", meta.Sequence.Consumer, "after", s.delivered)
+			s.lost = true
+			continue
+		}
+		s.delivered = meta.Sequence.Consumer
+		if meta.Sequence.Stream <= s.floor {
+			// Recorded by the checkpoint, its ack lost: let it go.
+			if err := m.Ack(); err != nil {
+				return 0, fmt.Errorf("nats: ack stream seq %d, recorded before: %w", meta.Sequence.Stream, err)
+			}
+			continue
+		}
+		if meta.Sequence.Stream <= s.last {
+			// Redelivered while held (its ack wait ran out): the copy
+			// held is acked after its checkpoint.
+			s.log.Warn("nats: message redelivered while held; skipped", "stream_seq", meta.Sequence.Stream)
+			if s.onRedelivery != nil {
+				s.onRedelivery()
+			}
+			continue
+		}
+		s.last = meta.Sequence.Stream
+		s.ahead, s.aheadSeq = append(s.ahead, m), append(s.aheadSeq, meta.Sequence.Stream)
+		s.mu.Lock()
+		s.held, s.heldSeq = append(s.held, m), append(s.heldSeq, meta.Sequence.Stream)
+		s.mu.Unlock()
+	}
+	if err := got.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+		return 0, fmt.Errorf("nats: fetch from %q: %w", s.name, err)
+	}
+	return n, nil
+}
+
+// cutSeq is the stream sequence of a recorded cut.
+func cutSeq(cut string) uint64 {
+	seq, _ := strconv.ParseUint(cut, 10, 64)
+	return seq
 }
 
 // decode turns msgs into one batch, or several when their payloads change
@@ -336,6 +407,7 @@ func (s *Source) Ack(ctx context.Context, pos etl.Position) error {
 	acked := s.held[:n]
 	s.held, s.heldSeq = s.held[n:], s.heldSeq[n:]
 	s.mu.Unlock()
+	s.cuts.Forget(func(cut string) bool { return cutSeq(cut) <= p.StreamSeq })
 	if len(acked) == 0 {
 		return nil
 	}
@@ -344,12 +416,31 @@ func (s *Source) Ack(ctx context.Context, pos etl.Position) error {
 			return fmt.Errorf("nats: ack up to stream seq %d: %w", p.StreamSeq, err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.conn.timeout())
-	defer cancel()
-	if err := s.c.nc.FlushWithContext(ctx); err != nil {
+	if err := s.flush(ctx); err != nil {
 		return fmt.Errorf("nats: ack up to stream seq %d: %w", p.StreamSeq, err)
 	}
 	return nil
+}
+
+// flush waits until the server has read what was sent. A reconnect cuts a
+// flush short ("connection closed") though the client keeps what it sends
+// meanwhile and sends it once connected: the flush is tried again, with the
+// shared backoff, for the connection's timeout.
+func (s *Source) flush(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.conn.timeout())
+	defer cancel()
+	bo := etl.DefaultBackoff.NewBackOff()
+	for {
+		err := s.c.nc.FlushWithContext(ctx)
+		if err == nil || s.c.nc.IsClosed() {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s unreachable: %w", s.c.url, err)
+		case <-time.After(bo.NextBackOff()):
+		}
+	}
 }
 
 // keepInProgress tells the server, every third of the ack wait, that the
@@ -379,11 +470,15 @@ func (s *Source) keepInProgress() {
 
 // Close stops the in-progress acks and closes the connection; messages
 // still held (not checkpointed) are redelivered to the next run.
-func (s *Source) Close(context.Context) error {
+func (s *Source) Close(ctx context.Context) error {
 	if s.stop != nil {
 		close(s.stop)
 		s.progress.Wait()
 		s.stop = nil
+	}
+	var err error
+	if s.cuts != nil {
+		err = s.cuts.Save(ctx)
 	}
 	if s.c != nil {
 		if s.c.nc.IsConnected() {
@@ -391,6 +486,9 @@ func (s *Source) Close(context.Context) error {
 		}
 		s.c.close()
 		s.c = nil
+	}
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
 	}
 	return nil
 }

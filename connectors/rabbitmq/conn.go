@@ -62,16 +62,21 @@ type connection struct {
 	conn *amqp.Connection
 	ch   *amqp.Channel
 	url  string // without the password, for messages
+	// raw is the network connection under conn, for tests that cut it.
+	raw net.Conn
 }
 
 // connect dials with the shared backoff between attempts; refused
 // credentials are not tried again.
 func connect(ctx context.Context, c *ConnConfig, baseDir string) (*connection, error) {
 	shown := brokerconn.Redact(c.URL)
-	cfg := amqp.Config{Dial: amqp.DefaultDial(5 * time.Second), Properties: amqp.Table{"connection_name": "nightjar"}}
-	if c.ConnectTimeout > 0 {
-		cfg.Dial = amqp.DefaultDial(c.ConnectTimeout)
-	}
+	conn := &connection{url: shown}
+	dial := amqp.DefaultDial(c.timeout())
+	cfg := amqp.Config{Properties: amqp.Table{"connection_name": "nightjar"}, Dial: func(network, addr string) (net.Conn, error) {
+		nc, err := dial(network, addr)
+		conn.raw = nc
+		return nc, err
+	}}
 	if c.TLS.Enabled() {
 		tc, err := c.TLS.Config(baseDir)
 		if err != nil {
@@ -79,7 +84,7 @@ func connect(ctx context.Context, c *ConnConfig, baseDir string) (*connection, e
 		}
 		cfg.TLSClientConfig = tc
 	}
-	conn, err := brokerconn.Dial(ctx, c.ConnectAttempts, func(context.Context) (*amqp.Connection, error) {
+	ac, err := brokerconn.Dial(ctx, c.ConnectAttempts, func(context.Context) (*amqp.Connection, error) {
 		conn, err := amqp.DialConfig(c.URL, cfg)
 		var ae *amqp.Error
 		if errors.As(err, &ae) && (ae.Code == amqp.AccessRefused || strings.Contains(ae.Reason, "ACCESS_REFUSED")) || errors.Is(err, amqp.ErrCredentials) {
@@ -94,12 +99,22 @@ func connect(ctx context.Context, c *ConnConfig, baseDir string) (*connection, e
 		}
 		return nil, fmt.Errorf("rabbitmq: connect to %s: %w", shown, err)
 	}
-	ch, err := conn.Channel()
+	ch, err := ac.Channel()
 	if err != nil {
-		conn.Close()
+		ac.Close()
 		return nil, fmt.Errorf("rabbitmq: open channel on %s: %w", shown, err)
 	}
-	return &connection{conn: conn, ch: ch, url: shown}, nil
+	conn.conn, conn.ch = ac, ch
+	return conn, nil
+}
+
+// timeout bounds one attempt to connect, and the wait for the messages
+// given back after a reconnect.
+func (c *ConnConfig) timeout() time.Duration {
+	if c.ConnectTimeout > 0 {
+		return c.ConnectTimeout
+	}
+	return 5 * time.Second
 }
 
 // notFound turns a 404 channel error into a clear, permanent error.

@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/nightjar-etl/nightjar/connectors/internal/brokerconn"
 	"github.com/nightjar-etl/nightjar/connectors/internal/msgdecode"
 	"github.com/nightjar-etl/nightjar/etl"
 )
@@ -86,12 +89,33 @@ type Source struct {
 	// them.
 	recorded string
 	ahead    []amqp.Delivery
+	// cuts are where batches were cut short (see brokerconn.Cuts), each a
+	// batch's message count and its last message's identity; ours are the
+	// cuts this run made or met. The others, recorded by runs before, name
+	// batches of the messages the queue gives back first; once a message
+	// that is not a redelivery comes, they are forgotten.
+	cuts      *brokerconn.Cuts
+	ours      map[string]bool
+	replaying bool
+	// tag is the consumer tag; lastAcked the identity of the last message
+	// acked (a reconnect looks for it among the messages given back).
+	tag        string
+	lastAcked  string
+	reconnects atomic.Int64
 }
 
 type heldBatch struct {
-	pos      string
+	pos    string
+	digest string
+	// tag is the delivery tag of the batch's last message; 0 after a
+	// reconnect until the batch's messages came again (see rematch).
 	tag      uint64
 	messages int
+	last     string // the last message's identity
+	cut      string // the cut that ended the batch; "" for a full one
+	// acked: its checkpoint committed, the ack waits for the batches
+	// before it or for its delivery tag.
+	acked bool
 }
 
 var (
@@ -144,11 +168,25 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	if s.prefetch < s.batch {
 		return &etl.FieldError{Path: []string{"prefetch"}, Err: fmt.Errorf("%d is less than the batch size, %d", s.prefetch, s.batch)}
 	}
+	cuts, err := brokerconn.LoadCuts(ctx, env.Notes, env.Clock, "source cuts")
+	if err != nil {
+		return fmt.Errorf("rabbitmq: %w", err)
+	}
+	s.cuts, s.ours, s.replaying = cuts, map[string]bool{}, cuts.Len() > 0
+	s.acked = make(chan struct{}, 1)
+	s.tag = "nightjar-" + env.Job
+	return s.consume(ctx)
+}
+
+// consume connects, checks that the queue exists and starts consuming.
+func (s *Source) consume(ctx context.Context) error {
 	c, err := connect(ctx, s.conn, s.baseDir)
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.c = c
+	s.mu.Unlock()
 	if _, err := c.ch.QueueDeclarePassive(s.cfg.Queue, true, false, false, false, nil); err != nil {
 		return c.notFound(err, fmt.Sprintf("queue %q", s.cfg.Queue))
 	}
@@ -156,33 +194,127 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 		return fmt.Errorf("rabbitmq: prefetch %d: %w", s.prefetch, err)
 	}
 	s.closed = c.ch.NotifyClose(make(chan *amqp.Error, 1))
-	s.acked = make(chan struct{}, 1)
-	if s.deliveries, err = c.ch.ConsumeWithContext(ctx, s.cfg.Queue, "nightjar-"+env.Job, false, false, false, false, nil); err != nil {
+	if s.deliveries, err = c.ch.ConsumeWithContext(ctx, s.cfg.Queue, s.tag, false, false, false, false, nil); err != nil {
 		return c.notFound(err, fmt.Sprintf("queue %q", s.cfg.Queue))
 	}
 	return nil
 }
 
+// reconnect connects again after the connection was lost (cause) mid-run,
+// trying as many times as Open did with the shared backoff. The broker
+// gave every delivery not acked back to the queue: those of the batches
+// handed out come again first and are matched to them (see rematch); the
+// others are read again as new.
+func (s *Source) reconnect(ctx context.Context, cause error) error {
+	s.log.Warn("rabbitmq: connection lost; connecting again", "server", s.c.url, "err", cause)
+	s.mu.Lock()
+	old := s.c
+	for i := range s.batches {
+		s.batches[i].tag = 0
+	}
+	// The last ack sent may not have reached the broker.
+	s.recorded = s.lastAcked
+	s.mu.Unlock()
+	old.close()
+	s.ahead = nil
+	if err := s.consume(ctx); err != nil {
+		return fmt.Errorf("rabbitmq: connection lost (%v) and not restored: %w", cause, err)
+	}
+	s.reconnects.Add(1)
+	s.log.Info("rabbitmq: connected again", "server", s.c.url)
+	return nil
+}
+
+// rematch takes the deliveries of the batches handed out before a
+// reconnect, which the queue gives back first in their order, and gives
+// each batch its new delivery tag, so that its checkpoint acks it; a
+// batch whose messages come back different fails the run (its rows stay
+// loaded; the next run finds them by the targets' replay markers).
+func (s *Source) rematch(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		i := slices.IndexFunc(s.batches, func(b heldBatch) bool { return b.tag == 0 })
+		var b heldBatch
+		if i >= 0 {
+			b = s.batches[i]
+		}
+		s.mu.Unlock()
+		if i < 0 {
+			return nil
+		}
+		msgs := make([]amqp.Delivery, 0, b.messages)
+		wait := time.NewTimer(s.conn.timeout())
+		for len(msgs) < b.messages {
+			if len(s.ahead) > 0 {
+				msgs, s.ahead = append(msgs, s.ahead[0]), s.ahead[1:]
+				continue
+			}
+			select {
+			case d, ok := <-s.deliveries:
+				if !ok {
+					wait.Stop()
+					return s.ended()
+				}
+				msgs = append(msgs, d)
+			case <-wait.C:
+				return fmt.Errorf("rabbitmq: after connecting again, %d messages held of queue %q did not come back within %v", b.messages-len(msgs), s.cfg.Queue, s.conn.timeout())
+			case err := <-s.closed:
+				wait.Stop()
+				return fmt.Errorf("%w: %v", errLost, err)
+			case <-ctx.Done():
+				wait.Stop()
+				return ctx.Err()
+			}
+		}
+		wait.Stop()
+		if digest(msgs) != b.digest {
+			return fmt.Errorf("rabbitmq: after connecting again, queue %q gave back other messages than those of a batch held (%d messages up to %s)", s.cfg.Queue, b.messages, b.last)
+		}
+		s.mu.Lock()
+		// Ack may have let go of batches before it meanwhile.
+		i = slices.IndexFunc(s.batches, func(h heldBatch) bool { return h.pos == b.pos && h.tag == 0 })
+		s.batches[i].tag = msgs[len(msgs)-1].DeliveryTag
+		err := s.ackDone()
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
 // Next gathers up to the batch size of messages; it cuts a batch short
-// only when no message came for FetchWait, and a wait that finds none ends
-// the input. When the prefetch is reached it waits for the acks of the
+// where a run before cut it (a recorded cut: see brokerconn.Cuts), or when
+// no message came for FetchWait, and then records the cut before it hands
+// the batch out. A wait that finds none ends the input. When the prefetch is reached it waits for the acks of the
 // next checkpoint instead.
 func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	if s.done {
 		return nil, etl.ErrEndOfInput
 	}
 	if s.recorded != "" {
-		if err := s.skipRecorded(ctx); err != nil {
+		if err := s.skipRecorded(ctx); errors.Is(err, errLost) {
+			return s.restart(ctx, err)
+		} else if err != nil {
 			return nil, err
 		}
 	}
+	if err := s.rematch(ctx); errors.Is(err, errLost) {
+		return s.restart(ctx, err)
+	} else if err != nil {
+		return nil, err
+	}
 	msgs := make([]amqp.Delivery, 0, s.batch)
+	cut := ""
 	timer := time.NewTimer(s.cfg.FetchWait)
 	defer timer.Stop()
+gather:
 	for len(msgs) < s.batch {
 		if len(s.ahead) > 0 {
 			msgs = append(msgs, s.ahead[0])
 			s.ahead = s.ahead[1:]
+			if cut = s.recordedCut(msgs); cut != "" {
+				break
+			}
 			continue
 		}
 		s.mu.Lock()
@@ -204,15 +336,21 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			case err := <-s.closed:
-				return nil, fmt.Errorf("rabbitmq: channel closed: %v", err)
+				return s.restart(ctx, err)
 			}
 		}
 		select {
 		case d, ok := <-s.deliveries:
 			if !ok {
-				return nil, fmt.Errorf("rabbitmq: consumer of %q cancelled (queue deleted?)", s.cfg.Queue)
+				if err := s.ended(); !errors.Is(err, errLost) {
+					return nil, err
+				}
+				return s.restart(ctx, amqp.ErrClosed)
 			}
 			msgs = append(msgs, d)
+			if cut = s.recordedCut(msgs); cut != "" {
+				break gather
+			}
 			if !timer.Stop() {
 				<-timer.C
 			}
@@ -224,6 +362,9 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 				// holds, so that a replay cuts it the same way: a slow
 				// delivery is waited for.
 				q, err := s.c.ch.QueueDeclarePassive(s.cfg.Queue, true, false, false, false, nil)
+				if errors.Is(err, amqp.ErrClosed) {
+					return s.restart(ctx, err)
+				}
 				if err != nil {
 					return nil, s.c.notFound(err, fmt.Sprintf("queue %q", s.cfg.Queue))
 				}
@@ -231,9 +372,14 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 					timer.Reset(s.cfg.FetchWait)
 					continue
 				}
+				cut = cutName(msgs)
+				if err := s.cuts.Record(ctx, cut); err != nil {
+					return nil, fmt.Errorf("rabbitmq: %w", err)
+				}
+				s.ours[cut] = true
 			}
 		case err := <-s.closed:
-			return nil, fmt.Errorf("rabbitmq: channel closed: %v", err)
+			return s.restart(ctx, err)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -244,7 +390,6 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		return nil, etl.ErrEndOfInput
 	}
 	in := make([]msgdecode.Message, len(msgs))
-	digest := sha256.New()
 	var bytes int64
 	for i, d := range msgs {
 		headers := map[string][]string{}
@@ -253,20 +398,15 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		}
 		if d.MessageId != "" {
 			headers["message-id"] = []string{d.MessageId}
-			digest.Write([]byte("id:" + d.MessageId))
-		} else {
-			sum := sha256.Sum256(d.Body)
-			digest.Write([]byte("body:"))
-			digest.Write(sum[:])
 		}
-		digest.Write([]byte{0})
 		in[i] = msgdecode.Message{Payload: d.Body, Subject: d.RoutingKey, Headers: headers, Seq: d.DeliveryTag,
 			Origin: fmt.Sprintf("rabbitmq queue %s message %s", s.cfg.Queue, messageName(d))}
 		bytes += int64(len(d.Body))
 	}
-	pos, _ := json.Marshal(Position{Messages: len(msgs), Digest: hex.EncodeToString(digest.Sum(nil)[:16]), Last: identity(msgs[len(msgs)-1])})
+	sum, last := digest(msgs), identity(msgs[len(msgs)-1])
+	pos, _ := json.Marshal(Position{Messages: len(msgs), Digest: sum, Last: last})
 	s.mu.Lock()
-	s.batches = append(s.batches, heldBatch{pos: string(pos), tag: msgs[len(msgs)-1].DeliveryTag, messages: len(msgs)})
+	s.batches = append(s.batches, heldBatch{pos: string(pos), digest: sum, tag: msgs[len(msgs)-1].DeliveryTag, messages: len(msgs), last: last, cut: cut})
 	s.held += len(msgs)
 	s.mu.Unlock()
 	b, n, err := s.dec.Decode(ctx, in)
@@ -280,6 +420,74 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	return b, nil
 }
 
+// errLost marks the connection lost: Next connects again.
+var errLost = errors.New("connection lost")
+
+// ended says why the deliveries stopped: the connection or channel was
+// lost (errLost), or the consumer was cancelled (the queue deleted).
+func (s *Source) ended() error {
+	select {
+	case err := <-s.closed:
+		return fmt.Errorf("%w: %v", errLost, err)
+	case <-time.After(time.Second):
+	}
+	if s.c.ch.IsClosed() {
+		return errLost
+	}
+	return fmt.Errorf("rabbitmq: consumer of %q cancelled (queue deleted?)", s.cfg.Queue)
+}
+
+// restart connects again after the connection was lost and reads the
+// batch again from the start: the messages gathered so far come again.
+func (s *Source) restart(ctx context.Context, cause error) (*etl.Batch, error) {
+	if err := s.reconnect(ctx, cause); err != nil {
+		return nil, err
+	}
+	return s.Next(ctx)
+}
+
+// digest names msgs for Position.Digest: their message-ids, or the
+// digests of their bodies, in order.
+func digest(msgs []amqp.Delivery) string {
+	h := sha256.New()
+	for _, d := range msgs {
+		if d.MessageId != "" {
+			h.Write([]byte("id:" + d.MessageId))
+		} else {
+			sum := sha256.Sum256(d.Body)
+			h.Write([]byte("body:"))
+			h.Write(sum[:])
+		}
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// recordedCut returns the cut that ends a batch of msgs here, if one is
+// recorded; "" if none. The first message that is not a redelivery ends
+// the messages the cuts of runs before may name: those not met are
+// forgotten.
+func (s *Source) recordedCut(msgs []amqp.Delivery) string {
+	if s.cuts.Len() == 0 {
+		return ""
+	}
+	if s.replaying && !msgs[len(msgs)-1].Redelivered {
+		s.replaying = false
+		s.cuts.Forget(func(cut string) bool { return !s.ours[cut] })
+	}
+	cut := cutName(msgs)
+	if !s.cuts.Has(cut) {
+		return ""
+	}
+	s.ours[cut] = true
+	return cut
+}
+
+// cutName names a cut after msgs: their count and the last one's identity.
+func cutName(msgs []amqp.Delivery) string {
+	return strconv.Itoa(len(msgs)) + " " + identity(msgs[len(msgs)-1])
+}
+
 // skipRecorded looks at the messages the queue redelivers first (a run
 // that died holding them): when the last message the checkpoint passed is
 // among them, its ack was lost after the checkpoint (the process died in
@@ -289,9 +497,16 @@ func (s *Source) skipRecorded(ctx context.Context) error {
 	recorded := s.recorded
 	s.recorded = ""
 	for len(s.ahead) < s.prefetch {
-		var d amqp.Delivery
+		var (
+			d  amqp.Delivery
+			ok bool
+		)
 		select {
-		case d = <-s.deliveries:
+		case d, ok = <-s.deliveries:
+			if !ok {
+				s.recorded = recorded
+				return s.ended()
+			}
 		case <-time.After(s.cfg.FetchWait):
 			return nil
 		case <-ctx.Done():
@@ -334,28 +549,51 @@ func messageName(d amqp.Delivery) string {
 // Ack acks, with one multiple-ack, every message up to the last one of
 // the batch at pos: the checkpoint that passes them has committed. A
 // position this run did not hand out (a run that read nothing) acks
-// nothing.
+// nothing. After a reconnect, the ack waits until the batch's messages
+// came again (see rematch); one that cannot be sent because the
+// connection was just lost is sent once it is restored.
 func (s *Source) Ack(_ context.Context, pos etl.Position) error {
 	s.mu.Lock()
-	n := -1
-	for i, b := range s.batches {
-		if b.pos == string(pos) {
-			n = i
-			break
-		}
+	defer s.mu.Unlock()
+	n := slices.IndexFunc(s.batches, func(b heldBatch) bool { return b.pos == string(pos) })
+	for i := range n + 1 {
+		s.batches[i].acked = true
 	}
-	if n < 0 {
-		s.mu.Unlock()
+	return s.ackDone()
+}
+
+// ackDone acks the leading batches whose checkpoint committed and whose
+// delivery tags are known; s.mu is held.
+func (s *Source) ackDone() error {
+	n := 0
+	for n < len(s.batches) && s.batches[n].acked && s.batches[n].tag != 0 {
+		n++
+	}
+	if n == 0 {
 		return nil
 	}
-	last := s.batches[n]
-	for _, b := range s.batches[:n+1] {
-		s.held -= b.messages
-	}
-	s.batches = s.batches[n+1:]
-	s.mu.Unlock()
+	last := s.batches[n-1]
 	if err := s.c.ch.Ack(last.tag, true); err != nil {
+		if errors.Is(err, amqp.ErrClosed) {
+			// The connection is lost: Next connects again and the
+			// messages, given back to the queue, are acked when they
+			// come again.
+			s.log.Warn("rabbitmq: ack not sent: connection lost", "err", err)
+			return nil
+		}
 		return fmt.Errorf("rabbitmq: ack up to delivery %d: %w", last.tag, err)
+	}
+	cuts := map[string]bool{}
+	for _, b := range s.batches[:n] {
+		s.held -= b.messages
+		if b.cut != "" {
+			cuts[b.cut] = true
+		}
+	}
+	s.batches = s.batches[n:]
+	s.lastAcked = last.last
+	if len(cuts) > 0 {
+		s.cuts.Forget(func(cut string) bool { return cuts[cut] })
 	}
 	select {
 	case s.acked <- struct{}{}:
@@ -366,8 +604,15 @@ func (s *Source) Ack(_ context.Context, pos etl.Position) error {
 
 // Close closes the channel and the connection: messages not acked go back
 // to the queue, in their order, for the next run.
-func (s *Source) Close(context.Context) error {
+func (s *Source) Close(ctx context.Context) error {
+	s.mu.Lock()
 	s.c.close()
 	s.c = nil
+	s.mu.Unlock()
+	if s.cuts != nil {
+		if err := s.cuts.Save(ctx); err != nil {
+			return fmt.Errorf("rabbitmq: %w", err)
+		}
+	}
 	return nil
 }

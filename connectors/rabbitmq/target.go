@@ -100,19 +100,18 @@ func MessageID(job, target, batchKey string, row int) string {
 func (t *Target) Write(ctx context.Context, b *etl.Batch) error {
 	key := etl.BatchKey(b)
 	pending := make([]*amqp.DeferredConfirmation, 0, t.cfg.MaxInFlight)
-	wait := func() error {
-		for _, dc := range pending {
-			ok, err := dc.WaitContext(ctx)
-			if err != nil {
-				return fmt.Errorf("rabbitmq: confirm: %w", err)
-			}
-			if !ok {
-				return fmt.Errorf("rabbitmq: the broker refused (nack) a message to exchange %q, key %q", t.cfg.Exchange, t.cfg.RoutingKey)
-			}
-			t.Published++
+	confirmed := func(dc *amqp.DeferredConfirmation) error {
+		ok, err := dc.WaitContext(ctx)
+		if err != nil {
+			return fmt.Errorf("rabbitmq: confirm: %w", err)
 		}
-		pending = pending[:0]
-		// A mandatory message no queue took comes back before its confirm.
+		if !ok {
+			return fmt.Errorf("rabbitmq: the broker refused (nack) a message to exchange %q, key %q", t.cfg.Exchange, t.cfg.RoutingKey)
+		}
+		t.Published++
+		// A mandatory message no queue took comes back before its
+		// confirm; taking returns as they come also keeps the client
+		// from blocking on a full returns channel.
 		select {
 		case r := <-t.returns:
 			return etl.Permanent(fmt.Errorf("rabbitmq: message %s returned: %d %s (no queue is bound to exchange %q with key %q)",
@@ -122,6 +121,13 @@ func (t *Target) Write(ctx context.Context, b *etl.Batch) error {
 		return nil
 	}
 	for i := range b.Len() {
+		if len(pending) == t.cfg.MaxInFlight {
+			// A window that slides: the oldest confirm makes room.
+			if err := confirmed(pending[0]); err != nil {
+				return err
+			}
+			pending = pending[1:]
+		}
 		dc, err := t.c.ch.PublishWithDeferredConfirmWithContext(ctx, t.cfg.Exchange, t.cfg.RoutingKey, true, false, amqp.Publishing{
 			ContentType: "application/json", DeliveryMode: amqp.Persistent,
 			MessageId: MessageID(t.job, t.name, key, i), Body: b.RowJSON(i),
@@ -130,13 +136,13 @@ func (t *Target) Write(ctx context.Context, b *etl.Batch) error {
 			return fmt.Errorf("rabbitmq: publish to exchange %q: %w", t.cfg.Exchange, err)
 		}
 		pending = append(pending, dc)
-		if len(pending) == t.cfg.MaxInFlight {
-			if err := wait(); err != nil {
-				return err
-			}
+	}
+	for _, dc := range pending {
+		if err := confirmed(dc); err != nil {
+			return err
 		}
 	}
-	return wait()
+	return nil
 }
 
 // Durability: a batch is durable once the broker confirmed its messages.

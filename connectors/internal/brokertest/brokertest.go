@@ -1,0 +1,209 @@
+package brokertest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the "sqlite3" driver, to read the table
+
+	"github.com/nightjar-etl/nightjar/connectors/sqlite"
+	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
+)
+
+// ReplaySearch is one search: Messages messages {"id": 1..Messages},
+// published in bursts by Publish while runs of a job reading them through
+// Source (a new one per run) load them into an append table.
+type ReplaySearch struct {
+	Seed      uint64
+	Messages  int
+	BatchSize int
+	// Pause bounds the random pause between bursts; make it a few times
+	// the source's fetch wait, so that batches are cut short by time.
+	Pause time.Duration
+	// Publish publishes the messages {"id": id} for ids, in order.
+	Publish func(ids []int) error
+	// Source returns the source of the next run.
+	Source func() etl.Source
+	// Drop, if set, cuts the connection of the source running, at random
+	// moments (before a write); it is called while Next may run.
+	Drop func()
+	// After, if set, checks the broker once the last run is over.
+	After func(t *testing.T, drops int)
+}
+
+// errCrash stands for the process dying at that point.
+var errCrash = errors.New("crash (injected)")
+
+// Run runs the search and fails t unless the table holds each message's
+// row exactly once.
+func (rs ReplaySearch) Run(t *testing.T) {
+	t.Helper()
+	t.Logf("seed %d: %d messages, batches of %d", rs.Seed, rs.Messages, rs.BatchSize)
+	rng := rand.New(rand.NewPCG(rs.Seed, 15))
+	pubRng := rand.New(rand.NewPCG(rs.Seed, 16))
+	dir := t.TempDir()
+	store, err := sqlitestore.Open(context.Background(), filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+
+	var published atomic.Bool
+	pubErr := make(chan error, 1)
+	go func() {
+		defer published.Store(true)
+		for next := 1; next <= rs.Messages; {
+			burst := make([]int, 0, 8)
+			for n := 1 + pubRng.IntN(8); n > 0 && next <= rs.Messages; n-- {
+				burst = append(burst, next)
+				next++
+			}
+			if err := rs.Publish(burst); err != nil {
+				pubErr <- err
+				return
+			}
+			time.Sleep(time.Duration(pubRng.Int64N(int64(rs.Pause))))
+		}
+		pubErr <- nil
+	}()
+
+	ctx := context.Background()
+	crashes, drops := 0, 0
+	for run := 0; ; run++ {
+		if run > 2000 {
+			t.Fatalf("no run completed after %d runs", run)
+		}
+		done, dropsBefore := published.Load(), drops
+		tg := &crashingTarget{Target: appendTable(t, dir), drop: func() {
+			if rs.Drop != nil && drops < 20 && rng.IntN(25) == 0 {
+				drops++
+				rs.Drop()
+			}
+		}, crash: func(p float64) bool {
+			// Crash less once publishing is over, so the search ends.
+			if crashes > 40 || (done && rng.IntN(3) == 0) || rng.Float64() >= p {
+				return false
+			}
+			crashes++
+			return true
+		}}
+		job := &etl.Job{Name: "replay", Source: rs.Source(), BatchSize: rs.BatchSize,
+			Targets: []etl.NamedTarget{{Name: "targets[0] table events", Target: tg}}}
+		_, err := (&etl.Runner{Store: store}).Run(ctx, job, etl.RunOptions{})
+		switch {
+		case errors.Is(err, errCrash):
+		case err != nil:
+			t.Fatalf("run %d: %v", run, err)
+		case done && drops == dropsBefore:
+			// A run that started once everything was published, and
+			// kept its connection, read everything (one that lost it may
+			// end early: the next run reads on).
+			if err := <-pubErr; err != nil {
+				t.Fatalf("publish: %v", err)
+			}
+			t.Logf("%d runs, %d crashed, %d connections cut", run+1, crashes, drops)
+			checkOnce(t, filepath.Join(dir, "wh.db"), rs.Messages)
+			if rs.After != nil {
+				rs.After(t, drops)
+			}
+			return
+		}
+	}
+}
+
+// appendTable is an append table "events" in dir/wh.db, committing every
+// three batches or so.
+func appendTable(t *testing.T, dir string) etl.Target {
+	t.Helper()
+	cfg := &sqlite.TargetConfig{Table: "events", Mode: sqlite.ModeAppend, Schema: sqlite.SchemaEvolve, CommitRows: 25}
+	tg, err := sqlite.New(cfg, etl.BuildEnv{BaseDir: dir,
+		Connection: &etl.Connection{Name: "wh", Type: "sqlite", Config: &sqlite.ConnConfig{Path: "wh.db"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+// crashingTarget cuts the source's connection at random (Drop) and fails
+// the run at random: before a write (nothing of the
+// open transaction lands) or after a sync committed, before the runner
+// records the checkpoint (the batches are in the table, the position is
+// not: the next run reads them again).
+type crashingTarget struct {
+	etl.Target
+	crash func(p float64) bool
+	drop  func()
+}
+
+func (c *crashingTarget) Write(ctx context.Context, b *etl.Batch) error {
+	c.drop()
+	if c.crash(0.03) {
+		return errCrash
+	}
+	return c.Target.Write(ctx, b)
+}
+
+func (c *crashingTarget) Sync(ctx context.Context) error {
+	if err := c.Target.(etl.Syncer).Sync(ctx); err != nil {
+		return err
+	}
+	if c.crash(0.3) {
+		return errCrash
+	}
+	return nil
+}
+
+func (c *crashingTarget) SyncDue() bool      { return c.Target.(etl.Syncer).SyncDue() }
+func (c *crashingTarget) TakeSkipped() int64 { return c.Target.(etl.Skipper).TakeSkipped() }
+
+var (
+	_ etl.Syncer  = (*crashingTarget)(nil)
+	_ etl.Skipper = (*crashingTarget)(nil)
+)
+
+// checkOnce fails t unless the table holds the ids 1..n once each.
+func checkOnce(t *testing.T, path string, n int) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT "id", COUNT(*) FROM "events" GROUP BY "id" ORDER BY "id"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := make(map[int]int, n)
+	var twice []string
+	for rows.Next() {
+		var id, count int
+		if err := rows.Scan(&id, &count); err != nil {
+			t.Fatal(err)
+		}
+		seen[id] = count
+		if count != 1 && len(twice) < 10 {
+			twice = append(twice, fmt.Sprintf("id %d %d times", id, count))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var missing []int
+	for id := 1; id <= n; id++ {
+		if seen[id] == 0 && len(missing) < 10 {
+			missing = append(missing, id)
+		}
+	}
+	if len(twice) > 0 || len(missing) > 0 || len(seen) != n {
+		t.Fatalf("append table: %d distinct ids, want %d each once; more than once: %v; missing: %v", len(seen), n, twice, missing)
+	}
+}

@@ -1,0 +1,10 @@
+// Package brokertest is the broker sources' searching test of replays:
+// messages published in random bursts while a job loads them into a
+// SQLite append table, the job crashing at random points (before a
+// transaction commits, or after it committed and before the checkpoint)
+// and run again, checked against the messages published: each one's row
+// exactly once.
+//
+// It is for tests only; it imports etl, the state store and the SQLite
+// table target.
+package brokertest
