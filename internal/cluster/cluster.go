@@ -264,16 +264,29 @@ type alignedSchedule struct{ cron.Schedule }
 // Next returns the first scheduled time after t.
 func (s alignedSchedule) Next(t time.Time) time.Time {
 	if d, ok := s.Schedule.(cron.ConstantDelaySchedule); ok {
-		return t.Truncate(d.Delay).Add(d.Delay)
+		return epochFloor(t, d.Delay).Add(d.Delay)
 	}
 	return s.Schedule.Next(t)
+}
+
+// epochFloor rounds t down to a multiple of d since the Unix epoch, the
+// grid of @every ticks. (time.Truncate counts from year 1, whose grid
+// differs from the epoch's for a delay that does not divide a day, such as
+// 7s: TestMissed found it.)
+func epochFloor(t time.Time, d time.Duration) time.Time {
+	n := t.UnixNano()
+	m := n % int64(d)
+	if m < 0 {
+		m += int64(d)
+	}
+	return time.Unix(0, n-m).In(t.Location())
 }
 
 // LastTick returns the latest scheduled time of sched at or before now
 // (grid-aligned for @every).
 func LastTick(sched cron.Schedule, now time.Time) time.Time {
 	if d, ok := sched.(cron.ConstantDelaySchedule); ok {
-		return now.Truncate(d.Delay)
+		return epochFloor(now, d.Delay)
 	}
 	// Cron times are whole seconds: the latest t ≤ now with Next(t-1s) = t.
 	for _, back := range []time.Duration{time.Minute, time.Hour, 24 * time.Hour, 32 * 24 * time.Hour, 366 * 24 * time.Hour} {
