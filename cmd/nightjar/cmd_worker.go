@@ -92,7 +92,7 @@ partition whose worker died is taken up by another after
 			// partition's: --partition-rescue-after; a tick's: its job's
 			// timeout:) and then this horizon have passed: a minute, or
 			// less when partitions are rescued sooner.
-			w, err := cluster.Start(ctx, pg.Pool(), pg.Schema(), cfg, launch, cluster.Options{ID: id, Workers: workers, Logger: a.logger, RescueAfter: min(rescueAfter, time.Minute), Partitions: parts})
+			w, err := cluster.Start(ctx, pg.Pool(), pg.Schema(), cfg, launch, cluster.Options{ID: id, Workers: workers, Logger: a.logger, Clock: a.clock, RescueAfter: min(rescueAfter, time.Minute), Partitions: parts})
 			if err != nil {
 				return &exitError{code: exitFailed, err: errors.New(cfg.Redact(err.Error()))}
 			}

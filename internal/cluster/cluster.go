@@ -131,6 +131,11 @@ type Options struct {
 	// out (see tickWorker.Timeout).
 	RescueAfter time.Duration
 	Logger      *slog.Logger
+	// Clock is the time the worker's own code reads (the scheduled time of
+	// a tick River's periodic enqueuer asks for, the catch-up's now);
+	// River's enqueuer, elector and rescuer wait on their own real clock.
+	// Default etl.SystemClock.
+	Clock etl.Clock
 	// Partitions, if set, splits the ticks of files jobs into partitions
 	// (partitions.go).
 	Partitions *PartitionOptions
@@ -151,6 +156,7 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	clock := etl.SystemClockOr(opts.Clock)
 	driver := riverpgxv5.New(pool)
 	if err := migrate(ctx, pool, driver, schema, logger); err != nil {
 		return nil, err
@@ -158,7 +164,7 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 	var periodic []*river.PeriodicJob
 	var client *river.Client[pgx.Tx]
 	timeouts := map[string]time.Duration{}
-	cu := &catchup{pool: pool, schema: schema, logger: logger, client: func() *river.Client[pgx.Tx] { return client }, now: time.Now}
+	cu := &catchup{pool: pool, schema: schema, logger: logger, client: func() *river.Client[pgx.Tx] { return client }, now: clock.Now}
 	for _, name := range cfg.JobNames() {
 		js, _ := cfg.Job(name)
 		if js.Schedule == "" {
@@ -174,9 +180,9 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 		}
 		periodic = append(periodic, river.NewPeriodicJob(
 			alignedSchedule{sched},
-			// River calls this on its own (real) clock, so the tick is read
-			// from the same one.
-			func() (river.JobArgs, *river.InsertOpts) { return tick(js, sched, time.Now()) },
+			// River calls this on its own (real) clock; the tick is read
+			// from the worker's, the same in production.
+			func() (river.JobArgs, *river.InsertOpts) { return tick(js, sched, clock.Now()) },
 			// A newly elected leader inserts the latest scheduled time at
 			// once (after the catch-up hook has inserted the ticks missed
 			// in a change of leader, see CatchupWindow); after a longer

@@ -285,7 +285,7 @@ func (w *partitionWorker) fail(ctx context.Context, j *river.Job[PartitionArgs],
 // NextRetry retries a failed partition soon: it resumes from its last
 // checkpoint, so a retry costs only what was not recorded.
 func (w *partitionWorker) NextRetry(j *river.Job[PartitionArgs]) time.Time {
-	return time.Now().Add(time.Duration(min(j.Attempt, 30)) * time.Second)
+	return etl.SystemClockOr(w.o.Clock).Now().Add(time.Duration(min(j.Attempt, 30)) * time.Second)
 }
 
 // Timeout is the rescue time: River's rescuer takes up a job running for
