@@ -180,8 +180,11 @@ func (b *backend) Finish(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx) erro
 }
 
 // Abort abandons the open COPY and waits for it to end; the caller rolls
-// the transaction back.
+// the transaction back. A write failed, maybe because the table changed
+// under the run (the COPY's error can reach writeStream before Finish):
+// the column types are read again.
 func (b *backend) Abort() {
+	clear(b.oids)
 	if s := b.stream; s != nil {
 		b.stream = nil
 		s.pw.CloseWithError(errStreamAborted)
