@@ -3,15 +3,15 @@
 # SQLite, and to a CSV file with 10 % of the rows rejected by a validate
 # step (quarantined, with their JSON, while the file target holds the
 # checkpoint back to the end of the run): wall time and peak RSS of each
-# (GNU time -v); the target is a peak RSS under 100 MB whatever the input
+# (bench/memtime: also the private part); the target is a peak RSS under 100 MB whatever the input
 # size.
 #   bench/files-2gb.sh [ROWS]
 set -euo pipefail
+[ -x /usr/bin/time ] || apt-get install -y time >/dev/null
 cd "$(dirname "$0")/.."
 rows=${1:-16000000}
 out=bench/out
 mkdir -p "$out"
-[ -x /usr/bin/time ] || apt-get install -y time >/dev/null
 csv="$out/leads-$rows.csv"
 [ -s "$csv" ] || python3 ../shared/bench/gen-leads "$rows" > "$csv"
 # A binary of its own (other bench scripts rebuild bench/out/nightjar), or
@@ -41,9 +41,9 @@ jobs:
 YAML
 printf "%s: %d rows, %.0f MB\n" "$csv" "$rows" "$(($(stat -c %s "$csv") / 1000000))"
 for job in ${JOBS:-parquet sqlite rejects}; do
-  /usr/bin/time -v "$bin" run -c "$work/nightjar.yaml" "$job" > "$work/$job.out" 2> "$work/$job.time"
-  awk -v job="$job" -F': ' '/Elapsed \(wall clock\)/ { wall = $2 } /Maximum resident set size/ { rss = $2 }
-    END { printf "  csv → %-8s wall %s  peak RSS %.0f MB (target < 100)\n", job, wall, rss / 1024 }' "$work/$job.time"
+  bench/memtime -o "$work/$job.time" -- "$bin" run -c "$work/nightjar.yaml" "$job" > "$work/$job.out" 2>&1
+  read -r wall _ _ rss anon < "$work/$job.time"
+  printf "  csv → %-8s wall %6.1f s  peak RSS %.0f MB (target < 100), private %.0f MB\n" "$job" "$wall" "$((rss / 1024))" "$((anon / 1024))"
   grep -h "succeeded\|failed" "$work/$job.out" | sed 's/^/    /'
 done
 ls -la "$work/out" | sed 's/^/    /'

@@ -5,13 +5,13 @@
 # Prints wall times, peak RSS (GNU time) and the ratios (lower is better).
 #   bench/files.sh [ROWS] [REPEAT]
 set -euo pipefail
+[ -x /usr/bin/time ] || apt-get install -y time >/dev/null
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
 repeat=${2:-3}
 out=bench/out
 mkdir -p "$out"
 command -v mlr >/dev/null || apt-get install -y miller >/dev/null
-[ -x /usr/bin/time ] || apt-get install -y time >/dev/null
 
 csv="$out/leads-$rows.csv"
 [ -s "$csv" ] || python3 ../shared/bench/gen-leads "$rows" > "$csv"
@@ -40,13 +40,15 @@ jobs:
     targets: [ { type: file, path: out/jsonl.csv } ]
 YAML
 
-# measure NAME CMD...: appends "NAME seconds peak_kB" to the results.
+# measure NAME CMD...: appends "NAME seconds peak_kB private_kB" to the
+# results (bench/memtime).
 results="$work/results"
 : > "$results"
 measure() {
   local name=$1; shift
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" > /dev/null
-  echo "$name $(tail -1 "$work/time")" >> "$results"
+  bench/memtime -o "$work/time" -- "$@" > /dev/null
+  read -r wall _ _ rss anon < "$work/time"
+  echo "$name $wall $rss $anon" >> "$results"
 }
 for i in $(seq "$repeat"); do
   measure mlr mlr --icsv --ocsv cat "$csv"
@@ -59,12 +61,12 @@ n=$(python3 -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1]
 cmp -s "$csv" "$work/out/csv.csv" && echo "csv2csv output is byte-identical to its input"
 
 awk -v rows="$rows" '
-  { t[$1] = t[$1] " " $2; m[$1] = ($3 > m[$1] ? $3 : m[$1]); s[$1] += $2; c[$1]++
+  { t[$1] = t[$1] " " $2; m[$1] = ($3 > m[$1] ? $3 : m[$1]); a[$1] = ($4 > a[$1] ? $4 : a[$1]); s[$1] += $2; c[$1]++
     if (!($1 in lo) || $2 < lo[$1]) lo[$1] = $2; if ($2 > hi[$1]) hi[$1] = $2 }
   END {
     printf "%d rows, %d runs each (seconds: min..max; peak RSS max)\n", rows, c["mlr"]
-    for (k in c) printf "  %-10s %5.2f..%5.2f s  peak RSS %5.0f MB\n", k, lo[k], hi[k], m[k] / 1024
+    for (k in c) printf "  %-10s %5.2f..%5.2f s  peak RSS %5.0f MB (private %4.0f MB)\n", k, lo[k], hi[k], m[k] / 1024, a[k] / 1024
     printf "  csv2csv / mlr time     = %.2f..%.2f (target ≤ 0.33)\n", lo["csv2csv"] / hi["mlr"], hi["csv2csv"] / lo["mlr"]
-    printf "  csv2csv / mlr memory   = %.3f (target < 0.1)\n", m["csv2csv"] / m["mlr"]
+    printf "  csv2csv / mlr memory   = %.3f (target < 0.1); private %.3f\n", m["csv2csv"] / m["mlr"], a["csv2csv"] / a["mlr"]
     printf "  jsonl2csv / csv2csv    = %.2f..%.2f (target ≤ 2)\n", lo["jsonl2csv"] / hi["csv2csv"], hi["jsonl2csv"] / lo["csv2csv"]
   }' "$results"
