@@ -22,7 +22,7 @@ var duckdbFiles = struct {
 // engine's, run through every cell of SQLite's row.
 func duckdbFaultDB(*testing.T) faultDB {
 	cells := func(_, shape, event string) bool { return shape == "one" || event == "kill" }
-	return faultDB{name: "duckdb", exclusive: true, cells: cells, place: func(t *testing.T, dir, _ string) (string, string, func() *sql.DB, func(string) string) {
+	return faultDB{name: "duckdb", exclusive: true, cells: cells, rowsScale: 4, place: func(t *testing.T, dir, _ string) (string, string, func() *sql.DB, func(string) string) {
 		path := filepath.Join(dir, "out", "wh.duckdb")
 		t.Cleanup(func() { releaseDuckDB(dir) })
 		open := func() *sql.DB {
