@@ -118,29 +118,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := tx.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{s.schema}.Sanitize()); err != nil {
 		return fmt.Errorf("create schema %s: %w", s.schema, err)
 	}
-	if _, err := tx.ExecContext(ctx, stmts.CreateSchemaMigrations); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
+	pending, err := sqlstore.Pending(ctx, tx, stmts.CreateSchemaMigrations, stmts.SchemaVersion, migrations, ErrSchemaTooNew)
+	if err != nil {
+		return err
 	}
-	var current int
-	if err := tx.GetContext(ctx, &current, stmts.SchemaVersion); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	known := 0
-	if len(migrations) > 0 {
-		known = migrations[len(migrations)-1].Version
-	}
-	if current > known {
-		return fmt.Errorf("%w: schema version %d, this nightjar knows up to %d; upgrade nightjar", ErrSchemaTooNew, current, known)
-	}
-	for _, m := range migrations {
-		if m.Version <= current {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, stmts.RecordMigration, m.Version, m.Name); err != nil {
-			return fmt.Errorf("migration %s: record version: %w", m.Name, err)
+	for _, m := range pending {
+		if err := sqlstore.Apply(ctx, tx, stmts.RecordMigration, m); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
