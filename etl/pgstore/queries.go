@@ -13,7 +13,7 @@ import (
 // PostgreSQL's placeholders ($n): each field holds the block of its name.
 type statements struct {
 	LockSchema, CreateSchemaMigrations, SchemaVersion, RecordMigration string
-	SynchronousCommitOff                                               string
+	SynchronousCommitOff, Fingerprints, SaveFingerprints               string
 }
 
 // stmts and shared are loaded once; the files are embedded, so a fault in

@@ -147,6 +147,37 @@ func beginUnsynced(ctx context.Context, db *sqlx.DB) (*sqlx.Tx, func(), error) {
 	return tx, nil, nil
 }
 
+// Fingerprints returns the stored digests of ids for target; ids never
+// sent are absent. The ids go as one array.
+func (s *Store) Fingerprints(ctx context.Context, target string, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	if err := sqlstore.ScanPairs(ctx, s.db, out, stmts.Fingerprints, target, ids); err != nil {
+		return nil, fmt.Errorf("fingerprints of %s: %w", target, err)
+	}
+	return out, nil
+}
+
+// SaveFingerprints records digests for target in one statement, the
+// digests as two arrays.
+func (s *Store) SaveFingerprints(ctx context.Context, target string, digests map[string]string, at time.Time) error {
+	if len(digests) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(digests))
+	fps := make([]string, 0, len(digests))
+	for id, fp := range digests {
+		ids = append(ids, id)
+		fps = append(fps, fp)
+	}
+	if _, err := s.db.ExecContext(ctx, stmts.SaveFingerprints, target, dbTime(at), ids, fps); err != nil {
+		return fmt.Errorf("save fingerprints of %s: %w", target, err)
+	}
+	return nil
+}
+
 // stagingTables hold what Stage set aside, by run.
 var stagingTables = []string{"staged_quarantine", "staged_files"}
 

@@ -12,6 +12,7 @@ type statements struct {
 	JournalMode, SynchronousNormal, SynchronousFull string
 	CreateSchemaMigrations, SchemaVersion           string
 	MigrationApplied, RecordMigration               string
+	Fingerprints, SaveFingerprints                  string
 }
 
 // stmts and shared are loaded once; the file is embedded, so a fault in it

@@ -235,6 +235,61 @@ func beginUnsynced(ctx context.Context, db *sqlx.DB) (*sqlx.Tx, func(), error) {
 	return tx, done, nil
 }
 
+// Fingerprints returns the stored digests of ids for target; ids never
+// sent are absent. The ids go in IN lists of sqlstore.Chunk.
+func (s *Store) Fingerprints(ctx context.Context, target string, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	for start := 0; start < len(ids); start += sqlstore.Chunk {
+		chunk := ids[start:min(start+sqlstore.Chunk, len(ids))]
+		q, args, err := sqlx.In(stmts.Fingerprints, target, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("fingerprints of %s: %w", target, err)
+		}
+		if err := sqlstore.ScanPairs(ctx, s.DB(), out, q, args...); err != nil {
+			return nil, fmt.Errorf("fingerprints of %s: %w", target, err)
+		}
+	}
+	return out, nil
+}
+
+// SaveFingerprints records digests for target in one transaction, in
+// upserts of sqlstore.Chunk rows.
+func (s *Store) SaveFingerprints(ctx context.Context, target string, digests map[string]string, at time.Time) error {
+	if len(digests) == 0 {
+		return nil
+	}
+	tx, err := s.DB().BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("save fingerprints of %s: %w", target, err)
+	}
+	defer tx.Rollback()
+	when := formatTime(at)
+	args := make([]any, 0, 4*min(len(digests), sqlstore.Chunk))
+	flush := func() error {
+		if len(args) == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, sqlstore.RepeatValues(stmts.SaveFingerprints, len(args)/4), args...)
+		args = args[:0]
+		return err
+	}
+	for id, fp := range digests {
+		args = append(args, target, id, fp, when)
+		if len(args) == 4*sqlstore.Chunk {
+			if err := flush(); err != nil {
+				return fmt.Errorf("save fingerprints of %s: %w", target, err)
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("save fingerprints of %s: %w", target, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("save fingerprints of %s: %w", target, err)
+	}
+	return nil
+}
+
 // full names the state store and what to do when its disk is full
 // (SQLite's "database or disk is full"): the last checkpoint stands, and
 // the next run, with room again, goes on from it.

@@ -95,3 +95,15 @@ WHERE "run_id" = ? ORDER BY "id" LIMIT NULLIF(?, -1) OFFSET ?
 SELECT "id", "job", "run_id", "created_at", "step", "origin",
 "field", "value", "reason", "row_json" FROM "quarantine"
 WHERE "job" = ? ORDER BY "id" DESC LIMIT NULLIF(?, -1)
+
+-- name: Fingerprints
+-- The ids are one array.
+SELECT "record_id", "fingerprint" FROM "fingerprints"
+WHERE "target" = ? AND "record_id" = ANY(?)
+
+-- name: SaveFingerprints
+-- Bound as (target, at, ids, fingerprints): the digests as two arrays, in
+-- one statement.
+INSERT INTO "fingerprints" ("target", "record_id", "fingerprint", "updated_at")
+SELECT ?, "id", "fp", ? FROM unnest(?::text[], ?::text[]) AS "d" ("id", "fp")
+ON CONFLICT ("target", "record_id") DO UPDATE SET "fingerprint" = excluded."fingerprint", "updated_at" = excluded."updated_at"

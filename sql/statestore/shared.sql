@@ -118,14 +118,5 @@ DELETE FROM "leases" WHERE "job" = ? AND "owner" = ?
 -- name: LeaseHolder
 SELECT "owner", "expires_at" FROM "leases" WHERE "job" = ?
 
--- name: Fingerprints
--- The IN list is expanded (sqlx.In) to the chunk of ids.
-SELECT "record_id", "fingerprint" FROM "fingerprints" WHERE "target" = ? AND "record_id" IN (?)
-
 -- name: AllFingerprints
 SELECT "record_id", "fingerprint" FROM "fingerprints" WHERE "target" = ?
-
--- name: SaveFingerprints
--- One row's values; the store repeats them for a chunk of digests.
-INSERT INTO "fingerprints" ("target", "record_id", "fingerprint", "updated_at") VALUES (?, ?, ?, ?)
-ON CONFLICT ("target", "record_id") DO UPDATE SET "fingerprint" = excluded."fingerprint", "updated_at" = excluded."updated_at"

@@ -85,3 +85,11 @@ SELECT "id", "job", "run_id", "created_at", "step", "origin",
 "field", "value", "reason", "row_json" FROM "quarantine"
 WHERE "job" = ? ORDER BY "id" DESC LIMIT ?
 
+-- name: Fingerprints
+-- The IN list is expanded (sqlx.In) to the chunk of ids.
+SELECT "record_id", "fingerprint" FROM "fingerprints" WHERE "target" = ? AND "record_id" IN (?)
+
+-- name: SaveFingerprints
+-- One row's values; the store repeats them for a chunk of digests.
+INSERT INTO "fingerprints" ("target", "record_id", "fingerprint", "updated_at") VALUES (?, ?, ?, ?)
+ON CONFLICT ("target", "record_id") DO UPDATE SET "fingerprint" = excluded."fingerprint", "updated_at" = excluded."updated_at"

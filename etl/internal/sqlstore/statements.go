@@ -32,7 +32,7 @@ type Statements struct {
 	RunQuarantineCount, RunQuarantine, Quarantined        string
 	ResetPositions, ResetFiles, ResetFingerprints         string
 	AcquireLease, ReleaseLease, LeaseHolder               string
-	Fingerprints, AllFingerprints, SaveFingerprints       string
+	AllFingerprints                                       string
 }
 
 // Shared is the file of the statements both dialects run as written.
@@ -92,9 +92,9 @@ func rebound(st *Statements, bind func(string) string) Statements {
 	return out
 }
 
-// repeatValues returns stmt with its VALUES tuple repeated n times: the
+// RepeatValues returns stmt with its VALUES tuple repeated n times: the
 // statement for n rows at once (n ≥ 1).
-func repeatValues(stmt string, n int) string {
+func RepeatValues(stmt string, n int) string {
 	i := strings.Index(stmt, "VALUES (")
 	if i < 0 || n <= 1 {
 		return stmt

@@ -9,8 +9,8 @@ func TestRepeatValues(t *testing.T) {
 		1: one,
 		3: `INSERT INTO "t" ("a", "b") VALUES (?, ?), (?, ?), (?, ?) ON CONFLICT DO NOTHING`,
 	} {
-		if got := repeatValues(one, n); got != want {
-			t.Errorf("repeatValues(%d) = %s", n, got)
+		if got := RepeatValues(one, n); got != want {
+			t.Errorf("RepeatValues(%d) = %s", n, got)
 		}
 	}
 }

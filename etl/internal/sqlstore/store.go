@@ -13,8 +13,8 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
-// Chunk is how many rows one multi-row INSERT, or ids one IN list,
-// carries: ten parameters a reject, well under SQLite's limit of 32766 and
+// Chunk is how many rows one multi-row INSERT carries: ten parameters a
+// reject, well under SQLite's limit of 32766 and
 // PostgreSQL's of 65535, and one statement per few hundred rows instead of
 // one per row (about ten times faster on SQLite).
 const Chunk = 500
@@ -58,8 +58,8 @@ func New(db *sqlx.DB, d Dialect) *Store {
 		d.Explain = func(err error) error { return err }
 	}
 	s := &Store{db: db, d: d, q: rebound(d.Statements, db.Rebind), full: map[string]string{}}
-	for _, one := range []string{d.Statements.InsertQuarantine, d.Statements.InsertStagedQuarantine, d.Statements.SaveFingerprints} {
-		s.full[one] = db.Rebind(repeatValues(one, Chunk))
+	for _, one := range []string{d.Statements.InsertQuarantine, d.Statements.InsertStagedQuarantine} {
+		s.full[one] = db.Rebind(RepeatValues(one, Chunk))
 	}
 	return s
 }
@@ -73,7 +73,7 @@ func (s *Store) values(one string, n int) string {
 	if n == Chunk {
 		return s.full[one]
 	}
-	return s.db.Rebind(repeatValues(one, n))
+	return s.db.Rebind(RepeatValues(one, n))
 }
 
 // file returns the ledger entry query finds, if any.
@@ -601,35 +601,21 @@ func (s *Store) LeaseHolder(ctx context.Context, job string) (string, time.Time,
 	return row.Owner, row.Expires.Time, true, nil
 }
 
-// Fingerprints returns the stored digests of ids for target; ids never
-// sent are absent.
-func (s *Store) Fingerprints(ctx context.Context, target string, ids []string) (map[string]string, error) {
-	out := make(map[string]string, len(ids))
-	for start := 0; start < len(ids); start += Chunk {
-		chunk := ids[start:min(start+Chunk, len(ids))]
-		q, args, err := sqlx.In(s.d.Statements.Fingerprints, target, chunk)
-		if err != nil {
-			return nil, fmt.Errorf("fingerprints of %s: %w", target, err)
-		}
-		if err := s.scanFingerprints(ctx, out, s.db.Rebind(q), args...); err != nil {
-			return nil, fmt.Errorf("fingerprints of %s: %w", target, err)
-		}
-	}
-	return out, nil
-}
-
 // AllFingerprints returns every record id of target with its digest.
 func (s *Store) AllFingerprints(ctx context.Context, target string) (map[string]string, error) {
 	out := map[string]string{}
-	if err := s.scanFingerprints(ctx, out, s.q.AllFingerprints, target); err != nil {
+	if err := ScanPairs(ctx, s.db, out, s.q.AllFingerprints, target); err != nil {
 		return nil, fmt.Errorf("fingerprints of %s: %w", target, err)
 	}
 	return out, nil
 }
 
-// scanFingerprints adds the record ids and digests query finds to out.
-func (s *Store) scanFingerprints(ctx context.Context, out map[string]string, query string, args ...any) error {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+// ScanPairs adds the pairs of strings query finds in db (a record id and
+// its fingerprint) to out. The stores look fingerprints up each their own
+// way (SQLite: IN lists of Chunk ids, PostgreSQL: an array) and read them
+// with it.
+func ScanPairs(ctx context.Context, db sqlx.QueryerContext, out map[string]string, query string, args ...any) error {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -642,41 +628,4 @@ func (s *Store) scanFingerprints(ctx context.Context, out map[string]string, que
 		out[id] = fp
 	}
 	return rows.Err()
-}
-
-// SaveFingerprints records digests for target in one transaction.
-func (s *Store) SaveFingerprints(ctx context.Context, target string, digests map[string]string, at time.Time) error {
-	if len(digests) == 0 {
-		return nil
-	}
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("save fingerprints of %s: %w", target, err)
-	}
-	defer tx.Rollback()
-	when := s.d.Time(at)
-	args := make([]any, 0, 4*min(len(digests), Chunk))
-	flush := func() error {
-		if len(args) == 0 {
-			return nil
-		}
-		_, err := tx.ExecContext(ctx, s.values(s.d.Statements.SaveFingerprints, len(args)/4), args...)
-		args = args[:0]
-		return err
-	}
-	for id, fp := range digests {
-		args = append(args, target, id, fp, when)
-		if len(args) == 4*Chunk {
-			if err := flush(); err != nil {
-				return fmt.Errorf("save fingerprints of %s: %w", target, err)
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return fmt.Errorf("save fingerprints of %s: %w", target, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("save fingerprints of %s: %w", target, err)
-	}
-	return nil
 }
