@@ -388,6 +388,10 @@ func (m *model) check(rt *rapid.T, b bundle, jobs, targets []string) {
 	if !ok {
 		rt.Fatalf("%T does not show runs by id (storetest.RunPages)", s)
 	}
+	byPath, ok := s.(etl.PathLedger)
+	if !ok {
+		rt.Fatalf("%T does not find files by path (etl.PathLedger)", s)
+	}
 	if _, ok, err := pages.Run(ctx, 1<<40); ok || err != nil {
 		rt.Fatalf("Run(unknown id) = %v, %v", ok, err)
 	}
@@ -479,7 +483,7 @@ func (m *model) check(rt *rapid.T, b bundle, jobs, targets []string) {
 					break
 				}
 			}
-			rec, ok, err := s.(etl.PathLedger).LastLoaded(ctx, job, path)
+			rec, ok, err := byPath.LastLoaded(ctx, job, path)
 			fail("LastLoaded", err)
 			if ok != (want != nil) || (ok && !gocmp.Equal(want.rec, rec)) {
 				rt.Fatalf("LastLoaded(%s, %s) = %+v, %v; model %+v", job, path, rec, ok, want)

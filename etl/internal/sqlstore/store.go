@@ -13,10 +13,10 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
-// Chunk is how many rows one multi-row INSERT carries: ten parameters a
-// reject, well under SQLite's limit of 32766 and
-// PostgreSQL's of 65535, and one statement per few hundred rows instead of
-// one per row (about ten times faster on SQLite).
+// Chunk is how many rows one multi-row INSERT carries (and ids one of
+// SQLite's IN lists): ten parameters a reject, well under SQLite's limit
+// of 32766 and PostgreSQL's of 65535, and one statement per few hundred
+// rows instead of one per row (about ten times faster on SQLite).
 const Chunk = 500
 
 // Dialect is what differs between the databases of the state store.
