@@ -15,6 +15,7 @@ import (
 
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jmoiron/sqlx"
 	"pgregory.net/rapid"
 
 	"github.com/nightjar-etl/nightjar/etl"
@@ -371,6 +372,14 @@ type RunPages interface {
 	RunQuarantine(ctx context.Context, runID int64, offset, limit int) ([]etl.QuarantineRecord, int, error)
 }
 
+// DBStore is a store over SQL with the state store's tables (both stores
+// are): the suite counts there what etl.Store does not show, the rows a
+// run staged, which a run that ends without its final Commit, or that
+// the next BeginRun finds interrupted, must not leave behind.
+type DBStore interface {
+	DB() *sqlx.DB
+}
+
 // firstN is the first n of list, or all of it when n is 0.
 func firstN[T any](list []T, n int) []T {
 	if n == 0 || n > len(list) {
@@ -391,6 +400,10 @@ func (m *model) check(rt *rapid.T, b bundle, jobs, targets []string) {
 	byPath, ok := s.(etl.PathLedger)
 	if !ok {
 		rt.Fatalf("%T does not find files by path (etl.PathLedger)", s)
+	}
+	db, ok := s.(DBStore)
+	if !ok {
+		rt.Fatalf("%T has no database to count staged rows in (storetest.DBStore)", s)
 	}
 	if _, ok, err := pages.Run(ctx, 1<<40); ok || err != nil {
 		rt.Fatalf("Run(unknown id) = %v, %v", ok, err)
@@ -513,6 +526,21 @@ func (m *model) check(rt *rapid.T, b bundle, jobs, targets []string) {
 		fail("Quarantined", err)
 		if diff := gocmp.Diff(firstN(wantQ, limit), gotQ, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(etl.QuarantineRecord{}, "ID")); diff != "" {
 			rt.Fatalf("Quarantined(%s, limit %d) (-model +store):\n%s", job, limit, diff)
+		}
+
+		var stagedRejects, stagedFiles int
+		for _, st := range m.staged {
+			if st.job == job {
+				stagedRejects, stagedFiles = stagedRejects+len(st.rejects), stagedFiles+len(st.files)
+			}
+		}
+		for table, want := range map[string]int{"staged_quarantine": stagedRejects, "staged_files": stagedFiles} {
+			var n int
+			err := db.DB().GetContext(ctx, &n, db.DB().Rebind(`SELECT count(*) FROM "`+table+`" WHERE "job" = ?`), job)
+			fail("count "+table, err)
+			if n != want {
+				rt.Fatalf("%s holds %d rows of %s, model %d", table, n, job, want)
+			}
 		}
 
 		owner, expires, held, err := s.LeaseHolder(ctx, job)
