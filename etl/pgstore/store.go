@@ -38,8 +38,9 @@ type Store struct {
 type base = sqlstore.Store
 
 var (
-	_ etl.Store      = (*Store)(nil)
-	_ etl.PathLedger = (*Store)(nil)
+	_ etl.Store             = (*Store)(nil)
+	_ etl.PathLedger        = (*Store)(nil)
+	_ etl.FingerprintLister = (*Store)(nil)
 )
 
 // ErrSchemaTooNew is returned by Open when the schema was migrated by a

@@ -8,7 +8,7 @@
 PRAGMA journal_mode
 
 -- name: SynchronousNormal
--- Staged rows need no fsync of their own (Store.stage).
+-- Staged rows need no fsync of their own (beginUnsynced).
 PRAGMA synchronous = NORMAL
 
 -- name: SynchronousFull
