@@ -7,7 +7,8 @@ import (
 )
 
 // StateStatements holds the state stores' statements, one file per
-// dialect (statestore/sqlite.sql), as named blocks (see Named).
+// dialect (statestore/sqlite.sql, postgres.sql) and one of those both run
+// as written (statestore/shared.sql), as named blocks (see Named).
 //
 //go:embed statestore/*.sql
 var StateStatements embed.FS

@@ -9,5 +9,9 @@
 // riverpgxv5 driver shares its connections and a partition's claim can be
 // one transaction with River's insert.
 //
-// It imports etl and sql only.
+// Its operations are those of etl/internal/sqlstore, which the SQLite
+// store runs too, with PostgreSQL's statements (sql/statestore/postgres.sql
+// and shared.sql); the partitions are its own (partitions.go).
+//
+// It imports etl, etl/internal/sqlstore and sql only.
 package pgstore

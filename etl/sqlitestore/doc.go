@@ -8,5 +8,10 @@
 // for another instead of failing with SQLITE_BUSY. The schema is the
 // numbered migrations embedded in package sql (sql/state/NNNN_name.sql).
 //
-// The package imports etl and sql of the module, nothing else of it.
+// Its operations are those of etl/internal/sqlstore, which the PostgreSQL
+// store runs too, with SQLite's statements (sql/statestore/sqlite.sql and
+// shared.sql).
+//
+// The package imports etl, etl/internal/sqlstore and sql of the module,
+// nothing else of it.
 package sqlitestore

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/nightjar-etl/nightjar/etl/internal/sqlstore"
 	nsql "github.com/nightjar-etl/nightjar/sql"
 )
 
@@ -28,24 +29,11 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 // opening a fresh file at once are safe: transactions begin IMMEDIATE, so
 // the second waits and then sees the version as applied.
 func migrate(ctx context.Context, db *sqlx.DB, migrations []migration) error {
-	if _, err := db.ExecContext(ctx, stmts.CreateSchemaMigrations); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
+	pending, err := sqlstore.Pending(ctx, db, stmts.CreateSchemaMigrations, stmts.SchemaVersion, migrations, ErrSchemaTooNew)
+	if err != nil {
+		return err
 	}
-	known := 0
-	if len(migrations) > 0 {
-		known = migrations[len(migrations)-1].Version
-	}
-	var current int
-	if err := db.GetContext(ctx, &current, stmts.SchemaVersion); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if current > known {
-		return fmt.Errorf("%w: schema version %d, this nightjar knows up to %d; upgrade nightjar", ErrSchemaTooNew, current, known)
-	}
-	for _, m := range migrations {
-		if m.Version <= current {
-			continue
-		}
+	for _, m := range pending {
 		if err := applyMigration(ctx, db, m); err != nil {
 			return err
 		}
@@ -66,11 +54,8 @@ func applyMigration(ctx context.Context, db *sqlx.DB, m migration) error {
 	if n > 0 {
 		return nil // another process applied it meanwhile
 	}
-	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-		return fmt.Errorf("migration %s: %w", m.Name, err)
-	}
-	if _, err := tx.ExecContext(ctx, stmts.RecordMigration, m.Version, m.Name); err != nil {
-		return fmt.Errorf("migration %s: record version: %w", m.Name, err)
+	if err := sqlstore.Apply(ctx, tx, stmts.RecordMigration, m); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migration %s: commit: %w", m.Name, err)

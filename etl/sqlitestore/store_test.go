@@ -18,6 +18,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/internal/sqlstore"
 	nsql "github.com/nightjar-etl/nightjar/sql"
 )
 
@@ -238,7 +239,7 @@ func TestTimeRoundTrip(t *testing.T) {
 		time.Now(), // with a monotonic reading
 	}
 	for _, in := range times {
-		var got dbTime
+		var got sqlstore.Time
 		if err := got.Scan(formatTime(in)); err != nil {
 			t.Fatalf("scan %s: %v", formatTime(in), err)
 		}
@@ -246,7 +247,7 @@ func TestTimeRoundTrip(t *testing.T) {
 			t.Errorf("round trip of %s = %s", in, got.Time)
 		}
 	}
-	var zero dbTime
+	var zero sqlstore.Time
 	for _, src := range []any{nil, ""} {
 		if err := zero.Scan(src); err != nil || !zero.IsZero() {
 			t.Errorf("Scan(%#v) = %v, %v; want the zero time", src, zero.Time, err)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,6 +15,7 @@ import (
 
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jmoiron/sqlx"
 	"pgregory.net/rapid"
 
 	"github.com/nightjar-etl/nightjar/etl"
@@ -363,10 +365,50 @@ func testModel(t *testing.T, open Opener) {
 	})
 }
 
+// RunPages is what the SQL stores show besides etl.Store: a run by id and
+// the pages of its rejects, for the operator's views (internal/daemon).
+type RunPages interface {
+	Run(ctx context.Context, id int64) (run etl.Run, ok bool, err error)
+	RunQuarantine(ctx context.Context, runID int64, offset, limit int) ([]etl.QuarantineRecord, int, error)
+}
+
+// DBStore is a store over SQL with the state store's tables (both stores
+// are): the suite counts there what etl.Store does not show, the rows a
+// run staged, which a run that ends without its final Commit, or that
+// the next BeginRun finds interrupted, must not leave behind.
+type DBStore interface {
+	DB() *sqlx.DB
+}
+
+// firstN is the first n of list, or all of it when n is 0.
+func firstN[T any](list []T, n int) []T {
+	if n == 0 || n > len(list) {
+		return list
+	}
+	return list[:n]
+}
+
 // check compares everything the store shows of jobs and targets with the
-// model.
+// model: the listings whole and limited, runs by id and their pages of
+// rejects, the ledger by content and by path, leases and fingerprints.
 func (m *model) check(rt *rapid.T, b bundle, jobs, targets []string) {
 	ctx, s := b.ctx, b.store
+	pages, ok := s.(RunPages)
+	if !ok {
+		rt.Fatalf("%T does not show runs by id (storetest.RunPages)", s)
+	}
+	byPath, ok := s.(etl.PathLedger)
+	if !ok {
+		rt.Fatalf("%T does not find files by path (etl.PathLedger)", s)
+	}
+	db, ok := s.(DBStore)
+	if !ok {
+		rt.Fatalf("%T has no database to count staged rows in (storetest.DBStore)", s)
+	}
+	if _, ok, err := pages.Run(ctx, 1<<40); ok || err != nil {
+		rt.Fatalf("Run(unknown id) = %v, %v", ok, err)
+	}
+	limit := rapid.IntRange(0, 3).Draw(rt, "limit")
 	for _, job := range jobs {
 		fail := func(what string, err error) {
 			rt.Helper()
@@ -385,6 +427,31 @@ func (m *model) check(rt *rapid.T, b bundle, jobs, targets []string) {
 		fail("Runs", err)
 		if diff := gocmp.Diff(wantRuns, runs, cmpopts.EquateEmpty()); diff != "" {
 			rt.Fatalf("Runs(%s) (-model +store):\n%s", job, diff)
+		}
+		runs, err = s.Runs(ctx, job, limit)
+		fail("Runs", err)
+		if diff := gocmp.Diff(firstN(wantRuns, limit), runs, cmpopts.EquateEmpty()); diff != "" {
+			rt.Fatalf("Runs(%s, limit %d) (-model +store):\n%s", job, limit, diff)
+		}
+		for _, want := range wantRuns {
+			got, ok, err := pages.Run(ctx, want.ID)
+			fail("Run", err)
+			if diff := gocmp.Diff(want, got); !ok || diff != "" {
+				rt.Fatalf("Run(%d) found %v (-model +store):\n%s", want.ID, ok, diff)
+			}
+			var wantQ []etl.QuarantineRecord
+			for _, q := range m.quarantine {
+				if q.RunID == want.ID {
+					wantQ = append(wantQ, q)
+				}
+			}
+			offset := rapid.IntRange(0, len(wantQ)+1).Draw(rt, "offset")
+			gotQ, total, err := pages.RunQuarantine(ctx, want.ID, offset, limit)
+			fail("RunQuarantine", err)
+			if diff := gocmp.Diff(firstN(wantQ[min(offset, len(wantQ)):], limit), gotQ, cmpopts.EquateEmpty(),
+				cmpopts.IgnoreFields(etl.QuarantineRecord{}, "ID")); diff != "" || total != len(wantQ) {
+				rt.Fatalf("RunQuarantine(%d, offset %d, limit %d): %d in all, model %d (-model +store):\n%s", want.ID, offset, limit, total, len(wantQ), diff)
+			}
 		}
 
 		var wantCps []etl.Checkpoint
@@ -421,6 +488,20 @@ func (m *model) check(rt *rapid.T, b bundle, jobs, targets []string) {
 		if diff := gocmp.Diff(wantFiles, gotFiles, cmpopts.EquateEmpty()); diff != "" {
 			rt.Fatalf("Files(%s) (-model +store):\n%s", job, diff)
 		}
+		for _, path := range []string{"in/a.csv", "in/b.csv", "c.csv", "d.csv"} {
+			var want *modelFile
+			for _, f := range files { // newest first
+				if f.rec.Path == path && f.rec.Status == "loaded" {
+					want = f
+					break
+				}
+			}
+			rec, ok, err := byPath.LastLoaded(ctx, job, path)
+			fail("LastLoaded", err)
+			if ok != (want != nil) || (ok && !gocmp.Equal(want.rec, rec)) {
+				rt.Fatalf("LastLoaded(%s, %s) = %+v, %v; model %+v", job, path, rec, ok, want)
+			}
+		}
 		for _, sha := range []string{"s1", "s2", "s3", "s4"} {
 			rec, ok, err := s.LedgerEntry(ctx, job, sha)
 			fail("LedgerEntry", err)
@@ -440,6 +521,26 @@ func (m *model) check(rt *rapid.T, b bundle, jobs, targets []string) {
 		fail("Quarantined", err)
 		if diff := gocmp.Diff(wantQ, gotQ, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(etl.QuarantineRecord{}, "ID")); diff != "" {
 			rt.Fatalf("Quarantined(%s) (-model +store):\n%s", job, diff)
+		}
+		gotQ, err = s.Quarantined(ctx, job, limit)
+		fail("Quarantined", err)
+		if diff := gocmp.Diff(firstN(wantQ, limit), gotQ, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(etl.QuarantineRecord{}, "ID")); diff != "" {
+			rt.Fatalf("Quarantined(%s, limit %d) (-model +store):\n%s", job, limit, diff)
+		}
+
+		var stagedRejects, stagedFiles int
+		for _, st := range m.staged {
+			if st.job == job {
+				stagedRejects, stagedFiles = stagedRejects+len(st.rejects), stagedFiles+len(st.files)
+			}
+		}
+		for table, want := range map[string]int{"staged_quarantine": stagedRejects, "staged_files": stagedFiles} {
+			var n int
+			err := db.DB().GetContext(ctx, &n, db.DB().Rebind(`SELECT count(*) FROM "`+table+`" WHERE "job" = ?`), job)
+			fail("count "+table, err)
+			if n != want {
+				rt.Fatalf("%s holds %d rows of %s, model %d", table, n, job, want)
+			}
 		}
 
 		owner, expires, held, err := s.LeaseHolder(ctx, job)

@@ -1,13 +1,14 @@
--- The SQLite state store's statements (etl/sqlitestore), one named block
--- each: "-- name: X" starts the block of the store's query X, which runs
--- to the next such line. Parameters are positional (?), in the order the
--- store binds them. The schema they read is state/NNNN_name.sql.
+-- The SQLite state store's own statements, and those it writes its own way
+-- (see shared.sql for the rest and the format): named blocks, positional
+-- parameters (?) in the order the store binds them. Times are fixed-width
+-- TEXT (etl/sqlitestore/timestamp.go); a LIMIT of -1 is none. The schema
+-- they read is state/NNNN_name.sql.
 
 -- name: JournalMode
 PRAGMA journal_mode
 
 -- name: SynchronousNormal
--- Staged rows need no fsync of their own (Store.stage).
+-- Staged rows need no fsync of their own (beginUnsynced).
 PRAGMA synchronous = NORMAL
 
 -- name: SynchronousFull
@@ -29,23 +30,8 @@ SELECT COUNT(*) FROM "schema_migrations" WHERE "version" = ?
 -- name: RecordMigration
 INSERT INTO "schema_migrations" ("version", "name", "applied_at") VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 
--- name: LedgerEntry
-SELECT "job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", "loaded_at" FROM "files"
-WHERE "job" = ? AND "sha256" = ?
-
--- name: LastLoaded
-SELECT "job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", "loaded_at" FROM "files"
-WHERE "job" = ? AND "path" = ? AND "status" = 'loaded' ORDER BY "loaded_at" DESC, "id" DESC LIMIT 1
-
--- name: Files
-SELECT "job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", "loaded_at" FROM "files"
-WHERE "job" = ? ORDER BY "loaded_at" DESC, "id" DESC
-
--- name: Checkpoint
-SELECT "job", "stream", "position", "seq", "load_id", "run_id", "updated_at" FROM "positions"
-WHERE "job" = ? AND "stream" = ?
-
--- name: Checkpoints
+-- name: CheckpointsForReset
+-- The transaction holds the write lock already: no row lock to take.
 SELECT "job", "stream", "position", "seq", "load_id", "run_id", "updated_at" FROM "positions"
 WHERE "job" = ? ORDER BY "stream"
 
@@ -56,41 +42,17 @@ SET "status" = ?, "ended_at" = ?, "error" = CASE WHEN "error" = '' THEN ? ELSE "
 WHERE "job" = ? AND "status" = ?
 
 -- name: DiscardStagedQuarantineOfJob
-DELETE FROM "staged_quarantine" WHERE "job" = ?
+-- Bound as (job, job, 'running') after InterruptStaleRuns: no run of the
+-- job is running any more, so this is all the job staged.
+DELETE FROM "staged_quarantine" WHERE "job" = ? AND "run_id" NOT IN (
+	SELECT "id" FROM "runs" WHERE "job" = ? AND "status" = ?)
 
 -- name: DiscardStagedFilesOfJob
-DELETE FROM "staged_files" WHERE "job" = ?
-
--- name: DiscardStagedQuarantineOfRun
-DELETE FROM "staged_quarantine" WHERE "run_id" = ?
-
--- name: DiscardStagedFilesOfRun
-DELETE FROM "staged_files" WHERE "run_id" = ?
-
--- name: BeginRun
-INSERT INTO "runs" ("job", "trigger", "status", "started_at")
-VALUES (?, ?, ?, ?)
-
--- name: CommitCounters
-UPDATE "runs"
-SET "rows_read" = ?, "rows_written" = ?, "rows_skipped" = ?, "rows_rejected" = ?, "batches" = ?, "bytes_read" = ?
-WHERE "id" = ? AND "job" = ? AND "status" = ?
+DELETE FROM "staged_files" WHERE "job" = ? AND "run_id" NOT IN (
+	SELECT "id" FROM "runs" WHERE "job" = ? AND "status" = ?)
 
 -- name: RunStatus
 SELECT "status" FROM "runs" WHERE "id" = ? AND "job" = ?
-
--- name: RunJobStatus
-SELECT "job", "status" FROM "runs" WHERE "id" = ?
-
--- name: StageFile
-INSERT INTO "staged_files" ("job", "run_id", "path", "size", "mtime", "sha256", "rows", "status")
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-
--- name: QuarantineStaged
-INSERT INTO "quarantine"
-("job", "run_id", "created_at", "step", "origin", "origin_json", "field", "value", "reason", "row_json")
-SELECT "job", "run_id", "created_at", "step", "origin", "origin_json", "field", "value", "reason", "row_json"
-FROM "staged_quarantine" WHERE "run_id" = ? ORDER BY "id"
 
 -- name: LedgerStaged
 INSERT INTO "files"
@@ -101,40 +63,6 @@ ON CONFLICT ("job", "sha256") DO UPDATE SET
 	"path" = excluded."path", "size" = excluded."size", "mtime" = excluded."mtime",
 	"status" = excluded."status", "rows" = excluded."rows",
 	"run_id" = excluded."run_id", "loaded_at" = excluded."loaded_at"
-
--- name: UpsertPosition
-INSERT INTO "positions" ("job", "stream", "position", "seq", "load_id", "run_id", "updated_at")
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT ("job", "stream") DO UPDATE SET
-	"position" = excluded."position", "seq" = excluded."seq", "load_id" = excluded."load_id",
-	"run_id" = excluded."run_id", "updated_at" = excluded."updated_at"
-
--- name: InsertQuarantine
--- One row's values; the store repeats them for a chunk of rejects.
-INSERT INTO "quarantine"
-("job", "run_id", "created_at", "step", "origin", "origin_json", "field", "value", "reason", "row_json")
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-
--- name: InsertStagedQuarantine
--- One row's values; the store repeats them for a chunk of rejects.
-INSERT INTO "staged_quarantine"
-("job", "run_id", "created_at", "step", "origin", "origin_json", "field", "value", "reason", "row_json")
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-
--- name: UpsertFile
-INSERT INTO "files"
-("job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", "loaded_at")
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT ("job", "sha256") DO UPDATE SET
-	"path" = excluded."path", "size" = excluded."size", "mtime" = excluded."mtime",
-	"status" = excluded."status", "rows" = excluded."rows",
-	"run_id" = excluded."run_id", "loaded_at" = excluded."loaded_at"
-
--- name: EndRun
-UPDATE "runs"
-SET "status" = ?, "ended_at" = ?, "error" = ?,
-	"rows_read" = ?, "rows_written" = ?, "rows_skipped" = ?, "rows_rejected" = ?, "batches" = ?, "bytes_read" = ?
-WHERE "id" = ?
 
 -- name: Runs
 -- A limit of -1 is none.
@@ -147,13 +75,6 @@ SELECT "id", "job", "trigger", "status", "started_at", "ended_at",
 "rows_read", "rows_written", "rows_skipped", "rows_rejected", "batches", "bytes_read", "error" FROM "runs"
 WHERE "job" = ? ORDER BY "id" DESC LIMIT ?
 
--- name: Run
-SELECT "id", "job", "trigger", "status", "started_at", "ended_at",
-"rows_read", "rows_written", "rows_skipped", "rows_rejected", "batches", "bytes_read", "error" FROM "runs" WHERE "id" = ?
-
--- name: RunQuarantineCount
-SELECT count(*) FROM "quarantine" WHERE "run_id" = ?
-
 -- name: RunQuarantine
 SELECT "id", "job", "run_id", "created_at", "step", "origin",
 "field", "value", "reason", "row_json" FROM "quarantine"
@@ -163,29 +84,6 @@ WHERE "run_id" = ? ORDER BY "id" LIMIT ? OFFSET ?
 SELECT "id", "job", "run_id", "created_at", "step", "origin",
 "field", "value", "reason", "row_json" FROM "quarantine"
 WHERE "job" = ? ORDER BY "id" DESC LIMIT ?
-
--- name: ResetPositions
-DELETE FROM "positions" WHERE "job" = ?
-
--- name: ResetFiles
-DELETE FROM "files" WHERE "job" = ?
-
--- name: ResetFingerprints
--- Fingerprint targets are "<job>/<target>": bound as [job + "/", job + "0"),
--- '0' sorting right after '/'.
-DELETE FROM "fingerprints" WHERE "target" >= ? AND "target" < ?
-
--- name: AcquireLease
--- One statement, so two processes racing for a free lease cannot both win.
-INSERT INTO "leases" ("job", "owner", "expires_at") VALUES (?, ?, ?)
-ON CONFLICT ("job") DO UPDATE SET "owner" = excluded."owner", "expires_at" = excluded."expires_at"
-WHERE "leases"."owner" = excluded."owner" OR "leases"."expires_at" <= ?
-
--- name: ReleaseLease
-DELETE FROM "leases" WHERE "job" = ? AND "owner" = ?
-
--- name: LeaseHolder
-SELECT "owner", "expires_at" FROM "leases" WHERE "job" = ?
 
 -- name: Fingerprints
 -- The IN list is expanded (sqlx.In) to the chunk of ids.

@@ -1,27 +1,64 @@
-package sqlitestore
+package sqlstore
 
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
+	"time"
 
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
-// The row types mirror the etl records with times as dbTime, which
-// database/sql cannot scan into time.Time from TEXT.
+// Time scans a stored time in UTC: a time.Time (PostgreSQL's timestamptz)
+// or RFC 3339 text (SQLite's TEXT columns, which database/sql cannot scan
+// into time.Time). NULL and "" scan as the zero time.
+type Time struct{ time.Time }
 
-type runRow struct {
+// Scan implements sql.Scanner.
+func (t *Time) Scan(src any) error {
+	var s string
+	switch v := src.(type) {
+	case nil:
+		t.Time = time.Time{}
+		return nil
+	case time.Time:
+		t.Time = v.UTC()
+		return nil
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	default:
+		return fmt.Errorf("scan time: unexpected %T", src)
+	}
+	if s == "" {
+		t.Time = time.Time{}
+		return nil
+	}
+	parsed, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("scan time %q: %w", s, err)
+	}
+	t.Time = parsed.UTC()
+	return nil
+}
+
+// The row types mirror the etl records with times as Time.
+
+// RunRow is a row of "runs".
+type RunRow struct {
 	ID        int64  `db:"id"`
 	Job       string `db:"job"`
 	Trigger   string `db:"trigger"`
 	Status    string `db:"status"`
-	StartedAt dbTime `db:"started_at"`
-	EndedAt   dbTime `db:"ended_at"`
+	StartedAt Time   `db:"started_at"`
+	EndedAt   Time   `db:"ended_at"`
 	etl.Counters
 	Error string `db:"error"`
 }
 
-func (r *runRow) run() etl.Run {
+// Run returns the row as an etl.Run.
+func (r *RunRow) Run() etl.Run {
 	return etl.Run{
 		ID: r.ID, Job: r.Job, Trigger: r.Trigger, Status: etl.RunStatus(r.Status),
 		StartedAt: r.StartedAt.Time, EndedAt: r.EndedAt.Time, Counters: r.Counters, Error: r.Error,
@@ -35,7 +72,7 @@ type positionRow struct {
 	Seq       int64          `db:"seq"`
 	Load      string         `db:"load_id"`
 	RunID     int64          `db:"run_id"`
-	UpdatedAt dbTime         `db:"updated_at"`
+	UpdatedAt Time           `db:"updated_at"`
 }
 
 func (r *positionRow) checkpoint() etl.Checkpoint {
@@ -52,12 +89,12 @@ type fileRow struct {
 	Job      string `db:"job"`
 	Path     string `db:"path"`
 	Size     int64  `db:"size"`
-	MTime    dbTime `db:"mtime"`
+	MTime    Time   `db:"mtime"`
 	SHA256   string `db:"sha256"`
 	Status   string `db:"status"`
 	Rows     int64  `db:"rows"`
 	RunID    int64  `db:"run_id"`
-	LoadedAt dbTime `db:"loaded_at"`
+	LoadedAt Time   `db:"loaded_at"`
 }
 
 func (r *fileRow) record() etl.FileRecord {
@@ -71,7 +108,7 @@ type quarantineRow struct {
 	ID      int64  `db:"id"`
 	Job     string `db:"job"`
 	RunID   int64  `db:"run_id"`
-	At      dbTime `db:"created_at"`
+	At      Time   `db:"created_at"`
 	Step    string `db:"step"`
 	Origin  string `db:"origin"`
 	Field   string `db:"field"`
@@ -85,4 +122,13 @@ func (r *quarantineRow) record() etl.QuarantineRecord {
 		ID: r.ID, Job: r.Job, RunID: r.RunID, At: r.At.Time, Step: r.Step, Origin: r.Origin,
 		Field: r.Field, Value: r.Value, Reason: r.Reason, RowJSON: r.RowJSON,
 	}
+}
+
+// collect converts rows with conv.
+func collect[R, T any](rows []R, conv func(*R) T) []T {
+	out := make([]T, len(rows))
+	for i := range rows {
+		out[i] = conv(&rows[i])
+	}
+	return out
 }
