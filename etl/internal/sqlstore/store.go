@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 
@@ -366,8 +368,8 @@ func (s *Store) insertRejects(ctx context.Context, tx *sqlx.Tx, one string, c et
 			if err != nil {
 				return fmt.Errorf("quarantine %s: %w", r.Origin, err)
 			}
-			args = append(args, c.Job, c.RunID, at, r.Step, r.Origin.String(), string(origin),
-				r.Field, r.Value, r.Reason, rowJSON(r.Row))
+			args = append(args, c.Job, c.RunID, at, Text(r.Step), Text(r.Origin.String()), Text(string(origin)),
+				Text(r.Field), Text(r.Value), Text(r.Reason), Text(rowJSON(r.Row)))
 		}
 		if _, err := tx.ExecContext(ctx, s.values(one, len(chunk)), args...); err != nil {
 			return fmt.Errorf("quarantine rows from %s: %w", chunk[0].Origin, err)
@@ -384,6 +386,36 @@ func rowJSON(row json.RawMessage) string {
 	}
 	quoted, _ := json.Marshal(string(row))
 	return string(quoted)
+}
+
+// Text returns s as both stores keep it: a NUL and each byte that is not
+// part of valid UTF-8 become U+FFFD. PostgreSQL's text can hold neither
+// (a rejected row carrying one failed the commit, its rows with it); SQLite
+// keeps the same, so that the stores do not differ. A rejected row's JSON
+// (row_json) escapes a NUL, so it keeps it; a Windows-1252 file is read as
+// UTF-8 by csv.encoding before any row is rejected.
+func Text(s string) string {
+	clean := true
+	for i := 0; i < len(s) && clean; {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		clean = r != 0 && !(r == utf8.RuneError && n == 1)
+		i += n
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == 0 || (r == utf8.RuneError && n == 1) {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // Execer runs a statement: a *sqlx.Tx, or a transaction of the driver's
@@ -423,7 +455,7 @@ func (s *Store) EndRunIn(ctx context.Context, tx Execer, runID int64, status etl
 		return fmt.Errorf("end run %d: %q is not a final status", runID, status)
 	}
 	res, err := tx.ExecContext(ctx, s.q.EndRun,
-		status, s.d.Time(at), errText,
+		status, s.d.Time(at), Text(errText),
 		counters.Read, counters.Written, counters.Skipped, counters.Rejected, counters.Batches, counters.Bytes, runID)
 	if err != nil {
 		return fmt.Errorf("end run %d: %w", runID, err)
