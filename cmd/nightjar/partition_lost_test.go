@@ -21,8 +21,8 @@ import (
 
 // TestLostPartitionEndsItsRun: a files job split into partitions (one file
 // each), one file of which always fails its run (a row the job's validate
-// step fails on), retried as the job's retries: say. Between two attempts
-// the poison partition is cancelled through River's own client (as from
+// step fails on, at a random row of its first batch), retried as the
+// job's retries: say. Between two attempts the poison partition is cancelled through River's own client (as from
 // River's UI): no worker runs it again, so no worker records it. The
 // worker's sweep finds it and records it failed: the run ends failed with
 // the counters of the files that loaded, history and status show the
@@ -45,17 +45,22 @@ func TestLostPartitionEndsItsRun(t *testing.T) {
 	table := publicTable(t, dsn, schema+"_rows")
 	nfiles := 3 + rng.IntN(4)
 	poison := rng.IntN(nfiles)
+	// The row that fails, in the file's first batch (batch_size 20): a
+	// partition that loaded batches before it failed is loaded again from
+	// its start by the run that claims its file again (docs/scale-out.md,
+	// "What is not built yet"), which this test does not cover.
+	poisonRow := rng.IntN(20)
 	want := map[string]bool{}
 	var goodRows, poisonRows int64
 	for f := range nfiles {
 		var b strings.Builder
 		b.WriteString("id,file,amount\n")
-		for r := range 20 + rng.IntN(80) {
+		for r := range 80 + rng.IntN(40) {
 			id := fmt.Sprintf("f%04d-%05d", f, r)
 			want[id] = true
 			amount := rng.IntN(1_000_000)
-			if f == poison && r == 0 {
-				amount = -1 // fails the validate step, in the file's first batch
+			if f == poison && r == poisonRow {
+				amount = -1 // fails the validate step
 			}
 			fmt.Fprintf(&b, "%s,%d,%d\n", id, f, amount)
 			if f == poison {
@@ -138,7 +143,7 @@ WHERE "kind" = 'nightjar_partition' AND cardinality("errors") > 0 AND "args"->'f
 		var state string
 		return st.DB().GetContext(ctx, &state, `SELECT "state"::text FROM "river_job" WHERE "id" = $1`, jobID) == nil && state == "cancelled"
 	})
-	t.Logf("%d files, file %d poison; cancelled its partition (River job %d)", nfiles, poison, jobID)
+	t.Logf("%d files, file %d poison at row %d; cancelled its partition (River job %d)", nfiles, poison, poisonRow+1, jobID)
 
 	// The run ends, failed, with what loaded.
 	var run etl.Run
@@ -215,8 +220,9 @@ WHERE "kind" = 'nightjar_partition' AND cardinality("errors") > 0 AND "args"->'f
 		}
 		return later.ID != 0
 	})
-	if later.Status != etl.RunSucceeded || later.Read != poisonRows || later.Written != poisonRows {
-		t.Errorf("run %d: %s, read %d, written %d (%s); want succeeded with the poison file's %d rows",
+	// Its read counts the rows its partition's failed attempts read too.
+	if later.Status != etl.RunSucceeded || later.Read < poisonRows || later.Written != poisonRows {
+		t.Errorf("run %d: %s, read %d, written %d (%s); want succeeded with the poison file's %d rows written",
 			later.ID, later.Status, later.Read, later.Written, later.Error, poisonRows)
 	}
 	w.cmd.Process.Signal(syscall.SIGTERM)
