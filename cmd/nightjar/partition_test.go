@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -57,14 +58,7 @@ func TestPartitionsLoadEachRowOnce(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")
 	os.MkdirAll(in, 0o755)
-	table := schema + "_rows"
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(t.Context(), dsn)
-		if err == nil {
-			conn.Exec(t.Context(), `DROP TABLE IF EXISTS `+pgx.Identifier{table}.Sanitize())
-			conn.Close(t.Context())
-		}
-	})
+	table := publicTable(t, dsn, schema+"_rows")
 	// The reference: every key written to a file.
 	want := map[string]bool{}
 	nfiles := partitionFiles(t)
@@ -225,14 +219,7 @@ WHERE "j"."kind" = 'nightjar_partition' AND "j"."state" = 'running' AND (NOT $1 
 	}
 
 	// Every row exactly once.
-	var ids []string
-	if err := st.DB().SelectContext(ctx, &ids, `SELECT "id" FROM public.`+pgx.Identifier{table}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]int{}
-	for _, id := range ids {
-		got[id]++
-	}
+	ids, got := targetKeys(t, st, table)
 	var doubled, missing, extra []string
 	for id, n := range got {
 		if n > 1 {
@@ -304,9 +291,26 @@ WHERE "j"."kind" = 'nightjar_partition' AND "j"."state" = 'running' AND (NOT $1 
 	if err != nil || !strings.Contains(string(out), fmt.Sprintf("└ partition %d\t", len(parts))) && !strings.Contains(string(out), fmt.Sprintf("└ partition %d ", len(parts))) {
 		t.Errorf("nightjar history drops: %v\n%s", err, out)
 	}
+	byWorker, out := partitionStatusOf(t, bin, cfg, env)
+	done, retried := 0, 0
+	for _, w := range byWorker {
+		done += w.Done
+		retried += w.Retried
+	}
+	if done != total || retried < resumed {
+		t.Errorf("status: %d partitions done, %d retried; want %d done, %d retried at least\n%s", done, retried, total, resumed, out)
+	}
+	t.Logf("%d files, %d rows, %d partitions; %d run(s) interrupted, %d partition(s) resumed", nfiles, rows, len(parts), interrupted, resumed)
+}
+
+// partitionStatusOf runs `nightjar status --json` on cfg's only job and
+// returns its partitions per worker, and the output.
+func partitionStatusOf(t *testing.T, bin, cfg, env string) ([]cluster.WorkerPartitions, []byte) {
+	t.Helper()
 	status := exec.Command(bin, "status", "-c", cfg, "--json")
 	status.Env = append(os.Environ(), env)
-	if out, err = status.Output(); err != nil {
+	out, err := status.Output()
+	if err != nil {
 		t.Fatalf("nightjar status: %v", err)
 	}
 	var js []struct {
@@ -315,13 +319,33 @@ WHERE "j"."kind" = 'nightjar_partition' AND "j"."state" = 'running' AND (NOT $1 
 	if err := json.Unmarshal(out, &js); err != nil || len(js) != 1 {
 		t.Fatalf("nightjar status --json: %v\n%s", err, out)
 	}
-	done, retried := 0, 0
-	for _, w := range js[0].Partitions {
-		done += w.Done
-		retried += w.Retried
+	return js[0].Partitions, out
+}
+
+// targetKeys returns the ids in the PostgreSQL table public.table, and how
+// many times each is there.
+func targetKeys(t *testing.T, st *pgstore.Store, table string) ([]string, map[string]int) {
+	t.Helper()
+	var ids []string
+	if err := st.DB().SelectContext(t.Context(), &ids, `SELECT "id" FROM public.`+pgx.Identifier{table}.Sanitize()); err != nil {
+		t.Fatal(err)
 	}
-	if done != total || retried < resumed {
-		t.Errorf("status: %d partitions done, %d retried; want %d done, %d retried at least\n%s", done, retried, total, resumed, out)
+	got := map[string]int{}
+	for _, id := range ids {
+		got[id]++
 	}
-	t.Logf("%d files, %d rows, %d partitions; %d run(s) interrupted, %d partition(s) resumed", nfiles, rows, len(parts), interrupted, resumed)
+	return ids, got
+}
+
+// publicTable returns name, a table in dsn's public schema that the test's
+// job loads, dropped when the test ends.
+func publicTable(t *testing.T, dsn, name string) string {
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err == nil {
+			conn.Exec(context.Background(), `DROP TABLE IF EXISTS `+pgx.Identifier{name}.Sanitize())
+			conn.Close(context.Background())
+		}
+	})
+	return name
 }

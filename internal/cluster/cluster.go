@@ -221,6 +221,14 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 		return nil, fmt.Errorf("start river client: %w", err)
 	}
 	wops.started.Store(true)
+	if opts.Partitions != nil {
+		sweepCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		go opts.Partitions.sweep(sweepCtx)
+		go func() {
+			<-client.Stopped()
+			stop()
+		}()
+	}
 	return &Worker{client: client, pool: pool, ops: wops}, nil
 }
 

@@ -78,6 +78,10 @@ type PartitionOptions struct {
 	// for the lease of a run of it still going on elsewhere before it tries
 	// again.
 	LeaseAfter time.Duration
+	// SweepEvery is how often a worker looks for partitions River gave up
+	// on without their worker recording it (sweepLost); default the
+	// shorter of LeaseAfter and 30 s, River's rescuer's own interval.
+	SweepEvery time.Duration
 	Clock      etl.Clock
 	Logger     *slog.Logger
 }
@@ -112,6 +116,11 @@ func (o *PartitionOptions) plan(ctx context.Context, job *etl.Job, src Splitter,
 		return etl.Run{}, err
 	}
 	defer o.Store.ReleaseLease(context.WithoutCancel(ctx), job.Name, o.Owner)
+	// Partitions of earlier runs River gave up on give their files back
+	// first, so that this tick claims them again.
+	if _, err := o.sweepLost(ctx, job.Name); err != nil {
+		return etl.Run{}, err
+	}
 	files, err := src.Settled(ctx, etl.SourceEnv{Job: job.Name, BatchSize: job.BatchSize, Ledger: o.Store, Logger: log, Clock: clock})
 	if err != nil {
 		return etl.Run{}, fmt.Errorf("job %s: list files: %w", job.Name, err)
@@ -295,4 +304,96 @@ func (w *partitionWorker) NextRetry(j *river.Job[PartitionArgs]) time.Time {
 // its last checkpoint at its next attempt.
 func (w *partitionWorker) Timeout(*river.Job[PartitionArgs]) time.Duration {
 	return cmpOr(w.o.LeaseAfter, time.Minute)
+}
+
+// lostPartition is a queued partition whose River job is finished without
+// the partition recorded finished.
+type lostPartition struct {
+	id     int64
+	job    string
+	run    int64
+	number int
+	state  string // River's: discarded, cancelled, or "deleted"
+	err    string // River's last recorded error of it
+}
+
+// sweepLost records failed the queued partitions of job ("" for every job)
+// that River gave up on without their worker recording it, and returns how
+// many: discarded by River's rescuer after their last attempt (their worker
+// died at every attempt), discarded after an attempt whose failure could
+// not be recorded (the state store did not answer), cancelled from outside
+// (River's client or UI), or finished and since deleted by River's
+// cleaner. A partition and its River job are inserted in one transaction,
+// so a queued partition without its River job lost it that way. Each ends
+// as the worker's own failure does (FinishPartition): its files' claims are
+// given back and the last one ends its run, failed, with the counters of
+// what its partitions loaded. One whose lease is still held (its worker
+// paused past River's rescue, and running it still) is left to that worker.
+func (o *PartitionOptions) sweepLost(ctx context.Context, job string) (int, error) {
+	clock := etl.SystemClockOr(o.Clock)
+	rows, err := o.Store.Pool().Query(ctx, `SELECT "p"."id", "p"."job", "p"."run_id", "p"."number",
+	COALESCE("j"."state"::text, 'deleted'), COALESCE("j"."errors"[cardinality("j"."errors")]->>'error', '')
+FROM "partitions" AS "p"
+LEFT JOIN "river_job" AS "j" ON "j"."kind" = $1 AND "j"."args" @> jsonb_build_object('partition', "p"."id")
+WHERE "p"."status" = $2 AND ($3 = '' OR "p"."job" = $3) AND ("j"."id" IS NULL OR "j"."state" IN ('discarded', 'cancelled'))
+ORDER BY "p"."id"`, PartitionArgs{}.Kind(), pgstore.PartitionQueued, job)
+	if err != nil {
+		return 0, fmt.Errorf("look for partitions River gave up on: %w", err)
+	}
+	lost, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (lostPartition, error) {
+		var p lostPartition
+		err := r.Scan(&p.id, &p.job, &p.run, &p.number, &p.state, &p.err)
+		return p, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("look for partitions River gave up on: %w", err)
+	}
+	n := 0
+	for _, p := range lost {
+		now := clock.Now()
+		owner, until, held, err := o.Store.LeaseHolder(ctx, p.job+"#"+strconv.FormatInt(p.id, 10))
+		if err != nil {
+			return n, err
+		}
+		if held && until.After(now) {
+			o.logger().Info("partition River gave up on still runs: left to its worker", "job", p.job, "run", p.run, "partition", p.number, "owner", owner)
+			continue
+		}
+		why := "River " + p.state + " its job"
+		if p.err != "" {
+			why += ": " + p.err
+		}
+		tx, err := o.Store.Pool().Begin(ctx)
+		if err != nil {
+			return n, fmt.Errorf("partition %d of run %d: %w", p.number, p.run, err)
+		}
+		ended, err := o.Store.FinishPartition(ctx, tx, p.id, pgstore.PartitionFailed, why, now)
+		if err == nil {
+			err = tx.Commit(ctx)
+		}
+		tx.Rollback(context.WithoutCancel(ctx))
+		if err != nil {
+			return n, fmt.Errorf("job %s: partition %d of run %d: record it failed: %w", p.job, p.number, p.run, err)
+		}
+		n++
+		o.logger().Warn("partition recorded failed: River gave up on it", "job", p.job, "run", p.run, "partition", p.number, "river", p.state, "run_ended", ended)
+	}
+	return n, nil
+}
+
+// sweep runs sweepLost for every job every SweepEvery until ctx ends.
+func (o *PartitionOptions) sweep(ctx context.Context) {
+	every := cmpOr(o.SweepEvery, min(cmpOr(o.LeaseAfter, time.Minute), 30*time.Second))
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := o.sweepLost(ctx, ""); err != nil && ctx.Err() == nil {
+			o.logger().Error("look for partitions River gave up on", "err", err)
+		}
+	}
 }

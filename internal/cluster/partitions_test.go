@@ -1,12 +1,24 @@
 package cluster
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"pgregory.net/rapid"
 
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/pgstore"
 )
 
 // TestGroupKeepsEachFileOnce: against a plain reference (the files in
@@ -57,4 +69,175 @@ func TestGroupKeepsEachFileOnce(t *testing.T) {
 			t.Fatalf("%d partitions, want %d", len(groups), want)
 		}
 	})
+}
+
+// TestSweepLost: runs split into partitions whose River jobs meet random
+// fates: left queued, completed with their partition, cancelled through
+// River's client, deleted, or cancelled while another worker still holds
+// the partition's lease. Against a plain reference of those fates, one
+// sweep records failed exactly the cancelled and deleted ones without a
+// lease, gives their files' claims back (a later claim takes them again)
+// and keeps the others' claims, ends each run whose partitions all ended
+// (failed when one failed), and a second sweep finds nothing.
+func TestSweepLost(t *testing.T) {
+	t.Parallel()
+	dsn := os.Getenv("NIGHTJAR_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("NIGHTJAR_TEST_POSTGRES is not set: skipping the River tests")
+	}
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := mrand.New(mrand.NewPCG(uint64(seed), 14))
+	ctx := t.Context()
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "nightjar_sweep_" + hex.EncodeToString(b[:])
+	st, err := pgstore.Open(ctx, dsn, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t.Cleanup(func() {
+		st.Pool().Exec(context.Background(), `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+	})
+	driver := riverpgxv5.New(st.Pool())
+	if err := migrate(ctx, st.Pool(), driver, schema, nil); err != nil {
+		t.Fatal(err)
+	}
+	client, err := river.NewClient(driver, &river.Config{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &PartitionOptions{Store: st}
+	fates := []string{"queued", "done", "cancelled", "deleted", "leased"}
+	type part struct {
+		id, job int64
+		fate    string
+		file    etl.FileDone
+		run     int64
+		name    string
+	}
+	var parts []part
+	now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	for r := range 6 {
+		name := fmt.Sprintf("job%d", r)
+		n := 1 + rng.IntN(5)
+		var mine []part
+		_, _, err := st.BeginSplitRun(ctx, name, "schedule", now, func(ctx context.Context, tx pgx.Tx, runID int64) (int, error) {
+			for i := range n {
+				f := etl.FileDone{Path: fmt.Sprintf("in/%s-%d.csv", name, i), SHA256: fmt.Sprintf("%s-%d", name, i), Size: 10, MTime: now}
+				if _, err := st.ClaimFiles(ctx, tx, name, runID, []etl.FileDone{f}, now); err != nil {
+					return 0, err
+				}
+				id, err := st.AddPartition(ctx, tx, name, runID, i+1, []pgstore.PartitionFile{{Path: f.Path, SHA256: f.SHA256, Size: f.Size}}, now)
+				if err != nil {
+					return 0, err
+				}
+				res, err := client.InsertTx(ctx, tx, PartitionArgs{Job: name, Run: runID, Partition: id, Number: i + 1, Files: []string{f.Path}}, nil)
+				if err != nil {
+					return 0, err
+				}
+				mine = append(mine, part{id: id, job: res.Job.ID, fate: fates[rng.IntN(len(fates))], file: f, run: runID, name: name})
+			}
+			return n, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range mine {
+			switch p.fate {
+			case "done":
+				tx, err := st.Pool().Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := st.FinishPartition(ctx, tx, p.id, pgstore.PartitionDone, "", now); err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.Commit(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := client.JobDelete(ctx, p.job); err != nil { // completed, then cleaned
+					t.Fatal(err)
+				}
+			case "cancelled", "leased":
+				if _, err := client.JobCancel(ctx, p.job); err != nil {
+					t.Fatal(err)
+				}
+				if p.fate == "leased" {
+					if err := st.AcquireLease(ctx, p.name+"#"+strconv.FormatInt(p.id, 10), "another-worker", time.Hour, time.Now()); err != nil {
+						t.Fatal(err)
+					}
+				}
+			case "deleted":
+				if _, err := client.JobDelete(ctx, p.job); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		parts = append(parts, mine...)
+	}
+	swept, err := o.sweepLost(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reference.
+	wantSwept := 0
+	runFailed, runOpen := map[int64]bool{}, map[int64]bool{}
+	for _, p := range parts {
+		switch p.fate {
+		case "cancelled", "deleted":
+			wantSwept++
+			runFailed[p.run] = true
+		case "queued", "leased":
+			runOpen[p.run] = true
+		}
+	}
+	if swept != wantSwept {
+		t.Errorf("swept %d partitions, want %d", swept, wantSwept)
+	}
+	for _, p := range parts {
+		var status, errText string
+		if err := st.Pool().QueryRow(ctx, `SELECT "status", "error" FROM "partitions" WHERE "id" = $1`, p.id).Scan(&status, &errText); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"queued": pgstore.PartitionQueued, "leased": pgstore.PartitionQueued, "done": pgstore.PartitionDone,
+			"cancelled": pgstore.PartitionFailed, "deleted": pgstore.PartitionFailed}[p.fate]
+		if status != want || (p.fate == "cancelled" || p.fate == "deleted") && !strings.Contains(errText, "River "+p.fate+" its job") {
+			t.Errorf("%s partition %d (%s): %s %q, want %s", p.name, p.id, p.fate, status, errText, want)
+		}
+		// A failed partition's file is given back: a claim takes it again.
+		var claimed int
+		if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM "files" WHERE "job" = $1 AND "sha256" = $2`, p.name, p.file.SHA256).Scan(&claimed); err != nil {
+			t.Fatal(err)
+		}
+		if wantClaimed := want != pgstore.PartitionFailed; (claimed == 1) != wantClaimed {
+			t.Errorf("%s partition %d (%s): its file in the ledger %d times, want claimed %v", p.name, p.id, p.fate, claimed, wantClaimed)
+		}
+	}
+	for _, p := range parts {
+		runs, err := st.Runs(ctx, p.name, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got etl.RunStatus
+		for _, r := range runs {
+			if r.ID == p.run {
+				got = r.Status
+			}
+		}
+		want := etl.RunSucceeded
+		switch {
+		case runOpen[p.run]:
+			want = etl.RunRunning
+		case runFailed[p.run]:
+			want = etl.RunFailed
+		}
+		if got != want {
+			t.Errorf("run %d of %s: %s, want %s", p.run, p.name, got, want)
+		}
+	}
+	if again, err := o.sweepLost(ctx, ""); err != nil || again != 0 {
+		t.Errorf("a second sweep: %d partitions, %v; want none", again, err)
+	}
 }

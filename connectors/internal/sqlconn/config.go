@@ -186,6 +186,13 @@ type SourceConfig struct {
 	// ChunkSize is the number of rows one query reads; default the job's
 	// batch size.
 	ChunkSize int `yaml:"chunk_size" doc:"the number of rows one query reads; default the job's batch size"`
+	// PartitionRows is the size, in rows, of the key ranges the source
+	// splits its rows into (Source.Ranges) for `nightjar worker` to run as
+	// partitions; a table whose range column (the cursor, or the key
+	// without one) is a number, date or timestamp only. 0 (the default)
+	// reads them in one run. The worker does not split by it yet
+	// (docs/scale-out.md): a tick reads the rows in one run.
+	PartitionRows int `yaml:"partition_rows" doc:"rows per partition when nightjar worker splits the table by ranges of the cursor (or the key without one), each range run by any worker: a table whose cursor is a number, date or timestamp only, indexed for a cheap split; 0 (the default) reads in one run. Not acted on yet: the worker's side is to come (docs/scale-out.md), a tick reads in one run"`
 }
 
 // Validate checks the config against dialect d; errors are
@@ -227,6 +234,9 @@ func (c *SourceConfig) Validate(d Dialect) error {
 	}
 	if c.ChunkSize < 0 {
 		return FieldErrorf("chunk_size", "must not be negative")
+	}
+	if c.PartitionRows < 0 {
+		return FieldErrorf("partition_rows", "must not be negative (0 reads the rows in one run)")
 	}
 	return nil
 }

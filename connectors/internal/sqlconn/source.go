@@ -77,6 +77,8 @@ type Source struct {
 	ahead       []any
 	done        bool
 	nullCursors int64
+	// only, when set, restricts the rows read to a key range (OnlyRange).
+	only *onlyRange
 }
 
 var _ etl.Source = (*Source)(nil)
@@ -135,13 +137,24 @@ func (s *Source) open(ctx context.Context, env etl.SourceEnv) error {
 			return err
 		}
 	}
-	if env.Position != nil && !env.FullRefresh {
+	position := env.Position
+	if s.only != nil {
+		if err := s.openRange(); err != nil {
+			return err
+		}
+		// A key range's first run starts after its lower bound, the
+		// first range's after the position the job was split at.
+		if position == nil && s.only.Lo == "" {
+			position = s.only.from
+		}
+	}
+	if position != nil && !env.FullRefresh {
 		types := make([]etl.Type, len(s.order))
 		for i, c := range s.order {
 			types[i] = s.schema.Field(c).Type
 		}
 		var stored bool
-		if s.last, stored, err = decodePosition(env.Position, s.cfg.Cursor != "", types); err != nil {
+		if s.last, stored, err = decodePosition(position, s.cfg.Cursor != "", types); err != nil {
 			return err
 		}
 		if s.drv.StoredOrder != nil && !stored {
@@ -443,15 +456,16 @@ func sameValues(x, y []any) bool {
 	return true
 }
 
-// query returns the next chunk's SELECT and its arguments.
-func (s *Source) query() (string, []any) {
-	d := s.drv.Dialect
+// orderExprs returns the cursor and key columns quoted, the expressions
+// they are ordered and compared by, and the values of the last row read
+// to bind for them (nil before the first row).
+func (s *Source) orderExprs() (quoted, exprs []string, binds []any) {
 	n := len(s.order)
-	quoted := make([]string, n)
-	exprs := make([]string, n)
-	binds := make([]any, n)
+	quoted = make([]string, n)
+	exprs = make([]string, n)
+	binds = make([]any, n)
 	for i, c := range s.order {
-		quoted[i], _ = d.QuoteIdent(s.schema.Field(c).Name)
+		quoted[i], _ = s.drv.Dialect.QuoteIdent(s.schema.Field(c).Name)
 		exprs[i] = quoted[i]
 		if s.last != nil {
 			binds[i] = s.last[i]
@@ -460,6 +474,14 @@ func (s *Source) query() (string, []any) {
 			exprs[i], binds[i] = s.drv.OrderExpr(quoted[i], s.schema.Field(c).Type, s.types[c], binds[i])
 		}
 	}
+	return quoted, exprs, binds
+}
+
+// query returns the next chunk's SELECT and its arguments.
+func (s *Source) query() (string, []any) {
+	d := s.drv.Dialect
+	n := len(s.order)
+	quoted, exprs, binds := s.orderExprs()
 	// normalized is the comparison of a time bound (a lookback, a legacy
 	// position) by the driver's OrderExpr, when stored values order.
 	normalized := func(values []any) ([]string, []any) {
@@ -498,6 +520,18 @@ func (s *Source) query() (string, []any) {
 		cond, condArgs := s.after(exprs, binds, 0)
 		where = append(where, cond)
 		args = condArgs
+	}
+	if s.only != nil {
+		// A key range: above its lower bound until a row of it is read,
+		// and never past its upper bound.
+		if s.last == nil && s.only.lo != nil {
+			e, v := s.rangeExpr(s.only.lo)
+			args = append(args, v)
+			where = append(where, e+" > "+d.Placeholder(len(args)))
+		}
+		e, v := s.rangeExpr(s.only.hi)
+		args = append(args, v)
+		where = append(where, e+" <= "+d.Placeholder(len(args)))
 	}
 	var b strings.Builder
 	b.WriteString("SELECT *")
