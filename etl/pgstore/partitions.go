@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/internal/sqlstore"
 )
 
 // A run split into partitions (nightjar worker): the worker that plans it
@@ -189,7 +190,7 @@ func (s *Store) FinishPartition(ctx context.Context, tx pgx.Tx, id int64, status
 		return false, fmt.Errorf("finish partition %d: lock run %d: %w", id, runID, err)
 	}
 	tag, err := tx.Exec(ctx, `UPDATE "partitions" SET "status" = $1, "error" = $2, "ended_at" = $3
-WHERE "id" = $4 AND "status" = $5`, status, errText, dbTime(at), id, PartitionQueued)
+WHERE "id" = $4 AND "status" = $5`, status, sqlstore.Text(errText), dbTime(at), id, PartitionQueued)
 	if err != nil {
 		return false, fmt.Errorf("finish partition %d: %w", id, err)
 	}
