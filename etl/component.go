@@ -283,6 +283,15 @@ type Releaser interface {
 	ReleasesBatches() bool
 }
 
+// WriteReleaser is a Syncer and Releaser that keeps no batch past Write
+// when ReleasesAtWrite reports true (a database whose open transaction is
+// never loaded again): its batches are released without waiting for the
+// Sync. Any other Syncer that releases its batches is taken to keep each
+// one until the next Sync returns.
+type WriteReleaser interface {
+	ReleasesAtWrite() bool
+}
+
 // releasesBatches reports whether every step and target of job releases
 // its batches (see Releaser).
 func releasesBatches(job *Job) bool {

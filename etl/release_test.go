@@ -72,15 +72,20 @@ type checkingTarget struct {
 	etltest.Target
 	Every    int
 	Releases bool
+	// AtWrite: a WriteReleaser keeping no batch past Write (it takes the
+	// rows and checks nothing at Sync).
+	AtWrite bool
 
-	mu      sync.Mutex
-	held    []*etl.Batch
-	taken   [][]string
-	written []string
-	changed []string // what a Sync found changed
+	mu       sync.Mutex
+	unsynced int
+	held     []*etl.Batch
+	taken    [][]string
+	written  []string
+	changed  []string // what a Sync found changed
 }
 
 func (t *checkingTarget) ReleasesBatches() bool { return t.Releases }
+func (t *checkingTarget) ReleasesAtWrite() bool { return t.AtWrite }
 
 func batchRows(b *etl.Batch) []string {
 	rows := make([]string, b.Len())
@@ -94,8 +99,11 @@ func (t *checkingTarget) Write(ctx context.Context, b *etl.Batch) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	rows := batchRows(b)
-	t.held, t.taken = append(t.held, b), append(t.taken, rows)
 	t.written = append(t.written, rows...)
+	t.unsynced++
+	if !t.AtWrite {
+		t.held, t.taken = append(t.held, b), append(t.taken, rows)
+	}
 	return nil
 }
 
@@ -107,14 +115,14 @@ func (t *checkingTarget) Sync(context.Context) error {
 			t.changed = append(t.changed, fmt.Sprintf("batch %d (-written +at Sync):\n%s", b.Seq, diff))
 		}
 	}
-	t.held, t.taken = nil, nil
+	t.held, t.taken, t.unsynced = nil, nil, 0
 	return nil
 }
 
 func (t *checkingTarget) SyncDue() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.held) >= t.Every
+	return t.unsynced >= t.Every
 }
 
 // holdStep is a Flusher that holds nothing: its presence alone must stop
@@ -137,7 +145,8 @@ func (passStep) ReleasesBatches() bool { return true }
 // TestRunnerReleasesBatchesOnlyWhenDone searches runs (math/rand, the seed
 // logged) for a batch whose vectors were reused while a target still held
 // it: random batch sizes, sync intervals and targets (a Syncer keeping
-// its batches until Sync, a plain target, one that does not release), and
+// its batches until Sync or done with them at Write, a plain target, one
+// that does not release), and
 // sometimes a step that hands on a new batch or holds rows. Every row must
 // reach every target intact, no held batch may change before its Sync, and
 // batches are released (and reused) exactly when every step and target
@@ -157,7 +166,7 @@ func TestRunnerReleasesBatchesOnlyWhenDone(t *testing.T) {
 			src.sizes = append(src.sizes, n)
 			rows += n
 		}
-		syncer := &checkingTarget{Every: 1 + rng.IntN(5), Releases: true}
+		syncer := &checkingTarget{Every: 1 + rng.IntN(5), Releases: true, AtWrite: rng.IntN(3) == 0}
 		job := &etl.Job{Name: "j", Source: src, Targets: []etl.NamedTarget{{Name: "db", Target: syncer}}}
 		var plain *etltest.Target
 		releases := true
@@ -177,7 +186,8 @@ func TestRunnerReleasesBatchesOnlyWhenDone(t *testing.T) {
 		case 1:
 			job.Steps = []etl.NamedStep{{Name: "pass", Step: passStep{}}}
 		}
-		desc := fmt.Sprintf("run %d: batches %v, sync every %d, steps %d, targets %d, releases %v", run, src.sizes, syncer.Every, len(job.Steps), len(job.Targets), releases)
+		desc := fmt.Sprintf("run %d: batches %v, sync every %d (done at write %v), steps %d, targets %d, releases %v",
+			run, src.sizes, syncer.Every, syncer.AtWrite, len(job.Steps), len(job.Targets), releases)
 		if _, err := s.runner.Run(context.Background(), job, etl.RunOptions{}); err != nil {
 			t.Fatalf("%s: %v", desc, err)
 		}

@@ -622,8 +622,15 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 	unsynced := false
 	// release: every step and target lets go of a batch once done with
 	// it (see Releaser), so a written batch is released, after the next
-	// Sync when there are Syncers; held are the batches waiting for it.
+	// Sync when a Syncer keeps its batches until then (holdToSync); held
+	// are the batches waiting for it.
 	release := !p.opts.DryRun && releasesBatches(p.job)
+	holdToSync := false
+	for _, t := range syncers {
+		if wr, ok := t.Target.(WriteReleaser); !ok || !wr.ReleasesAtWrite() {
+			holdToSync = true
+		}
+	}
 	var held []*Batch
 	// checkpoint hands the pending checkpoint to the commit stage; false
 	// when that stage failed (g.Wait reports why).
@@ -719,7 +726,7 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 		p.pending.Files = append(p.pending.Files, b.Files...)
 		p.dirty = true
 		if release {
-			if len(syncers) == 0 {
+			if !holdToSync {
 				b.Release()
 			} else {
 				held = append(held, b)

@@ -357,10 +357,11 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 }
 
 // freeVectors is how many released batches' vectors a decoder keeps for
-// later batches: a database target holds the batches of a transaction
-// (100,000 rows by default, 10 batches) until its commit, then releases
-// them together.
-const freeVectors = 16
+// later batches: enough for the batches a run has in flight between its
+// stages. Vectors kept are live memory, which raises the GC's heap goal
+// and the peak RSS; the 10 batches of a PostgreSQL transaction, released
+// together at its commit, mostly go to the GC.
+const freeVectors = 4
 
 // vectors are the memory of a batch's columns and origins: one string slab
 // and one null slab shared by all columns.
@@ -381,20 +382,15 @@ func (d *Decoder) take(rows, ncols int) *vectors {
 	if v == nil || cap(v.strs) < rows*ncols || cap(v.origins) < rows {
 		return &vectors{strs: make([]string, rows*ncols), nulls: make([]bool, rows*ncols), origins: make([]etl.Origin, rows)}
 	}
-	// build sets every string of the first rows*ncols; the rest keep no
-	// earlier batch's text alive.
-	if n := rows * ncols; n < len(v.strs) {
-		clear(v.strs[n:])
-	}
 	v.strs, v.nulls, v.origins = v.strs[:rows*ncols], v.nulls[:rows*ncols], v.origins[:rows]
 	return v
 }
 
-// give takes back the vectors of a released batch. Their strings keep the
-// batch's text alive until a later batch overwrites them: at most
-// freeVectors arenas, not worth clearing (a bulk write barrier while the
-// GC marks).
+// give takes back the vectors of a released batch. Their strings are
+// cleared first: kept, they would hold the batch's text alive (an arena
+// per kept batch) until a later batch overwrote them.
 func (d *Decoder) give(v *vectors) {
+	clear(v.strs)
 	select {
 	case d.free <- v:
 	default:

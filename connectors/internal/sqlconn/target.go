@@ -214,6 +214,13 @@ var _ etl.Releaser = (*Table)(nil)
 // goroutine reads encoded bytes, never the batch).
 func (t *Table) ReleasesBatches() bool { return true }
 
+var _ etl.WriteReleaser = (*Table)(nil)
+
+// ReleasesAtWrite implements etl.WriteReleaser: a table that does not
+// keep its transaction's batches (a backend that never retries: SQLite,
+// DuckDB) is done with a batch when Write returns.
+func (t *Table) ReleasesAtWrite() bool { return !t.retains() }
+
 // Open connects, creates the marker table for append, and for replace
 // drops a staging table a crashed run left behind.
 func (t *Table) Open(ctx context.Context, env etl.TargetEnv) error {
