@@ -407,6 +407,38 @@ type Batch struct {
 	// readRows is the number of source rows (loaded or rejected) the batch
 	// stood for before the steps; the runner counts it.
 	readRows int64
+	// release hands the vectors the batch was built on back to their
+	// source (see OnRelease).
+	release []func()
+}
+
+// OnRelease registers f to run when the batch is released: a source that
+// fills later batches' vectors with the memory of released ones registers
+// the function that takes them back. The text the batch's strings point to
+// must never be reused: steps and targets may keep strings (a dedupe key,
+// a lookup value) however long they like (see Releaser).
+func (b *Batch) OnRelease(f func()) { b.release = append(b.release, f) }
+
+// Release runs the functions registered with OnRelease, once: no step,
+// target or stage may read the batch's vectors or origins afterwards. The
+// runner calls it only when every step and target of the job releases its
+// batches (see Releaser); a batch that is never released is garbage
+// collected as usual.
+func (b *Batch) Release() {
+	fs := b.release
+	b.release = nil
+	for _, f := range fs {
+		f()
+	}
+}
+
+// passRelease moves b's release functions to out, a batch a step made from
+// b: b's vectors may live on in out, so they are released with it.
+func (b *Batch) passRelease(out *Batch) {
+	if out != b && len(b.release) > 0 {
+		out.release = append(out.release, b.release...)
+		b.release = nil
+	}
 }
 
 // NewBatch returns an empty batch of schema s with room for n rows.

@@ -267,3 +267,56 @@ func BatchKey(b *Batch) string {
 type Skipper interface {
 	TakeSkipped() int64
 }
+
+// Releaser is an optional Step and Target interface: ReleasesBatches
+// reports whether the step or target keeps no reference to a batch's
+// column vectors or origins once it is done with the batch, so that they
+// may be filled with a later batch's rows. A step is done with a batch
+// when Apply returns (the batch it returns goes on down the chain; a
+// Flusher holds rows, so it is never done); a target when Write returns,
+// or for a Syncer when the next Sync returns. Strings read from a batch
+// may be kept: the text they point to is never reused (see Batch.Release).
+//
+// The runner releases a batch only when every step and target of the job
+// says so; one that does not implement Releaser is taken to keep batches.
+type Releaser interface {
+	ReleasesBatches() bool
+}
+
+// WriteReleaser is a Syncer and Releaser that keeps no batch past Write
+// when ReleasesAtWrite reports true (a database whose open transaction is
+// never loaded again): its batches are released without waiting for the
+// Sync. Any other Syncer that releases its batches is taken to keep each
+// one until the next Sync returns.
+type WriteReleaser interface {
+	ReleasesAtWrite() bool
+}
+
+// releasesBatches reports whether every step and target of job releases
+// its batches (see Releaser).
+func releasesBatches(job *Job) bool {
+	if !(StepChain{Steps: job.Steps}).ReleasesBatches() {
+		return false
+	}
+	for _, t := range job.Targets {
+		if r, ok := t.Target.(Releaser); !ok || !r.ReleasesBatches() {
+			return false
+		}
+	}
+	return true
+}
+
+// ReleasesBatches reports whether every step of the chain releases its
+// batches (see Releaser): a batch that went through the chain may then be
+// released once its targets are done with it.
+func (c StepChain) ReleasesBatches() bool {
+	for _, s := range c.Steps {
+		if _, ok := s.Step.(Flusher); ok {
+			return false
+		}
+		if r, ok := s.Step.(Releaser); !ok || !r.ReleasesBatches() {
+			return false
+		}
+	}
+	return true
+}

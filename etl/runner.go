@@ -593,6 +593,7 @@ func ApplyStep(ctx context.Context, s NamedStep, b *Batch) (*Batch, error) {
 		return nil, fmt.Errorf("%s: %w", s.Name, err)
 	}
 	if out != b {
+		b.passRelease(out)
 		out.Position, out.Seq, out.Load, out.Bytes, out.Files = pos, seq, load, bytes, files
 		if len(out.Rejects) == 0 {
 			out.Rejects = rejects
@@ -619,6 +620,18 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 	}
 	// unsynced: a Syncer holds batches that are not durable yet.
 	unsynced := false
+	// release: every step and target lets go of a batch once done with
+	// it (see Releaser), so a written batch is released, after the next
+	// Sync when a Syncer keeps its batches until then (holdToSync); held
+	// are the batches waiting for it.
+	release := !p.opts.DryRun && releasesBatches(p.job)
+	holdToSync := false
+	for _, t := range syncers {
+		if wr, ok := t.Target.(WriteReleaser); !ok || !wr.ReleasesAtWrite() {
+			holdToSync = true
+		}
+	}
+	var held []*Batch
 	// checkpoint hands the pending checkpoint to the commit stage; false
 	// when that stage failed (g.Wait reports why).
 	checkpoint := func() bool {
@@ -641,6 +654,11 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 			}
 		}
 		unsynced = false
+		for i, h := range held {
+			h.Release()
+			held[i] = nil
+		}
+		held = held[:0]
 		return nil
 	}
 	// idle runs while unsynced batches wait for the next one (on the
@@ -707,6 +725,13 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 		p.pending.Rejects = append(p.pending.Rejects, b.Rejects...)
 		p.pending.Files = append(p.pending.Files, b.Files...)
 		p.dirty = true
+		if release {
+			if !holdToSync {
+				b.Release()
+			} else {
+				held = append(held, b)
+			}
+		}
 		if holdBack && !p.opts.DryRun && len(p.pending.Rejects)+len(p.pending.Files) >= stageAt {
 			// Held back to the run's end, they would fill memory: the
 			// store keeps them aside until the final checkpoint.

@@ -76,14 +76,8 @@ func TestDifferentialCoversEveryKind(t *testing.T) {
 // checkChain draws one job (input, batches, steps), runs it through the
 // steps and the reference, and compares.
 func checkChain(rt *rapid.T) {
-	dir, err := os.MkdirTemp("", "nightjar-diff-")
-	if err != nil {
-		rt.Fatal(err)
-	}
+	dir := diffDir(rt)
 	defer os.RemoveAll(dir)
-	if err := os.Mkdir(filepath.Join(dir, "spill"), 0o755); err != nil {
-		rt.Fatal(err)
-	}
 	g := &dGen{t: rt, dir: dir}
 	job := g.job()
 
@@ -150,6 +144,20 @@ func checkChain(rt *rapid.T) {
 	if left, _ := os.ReadDir(filepath.Join(dir, "spill")); len(left) > 0 {
 		rt.Fatalf("%s\nspill files left behind: %v", job, left)
 	}
+}
+
+// diffDir makes a job's folder, with the spill folder its holding steps
+// use; the caller removes it.
+func diffDir(rt *rapid.T) string {
+	dir, err := os.MkdirTemp("", "nightjar-diff-")
+	if err != nil {
+		rt.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "spill"), 0o755); err != nil {
+		os.RemoveAll(dir)
+		rt.Fatal(err)
+	}
+	return dir
 }
 
 // dJob is one drawn job: the input, how it is cut into batches, the steps.

@@ -46,8 +46,15 @@ func leadsCSV(tb testing.TB, n int) []byte {
 }
 
 // BenchmarkCSVRead decodes 100k leads rows in batches of
-// etl.DefaultBatchSize; allocations are per batch, not per field.
+// etl.DefaultBatchSize; allocations are per batch, not per field. In
+// /released each batch is released once decoded, as a run releases it
+// once written (etl.Releaser): later batches reuse its vectors.
 func BenchmarkCSVRead(b *testing.B) {
+	b.Run("kept", func(b *testing.B) { benchmarkCSVRead(b, false) })
+	b.Run("released", func(b *testing.B) { benchmarkCSVRead(b, true) })
+}
+
+func benchmarkCSVRead(b *testing.B, release bool) {
 	data := leadsCSV(b, 100_000)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
@@ -62,6 +69,9 @@ func BenchmarkCSVRead(b *testing.B) {
 			batch, err := d.Decode(context.Background(), etl.DefaultBatchSize)
 			if batch != nil {
 				rows += batch.Len()
+				if release {
+					batch.Release()
+				}
 			}
 			if errors.Is(err, io.EOF) {
 				break

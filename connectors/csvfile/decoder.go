@@ -38,6 +38,7 @@ type Decoder struct {
 	spans     []span  // the current batch's fields, ncols per row
 	lines     []int64 // the current batch's row lines
 	arenaHint int
+	free      chan *vectors // released batches' vectors (see build)
 	offset    int64
 	line      int64
 
@@ -67,7 +68,7 @@ func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 		logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Decoder{
-		file: opts.File, header: opts.CSV.Header, logger: logger, arenaHint: 64 << 10,
+		file: opts.File, header: opts.CSV.Header, logger: logger, arenaHint: 64 << 10, free: make(chan *vectors, freeVectors),
 		maxField: maxField, maxColumns: maxColumns, maxRecord: maxRecord,
 	}
 	// Size the first batch's arena from what is left to read, so that it
@@ -355,14 +356,60 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 	return b, nil
 }
 
+// freeVectors is how many released batches' vectors a decoder keeps for
+// later batches: the 10 batches of a PostgreSQL transaction (100,000
+// rows), released together at its commit, and a few more. Kept vectors
+// are live memory (up to ~2.4 MB each for 10,000 leads), which raises the
+// GC's heap goal: measured on 1M leads to PostgreSQL, 12 against 4 kept
+// cost 5-9 MB of peak RSS and saved 5-7 of 22 GC cycles.
+const freeVectors = 12
+
+// vectors are the memory of a batch's columns and origins: one string slab
+// and one null slab shared by all columns.
+type vectors struct {
+	strs    []string
+	nulls   []bool
+	origins []etl.Origin
+}
+
+// take returns vectors for rows records of ncols fields: released ones
+// when they are large enough, else new ones.
+func (d *Decoder) take(rows, ncols int) *vectors {
+	var v *vectors
+	select {
+	case v = <-d.free:
+	default:
+	}
+	if v == nil || cap(v.strs) < rows*ncols || cap(v.origins) < rows {
+		return &vectors{strs: make([]string, rows*ncols), nulls: make([]bool, rows*ncols), origins: make([]etl.Origin, rows)}
+	}
+	v.strs, v.nulls, v.origins = v.strs[:rows*ncols], v.nulls[:rows*ncols], v.origins[:rows]
+	return v
+}
+
+// give takes back the vectors of a released batch. Their strings are
+// cleared first: kept, they would hold the batch's text alive (an arena
+// per kept batch) until a later batch overwrote them.
+func (d *Decoder) give(v *vectors) {
+	clear(v.strs)
+	select {
+	case d.free <- v:
+	default:
+	}
+}
+
 // build makes the batch's columns from the spans: one string slab and one
-// null slab shared by all columns, strings pointing into the arena.
+// null slab shared by all columns, strings pointing into the arena. The
+// slabs and origins are those of a released batch when there is one (see
+// etl.Releaser); the arena is always new, so a string handed out earlier
+// never changes.
 func (d *Decoder) build(arena []byte) *etl.Batch {
 	rows := len(d.lines)
 	ncols := d.ncols
-	b := &etl.Batch{Schema: d.schema, Cols: make([]etl.Column, ncols), Origins: make([]etl.Origin, rows)}
-	strs := make([]string, rows*ncols)
-	nulls := make([]bool, rows*ncols)
+	v := d.take(rows, ncols)
+	b := &etl.Batch{Schema: d.schema, Cols: make([]etl.Column, ncols), Origins: v.origins}
+	b.OnRelease(func() { d.give(v) })
+	strs, nulls := v.strs, v.nulls
 	for j := range b.Cols {
 		lo, hi := j*rows, (j+1)*rows
 		b.Cols[j] = etl.Column{Type: etl.TypeString, Str: strs[lo:hi:hi], Null: nulls[lo:hi:hi]}
@@ -371,11 +418,12 @@ func (d *Decoder) build(arena []byte) *etl.Batch {
 		b.Origins[i] = etl.Origin{File: d.file, Line: line}
 		row := d.spans[i*ncols : (i+1)*ncols]
 		for j, f := range row {
+			k := j*rows + i
 			if f.end == f.start {
-				nulls[j*rows+i] = !f.quoted
+				strs[k], nulls[k] = "", !f.quoted
 				continue
 			}
-			strs[j*rows+i] = unsafe.String(&arena[f.start], f.end-f.start)
+			strs[k], nulls[k] = unsafe.String(&arena[f.start], f.end-f.start), false
 		}
 	}
 	return b

@@ -44,23 +44,30 @@ func decodeAll(t *testing.T, input string, opts fileformat.DecodeOptions, batchS
 		if cerr := b.Check(); cerr != nil {
 			t.Fatalf("batch check: %v", cerr)
 		}
-		out.Names = b.Schema.Names()
-		for i := range b.Len() {
-			row := make([]any, len(b.Cols))
-			for j := range b.Cols {
-				row[j] = b.Cols[j].Value(i)
-			}
-			out.Rows = append(out.Rows, row)
-			out.Lines = append(out.Lines, b.Origins[i].Line)
-			if b.Origins[i].File != opts.File {
-				t.Errorf("origin file %q, want %q", b.Origins[i].File, opts.File)
+		out.add(b)
+		for _, o := range b.Origins {
+			if o.File != opts.File {
+				t.Errorf("origin file %q, want %q", o.File, opts.File)
 			}
 		}
-		out.Rejects = append(out.Rejects, b.Rejects...)
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 	}
+}
+
+// add appends b's rows, lines and rejects.
+func (out *decoded) add(b *etl.Batch) {
+	out.Names = b.Schema.Names()
+	for i := range b.Len() {
+		row := make([]any, len(b.Cols))
+		for j := range b.Cols {
+			row[j] = b.Cols[j].Value(i)
+		}
+		out.Rows = append(out.Rows, row)
+		out.Lines = append(out.Lines, b.Origins[i].Line)
+	}
+	out.Rejects = append(out.Rejects, b.Rejects...)
 }
 
 func TestDecode(t *testing.T) {

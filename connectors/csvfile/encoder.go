@@ -188,3 +188,9 @@ func (e *Encoder) needsQuotes(s string) bool {
 	// A leading BOM would be stripped on reading.
 	return strings.HasPrefix(s, "\uFEFF")
 }
+
+var _ etl.Releaser = (*Encoder)(nil)
+
+// ReleasesBatches implements etl.Releaser: Write turns every row into
+// bytes before it returns and keeps nothing of the batch but its schema.
+func (e *Encoder) ReleasesBatches() bool { return true }

@@ -350,9 +350,10 @@ func (s *scanner) checkSize(dst []byte, fieldStart, recordStart int, rec *record
 	return nil
 }
 
-// readLine is readRecord's fast path for a well-formed record on one line
-// of the buffer (no quoted line break): it copies the line into dst at once
-// and splits it there, unescaping quoted fields in place. It reports false,
+// readLine is readRecord's fast path for a well-formed record whose lines
+// are all in the buffer: it copies the record's first line into dst at
+// once (and the next ones as a quoted field goes on past a line break) and
+// splits it there, unescaping quoted fields in place. It reports false,
 // with dst as it was, for any other record.
 func (s *scanner) readLine(dst []byte, rec *record) ([]byte, bool) {
 	buf := s.buf[s.pos:s.end]
@@ -364,13 +365,24 @@ func (s *scanner) readLine(dst []byte, rec *record) ([]byte, bool) {
 	dst = append(dst, buf[:eol]...)
 	line := dst[base:]
 	n := len(line)
+	breaks := int64(1) // the line breaks the record takes, its last one too
 	for i := 0; ; {
 		if i < n && line[i] == '"' {
 			start, w, k := i+1, i+1, i+1
 			for {
 				q := bytes.IndexByte(line[k:], '"')
 				if q < 0 {
-					return dst[:base], false // the field goes on past this line
+					// The field goes on past this line: take the next one.
+					next := bytes.IndexByte(buf[eol+1:], '\n')
+					if next < 0 || eol+1+next > s.maxField || eol+1+next > s.maxRecord {
+						return dst[:base], false // the general path reads on and checks the bounds
+					}
+					dst = append(dst, buf[eol:eol+1+next]...)
+					eol += 1 + next
+					line = dst[base:]
+					n = len(line)
+					breaks++
+					continue
 				}
 				q += k
 				copy(line[w:], line[k:q])
@@ -413,6 +425,6 @@ func (s *scanner) readLine(dst []byte, rec *record) ([]byte, bool) {
 		return dst[:base], false
 	}
 	s.pos += eol + 1
-	s.lines++
+	s.lines += breaks
 	return dst, true
 }

@@ -323,3 +323,14 @@ func (t *Target) Close() error {
 
 // Durability implements etl.Target: output exists only once committed.
 func (t *Target) Durability() etl.Durability { return etl.DurableAtCommit }
+
+var _ etl.Releaser = (*Target)(nil)
+
+// ReleasesBatches implements etl.Releaser: the target keeps no batch once
+// Write returns when its format's encoder does not (it has turned the rows
+// into bytes); an encoder that buffers rows (a Parquet row group) keeps
+// them.
+func (t *Target) ReleasesBatches() bool {
+	r, ok := t.enc.(etl.Releaser)
+	return ok && r.ReleasesBatches()
+}

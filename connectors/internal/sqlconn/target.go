@@ -205,6 +205,22 @@ func (t *Table) Durability() etl.Durability {
 	return etl.DurablePerBatch
 }
 
+var _ etl.Releaser = (*Table)(nil)
+
+// ReleasesBatches implements etl.Releaser: the table keeps the batches of
+// the open transaction (to load them again after a transient failure) and
+// lets go of them when the Sync that commits it returns; the backends read
+// a batch only within Write, Sync and their retries (the PostgreSQL COPY's
+// goroutine reads encoded bytes, never the batch).
+func (t *Table) ReleasesBatches() bool { return true }
+
+var _ etl.WriteReleaser = (*Table)(nil)
+
+// ReleasesAtWrite implements etl.WriteReleaser: a table that does not
+// keep its transaction's batches (a backend that never retries: SQLite,
+// DuckDB) is done with a batch when Write returns.
+func (t *Table) ReleasesAtWrite() bool { return !t.retains() }
+
 // Open connects, creates the marker table for append, and for replace
 // drops a staging table a crashed run left behind.
 func (t *Table) Open(ctx context.Context, env etl.TargetEnv) error {

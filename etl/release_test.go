@@ -1,0 +1,218 @@
+package etl_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/etl/etltest"
+)
+
+// reusingSource serves rows of one string field "v" in batches built, like
+// the CSV decoder's, on the vectors of batches the runner released: a
+// batch released too early has its rows overwritten by a later one.
+type reusingSource struct {
+	sizes []int // rows of each batch
+
+	mu       sync.Mutex
+	free     [][]string
+	next     int
+	row      int
+	released int // batches released
+	reused   int // batches built on released vectors
+}
+
+func (s *reusingSource) Open(context.Context, etl.SourceEnv) error { return nil }
+func (s *reusingSource) Close(context.Context) error               { return nil }
+
+func (s *reusingSource) Next(context.Context) (*etl.Batch, error) {
+	if s.next >= len(s.sizes) {
+		return nil, etl.ErrEndOfInput
+	}
+	n := s.sizes[s.next]
+	s.next++
+	s.mu.Lock()
+	var strs []string
+	if k := len(s.free); k > 0 && cap(s.free[k-1]) >= n {
+		strs, s.free = s.free[k-1][:n], s.free[:k-1]
+		s.reused++
+	} else {
+		strs = make([]string, n, 8)
+	}
+	s.mu.Unlock()
+	nulls := make([]bool, n)
+	b := &etl.Batch{Schema: etl.MustSchema(etl.Field{Name: "v", Type: etl.TypeString}), Origins: make([]etl.Origin, n),
+		Position: etl.Position(fmt.Sprintf(`"p%d"`, s.next))}
+	for i := range strs {
+		strs[i] = fmt.Sprintf("row %d", s.row)
+		b.Origins[i] = etl.Origin{File: "in.csv", Line: int64(s.row + 2)}
+		s.row++
+	}
+	b.Cols = []etl.Column{{Type: etl.TypeString, Str: strs, Null: nulls}}
+	b.OnRelease(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.free = append(s.free, strs)
+		s.released++
+	})
+	return b, nil
+}
+
+// checkingTarget takes each batch's rows at Write and, being a Syncer
+// that keeps its batches until Sync (as a database target keeps them to
+// load again after a transient failure), checks at Sync that they still
+// hold those rows. Releases says what ReleasesBatches reports.
+type checkingTarget struct {
+	etltest.Target
+	Every    int
+	Releases bool
+	// AtWrite: a WriteReleaser keeping no batch past Write (it takes the
+	// rows and checks nothing at Sync).
+	AtWrite bool
+
+	mu       sync.Mutex
+	unsynced int
+	held     []*etl.Batch
+	taken    [][]string
+	written  []string
+	changed  []string // what a Sync found changed
+}
+
+func (t *checkingTarget) ReleasesBatches() bool { return t.Releases }
+func (t *checkingTarget) ReleasesAtWrite() bool { return t.AtWrite }
+
+func batchRows(b *etl.Batch) []string {
+	rows := make([]string, b.Len())
+	for i := range rows {
+		rows[i] = fmt.Sprintf("%s %s", b.Origins[i], b.Cols[0].Str[i])
+	}
+	return rows
+}
+
+func (t *checkingTarget) Write(ctx context.Context, b *etl.Batch) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rows := batchRows(b)
+	t.written = append(t.written, rows...)
+	t.unsynced++
+	if !t.AtWrite {
+		t.held, t.taken = append(t.held, b), append(t.taken, rows)
+	}
+	return nil
+}
+
+func (t *checkingTarget) Sync(context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, b := range t.held {
+		if diff := cmp.Diff(t.taken[k], batchRows(b)); diff != "" {
+			t.changed = append(t.changed, fmt.Sprintf("batch %d (-written +at Sync):\n%s", b.Seq, diff))
+		}
+	}
+	t.held, t.taken, t.unsynced = nil, nil, 0
+	return nil
+}
+
+func (t *checkingTarget) SyncDue() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.unsynced >= t.Every
+}
+
+// holdStep is a Flusher that holds nothing: its presence alone must stop
+// releases (a step holding rows keeps batches).
+type holdStep struct{}
+
+func (holdStep) Apply(_ context.Context, b *etl.Batch) (*etl.Batch, error) { return b, nil }
+func (holdStep) Flush(context.Context) (*etl.Batch, error)                 { return nil, nil }
+func (holdStep) ReleasesBatches() bool                                     { return true }
+
+// passStep hands on a new batch sharing the input's vectors, as a step
+// may; it releases its batches.
+type passStep struct{}
+
+func (passStep) Apply(_ context.Context, b *etl.Batch) (*etl.Batch, error) {
+	return &etl.Batch{Schema: b.Schema, Cols: b.Cols, Origins: b.Origins}, nil
+}
+func (passStep) ReleasesBatches() bool { return true }
+
+// TestRunnerReleasesBatchesOnlyWhenDone searches runs (math/rand, the seed
+// logged) for a batch whose vectors were reused while a target still held
+// it: random batch sizes, sync intervals and targets (a Syncer keeping
+// its batches until Sync or done with them at Write, a plain target, one
+// that does not release), and
+// sometimes a step that hands on a new batch or holds rows. Every row must
+// reach every target intact, no held batch may change before its Sync, and
+// batches are released (and reused) exactly when every step and target
+// releases them.
+func TestRunnerReleasesBatchesOnlyWhenDone(t *testing.T) {
+	t.Parallel()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	totalReused := 0
+	for run := range 60 {
+		s := newSetup(t)
+		src := &reusingSource{}
+		rows := 0
+		for range 1 + rng.IntN(30) {
+			n := 1 + rng.IntN(8)
+			src.sizes = append(src.sizes, n)
+			rows += n
+		}
+		syncer := &checkingTarget{Every: 1 + rng.IntN(5), Releases: true, AtWrite: rng.IntN(3) == 0}
+		job := &etl.Job{Name: "j", Source: src, Targets: []etl.NamedTarget{{Name: "db", Target: syncer}}}
+		var plain *etltest.Target
+		releases := true
+		switch rng.IntN(4) {
+		case 0:
+			plain = &etltest.Target{}
+			job.Targets = append(job.Targets, etl.NamedTarget{Name: "keeps", Target: plain})
+			releases = false
+		case 1:
+			syncer.Releases = false
+			releases = false
+		}
+		switch rng.IntN(4) {
+		case 0:
+			job.Steps = []etl.NamedStep{{Name: "hold", Step: holdStep{}}}
+			releases = false
+		case 1:
+			job.Steps = []etl.NamedStep{{Name: "pass", Step: passStep{}}}
+		}
+		desc := fmt.Sprintf("run %d: batches %v, sync every %d (done at write %v), steps %d, targets %d, releases %v",
+			run, src.sizes, syncer.Every, syncer.AtWrite, len(job.Steps), len(job.Targets), releases)
+		if _, err := s.runner.Run(context.Background(), job, etl.RunOptions{}); err != nil {
+			t.Fatalf("%s: %v", desc, err)
+		}
+		for _, c := range syncer.changed {
+			t.Errorf("%s: a batch changed while the target held it: %s", desc, c)
+		}
+		want := make([]string, rows)
+		for i := range want {
+			want[i] = fmt.Sprintf("in.csv:%d row %d", i+2, i)
+		}
+		if diff := cmp.Diff(want, syncer.written); diff != "" {
+			t.Errorf("%s: rows written (-want +got):\n%s", desc, diff)
+		}
+		if plain != nil && plain.Rows() != rows {
+			t.Errorf("%s: the plain target got %d rows, want %d", desc, plain.Rows(), rows)
+		}
+		switch {
+		case releases && src.released != len(src.sizes):
+			t.Errorf("%s: %d of %d batches released", desc, src.released, len(src.sizes))
+		case !releases && src.released != 0:
+			t.Errorf("%s: %d batches released, want none", desc, src.released)
+		}
+		totalReused += src.reused
+	}
+	if totalReused == 0 {
+		t.Error("no batch was built on released vectors: the search checked nothing")
+	}
+}
