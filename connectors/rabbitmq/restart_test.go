@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +64,7 @@ func TestRunAfterAKilledRunHeldTheQueue(t *testing.T) {
 				return src
 			}
 			a := open(nil)
+			defer a.Close(ctx)
 			var pos etl.Position
 			for i := range held {
 				b, err := a.Next(ctx)
@@ -117,5 +119,61 @@ func TestRunAfterAKilledRunHeldTheQueue(t *testing.T) {
 				t.Fatalf("run B read ids %v; want %d..%d", order, first, n)
 			}
 		})
+	}
+}
+
+// TestAnotherConsumerFailsTheRun: the source is the queue's only consumer:
+// with another one on the queue, Open waits for it to go (a dead run's,
+// the broker not yet aware) and then fails, naming the queue; while the
+// source consumes, another consumer is refused.
+func TestAnotherConsumerFailsTheRun(t *testing.T) {
+	ch, conn, queue := setup(t)
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Heartbeats of 1 s: the wait is bounded by three of them, or the
+	// connect timeout if longer.
+	cc := *conn.Config.(*ConnConfig)
+	cc.URL += "?heartbeat=1"
+	cc.ConnectTimeout = time.Second
+	conn = &etl.Connection{Name: "rabbit", Type: "amqp", Config: &cc}
+	ctx := context.Background()
+	open := func() (*Source, error) {
+		src, err := NewSource(SourceConfig{Queue: queue, FetchWait: 100 * time.Millisecond, Config: msgdecode.Defaults()}, etl.BuildEnv{Connection: conn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src, src.Open(ctx, etl.SourceEnv{Job: "j", BatchSize: 10})
+	}
+
+	if _, err := ch.Consume(queue, "other", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	src, err := open()
+	src.Close(ctx)
+	if err == nil || !strings.Contains(err.Error(), queue) || !strings.Contains(err.Error(), "1 consumers") {
+		t.Fatalf("open with another consumer on the queue: %v; want an error naming the queue and the consumer", err)
+	}
+	t.Log(err)
+	if waited := time.Since(start); waited < 3*time.Second {
+		t.Fatalf("open failed after %v; want it to wait 3 heartbeats (3s) for the consumer to go", waited)
+	}
+	if err := ch.Cancel("other", false); err != nil {
+		t.Fatal(err)
+	}
+
+	src, err = open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close(ctx)
+	other, err := connect(ctx, &cc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.close()
+	if _, err := other.ch.Consume(queue, "other", false, false, false, false, nil); err == nil || !strings.Contains(err.Error(), "exclusive") {
+		t.Fatalf("another consumer while the source consumes: %v; want it refused (exclusive use)", err)
 	}
 }
