@@ -8,7 +8,8 @@
 #   publish: N records, each a persistent, mandatory message with a
 #            message-id, publisher confirms awaited, at most 256 in flight.
 #   bench/amqp.sh [N]   (default 100000; NIGHTJAR_BENCH_AMQP: the server,
-#                       default amqp://guest:guest@127.0.0.1:5672/)
+#                       default amqp://guest:guest@127.0.0.1:5672/;
+#                       NIGHTJAR_BENCH_ROUNDS: rounds, default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
@@ -46,14 +47,24 @@ for i in range(1, n + 1):
     print(f"{i},lead{i}@example.com,Lead {i},{i % 100}")
 PY
 
-for round in 1 2; do
+for round in $(seq 1 "${NIGHTJAR_BENCH_ROUNDS:-2}"); do
   queue="njbench-$$-r$round"; config "$queue"
   # The consumers each drain a queue of their own, filled alike.
   "$out/amqppeer" publish "$url" "$queue.peer" "$n"
   "$out/amqppeer" publish "$url" "$queue" "$n"
   rm -f "$out/peer.db" "$out/nightjar.db"; rm -rf "$out/.nightjar"
-  t0=$(now); "$out/amqppeer" consume "$url" "$queue.peer" "$out/peer.db"; t1=$(now)
-  (cd "$out" && ./nightjar run consume >/dev/null 2>&1); t2=$(now)
+  # Who consumes first alternates by round: both are bound by the broker
+  # (nightjar's CPU is ~8% of its wall time), so a change of the machine's
+  # load between the two would otherwise favour one side every round.
+  t0=$(now)
+  if (( round % 2 )); then
+    "$out/amqppeer" consume "$url" "$queue.peer" "$out/peer.db"; t1=$(now)
+    (cd "$out" && ./nightjar run consume >/dev/null 2>&1); t2=$(now)
+  else
+    (cd "$out" && ./nightjar run consume >/dev/null 2>&1); tn=$(now)
+    "$out/amqppeer" consume "$url" "$queue.peer" "$out/peer.db"; t2=$(now)
+    t1=$(python3 -c "print($t0 + $t2 - $tn)") # t1-t0: the peer's time, t2-t1: nightjar's
+  fi
   peer_rows=$(sqlite3 "$out/peer.db" 'SELECT COUNT(*) FROM leads')
   nj_rows=$(sqlite3 "$out/nightjar.db" 'SELECT COUNT(*) FROM leads')
   [ "$peer_rows" = "$n" ] && [ "$nj_rows" = "$n" ] || { echo "rows: peer $peer_rows, nightjar $nj_rows, want $n" >&2; exit 1; }

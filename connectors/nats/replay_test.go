@@ -44,6 +44,16 @@ func TestReplayCutsBatchesAsBefore(t *testing.T) {
 						_ = c.nc.ForceReconnect()
 					}
 				},
+				// A run that dies before its ack keeps its connection
+				// a while, as a killed process's lingers at the server.
+				Abandon: func(src etl.Source, after time.Duration) {
+					dead := src.(*Source)
+					time.AfterFunc(after, func() {
+						if c := dead.c; c != nil {
+							c.nc.Close()
+						}
+					})
+				},
 				After: func(t *testing.T, _ int) {
 					cons, err := b.js.Consumer(context.Background(), b.stream, "nightjar-replay")
 					if err != nil {

@@ -17,7 +17,8 @@ import (
 // TestReplayCutsBatchesAsBefore searches for a replay that cuts a batch
 // differently: messages published in random bursts while a job loads them
 // into an append table, crashing at random (before a commit, or between a
-// commit and its checkpoint) and run again; the queue gives the messages
+// commit and its checkpoint, or dying between a checkpoint and its ack,
+// its connection left for a while) and run again; the queue gives the messages
 // not acked back, with new ones behind them, and batches cut short because
 // the queue had no more must be cut the same way. Each message's row is in
 // the table once.
@@ -66,6 +67,16 @@ func TestReplayCutsBatchesAsBefore(t *testing.T) {
 					if cur.c != nil && cur.c.raw != nil {
 						cur.c.raw.Close()
 					}
+				},
+				Abandon: func(src etl.Source, after time.Duration) {
+					dead := src.(*Source)
+					time.AfterFunc(after, func() {
+						dead.mu.Lock()
+						defer dead.mu.Unlock()
+						if dead.c != nil && dead.c.raw != nil {
+							dead.c.raw.Close()
+						}
+					})
 				},
 				After: func(t *testing.T, drops int) {
 					q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)

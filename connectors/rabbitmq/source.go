@@ -102,6 +102,10 @@ type Source struct {
 	tag        string
 	lastAcked  string
 	reconnects atomic.Int64
+	// backlog is how many messages the queue held ready when consuming
+	// began, up to the prefetch: the broker delivers them first, those a
+	// run before held among them, so skipRecorded waits for them.
+	backlog int
 }
 
 type heldBatch struct {
@@ -178,7 +182,10 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	return s.consume(ctx)
 }
 
-// consume connects, checks that the queue exists and starts consuming.
+// consume connects, checks that the queue exists, waits until it has no
+// consumer (see idle) and starts consuming it, exclusively: the source is
+// the queue's one consumer, so the queue gives back what a run before held
+// first and in order, and no other consumer takes a part of it.
 func (s *Source) consume(ctx context.Context) error {
 	c, err := connect(ctx, s.conn, s.baseDir)
 	if err != nil {
@@ -187,17 +194,65 @@ func (s *Source) consume(ctx context.Context) error {
 	s.mu.Lock()
 	s.c = c
 	s.mu.Unlock()
-	if _, err := c.ch.QueueDeclarePassive(s.cfg.Queue, true, false, false, false, nil); err != nil {
-		return c.notFound(err, fmt.Sprintf("queue %q", s.cfg.Queue))
+	ready, err := s.idle(ctx, c)
+	if err != nil {
+		return err
 	}
 	if err := c.ch.Qos(s.prefetch, 0, false); err != nil {
 		return fmt.Errorf("rabbitmq: prefetch %d: %w", s.prefetch, err)
 	}
 	s.closed = c.ch.NotifyClose(make(chan *amqp.Error, 1))
-	if s.deliveries, err = c.ch.ConsumeWithContext(ctx, s.cfg.Queue, s.tag, false, false, false, false, nil); err != nil {
+	// The consumer lasts as long as the channel: the end of the run's
+	// context does not cancel it (a cancel racing Close's channel close),
+	// Close closes the channel.
+	if s.deliveries, err = c.ch.ConsumeWithContext(context.WithoutCancel(ctx), s.cfg.Queue, s.tag, false, true, false, false, nil); err != nil {
+		var ae *amqp.Error
+		if errors.As(err, &ae) && ae.Code == amqp.AccessRefused {
+			return fmt.Errorf("rabbitmq: queue %q on %s has another consumer; the source must be its only one: %w", s.cfg.Queue, c.url, err)
+		}
 		return c.notFound(err, fmt.Sprintf("queue %q", s.cfg.Queue))
 	}
+	s.backlog = min(ready, s.prefetch)
 	return nil
+}
+
+// idle waits until the queue has no consumer and returns how many
+// messages it then holds ready. A run that died holding messages (killed
+// after its checkpoint, before its ack reached the broker) keeps its
+// consumer until the broker notices the connection is gone (at once for a
+// closed socket, after missed heartbeats for a lost machine); only then
+// does the queue give its messages back, at their place ahead of the
+// others. Consuming before that would take the messages behind them first
+// and the ones given back later: batches cut from other messages than the
+// run before cut, which the targets load again under new batch keys, and
+// messages the checkpoint passed loaded a second time.
+func (s *Source) idle(ctx context.Context, c *connection) (int, error) {
+	limit := 3 * c.conn.Config.Heartbeat
+	if limit < s.conn.timeout() {
+		limit = s.conn.timeout()
+	}
+	deadline := time.Now().Add(limit)
+	for logged := false; ; {
+		q, err := c.ch.QueueDeclarePassive(s.cfg.Queue, true, false, false, false, nil)
+		if err != nil {
+			return 0, c.notFound(err, fmt.Sprintf("queue %q", s.cfg.Queue))
+		}
+		if q.Consumers == 0 {
+			return q.Messages, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("rabbitmq: queue %q on %s still has %d consumers after %v; the source must be its only one (a run that died keeps its consumer until the broker notices)", s.cfg.Queue, c.url, q.Consumers, limit)
+		}
+		if !logged {
+			s.log.Info("rabbitmq: waiting for the queue's consumer to go (a run that died holds messages until the broker notices)", "queue", s.cfg.Queue, "consumers", q.Consumers)
+			logged = true
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
 }
 
 // reconnect connects again after the connection was lost (cause) mid-run,
@@ -212,8 +267,11 @@ func (s *Source) reconnect(ctx context.Context, cause error) error {
 	for i := range s.batches {
 		s.batches[i].tag = 0
 	}
-	// The last ack sent may not have reached the broker.
-	s.recorded = s.lastAcked
+	// The last ack sent may not have reached the broker; before the first
+	// one, the checkpoint's last message is still to be looked for.
+	if s.lastAcked != "" {
+		s.recorded = s.lastAcked
+	}
 	s.mu.Unlock()
 	old.close()
 	s.ahead = nil
@@ -496,19 +554,31 @@ func cutName(msgs []amqp.Delivery) string {
 func (s *Source) skipRecorded(ctx context.Context) error {
 	recorded := s.recorded
 	s.recorded = ""
-	for len(s.ahead) < s.prefetch {
+	wait := time.NewTimer(s.conn.timeout())
+	defer wait.Stop()
+	for len(s.ahead) < s.backlog {
 		var (
 			d  amqp.Delivery
 			ok bool
 		)
+		// The messages the queue held are on their way: a slow one is
+		// waited for, not taken for the end of the queue (the fetch wait
+		// is no bound here), or those the checkpoint passed would be
+		// read as new. One that never comes (it expired meanwhile) fails
+		// the run; the next one counts again.
 		select {
 		case d, ok = <-s.deliveries:
 			if !ok {
 				s.recorded = recorded
 				return s.ended()
 			}
-		case <-time.After(s.cfg.FetchWait):
-			return nil
+			wait.Reset(s.conn.timeout())
+		case <-wait.C:
+			s.recorded = recorded
+			return fmt.Errorf("rabbitmq: queue %q held %d messages when the source began consuming; %d came, then none for %v", s.cfg.Queue, s.backlog, len(s.ahead), s.conn.timeout())
+		case err := <-s.closed:
+			s.recorded = recorded
+			return fmt.Errorf("%w: %v", errLost, err)
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,6 +38,13 @@ type ReplaySearch struct {
 	Drop func()
 	// After, if set, checks the broker once the last run is over.
 	After func(t *testing.T, drops int)
+	// Abandon, if set, lets runs die at random between a checkpoint and
+	// its ack, the way a killed process does: the ack is not sent and the
+	// source is not closed. Abandon is given the source and must cut its
+	// connection after the delay (the broker noticing the death late);
+	// the next run starts at once, while the dead one may still hold
+	// messages.
+	Abandon func(src etl.Source, after time.Duration)
 }
 
 // errCrash stands for the process dying at that point.
@@ -76,18 +84,25 @@ func (rs ReplaySearch) Run(t *testing.T) {
 	}()
 
 	ctx := context.Background()
-	crashes, drops := 0, 0
+	// mu guards rng, crashes and drops: the source's Ack runs on another
+	// goroutine than the target's Write.
+	var mu sync.Mutex
+	crashes, drops, abandoned := 0, 0, 0
 	for run := 0; ; run++ {
 		if run > 2000 {
 			t.Fatalf("no run completed after %d runs", run)
 		}
 		done, dropsBefore := published.Load(), drops
 		tg := &crashingTarget{Target: appendTable(t, dir), drop: func() {
+			mu.Lock()
+			defer mu.Unlock()
 			if rs.Drop != nil && drops < 20 && rng.IntN(25) == 0 {
 				drops++
 				rs.Drop()
 			}
 		}, crash: func(p float64) bool {
+			mu.Lock()
+			defer mu.Unlock()
 			// Crash less once publishing is over, so the search ends.
 			if crashes > 40 || (done && rng.IntN(3) == 0) || rng.Float64() >= p {
 				return false
@@ -95,7 +110,21 @@ func (rs ReplaySearch) Run(t *testing.T) {
 			crashes++
 			return true
 		}}
-		job := &etl.Job{Name: "replay", Source: rs.Source(), BatchSize: rs.BatchSize,
+		var src etl.Source = &dyingSource{Source: rs.Source(), die: func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if rs.Abandon == nil || crashes > 40 || (done && rng.IntN(3) == 0) || rng.IntN(8) != 0 {
+				return false
+			}
+			crashes++
+			return true
+		}, abandon: func(src etl.Source) {
+			mu.Lock()
+			defer mu.Unlock()
+			abandoned++
+			rs.Abandon(src, time.Duration(rng.Int64N(int64(4*rs.Pause))))
+		}}
+		job := &etl.Job{Name: "replay", Source: src, BatchSize: rs.BatchSize,
 			Targets: []etl.NamedTarget{{Name: "targets[0] table events", Target: tg}}}
 		_, err := (&etl.Runner{Store: store}).Run(ctx, job, etl.RunOptions{})
 		switch {
@@ -109,7 +138,7 @@ func (rs ReplaySearch) Run(t *testing.T) {
 			if err := <-pubErr; err != nil {
 				t.Fatalf("publish: %v", err)
 			}
-			t.Logf("%d runs, %d crashed, %d connections cut", run+1, crashes, drops)
+			t.Logf("%d runs, %d crashed (%d of them before an ack, their connection left), %d connections cut", run+1, crashes, abandoned, drops)
 			checkOnce(t, filepath.Join(dir, "wh.db"), rs.Messages)
 			if rs.After != nil {
 				rs.After(t, drops)
@@ -130,6 +159,33 @@ func appendTable(t *testing.T, dir string) etl.Target {
 		t.Fatal(err)
 	}
 	return tg
+}
+
+// dyingSource dies at random (die) between a checkpoint and its ack: the
+// ack fails the run without reaching the source, and the source is left
+// open, given to abandon, as a killed process leaves its connection to
+// the broker.
+type dyingSource struct {
+	etl.Source
+	die     func() bool
+	abandon func(etl.Source)
+	dead    bool
+}
+
+func (d *dyingSource) Ack(ctx context.Context, pos etl.Position) error {
+	if d.die() {
+		d.dead = true
+		return errCrash
+	}
+	return d.Source.(etl.Acker).Ack(ctx, pos)
+}
+
+func (d *dyingSource) Close(ctx context.Context) error {
+	if d.dead {
+		d.abandon(d.Source)
+		return nil
+	}
+	return d.Source.Close(ctx)
 }
 
 // crashingTarget cuts the source's connection at random (Drop) and fails
