@@ -388,12 +388,13 @@ func rowJSON(row json.RawMessage) string {
 	return string(quoted)
 }
 
-// Text returns s as both stores keep it: a NUL and each byte that is not
-// part of valid UTF-8 become U+FFFD. PostgreSQL's text can hold neither
-// (a rejected row carrying one failed the commit, its rows with it); SQLite
-// keeps the same, so that the stores do not differ. A rejected row's JSON
-// (row_json) escapes a NUL, so it keeps it; a Windows-1252 file is read as
-// UTF-8 by csv.encoding before any row is rejected.
+// Text returns s as both stores keep it: a NUL, and each byte that is not
+// part of valid UTF-8, becomes the four characters \xNN, as the
+// quarantine's listing shows them. PostgreSQL's text can hold neither (a
+// rejected row carrying one failed the commit, its rows with it); SQLite
+// keeps the same, so that the stores do not differ, and the operator sees
+// which bytes they were (a value holding the text \xNN itself reads the
+// same: the one ambiguity).
 func Text(s string) string {
 	clean := true
 	for i := 0; i < len(s) && clean; {
@@ -404,12 +405,15 @@ func Text(s string) string {
 	if clean {
 		return s
 	}
+	const hex = "0123456789abcdef"
 	var b strings.Builder
-	b.Grow(len(s) + 8)
+	b.Grow(len(s) + 12)
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if r == 0 || (r == utf8.RuneError && n == 1) {
-			b.WriteRune(utf8.RuneError)
+			b.WriteString(`\x`)
+			b.WriteByte(hex[s[i]>>4])
+			b.WriteByte(hex[s[i]&0xf])
 		} else {
 			b.WriteString(s[i : i+n])
 		}
