@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,10 +19,11 @@ import (
 
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/pgstore"
+	"github.com/nightjar-etl/nightjar/internal/cluster"
 )
 
 // TestLostPartitionEndsItsRun: a files job split into partitions (one file
-// each), one file of which always fails its run (a row the job's validate
+// each, or a few files by a random --partition-size), one file of which always fails its run (a row the job's validate
 // step fails on, at a random row of the file: batches before it are
 // committed, 10 rows each), retried as the job's retries say. Between two
 // attempts the poison partition is cancelled through River's own client
@@ -35,7 +37,7 @@ import (
 // it again and loads the rest of it: in the end every row of every file is
 // in the target exactly once, against the keys written to the files, the
 // job's runs wrote as many rows as the files hold, and the ledger counts
-// the poison file's rows. NIGHTJAR_LOST_SEED replays a seed.
+// each file's rows. NIGHTJAR_LOST_SEED replays a seed.
 func TestLostPartitionEndsItsRun(t *testing.T) {
 	t.Parallel()
 	dsn, schema := workerSchema(t, "nightjar_lost_")
@@ -59,6 +61,7 @@ func TestLostPartitionEndsItsRun(t *testing.T) {
 	poisonRow := -1
 	want := map[string]bool{}
 	var goodRows, poisonRows int64
+	var dropped []etl.FileDone // as the ledger names them, with their rows
 	for f := range nfiles {
 		var b strings.Builder
 		b.WriteString("id,file,amount\n")
@@ -81,8 +84,30 @@ func TestLostPartitionEndsItsRun(t *testing.T) {
 			}
 		}
 		writeFile(t, filepath.Join(in, fmt.Sprintf("drop-%04d.csv", f)), b.String())
+		dropped = append(dropped, etl.FileDone{Path: fmt.Sprintf("in/drop-%04d.csv", f), Size: int64(b.Len()), Rows: int64(nrows)})
 	}
-	poisonPath := fmt.Sprintf("in/drop-%04d.csv", poison) // as the ledger names it
+	poisonPath := dropped[poison].Path
+	// Partitions of one file each, or of a few (files of about 2.5 KB): the
+	// first tick finds every file settled and groups them as Group does.
+	partBytes := int64(1)
+	if rng.IntN(2) == 0 {
+		partBytes = 3000 + rng.Int64N(6000)
+	}
+	groups := cluster.Group(dropped, partBytes)
+	// partRows are the rows of the poison file's partition; partBefore
+	// those of its files before the poison file, which it may load first.
+	var partRows, partBefore int64
+	for _, g := range groups {
+		if !slices.ContainsFunc(g, func(f etl.FileDone) bool { return f.Path == poisonPath }) {
+			continue
+		}
+		for _, f := range g {
+			partRows += f.Rows
+			if f.Path < poisonPath {
+				partBefore += f.Rows
+			}
+		}
+	}
 	cfg := filepath.Join(dir, "nightjar.yaml")
 	config := func(action string) string {
 		return `state: {type: postgres, dsn: "${NIGHTJAR_TEST_STATE_DSN}", schema: ` + schema + `}
@@ -103,7 +128,7 @@ jobs:
 	}
 	writeFile(t, cfg, config("fail"))
 	env := "NIGHTJAR_TEST_STATE_DSN=" + dsn
-	flags := []string{"--partition-size", "1B", "--partition-rescue-after", "3s"}
+	flags := []string{"--partition-size", fmt.Sprintf("%dB", partBytes), "--partition-rescue-after", "3s"}
 	w := startWorkerArgs(t, bin, cfg, flags, env)
 
 	st, err := pgstore.Open(ctx, dsn, schema)
@@ -154,7 +179,7 @@ WHERE "kind" = 'nightjar_partition' AND cardinality("errors") > 0 AND "args"->'f
 		var state string
 		return st.DB().GetContext(ctx, &state, `SELECT "state"::text FROM "river_job" WHERE "id" = $1`, jobID) == nil && state == "cancelled"
 	})
-	t.Logf("%d files, file %d poison at row %d; cancelled its partition (River job %d)", nfiles, poison, poisonRow+1, jobID)
+	t.Logf("%d files in %d partitions (%d bytes at most), file %d poison at row %d; cancelled its partition (River job %d)", nfiles, len(groups), partBytes, poison, poisonRow+1, jobID)
 
 	// The run ends, failed, with what loaded.
 	var run etl.Run
@@ -170,21 +195,23 @@ WHERE "kind" = 'nightjar_partition' AND cardinality("errors") > 0 AND "args"->'f
 		}
 		return run.ID != 0 && run.Status != etl.RunRunning
 	})
-	// The poison file's batches before the one holding its bad row may
-	// have been committed before it failed, and count.
+	// The poison partition's files before the poison file, and the poison
+	// file's batches before the one holding its bad row, may have been
+	// committed before it failed, and count.
 	before := int64(poisonRow / 10 * 10)
-	if run.Status != etl.RunFailed || run.Written < goodRows || run.Written > goodRows+before || run.Rejected != 0 || !strings.Contains(run.Error, "River cancelled its job") {
+	others := goodRows + poisonRows - partRows
+	if run.Status != etl.RunFailed || run.Written < others || run.Written > others+partBefore+before || run.Rejected != 0 || !strings.Contains(run.Error, "River cancelled its job") {
 		t.Errorf("run %d: %s, written %d, rejected %d (%s); want failed with %d to %d rows written, naming the cancelled partition",
-			run.ID, run.Status, run.Written, run.Rejected, run.Error, goodRows, goodRows+before)
+			run.ID, run.Status, run.Written, run.Rejected, run.Error, others, others+partBefore+before)
 	}
-	t.Logf("run %d wrote %d rows of the poison file before it failed", run.ID, run.Written-goodRows)
+	t.Logf("run %d wrote %d rows of the poison partition before it failed", run.ID, run.Written-others)
 	parts, err := st.Partitions(ctx, run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	failed := 0
 	for _, p := range parts {
-		isPoison := len(p.Files) == 1 && p.Files[0].Path == poisonPath
+		isPoison := slices.ContainsFunc(p.Files, func(f pgstore.PartitionFile) bool { return f.Path == poisonPath })
 		switch {
 		case isPoison && p.Status == pgstore.PartitionFailed:
 			failed++
@@ -194,8 +221,8 @@ WHERE "kind" = 'nightjar_partition' AND cardinality("errors") > 0 AND "args"->'f
 			t.Errorf("partition %d: %s (%s), want done", p.Number, p.Status, p.Error)
 		}
 	}
-	if failed != 1 || len(parts) != nfiles {
-		t.Errorf("%d partitions, %d failed; want %d, 1 failed", len(parts), failed, nfiles)
+	if failed != 1 || len(parts) != len(groups) {
+		t.Errorf("%d partitions, %d failed; want %d, 1 failed", len(parts), failed, len(groups))
 	}
 	// history shows it; status counts it failed.
 	history := exec.Command(bin, "history", "-c", cfg, "drops", "--limit", "1000")
@@ -218,7 +245,7 @@ WHERE "kind" = 'nightjar_partition' AND cardinality("errors") > 0 AND "args"->'f
 	// the file back as its own.
 	poisonPart := 0
 	for _, p := range parts {
-		if len(p.Files) == 1 && p.Files[0].Path == poisonPath {
+		if p.Status == pgstore.PartitionFailed {
 			poisonPart = int(p.ID)
 		}
 	}
@@ -266,9 +293,9 @@ WHERE "kind" = 'nightjar_partition' AND cardinality("errors") > 0 AND "args"->'f
 	})
 	// It reads from where the failed partitions' checkpoint left the file
 	// (its read counts the rows its partition's failed attempts read too).
-	if later.Status != etl.RunSucceeded || later.Read < poisonRows-before || later.Written > poisonRows || later.Written < poisonRows-before {
-		t.Errorf("run %d: %s, read %d, written %d (%s); want succeeded with %d to %d rows of the poison file written",
-			later.ID, later.Status, later.Read, later.Written, later.Error, poisonRows-before, poisonRows)
+	if later.Status != etl.RunSucceeded || later.Read < poisonRows-before || later.Written > partRows || later.Written < poisonRows-before {
+		t.Errorf("run %d: %s, read %d, written %d (%s); want succeeded with %d to %d rows of the poison partition written",
+			later.ID, later.Status, later.Read, later.Written, later.Error, poisonRows-before, partRows)
 	}
 	w.cmd.Process.Signal(syscall.SIGTERM)
 	w.cmd.Wait()
@@ -298,9 +325,13 @@ WHERE "kind" = 'nightjar_partition' AND cardinality("errors") > 0 AND "args"->'f
 	if err != nil {
 		t.Fatal(err)
 	}
+	inLedger := map[string]etl.FileRecord{}
 	for _, f := range ledger {
-		if f.Path == poisonPath && (f.Status != "loaded" || f.Rows != poisonRows) {
-			t.Errorf("ledger: %s %s with %d rows, want loaded with %d", f.Path, f.Status, f.Rows, poisonRows)
+		inLedger[f.Path] = f
+	}
+	for _, f := range dropped {
+		if got := inLedger[f.Path]; got.Status != "loaded" || got.Rows != f.Rows {
+			t.Errorf("ledger: %s %q with %d rows, want loaded with %d", f.Path, got.Status, got.Rows, f.Rows)
 		}
 	}
 
