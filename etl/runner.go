@@ -92,11 +92,13 @@ type Runner struct {
 }
 
 // stream is the position stream of a job's runs; a partition's runs have
-// one of their own (partitionStream).
+// one of their own (PartitionStream).
 const stream = ""
 
-// partitionStream is the position stream of a job's partition.
-func partitionStream(partition string) string { return "partition/" + partition }
+// PartitionStream is the position stream of a job's partition: a worker
+// that plans a partition continuing a failed one's load seeds it with that
+// one's checkpoint.
+func PartitionStream(partition string) string { return "partition/" + partition }
 
 // Run runs job once and returns the run's record. The error is the run's
 // failure, if any; the record is returned in both cases once a run was
@@ -128,7 +130,7 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (Run, error
 		if parts, ok = r.Store.(PartitionStore); !ok {
 			return Run{}, fmt.Errorf("job %s: partition %s: the state store cannot record partitions", job.Name, opts.Partition)
 		}
-		lease, st = job.Name+"#"+opts.Partition, partitionStream(opts.Partition)
+		lease, st = job.Name+"#"+opts.Partition, PartitionStream(opts.Partition)
 		log = log.With("partition", opts.Partition)
 	}
 	if err := r.acquireLease(ctx, lease, owner, ttl, clock, log); err != nil {

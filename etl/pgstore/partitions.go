@@ -21,7 +21,11 @@ import (
 // BeginPartitionRun): a dead worker's run of a partition is interrupted by
 // the next attempt, which resumes from the partition's position. When the
 // last partition ends (FinishPartition, in the transaction of the run that
-// ends it), the run ends with their counters summed.
+// ends it), the run ends with their counters summed. A partition that
+// fails for good gives its files back (those not loaded) and remembers
+// them as its own (released_files): the run that claims them again puts
+// them into one partition that continues its load (TakeReleased,
+// AddPartition's resumes), so no row it committed is loaded twice.
 
 var _ etl.PartitionStore = (*Store)(nil)
 
@@ -41,16 +45,19 @@ const (
 
 // Partition is one share of a run's files.
 type Partition struct {
-	ID        int64           `json:"id"`
-	Job       string          `json:"job"`
-	RunID     int64           `json:"run_id"`
-	Number    int             `json:"number"`
-	Files     []PartitionFile `json:"files"`
-	Bytes     int64           `json:"bytes"`
-	Status    string          `json:"status"`
-	Error     string          `json:"error,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
-	EndedAt   time.Time       `json:"ended_at,omitzero"`
+	ID     int64           `json:"id"`
+	Job    string          `json:"job"`
+	RunID  int64           `json:"run_id"`
+	Number int             `json:"number"`
+	Files  []PartitionFile `json:"files"`
+	Bytes  int64           `json:"bytes"`
+	Status string          `json:"status"`
+	Error  string          `json:"error,omitempty"`
+	// Resumes is the failed partition whose load this one continues
+	// (AddPartition); 0 for none.
+	Resumes   int64     `json:"resumes,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
 	// Runs are the partition's runs (one per attempt), oldest first.
 	Runs []etl.Run `json:"runs"`
 }
@@ -114,7 +121,12 @@ ON CONFLICT ("job", "sha256") DO NOTHING RETURNING "sha256"`,
 }
 
 // AddPartition records partition number of run in tx and returns its id.
-func (s *Store) AddPartition(ctx context.Context, tx pgx.Tx, job string, runID int64, number int, files []PartitionFile, at time.Time) (int64, error) {
+// resumes, when not 0, is a failed partition of the job whose files (those
+// it gave back, TakeReleased) this one loads: its checkpoint (position,
+// sequence and load) becomes the new partition's, so the file it was
+// reading resumes where it left it, replays keep their batch keys, and the
+// files it loaded stay loaded (the ledger has them).
+func (s *Store) AddPartition(ctx context.Context, tx pgx.Tx, job string, runID int64, number int, files []PartitionFile, resumes int64, at time.Time) (int64, error) {
 	list, err := json.Marshal(files)
 	if err != nil {
 		return 0, fmt.Errorf("partition %d of run %d: %w", number, runID, err)
@@ -124,11 +136,43 @@ func (s *Store) AddPartition(ctx context.Context, tx pgx.Tx, job string, runID i
 		bytes += f.Size
 	}
 	var id int64
-	if err := tx.QueryRow(ctx, `INSERT INTO "partitions" ("job", "run_id", "number", "files", "bytes", "created_at")
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING "id"`, job, runID, number, string(list), bytes, dbTime(at)).Scan(&id); err != nil {
+	if err := tx.QueryRow(ctx, `INSERT INTO "partitions" ("job", "run_id", "number", "files", "bytes", "created_at", "resumes")
+VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, 0)) RETURNING "id"`, job, runID, number, string(list), bytes, dbTime(at), resumes).Scan(&id); err != nil {
 		return 0, fmt.Errorf("partition %d of run %d: %w", number, runID, err)
 	}
+	if resumes != 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO "positions" ("job", "stream", "position", "seq", "load_id", "run_id", "updated_at")
+SELECT "job", $2, "position", "seq", "load_id", "run_id", $4 FROM "positions" WHERE "job" = $1 AND "stream" = $3`,
+			job, etl.PartitionStream(strconv.FormatInt(id, 10)), etl.PartitionStream(strconv.FormatInt(resumes, 10)), dbTime(at)); err != nil {
+			return 0, fmt.Errorf("partition %d of run %d: continue the load of partition %d: %w", number, runID, resumes, err)
+		}
+	}
 	return id, nil
+}
+
+// TakeReleased returns, of the files just claimed in tx, those a failed
+// partition of job gave back, each with that partition's id, and forgets
+// them as given back: the partition that loads them now continues that
+// load (AddPartition), and gives them back as its own if it fails too.
+func (s *Store) TakeReleased(ctx context.Context, tx pgx.Tx, job string, files []etl.FileDone) (map[string]int64, error) {
+	sums := make([]string, len(files))
+	for i, f := range files {
+		sums[i] = f.SHA256
+	}
+	rows, err := tx.Query(ctx, `DELETE FROM "released_files" WHERE "job" = $1 AND "sha256" = ANY($2) RETURNING "sha256", "partition"`, job, sums)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: files given back by failed partitions: %w", job, err)
+	}
+	out := make(map[string]int64)
+	var sum string
+	var id int64
+	if _, err := pgx.ForEachRow(rows, []any{&sum, &id}, func() error {
+		out[sum] = id
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("job %s: files given back by failed partitions: %w", job, err)
+	}
+	return out, nil
 }
 
 // BeginPartitionRun records a new running run of job's partition (its id,
@@ -198,8 +242,15 @@ WHERE "id" = $4 AND "status" = $5`, status, sqlstore.Text(errText), dbTime(at), 
 		return false, nil
 	}
 	if status == PartitionFailed {
-		if _, err := tx.Exec(ctx, `DELETE FROM "files" WHERE "job" = $1 AND "run_id" = $2 AND "status" = 'claimed'
-AND "sha256" IN (SELECT "f"->>'sha256' FROM "partitions", json_array_elements("files"::json) AS "f" WHERE "id" = $3)`,
+		// What it gave back is remembered as its own, for the partition
+		// that loads those files next to continue its load (TakeReleased).
+		if _, err := tx.Exec(ctx, `WITH "released" AS (
+	DELETE FROM "files" WHERE "job" = $1 AND "run_id" = $2 AND "status" = 'claimed'
+	AND "sha256" IN (SELECT "f"->>'sha256' FROM "partitions", json_array_elements("files"::json) AS "f" WHERE "id" = $3)
+	RETURNING "sha256"
+)
+INSERT INTO "released_files" ("job", "sha256", "partition") SELECT $1, "sha256", $3 FROM "released"
+ON CONFLICT ("job", "sha256") DO UPDATE SET "partition" = excluded."partition"`,
 			job, runID, id); err != nil {
 			return false, fmt.Errorf("finish partition %d: release its claims: %w", id, err)
 		}
@@ -215,8 +266,9 @@ FROM "partitions" WHERE "run_id" = $1`, runID, PartitionQueued, PartitionFailed)
 		return false, nil
 	}
 	// A partition's load is its own (its position stream's), begun by its
-	// first run: the rows a later run of it skipped as replays landed in an
-	// earlier run of the same partition, so in this run. They count as
+	// first run or continued from a failed partition's: the rows a later
+	// run of it skipped as replays landed in an earlier run of the same
+	// load without a checkpoint, so no run counted them. They count as
 	// written here.
 	var c etl.Counters
 	if err := tx.QueryRow(ctx, `SELECT COALESCE(sum("rows_read"), 0), COALESCE(sum("rows_written" + "rows_skipped"), 0),
@@ -252,8 +304,9 @@ func (s *Store) Partitions(ctx context.Context, runID int64) ([]Partition, error
 		Error     string     `db:"error"`
 		CreatedAt time.Time  `db:"created_at"`
 		EndedAt   *time.Time `db:"ended_at"`
+		Resumes   *int64     `db:"resumes"`
 	}
-	if err := s.db.SelectContext(ctx, &rows, `SELECT "id", "job", "run_id", "number", "files", "bytes", "status", "error", "created_at", "ended_at"
+	if err := s.db.SelectContext(ctx, &rows, `SELECT "id", "job", "run_id", "number", "files", "bytes", "status", "error", "created_at", "ended_at", "resumes"
 FROM "partitions" WHERE "run_id" = $1 ORDER BY "number"`, runID); err != nil {
 		return nil, fmt.Errorf("partitions of run %d: %w", runID, err)
 	}
@@ -262,6 +315,9 @@ FROM "partitions" WHERE "run_id" = $1 ORDER BY "number"`, runID); err != nil {
 		p := Partition{ID: r.ID, Job: r.Job, RunID: r.RunID, Number: r.Number, Bytes: r.Bytes, Status: r.Status, Error: r.Error, CreatedAt: r.CreatedAt.UTC()}
 		if r.EndedAt != nil {
 			p.EndedAt = r.EndedAt.UTC()
+		}
+		if r.Resumes != nil {
+			p.Resumes = *r.Resumes
 		}
 		if err := json.Unmarshal([]byte(r.Files), &p.Files); err != nil {
 			return nil, fmt.Errorf("partition %d: files: %w", r.ID, err)

@@ -136,18 +136,25 @@ func (o *PartitionOptions) plan(ctx context.Context, job *etl.Job, src Splitter,
 		if err != nil {
 			return 0, err
 		}
-		groups := Group(claimed, cmpOr(o.MaxBytes, DefaultPartitionBytes))
+		released, err := o.Store.TakeReleased(ctx, tx, job.Name, claimed)
+		if err != nil {
+			return 0, err
+		}
+		groups := GroupClaims(claimed, released, cmpOr(o.MaxBytes, DefaultPartitionBytes))
 		params := make([]river.InsertManyParams, 0, len(groups))
 		for i, g := range groups {
-			list := make([]pgstore.PartitionFile, len(g))
-			names := make([]string, len(g))
-			for k, f := range g {
+			list := make([]pgstore.PartitionFile, len(g.Files))
+			names := make([]string, len(g.Files))
+			for k, f := range g.Files {
 				list[k] = pgstore.PartitionFile{Path: f.Path, SHA256: f.SHA256, Size: f.Size}
 				names[k] = f.Path
 			}
-			id, err := o.Store.AddPartition(ctx, tx, job.Name, runID, i+1, list, started)
+			id, err := o.Store.AddPartition(ctx, tx, job.Name, runID, i+1, list, g.Resumes, started)
 			if err != nil {
 				return 0, err
+			}
+			if g.Resumes != 0 {
+				log.Info("partition continues the load of a failed partition", "run", runID, "partition", i+1, "resumes", g.Resumes, "files", len(g.Files))
 			}
 			params = append(params, river.InsertManyParams{
 				Args:       PartitionArgs{Job: job.Name, Run: runID, Partition: id, Number: i + 1, Files: names},
@@ -206,6 +213,44 @@ func Group(files []etl.FileDone, maxBytes int64) [][]etl.FileDone {
 	}
 	if len(cur) > 0 {
 		out = append(out, cur)
+	}
+	return out
+}
+
+// PlannedPartition is a partition as a run plans it: its files, and the
+// failed partition whose load it continues (0 for a new load).
+type PlannedPartition struct {
+	Files   []etl.FileDone
+	Resumes int64
+}
+
+// GroupClaims splits the files a run claimed into partitions. The files a
+// failed partition gave back (released: its id by content) are one
+// partition that continues its load, whatever their size: its checkpoint
+// names the file it was reading and how far, and only a partition that
+// holds that file, and no file of another load, can continue it. The other
+// files are grouped as Group does. Partitions continuing a load come
+// first, in the order their first file was claimed.
+func GroupClaims(files []etl.FileDone, released map[string]int64, maxBytes int64) []PlannedPartition {
+	var out []PlannedPartition
+	at := make(map[int64]int) // failed partition → its place in out
+	var fresh []etl.FileDone
+	for _, f := range files {
+		p, ok := released[f.SHA256]
+		if !ok {
+			fresh = append(fresh, f)
+			continue
+		}
+		i, seen := at[p]
+		if !seen {
+			i = len(out)
+			at[p] = i
+			out = append(out, PlannedPartition{Resumes: p})
+		}
+		out[i].Files = append(out[i].Files, f)
+	}
+	for _, g := range Group(fresh, maxBytes) {
+		out = append(out, PlannedPartition{Files: g})
 	}
 	return out
 }

@@ -71,13 +71,69 @@ func TestGroupKeepsEachFileOnce(t *testing.T) {
 	})
 }
 
+// TestGroupClaimsKeepsEachLoadWhole: files, some given back by random
+// failed partitions, are grouped so that each file is in exactly one
+// partition; the files of one failed partition are one partition that
+// continues its load, with no other file; the others are grouped as Group
+// groups them (against Group itself, the reference above).
+func TestGroupClaimsKeepsEachLoadWhole(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		maxBytes := rapid.Int64Range(1, 1000).Draw(t, "max")
+		n := rapid.IntRange(0, 30).Draw(t, "files")
+		files := make([]etl.FileDone, n)
+		released := map[string]int64{}
+		var fresh []etl.FileDone
+		for i := range files {
+			files[i] = etl.FileDone{Path: fmt.Sprintf("f%03d", i), SHA256: fmt.Sprintf("sum%03d", i), Size: rapid.Int64Range(0, 1500).Draw(t, "size")}
+			if p := rapid.IntRange(0, 3).Draw(t, "failed partition"); p > 0 {
+				released[files[i].SHA256] = int64(p)
+			} else {
+				fresh = append(fresh, files[i])
+			}
+		}
+		groups := GroupClaims(files, released, maxBytes)
+		seen := map[string]int{}
+		resumed := map[int64]int{}
+		var plain [][]etl.FileDone
+		for _, g := range groups {
+			if len(g.Files) == 0 {
+				t.Fatalf("an empty partition")
+			}
+			for _, f := range g.Files {
+				seen[f.Path]++
+				if released[f.SHA256] != g.Resumes {
+					t.Fatalf("%s (given back by %d) in a partition continuing %d", f.Path, released[f.SHA256], g.Resumes)
+				}
+			}
+			if g.Resumes != 0 {
+				resumed[g.Resumes]++
+			} else {
+				plain = append(plain, g.Files)
+			}
+		}
+		for _, f := range files {
+			if seen[f.Path] != 1 {
+				t.Fatalf("%s in %d partitions, want 1", f.Path, seen[f.Path])
+			}
+		}
+		for p, k := range resumed {
+			if k != 1 {
+				t.Fatalf("the load of partition %d continued by %d partitions, want 1", p, k)
+			}
+		}
+		if want := Group(fresh, maxBytes); fmt.Sprint(plain) != fmt.Sprint(want) {
+			t.Fatalf("new partitions %v, want %v", plain, want)
+		}
+	})
+}
+
 // TestSweepLost: runs split into partitions whose River jobs meet random
 // fates: left queued, completed with their partition, cancelled through
 // River's client, deleted, or cancelled while another worker still holds
 // the partition's lease. Against a plain reference of those fates, one
 // sweep records failed exactly the cancelled and deleted ones without a
-// lease, gives their files' claims back (a later claim takes them again)
-// and keeps the others' claims, ends each run whose partitions all ended
+// lease, gives their files' claims back (a later claim takes them again,
+// continuing the failed partition's load) and keeps the others' claims, ends each run whose partitions all ended
 // (failed when one failed), and a second sweep finds nothing.
 func TestSweepLost(t *testing.T) {
 	t.Parallel()
@@ -129,7 +185,7 @@ func TestSweepLost(t *testing.T) {
 				if _, err := st.ClaimFiles(ctx, tx, name, runID, []etl.FileDone{f}, now); err != nil {
 					return 0, err
 				}
-				id, err := st.AddPartition(ctx, tx, name, runID, i+1, []pgstore.PartitionFile{{Path: f.Path, SHA256: f.SHA256, Size: f.Size}}, now)
+				id, err := st.AddPartition(ctx, tx, name, runID, i+1, []pgstore.PartitionFile{{Path: f.Path, SHA256: f.SHA256, Size: f.Size}}, 0, now)
 				if err != nil {
 					return 0, err
 				}
@@ -235,6 +291,26 @@ func TestSweepLost(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("run %d of %s: %s, want %s", p.run, p.name, got, want)
+		}
+	}
+	// The files given back are remembered as the failed partitions' own,
+	// for the partitions that claim them next to continue their loads.
+	for _, p := range parts {
+		tx, err := st.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		released, err := st.TakeReleased(ctx, tx, p.name, []etl.FileDone{p.file})
+		tx.Rollback(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int64{}
+		if p.fate == "cancelled" || p.fate == "deleted" {
+			want[p.file.SHA256] = p.id
+		}
+		if fmt.Sprint(released) != fmt.Sprint(want) {
+			t.Errorf("%s partition %d (%s): given back %v, want %v", p.name, p.id, p.fate, released, want)
 		}
 	}
 	if again, err := o.sweepLost(ctx, ""); err != nil || again != 0 {
