@@ -583,10 +583,15 @@ func testRejectsAroundTheChunk(t *testing.T, open Opener) {
 		for i := range rejects {
 			value, wantValue := drawText(rt, "value")
 			reason, wantReason := drawText(rt, "reason")
+			// The row, as JSON: a byte that is not UTF-8 can sit in its
+			// strings and must leave the JSON valid.
+			b := rapid.ByteRange(0x80, 0xbf).Draw(rt, "row byte")
+			row := `{"f":"a` + string([]byte{b}) + `z"}`
 			rejects[i] = etl.Reject{Step: "steps[1] cast", Origin: etl.Origin{File: "in.csv", Line: int64(i + 2)},
-				Field: "f", Value: value, Reason: reason}
+				Field: "f", Value: value, Reason: reason, Row: json.RawMessage(row)}
 			want[n-1-i] = etl.QuarantineRecord{Job: job, RunID: run, At: T0, Step: rejects[i].Step,
-				Origin: rejects[i].Origin.String(), Field: "f", Value: wantValue, Reason: wantReason}
+				Origin: rejects[i].Origin.String(), Field: "f", Value: wantValue, Reason: wantReason,
+				RowJSON: fmt.Sprintf(`{"f":"a\\x%02xz"}`, b)}
 		}
 		c := etl.Commit{RunID: run, Job: job, Seq: 1, Rejects: rejects, At: T0}
 		if staged {

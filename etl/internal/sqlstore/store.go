@@ -369,7 +369,7 @@ func (s *Store) insertRejects(ctx context.Context, tx *sqlx.Tx, one string, c et
 				return fmt.Errorf("quarantine %s: %w", r.Origin, err)
 			}
 			args = append(args, c.Job, c.RunID, at, Text(r.Step), Text(r.Origin.String()), Text(string(origin)),
-				Text(r.Field), Text(r.Value), Text(r.Reason), Text(rowJSON(r.Row)))
+				Text(r.Field), Text(r.Value), Text(r.Reason), jsonText(rowJSON(r.Row)))
 		}
 		if _, err := tx.ExecContext(ctx, s.values(one, len(chunk)), args...); err != nil {
 			return fmt.Errorf("quarantine rows from %s: %w", chunk[0].Origin, err)
@@ -395,7 +395,14 @@ func rowJSON(row json.RawMessage) string {
 // keeps the same, so that the stores do not differ, and the operator sees
 // which bytes they were (a value holding the text \xNN itself reads the
 // same: the one ambiguity).
-func Text(s string) string {
+func Text(s string) string { return escapeBytes(s, `\x`) }
+
+// jsonText is Text for JSON: the bytes that are not UTF-8 can only sit in
+// its strings (a NUL cannot, unescaped), where \\xNN keeps the JSON valid
+// and reads as the text \xNN.
+func jsonText(s string) string { return escapeBytes(s, `\\x`) }
+
+func escapeBytes(s, prefix string) string {
 	clean := true
 	for i := 0; i < len(s) && clean; {
 		r, n := utf8.DecodeRuneInString(s[i:])
@@ -411,7 +418,7 @@ func Text(s string) string {
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if r == 0 || (r == utf8.RuneError && n == 1) {
-			b.WriteString(`\x`)
+			b.WriteString(prefix)
 			b.WriteByte(hex[s[i]>>4])
 			b.WriteByte(hex[s[i]&0xf])
 		} else {
