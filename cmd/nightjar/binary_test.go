@@ -5,8 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/nightjar-etl/nightjar/etl"
 )
 
 var built struct {
@@ -59,4 +62,36 @@ jobs:
       - { type: table, connection: appendwh, table: leads, mode: append, commit_rows: %[3]d }
       - { type: table, connection: mergewh, table: leads, mode: merge, key: [id], commit_rows: %[3]d }
 `, extra, batchSize, commitRows))
+}
+
+// envCount is the count the environment variable name sets for a longer
+// run by hand (no less than least), or def when it is unset.
+func envCount(t *testing.T, name string, def, least int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < least {
+		t.Fatalf("%s=%q: want a number from %d", name, v, least)
+	}
+	return n
+}
+
+// succeededRuns returns how many of job's runs in st succeeded, and the
+// runs.
+func succeededRuns(t *testing.T, st etl.Store, job string) (int, []etl.Run) {
+	t.Helper()
+	runs, err := st.Runs(t.Context(), job, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range runs {
+		if r.Status == etl.RunSucceeded {
+			n++
+		}
+	}
+	return n, runs
 }

@@ -22,14 +22,7 @@ import (
 // brokerMessages is how many messages the broker kill tests publish:
 // NIGHTJAR_BROKER_MESSAGES (100000 by hand), else a count CI runs quickly.
 func brokerMessages(t *testing.T, ci int) int {
-	if s := os.Getenv("NIGHTJAR_BROKER_MESSAGES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("NIGHTJAR_BROKER_MESSAGES=%q: want a count", s)
-		}
-		return n
-	}
-	return ci
+	return envCount(t, "NIGHTJAR_BROKER_MESSAGES", ci, 1)
 }
 
 // testJetStream connects to NIGHTJAR_TEST_NATS and creates a stream of its

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,14 +25,7 @@ import (
 // 100 unless NIGHTJAR_PARTITION_FILES says otherwise (the 200
 // took 107 s with the binary's build, over the budget of a CI run).
 func partitionFiles(t *testing.T) int {
-	if v := os.Getenv("NIGHTJAR_PARTITION_FILES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 4 {
-			t.Fatalf("NIGHTJAR_PARTITION_FILES=%q: want 4 or more", v)
-		}
-		return n
-	}
-	return 100
+	return envCount(t, "NIGHTJAR_PARTITION_FILES", 100, 4)
 }
 
 // TestPartitionsLoadEachRowOnce: four worker processes share a files job

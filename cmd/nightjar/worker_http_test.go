@@ -118,15 +118,7 @@ jobs:
 	defer st.Close()
 	ctx := t.Context()
 	counts := func() (succeeded, completed int) {
-		runs, err := st.Runs(ctx, "held", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range runs {
-			if r.Status == etl.RunSucceeded {
-				succeeded++
-			}
-		}
+		succeeded, _ = succeededRuns(t, st, "held")
 		if err := st.DB().GetContext(ctx, &completed, `SELECT count(*) FROM "river_job" WHERE "kind" = 'nightjar_tick' AND "state" = 'completed'`); err != nil {
 			t.Fatal(err)
 		}

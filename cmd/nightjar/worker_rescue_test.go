@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/pgstore"
 )
 
@@ -93,16 +92,7 @@ jobs:
 		}
 		time.Sleep(time.Second)
 	}
-	runs, err := st.Runs(ctx, "slow", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	succeeded := 0
-	for _, r := range runs {
-		if r.Status == etl.RunSucceeded {
-			succeeded++
-		}
-	}
+	succeeded, runs := succeededRuns(t, st, "slow")
 	if succeeded != 1 {
 		t.Errorf("%d runs succeeded, want 1: %+v", succeeded, runs)
 	}

@@ -89,14 +89,7 @@ func startProc(t *testing.T, bin string, args []string, env ...string) *workerPr
 // waits for after the leader's death (NIGHTJAR_WORKER_TICKS raises it for
 // a long run by hand).
 func tickTicks(t *testing.T) int {
-	if v := os.Getenv("NIGHTJAR_WORKER_TICKS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("NIGHTJAR_WORKER_TICKS=%q: want a positive number", v)
-		}
-		return n
-	}
-	return 3
+	return envCount(t, "NIGHTJAR_WORKER_TICKS", 3, 1)
 }
 
 // TestWorkersRunEachTickOnce: three worker processes share a job scheduled
@@ -266,16 +259,7 @@ FROM "river_job" WHERE "kind" = 'nightjar_tick' ORDER BY 1`); err != nil {
 	if after < wantAfterKill {
 		t.Errorf("%d ticks after the leader's SIGKILL, want at least %d", after, wantAfterKill)
 	}
-	runs, err := st.Runs(ctx, "ticks", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	succeeded := 0
-	for _, r := range runs {
-		if r.Status == etl.RunSucceeded {
-			succeeded++
-		}
-	}
+	succeeded, _ := succeededRuns(t, st, "ticks")
 	if succeeded != completed {
 		t.Errorf("%d runs succeeded for %d completed ticks (%d ticks in all): a tick ran twice, skipped or a run was lost", succeeded, completed, len(ticks))
 	}
