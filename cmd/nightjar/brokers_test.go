@@ -122,22 +122,11 @@ func killUntilDone(t *testing.T, rng *rand.Rand, cfg, job string, kills int, max
 			}
 			deadline = time.After(time.Minute)
 		}
-	wait:
-		for {
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("run failed before its kill: %v\n%s", err, out)
-				}
-				return killed
-			case <-deadline:
-				break wait
-			case <-time.After(2 * time.Millisecond):
-				if threshold > 0 && count() >= threshold {
-					time.Sleep(time.Duration(rng.IntN(10)) * time.Millisecond)
-					break wait
-				}
+		if !awaitKill(rng, done, deadline, threshold, count) {
+			if err := <-done; err != nil {
+				t.Fatalf("run failed before its kill: %v\n%s", err, out)
 			}
+			return killed
 		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		if err := <-done; err != nil {

@@ -560,40 +560,45 @@ func (fc *faultCell) kill(cmd *exec.Cmd, done chan error) bool {
 		threshold = 1 + fc.rng.IntN(fc.size.rows-1)
 		deadline = time.After(30 * time.Second)
 	}
+	if !awaitKill(fc.rng, done, deadline, threshold, func() int { return fc.rows(watch) }) {
+		return false
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	if err := <-done; err == nil {
+		done <- err // it ended just before the kill
+		return false
+	}
+	fc.stats.kills.Add(1)
+	n := fc.rows(fc.jobs[0].tables[0].name)
+	if n > 0 && n < fc.size.rows {
+		fc.stats.midLoad.Add(1)
+	}
+	if fc.release != nil {
+		fc.stats.adapt(n == 0, n >= fc.size.rows)
+	}
+	return true
+}
+
+// awaitKill waits for the moment of a kill: deadline, or with a threshold
+// count() reaching it, then 0–9 ms more. Between polls only a threshold
+// reached ends the wait: a kill at the first poll would land 2 ms in,
+// whatever the delay drawn (the fault matrix's did, until its DuckDB cells'
+// count of kills mid-load showed it: 51 kills, none mid-load). It reports
+// false when the process ended first; done then still holds its result.
+func awaitKill(rng *rand.Rand, done chan error, deadline <-chan time.Time, threshold int, count func() int) bool {
 	for {
-		due := false
 		select {
 		case err := <-done:
 			done <- err
 			return false
 		case <-deadline:
-			due = true
+			return true
 		case <-time.After(2 * time.Millisecond):
 		}
-		if !due {
-			// Between polls only a row threshold reached kills: a kill
-			// at the first poll would land 2 ms in, whatever the delay
-			// drawn (it did, until the DuckDB cells' count of kills
-			// mid-load showed it: 51 kills, none mid-load).
-			if threshold == 0 || fc.rows(watch) < threshold {
-				continue
-			}
-			time.Sleep(time.Duration(fc.rng.IntN(10)) * time.Millisecond)
+		if threshold > 0 && count() >= threshold {
+			time.Sleep(time.Duration(rng.IntN(10)) * time.Millisecond)
+			return true
 		}
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		if err := <-done; err == nil {
-			done <- err // it ended just before the kill
-			return false
-		}
-		fc.stats.kills.Add(1)
-		n := fc.rows(fc.jobs[0].tables[0].name)
-		if n > 0 && n < fc.size.rows {
-			fc.stats.midLoad.Add(1)
-		}
-		if fc.release != nil {
-			fc.stats.adapt(n == 0, n >= fc.size.rows)
-		}
-		return true
 	}
 }
 
