@@ -167,7 +167,6 @@ func (b *backend) Finish(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx) erro
 	s.pw.Close()
 	res := <-s.done
 	if res.err != nil {
-		clear(b.oids) // the table may have changed under the run
 		return fmt.Errorf("copy: %w", res.err)
 	}
 	if res.rows != s.rows {
@@ -180,9 +179,10 @@ func (b *backend) Finish(ctx context.Context, conn *sqlx.Conn, tx *sqlx.Tx) erro
 }
 
 // Abort abandons the open COPY and waits for it to end; the caller rolls
-// the transaction back. A write failed, maybe because the table changed
-// under the run (the COPY's error can reach writeStream before Finish):
-// the column types are read again.
+// the transaction back (sqlconn's rollback, after every failed write or
+// commit). A write failed, maybe because the table changed under the run
+// (a COPY's error can reach writeStream, Finish or copy): the column types
+// are read again.
 func (b *backend) Abort() {
 	clear(b.oids)
 	if s := b.stream; s != nil {

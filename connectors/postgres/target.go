@@ -239,7 +239,7 @@ func (b *backend) unchangedSkip(qt, table string, names, keys []string) string {
 // created like) are those it writes, else by pgx's CopyFrom, which
 // converts each value to its column's type.
 func (b *backend) copy(ctx context.Context, conn *sqlx.Conn, table, typesOf string, columns []string, batch *etl.Batch, withOrd bool) error {
-	err := withConn(conn, func(c *pgx.Conn) error {
+	return withConn(conn, func(c *pgx.Conn) error {
 		oids, err := b.columnOIDs(ctx, c, typesOf, batch.Schema)
 		if err != nil {
 			return err
@@ -260,11 +260,6 @@ func (b *backend) copy(ctx context.Context, conn *sqlx.Conn, table, typesOf stri
 		}
 		return nil
 	})
-	if err != nil {
-		// The table may have changed under the run: ask again next time.
-		clear(b.oids)
-	}
-	return err
 }
 
 // withConn runs f with the pgx connection under conn.
@@ -281,7 +276,7 @@ func withConn(conn *sqlx.Conn, f func(c *pgx.Conn) error) error {
 // columnOIDs returns the type OID of each column of table as search_path
 // finds it. The answer is kept for the run, so that a batch costs no round
 // trip for it, and asked again when a batch has a field it lacks (a column
-// added by evolve) or after a failed copy.
+// added by evolve) or after a failed write (Abort).
 func (b *backend) columnOIDs(ctx context.Context, conn *pgx.Conn, table string, s *etl.Schema) (map[string]uint32, error) {
 	if oids, ok := b.oids[table]; ok {
 		hasAll := true
