@@ -38,6 +38,34 @@ type field struct {
 	size sizes // the vectors' first capacities, from the last batch
 }
 
+// vectors are a field's vectors without their key: the memory a released
+// batch gives back for a later batch's field of the same key.
+type vectors struct {
+	kind []uint8
+	str  []string
+	i    []int64
+	f    []float64
+	b    []bool
+	v    []any
+}
+
+// slabs are one batch's memory, given back when the batch is released
+// (see etl.Releaser): its fields' vectors by key, its null slab and its
+// origins. The text arena is not among them: it is new for every batch,
+// so a string handed out earlier (in a reject, a dedupe key) never
+// changes.
+type slabs struct {
+	fields  map[string]vectors
+	nulls   []bool
+	origins []etl.Origin
+}
+
+// freeSlabs is how many released batches' slabs a decoder keeps for later
+// batches, as the CSV decoder keeps its vectors (csvfile's freeVectors):
+// the 10 batches of a PostgreSQL transaction, released at its commit, and
+// a few more.
+const freeSlabs = 12
+
 // sizes are the lengths of a field's vectors, kept from one batch to size
 // the next batch's vectors at once rather than by doubling.
 type sizes struct{ kind, str, i, f, b, v int }
@@ -56,6 +84,8 @@ type objects struct {
 	rows     []int64 // the line of each row
 	limit    int     // the batch's row limit: no vector grows beyond it
 	arena    arena
+	free     chan *slabs // released batches' memory (see build)
+	reuse    *slabs      // the released memory this batch takes its vectors from
 
 	fieldErr error // the first error in a value of a syntactically valid line
 
@@ -78,6 +108,14 @@ func (o *objects) reset(limit int) {
 	o.fields, o.order, o.rows = o.fields[:0], o.order[:0], o.rows[:0]
 	o.limit = limit
 	o.arena.next()
+	o.reuse = nil
+	if o.free == nil {
+		o.free = make(chan *slabs, freeSlabs)
+	}
+	select {
+	case o.reuse = <-o.free:
+	default:
+	}
 }
 
 // add appends the object on line as a row, or returns why it cannot: the
@@ -176,8 +214,36 @@ func (o *objects) lookup(key string) int {
 	}
 	col := len(o.fields)
 	o.cols[key] = col
-	o.fields = append(o.fields, field{key: key, size: o.sizes[key]})
+	fd := field{key: key, size: o.sizes[key]}
+	if v, ok := o.reuse.take(key); ok {
+		fd.kind, fd.str, fd.i, fd.f, fd.b, fd.v = v.kind[:0], v.str[:0], v.i[:0], v.f[:0], v.b[:0], v.v[:0]
+	}
+	o.fields = append(o.fields, fd)
 	return col
+}
+
+// take returns the released vectors of key's field, once.
+func (s *slabs) take(key string) (vectors, bool) {
+	if s == nil {
+		return vectors{}, false
+	}
+	v, ok := s.fields[key]
+	delete(s.fields, key)
+	return v, ok
+}
+
+// give takes back the slabs of a released batch. Their strings and values
+// are cleared first: kept, they would hold the batch's text alive until a
+// later batch overwrote them.
+func (o *objects) give(s *slabs) {
+	for _, v := range s.fields {
+		clear(v.str[:cap(v.str)])
+		clear(v.v[:cap(v.v)])
+	}
+	select {
+	case o.free <- s:
+	default:
+	}
 }
 
 // value scans the value at line[p] into row of field col and returns the
@@ -354,12 +420,18 @@ func (o *objects) build() (*etl.Batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &etl.Batch{Schema: schema, Cols: make([]etl.Column, len(fields)), Origins: make([]etl.Origin, rows)}
+	mem := o.reuse
+	o.reuse = nil
+	if mem == nil {
+		mem = &slabs{fields: make(map[string]vectors, len(o.fields))}
+	}
+	clear(mem.fields) // what this batch did not take: fields absent from it
+	b := &etl.Batch{Schema: schema, Cols: make([]etl.Column, len(fields)), Origins: resize(mem.origins, rows)}
 	for i, line := range o.rows {
 		b.Origins[i] = etl.Origin{File: o.file, Line: line}
 	}
-	nulls := make([]bool, rows*len(fields)) // one slab for the null masks
-	var drop []oddValue                     // per row, once a row has a value its field cannot take
+	nulls := resize(mem.nulls, rows*len(fields)) // one slab for the null masks, every entry set below
+	var drop []oddValue                          // per row, once a row has a value its field cannot take
 	for j := range o.fields {
 		fd := &o.fields[j]
 		c := etl.Column{Type: fields[j].Type, Null: nulls[j*rows : (j+1)*rows : (j+1)*rows]}
@@ -368,7 +440,8 @@ func (o *objects) build() (*etl.Batch, error) {
 		}
 		switch c.Type {
 		case etl.TypeString:
-			c.Str = extend(fd.str, rows)
+			fd.str = extend(fd.str, rows) // given back with the batch (see give)
+			c.Str = fd.str
 			for i, k := range fd.kind {
 				switch k {
 				case kindBool:
@@ -382,14 +455,16 @@ func (o *objects) build() (*etl.Batch, error) {
 				} // numbers keep their text in str
 			}
 		case etl.TypeInt:
-			c.Int = extend(fd.i, rows)
+			fd.i = extend(fd.i, rows) // given back with the batch (see give)
+			c.Int = fd.i
 			for i, k := range fd.kind {
 				if k != kindNull && k != kindInt {
 					drop = o.odd(drop, rows, i, j, fd, k, fields[j])
 				}
 			}
 		case etl.TypeFloat:
-			c.Float = extend(fd.f, rows)
+			fd.f = extend(fd.f, rows) // given back with the batch (see give)
+			c.Float = fd.f
 			for i, k := range fd.kind {
 				switch k {
 				case kindInt:
@@ -400,7 +475,8 @@ func (o *objects) build() (*etl.Batch, error) {
 				}
 			}
 		case etl.TypeBool:
-			c.Bool = extend(fd.b, rows)
+			fd.b = extend(fd.b, rows) // given back with the batch (see give)
+			c.Bool = fd.b
 			for i, k := range fd.kind {
 				if k != kindNull && k != kindBool {
 					drop = o.odd(drop, rows, i, j, fd, k, fields[j])
@@ -422,7 +498,10 @@ func (o *objects) build() (*etl.Batch, error) {
 			}
 		}
 		b.Cols[j] = c
+		mem.fields[fd.key] = vectors{fd.kind, fd.str, fd.i, fd.f, fd.b, fd.v}
 	}
+	mem.nulls, mem.origins = nulls, b.Origins
+	b.OnRelease(func() { o.give(mem) })
 	if drop != nil {
 		keep := make([]bool, rows)
 		for i := range keep {
@@ -496,6 +575,15 @@ func (o *objects) odd(drop []oddValue, rows, i, col int, fd *field, k uint8, f e
 }
 
 // extend returns s grown with zero values to n elements.
+// resize returns s with length n when it has the capacity, else a new
+// slice; either way its contents are undefined.
+func resize[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]T, n)
+}
+
 func extend[T any](s []T, n int) []T {
 	if len(s) >= n {
 		return s[:n]

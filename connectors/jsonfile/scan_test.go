@@ -315,8 +315,15 @@ func jsonlLeads(n int) []byte {
 }
 
 // BenchmarkJSONLRead decodes 100k leads lines in batches of
-// etl.DefaultBatchSize.
+// etl.DefaultBatchSize, keeping every batch ("kept") or releasing each
+// once decoded, as a run does once its targets are done with it
+// (etl.Releaser): later batches then reuse its vectors.
 func BenchmarkJSONLRead(b *testing.B) {
+	b.Run("kept", func(b *testing.B) { benchmarkJSONLRead(b, false) })
+	b.Run("released", func(b *testing.B) { benchmarkJSONLRead(b, true) })
+}
+
+func benchmarkJSONLRead(b *testing.B, release bool) {
 	data := jsonlLeads(100_000)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
@@ -330,6 +337,9 @@ func BenchmarkJSONLRead(b *testing.B) {
 			batch, err := d.Decode(context.Background(), etl.DefaultBatchSize)
 			if batch != nil {
 				rows += batch.Len() + len(batch.Rejects)
+				if release {
+					batch.Release()
+				}
 			}
 			if errors.Is(err, io.EOF) {
 				break

@@ -2,7 +2,6 @@ package jsonfile
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,15 +33,7 @@ func decodeRows(t *testing.T, in string, n int, offset, line int64) (rows []stri
 			for i := range b.Len() {
 				var row []string
 				for j := range b.Cols {
-					v := etl.FormatValue(b.Cols[j].Value(i))
-					switch {
-					case b.Cols[j].Null[i]:
-						v = "<null>"
-					case b.Cols[j].Type == etl.TypeJSON:
-						text, _ := json.Marshal(b.Cols[j].JSON[i])
-						v = string(text)
-					}
-					row = append(row, b.Schema.Field(j).Name+"="+v)
+					row = append(row, b.Schema.Field(j).Name+"="+cellText(b, i, j))
 				}
 				rows = append(rows, strings.Join(row, " "))
 			}
