@@ -80,7 +80,7 @@ func ValidateConnection(cfg any, _ string) error {
 		return &etl.FieldError{Path: []string{"api_token"}, Err: errors.New(`required: email with api_token ("${ZENDESK_TOKEN}"), or token, or oauth2`)}
 	}
 	if c.APIKey != nil {
-		return &etl.FieldError{Path: []string{"api_key"}, Err: errors.New("Zendesk takes email with api_token, token or oauth2")}
+		return &etl.FieldError{Path: []string{"api_key"}, Err: errors.New("a Zendesk connection takes email with api_token, token or oauth2")}
 	}
 	return nil
 }

@@ -92,7 +92,7 @@ func Operation(doc *ast.QueryDocument, name string) (*ast.OperationDefinition, e
 		return nil, fmt.Errorf("no operation %q in the query", name)
 	}
 	if len(doc.Operations) != 1 {
-		return nil, fmt.Errorf("the query has %d operations: name one with operation:", len(doc.Operations))
+		return nil, fmt.Errorf("the query has %d operations: name one with the operation key", len(doc.Operations))
 	}
 	return doc.Operations[0], nil
 }
