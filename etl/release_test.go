@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -21,7 +23,7 @@ type reusingSource struct {
 	sizes []int // rows of each batch
 
 	mu       sync.Mutex
-	free     [][]string
+	free     []reusable
 	next     int
 	row      int
 	released int // batches released
@@ -38,30 +40,48 @@ func (s *reusingSource) Next(context.Context) (*etl.Batch, error) {
 	n := s.sizes[s.next]
 	s.next++
 	s.mu.Lock()
-	var strs []string
-	if k := len(s.free); k > 0 && cap(s.free[k-1]) >= n {
-		strs, s.free = s.free[k-1][:n], s.free[:k-1]
+	var mem reusable
+	if k := len(s.free); k > 0 && cap(s.free[k-1].strs) >= n {
+		mem, s.free = s.free[k-1], s.free[:k-1]
+		mem.strs = mem.strs[:n]
 		s.reused++
 	} else {
-		strs = make([]string, n, 8)
+		mem = reusable{strs: make([]string, n, 8)}
 	}
 	s.mu.Unlock()
 	nulls := make([]bool, n)
 	b := &etl.Batch{Schema: etl.MustSchema(etl.Field{Name: "v", Type: etl.TypeString}), Origins: make([]etl.Origin, n),
 		Position: etl.Position(fmt.Sprintf(`"p%d"`, s.next))}
-	for i := range strs {
-		strs[i] = fmt.Sprintf("row %d", s.row)
+	ends := make([]int, n)
+	mem.text = mem.text[:0]
+	for i := range n {
+		mem.text = fmt.Appendf(mem.text, "row %d", s.row)
+		ends[i] = len(mem.text)
 		b.Origins[i] = etl.Origin{File: "in.csv", Line: int64(s.row + 2)}
 		s.row++
 	}
-	b.Cols = []etl.Column{{Type: etl.TypeString, Str: strs, Null: nulls}}
+	for i := range n { // strings into the text, as the CSV decoder's point into its arena
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		mem.strs[i] = unsafe.String(&mem.text[start], ends[i]-start)
+	}
+	b.Cols = []etl.Column{{Type: etl.TypeString, Str: mem.strs, Null: nulls}}
 	b.OnRelease(func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		s.free = append(s.free, strs)
+		s.free = append(s.free, mem)
 		s.released++
 	})
 	return b, nil
+}
+
+// reusable is the memory of a reusingSource batch: its strings and the
+// text they point into.
+type reusable struct {
+	strs []string
+	text []byte
 }
 
 // checkingTarget takes each batch's rows at Write and, being a Syncer
@@ -142,6 +162,25 @@ func (passStep) Apply(_ context.Context, b *etl.Batch) (*etl.Batch, error) {
 }
 func (passStep) ReleasesBatches() bool { return true }
 
+// rejectStep quarantines every third row (by its number in "row N") with
+// its value as both the reject's value and its reason, strings that point
+// into the batch's memory; it releases its batches.
+type rejectStep struct{}
+
+func (rejectStep) Apply(_ context.Context, b *etl.Batch) (*etl.Batch, error) {
+	keep := make([]bool, b.Len())
+	for i, v := range b.Cols[0].Str {
+		var n int
+		fmt.Sscanf(v, "row %d", &n)
+		if keep[i] = n%3 != 0; !keep[i] {
+			b.Reject(i, "reject", "v", v, v)
+		}
+	}
+	b.Keep(keep)
+	return b, nil
+}
+func (rejectStep) ReleasesBatches() bool { return true }
+
 // TestRunnerReleasesBatchesOnlyWhenDone searches runs (math/rand, the seed
 // logged) for a batch whose vectors were reused while a target still held
 // it: random batch sizes, sync intervals and targets (a Syncer keeping
@@ -185,7 +224,10 @@ func TestRunnerReleasesBatchesOnlyWhenDone(t *testing.T) {
 			releases = false
 		case 1:
 			job.Steps = []etl.NamedStep{{Name: "pass", Step: passStep{}}}
+		case 2:
+			job.Steps = []etl.NamedStep{{Name: "reject", Step: rejectStep{}}}
 		}
+		rejecting := len(job.Steps) == 1 && job.Steps[0].Name == "reject"
 		desc := fmt.Sprintf("run %d: batches %v, sync every %d (done at write %v), steps %d, targets %d, releases %v",
 			run, src.sizes, syncer.Every, syncer.AtWrite, len(job.Steps), len(job.Targets), releases)
 		if _, err := s.runner.Run(context.Background(), job, etl.RunOptions{}); err != nil {
@@ -194,15 +236,30 @@ func TestRunnerReleasesBatchesOnlyWhenDone(t *testing.T) {
 		for _, c := range syncer.changed {
 			t.Errorf("%s: a batch changed while the target held it: %s", desc, c)
 		}
-		want := make([]string, rows)
-		for i := range want {
-			want[i] = fmt.Sprintf("in.csv:%d row %d", i+2, i)
+		var want, wantQuarantine []string
+		for i := range rows {
+			if rejecting && i%3 == 0 {
+				wantQuarantine = append(wantQuarantine, fmt.Sprintf("in.csv:%d value %q reason %q", i+2, fmt.Sprint("row ", i), fmt.Sprint("row ", i)))
+				continue
+			}
+			want = append(want, fmt.Sprintf("in.csv:%d row %d", i+2, i))
 		}
 		if diff := cmp.Diff(want, syncer.written); diff != "" {
 			t.Errorf("%s: rows written (-want +got):\n%s", desc, diff)
 		}
-		if plain != nil && plain.Rows() != rows {
-			t.Errorf("%s: the plain target got %d rows, want %d", desc, plain.Rows(), rows)
+		if plain != nil && plain.Rows() != len(want) {
+			t.Errorf("%s: the plain target got %d rows, want %d", desc, plain.Rows(), len(want))
+		}
+		q, err := s.store.Quarantined(context.Background(), "j", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gotQuarantine []string
+		for _, r := range slices.Backward(q) { // newest first
+			gotQuarantine = append(gotQuarantine, fmt.Sprintf("%s value %q reason %q", r.Origin, r.Value, r.Reason))
+		}
+		if diff := cmp.Diff(wantQuarantine, gotQuarantine); diff != "" {
+			t.Errorf("%s: quarantine (-want +got):\n%s", desc, diff)
 		}
 		switch {
 		case releases && src.released != len(src.sizes):

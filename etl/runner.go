@@ -1,12 +1,14 @@
 package etl
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -604,6 +606,15 @@ func ApplyStep(ctx context.Context, s NamedStep, b *Batch) (*Batch, error) {
 	return out, nil
 }
 
+// detach gives the rejects' strings memory of their own.
+func detach(rejects []Reject) {
+	for i := range rejects {
+		r := &rejects[i]
+		r.Field, r.Value, r.Reason = strings.Clone(r.Field), strings.Clone(r.Value), strings.Clone(r.Reason)
+		r.Row = bytes.Clone(r.Row)
+	}
+}
+
 // stageAt is how many rejects and finished files a run whose checkpoint
 // is held back to its end gathers before it stages them in the store.
 var stageAt = 1024
@@ -719,6 +730,13 @@ func (p *pipeline) sinkStage(ctx context.Context, in <-chan *Batch, holdBack boo
 			p.pendingRows += int64(max(b.Len()-refused, 0))
 		}
 		p.counters.Rejected += int64(len(targetRejects))
+		if release {
+			// The rejects outlive the batch (the commit stage stores them
+			// after it is released), and their strings may point into
+			// its memory, which a later batch reuses (see Releaser).
+			detach(targetRejects)
+			detach(b.Rejects)
+		}
 		p.pending.Rejects = append(p.pending.Rejects, targetRejects...)
 		if b.Position != nil {
 			p.pending.Position = b.Position

@@ -283,7 +283,11 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 	if n <= 0 {
 		n = etl.DefaultBatchSize
 	}
-	arena := make([]byte, 0, d.arenaHint)
+	v := d.reuse()
+	arena := v.arena[:0]
+	if cap(arena) < d.arenaHint {
+		arena = make([]byte, 0, d.arenaHint)
+	}
 	d.spans, d.lines = d.spans[:0], d.lines[:0]
 	var rejects []etl.Reject
 	eof := false
@@ -344,7 +348,7 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 	if len(arena) > 0 {
 		d.arenaHint = len(arena) + len(arena)/8
 	}
-	b := d.build(arena)
+	b := d.build(v, arena)
 	if d.schema == nil {
 		// No well-formed record yet: the width is still to learn.
 		b.Schema = etl.MustSchema()
@@ -364,32 +368,37 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 // cost 5-9 MB of peak RSS and saved 5-7 of 22 GC cycles.
 const freeVectors = 12
 
-// vectors are the memory of a batch's columns and origins: one string slab
-// and one null slab shared by all columns.
+// vectors are the memory of a batch: one string slab and one null slab
+// shared by all columns, its origins, and the arena its strings point into.
 type vectors struct {
 	strs    []string
 	nulls   []bool
 	origins []etl.Origin
+	arena   []byte
 }
 
-// take returns vectors for rows records of ncols fields: released ones
-// when they are large enough, else new ones.
-func (d *Decoder) take(rows, ncols int) *vectors {
-	var v *vectors
+// reuse returns the memory of a released batch, or empty vectors.
+func (d *Decoder) reuse() *vectors {
 	select {
-	case v = <-d.free:
+	case v := <-d.free:
+		return v
 	default:
+		return &vectors{}
 	}
-	if v == nil || cap(v.strs) < rows*ncols || cap(v.origins) < rows {
-		return &vectors{strs: make([]string, rows*ncols), nulls: make([]bool, rows*ncols), origins: make([]etl.Origin, rows)}
+}
+
+// slabs sizes v's slabs for rows records of ncols fields, new ones where
+// they are too small.
+func (v *vectors) slabs(rows, ncols int) {
+	if cap(v.strs) < rows*ncols || cap(v.origins) < rows {
+		v.strs, v.nulls, v.origins = make([]string, rows*ncols), make([]bool, rows*ncols), make([]etl.Origin, rows)
+		return
 	}
 	v.strs, v.nulls, v.origins = v.strs[:rows*ncols], v.nulls[:rows*ncols], v.origins[:rows]
-	return v
 }
 
-// give takes back the vectors of a released batch. Their strings are
-// cleared first: kept, they would hold the batch's text alive (an arena
-// per kept batch) until a later batch overwrote them.
+// give takes back the memory of a released batch. Its strings are cleared
+// first: kept, they would point into the arena the next batch overwrites.
 func (d *Decoder) give(v *vectors) {
 	clear(v.strs)
 	select {
@@ -398,15 +407,18 @@ func (d *Decoder) give(v *vectors) {
 	}
 }
 
-// build makes the batch's columns from the spans: one string slab and one
-// null slab shared by all columns, strings pointing into the arena. The
-// slabs and origins are those of a released batch when there is one (see
-// etl.Releaser); the arena is always new, so a string handed out earlier
-// never changes.
-func (d *Decoder) build(arena []byte) *etl.Batch {
+// build makes the batch's columns from the spans over arena, in the
+// memory of v (a released batch's when there is one, see etl.Releaser):
+// one string slab and one null slab shared by all columns, strings
+// pointing into the arena. A released batch's arena is read into again,
+// so nothing may keep a batch's strings past its release: steps and
+// targets that say they release batches keep none, and the runner gives
+// the rejects it stores after the release strings of their own.
+func (d *Decoder) build(v *vectors, arena []byte) *etl.Batch {
 	rows := len(d.lines)
 	ncols := d.ncols
-	v := d.take(rows, ncols)
+	v.slabs(rows, ncols)
+	v.arena = arena
 	b := &etl.Batch{Schema: d.schema, Cols: make([]etl.Column, ncols), Origins: v.origins}
 	b.OnRelease(func() { d.give(v) })
 	strs, nulls := v.strs, v.nulls

@@ -63,6 +63,9 @@ func (out *decoded) add(b *etl.Batch) {
 		row := make([]any, len(b.Cols))
 		for j := range b.Cols {
 			row[j] = b.Cols[j].Value(i)
+			if s, ok := row[j].(string); ok {
+				row[j] = strings.Clone(s) // the batch's text is read into again once it is released
+			}
 		}
 		out.Rows = append(out.Rows, row)
 		out.Lines = append(out.Lines, b.Origins[i].Line)
