@@ -414,9 +414,8 @@ type Batch struct {
 
 // OnRelease registers f to run when the batch is released: a source that
 // fills later batches' vectors with the memory of released ones registers
-// the function that takes them back. The text the batch's strings point to
-// must never be reused: steps and targets may keep strings (a dedupe key,
-// a lookup value) however long they like (see Releaser).
+// the function that takes them back, and may take back the text the
+// batch's strings point to as well (see Releaser).
 func (b *Batch) OnRelease(f func()) { b.release = append(b.release, f) }
 
 // Release runs the functions registered with OnRelease, once: no step,

@@ -274,8 +274,11 @@ type Skipper interface {
 // may be filled with a later batch's rows. A step is done with a batch
 // when Apply returns (the batch it returns goes on down the chain; a
 // Flusher holds rows, so it is never done); a target when Write returns,
-// or for a Syncer when the next Sync returns. Strings read from a batch
-// may be kept: the text they point to is never reused (see Batch.Release).
+// or for a Syncer when the next Sync returns. That includes the text its
+// strings point to, which a source may read later rows into (the CSV
+// decoder's arena): a string kept longer (a dedupe key, a cached lookup
+// value) must be a copy (strings.Clone). The runner copies the rejects'
+// strings it stores after the batch is released.
 //
 // The runner releases a batch only when every step and target of the job
 // says so; one that does not implement Releaser is taken to keep batches.
