@@ -50,14 +50,13 @@ type vectors struct {
 }
 
 // slabs are one batch's memory, given back when the batch is released
-// (see etl.Releaser): its fields' vectors by key, its null slab and its
-// origins. The text arena is not among them: it is new for every batch,
-// so a string handed out earlier (in a reject, a dedupe key) never
-// changes.
+// (see etl.Releaser): its fields' vectors by key, its null slab, its
+// origins and its text arena's chunks.
 type slabs struct {
 	fields  map[string]vectors
 	nulls   []bool
 	origins []etl.Origin
+	text    [][]byte
 }
 
 // freeSlabs is how many released batches' slabs a decoder keeps for later
@@ -107,7 +106,6 @@ func (o *objects) reset(limit int) {
 	clear(o.fields) // the vectors belong to the last batch now
 	o.fields, o.order, o.rows = o.fields[:0], o.order[:0], o.rows[:0]
 	o.limit = limit
-	o.arena.next()
 	o.reuse = nil
 	if o.free == nil {
 		o.free = make(chan *slabs, freeSlabs)
@@ -116,6 +114,11 @@ func (o *objects) reset(limit int) {
 	case o.reuse = <-o.free:
 	default:
 	}
+	var spare [][]byte
+	if o.reuse != nil {
+		spare = o.reuse.text
+	}
+	o.arena.next(spare)
 }
 
 // add appends the object on line as a row, or returns why it cannot: the
@@ -500,7 +503,7 @@ func (o *objects) build() (*etl.Batch, error) {
 		b.Cols[j] = c
 		mem.fields[fd.key] = vectors{fd.kind, fd.str, fd.i, fd.f, fd.b, fd.v}
 	}
-	mem.nulls, mem.origins = nulls, b.Origins
+	mem.nulls, mem.origins, mem.text = nulls, b.Origins, o.arena.chunks
 	b.OnRelease(func() { o.give(mem) })
 	if drop != nil {
 		keep := make([]bool, rows)
@@ -592,19 +595,36 @@ func extend[T any](s []T, n int) []T {
 }
 
 // arena holds a batch's string bytes in chunks that are never moved, so
-// that the strings made over them stay valid; the batch owns the chunks.
+// that the strings made over them stay valid; the batch owns the chunks,
+// and gives them back when it is released (see slabs).
 type arena struct {
-	buf  []byte
-	used int // bytes taken in this batch, to size the next batch's chunk
-	hint int
+	buf    []byte
+	used   int // bytes taken in this batch, to size the next batch's chunk
+	hint   int
+	chunks [][]byte // this batch's chunks
+	spare  [][]byte // a released batch's chunks, to fill before making new ones
 }
 
-// next starts a batch: its first chunk is sized from the last batch.
-func (a *arena) next() {
+// next starts a batch on spare, a released batch's chunks (or none): its
+// first chunk is sized from the last batch.
+func (a *arena) next(spare [][]byte) {
 	if a.used > 0 {
 		a.hint = min(a.used+a.used/8, 16<<20)
 	}
-	a.buf, a.used = nil, 0
+	a.buf, a.used, a.chunks, a.spare = nil, 0, nil, spare
+}
+
+// chunk returns an empty chunk of at least n bytes: a spare one when it is
+// large enough, else a new one.
+func (a *arena) chunk(n int) []byte {
+	for len(a.spare) > 0 {
+		c := a.spare[len(a.spare)-1]
+		a.spare = a.spare[:len(a.spare)-1]
+		if cap(c) >= n {
+			return c[:0]
+		}
+	}
+	return make([]byte, 0, max(a.hint, 64<<10, n))
 }
 
 // text copies s (a string's contents when unquote is set) into the arena
@@ -614,7 +634,8 @@ func (a *arena) text(s []byte, unquote bool) string {
 		return ""
 	}
 	if cap(a.buf)-len(a.buf) < len(s) {
-		a.buf = make([]byte, 0, max(a.hint, 64<<10, len(s)))
+		a.buf = a.chunk(len(s))
+		a.chunks = append(a.chunks, a.buf)
 	}
 	start := len(a.buf)
 	if unquote {
