@@ -392,11 +392,14 @@ func TestFailedKeyRangeRerunsAlone(t *testing.T) {
 	rt := setupRangeTest(t, "nightjar_krf_")
 	ctx := t.Context()
 	nrows := 2000 + rt.rng.IntN(3000)
-	poison := rt.rng.IntN(nrows)
+	partitionRows := 200 + rt.rng.IntN(400)
+	// The poison row lies in the second half of a range, past batches (20
+	// rows) that are committed before it fails: its range's next run must
+	// continue after them, not load them again.
+	poison := rt.rng.IntN(nrows/partitionRows)*partitionRows + partitionRows/2 + rt.rng.IntN(partitionRows/2-5)
 	rt.src.add(rt.rng, nrows, poison)
 	poisonID := rt.src.ids[poison]
-	partitionRows := 200 + rt.rng.IntN(400)
-	writeFile(t, rt.cfg, rangeTestConfig(rt.st.Schema(), rt.src.table, rt.dst, rt.src.byTime, partitionRows, 50))
+	writeFile(t, rt.cfg, rangeTestConfig(rt.st.Schema(), rt.src.table, rt.dst, rt.src.byTime, partitionRows, 20))
 	for range 2 {
 		rt.workers = append(rt.workers, startWorkerArgs(t, rt.bin, rt.cfg, []string{"--runs", "2", "--partition-rescue-after", "5s"}, rt.env))
 	}
@@ -406,10 +409,14 @@ func TestFailedKeyRangeRerunsAlone(t *testing.T) {
 	first := rt.firstSplitRun()
 	var bad etl.KeyRange
 	failed := 0
+	var committed int64 // rows the failed range committed before it failed
 	for _, p := range first.Partitions {
 		if p.Status == pgstore.PartitionFailed {
 			failed++
 			bad = *p.Range
+			for _, r := range p.Runs {
+				committed += r.Written
+			}
 		} else if p.Status != pgstore.PartitionDone {
 			t.Errorf("partition %d: %s", p.Number, p.Status)
 		}
@@ -419,6 +426,9 @@ func TestFailedKeyRangeRerunsAlone(t *testing.T) {
 	}
 	if got := rt.positionID(); got != 0 {
 		t.Errorf("the job's position moved to id %d with a range failed", got)
+	}
+	if committed == 0 {
+		t.Errorf("the failed range committed no row before it failed: its later runs continuing its load prove nothing")
 	}
 	// Later ticks run the failed range alone, continuing its load.
 	rt.waitFor("two later runs of the failed range", 90*time.Second, func() bool {
@@ -465,5 +475,5 @@ func TestFailedKeyRangeRerunsAlone(t *testing.T) {
 	if got, want := rt.positionID(), slices.Max(rt.src.ids); got != want {
 		t.Errorf("the job's position ends at id %d, want the last row's, %d", got, want)
 	}
-	t.Logf("%d ranges; the range (%s, %s] failed, then ran alone in %d later run(s)", len(first.Partitions), bad.Lo, bad.Hi, len(runs)-1)
+	t.Logf("%d ranges; the range (%s, %s] failed after committing %d rows, then ran alone in %d later run(s)", len(first.Partitions), bad.Lo, bad.Hi, committed, len(runs)-1)
 }
