@@ -76,22 +76,8 @@ func (m *memTable) Ranges(_ context.Context, env etl.SourceEnv) ([]etl.KeyRange,
 // and every row is loaded.
 func TestKeyRangeLedgerLoadsEachRowOnce(t *testing.T) {
 	t.Parallel()
-	dsn := os.Getenv("NIGHTJAR_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("NIGHTJAR_TEST_POSTGRES is not set: skipping the key range ledger test")
-	}
 	ctx := t.Context()
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "nightjar_kranges_" + hex.EncodeToString(b[:])
-	st, err := pgstore.Open(ctx, dsn, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	t.Cleanup(func() {
-		st.Pool().Exec(context.Background(), `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
-	})
+	st := testStore(t, "nightjar_kranges_")
 	clock := etl.SystemClockOr(nil)
 	log := slog.New(slog.DiscardHandler)
 	round := 0
@@ -232,4 +218,27 @@ VALUES ($1, $2, $3, 0, 'l', $4, now()) ON CONFLICT ("job", "stream") DO UPDATE S
 			rt.Fatalf("the job's position is %s at the end, want the last key %d", cp.Position, slices.Max(table.keys))
 		}
 	})
+}
+
+// testStore opens a PostgreSQL state store in a fresh schema named with
+// prefix, dropped when the test ends; it skips the test without
+// NIGHTJAR_TEST_POSTGRES.
+func testStore(t *testing.T, prefix string) *pgstore.Store {
+	t.Helper()
+	dsn := os.Getenv("NIGHTJAR_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("NIGHTJAR_TEST_POSTGRES is not set: skipping the tests of the PostgreSQL state store")
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema := prefix + hex.EncodeToString(b[:])
+	st, err := pgstore.Open(t.Context(), dsn, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		st.Pool().Exec(context.Background(), `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+		st.Close()
+	})
+	return st
 }
