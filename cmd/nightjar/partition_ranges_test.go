@@ -35,6 +35,14 @@ type rangeSource struct {
 	at     time.Time
 }
 
+// rangeColumn names the column the table is split by.
+func (s *rangeSource) rangeColumn() string {
+	if s.byTime {
+		return "at"
+	}
+	return "id"
+}
+
 // add inserts n rows past the last one, amount -1 for the row numbered
 // poison among them (-1: none), and returns the first id added.
 func (s *rangeSource) add(rng *rand.Rand, n, poison int) int64 {
@@ -341,7 +349,7 @@ WHERE "j"."kind" = 'nightjar_partition' AND "j"."state" = 'running' AND EXISTS (
 		t.Errorf("the job's position ends at id %d, want the last row's, %d", got, want)
 	}
 	t.Logf("%d rows (range column %s), partition_rows %d: %d ranges, %d run(s) interrupted, %d range(s) resumed",
-		nrows, map[bool]string{true: "at", false: "id"}[rt.src.byTime], partitionRows, len(first.Partitions), interrupted, resumed)
+		nrows, rt.src.rangeColumn(), partitionRows, len(first.Partitions), interrupted, resumed)
 
 	// Rows added past the highest range: the next tick splits only those.
 	added := partitionRows + rt.rng.IntN(2*partitionRows)
@@ -403,7 +411,7 @@ func TestFailedKeyRangeRerunsAlone(t *testing.T) {
 	for range 2 {
 		rt.workers = append(rt.workers, startWorkerArgs(t, rt.bin, rt.cfg, []string{"--runs", "2", "--partition-rescue-after", "5s"}, rt.env))
 	}
-	t.Logf("%d rows, poison id %d (row %d), partition_rows %d", nrows, poisonID, poison, partitionRows)
+	t.Logf("%d rows (range column %s), poison id %d (row %d), partition_rows %d", nrows, rt.src.rangeColumn(), poisonID, poison, partitionRows)
 
 	// The first run ends failed, the poison range's partition failed.
 	first := rt.firstSplitRun()
