@@ -43,7 +43,8 @@ const (
 	PartitionFailed = "failed"
 )
 
-// Partition is one share of a run's files.
+// Partition is one share of a run's input: files, or a key range of a
+// SQL table (Range).
 type Partition struct {
 	ID     int64           `json:"id"`
 	Job    string          `json:"job"`
