@@ -38,6 +38,8 @@ for f in range(files):
 fi
 rows=$((files * per))
 
+. bench/split-run.sh
+
 psql_() { psql "$dsn" -v ON_ERROR_STOP=1 -qAtc "$1"; }
 
 # run NAME WORKERS PARTITION_SIZE: prints "wall_seconds partitions"
@@ -58,37 +60,14 @@ jobs:
     targets:
       - { type: table, connection: pg, table: $schema, mode: append }
 YAML
-  local pids=()
-  for _ in $(seq "$n"); do
-    BENCH_DSN=$dsn "$out/nightjar" worker -c "$dir/nightjar.yaml" --runs 1 --partition-size "$size" >> "$dir/workers.log" 2>&1 &
-    pids+=($!)
-  done
-  local got=""
-  for _ in $(seq 600); do
-    got=$(psql_ "SELECT extract(epoch FROM ended_at - started_at), (SELECT count(*) FROM \"$schema\".partitions p WHERE p.run_id = r.id)
-      FROM \"$schema\".runs r WHERE partition = '' AND rows_read > 0 AND status <> 'running'" 2>/dev/null || true)
-    [ -n "$got" ] && break
-    kill -0 "${pids[@]}" 2>/dev/null || { echo "$name: a worker exited; see $dir/workers.log" >&2; exit 1; }
-    sleep 0.5
-  done
-  kill -TERM "${pids[@]}"; wait "${pids[@]}" || true
-  [ -n "$got" ] || { echo "$name: the run did not end; see $dir/workers.log" >&2; exit 1; }
-  local loaded
-  loaded=$(psql_ "SELECT count(*) FROM \"$schema\"")
-  [ "$loaded" = "$rows" ] || { echo "$name: $loaded rows in the table, want $rows" >&2; exit 1; }
-  psql_ "DROP TABLE \"$schema\"; DROP SCHEMA \"$schema\" CASCADE"
-  echo "$got" | tr '|' ' '
+  split_run "$name" "$schema" "$dir" "$n" "$rows" --partition-size "$size"
 }
 
 read -r base _ < <(run one_partition 1 1GiB)
-printf '%-28s %8s %10s %10s %10s %22s\n' run workers partitions wall_s rows/s overhead/partition_ms
+split_header
 printf '%-28s %8d %10d %10.2f %10.0f %22s\n' "1 worker, 1 partition" 1 1 "$base" "$(echo "$rows / $base" | bc -l)" "(peer: per-row cost)"
 for n in 1 2 4; do
   read -r wall parts < <(run "workers_$n" "$n" 1B)
-  awk -v n="$n" -v wall="$wall" -v parts="$parts" -v rows="$rows" -v base="$base" 'BEGIN {
-    perrow = base / rows
-    over = (wall * n / parts - (rows / parts) * perrow) * 1000
-    printf "%-28s %8d %10d %10.2f %10.0f %22.1f\n", n " worker(s), 1 file each", n, parts, wall, rows / wall, over
-  }'
+  split_line "$n worker(s), 1 file each" "$n" "$parts" "$wall" "$rows" "$base"
 done
 echo "rows: $rows in $files files; per-row cost $(echo "$base / $rows * 1000000" | bc -l | xargs printf '%.2f') µs (1 worker, 1 partition); $(nproc) cores"

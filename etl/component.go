@@ -55,6 +55,15 @@ type SourceEnv struct {
 	Clock  Clock
 }
 
+// KeyRange is a share of a SQL table source split by a worker into key
+// ranges (partition_rows): the rows whose range column is above Lo and at
+// most Hi, the bounds as text (FormatValue of the column's value). Lo ""
+// is the first range: the rows after the job's position.
+type KeyRange struct {
+	Lo string `json:"lo,omitempty"`
+	Hi string `json:"hi"`
+}
+
 // Source reads batches. Implementations are used by one goroutine.
 type Source interface {
 	// Open prepares to read from env.Position.

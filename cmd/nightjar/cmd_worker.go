@@ -41,8 +41,11 @@ last checkpoint). HTTP (--http): /healthz, /readyz and /metrics.
 A tick of a files job does not load the files itself: it claims the settled
 files in the file ledger and splits them into partitions (one file, or small
 files grouped up to --partition-size), each a River job that any worker
-runs, all in one transaction. The run is done when its partitions are. A
-partition whose worker died is taken up by another after
+runs, all in one transaction. A SQL table source with partition_rows is
+split the same way into key ranges of about that many rows past the job's
+position; the position moves past them when all of them loaded, and a
+failed range is run again alone by the next tick. The run is done when its
+partitions are. A partition whose worker died is taken up by another after
 --partition-rescue-after, from its last checkpoint.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

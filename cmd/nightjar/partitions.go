@@ -38,7 +38,7 @@ func withPartitions(ctx context.Context, st etl.Store, runs []etl.Run) ([]histor
 }
 
 // printPartitions writes a run's partitions under it in history's table:
-// each with its files, status, and its runs (one per attempt) summed.
+// each with its files or key range, status, and its runs (one per attempt) summed.
 func (a *app) printPartitions(w io.Writer, parts []pgstore.Partition) {
 	for _, p := range parts {
 		var c etl.Counters
@@ -58,9 +58,23 @@ func (a *app) printPartitions(w io.Writer, parts []pgstore.Partition) {
 		if p.Error != "" {
 			note = p.Error
 		}
-		fmt.Fprintf(w, "  └ partition %d\t%d file(s)\t%d run(s)\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Number, len(p.Files), len(p.Runs),
+		share := fmt.Sprintf("%d file(s)", len(p.Files))
+		if p.Range != nil {
+			share = "keys " + rangeText(*p.Range)
+		}
+		fmt.Fprintf(w, "  └ partition %d\t%s\t%d run(s)\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", p.Number, share, len(p.Runs),
 			p.Status, formatTime(p.CreatedAt), took, c.Read, c.Written, c.Skipped, c.Rejected, oneLine(a.redact(note), 80))
 	}
+}
+
+// rangeText is a key range as history shows it: (lo, hi], lo "position" for
+// the first range (after the job's position when it was split).
+func rangeText(r etl.KeyRange) string {
+	lo := r.Lo
+	if lo == "" {
+		lo = "position"
+	}
+	return "(" + lo + ", " + r.Hi + "]"
 }
 
 // partitionStatus counts job's partitions per worker (PostgreSQL state

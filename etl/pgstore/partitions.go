@@ -43,7 +43,8 @@ const (
 	PartitionFailed = "failed"
 )
 
-// Partition is one share of a run's files.
+// Partition is one share of a run's input: files, or a key range of a
+// SQL table (Range).
 type Partition struct {
 	ID     int64           `json:"id"`
 	Job    string          `json:"job"`
@@ -53,6 +54,9 @@ type Partition struct {
 	Bytes  int64           `json:"bytes"`
 	Status string          `json:"status"`
 	Error  string          `json:"error,omitempty"`
+	// Range is the key range a partition of a SQL table source loads
+	// (AddRangePartition); nil for files.
+	Range *etl.KeyRange `json:"range,omitempty"`
 	// Resumes is the failed partition whose load this one continues
 	// (AddPartition); 0 for none.
 	Resumes   int64     `json:"resumes,omitempty"`
@@ -76,7 +80,7 @@ func (s *Store) BeginSplitRun(ctx context.Context, job, trigger string, at time.
 		return 0, 0, fmt.Errorf("begin run of %s: %w", job, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('nightjar job ' || $1, 0))`, job); err != nil {
+	if err := lockJob(ctx, tx, job); err != nil {
 		return 0, 0, fmt.Errorf("begin run of %s: %w", job, err)
 	}
 	if err := tx.QueryRow(ctx, `INSERT INTO "runs" ("job", "trigger", "status", "started_at")
@@ -141,10 +145,8 @@ VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, 0)) RETURNING "id"`, job, runID, numb
 		return 0, fmt.Errorf("partition %d of run %d: %w", number, runID, err)
 	}
 	if resumes != 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO "positions" ("job", "stream", "position", "seq", "load_id", "run_id", "updated_at")
-SELECT "job", $2, "position", "seq", "load_id", "run_id", $4 FROM "positions" WHERE "job" = $1 AND "stream" = $3`,
-			job, etl.PartitionStream(strconv.FormatInt(id, 10)), etl.PartitionStream(strconv.FormatInt(resumes, 10)), dbTime(at)); err != nil {
-			return 0, fmt.Errorf("partition %d of run %d: continue the load of partition %d: %w", number, runID, resumes, err)
+		if err := continueLoad(ctx, tx, job, id, resumes, at); err != nil {
+			return 0, fmt.Errorf("partition %d of run %d: %w", number, runID, err)
 		}
 	}
 	return id, nil
@@ -241,7 +243,11 @@ WHERE "id" = $4 AND "status" = $5`, status, sqlstore.Text(errText), dbTime(at), 
 	if tag.RowsAffected() == 0 {
 		return false, nil
 	}
-	if status == PartitionFailed {
+	isRange, err := finishRange(ctx, tx, id, job, status)
+	if err != nil {
+		return false, err
+	}
+	if status == PartitionFailed && !isRange {
 		// What it gave back is remembered as its own, for the partition
 		// that loads those files next to continue its load (TakeReleased).
 		if _, err := tx.Exec(ctx, `WITH "released" AS (
@@ -288,6 +294,11 @@ WHERE "id" = $9 AND "status" = $10`, runStatus, dbTime(at), firstErr, c.Read, c.
 		runID, etl.RunRunning); err != nil {
 		return false, fmt.Errorf("finish run %d: %w", runID, err)
 	}
+	if isRange {
+		if _, err := settleRanges(ctx, tx, job, runID, at); err != nil {
+			return false, err
+		}
+	}
 	return true, nil
 }
 
@@ -305,8 +316,9 @@ func (s *Store) Partitions(ctx context.Context, runID int64) ([]Partition, error
 		CreatedAt time.Time  `db:"created_at"`
 		EndedAt   *time.Time `db:"ended_at"`
 		Resumes   *int64     `db:"resumes"`
+		KeyRange  *string    `db:"key_range"`
 	}
-	if err := s.db.SelectContext(ctx, &rows, `SELECT "id", "job", "run_id", "number", "files", "bytes", "status", "error", "created_at", "ended_at", "resumes"
+	if err := s.db.SelectContext(ctx, &rows, `SELECT "id", "job", "run_id", "number", "files", "bytes", "status", "error", "created_at", "ended_at", "resumes", "key_range"
 FROM "partitions" WHERE "run_id" = $1 ORDER BY "number"`, runID); err != nil {
 		return nil, fmt.Errorf("partitions of run %d: %w", runID, err)
 	}
@@ -318,6 +330,12 @@ FROM "partitions" WHERE "run_id" = $1 ORDER BY "number"`, runID); err != nil {
 		}
 		if r.Resumes != nil {
 			p.Resumes = *r.Resumes
+		}
+		if r.KeyRange != nil {
+			p.Range = new(etl.KeyRange)
+			if err := json.Unmarshal([]byte(*r.KeyRange), p.Range); err != nil {
+				return nil, fmt.Errorf("partition %d: key range: %w", r.ID, err)
+			}
 		}
 		if err := json.Unmarshal([]byte(r.Files), &p.Files); err != nil {
 			return nil, fmt.Errorf("partition %d: files: %w", r.ID, err)

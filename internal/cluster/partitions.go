@@ -17,9 +17,10 @@ import (
 	"github.com/nightjar-etl/nightjar/etl/pgstore"
 )
 
-// PartitionArgs is one partition of a run of a files job, as a River job:
-// any worker runs it, as runs of its own (etl.RunOptions.Partition) whose
-// source loads only Files.
+// PartitionArgs is one partition of a run of a files job, or of a SQL
+// table source split into key ranges, as a River job: any worker runs it,
+// as runs of its own (etl.RunOptions.Partition) whose source loads only
+// Files, or only Range.
 type PartitionArgs struct {
 	Job string `json:"job"`
 	// Run is the run the partition belongs to.
@@ -29,6 +30,11 @@ type PartitionArgs struct {
 	Number    int   `json:"number"`
 	// Files are the partition's files, as the file ledger names them.
 	Files []string `json:"files"`
+	// Range is the key range a partition of a SQL table source loads
+	// (RangeSplitter), From the job's position where its first range
+	// starts; Range is nil for files.
+	Range *etl.KeyRange `json:"range,omitempty"`
+	From  []byte        `json:"from,omitempty"`
 }
 
 // Kind names the River job kind.
@@ -43,6 +49,22 @@ type Splitter interface {
 	Settled(ctx context.Context, env etl.SourceEnv) ([]etl.FileDone, error)
 	// Only restricts the files the source loads to a partition's.
 	Only(files []string)
+}
+
+// RangeSplitter is a source a worker splits into key ranges: a SQL table
+// source with partition_rows (sqlconn.Source).
+type RangeSplitter interface {
+	etl.Source
+	// PartitionRows is the number of rows per range; 0 when the source is
+	// not split.
+	PartitionRows() int
+	// Ranges returns the key ranges, in order, of the rows past
+	// env.Position; whyNot says why the source cannot be split (then it is
+	// read whole).
+	Ranges(ctx context.Context, env etl.SourceEnv) (ranges []etl.KeyRange, whyNot string, err error)
+	// OnlyRange restricts the source to one range; from is where the
+	// first range starts (the job's position when it was split).
+	OnlyRange(r etl.KeyRange, from []byte)
 }
 
 // DefaultPartitionBytes is the size up to which small files are grouped
@@ -94,6 +116,9 @@ func (o *PartitionOptions) split(launch Launch) Launch {
 		if err != nil {
 			return etl.Run{}, etl.Permanent(err)
 		}
+		if src, ok := job.Source.(RangeSplitter); ok && src.PartitionRows() > 0 {
+			return o.planRanges(ctx, job, src, trigger, complete, launch)
+		}
 		src, ok := job.Source.(Splitter)
 		if !ok {
 			return launch(ctx, name, trigger, complete)
@@ -110,17 +135,10 @@ func (o *PartitionOptions) split(launch Launch) Launch {
 func (o *PartitionOptions) plan(ctx context.Context, job *etl.Job, src Splitter, trigger string, complete func(context.Context, pgx.Tx) error) (etl.Run, error) {
 	clock := etl.SystemClockOr(o.Clock)
 	log := o.logger().With("job", job.Name)
-	// The job's lease orders plans of one job (a tick and a retry of an
-	// earlier one); its partitions take leases of their own.
-	if err := o.Store.AcquireLease(ctx, job.Name, o.Owner, time.Minute, clock.Now()); err != nil {
+	if err := o.beginPlan(ctx, job.Name); err != nil {
 		return etl.Run{}, err
 	}
 	defer o.Store.ReleaseLease(context.WithoutCancel(ctx), job.Name, o.Owner)
-	// Partitions of earlier runs River gave up on give their files back
-	// first, so that this tick claims them again.
-	if _, err := o.sweepLost(ctx, job.Name); err != nil {
-		return etl.Run{}, err
-	}
 	files, err := src.Settled(ctx, etl.SourceEnv{Job: job.Name, BatchSize: job.BatchSize, Ledger: o.Store, Logger: log, Clock: clock})
 	if err != nil {
 		return etl.Run{}, fmt.Errorf("job %s: list files: %w", job.Name, err)
@@ -141,7 +159,7 @@ func (o *PartitionOptions) plan(ctx context.Context, job *etl.Job, src Splitter,
 			return 0, err
 		}
 		groups := GroupClaims(claimed, released, cmpOr(o.MaxBytes, DefaultPartitionBytes))
-		params := make([]river.InsertManyParams, 0, len(groups))
+		args := make([]PartitionArgs, 0, len(groups))
 		for i, g := range groups {
 			list := make([]pgstore.PartitionFile, len(g.Files))
 			names := make([]string, len(g.Files))
@@ -156,30 +174,59 @@ func (o *PartitionOptions) plan(ctx context.Context, job *etl.Job, src Splitter,
 			if g.Resumes != 0 {
 				log.Info("partition continues the load of a failed partition", "run", runID, "partition", i+1, "resumes", g.Resumes, "files", len(g.Files))
 			}
-			params = append(params, river.InsertManyParams{
-				Args:       PartitionArgs{Job: job.Name, Run: runID, Partition: id, Number: i + 1, Files: names},
-				InsertOpts: &river.InsertOpts{MaxAttempts: attempts},
-			})
+			args = append(args, PartitionArgs{Job: job.Name, Run: runID, Partition: id, Number: i + 1, Files: names})
 		}
-		if len(params) > 0 {
-			if _, err := client.InsertManyTx(ctx, tx, params); err != nil {
-				return 0, fmt.Errorf("insert partitions: %w", err)
-			}
-		}
-		if err := complete(ctx, tx); err != nil {
-			return 0, err
-		}
-		return len(groups), nil
+		return insertPartitions(ctx, tx, client, args, attempts, complete)
 	})
 	if err != nil {
 		return etl.Run{}, err
 	}
 	log.Info("run split into partitions", "run", runID, "files", len(files), "partitions", parts)
+	return splitRun(job.Name, trigger, runID, parts, started), nil
+}
+
+// beginPlan takes the job's lease for a plan, which the caller releases,
+// and records failed the job's partitions River gave up on. The lease
+// orders plans of one job (a tick and a retry of an earlier one); its
+// partitions take leases of their own. Lost partitions give their files
+// or ranges back first, so that this plan takes them up again.
+func (o *PartitionOptions) beginPlan(ctx context.Context, job string) error {
+	if err := o.Store.AcquireLease(ctx, job, o.Owner, time.Minute, etl.SystemClockOr(o.Clock).Now()); err != nil {
+		return err
+	}
+	if _, err := o.sweepLost(ctx, job); err != nil {
+		o.Store.ReleaseLease(context.WithoutCancel(ctx), job, o.Owner)
+		return err
+	}
+	return nil
+}
+
+// insertPartitions inserts the River jobs of a plan's partitions and
+// completes its tick, in tx, and returns how many it inserted.
+func insertPartitions(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], args []PartitionArgs, attempts int, complete func(context.Context, pgx.Tx) error) (int, error) {
+	if len(args) > 0 {
+		params := make([]river.InsertManyParams, len(args))
+		for i, a := range args {
+			params[i] = river.InsertManyParams{Args: a, InsertOpts: &river.InsertOpts{MaxAttempts: attempts}}
+		}
+		if _, err := client.InsertManyTx(ctx, tx, params); err != nil {
+			return 0, fmt.Errorf("insert partitions: %w", err)
+		}
+	}
+	if err := complete(ctx, tx); err != nil {
+		return 0, err
+	}
+	return len(args), nil
+}
+
+// splitRun is the record of a run split into parts partitions: running,
+// or succeeded at once when it has none.
+func splitRun(job, trigger string, runID int64, parts int, started time.Time) etl.Run {
 	status := etl.RunRunning
 	if parts == 0 {
 		status = etl.RunSucceeded
 	}
-	return etl.Run{ID: runID, Job: job.Name, Trigger: trigger, Status: status, StartedAt: started}, nil
+	return etl.Run{ID: runID, Job: job, Trigger: trigger, Status: status, StartedAt: started}
 }
 
 func (o *PartitionOptions) retries(job string) int {
@@ -272,11 +319,19 @@ func (w *partitionWorker) Work(ctx context.Context, j *river.Job[PartitionArgs])
 	if err != nil {
 		return w.fail(ctx, j, etl.Permanent(err))
 	}
-	src, ok := job.Source.(Splitter)
-	if !ok {
-		return w.fail(ctx, j, etl.Permanent(fmt.Errorf("job %s: its source is no longer files: cannot load partition %d", a.Job, a.Number)))
+	if a.Range != nil {
+		src, ok := job.Source.(RangeSplitter)
+		if !ok || src.PartitionRows() <= 0 {
+			return w.fail(ctx, j, etl.Permanent(fmt.Errorf("job %s: its source is no longer a SQL table with partition_rows: cannot load partition %d, keys (%s, %s]", a.Job, a.Number, a.Range.Lo, a.Range.Hi)))
+		}
+		src.OnlyRange(*a.Range, a.From)
+	} else {
+		src, ok := job.Source.(Splitter)
+		if !ok {
+			return w.fail(ctx, j, etl.Permanent(fmt.Errorf("job %s: its source is no longer files: cannot load partition %d", a.Job, a.Number)))
+		}
+		src.Only(a.Files)
 	}
-	src.Only(a.Files)
 	trigger := "partition"
 	if j.Attempt > 1 {
 		trigger = "retry"

@@ -2,11 +2,8 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,25 +134,12 @@ func TestGroupClaimsKeepsEachLoadWhole(t *testing.T) {
 // (failed when one failed), and a second sweep finds nothing.
 func TestSweepLost(t *testing.T) {
 	t.Parallel()
-	dsn := os.Getenv("NIGHTJAR_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("NIGHTJAR_TEST_POSTGRES is not set: skipping the River tests")
-	}
+	st := testStore(t, "nightjar_sweep_")
+	schema := st.Schema()
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rng := mrand.New(mrand.NewPCG(uint64(seed), 14))
 	ctx := t.Context()
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "nightjar_sweep_" + hex.EncodeToString(b[:])
-	st, err := pgstore.Open(ctx, dsn, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	t.Cleanup(func() {
-		st.Pool().Exec(context.Background(), `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
-	})
 	driver := riverpgxv5.New(st.Pool())
 	if err := migrate(ctx, st.Pool(), driver, schema, nil); err != nil {
 		t.Fatal(err)

@@ -107,3 +107,9 @@ WHERE "target" = ? AND "record_id" = ANY(?)
 INSERT INTO "fingerprints" ("target", "record_id", "fingerprint", "updated_at")
 SELECT ?, "id", "fp", ? FROM unnest(?::text[], ?::text[]) AS "d" ("id", "fp")
 ON CONFLICT ("target", "record_id") DO UPDATE SET "fingerprint" = excluded."fingerprint", "updated_at" = excluded."updated_at"
+
+-- name: ResetPositions
+-- The key ranges handed out since the job's position last moved (nightjar
+-- worker) go with it: the next tick splits the whole table again.
+WITH "ranges" AS (DELETE FROM "key_ranges" WHERE "job" = $1)
+DELETE FROM "positions" WHERE "job" = $1

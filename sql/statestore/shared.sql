@@ -95,9 +95,6 @@ SELECT "id", "job", "trigger", "status", "started_at", "ended_at",
 -- name: RunQuarantineCount
 SELECT count(*) FROM "quarantine" WHERE "run_id" = ?
 
--- name: ResetPositions
-DELETE FROM "positions" WHERE "job" = ?
-
 -- name: ResetFiles
 DELETE FROM "files" WHERE "job" = ?
 

@@ -93,3 +93,6 @@ SELECT "record_id", "fingerprint" FROM "fingerprints" WHERE "target" = ? AND "re
 -- One row's values; the store repeats them for a chunk of digests.
 INSERT INTO "fingerprints" ("target", "record_id", "fingerprint", "updated_at") VALUES (?, ?, ?, ?)
 ON CONFLICT ("target", "record_id") DO UPDATE SET "fingerprint" = excluded."fingerprint", "updated_at" = excluded."updated_at"
+
+-- name: ResetPositions
+DELETE FROM "positions" WHERE "job" = ?

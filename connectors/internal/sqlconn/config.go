@@ -192,7 +192,7 @@ type SourceConfig struct {
 	// without one) is a number, date or timestamp only. 0 (the default)
 	// reads them in one run. The worker does not split by it yet
 	// (docs/scale-out.md): a tick reads the rows in one run.
-	PartitionRows int `yaml:"partition_rows" doc:"rows per partition when nightjar worker splits the table by ranges of the cursor (or the key without one), each range run by any worker: a table whose cursor is a number, date or timestamp only, indexed for a cheap split; 0 (the default) reads in one run. Not acted on yet: the worker's side is to come (docs/scale-out.md), a tick reads in one run"`
+	PartitionRows int `yaml:"partition_rows" doc:"rows per partition when nightjar worker splits the table by ranges of the cursor (or the key without one), each range run by any worker from its own checkpoint: a table (not a query, not SQLite, no lookback) whose cursor is a number, date or timestamp, indexed for a cheap split; the job's position moves past the ranges when all of them loaded, and a failed range is run again alone by the next tick (docs/scale-out.md); 0 (the default), nightjar run and the daemon read in one run"`
 }
 
 // Validate checks the config against dialect d; errors are

@@ -27,14 +27,9 @@ import (
 // percentile_disc sort every row to load on the source (and SQLite has
 // neither).
 
-// KeyRange is one partition's share of a split table source: the rows
-// whose range column is above Lo and at most Hi, as text (etl.FormatValue
-// of the column's value). Lo "" is the first range: the rows after the
-// job's position.
-type KeyRange struct {
-	Lo string `json:"lo,omitempty"`
-	Hi string `json:"hi"`
-}
+// KeyRange is one partition's share of a split table source (see
+// etl.KeyRange).
+type KeyRange = etl.KeyRange
 
 // PartitionRows is the source's partition_rows: 0 when it is not split.
 func (s *Source) PartitionRows() int { return s.cfg.PartitionRows }
