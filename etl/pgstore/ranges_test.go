@@ -96,3 +96,64 @@ func TestKeyRangesForgottenWithTheLoad(t *testing.T) {
 		t.Errorf("after a new load of the job's stream: %d failed and %d queued ranges, want none", f, q)
 	}
 }
+
+// TestResetForgetsReleasedFiles: a files partition that failed for good
+// gives its files back with its checkpoint, for the next claim of them to
+// continue its load (TakeReleased). After a state reset the next load
+// starts from nothing: such a file must be loaded from its start, not
+// from the failed partition's offset, which would leave out every row
+// before it.
+func TestResetForgetsReleasedFiles(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openTest(t)
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	file := etl.FileDone{Path: "in/a.csv", Size: 10, MTime: at, SHA256: "ab12"}
+	var id int64
+	if _, _, err := s.BeginSplitRun(ctx, "j", "schedule", at, func(ctx context.Context, tx pgx.Tx, runID int64) (int, error) {
+		if _, err := s.ClaimFiles(ctx, tx, "j", runID, []etl.FileDone{file}, at); err != nil {
+			return 0, err
+		}
+		var err error
+		id, err = s.AddPartition(ctx, tx, "j", runID, 1, []PartitionFile{{Path: file.Path, SHA256: file.SHA256, Size: file.Size}}, 0, at)
+		return 1, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	finish := func(tx pgx.Tx) error {
+		_, err := s.FinishPartition(ctx, tx, id, PartitionFailed, "row 71: bad", at)
+		return err
+	}
+	take := func() map[string]int64 {
+		t.Helper()
+		tx, err := s.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		released, err := s.TakeReleased(ctx, tx, "j", []etl.FileDone{file})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return released
+	}
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := finish(tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := take(); got[file.SHA256] != id {
+		t.Fatalf("before the reset: given back %v, want %s from partition %d", got, file.SHA256, id)
+	}
+	if _, err := s.Reset(ctx, "j"); err != nil {
+		t.Fatal(err)
+	}
+	if got := take(); len(got) != 0 {
+		t.Errorf("after a state reset the file is still given back %v: its next load would continue the failed partition's", got)
+	}
+}

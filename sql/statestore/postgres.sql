@@ -109,7 +109,11 @@ SELECT ?, "id", "fp", ? FROM unnest(?::text[], ?::text[]) AS "d" ("id", "fp")
 ON CONFLICT ("target", "record_id") DO UPDATE SET "fingerprint" = excluded."fingerprint", "updated_at" = excluded."updated_at"
 
 -- name: ResetPositions
--- The key ranges handed out since the job's position last moved (nightjar
--- worker) go with it: the next tick splits the whole table again.
-WITH "ranges" AS (DELETE FROM "key_ranges" WHERE "job" = $1)
+-- What nightjar worker keeps of loads in progress goes with the positions:
+-- the key ranges handed out since the job's position last moved (the next
+-- tick splits the whole table again), and the files failed partitions gave
+-- back with their checkpoints (loaded again from their start, not from
+-- where the failed load stopped).
+WITH "ranges" AS (DELETE FROM "key_ranges" WHERE "job" = $1),
+"released" AS (DELETE FROM "released_files" WHERE "job" = $1)
 DELETE FROM "positions" WHERE "job" = $1
