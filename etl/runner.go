@@ -346,17 +346,27 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	if buffer <= 0 {
 		buffer = 1
 	}
-	read := make(chan *Batch, buffer)
 	transformed := make(chan *Batch, buffer)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(read)
-		return p.readStage(gctx, cp.Seq, read)
-	})
-	g.Go(func() error {
-		defer close(transformed)
-		return p.stepStage(gctx, read, transformed)
-	})
+	if len(job.Steps) == 0 {
+		// Without steps, a step stage would only pass batches on, and hold
+		// one more batch and one more channel's worth in memory while the
+		// source outruns the targets: the reader feeds the sink directly.
+		g.Go(func() error {
+			defer close(transformed)
+			return p.readStage(gctx, cp.Seq, transformed)
+		})
+	} else {
+		read := make(chan *Batch, buffer)
+		g.Go(func() error {
+			defer close(read)
+			return p.readStage(gctx, cp.Seq, read)
+		})
+		g.Go(func() error {
+			defer close(transformed)
+			return p.stepStage(gctx, read, transformed)
+		})
+	}
 	// Checkpoints are recorded by their own stage, in order, while the
 	// targets already write the next batch: the state store's commit (an
 	// fsync) then costs no target time. A batch written but not yet
@@ -434,6 +444,7 @@ func (p *pipeline) readStage(ctx context.Context, seq int64, out chan<- *Batch) 
 		}
 		seq++
 		b.Seq, b.Load = seq, p.load
+		b.readRows = int64(b.Len() + len(b.Rejects))
 		rows += int64(b.Len())
 		select {
 		case out <- b:
@@ -457,7 +468,7 @@ func (p *pipeline) stepStage(ctx context.Context, in <-chan *Batch, out chan<- *
 	chain := StepChain{Steps: p.job.Steps}
 	var last *Batch
 	for b := range in {
-		read := int64(b.Len() + len(b.Rejects))
+		read := b.readRows
 		b, err := chain.Apply(ctx, b)
 		if err != nil {
 			return err
