@@ -272,7 +272,7 @@ func TestRunnerBoundsBatchesInFlight(t *testing.T) {
 	filled := 0
 	for run := range 40 {
 		s := newSetup(t)
-		s.runner.Buffer = 1 + rng.IntN(3)
+		s.runner.Buffer = rng.IntN(3)
 		src := &countingSource{n: 1 + rng.IntN(40)}
 		dawdle := rng.IntN(3)
 		target := &releasingTarget{}

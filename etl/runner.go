@@ -76,9 +76,12 @@ type Runner struct {
 	// LeaseTTL is how long a lease lasts without renewal; the runner renews
 	// it at every checkpoint. Default 10 minutes.
 	LeaseTTL time.Duration
-	// Buffer is the capacity of the channels between stages; default 1
-	// (more measured no faster on file and SQLite loads, and each slot is a
-	// batch held in memory).
+	// Buffer is the capacity of the channels between stages; default 0:
+	// a stage hands its batch over when the next one takes it, so each
+	// stage holds one batch and works on it while the others work on
+	// theirs. Each slot is one more batch held in memory: on 1M leads,
+	// CSV → CSV and → SQLite, 1 against 0 measured no faster, in the same
+	// CPU time, with 5-7 MB more private memory.
 	Buffer int
 	// SyncIdle is how long the sink waits for the next batch, with batches
 	// a Syncer target holds unsynced, before it syncs them anyway (so a
@@ -342,10 +345,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		}
 	}
 
-	buffer := p.r.Buffer
-	if buffer <= 0 {
-		buffer = 1
-	}
+	buffer := max(p.r.Buffer, 0)
 	transformed := make(chan *Batch, buffer)
 	g, gctx := errgroup.WithContext(ctx)
 	if len(job.Steps) == 0 {
