@@ -71,10 +71,14 @@ func (m *memProfiler) sample() {
 	}
 	if live := m.samples[0].Value.Uint64(); live > m.live {
 		m.live = live
-		var buf bytesWriter
-		if err := pprof.Lookup("heap").WriteTo(&buf, 0); err == nil {
-			m.profile = buf
-		}
+		m.takeProfile()
+	}
+}
+
+func (m *memProfiler) takeProfile() {
+	var buf bytesWriter
+	if err := pprof.Lookup("heap").WriteTo(&buf, 0); err == nil {
+		m.profile = buf
 	}
 }
 
@@ -83,6 +87,10 @@ func (m *memProfiler) sample() {
 func (m *memProfiler) finish(w io.Writer) error {
 	close(m.stop)
 	<-m.done
+	if m.profile == nil {
+		// No collection ended while the command ran: the profile of now.
+		m.takeProfile()
+	}
 	fmt.Fprintln(w, "nightjar: memory peaks (runtime/metrics, sampled every 10 ms):")
 	for i, name := range memMetrics {
 		if name == "/sched/goroutines:goroutines" {
