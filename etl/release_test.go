@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -192,9 +193,7 @@ func (rejectStep) ReleasesBatches() bool { return true }
 // releases them.
 func TestRunnerReleasesBatchesOnlyWhenDone(t *testing.T) {
 	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
+	rng := seededRand(t)
 	totalReused := 0
 	for run := range 60 {
 		s := newSetup(t)
@@ -271,5 +270,102 @@ func TestRunnerReleasesBatchesOnlyWhenDone(t *testing.T) {
 	}
 	if totalReused == 0 {
 		t.Error("no batch was built on released vectors: the search checked nothing")
+	}
+}
+
+// seededRand returns a generator seeded from the clock, the seed logged so
+// that a failing search can be replayed.
+func seededRand(t *testing.T) *rand.Rand {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	return rand.New(rand.NewPCG(seed, 0))
+}
+
+// countingSource serves n batches and counts those handed out and not yet
+// released (live), keeping the most it saw at once.
+type countingSource struct {
+	n, next int
+
+	mu        sync.Mutex
+	live, max int
+}
+
+func (s *countingSource) Open(context.Context, etl.SourceEnv) error { return nil }
+func (s *countingSource) Close(context.Context) error               { return nil }
+
+func (s *countingSource) Next(context.Context) (*etl.Batch, error) {
+	if s.next >= s.n {
+		return nil, etl.ErrEndOfInput
+	}
+	s.next++
+	b := etltest.StringBatch("in.csv", int64(1+s.next), fmt.Sprintf(`"p%d"`, s.next), []string{"id"}, []string{fmt.Sprint(s.next)})
+	s.mu.Lock()
+	s.live++
+	s.max = max(s.max, s.live)
+	s.mu.Unlock()
+	b.OnRelease(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.live--
+	})
+	return b, nil
+}
+
+// releasingTarget is a plain target done with each batch at Write.
+type releasingTarget struct{ etltest.Target }
+
+func (*releasingTarget) ReleasesBatches() bool { return true }
+
+// TestRunnerBoundsBatchesInFlight searches runs (math/rand, the seed
+// logged) for more batches alive at once than the stages can hold: with
+// channels of Buffer batches, one batch in the reader's hand and one in
+// the sink's, Buffer+2 without steps (the reader feeds the sink) and
+// 2·Buffer+3 with them (one more channel and the step stage's batch). The
+// target dawdles at random so that the reader fills the pipeline; every
+// batch must still arrive and be released.
+func TestRunnerBoundsBatchesInFlight(t *testing.T) {
+	t.Parallel()
+	rng := seededRand(t)
+	filled := 0
+	for run := range 40 {
+		s := newSetup(t)
+		s.runner.Buffer = rng.IntN(3)
+		src := &countingSource{n: 1 + rng.IntN(40)}
+		dawdle := rng.IntN(3)
+		target := &releasingTarget{}
+		target.WriteHook = func(*etl.Batch) error {
+			for range dawdle * 100 {
+				runtime.Gosched()
+			}
+			if dawdle == 2 {
+				time.Sleep(100 * time.Microsecond)
+			}
+			return nil
+		}
+		job := &etl.Job{Name: "j", Source: src, Targets: []etl.NamedTarget{{Name: "out", Target: target}}}
+		bound := s.runner.Buffer + 2
+		if rng.IntN(2) == 0 {
+			job.Steps = []etl.NamedStep{{Name: "pass", Step: passStep{}}}
+			bound = 2*s.runner.Buffer + 3
+		}
+		desc := fmt.Sprintf("run %d: %d batches, buffer %d, steps %d, dawdle %d", run, src.n, s.runner.Buffer, len(job.Steps), dawdle)
+		if _, err := s.runner.Run(context.Background(), job, etl.RunOptions{}); err != nil {
+			t.Fatalf("%s: %v", desc, err)
+		}
+		if src.max > bound {
+			t.Errorf("%s: %d batches alive at once, want at most %d", desc, src.max, bound)
+		}
+		if src.max == bound {
+			filled++
+		}
+		if got := len(target.Written); got != src.n {
+			t.Errorf("%s: %d batches written, want %d", desc, got, src.n)
+		}
+		if src.live != 0 {
+			t.Errorf("%s: %d batches never released", desc, src.live)
+		}
+	}
+	if filled == 0 {
+		t.Error("no run filled the pipeline: the search checked no bound")
 	}
 }

@@ -78,9 +78,12 @@ type Runner struct {
 	// LeaseTTL is how long a lease lasts without renewal; the runner renews
 	// it at every checkpoint. Default 10 minutes.
 	LeaseTTL time.Duration
-	// Buffer is the capacity of the channels between stages; default 1
-	// (more measured no faster on file and SQLite loads, and each slot is a
-	// batch held in memory).
+	// Buffer is the capacity of the channels between stages; default 0:
+	// a stage hands its batch over when the next one takes it, so each
+	// stage holds one batch and works on it while the others work on
+	// theirs. Each slot is one more batch held in memory: on 1M leads,
+	// CSV → CSV and → SQLite, 1 against 0 measured no faster, in the same
+	// CPU time, with 5-7 MB more private memory.
 	Buffer int
 	// SyncIdle is how long the sink waits for the next batch, with batches
 	// a Syncer target holds unsynced, before it syncs them anyway (so a
@@ -344,21 +347,28 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		}
 	}
 
-	buffer := p.r.Buffer
-	if buffer <= 0 {
-		buffer = 1
-	}
-	read := make(chan *Batch, buffer)
+	buffer := max(p.r.Buffer, 0)
 	transformed := make(chan *Batch, buffer)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(read)
-		return p.readStage(gctx, cp.Seq, read)
-	})
-	g.Go(func() error {
-		defer close(transformed)
-		return p.stepStage(gctx, read, transformed)
-	})
+	if len(job.Steps) == 0 {
+		// Without steps, a step stage would only pass batches on, and hold
+		// one more batch and one more channel's worth in memory while the
+		// source outruns the targets: the reader feeds the sink directly.
+		g.Go(func() error {
+			defer close(transformed)
+			return p.readStage(gctx, cp.Seq, transformed)
+		})
+	} else {
+		read := make(chan *Batch, buffer)
+		g.Go(func() error {
+			defer close(read)
+			return p.readStage(gctx, cp.Seq, read)
+		})
+		g.Go(func() error {
+			defer close(transformed)
+			return p.stepStage(gctx, read, transformed)
+		})
+	}
 	// Checkpoints are recorded by their own stage, in order, while the
 	// targets already write the next batch: the state store's commit (an
 	// fsync) then costs no target time. A batch written but not yet
@@ -436,6 +446,7 @@ func (p *pipeline) readStage(ctx context.Context, seq int64, out chan<- *Batch) 
 		}
 		seq++
 		b.Seq, b.Load = seq, p.load
+		b.readRows = int64(b.Len() + len(b.Rejects))
 		rows += int64(b.Len())
 		select {
 		case out <- b:
@@ -459,7 +470,7 @@ func (p *pipeline) stepStage(ctx context.Context, in <-chan *Batch, out chan<- *
 	chain := StepChain{Steps: p.job.Steps}
 	var last *Batch
 	for b := range in {
-		read := int64(b.Len() + len(b.Rejects))
+		read := b.readRows
 		b, err := chain.Apply(ctx, b)
 		if err != nil {
 			return err

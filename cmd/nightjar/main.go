@@ -30,10 +30,22 @@ func main() {
 			os.Exit(exitUsage)
 		}
 	}
+	// NIGHTJAR_MEMPROFILE=FILE writes a heap profile taken when the live
+	// heap was at its highest, and prints the peak of the runtime's memory
+	// classes (heap, stacks, GC goal) to stderr.
+	var mem *memProfiler
+	if path := os.Getenv("NIGHTJAR_MEMPROFILE"); path != "" {
+		mem = startMemProfile(path)
+	}
 	// Signals are handled by the commands that run jobs (see interruptible):
 	// the first one stops gracefully, so the context here is never cancelled.
 	progName = invokedAs(os.Args[0])
 	code := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	pprof.StopCPUProfile()
+	if mem != nil {
+		if err := mem.finish(os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "nightjar: memory profile:", err)
+		}
+	}
 	os.Exit(code)
 }
