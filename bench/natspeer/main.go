@@ -5,6 +5,8 @@
 //	natspeer consume URL STREAM DB     drain STREAM with a durable pull consumer: fetch
 //	                                   1,000, decode the JSON, insert into SQLite in
 //	                                   transactions of 10,000 rows, ack after each commit
+//	natspeer create URL STREAM -       create STREAM (subjects STREAM.>), empty
+//	natspeer count URL STREAM -        print how many messages STREAM holds
 //	natspeer delete URL STREAM -       delete STREAM
 //	natspeer republish URL STREAM N    publish N leads to STREAM.out with a Nats-Msg-Id
 //	                                   each, at most 256 awaiting their ack
@@ -38,7 +40,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) != 4 {
-		return errors.New("usage: natspeer publish|consume|republish URL STREAM N|DB")
+		return errors.New("usage: natspeer publish|consume|republish|create|count|delete URL STREAM N|DB|-")
 	}
 	nc, err := nats.Connect(args[1])
 	if err != nil {
@@ -68,6 +70,21 @@ func run(args []string) error {
 		return nil
 	case "consume":
 		return consume(ctx, js, stream, args[3])
+	case "create":
+		_ = js.DeleteStream(ctx, stream)
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{stream + ".>"}})
+		return err
+	case "count":
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Println(info.State.Msgs)
+		return nil
 	case "delete":
 		return js.DeleteStream(ctx, stream)
 	case "republish":
