@@ -47,7 +47,10 @@ func run(args []string) error {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
+	// The bounds of nightjar's nats target: an ack and a publish waiting on
+	// a full window wait up to the connection's timeout (10 s), not
+	// nats.go's 200 ms stall wait, which a loaded server overran.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256), jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
 		return err
 	}
@@ -62,7 +65,7 @@ func run(args []string) error {
 		}
 		for i := 1; i <= n; i++ {
 			msg := fmt.Appendf(nil, `{"id":%d,"email":"lead%d@example.com","name":"Lead %d","score":%d}`, i, i, i, i%100)
-			if _, err := js.PublishAsync(stream+".leads", msg); err != nil {
+			if _, err := js.PublishAsync(stream+".leads", msg, jetstream.WithStallWait(10*time.Second)); err != nil {
 				return err
 			}
 		}
@@ -191,7 +194,7 @@ func republish(js jetstream.JetStream, subject string, n int) error {
 		m := &nats.Msg{Subject: subject, Header: nats.Header{},
 			Data: fmt.Appendf(nil, `{"id":%d,"email":"lead%d@example.com","name":"Lead %d","score":%d}`, i, i, i, i%100)}
 		m.Header.Set(jetstream.MsgIDHeader, "peer-"+strconv.Itoa(i))
-		f, err := js.PublishMsgAsync(m)
+		f, err := js.PublishMsgAsync(m, jetstream.WithStallWait(10*time.Second))
 		if err != nil {
 			return err
 		}
