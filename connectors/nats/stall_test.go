@@ -5,13 +5,11 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nightjar-etl/nightjar/etl"
-	"github.com/nightjar-etl/nightjar/etl/etltest"
 )
 
 // holdingProxy forwards one connection to upstream; while held, what the
@@ -87,24 +85,9 @@ func TestSlowAcksWithinTheTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := startHoldingProxy(t, u.Host)
-	conn := &etl.Connection{Name: "bus", Type: "nats", Config: &ConnConfig{URL: "nats://" + proxy.addr}}
-	tg, err := NewTarget(TargetConfig{Subject: b.prefix + ".out", Per: "record", MaxInFlight: 8}, etl.BuildEnv{Connection: conn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := tg.Open(ctx, etl.TargetEnv{Job: "pub", Name: "bus"}); err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close()
-	rows := make([][]string, 50)
-	for i := range rows {
-		rows[i] = []string{strconv.Itoa(i)}
-	}
-	bt := etltest.StringBatch("in.csv", 2, `{"line":1}`, []string{"id"}, rows...)
-	bt.Seq, bt.Load = 1, "load1"
+	tg := b.target(t, &etl.Connection{Name: "bus", Type: "nats", Config: &ConnConfig{URL: "nats://" + proxy.addr}})
 	proxy.hold(time.Second)
-	if err := tg.Write(ctx, bt); err != nil {
+	if err := tg.Write(context.Background(), idBatch(1)); err != nil {
 		t.Fatalf("write while the acks are held for 1s: %v", err)
 	}
 	if tg.Published != 50 {
