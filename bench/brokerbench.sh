@@ -6,31 +6,35 @@
 # inherits the other's leftovers (a fuller queue, a broker still busy)
 # or a change of the machine's load.
 #
-# measure VAR PID CMD...: runs CMD and sets VAR to "wall cpu broker_cpu"
-# in seconds: CMD's wall time, its user+sys CPU (GNU time) and the CPU the
-# broker process PID used meanwhile (from /proc; 0 when PID is empty).
-# On a machine of two cores the broker's CPU and the client's compete:
-# a side that spends more CPU slows the broker it waits on.
+# measure VAR PID CMD...: runs CMD and sets VAR to "wall cpu broker_cpu
+# cpu_stall" in seconds: CMD's wall time, its user+sys CPU (GNU time), the
+# CPU the broker process PID used meanwhile (from /proc; 0 when PID is
+# empty) and how long some task on the machine waited for a CPU meanwhile
+# (/proc/pressure/cpu; 0 where the kernel has none). On a machine of two
+# cores the broker's CPU and the client's compete: a side that spends more
+# CPU slows the broker it waits on, and other work on the machine slows
+# both, by as much as the stall says.
 now() { date +%s.%N; }
 ticks() { if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then awk '{print $14+$15}' "/proc/$1/stat"; else echo 0; fi; }
+stall() { if [ -r /proc/pressure/cpu ]; then awk -F'total=' '/^some/ {print $2}' /proc/pressure/cpu; else echo 0; fi; }
 measure() {
   local var=$1 pid=$2; shift 2
-  local b0 t0 t1 b1 cpu
-  b0=$(ticks "$pid"); t0=$(now)
+  local b0 s0 t0 t1 b1 s1 cpu
+  b0=$(ticks "$pid"); s0=$(stall); t0=$(now)
   /usr/bin/time -f "%U %S" -o "$out/time" "$@" >/dev/null 2>"$out/stderr" || { cat "$out/stderr" >&2; exit 1; }
-  t1=$(now); b1=$(ticks "$pid")
+  t1=$(now); b1=$(ticks "$pid"); s1=$(stall)
   cpu=$(tail -1 "$out/time" | awk '{print $1+$2}')
-  printf -v "$var" '%s' "$(python3 -c "print(f'{$t1-$t0:.2f} $cpu {($b1-$b0)/$(getconf CLK_TCK):.2f}')")"
+  printf -v "$var" '%s' "$(python3 -c "print(f'{$t1-$t0:.2f} $cpu {($b1-$b0)/$(getconf CLK_TCK):.2f} {($s1-$s0)/1e6:.2f}')")"
 }
 # report ROUND CASE N PEER NIGHTJAR: one line, appended to $out/rounds.
 report() {
   python3 - "$@" <<'PY' | tee -a "$out/rounds"
 import sys, os
 r, case, n, peer, nj = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(), sys.argv[5].split()
-pw, pc, pb = map(float, peer); nw, nc, nb = map(float, nj)
+pw, pc, pb, ps = map(float, peer); nw, nc, nb, ns = map(float, nj)
 load = os.getloadavg()[0]
-print(f"round {r} {case} {n}: peer {pw:.2f}s (cpu {pc:.2f}s, broker {pb:.2f}s), "
-      f"nightjar {nw:.2f}s (cpu {nc:.2f}s, broker {nb:.2f}s), ratio {nw/pw:.2f}, load {load:.1f}")
+print(f"round {r} {case} {n}: peer {pw:.2f}s (cpu {pc:.2f}s, broker {pb:.2f}s, cpu stall {ps:.2f}s), "
+      f"nightjar {nw:.2f}s (cpu {nc:.2f}s, broker {nb:.2f}s, cpu stall {ns:.2f}s), ratio {nw/pw:.2f}, load {load:.1f}")
 PY
 }
 # summary: the median ratio of each case over the rounds.
