@@ -7,26 +7,33 @@
 #            ack after each commit;
 #   publish: N records, each a message with a Nats-Msg-Id, publish acks
 #            awaited, at most 256 in flight.
+# Each side consumes a stream of its own filled just before it runs, and
+# publishes into an empty stream of its own (see bench/brokerbench.sh).
 #   bench/nats.sh [N]   (default 100000; NIGHTJAR_BENCH_NATS: the server,
-#                       default nats://127.0.0.1:4222)
+#                       default nats://127.0.0.1:4222; NIGHTJAR_BENCH_ROUNDS:
+#                       rounds, default 3; NIGHTJAR_BENCH_BROKER_PID: the
+#                       server's process for its CPU, default the local
+#                       nats-server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
 url=${NIGHTJAR_BENCH_NATS:-${NIGHTJAR_TEST_NATS:-nats://127.0.0.1:4222}}
 out=bench/out/nats
 rm -rf "$out"; mkdir -p "$out/in"
+source bench/brokerbench.sh
 go build -o "$out/nightjar" ./cmd/nightjar
 go build -o "$out/natspeer" ./bench/natspeer
-now() { date +%s.%N; }
-
-config() { # stream
-  cat > "$out/nightjar.yaml" <<YAML
+peer=$out/natspeer empty=create
+broker=${NIGHTJAR_BENCH_BROKER_PID:-$(pgrep -o -x nats-server || true)}
+leads "$n" "$out/in/leads.csv"
+stream="NJBENCH$$"
+cat > "$out/nightjar.yaml" <<YAML
 connections:
   bus: { type: nats, url: "$url" }
   wh: { type: sqlite, path: nightjar.db }
 jobs:
   consume:
-    source: { type: nats, connection: bus, stream: $1, consumer: nightjar, fetch_wait: 300ms,
+    source: { type: nats, connection: bus, stream: ${stream}NIGHTJAR, consumer: nightjar, fetch_wait: 300ms,
               fields: { headers: "" } }
     targets:
       - { type: table, connection: wh, table: leads, mode: append, commit_rows: 10000 }
@@ -35,35 +42,10 @@ jobs:
     steps:
       - cast: { id: int, score: int }
     targets:
-      - { type: nats, connection: bus, subject: $1.out }
+      - { type: nats, connection: bus, subject: ${stream}NIGHTJAROUT.out }
 YAML
-}
-python3 - "$n" > "$out/in/leads.csv" <<'PY'
-import sys
-n = int(sys.argv[1])
-print("id,email,name,score")
-for i in range(1, n + 1):
-    print(f"{i},lead{i}@example.com,Lead {i},{i % 100}")
-PY
 
-for round in 1 2; do
-  stream="NJBENCH$$R$round"; config "$stream"
-  "$out/natspeer" publish "$url" "$stream" "$n"
-  rm -f "$out/peer.db" "$out/nightjar.db"; rm -rf "$out/.nightjar"
-  t0=$(now); "$out/natspeer" consume "$url" "$stream" "$out/peer.db"; t1=$(now)
-  (cd "$out" && ./nightjar run consume >/dev/null 2>&1); t2=$(now)
-  peer_rows=$(sqlite3 "$out/peer.db" 'SELECT COUNT(*) FROM leads')
-  nj_rows=$(sqlite3 "$out/nightjar.db" 'SELECT COUNT(*) FROM leads')
-  [ "$peer_rows" = "$n" ] && [ "$nj_rows" = "$n" ] || { echo "rows: peer $peer_rows, nightjar $nj_rows, want $n" >&2; exit 1; }
-  t3=$(now); "$out/natspeer" republish "$url" "$stream" "$n"; t4=$(now)
-  (cd "$out" && ./nightjar run publish >/dev/null 2>&1); t5=$(now)
-  python3 - "$n" "$t0" "$t1" "$t2" "$t3" "$t4" "$t5" <<'PY'
-import sys
-n = int(sys.argv[1]); t = [float(x) for x in sys.argv[2:]]
-peer_c, nj_c, peer_p, nj_p = t[1]-t[0], t[2]-t[1], t[4]-t[3], t[5]-t[4]
-print(f"consume {n}: peer {peer_c:.2f}s ({n/peer_c:,.0f}/s), nightjar {nj_c:.2f}s ({n/nj_c:,.0f}/s), ratio {nj_c/peer_c:.2f}")
-print(f"publish {n}: peer {peer_p:.2f}s ({n/peer_p:,.0f}/s), nightjar {nj_p:.2f}s ({n/nj_p:,.0f}/s), ratio {nj_p/peer_p:.2f}")
-PY
-  rm -rf "$out/.nightjar"
-  "$out/natspeer" delete "$url" "$stream" -
-done
+names() { # side case: NJBENCH<pid>PEER, NJBENCH<pid>NIGHTJAROUT, …
+  if [ "$2" = consume ]; then echo "$stream${1^^}"; else echo "$stream${1^^}OUT"; fi
+}
+rounds

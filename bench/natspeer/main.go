@@ -5,6 +5,8 @@
 //	natspeer consume URL STREAM DB     drain STREAM with a durable pull consumer: fetch
 //	                                   1,000, decode the JSON, insert into SQLite in
 //	                                   transactions of 10,000 rows, ack after each commit
+//	natspeer create URL STREAM -       create STREAM (subjects STREAM.>), empty
+//	natspeer count URL STREAM -        print how many messages STREAM holds
 //	natspeer delete URL STREAM -       delete STREAM
 //	natspeer republish URL STREAM N    publish N leads to STREAM.out with a Nats-Msg-Id
 //	                                   each, at most 256 awaiting their ack
@@ -38,14 +40,17 @@ func main() {
 
 func run(args []string) error {
 	if len(args) != 4 {
-		return errors.New("usage: natspeer publish|consume|republish URL STREAM N|DB")
+		return errors.New("usage: natspeer publish|consume|republish|create|count|delete URL STREAM N|DB|-")
 	}
 	nc, err := nats.Connect(args[1])
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
+	// The bounds of nightjar's nats target: an ack and a publish waiting on
+	// a full window wait up to the connection's timeout (10 s), not
+	// nats.go's 200 ms stall wait, which a loaded server overran.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256), jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
 		return err
 	}
@@ -60,7 +65,7 @@ func run(args []string) error {
 		}
 		for i := 1; i <= n; i++ {
 			msg := fmt.Appendf(nil, `{"id":%d,"email":"lead%d@example.com","name":"Lead %d","score":%d}`, i, i, i, i%100)
-			if _, err := js.PublishAsync(stream+".leads", msg); err != nil {
+			if _, err := js.PublishAsync(stream+".leads", msg, jetstream.WithStallWait(10*time.Second)); err != nil {
 				return err
 			}
 		}
@@ -68,6 +73,21 @@ func run(args []string) error {
 		return nil
 	case "consume":
 		return consume(ctx, js, stream, args[3])
+	case "create":
+		_ = js.DeleteStream(ctx, stream)
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{stream + ".>"}})
+		return err
+	case "count":
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Println(info.State.Msgs)
+		return nil
 	case "delete":
 		return js.DeleteStream(ctx, stream)
 	case "republish":
@@ -174,7 +194,7 @@ func republish(js jetstream.JetStream, subject string, n int) error {
 		m := &nats.Msg{Subject: subject, Header: nats.Header{},
 			Data: fmt.Appendf(nil, `{"id":%d,"email":"lead%d@example.com","name":"Lead %d","score":%d}`, i, i, i, i%100)}
 		m.Header.Set(jetstream.MsgIDHeader, "peer-"+strconv.Itoa(i))
-		f, err := js.PublishMsgAsync(m)
+		f, err := js.PublishMsgAsync(m, jetstream.WithStallWait(10*time.Second))
 		if err != nil {
 			return err
 		}

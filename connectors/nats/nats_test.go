@@ -146,31 +146,41 @@ func TestSlowBatchNotRedelivered(t *testing.T) {
 // TestTargetReplayIsSkipped: a batch written twice (a replay after a
 // crash: the same batch key) is stored once; the second time its rows are
 // counted as skipped, and a different batch is stored.
-func TestTargetReplayIsSkipped(t *testing.T) {
-	b := setup(t)
-	tg, err := NewTarget(TargetConfig{Subject: b.prefix + ".out", Per: "record", MaxInFlight: 8}, etl.BuildEnv{Connection: b.conn})
+// target opens a nats target publishing to "<prefix>.out" over conn, 8
+// in flight, closed after the test.
+func (b bundle) target(t *testing.T, conn *etl.Connection) *Target {
+	t.Helper()
+	tg, err := NewTarget(TargetConfig{Subject: b.prefix + ".out", Per: "record", MaxInFlight: 8}, etl.BuildEnv{Connection: conn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if err := tg.Open(ctx, etl.TargetEnv{Job: "pub", Name: "bus"}); err != nil {
+	if err := tg.Open(context.Background(), etl.TargetEnv{Job: "pub", Name: "bus"}); err != nil {
 		t.Fatal(err)
 	}
-	defer tg.Close()
+	t.Cleanup(func() { tg.Close() })
+	return tg
+}
+
+// idBatch is batch seq of load "load1": 50 rows, ids 0 to 49.
+func idBatch(seq int64) *etl.Batch {
 	rows := make([][]string, 50)
 	for i := range rows {
 		rows[i] = []string{strconv.Itoa(i)}
 	}
-	batch := func(seq int64) *etl.Batch {
-		bt := etltest.StringBatch("in.csv", 2, `{"line":`+strconv.FormatInt(seq, 10)+`}`, []string{"id"}, rows...)
-		bt.Seq, bt.Load = seq, "load1"
-		return bt
-	}
+	bt := etltest.StringBatch("in.csv", 2, `{"line":`+strconv.FormatInt(seq, 10)+`}`, []string{"id"}, rows...)
+	bt.Seq, bt.Load = seq, "load1"
+	return bt
+}
+
+func TestTargetReplayIsSkipped(t *testing.T) {
+	b := setup(t)
+	tg := b.target(t, b.conn)
+	ctx := context.Background()
 	for i, c := range []struct {
 		seq                    int64
 		published, skippedRows int64
 	}{{1, 50, 0}, {1, 50, 50}, {2, 100, 0}} {
-		if err := tg.Write(ctx, batch(c.seq)); err != nil {
+		if err := tg.Write(ctx, idBatch(c.seq)); err != nil {
 			t.Fatal(err)
 		}
 		if s := tg.TakeSkipped(); tg.Published != c.published || s != c.skippedRows {

@@ -75,7 +75,12 @@ func NewTarget(cfg TargetConfig, env etl.BuildEnv) (*Target, error) {
 
 // Open connects and checks that a stream captures the subject.
 func (t *Target) Open(ctx context.Context, env etl.TargetEnv) error {
-	c, err := connect(ctx, t.conn, t.baseDir, env.Logger, jetstream.WithPublishAsyncMaxPending(t.cfg.MaxInFlight))
+	// A publish ack is bounded by the connection's timeout, as a request
+	// is: nats.go's own bounds are none for an ack and 200 ms for a
+	// publish waiting on a full window (ErrTooManyStalledMsgs), which a
+	// loaded server overran, failing the run.
+	c, err := connect(ctx, t.conn, t.baseDir, env.Logger, jetstream.WithPublishAsyncMaxPending(t.cfg.MaxInFlight),
+		jetstream.WithPublishAsyncTimeout(t.conn.timeout()))
 	if err != nil {
 		return err
 	}
@@ -109,7 +114,7 @@ func (t *Target) Write(ctx context.Context, b *etl.Batch) error {
 	publish := func(data []byte, id string, rows int) error {
 		m := &nats.Msg{Subject: t.cfg.Subject, Data: data, Header: nats.Header{}}
 		m.Header.Set(jetstream.MsgIDHeader, id)
-		f, err := t.c.js.PublishMsgAsync(m)
+		f, err := t.c.js.PublishMsgAsync(m, jetstream.WithStallWait(t.conn.timeout()))
 		if err != nil {
 			return fmt.Errorf("nats: publish to %s: %w", t.cfg.Subject, err)
 		}
