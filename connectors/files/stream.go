@@ -320,6 +320,14 @@ func (p *prefixHash) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// sum is the prefix's digest in hex; "" when the text was shorter.
+func (p *prefixHash) sum() string {
+	if p.seen != p.n {
+		return ""
+	}
+	return hex.EncodeToString(p.h.Sum(nil))
+}
+
 // matches reports whether the prefix is whole lines with the digest sum.
 func (p *prefixHash) matches(sum string) bool {
 	return p.seen == p.n && p.last == '\n' && hex.EncodeToString(p.h.Sum(nil)) == sum
