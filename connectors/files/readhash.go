@@ -90,8 +90,11 @@ func (s *Source) openStreamed(ctx context.Context, f *os.File, path, rel string,
 		if !undecided || h.ascii {
 			return true, nil // the text after offset decides the encoding, as it would the whole file's
 		}
-		// UTF-8 before offset: the rest must be UTF-8 too, or the file is
-		// no longer the UTF-8 file whose part was loaded.
+		// Not ASCII before offset: read on as it is only if the whole file
+		// is UTF-8, as its loaded part was read.
+		if !h.utf.valid(true) {
+			return false, nil
+		}
 		valid, err := validUTF8From(f, offset)
 		if valid {
 			undecided = false
@@ -208,9 +211,10 @@ type readHash struct {
 	n   int64
 	buf []byte
 	// inspect has the bytes hashed looked at too: whether they are all
-	// ASCII, their lines and their last byte.
+	// ASCII or else UTF-8, their lines and their last byte.
 	inspect bool
 	ascii   bool
+	utf     utf8Checker
 	lines   int64
 	last    byte
 }
@@ -219,7 +223,7 @@ func newReadHash(f *os.File) *readHash { return &readHash{f: f, h: sha256.New(),
 
 func (r *readHash) reset() {
 	r.h.Reset()
-	r.n, r.ascii, r.lines, r.last = 0, true, 0, 0
+	r.n, r.ascii, r.utf, r.lines, r.last = 0, true, utf8Checker{}, 0, 0
 }
 
 // to hashes the file up to offset end, or to its end when it is shorter
@@ -234,6 +238,9 @@ func (r *readHash) to(end int64) (string, error) {
 		r.h.Write(p)
 		if r.inspect && k > 0 {
 			r.ascii = r.ascii && nonASCII(p) < 0
+			if !r.ascii {
+				r.utf.Write(p)
+			}
 			r.lines += int64(bytes.Count(p, []byte{'\n'}))
 			r.last = p[k-1]
 		}

@@ -564,7 +564,9 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 	s.read[sum] = rel
 	opts := fileformat.DecodeOptions{File: rel, CSV: s.csv, JSON: s.json, XML: s.xml, XLSX: s.xlsx, Logger: s.log}
 	var rows int64
-	grown := prefix != nil && prefix.matches(prev.SHA256) && s.enc == nil && (utf == nil || utf.valid(true)) && !isGzip(prefix.head)
+	// Its loaded part ASCII, the new part decides the encoding, as it
+	// would the whole file's (so it is when the file is hashed as read).
+	grown := prefix != nil && prefix.matches(prev.SHA256) && s.enc == nil && (utf == nil || utf.valid(true) || !prefix.nonASCII) && !isGzip(prefix.head)
 	// Read as it is (no gzip, no decoding), its offsets are the file's.
 	plain := s.enc == nil && (utf == nil || detect(utf.head, utf.valid(true)) == nil)
 	switch {
