@@ -437,6 +437,9 @@ func (s *Source) failCurrent(ctx context.Context, err error) (*etl.Batch, error)
 	if ctx.Err() == nil {
 		done = cur.hashWhole()
 	}
+	if done != nil && cur.hash != nil {
+		s.read[done.SHA256] = cur.rel // as a file hashed first is at its opening
+	}
 	s.closeCurrent()
 	if ctx.Err() != nil {
 		return nil, err
