@@ -17,7 +17,7 @@ import (
 )
 
 // TestLedgerSearch drops, grows, replaces, truncates and drops again
-// CSV files in a folder between runs that fail at random batches, and
+// CSV or JSON Lines files in a folder between runs that fail at random batches, and
 // checks the rows loaded against a plain model of the ledger's rules
 // applied at each run that succeeds: a content loaded once is not loaded
 // again (under any name), a file that only grew (whole lines) adds its
@@ -33,8 +33,9 @@ import (
 func TestLedgerSearch(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		e := setupLoad(t)
-		m := newLedgerModel()
-		names := []string{"a.csv", "b.csv", "c.csv"}
+		format := rapid.SampledFrom([]string{"csv", "jsonl"}).Draw(rt, "format")
+		m := newLedgerModel(format)
+		names := []string{"a." + format, "b." + format, "c." + format}
 		batch := rapid.IntRange(1, 3).Draw(rt, "batch")
 		nextID := 0
 		lines := func(n int) []mline {
@@ -47,14 +48,14 @@ func TestLedgerSearch(t *testing.T) {
 		}
 		write := func(name string, ls []mline) {
 			m.files[name] = ls
-			if err := os.WriteFile(filepath.Join(e.dir, "in", name), []byte(content(ls)), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(e.dir, "in", name), []byte(m.content(ls)), 0o644); err != nil {
 				rt.Fatal(err)
 			}
 		}
 		if err := os.MkdirAll(filepath.Join(e.dir, "in"), 0o755); err != nil {
 			rt.Fatal(err)
 		}
-		cfg := files.SourceConfig{Path: "in/*.csv", Format: "csv"}
+		cfg := files.SourceConfig{Path: "in/*." + format, Format: format}
 		dirty := false // a run failed since the last one that succeeded
 		run := func(failAt int) {
 			r, err := e.run(cfg, batch, failAt)
@@ -75,7 +76,7 @@ func TestLedgerSearch(t *testing.T) {
 			case op == "run":
 				run(rapid.IntRange(0, 6).Draw(rt, "fail at batch"))
 			case op == "grow" && exists:
-				if dirty && !utf8.ValidString(content(cur)) {
+				if dirty && !utf8.ValidString(m.content(cur)) {
 					// Read through a decoding, its positions hold the whole
 					// file's hash, which its growth changes: a failed run's
 					// rows of it are loaded again (as before hashing while
@@ -147,11 +148,18 @@ type mline struct {
 	name string
 }
 
-func content(ls []mline) string {
+// content is a file of lines ls in the model's format.
+func (m *ledgerModel) content(ls []mline) string {
 	var b strings.Builder
-	b.WriteString("id,name\n")
+	if m.format == "csv" {
+		b.WriteString("id,name\n")
+	}
 	for _, l := range ls {
-		fmt.Fprintf(&b, "%05d,%s\n", l.id, l.name)
+		if m.format == "csv" {
+			fmt.Fprintf(&b, "%05d,%s\n", l.id, l.name)
+		} else {
+			fmt.Fprintf(&b, `{"id":"%05d","name":"%s"}`+"\n", l.id, l.name)
+		}
 	}
 	return b.String()
 }
@@ -160,6 +168,7 @@ func content(ls []mline) string {
 // contents loaded (by content, with their lines), the content last loaded
 // from each path, and how often each row was loaded.
 type ledgerModel struct {
+	format string
 	files  map[string][]mline
 	ledger map[string][]mline
 	last   map[string]string
@@ -167,8 +176,8 @@ type ledgerModel struct {
 	loose  map[int]bool
 }
 
-func newLedgerModel() *ledgerModel {
-	return &ledgerModel{files: map[string][]mline{}, ledger: map[string][]mline{}, last: map[string]string{},
+func newLedgerModel(format string) *ledgerModel {
+	return &ledgerModel{format: format, files: map[string][]mline{}, ledger: map[string][]mline{}, last: map[string]string{},
 		loads: map[int]int{}, loose: map[int]bool{}}
 }
 
@@ -179,14 +188,17 @@ func newLedgerModel() *ledgerModel {
 func (m *ledgerModel) run() {
 	for _, name := range slices.Sorted(maps.Keys(m.files)) {
 		ls := m.files[name]
-		c := content(ls)
+		c := m.content(ls)
 		if _, loaded := m.ledger[c]; loaded {
 			continue
 		}
 		from := 0
 		if last := m.last[name]; len(last) < len(c) && strings.HasPrefix(c, last) && strings.HasSuffix(last, "\n") &&
 			(ascii(last) || utf8.ValidString(c)) {
-			from = strings.Count(last, "\n") - 1
+			from = strings.Count(last, "\n")
+			if m.format == "csv" {
+				from-- // the header
+			}
 		}
 		for _, l := range ls[from:] {
 			m.loads[l.id]++
