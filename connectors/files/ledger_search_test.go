@@ -29,7 +29,8 @@ import (
 // the encoding decisions and resumes in the middle of files are all
 // taken. A file replaced or truncated after a failed run may have been
 // loaded in part by it: its rows are allowed one load more or less; so
-// are those of a file not in UTF-8 that grows after a failed run.
+// are those of a file that grows after a failed run and is not UTF-8
+// then.
 func TestLedgerSearch(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		e := setupLoad(t)
@@ -76,14 +77,16 @@ func TestLedgerSearch(t *testing.T) {
 			case op == "run":
 				run(rapid.IntRange(0, 6).Draw(rt, "fail at batch"))
 			case op == "grow" && exists:
-				if dirty && !utf8.ValidString(m.content(cur)) {
-					// Read through a decoding, its positions hold the whole
-					// file's hash, which its growth changes: a failed run's
-					// rows of it are loaded again (as before hashing while
-					// reading).
+				grown := append(slices.Clip(cur), lines(rapid.IntRange(1, 3).Draw(rt, "more"))...)
+				if dirty && !utf8.ValidString(m.content(grown)) {
+					// Not UTF-8 (or no longer): read through a decoding, its
+					// positions hold the whole file's hash, which its growth
+					// changes, or its loaded part would now read otherwise;
+					// a failed run's rows of it are loaded again (as before
+					// hashing while reading).
 					m.loosen(cur)
 				}
-				write(name, append(slices.Clip(cur), lines(rapid.IntRange(1, 3).Draw(rt, "more"))...))
+				write(name, grown)
 			case op == "truncate" && exists && len(cur) > 0:
 				if dirty {
 					m.loosen(cur)
