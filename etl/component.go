@@ -35,6 +35,17 @@ type PathLedger interface {
 	LastLoaded(ctx context.Context, job, path string) (FileRecord, bool, error)
 }
 
+// SizeLedger is a Ledger that also tells whether it holds a file of a
+// given size: a file of a size it holds none of is none it has seen, so a
+// file source can read it without hashing it first and learn its content
+// hash while reading it.
+type SizeLedger interface {
+	Ledger
+	// HoldsSize reports whether job's ledger has an entry (of any status)
+	// of size bytes.
+	HoldsSize(ctx context.Context, job string, size int64) (bool, error)
+}
+
 // SourceEnv is what a source is opened with.
 type SourceEnv struct {
 	Job string

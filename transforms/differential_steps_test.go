@@ -1098,7 +1098,7 @@ func genExtract(g *dGen, t *dTable) *dStep {
 	var re *regexp.Regexp
 	switch rule {
 	case "pattern: email":
-		re = emailRe
+		re = emailRe()
 	default:
 		re = regexp.MustCompile(strings.Trim(strings.TrimPrefix(rule, "regex: "), "'"))
 	}

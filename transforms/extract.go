@@ -109,7 +109,7 @@ func newExtract(cfg any, env etl.BuildEnv) (etl.Step, error) {
 		case f.Pattern != "" && f.Regex != "":
 			return nil, &etl.FieldError{Path: []string{f.Field, "regex"}, Err: errors.New("give pattern or regex, not both")}
 		case f.Pattern != "":
-			p, ok := builtinPatterns[f.Pattern]
+			p, ok := builtinPatterns()[f.Pattern]
 			if !ok {
 				return nil, &etl.FieldError{Path: []string{f.Field, "pattern"}, Err: fmt.Errorf("unknown pattern %q (want %s, or use regex)", f.Pattern, strings.Join(builtinPatternNames, ", "))}
 			}

@@ -116,7 +116,7 @@ func newRedact(cfg any, env etl.BuildEnv) (etl.Step, error) {
 		return nil, &etl.FieldError{Path: []string{"phone_regions"}, Err: err}
 	}
 	for _, n := range names {
-		p, ok := builtinPatterns[n]
+		p, ok := builtinPatterns()[n]
 		if !ok {
 			return nil, &etl.FieldError{Path: []string{"patterns", fmt.Sprint(slices.Index(c.Patterns, n))}, Err: fmt.Errorf("unknown pattern %q (want %s, or a custom one)", n, strings.Join(builtinPatternNames, ", "))}
 		}
@@ -177,9 +177,9 @@ func (s *redactStep) Apply(ctx context.Context, b *etl.Batch) (*etl.Batch, error
 func wholePattern(v string) *piiPattern {
 	switch {
 	case validEmail(strings.TrimSpace(v)):
-		return builtinPatterns["email"]
+		return builtinPatterns()["email"]
 	case phoneDigits(v) >= 7 && strings.Trim(v, "+0123456789 ()-./") == "":
-		return builtinPatterns["phone"]
+		return builtinPatterns()["phone"]
 	}
 	return &piiPattern{name: "value", label: "[redacted]"}
 }

@@ -19,7 +19,6 @@ import (
 
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
-	"golang.org/x/text/encoding/unicode"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
 	"github.com/nightjar-etl/nightjar/etl"
@@ -79,9 +78,15 @@ type SourceConfig struct {
 // file so far, so the ledger's row count survives a resume. For a gzip or
 // transcoded file the offset is in the decoded text; for a workbook it is
 // the format's own.
+//
+// A file hashed before it was read has its whole hash in SHA256; one
+// hashed while read (see readhash.go) has in Prefix the hash of its bytes
+// before Offset, and no SHA256; End marks its position at its end.
 type Position struct {
 	File   string `json:"file"`
-	SHA256 string `json:"sha256"`
+	SHA256 string `json:"sha256,omitempty"`
+	Prefix string `json:"prefix_sha256,omitempty"`
+	End    bool   `json:"end,omitempty"`
 	Offset int64  `json:"offset"`
 	Line   int64  `json:"line"`
 	Rows   int64  `json:"rows,omitempty"`
@@ -179,6 +184,9 @@ type Source struct {
 	// the ledger only learns of them at the runner's checkpoint, which may
 	// come after the source has read ahead to a copy.
 	read map[string]string
+	// readSizes are the sizes of the files opened in this run: a file of
+	// another size is none of them (see streamable).
+	readSizes map[int64]bool
 	// only, when set (Only), restricts the files to these (as the ledger
 	// names them): a partition's.
 	only map[string]bool
@@ -201,6 +209,10 @@ type openFile struct {
 	// rejected counts the records the decoder refused (malformed lines):
 	// they are read, and quarantined, but are not among done.Rows.
 	rejected int
+	// hash, for a file hashed while read, is its hash so far: done.SHA256
+	// is set at its end. text is what its decoder reads.
+	hash *readHash
+	text *textReader
 }
 
 // finishedFile is a file read to its end in this run, to archive once the
@@ -320,6 +332,7 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	s.finished = nil
 	s.mu.Unlock()
 	s.read = make(map[string]string)
+	s.readSizes = make(map[int64]bool)
 	files, err := filepath.Glob(s.pattern)
 	if err != nil {
 		return fmt.Errorf("files: glob %s: %w", s.pattern, err)
@@ -379,16 +392,22 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	b, err := cur.dec.Decode(ctx, s.env.BatchSize)
 	eof := errors.Is(err, io.EOF)
 	if err != nil && !eof {
-		s.closeCurrent()
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		return s.fail(ctx, cur.path, &cur.done, err, cur.done.Rows, cur.line)
+		return s.failCurrent(ctx, err)
 	}
 	offset, line := cur.dec.Position()
+	p := Position{File: cur.rel, SHA256: cur.done.SHA256, Offset: offset, Line: line, Rows: cur.done.Rows + int64(b.Len())}
+	if cur.hash != nil {
+		if err := cur.hashRead(&p, offset, eof); err != nil {
+			return s.failCurrent(ctx, fmt.Errorf("hash: %w", err))
+		}
+		if eof {
+			s.read[cur.done.SHA256] = cur.rel
+			s.readSizes[cur.done.Size] = true
+		}
+	}
 	cur.done.Rows += int64(b.Len())
 	cur.rejected += len(b.Rejects)
-	pos, err := json.Marshal(Position{File: cur.rel, SHA256: cur.done.SHA256, Offset: offset, Line: line, Rows: cur.done.Rows})
+	pos, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("files: position: %w", err)
 	}
@@ -409,6 +428,23 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		s.closeCurrent()
 	}
 	return b, nil
+}
+
+// failCurrent sets aside the file being read, which failed with err.
+func (s *Source) failCurrent(ctx context.Context, err error) (*etl.Batch, error) {
+	cur := s.cur
+	done := &cur.done
+	if ctx.Err() == nil {
+		done = cur.hashWhole()
+	}
+	if done != nil && cur.hash != nil {
+		s.read[done.SHA256] = cur.rel // as a file hashed first is at its opening
+	}
+	s.closeCurrent()
+	if ctx.Err() != nil {
+		return nil, err
+	}
+	return s.fail(ctx, cur.path, done, err, cur.done.Rows, cur.line)
 }
 
 // wholeFileError is a file that cannot be loaded at all: it goes to the
@@ -447,6 +483,14 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 			f.Close()
 		}
 	}()
+	if ok, err := s.streamable(ctx, f, rel, st.Size()); err != nil {
+		return nil, err
+	} else if ok {
+		cur, err := s.openStreamed(ctx, f, path, rel, st)
+		keep = cur != nil
+		return cur, err
+	}
+	s.readSizes[st.Size()] = true
 	var utf *utf8Checker
 	h := sha256.New()
 	var w io.Writer = h
@@ -467,6 +511,13 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 			prev, prefix = rec, newPrefixHash(rec.Size)
 			w = io.MultiWriter(w, prefix)
 		}
+	}
+	// A position recorded while the file was hashed as read holds the
+	// hash of the bytes before its offset.
+	var posPrefix *prefixHash
+	if s.pos != nil && s.pos.Prefix != "" && s.pos.File == rel {
+		posPrefix = newPrefixHash(s.pos.Offset)
+		w = io.MultiWriter(w, posPrefix)
 	}
 	if _, err := io.Copy(w, f); err != nil {
 		return nil, &wholeFileError{err: fmt.Errorf("hash: %w", err)}
@@ -516,9 +567,14 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 	s.read[sum] = rel
 	opts := fileformat.DecodeOptions{File: rel, CSV: s.csv, JSON: s.json, XML: s.xml, XLSX: s.xlsx, Logger: s.log}
 	var rows int64
-	grown := prefix != nil && prefix.matches(prev.SHA256) && s.enc == nil && (utf == nil || utf.valid(true)) && !isGzip(prefix.head)
+	// Its loaded part ASCII, the new part decides the encoding, as it
+	// would the whole file's (so it is when the file is hashed as read).
+	grown := prefix != nil && prefix.matches(prev.SHA256) && s.enc == nil && (utf == nil || utf.valid(true) || !prefix.nonASCII) && !isGzip(prefix.head)
+	// Read as it is (no gzip, no decoding), its offsets are the file's.
+	plain := s.enc == nil && (utf == nil || detect(utf.head, utf.valid(true)) == nil)
 	switch {
-	case s.pos != nil && s.pos.SHA256 == sum:
+	case s.pos != nil && s.pos.SHA256 == sum,
+		posPrefix != nil && posPrefix.sum() == s.pos.Prefix && plain && !isGzip(posPrefix.head) && (!s.pos.End || s.pos.Offset == st.Size()):
 		opts.Offset, opts.Line, rows = s.pos.Offset, s.pos.Line, s.pos.Rows
 		s.log.Info("resuming file", "file", rel, "offset", opts.Offset, "line", opts.Line)
 	case grown:
@@ -567,15 +623,8 @@ func (s *Source) reader(f *os.File, rel string, utf *utf8Checker) (io.ReadSeeker
 		if err != nil {
 			return nil, err
 		}
-		if ev != nil && ev.utf8Text() {
-			// UTF-8 with bad bytes: x/text's UTF-8 decoder replaces each
-			// by U+FFFD, and the rest of the file keeps its characters.
-			enc = unicode.UTF8
-			s.log.Warn(fmt.Sprintf("%s: UTF-8 with %d invalid byte(s), the first on line %d: each replaced by U+FFFD (set csv.encoding to choose another)", rel, ev.invalid, ev.firstLine),
-				"file", rel, "encoding", "utf-8", "invalid_bytes", ev.invalid, "first_line", ev.firstLine, "utf8_chars", ev.multi)
-		} else if ev != nil {
-			s.log.Info(fmt.Sprintf("%s: not UTF-8 (%d bytes outside it, %d UTF-8 characters): read as Windows-1252 (set csv.encoding to choose another)", rel, ev.invalid, ev.multi),
-				"file", rel, "encoding", "windows-1252", "invalid_bytes", ev.invalid, "utf8_chars", ev.multi)
+		if ev != nil {
+			enc = s.textEvidence(rel, ev)
 		}
 	}
 	if !gz && enc == nil {

@@ -295,11 +295,12 @@ func plainEvidence(f *os.File) (*utf8Evidence, error) {
 // when it was last loaded, if it only grew since. It counts their lines
 // and keeps their last byte.
 type prefixHash struct {
-	n, seen int64
-	h       hash.Hash
-	lines   int64
-	last    byte
-	head    []byte // the first bytes, for the gzip magic
+	n, seen  int64
+	h        hash.Hash
+	lines    int64
+	last     byte
+	head     []byte // the first bytes, for the gzip magic
+	nonASCII bool
 }
 
 func newPrefixHash(n int64) *prefixHash { return &prefixHash{n: n, h: sha256.New()} }
@@ -312,12 +313,21 @@ func (p *prefixHash) Write(b []byte) (int, error) {
 		part := b[:min(int64(len(b)), rest)]
 		p.h.Write(part)
 		p.lines += int64(bytes.Count(part, []byte{'\n'}))
+		p.nonASCII = p.nonASCII || nonASCII(part) >= 0
 		p.seen += int64(len(part))
 		if len(part) > 0 {
 			p.last = part[len(part)-1]
 		}
 	}
 	return len(b), nil
+}
+
+// sum is the prefix's digest in hex; "" when the text was shorter.
+func (p *prefixHash) sum() string {
+	if p.seen != p.n {
+		return ""
+	}
+	return hex.EncodeToString(p.h.Sum(nil))
 }
 
 // matches reports whether the prefix is whole lines with the digest sum.

@@ -40,6 +40,7 @@ type base = sqlstore.Store
 var (
 	_ etl.Store             = (*Store)(nil)
 	_ etl.PathLedger        = (*Store)(nil)
+	_ etl.SizeLedger        = (*Store)(nil)
 	_ etl.FingerprintLister = (*Store)(nil)
 )
 

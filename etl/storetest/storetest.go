@@ -301,6 +301,19 @@ func testFileLedger(t *testing.T, open Opener) {
 	if _, ok, _ := b.store.LedgerEntry(b.ctx, "other", "aaaa"); ok {
 		t.Error("another job sees the file")
 	}
+	sl, ok := b.store.(etl.SizeLedger)
+	if !ok {
+		t.Fatal("the store is not an etl.SizeLedger")
+	}
+	for _, c := range []struct {
+		job  string
+		size int64
+		want bool
+	}{{"leads", 100, true}, {"leads", 200, true}, {"leads", 5, true}, {"leads", 101, false}, {"other", 100, false}} {
+		if held, err := sl.HoldsSize(b.ctx, c.job, c.size); err != nil || held != c.want {
+			t.Errorf("HoldsSize(%s, %d) = %t, %v; want %t", c.job, c.size, held, err, c.want)
+		}
+	}
 	pl, ok := b.store.(etl.PathLedger)
 	if !ok {
 		t.Fatal("the store is not an etl.PathLedger")

@@ -10,6 +10,9 @@
 SELECT "job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", "loaded_at" FROM "files"
 WHERE "job" = ? AND "sha256" = ?
 
+-- name: LedgerHoldsSize
+SELECT EXISTS (SELECT 1 FROM "files" WHERE "job" = ? AND "size" = ?)
+
 -- name: LastLoaded
 SELECT "job", "path", "size", "mtime", "sha256", "status", "rows", "run_id", "loaded_at" FROM "files"
 WHERE "job" = ? AND "path" = ? AND "status" = 'loaded' ORDER BY "loaded_at" DESC, "id" DESC LIMIT 1

@@ -14,8 +14,8 @@ import (
 // PostgreSQL's upserts of staged files differ, PostgreSQL's reads lock
 // rows and leave out the runs of partitions); the parameters are the same.
 type Statements struct {
-	LedgerEntry, LastLoaded, Files string
-	Checkpoint, Checkpoints        string
+	LedgerEntry, LedgerHoldsSize, LastLoaded, Files string
+	Checkpoint, Checkpoints                         string
 	// CheckpointsForReset is Checkpoints, locking the rows it reads.
 	CheckpointsForReset string
 	// LockJob serialises the transactions that begin runs of a job, where

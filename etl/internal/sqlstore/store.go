@@ -101,6 +101,15 @@ func (s *Store) LedgerEntry(ctx context.Context, job, sha256 string) (etl.FileRe
 	return r, ok, nil
 }
 
+// HoldsSize reports whether job's ledger has an entry of size bytes.
+func (s *Store) HoldsSize(ctx context.Context, job string, size int64) (bool, error) {
+	var found bool
+	if err := s.db.GetContext(ctx, &found, s.q.LedgerHoldsSize, job, size); err != nil {
+		return false, fmt.Errorf("look up files of %d bytes of job %s: %w", size, job, err)
+	}
+	return found, nil
+}
+
 // LastLoaded reports the newest entry of job's file loaded from path.
 func (s *Store) LastLoaded(ctx context.Context, job, path string) (etl.FileRecord, bool, error) {
 	r, ok, err := s.file(ctx, s.q.LastLoaded, job, path)
