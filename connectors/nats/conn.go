@@ -84,7 +84,7 @@ type connection struct {
 // connect opens the connection, trying ConnectAttempts times with the
 // shared backoff; once connected, the client reconnects by itself with
 // the same policy's waits, and what it does is logged.
-func connect(ctx context.Context, c *ConnConfig, baseDir string, log *slog.Logger, jsOpts ...jetstream.JetStreamOpt) (*connection, error) {
+func connect(ctx context.Context, c *ConnConfig, baseDir string, clock etl.Clock, log *slog.Logger, jsOpts ...jetstream.JetStreamOpt) (*connection, error) {
 	shown := brokerconn.Redact(c.URL)
 	opts := []nats.Option{
 		nats.Name("nightjar"),
@@ -114,7 +114,7 @@ func connect(ctx context.Context, c *ConnConfig, baseDir string, log *slog.Logge
 		}
 		opts = append(opts, nats.Secure(tc))
 	}
-	nc, err := brokerconn.Dial(ctx, c.ConnectAttempts, func(context.Context) (*nats.Conn, error) {
+	nc, err := brokerconn.Dial(ctx, clock, c.ConnectAttempts, func(context.Context) (*nats.Conn, error) {
 		nc, err := nats.Connect(c.URL, opts...)
 		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
 			err = etl.Permanent(err)

@@ -60,6 +60,7 @@ type Position struct {
 
 // Source reads a stream through a durable pull consumer.
 type Source struct {
+	clock   etl.Clock // the run's (SourceEnv.Clock)
 	cfg     SourceConfig
 	conn    *ConnConfig
 	baseDir string
@@ -139,7 +140,7 @@ func NewSource(cfg SourceConfig, env etl.BuildEnv) (*Source, error) {
 // (a first run, after `state reset`) or with a full refresh, the consumer
 // starts again at the stream's first message.
 func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
-	s.log, s.batch = env.Logger, env.BatchSize
+	s.log, s.batch, s.clock = env.Logger, env.BatchSize, etl.SystemClockOr(env.Clock)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -163,7 +164,7 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	if pos != nil {
 		s.cuts.Forget(func(cut string) bool { return cutSeq(cut) <= pos.StreamSeq })
 	}
-	c, err := connect(ctx, s.conn, s.baseDir, s.log)
+	c, err := connect(ctx, s.conn, s.baseDir, s.clock, s.log)
 	if err != nil {
 		return err
 	}
@@ -438,7 +439,7 @@ func (s *Source) flush(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s unreachable: %w", s.c.url, err)
-		case <-time.After(bo.NextBackOff()):
+		case <-s.clock.NewTimer(bo.NextBackOff()).C():
 		}
 	}
 }
@@ -448,14 +449,15 @@ func (s *Source) flush(ctx context.Context) error {
 // than the ack wait (a slow target, a long transaction) is not redelivered.
 func (s *Source) keepInProgress() {
 	defer s.progress.Done()
-	t := time.NewTicker(s.cfg.AckWait / 3)
+	t := s.clock.NewTimer(s.cfg.AckWait / 3)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
+		case <-t.C():
 		}
+		t.Reset(s.cfg.AckWait / 3)
 		s.mu.Lock()
 		held := append([]jetstream.Msg(nil), s.held...)
 		s.mu.Unlock()

@@ -79,7 +79,7 @@ func (t *Target) Open(ctx context.Context, env etl.TargetEnv) error {
 	// is: nats.go's own bounds are none for an ack and 200 ms for a
 	// publish waiting on a full window (ErrTooManyStalledMsgs), which a
 	// loaded server overran, failing the run.
-	c, err := connect(ctx, t.conn, t.baseDir, env.Logger, jetstream.WithPublishAsyncMaxPending(t.cfg.MaxInFlight),
+	c, err := connect(ctx, t.conn, t.baseDir, env.Clock, env.Logger, jetstream.WithPublishAsyncMaxPending(t.cfg.MaxInFlight),
 		jetstream.WithPublishAsyncTimeout(t.conn.timeout()))
 	if err != nil {
 		return err

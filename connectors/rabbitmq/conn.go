@@ -68,7 +68,7 @@ type connection struct {
 
 // connect dials with the shared backoff between attempts; refused
 // credentials are not tried again.
-func connect(ctx context.Context, c *ConnConfig, baseDir string) (*connection, error) {
+func connect(ctx context.Context, c *ConnConfig, baseDir string, clock etl.Clock) (*connection, error) {
 	shown := brokerconn.Redact(c.URL)
 	conn := &connection{url: shown}
 	dial := amqp.DefaultDial(c.timeout())
@@ -84,7 +84,7 @@ func connect(ctx context.Context, c *ConnConfig, baseDir string) (*connection, e
 		}
 		cfg.TLSClientConfig = tc
 	}
-	ac, err := brokerconn.Dial(ctx, c.ConnectAttempts, func(context.Context) (*amqp.Connection, error) {
+	ac, err := brokerconn.Dial(ctx, clock, c.ConnectAttempts, func(context.Context) (*amqp.Connection, error) {
 		conn, err := amqp.DialConfig(c.URL, cfg)
 		var ae *amqp.Error
 		if errors.As(err, &ae) && (ae.Code == amqp.AccessRefused || strings.Contains(ae.Reason, "ACCESS_REFUSED")) || errors.Is(err, amqp.ErrCredentials) {

@@ -168,7 +168,7 @@ func TestAnotherConsumerFailsTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close(ctx)
-	other, err := connect(ctx, &cc, "")
+	other, err := connect(ctx, &cc, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

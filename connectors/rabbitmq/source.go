@@ -65,6 +65,7 @@ type Position struct {
 
 // Source consumes a queue.
 type Source struct {
+	clock   etl.Clock // the run's (SourceEnv.Clock)
 	cfg     SourceConfig
 	conn    *ConnConfig
 	baseDir string
@@ -155,7 +156,7 @@ func NewSource(cfg SourceConfig, env etl.BuildEnv) (*Source, error) {
 // queue let go of once acked; they only start a new load (the targets
 // then take redelivered batches as new).
 func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
-	s.log, s.batch = env.Logger, env.BatchSize
+	s.log, s.batch, s.clock = env.Logger, env.BatchSize, etl.SystemClockOr(env.Clock)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -187,7 +188,7 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 // the queue's one consumer, so the queue gives back what a run before held
 // first and in order, and no other consumer takes a part of it.
 func (s *Source) consume(ctx context.Context) error {
-	c, err := connect(ctx, s.conn, s.baseDir)
+	c, err := connect(ctx, s.conn, s.baseDir, s.clock)
 	if err != nil {
 		return err
 	}
@@ -231,7 +232,7 @@ func (s *Source) idle(ctx context.Context, c *connection) (int, error) {
 	if limit < s.conn.timeout() {
 		limit = s.conn.timeout()
 	}
-	deadline := time.Now().Add(limit)
+	deadline := s.clock.Now().Add(limit)
 	for logged := false; ; {
 		q, err := c.ch.QueueDeclarePassive(s.cfg.Queue, true, false, false, false, nil)
 		if err != nil {
@@ -240,16 +241,18 @@ func (s *Source) idle(ctx context.Context, c *connection) (int, error) {
 		if q.Consumers == 0 {
 			return q.Messages, nil
 		}
-		if time.Now().After(deadline) {
+		if s.clock.Now().After(deadline) {
 			return 0, fmt.Errorf("rabbitmq: queue %q on %s still has %d consumers after %v; the source must be its only one (a run that died keeps its consumer until the broker notices)", s.cfg.Queue, c.url, q.Consumers, limit)
 		}
 		if !logged {
 			s.log.Info("rabbitmq: waiting for the queue's consumer to go (a run that died holds messages until the broker notices)", "queue", s.cfg.Queue, "consumers", q.Consumers)
 			logged = true
 		}
+		t := s.clock.NewTimer(50 * time.Millisecond)
 		select {
-		case <-time.After(50 * time.Millisecond):
+		case <-t.C():
 		case <-ctx.Done():
+			t.Stop()
 			return 0, ctx.Err()
 		}
 	}
@@ -301,7 +304,7 @@ func (s *Source) rematch(ctx context.Context) error {
 			return nil
 		}
 		msgs := make([]amqp.Delivery, 0, b.messages)
-		wait := time.NewTimer(s.conn.timeout())
+		wait := s.clock.NewTimer(s.conn.timeout())
 		for len(msgs) < b.messages {
 			if len(s.ahead) > 0 {
 				msgs, s.ahead = append(msgs, s.ahead[0]), s.ahead[1:]
@@ -314,7 +317,7 @@ func (s *Source) rematch(ctx context.Context) error {
 					return s.ended()
 				}
 				msgs = append(msgs, d)
-			case <-wait.C:
+			case <-wait.C():
 				return fmt.Errorf("rabbitmq: after connecting again, %d messages held of queue %q did not come back within %v", b.messages-len(msgs), s.cfg.Queue, s.conn.timeout())
 			case err := <-s.closed:
 				wait.Stop()
@@ -363,7 +366,7 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 	}
 	msgs := make([]amqp.Delivery, 0, s.batch)
 	cut := ""
-	timer := time.NewTimer(s.cfg.FetchWait)
+	timer := s.clock.NewTimer(s.cfg.FetchWait)
 	defer timer.Stop()
 gather:
 	for len(msgs) < s.batch {
@@ -385,7 +388,7 @@ gather:
 			case <-s.acked:
 				if !timer.Stop() {
 					select {
-					case <-timer.C:
+					case <-timer.C():
 					default:
 					}
 				}
@@ -409,12 +412,9 @@ gather:
 			if cut = s.recordedCut(msgs); cut != "" {
 				break gather
 			}
-			if !timer.Stop() {
-				<-timer.C
-			}
-			timer.Reset(s.cfg.FetchWait)
+			timer.Reset(s.cfg.FetchWait) // drops a fire no one received
 			continue
-		case <-timer.C:
+		case <-timer.C():
 			if len(msgs) > 0 {
 				// A batch is cut short only at the end of what the queue
 				// holds, so that a replay cuts it the same way: a slow
@@ -487,7 +487,7 @@ func (s *Source) ended() error {
 	select {
 	case err := <-s.closed:
 		return fmt.Errorf("%w: %v", errLost, err)
-	case <-time.After(time.Second):
+	case <-s.clock.NewTimer(time.Second).C():
 	}
 	if s.c.ch.IsClosed() {
 		return errLost
@@ -554,7 +554,7 @@ func cutName(msgs []amqp.Delivery) string {
 func (s *Source) skipRecorded(ctx context.Context) error {
 	recorded := s.recorded
 	s.recorded = ""
-	wait := time.NewTimer(s.conn.timeout())
+	wait := s.clock.NewTimer(s.conn.timeout())
 	defer wait.Stop()
 	for len(s.ahead) < s.backlog {
 		var (
@@ -573,7 +573,7 @@ func (s *Source) skipRecorded(ctx context.Context) error {
 				return s.ended()
 			}
 			wait.Reset(s.conn.timeout())
-		case <-wait.C:
+		case <-wait.C():
 			s.recorded = recorded
 			return fmt.Errorf("rabbitmq: queue %q held %d messages when the source began consuming; %d came, then none for %v", s.cfg.Queue, s.backlog, len(s.ahead), s.conn.timeout())
 		case err := <-s.closed:

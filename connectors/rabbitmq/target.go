@@ -68,7 +68,7 @@ func NewTarget(cfg TargetConfig, env etl.BuildEnv) (*Target, error) {
 // Open connects, checks that the exchange exists and turns publisher
 // confirms on.
 func (t *Target) Open(ctx context.Context, env etl.TargetEnv) error {
-	c, err := connect(ctx, t.conn, t.baseDir)
+	c, err := connect(ctx, t.conn, t.baseDir, env.Clock)
 	if err != nil {
 		return err
 	}

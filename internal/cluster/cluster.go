@@ -47,6 +47,7 @@ type Launch func(ctx context.Context, job, trigger string, complete func(context
 type tickWorker struct {
 	river.WorkerDefaults[TickArgs]
 	launch Launch
+	clock  etl.Clock
 	logger *slog.Logger
 	ops    *workerOps
 	// timeouts are the jobs' timeout: settings (none: absent).
@@ -77,7 +78,7 @@ func (w *tickWorker) Work(ctx context.Context, j *river.Job[TickArgs]) error {
 		// Each tick runs once: it waits for the run in flight (a caught-up
 		// tick after a change of leader, or a run longer than the
 		// interval), unless it is older than CatchupWindow.
-		if time.Since(j.Args.Tick) <= CatchupWindow {
+		if w.clock.Now().Sub(j.Args.Tick) <= CatchupWindow {
 			w.logger.Debug("job is running in another process: the tick waits", "job", j.Args.Job, "tick", j.Args.Tick)
 			return river.JobSnooze(leaseWait)
 		}
@@ -198,7 +199,7 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 		launch = opts.Partitions.split(launch)
 		river.AddWorker(workers, &partitionWorker{o: opts.Partitions})
 	}
-	river.AddWorker(workers, &tickWorker{launch: launch, logger: logger, ops: wops, timeouts: timeouts})
+	river.AddWorker(workers, &tickWorker{launch: launch, clock: clock, logger: logger, ops: wops, timeouts: timeouts})
 	c, err := river.NewClient(driver, &river.Config{
 		ID:                   opts.ID,
 		Hooks:                []rivertype.Hook{cu.hook()},

@@ -484,13 +484,9 @@ ORDER BY "p"."id"`, PartitionArgs{}.Kind(), pgstore.PartitionQueued, job)
 // sweep runs sweepLost for every job every SweepEvery until ctx ends.
 func (o *PartitionOptions) sweep(ctx context.Context) {
 	every := cmpOr(o.SweepEvery, min(cmpOr(o.LeaseAfter, time.Minute), 30*time.Second))
-	t := time.NewTicker(every)
-	defer t.Stop()
 	for {
-		select {
-		case <-ctx.Done():
+		if etl.Sleep(ctx, etl.SystemClockOr(o.Clock), every) != nil {
 			return
-		case <-t.C:
 		}
 		if _, err := o.sweepLost(ctx, ""); err != nil && ctx.Err() == nil {
 			o.logger().Error("look for partitions River gave up on", "err", err)

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/nightjar-etl/nightjar/etl"
 )
@@ -91,10 +90,10 @@ func Redact(s string) string {
 const DefaultAttempts = 3
 
 // Dial calls connect until it succeeds, up to attempts times, waiting
-// etl.DefaultBackoff between tries; an error marked etl.Permanent (refused
+// etl.DefaultBackoff between tries on clock (the run's); an error marked etl.Permanent (refused
 // credentials) is not tried again. The error says how many attempts were
 // made.
-func Dial[T any](ctx context.Context, attempts int, connect func(context.Context) (T, error)) (T, error) {
+func Dial[T any](ctx context.Context, clock etl.Clock, attempts int, connect func(context.Context) (T, error)) (T, error) {
 	if attempts <= 0 {
 		attempts = DefaultAttempts
 	}
@@ -111,12 +110,12 @@ func Dial[T any](ctx context.Context, attempts int, connect func(context.Context
 			}
 			return zero, err
 		}
-		t := time.NewTimer(bo.NextBackOff())
+		t := etl.SystemClockOr(clock).NewTimer(bo.NextBackOff())
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return zero, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }
