@@ -269,7 +269,7 @@ func (rt *rangeTest) stopWorkers() {
 }
 
 // TestKeyRangesLoadEachRowOnce: a PostgreSQL table of tens of thousands of
-// rows (NIGHTJAR_RANGE_ROWS, default 30,000), with gaps in its key and,
+// rows (NIGHTJAR_RANGE_ROWS, default 12,000), with gaps in its key and,
 // half the time, a timestamp cursor with ties, is split by a tick into
 // key ranges of a random partition_rows, loaded by three worker processes
 // into an append table. One worker running a range mid-way is SIGKILLed:
@@ -282,7 +282,7 @@ func TestKeyRangesLoadEachRowOnce(t *testing.T) {
 	t.Parallel()
 	rt := setupRangeTest(t, "nightjar_kr_")
 	ctx := t.Context()
-	nrows := envCount(t, "NIGHTJAR_RANGE_ROWS", 30_000, 100)
+	nrows := envCount(t, "NIGHTJAR_RANGE_ROWS", 12_000, 100)
 	rt.src.add(rt.rng, nrows, -1)
 	partitionRows := nrows/20 + rt.rng.IntN(nrows/10)
 	writeFile(t, rt.cfg, rangeTestConfig(rt.st.Schema(), rt.src.table, rt.dst, rt.src.byTime, partitionRows, 200))
@@ -400,7 +400,7 @@ func TestFailedKeyRangeRerunsAlone(t *testing.T) {
 	rt := setupRangeTest(t, "nightjar_krf_")
 	ctx := t.Context()
 	nrows := 2000 + rt.rng.IntN(3000)
-	partitionRows := 200 + rt.rng.IntN(400)
+	partitionRows := 300 + rt.rng.IntN(500)
 	// The poison row lies in the second half of a range, past batches (20
 	// rows) that are committed before it fails: its range's next run must
 	// continue after them, not load them again.
