@@ -1,9 +1,11 @@
 package etl
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -352,6 +354,15 @@ type Reject struct {
 	Value  string          `json:"value,omitempty"`
 	Reason string          `json:"reason"`
 	Row    json.RawMessage `json:"row,omitempty"`
+}
+
+// Detach gives the reject's text memory of its own: its field, value and
+// reason may be strings into its batch's memory, which a source reads
+// later rows into once the batch is released (see Releaser); the runner
+// detaches the rejects it stores after that.
+func (r *Reject) Detach() {
+	r.Field, r.Value, r.Reason = strings.Clone(r.Field), strings.Clone(r.Value), strings.Clone(r.Reason)
+	r.Row = bytes.Clone(r.Row)
 }
 
 // FileDone records that a source finished reading a whole file; the runner

@@ -1,14 +1,12 @@
 package etl
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -617,12 +615,10 @@ func ApplyStep(ctx context.Context, s NamedStep, b *Batch) (*Batch, error) {
 	return out, nil
 }
 
-// detach gives the rejects' strings memory of their own.
+// detach gives the rejects' strings memory of their own (Reject.Detach).
 func detach(rejects []Reject) {
 	for i := range rejects {
-		r := &rejects[i]
-		r.Field, r.Value, r.Reason = strings.Clone(r.Field), strings.Clone(r.Value), strings.Clone(r.Reason)
-		r.Row = bytes.Clone(r.Row)
+		rejects[i].Detach()
 	}
 }
 
