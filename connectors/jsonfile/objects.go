@@ -577,7 +577,6 @@ func (o *objects) odd(drop []oddValue, rows, i, col int, fd *field, k uint8, f e
 	return drop
 }
 
-// extend returns s grown with zero values to n elements.
 // resize returns s with length n when it has the capacity, else a new
 // slice; either way its contents are undefined.
 func resize[T any](s []T, n int) []T {
@@ -587,6 +586,7 @@ func resize[T any](s []T, n int) []T {
 	return make([]T, n)
 }
 
+// extend returns s grown with zero values to n elements.
 func extend[T any](s []T, n int) []T {
 	if len(s) >= n {
 		return s[:n]

@@ -436,10 +436,8 @@ func (s *Source) flush(ctx context.Context) error {
 		if err == nil || s.c.nc.IsClosed() {
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		if etl.Sleep(ctx, s.clock, bo.NextBackOff()) != nil {
 			return fmt.Errorf("%s unreachable: %w", s.c.url, err)
-		case <-s.clock.NewTimer(bo.NextBackOff()).C():
 		}
 	}
 }

@@ -248,12 +248,8 @@ func (s *Source) idle(ctx context.Context, c *connection) (int, error) {
 			s.log.Info("rabbitmq: waiting for the queue's consumer to go (a run that died holds messages until the broker notices)", "queue", s.cfg.Queue, "consumers", q.Consumers)
 			logged = true
 		}
-		t := s.clock.NewTimer(50 * time.Millisecond)
-		select {
-		case <-t.C():
-		case <-ctx.Done():
-			t.Stop()
-			return 0, ctx.Err()
+		if err := etl.Sleep(ctx, s.clock, 50*time.Millisecond); err != nil {
+			return 0, err
 		}
 	}
 }
@@ -386,13 +382,7 @@ gather:
 			// timer starts again once they came.
 			select {
 			case <-s.acked:
-				if !timer.Stop() {
-					select {
-					case <-timer.C():
-					default:
-					}
-				}
-				timer.Reset(s.cfg.FetchWait)
+				timer.Reset(s.cfg.FetchWait) // drops a fire no one received
 				continue
 			case <-ctx.Done():
 				return nil, ctx.Err()

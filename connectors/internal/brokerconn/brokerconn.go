@@ -90,8 +90,8 @@ func Redact(s string) string {
 const DefaultAttempts = 3
 
 // Dial calls connect until it succeeds, up to attempts times, waiting
-// etl.DefaultBackoff between tries on clock (the run's); an error marked etl.Permanent (refused
-// credentials) is not tried again. The error says how many attempts were
+// etl.DefaultBackoff between tries on clock (the run's); an error marked
+// etl.Permanent (refused credentials) is not tried again. The error says how many attempts were
 // made.
 func Dial[T any](ctx context.Context, clock etl.Clock, attempts int, connect func(context.Context) (T, error)) (T, error) {
 	if attempts <= 0 {
@@ -110,12 +110,8 @@ func Dial[T any](ctx context.Context, clock etl.Clock, attempts int, connect fun
 			}
 			return zero, err
 		}
-		t := etl.SystemClockOr(clock).NewTimer(bo.NextBackOff())
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if etl.Sleep(ctx, etl.SystemClockOr(clock), bo.NextBackOff()) != nil {
 			return zero, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
-		case <-t.C():
 		}
 	}
 }
