@@ -101,7 +101,6 @@ func rangePlan(ctx context.Context, tx pgx.Tx, st *pgstore.Store, job *etl.Job, 
 		if err != nil {
 			return nil, "", err
 		}
-		r := r
 		args = append(args, PartitionArgs{Job: job.Name, Run: runID, Partition: id, Number: i + 1, Range: &r, From: position})
 	}
 	return args, "", nil
