@@ -390,18 +390,31 @@ func (b *backend) DuplicateKeys(err error) bool {
 
 var _ sqlconn.TextChecker = (*backend)(nil)
 
-// CheckText refuses what PostgreSQL cannot store: a NUL byte in text, and
-// the \u0000 escape in json ("unsupported Unicode escape sequence").
-func (*backend) CheckText(s string, t etl.Type) string {
-	switch {
-	case t == etl.TypeString && strings.IndexByte(s, 0) >= 0:
-		return "text holds a NUL byte (0x00), which PostgreSQL cannot store"
-	case t == etl.TypeJSON && strings.Contains(s, `\u0000`):
-		return "json holds \\u0000, which PostgreSQL cannot store"
-	case t == etl.TypeArray && strings.Contains(s, `\u0000`) && arrayHoldsNUL(s): // s is the array as JSON
-		return "an array element holds a NUL byte (0x00), which PostgreSQL cannot store"
+// CheckColumn refuses what PostgreSQL cannot store: a NUL byte in text,
+// and the \u0000 escape in json ("unsupported Unicode escape sequence").
+func (*backend) CheckColumn(col *etl.Column, refuse func(row int, why string)) {
+	switch col.Type {
+	case etl.TypeString:
+		for i, s := range col.Str[:len(col.Null)] {
+			if strings.IndexByte(s, 0) >= 0 && !col.Null[i] {
+				refuse(i, "text holds a NUL byte (0x00), which PostgreSQL cannot store")
+			}
+		}
+	case etl.TypeJSON, etl.TypeArray:
+		for i, null := range col.Null {
+			if null {
+				continue
+			}
+			s, _ := col.Text(i) // the value as JSON
+			switch {
+			case !strings.Contains(s, `\u0000`):
+			case col.Type == etl.TypeJSON:
+				refuse(i, "json holds \\u0000, which PostgreSQL cannot store")
+			case arrayHoldsNUL(s):
+				refuse(i, "an array element holds a NUL byte (0x00), which PostgreSQL cannot store")
+			}
+		}
 	}
-	return ""
 }
 
 var _ sqlconn.Inspector = (*backend)(nil)

@@ -7,10 +7,12 @@ import (
 )
 
 // TextChecker is implemented by a backend whose text or JSON columns
-// refuse some values (PostgreSQL: a NUL byte). CheckText returns why s, a
-// value of a field of type t as text, cannot be stored, or "".
+// refuse some values (PostgreSQL: a NUL byte). CheckColumn calls refuse
+// with each non-null row of col the backend cannot store and why; it looks
+// at a whole column at a time, so that the common case, nothing refused,
+// is one tight loop and no call per value.
 type TextChecker interface {
-	CheckText(s string, t etl.Type) string
+	CheckColumn(col *etl.Column, refuse func(row int, why string))
 }
 
 var _ etl.Rejecter = (*Table)(nil)
@@ -47,18 +49,10 @@ func (t *Table) refuse(b *etl.Batch) (*etl.Batch, error) {
 	if tc, ok := t.backend.(TextChecker); ok {
 		for j := range b.Cols {
 			col := &b.Cols[j]
-			if col.Type != etl.TypeString && col.Type != etl.TypeJSON && col.Type != etl.TypeArray {
-				continue
-			}
-			for i := range b.Len() {
-				if col.Null[i] {
-					continue
-				}
+			tc.CheckColumn(col, func(i int, why string) {
 				text, _ := col.Text(i)
-				if why := tc.CheckText(text, col.Type); why != "" {
-					reject(i, b.Schema.Field(j).Name, text, why)
-				}
-			}
+				reject(i, b.Schema.Field(j).Name, text, why)
+			})
 		}
 	}
 	if rp, ok := t.backend.(Representer); ok {
