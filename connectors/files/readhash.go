@@ -363,6 +363,13 @@ func (s *Source) textEvidence(rel string, ev *utf8Evidence) encoding.Encoding {
 // nonASCII returns the index of p's first byte outside ASCII, or -1.
 func nonASCII(p []byte) int {
 	i := 0
+	// 32 bytes a step while all are ASCII, then 8, then one.
+	for ; i+32 <= len(p); i += 32 {
+		q := p[i : i+32]
+		if (binary.LittleEndian.Uint64(q)|binary.LittleEndian.Uint64(q[8:])|binary.LittleEndian.Uint64(q[16:])|binary.LittleEndian.Uint64(q[24:]))&0x8080808080808080 != 0 {
+			break
+		}
+	}
 	for ; i+8 <= len(p); i += 8 {
 		if binary.LittleEndian.Uint64(p[i:])&0x8080808080808080 != 0 {
 			break
