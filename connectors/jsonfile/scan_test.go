@@ -216,6 +216,29 @@ func TestDecoderMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestStringsMatchEncodingJSON compares the decoder with encoding/json on
+// lines of string values of every length around the scanner's 8-byte step,
+// built from plain bytes with now and then a byte the step must stop at:
+// a quote, a backslash (escapes, valid or not), a control byte, UTF-8 and
+// bytes that are not UTF-8, and bytes next to them in value.
+func TestStringsMatchEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	plain := []byte("a!#[]{}:,0~ \x7f\x1f\x21\x5b\x5d")
+	special := []string{`"`, `\"`, `\\`, `\n`, `\u00e9`, `\u0000`, `\x`, `\u12`, "\x00", "\x01", "\x1f", "é", "\xe9", "\xff", "\xc3", "€"}
+	for i := range 3000 {
+		var v []byte
+		for range rng.IntN(40) {
+			if rng.IntN(12) == 0 {
+				v = append(v, special[rng.IntN(len(special))]...)
+			} else {
+				v = append(v, plain[rng.IntN(len(plain))])
+			}
+		}
+		line := []byte(`{"k` + strconv.Itoa(i%3) + `":"` + string(v) + `","n":"` + string(v[:len(v)/2]) + `"}`)
+		t.Run(strconv.Itoa(i), func(t *testing.T) { checkLine(t, line) })
+	}
+}
+
 // FuzzDecoder compares the decoder with encoding/json on one line.
 func FuzzDecoder(f *testing.F) {
 	rng := rand.New(rand.NewPCG(3, 4))
