@@ -80,6 +80,9 @@ func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 		return nil, fmt.Errorf("seek: %w", err)
 	}
 	d.sc = d.newScanner(r, delim, 0, 0)
+	if opts.Offset == 0 {
+		d.sc.consumed = opts.Consumed
+	}
 	if err := d.sc.skipBOM(); err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
@@ -108,8 +111,10 @@ func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 			return nil, fmt.Errorf("seek to offset %d: %w", opts.Offset, err)
 		}
 		d.sc = d.newScanner(r, d.sc.delim, opts.Offset, opts.Line)
+		d.sc.consumed = opts.Consumed
 	}
 	d.offset, d.line = d.sc.offset(), d.sc.lines
+	d.sc.feed(d.offset)
 	return d, nil
 }
 
@@ -348,6 +353,7 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 	if len(arena) > 0 {
 		d.arenaHint = len(arena) + len(arena)/8
 	}
+	d.sc.feed(d.offset)
 	b := d.build(v, arena)
 	if d.schema == nil {
 		// No well-formed record yet: the width is still to learn.

@@ -81,11 +81,17 @@ type scanner struct {
 
 	raw      []byte // text of the current record from earlier reads, capped
 	recStart int    // where the current record's unsaved text starts in buf
+
+	// consumed gets the input consumed, up to fed (an input offset):
+	// fill passes a buffer's bytes before it reads over them, the decoder
+	// the bytes up to a batch's end (DecodeOptions.Consumed).
+	consumed func([]byte)
+	fed      int64
 }
 
 func newScanner(rd io.Reader, delim byte, offset, lines int64) *scanner {
 	return &scanner{
-		rd: rd, buf: make([]byte, readBufferSize), delim: delim, base: offset, lines: lines,
+		rd: rd, buf: make([]byte, readBufferSize), delim: delim, base: offset, lines: lines, fed: offset,
 		maxField: fileformat.MaxFieldSize, maxColumns: fileformat.DefaultMaxColumns, maxRecord: fileformat.DefaultMaxRecordSize,
 	}
 }
@@ -93,12 +99,22 @@ func newScanner(rd io.Reader, delim byte, offset, lines int64) *scanner {
 // offset is the input offset of the next unread byte.
 func (s *scanner) offset() int64 { return s.base + int64(s.pos) }
 
+// feed passes the input before offset to, not passed yet, to consumed;
+// it must be in buf.
+func (s *scanner) feed(to int64) {
+	if s.consumed != nil && to > s.fed {
+		s.consumed(s.buf[s.fed-s.base : to-s.base])
+		s.fed = to
+	}
+}
+
 // fill replaces the consumed buffer with the next read. It reports false at
 // the end of input or on a read error (in s.rerr).
 func (s *scanner) fill() bool {
 	if s.eof || s.rerr != nil {
 		return false
 	}
+	s.feed(s.base + int64(s.end))
 	s.saveRaw()
 	s.base += int64(s.end)
 	s.pos, s.end, s.recStart = 0, 0, 0

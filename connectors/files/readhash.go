@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding"
@@ -27,11 +28,11 @@ import (
 // more than everything else a first row needs (0.2 s for 128 MB). A file
 // whose size the ledger holds no entry of cannot be one it has seen, so
 // such a file (a CSV or JSON Lines file read as it is: not gzip, not
-// UTF-16, no forced encoding) is read at once and hashed behind its
-// decoder: at each batch's end the hash is advanced to the batch's end
-// offset, and the batch's position records the hash of the bytes before
-// it (Position.Prefix); at the file's end the whole hash goes to the
-// ledger as before. A resume hashes the bytes before the recorded offset
+// UTF-16, no forced encoding) is read at once and hashed from the bytes
+// its decoder consumes (DecodeOptions.Consumed, so the file is read once):
+// at each batch's end the hash has taken the bytes before the batch's end
+// offset, and the batch's position records it (Position.Prefix); at the
+// file's end the whole hash goes to the ledger as before. A resume hashes the bytes before the recorded offset
 // again and goes on only if they are the same; a file that only grew
 // since its load is resumed in the same way from the ledger's size and
 // hash. Every other file is hashed whole before it is read, as it was.
@@ -142,6 +143,14 @@ func (s *Source) openStreamed(ctx context.Context, f *os.File, path, rel string,
 	done := etl.FileDone{Path: rel, Size: st.Size(), MTime: st.ModTime().UTC(), Rows: rows}
 	text := &textReader{f: f, rs: f, eof: -1, undecided: undecided,
 		decide: func(at int64) (encoding.Encoding, error) { return s.decideText(f, rel, at) }}
+	// The hash takes the bytes the decoder consumes, as it consumes them:
+	// no second read of the file. Once the text is decoded they are not
+	// the file's bytes; hashRead then hashes the file again whole.
+	opts.Consumed = func(p []byte) {
+		if !text.decoded {
+			h.write(p)
+		}
+	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, &wholeFileError{err: err}
 	}
@@ -160,8 +169,10 @@ func (s *Source) openStreamed(ctx context.Context, f *os.File, path, rel string,
 func (cur *openFile) hashRead(p *Position, offset int64, eof bool) error {
 	if cur.text.decoded {
 		// Found not to be UTF-8: its offsets are in its decoded text from
-		// here on, so it is hashed whole now and goes on as a file hashed
-		// before it was read (its positions hold the whole hash).
+		// here on, so it is hashed whole now (again: the decoder fed the
+		// hash decoded text) and goes on as a file hashed before it was
+		// read (its positions hold the whole hash).
+		cur.hash.reset()
 		sum, err := cur.hash.to(math.MaxInt64)
 		if err != nil {
 			return err
@@ -170,7 +181,12 @@ func (cur *openFile) hashRead(p *Position, offset int64, eof bool) error {
 		p.SHA256 = sum
 		return nil
 	}
-	sum, err := cur.hash.to(offset)
+	if cur.hash.n > offset {
+		// The decoder passed bytes past the batch's end (it must not):
+		// hashed again to the offset from the start, never a wrong hash.
+		cur.hash.reset()
+	}
+	sum, err := cur.hash.to(offset) // what the decoder did not pass, read from the file
 	if err != nil {
 		return err
 	}
@@ -193,6 +209,9 @@ func (cur *openFile) hashWhole() *etl.FileDone {
 	if cur.hash == nil {
 		return &cur.done
 	}
+	if cur.text.decoded {
+		cur.hash.reset() // the decoder fed it decoded text
+	}
 	sum, err := cur.hash.to(math.MaxInt64)
 	if err != nil {
 		return nil
@@ -201,15 +220,17 @@ func (cur *openFile) hashWhole() *etl.FileDone {
 	return &cur.done
 }
 
-// readHash is the SHA-256 of a file's first n bytes, advanced by reading
-// the file again behind its decoder (from the page cache: a copy, while
-// the digest is the cost), so that it is the hash of exactly the bytes
-// before a batch's end.
+// readHash is the SHA-256 of a file's first n bytes, advanced by what its
+// decoder consumes (write) or else by reading the file (to: a resume's
+// bytes before its offset, the rest of a file that cannot be read on), so
+// that it is the hash of exactly the bytes before a batch's end.
 type readHash struct {
 	f   *os.File
 	h   hash.Hash
-	n   int64
+	n   int64 // bytes hashed or pending
 	buf []byte
+	// pending are bytes write took, not hashed yet.
+	pending []byte
 	// inspect has the bytes hashed looked at too: whether they are all
 	// ASCII or else UTF-8, their lines and their last byte.
 	inspect bool
@@ -223,17 +244,49 @@ func newReadHash(f *os.File) *readHash { return &readHash{f: f, h: sha256.New(),
 
 func (r *readHash) reset() {
 	r.h.Reset()
+	r.pending = r.pending[:0]
 	r.n, r.ascii, r.utf, r.lines, r.last = 0, true, utf8Checker{}, 0, 0
+}
+
+// hashReadBytes counts the bytes readHash read from files itself (tests
+// check that a file its decoder feeds is not read again).
+var hashReadBytes atomic.Int64
+
+// write hashes p, the file's next bytes as its decoder consumed them. A
+// JSON Lines decoder passes a line at a time: short pieces are gathered
+// and hashed 64 KiB at a time, as a digest's call per line costs more than
+// the copy.
+func (r *readHash) write(p []byte) {
+	r.n += int64(len(p))
+	if len(r.pending)+len(p) > cap(r.pending) {
+		r.flush()
+		if len(p) >= cap(r.pending)/2 {
+			r.h.Write(p)
+			return
+		}
+	}
+	r.pending = append(r.pending, p...)
+}
+
+// flush hashes the pieces write gathered.
+func (r *readHash) flush() {
+	if r.pending == nil {
+		r.pending = make([]byte, 0, 64<<10)
+	}
+	r.h.Write(r.pending)
+	r.pending = r.pending[:0]
 }
 
 // to hashes the file up to offset end, or to its end when it is shorter
 // and end is math.MaxInt64, and returns the hash of the bytes hashed.
 func (r *readHash) to(end int64) (string, error) {
+	r.flush()
 	if r.buf == nil && r.n < end {
 		r.buf = make([]byte, 256<<10)
 	}
 	for r.n < end {
 		k, err := r.f.ReadAt(r.buf[:min(int64(len(r.buf)), end-r.n)], r.n)
+		hashReadBytes.Add(int64(k))
 		p := r.buf[:k]
 		r.h.Write(p)
 		if r.inspect && k > 0 {

@@ -26,6 +26,8 @@ type Decoder struct {
 
 	offset, line int64
 	long         []byte // a line longer than the read buffer
+	// consumed gets each line as it is read (DecodeOptions.Consumed).
+	consumed func([]byte)
 
 	objects objects
 }
@@ -66,10 +68,14 @@ func newDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 	}
 	if opts.Offset == 0 {
 		if bom, _ := d.rd.Peek(3); bytes.Equal(bom, []byte("\uFEFF")) {
+			if opts.Consumed != nil {
+				opts.Consumed(bom)
+			}
 			d.rd.Discard(3)
 			d.offset = 3
 		}
 	}
+	d.consumed = opts.Consumed
 	return d, nil
 }
 
@@ -97,6 +103,9 @@ func (d *Decoder) readLine() ([]byte, error) {
 	}
 	if len(line) == 0 {
 		return nil, io.EOF
+	}
+	if d.consumed != nil {
+		d.consumed(line)
 	}
 	d.offset += int64(len(line))
 	d.line++ // the last line counts even without a line break

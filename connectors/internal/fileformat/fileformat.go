@@ -272,6 +272,13 @@ type DecodeOptions struct {
 	XML    XMLOptions
 	XLSX   XLSXOptions
 	Logger *slog.Logger
+	// Consumed, when set on a text decoder that supports it (CSV, JSON
+	// Lines), is called in order with every byte of the input it consumes
+	// from Offset on: when Decode returns, every byte before Position's
+	// offset has been passed and none after it. p is valid during the
+	// call only. The files source hashes a file from it while the decoder
+	// reads, instead of reading the file a second time.
+	Consumed func(p []byte)
 }
 
 // Decoder reads one file's records into batches. It is used by one
