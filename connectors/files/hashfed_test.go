@@ -35,7 +35,16 @@ func TestHashFedByTheDecoder(t *testing.T) {
 			b.WriteString("id,note" + eol)
 		}
 		rows := rapid.IntRange(1, 80).Draw(rt, "rows")
+		// A Windows-1252 é in one row: the file is found not to be UTF-8
+		// there and read decoded from then on, so it is hashed again whole.
+		latin := -1
+		if rapid.IntRange(0, 3).Draw(rt, "latin") == 0 {
+			latin = rapid.IntRange(0, rows-1).Draw(rt, "latin row")
+		}
 		for i := range rows {
+			if i == latin {
+				b.WriteString(map[bool]string{true: `{"id":-1,"note":"caf` + "\xe9" + `"}`, false: "-1,caf\xe9"}[jsonl] + eol)
+			}
 			bad := rapid.IntRange(0, 10).Draw(rt, "bad") == 0
 			switch {
 			case jsonl && bad:
@@ -54,18 +63,21 @@ func TestHashFedByTheDecoder(t *testing.T) {
 		before := files.HashReadBytes()
 		src := newSource(t, dir, files.SourceConfig{Path: name})
 		res := readAll(t, src, etl.SourceEnv{Job: "j", BatchSize: rapid.IntRange(1, 30).Draw(rt, "batch")})
-		if len(res.Positions) == 0 || res.Positions[0].Prefix == "" {
+		if len(res.Positions) == 0 || res.Positions[0].Prefix == "" && latin < 0 {
 			rt.Fatalf("positions %+v: not read while hashed", res.Positions)
 		}
 		for _, p := range res.Positions {
 			if p.Prefix != "" && p.Prefix != sum(data[:p.Offset]) {
 				rt.Fatalf("position at %d holds hash %s, want the file's first %d bytes' %s", p.Offset, p.Prefix, p.Offset, sum(data[:p.Offset]))
 			}
+			if p.SHA256 != "" && p.SHA256 != sum(data) {
+				rt.Fatalf("position at %d holds the whole hash %s, want the file's %s", p.Offset, p.SHA256, sum(data))
+			}
 		}
 		if len(res.Done) != 1 || res.Done[0].SHA256 != sum(data) {
 			rt.Fatalf("ledger entries %+v, want one with the file's hash %s", res.Done, sum(data))
 		}
-		if n := files.HashReadBytes() - before; n != 0 {
+		if n := files.HashReadBytes() - before; n != 0 && latin < 0 {
 			rt.Fatalf("the hash read %d bytes of the file again", n)
 		}
 	})
