@@ -298,6 +298,9 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 	eof := false
 	for records := 0; records < n && len(arena) < maxBatchText; {
 		mark := len(arena)
+		// The record's fields go straight into d.spans' spare room (kept
+		// below unless the record is not one), not through a copy.
+		d.rec.fields = d.spans[len(d.spans):len(d.spans)]
 		var err error
 		arena, err = d.sc.readRecord(arena, &d.rec)
 		if errors.Is(err, io.EOF) {
@@ -336,7 +339,11 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 			})
 			continue
 		}
-		d.spans = append(d.spans, rec.fields...)
+		if k := len(d.spans); cap(d.spans)-k >= len(rec.fields) && len(rec.fields) > 0 && &d.spans[k : k+1][0] == &rec.fields[0] {
+			d.spans = d.spans[:k+len(rec.fields)] // read in place
+		} else {
+			d.spans = append(d.spans, rec.fields...) // they outgrew the room
+		}
 		d.lines = append(d.lines, rec.line)
 		if records&1023 == 0 {
 			if err := ctx.Err(); err != nil {
