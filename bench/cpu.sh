@@ -81,13 +81,34 @@ measure() {
   /usr/bin/time -f "%U %S %e %M" -o "$work/time" "$@" > "$work/$name.log" 2>&1 || { cat "$work/$name.log" >&2; exit 1; }
   awk -v n="$name" '{ printf "%s %.3f %.3f %d\n", n, $1 + $2, $3, $4 }' "$work/time" >> "$results"
 }
+# server_ticks: CPU ticks (user+sys) of the local PostgreSQL cluster so far,
+# its live processes and the backends its postmaster reaped; 0 when none
+# runs here (a remote server).
+server_ticks() {
+  local tot=0 pm p f
+  pm=$(pgrep -o -x postgres || true)
+  for p in $(pgrep -x postgres || true); do
+    read -r -a f < "/proc/$p/stat" 2>/dev/null || continue
+    tot=$((tot + f[13] + f[14]))
+    [ "$p" = "$pm" ] && tot=$((tot + f[15] + f[16]))
+  done
+  echo "$tot"
+}
+# with_server NAME CMD...: CMD, then a line "srv-NAME CPU-s 0 0" with the
+# server's CPU meanwhile (the server's share of a load's cost).
+with_server() {
+  local name=$1 t0 hz; shift
+  hz=$(getconf CLK_TCK); t0=$(server_ticks)
+  "$@"
+  awk -v n="srv-$name" -v d="$(( $(server_ticks) - t0 ))" -v hz="$hz" 'BEGIN { printf "%s %.3f 0 0\n", n, d / hz }' >> "$results"
+}
 nj() { # measure NAME of nightjar run ARGS..., from a fresh state and outputs
   local name=$1; shift
   rm -rf "$work/.nightjar" "$work/out"
   measure "$name" "$bin" run -c "$work/nightjar.yaml" "$@"
 }
-peer_pg()  { fresh_pg bench_cpu_peer "CREATE TABLE bench_cpu_peer.leads ($cols)"; measure psql psql "$dsn" -qAt -v ON_ERROR_STOP=1 -c "SET search_path = bench_cpu_peer" -c "\\copy leads from '$csv' csv header"; }
-ours_pg()  { fresh_pg bench_cpu_nj; nj nj-pg pg; }
+peer_pg()  { fresh_pg bench_cpu_peer "CREATE TABLE bench_cpu_peer.leads ($cols)"; with_server psql measure psql psql "$dsn" -qAt -v ON_ERROR_STOP=1 -c "SET search_path = bench_cpu_peer" -c "\\copy leads from '$csv' csv header"; }
+ours_pg()  { fresh_pg bench_cpu_nj; with_server nj-pg nj nj-pg pg; }
 peer_lite() { rm -f "$work/peer.db"; measure sqlite3 sqlite3 "$work/peer.db" ".import --csv $csv leads"; }
 ours_lite() {
   nj nj-sqlite sqlite
@@ -138,6 +159,7 @@ awk -v rows="$rows" -v rounds="$rounds" '
   END {
     printf "issue 17 table: %d leads, %d rounds, peer and nightjar alternating (ranges min..max)\n", rows, rounds
     printf "  nightjar csv→pg   %s\n  psql \\copy        %s\n", r("nj-pg"), r("psql")
+    printf "  PostgreSQL server cpu during the nightjar load %5.2f..%5.2f s, during the psql load %5.2f..%5.2f s\n", clo["srv-nj-pg"], chi["srv-nj-pg"], clo["srv-psql"], chi["srv-psql"]
     printf "  nightjar csv→lite %s\n  sqlite3 .import   %s\n", r("nj-sqlite"), r("sqlite3")
     printf "  nightjar csv→csv  %s\n  nightjar jsonl→csv %s\n  mlr cat           %s\n", r("nj-csv"), r("nj-jsonl"), r("mlr")
     printf "  nightjar --limit 1, %d rows %s\n  nightjar --limit 1, 1 row   %s\n", rows, r("nj-first"), r("nj-first-tiny")
@@ -145,6 +167,8 @@ awk -v rows="$rows" -v rounds="$rounds" '
     printf "| load | nightjar | peer | ratio | target |\n|---|---|---|---|---|\n"
     printf "| CSV → PostgreSQL append, nightjar CPU | %.2f–%.2f CPU-s | psql client %.2f–%.2f CPU-s | | ≤ 0.8 CPU-s |\n", clo["nj-pg"], chi["nj-pg"], clo["psql"], chi["psql"]
     printf "| CSV → PostgreSQL append, wall vs psql \\copy | %.2f–%.2f s | %.2f–%.2f s | %.2f (summed) | ≤ 1.0 |\n", wlo["nj-pg"], whi["nj-pg"], wlo["psql"], whi["psql"], ws["nj-pg"] / ws["psql"]
+    if (chi["srv-psql"] > 0)
+      printf "| (the PostgreSQL server, CPU during those loads) | %.2f–%.2f CPU-s | %.2f–%.2f CPU-s | %.2f (summed) | |\n", clo["srv-nj-pg"], chi["srv-nj-pg"], clo["srv-psql"], chi["srv-psql"], cs["srv-nj-pg"] / cs["srv-psql"]
     printf "| CSV → SQLite, total CPU vs sqlite3 .import | %.2f–%.2f CPU-s | %.2f–%.2f CPU-s | CPU %.2f, wall %.2f (summed) | ≤ 1.0, wall ≤ 0.9 |\n", clo["nj-sqlite"], chi["nj-sqlite"], clo["sqlite3"], chi["sqlite3"], cs["nj-sqlite"] / cs["sqlite3"], ws["nj-sqlite"] / ws["sqlite3"]
     printf "| CSV → CSV, CPU | %.2f–%.2f CPU-s | mlr cat %.2f–%.2f CPU-s | %.2f of mlr | ≤ 0.7 CPU-s |\n", clo["nj-csv"], chi["nj-csv"], clo["mlr"], chi["mlr"], cs["nj-csv"] / cs["mlr"]
     printf "| JSONL → CSV vs CSV → CSV | %.2f–%.2f CPU-s | CSV → CSV %.2f–%.2f CPU-s | CPU %.2f, wall %.2f (summed) | ≤ 1.5 |\n", clo["nj-jsonl"], chi["nj-jsonl"], clo["nj-csv"], chi["nj-csv"], cs["nj-jsonl"] / cs["nj-csv"], ws["nj-jsonl"] / ws["nj-csv"]
