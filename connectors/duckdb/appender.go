@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -276,10 +275,7 @@ func value(col *etl.Column, r int) (driver.Value, error) {
 	case etl.TypeTimestamp, etl.TypeDate, etl.TypeLocalTimestamp:
 		return col.Time[r].UTC(), nil
 	case etl.TypeJSON:
-		// As json.RawMessage: the Appender encodes any other value it
-		// gets for a JSON column, a string to a JSON string.
-		text, err := sqlconn.EncodeJSON(col.JSON[r])
-		return json.RawMessage(text), err
+		return sqlconn.EncodeJSON(col.JSON[r])
 	}
 	return nil, fmt.Errorf("unknown field type %s", col.Type)
 }

@@ -34,8 +34,13 @@ func TestAppendMatchesPlainInserts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	// Not JSON: the Appender encodes the JSON text it is given once more,
+	// storing a JSON string (setJSON in duckdb-go), which this connector's
+	// source decodes back; a JSON null then stays apart from SQL NULL (the
+	// conformance suite's JSONNullIsNotSQLNull), which json.RawMessage
+	// would lose, the driver reading both as nil.
 	types := []etl.Type{etl.TypeString, etl.TypeInt, etl.TypeFloat, etl.TypeBool, etl.TypeTimestamp, etl.TypeDate,
-		etl.TypeLocalTimestamp, etl.TypeJSON, etl.TypeBytes, etl.TypeDecimal, etl.TypeUUID}
+		etl.TypeLocalTimestamp, etl.TypeBytes, etl.TypeDecimal, etl.TypeUUID}
 	check := 0
 	rapid.Check(t, func(rt *rapid.T) {
 		check++
@@ -119,16 +124,13 @@ func appendRandom(rt *rapid.T, col *etl.Column) {
 			tm = time.Date(tm.Year(), tm.Month(), tm.Day(), 0, 0, 0, 0, time.UTC)
 		}
 		col.AppendTime(tm)
-	case etl.TypeJSON:
-		col.AppendJSON(map[string]any{"k": rapid.StringN(0, 8, -1).Draw(rt, "json"), "n": rapid.IntRange(-5, 5).Draw(rt, "n")})
 	default:
 		rt.Fatalf("no random values of type %s", col.Type)
 	}
 }
 
 // plainValue is row r of col as a parameter of an INSERT: times as text
-// in UTC (to the microsecond, as DuckDB's TIMESTAMP holds them), JSON as
-// its text.
+// in UTC (to the microsecond, as DuckDB's TIMESTAMP holds them).
 func plainValue(col *etl.Column, r int) any {
 	if col.Null[r] {
 		return nil
@@ -146,12 +148,6 @@ func plainValue(col *etl.Column, r int) any {
 		return col.Time[r].UTC().Format(time.DateOnly)
 	case etl.TypeTimestamp, etl.TypeLocalTimestamp:
 		return col.Time[r].UTC().Format("2006-01-02 15:04:05.000000")
-	case etl.TypeJSON:
-		text, err := sqlconn.EncodeJSON(col.JSON[r])
-		if err != nil {
-			panic(err)
-		}
-		return text
 	}
 	return col.Str[r]
 }
@@ -160,13 +156,7 @@ func plainValue(col *etl.Column, r int) any {
 func readBack(rt *rapid.T, conn *sqlx.Conn, table string, fields []etl.Field) []string {
 	cols := make([]string, len(fields))
 	for i, f := range fields {
-		col := fmt.Sprintf("%q", f.Name)
-		if f.Type == etl.TypeJSON {
-			// The document DuckDB holds, written again: the Appender
-			// escapes <, > and & in strings (\u003c) as json.Marshal does.
-			col = "json_extract(" + col + ", '$')"
-		}
-		cols[i] = "coalesce(CAST(" + col + " AS VARCHAR), '<null>')"
+		cols[i] = fmt.Sprintf(`coalesce(CAST(%q AS VARCHAR), '<null>')`, f.Name)
 	}
 	var rows []string
 	if err := conn.SelectContext(context.Background(), &rows, "SELECT "+strings.Join(cols, " || ' | ' || ")+" FROM "+table+` ORDER BY "`+ordColumn+`"`); err != nil {
