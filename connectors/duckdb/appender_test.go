@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -163,4 +164,81 @@ func readBack(rt *rapid.T, conn *sqlx.Conn, table string, fields []etl.Field) []
 		rt.Fatal(err)
 	}
 	return rows
+}
+
+// TestRowGroupTransactionsLoadOnce runs DefaultCommitRows' path: each
+// transaction appends more than a DuckDB row group (122,880 rows), which
+// DuckDB writes to the file as the rows come in and merges into the table
+// at the commit. A first run loads batches of random sizes into the empty
+// table; a second appends more and dies before its commit (Close without
+// Sync: the row groups it wrote are dropped); a third replays all of them
+// into the table that now has rows. Every row must be there once.
+func TestRowGroupTransactionsLoadOnce(t *testing.T) {
+	t.Parallel()
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	t.Logf("seed %d", seed)
+	dir := t.TempDir()
+	ctx := context.Background()
+	var batches []*etl.Batch
+	// batchesOver adds batches of 5,000 to 15,000 rows until they hold more
+	// than a row group, and returns them.
+	batchesOver := func() []*etl.Batch {
+		first, rows := len(batches), 0
+		for rows <= 122_880 {
+			n := 5_000 + rng.IntN(10_001)
+			b := etl.NewBatch(etl.MustSchema(etl.Field{Name: "id", Type: etl.TypeInt}, etl.Field{Name: "v", Type: etl.TypeString}), n)
+			for r := range n {
+				b.Cols[0].AppendInt(int64(len(batches)*1_000_000 + r))
+				b.Cols[1].AppendString(strings.Repeat("é", rng.IntN(20)))
+				b.Origins = append(b.Origins, etl.Origin{File: "in.csv", Line: int64(r + 2)})
+			}
+			b.Seq = int64(len(batches) + 1)
+			b.Position = etl.Position(fmt.Sprintf(`{"b":%d}`, b.Seq))
+			batches = append(batches, b)
+			rows += n
+		}
+		return batches[first:]
+	}
+	run := func(runID int64, sync bool, load []*etl.Batch) {
+		t.Helper()
+		cfg := TargetConfig{Table: "t", Mode: ModeAppend, Schema: SchemaEvolve, CommitRows: DefaultCommitRows}
+		tg, err := New(&cfg, etl.BuildEnv{BaseDir: dir, Connection: &etl.Connection{Name: "duck", Type: "duckdb", Config: &ConnConfig{Path: "db.duckdb"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.Open(ctx, etl.TargetEnv{Job: "j", Name: "t", RunID: runID, Syncs: true}); err != nil {
+			t.Fatal(err)
+		}
+		defer tg.Close()
+		for _, b := range load {
+			if err := tg.Write(ctx, b); err != nil {
+				t.Fatalf("run %d: write batch %d: %v", runID, b.Seq, err)
+			}
+		}
+		if sync {
+			if err := tg.(etl.Syncer).Sync(ctx); err != nil {
+				t.Fatalf("run %d: sync: %v", runID, err)
+			}
+		}
+	}
+	run(1, true, batchesOver())
+	run(2, false, batchesOver())
+	run(3, true, batches)
+	want := 0
+	for _, b := range batches {
+		want += b.Len()
+	}
+	db, err := sqlx.Open("duckdb", filepath.Join(dir, "db.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows, ids int
+	if err := db.QueryRow("SELECT count(*), count(DISTINCT id) FROM t").Scan(&rows, &ids); err != nil {
+		t.Fatal(err)
+	}
+	if rows != want || ids != want {
+		t.Errorf("table holds %d rows, %d ids, want %d of each", rows, ids, want)
+	}
 }
