@@ -3,6 +3,7 @@ package bench
 import (
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -22,6 +23,9 @@ func BenchmarkCSVToDuckDBAppend(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		dir := filepath.Join(b.TempDir(), fmt.Sprint(i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
 		start := time.Now()
 		readCSV(b, filepath.Join(dir, "peer.duckdb"), csvPath, rows)
 		peer += time.Since(start)

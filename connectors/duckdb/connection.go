@@ -37,7 +37,9 @@ func init() {
 			Type:    "table/duckdb",
 			Summary: "a DuckDB table: append (replays skipped), merge by key, or replace; rows go in through DuckDB's Appender",
 			Example: "targets:\n  - { type: table, connection: warehouse, table: leads, mode: merge, key: [email] }\n",
-			Config:  func() any { return &TargetConfig{Mode: ModeAppend, Schema: SchemaEvolve} },
+			Config: func() any {
+				return &TargetConfig{Mode: ModeAppend, Schema: SchemaEvolve, CommitRows: DefaultCommitRows}
+			},
 		},
 		New: New,
 	})
