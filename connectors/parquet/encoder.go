@@ -52,6 +52,15 @@ type Encoder struct {
 
 var _ fileformat.Finisher = (*Encoder)(nil)
 
+var _ etl.Releaser = (*Encoder)(nil)
+
+// ReleasesBatches implements etl.Releaser: the writer holds a row group
+// until it is flushed, but as copies (its column buffers append every
+// value's bytes, and its page statistics copy their bounds), so nothing of
+// a batch is referenced once Write returns and the source may reuse the
+// batch's vectors and text for later rows.
+func (e *Encoder) ReleasesBatches() bool { return true }
+
 // NewEncoder returns an encoder writing Parquet to w.
 func NewEncoder(w io.Writer, opts fileformat.EncodeOptions) *Encoder {
 	return &Encoder{w: w, file: opts.File, compression: opts.Compression}
