@@ -105,7 +105,7 @@ func (e *Encoder) start(s *etl.Schema) error {
 	case "", "snappy":
 		opts = append(opts, pq.Compression(&pq.Snappy))
 	case "zstd":
-		opts = append(opts, pq.Compression(&pq.Zstd))
+		opts = append(opts, pq.Compression(zstdCodec))
 	case "none":
 	default:
 		return fmt.Errorf("unknown compression %q", e.compression)
