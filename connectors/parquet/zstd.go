@@ -1,6 +1,7 @@
 package parquet
 
 import (
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -21,8 +22,14 @@ const zstdWindow = 2 * pageBufferSize
 // (the same level, no CRC, empty input as an empty frame) with a window
 // of zstdWindow and zstd's lower-memory mode. Frames read back the same
 // with any zstd decoder.
+//
+// Idle encoders wait in a free list rather than a sync.Pool: a pool keeps
+// one per P the writing goroutine has run on (each ~1.9 MB: its match
+// tables and history), so even one writer came to hold two on two cores.
+// The list holds as many as ever compressed at once, up to GOMAXPROCS.
 type zstdPages struct {
-	encoders sync.Pool // *zstd.Encoder
+	mu   sync.Mutex
+	idle []*zstd.Encoder
 }
 
 var zstdCodec = &zstdPages{}
@@ -37,7 +44,12 @@ func (c *zstdPages) CompressionCodec() format.CompressionCodec { return format.Z
 
 // Encode implements compress.Codec: it compresses src into dst.
 func (c *zstdPages) Encode(dst, src []byte) ([]byte, error) {
-	e, _ := c.encoders.Get().(*zstd.Encoder)
+	c.mu.Lock()
+	var e *zstd.Encoder
+	if n := len(c.idle); n > 0 {
+		e, c.idle = c.idle[n-1], c.idle[:n-1]
+	}
+	c.mu.Unlock()
 	if e == nil {
 		var err error
 		e, err = zstd.NewWriter(nil,
@@ -52,8 +64,13 @@ func (c *zstdPages) Encode(dst, src []byte) ([]byte, error) {
 			return dst, err
 		}
 	}
-	defer c.encoders.Put(e)
-	return e.EncodeAll(src, dst[:0]), nil
+	dst = e.EncodeAll(src, dst[:0])
+	c.mu.Lock()
+	if len(c.idle) < runtime.GOMAXPROCS(0) {
+		c.idle = append(c.idle, e)
+	}
+	c.mu.Unlock()
+	return dst, nil
 }
 
 // Decode implements compress.Codec; the writer never decodes, so it is
