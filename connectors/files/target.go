@@ -328,8 +328,8 @@ var _ etl.Releaser = (*Target)(nil)
 
 // ReleasesBatches implements etl.Releaser: the target keeps no batch once
 // Write returns when its format's encoder does not (it has turned the rows
-// into bytes); an encoder that buffers rows (a Parquet row group) keeps
-// them.
+// into bytes, or copied them into a buffer of its own, as the Parquet
+// encoder does a row group); an encoder that keeps rows keeps them.
 func (t *Target) ReleasesBatches() bool {
 	r, ok := t.enc.(etl.Releaser)
 	return ok && r.ReleasesBatches()

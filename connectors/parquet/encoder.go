@@ -26,8 +26,14 @@ const rowGroupRows = 128 << 10
 // nothing, since the writer copies them into its pages.
 const writeChunk = 1024
 
-// pageBufferSize bounds each column's in-memory page buffer.
-const pageBufferSize = 64 << 10
+// pageBufferSize bounds each column's in-memory page buffer, and so a
+// page. Each page costs the footer's page index an entry the writer keeps
+// to the end, and zstd compresses a larger page better, but each column
+// buffers one: on a 2 GB CSV → Parquet (zstd) load, 64 KB pages made
+// 52,033 pages and an 84.5 MB file; 128 KB, 26,569 pages, 67.0 MB and a
+// 28 MB peak live heap; 256 KB, 13,539 pages, 58.4 MB but 31.6 MB live
+// (76 against 81 MB peak RSS), in the same CPU time.
+const pageBufferSize = 128 << 10
 
 // Compressions lists the accepted compression names.
 var Compressions = []string{"snappy", "zstd", "none"}
@@ -51,6 +57,15 @@ type Encoder struct {
 }
 
 var _ fileformat.Finisher = (*Encoder)(nil)
+
+var _ etl.Releaser = (*Encoder)(nil)
+
+// ReleasesBatches implements etl.Releaser: the writer holds a row group
+// until it is flushed, but as copies (its column buffers append every
+// value's bytes, and its page statistics copy their bounds), so nothing of
+// a batch is referenced once Write returns and the source may reuse the
+// batch's vectors and text for later rows.
+func (e *Encoder) ReleasesBatches() bool { return true }
 
 // NewEncoder returns an encoder writing Parquet to w.
 func NewEncoder(w io.Writer, opts fileformat.EncodeOptions) *Encoder {
@@ -96,7 +111,7 @@ func (e *Encoder) start(s *etl.Schema) error {
 	case "", "snappy":
 		opts = append(opts, pq.Compression(&pq.Snappy))
 	case "zstd":
-		opts = append(opts, pq.Compression(&pq.Zstd))
+		opts = append(opts, pq.Compression(zstdCodec))
 	case "none":
 	default:
 		return fmt.Errorf("unknown compression %q", e.compression)
