@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -275,7 +276,13 @@ func value(col *etl.Column, r int) (driver.Value, error) {
 	case etl.TypeTimestamp, etl.TypeDate, etl.TypeLocalTimestamp:
 		return col.Time[r].UTC(), nil
 	case etl.TypeJSON:
-		return sqlconn.EncodeJSON(col.JSON[r])
+		// As JSON text the Appender stores as it is; a plain string it
+		// would encode once more, storing a JSON string.
+		text, err := sqlconn.EncodeJSON(col.JSON[r])
+		if err != nil {
+			return nil, err
+		}
+		return json.RawMessage(text), nil
 	}
 	return nil, fmt.Errorf("unknown field type %s", col.Type)
 }

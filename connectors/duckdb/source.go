@@ -49,10 +49,34 @@ func NewSource(cfg any, env etl.BuildEnv) (etl.Source, error) {
 			}
 			return db, err
 		},
-		FieldType: func(ct *sql.ColumnType) etl.Type { return fieldType(ct.DatabaseTypeName()) },
-		RowValues: true,
+		FieldType:  func(ct *sql.ColumnType) etl.Type { return fieldType(ct.DatabaseTypeName()) },
+		SelectList: selectList,
+		RowValues:  true,
 	}
 	return sqlconn.NewSource(*c, drv, name), nil
+}
+
+// selectList reads JSON columns as their text, which the source parses
+// (sqlconn.AppendValue): duckdb-go decodes a JSON value itself and hands
+// over a JSON null as nil, SQL NULL's value. Other columns stay as they
+// are (* REPLACE), lists, structs and maps too (their text is not JSON).
+// "" when there is no JSON column, or a name it cannot quote.
+func selectList(types []*sql.ColumnType) string {
+	var repl []string
+	for _, ct := range types {
+		if !strings.EqualFold(ct.DatabaseTypeName(), "JSON") {
+			continue
+		}
+		q, err := Dialect{}.QuoteIdent(ct.Name())
+		if err != nil {
+			return ""
+		}
+		repl = append(repl, "CAST("+q+" AS VARCHAR) AS "+q)
+	}
+	if len(repl) == 0 {
+		return ""
+	}
+	return "* REPLACE (" + strings.Join(repl, ", ") + ")"
 }
 
 // fieldType maps a DuckDB column type to a field type. DECIMAL, HUGEINT

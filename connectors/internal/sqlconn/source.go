@@ -41,6 +41,13 @@ type SourceDriver struct {
 	// uses OrderExpr only for a lookback's bound and a position saved by
 	// an earlier version.
 	StoredOrder func(quoted string) string
+	// SelectList, if set, returns the select list the source reads the
+	// result's columns with (types are those of SELECT *), in their order
+	// and with their names, or "" for *: a column the driver would convert
+	// in a way that loses something is read as the database spells it
+	// (DuckDB: a JSON column as its text, where the driver reads a JSON
+	// null as nil).
+	SelectList func(types []*sql.ColumnType) string
 	// Check, if set, runs at Open once the columns are known: a database
 	// whose driver converts values in ways the source cannot see refuses
 	// here what would not read back as stored. from is the quoted table or
@@ -534,7 +541,12 @@ func (s *Source) query() (string, []any) {
 		where = append(where, e+" <= "+d.Placeholder(len(args)))
 	}
 	var b strings.Builder
-	b.WriteString("SELECT *")
+	b.WriteString("SELECT ")
+	if list := s.selectList(); list != "" {
+		b.WriteString(list)
+	} else {
+		b.WriteString("*")
+	}
 	if s.drv.StoredOrder != nil {
 		for i := range quoted {
 			b.WriteString(", ")
@@ -552,6 +564,15 @@ func (s *Source) query() (string, []any) {
 	b.WriteString(" LIMIT ")
 	b.WriteString(strconv.Itoa(s.chunk + 1))
 	return b.String(), args
+}
+
+// selectList is the driver's select list for the result's columns, or ""
+// for *.
+func (s *Source) selectList() string {
+	if s.drv.SelectList == nil {
+		return ""
+	}
+	return s.drv.SelectList(s.types)
 }
 
 // after is the condition "(exprs) > (binds)" in keyset order; its
