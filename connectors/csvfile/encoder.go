@@ -23,6 +23,10 @@ type Encoder struct {
 	// escape prefixes formula-like text with an apostrophe.
 	escape bool
 
+	// special marks the bytes that make a value quoted: quote, CR, LF
+	// and the delimiter.
+	special [256]bool
+
 	header []string // written names; nil before the first row
 	// mapSchema is the last batch schema seen and mapping, per header
 	// field, its index in that schema (-1: absent, written as null).
@@ -37,7 +41,11 @@ func NewEncoder(w io.Writer, delim byte, opts fileformat.EncodeOptions) *Encoder
 	if delim == 0 {
 		delim = ','
 	}
-	return &Encoder{Output: fileformat.Output{W: w, File: opts.File}, delim: delim, escape: opts.EscapeFormulas}
+	e := &Encoder{Output: fileformat.Output{W: w, File: opts.File}, delim: delim, escape: opts.EscapeFormulas}
+	for _, c := range []byte{'"', '\r', '\n', delim} {
+		e.special[c] = true
+	}
+	return e
 }
 
 // Write implements fileformat.Encoder. A batch whose schema differs from
@@ -68,6 +76,12 @@ func (e *Encoder) Write(b *etl.Batch) error {
 				e.Buf = append(e.Buf, e.delim)
 			}
 			if j < 0 {
+				continue
+			}
+			if c := &b.Cols[j]; c.Type == etl.TypeString { // most of a CSV's fields, without a call
+				if !c.Null[i] {
+					e.Buf = e.appendString(e.Buf, c.Str[i])
+				}
 				continue
 			}
 			var err error
@@ -180,13 +194,12 @@ func (e *Encoder) needsQuotes(s string) bool {
 		return true
 	}
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '"', '\r', '\n', e.delim:
+		if e.special[s[i]] {
 			return true
 		}
 	}
 	// A leading BOM would be stripped on reading.
-	return strings.HasPrefix(s, "\uFEFF")
+	return s[0] == 0xEF && strings.HasPrefix(s, "\uFEFF")
 }
 
 var _ etl.Releaser = (*Encoder)(nil)
