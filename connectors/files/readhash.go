@@ -32,10 +32,11 @@ import (
 // its decoder consumes (DecodeOptions.Consumed, so the file is read once):
 // at each batch's end the hash has taken the bytes before the batch's end
 // offset, and the batch's position records it (Position.Prefix); at the
-// file's end the whole hash goes to the ledger as before. A resume hashes the bytes before the recorded offset
-// again and goes on only if they are the same; a file that only grew
-// since its load is resumed in the same way from the ledger's size and
-// hash. Every other file is hashed whole before it is read, as it was.
+// file's end the whole hash goes to the ledger as before. A resume hashes
+// the bytes before the recorded offset again and goes on only if they are
+// the same; a file that only grew since its load is resumed in the same
+// way from the ledger's size and hash. Every other file is hashed whole
+// before it is read, as it was.
 
 // streamable reports whether the file at rel, of size bytes, can be read
 // before it is hashed.
