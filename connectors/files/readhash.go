@@ -86,10 +86,10 @@ func (s *Source) openStreamed(ctx context.Context, f *os.File, path, rel string,
 		h.inspect = true
 		got, err := h.to(offset)
 		h.inspect = false
-		if err != nil || got != sum || h.n != offset || (wholeLines && h.last != '\n') {
+		if err != nil || got != sum || h.n != offset || (wholeLines && h.seen.last != '\n') {
 			return false, err
 		}
-		if !undecided || h.ascii {
+		if !undecided || !h.seen.nonASCII {
 			return true, nil // the text after offset decides the encoding, as it would the whole file's
 		}
 		// Not ASCII before offset: read on as it is only if the whole file
@@ -130,12 +130,10 @@ func (s *Source) openStreamed(ctx context.Context, f *os.File, path, rel string,
 				return nil, &wholeFileError{err: fmt.Errorf("hash: %w", err)}
 			}
 			if grown {
-				opts.Offset, opts.Line, rows = prev.Size, h.lines, prev.Rows
-				s.log.Info(fmt.Sprintf("%s grew since run %d loaded it: reading its %d new bytes, from line %d", rel, prev.RunID, st.Size()-prev.Size, h.lines+1),
-					"file", rel, "loaded_by_run", prev.RunID, "offset", opts.Offset, "line", opts.Line)
+				opts.Offset, opts.Line, rows = prev.Size, h.seen.lines, prev.Rows
+				s.logGrown(rel, prev, st.Size(), opts.Line)
 			} else {
-				s.log.Info(fmt.Sprintf("%s changed since run %d loaded it (the part loaded is not the same): read as a new file", rel, prev.RunID),
-					"file", rel, "loaded_by_run", prev.RunID)
+				s.logChanged(rel, prev)
 				h.reset()
 			}
 		}
@@ -232,21 +230,36 @@ type readHash struct {
 	buf []byte
 	// pending are bytes write took, not hashed yet.
 	pending []byte
-	// inspect has the bytes hashed looked at too: whether they are all
-	// ASCII or else UTF-8, their lines and their last byte.
+	// inspect has the bytes hashed looked at too (seen), and from the
+	// first one outside ASCII on checked for UTF-8 (utf).
 	inspect bool
-	ascii   bool
+	seen    textSeen
 	utf     utf8Checker
-	lines   int64
-	last    byte
 }
 
-func newReadHash(f *os.File) *readHash { return &readHash{f: f, h: sha256.New(), ascii: true} }
+// textSeen is what hashing a file's bytes notes besides their digest:
+// their line breaks, their last byte, whether one is outside ASCII.
+type textSeen struct {
+	lines    int64
+	last     byte
+	nonASCII bool
+}
+
+func (t *textSeen) add(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	t.lines += int64(bytes.Count(p, []byte{'\n'}))
+	t.nonASCII = t.nonASCII || nonASCII(p) >= 0
+	t.last = p[len(p)-1]
+}
+
+func newReadHash(f *os.File) *readHash { return &readHash{f: f, h: sha256.New()} }
 
 func (r *readHash) reset() {
 	r.h.Reset()
 	r.pending = r.pending[:0]
-	r.n, r.ascii, r.utf, r.lines, r.last = 0, true, utf8Checker{}, 0, 0
+	r.n, r.seen, r.utf = 0, textSeen{}, utf8Checker{}
 }
 
 // hashReadBytes counts the bytes readHash read from files itself (tests
@@ -290,13 +303,11 @@ func (r *readHash) to(end int64) (string, error) {
 		hashReadBytes.Add(int64(k))
 		p := r.buf[:k]
 		r.h.Write(p)
-		if r.inspect && k > 0 {
-			r.ascii = r.ascii && nonASCII(p) < 0
-			if !r.ascii {
+		if r.inspect {
+			r.seen.add(p)
+			if r.seen.nonASCII {
 				r.utf.Write(p)
 			}
-			r.lines += int64(bytes.Count(p, []byte{'\n'}))
-			r.last = p[k-1]
 		}
 		r.n += int64(k)
 		if errors.Is(err, io.EOF) {

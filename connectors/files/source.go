@@ -580,11 +580,9 @@ func (s *Source) openFile(ctx context.Context, path string) (*openFile, error) {
 	case grown:
 		// Only grown: its loaded part is the same bytes, whole lines.
 		opts.Offset, opts.Line, rows = prev.Size, prefix.lines, prev.Rows
-		s.log.Info(fmt.Sprintf("%s grew since run %d loaded it: reading its %d new bytes, from line %d", rel, prev.RunID, st.Size()-prev.Size, prefix.lines+1),
-			"file", rel, "loaded_by_run", prev.RunID, "offset", opts.Offset, "line", opts.Line)
+		s.logGrown(rel, prev, st.Size(), opts.Line)
 	case prefix != nil:
-		s.log.Info(fmt.Sprintf("%s changed since run %d loaded it (the part loaded is not the same): read as a new file", rel, prev.RunID),
-			"file", rel, "loaded_by_run", prev.RunID)
+		s.logChanged(rel, prev)
 	}
 	done := etl.FileDone{Path: rel, Size: st.Size(), MTime: st.ModTime().UTC(), SHA256: sum, Rows: rows}
 	r, err := s.reader(f, rel, utf)
@@ -823,4 +821,18 @@ func (s *Source) Close(context.Context) error {
 		return fmt.Errorf("files: close: %w", err)
 	}
 	return nil
+}
+
+// logGrown says that rel, loaded whole by prev's run, only grew (to size
+// bytes) and is read on from where that load ended, after line lines.
+func (s *Source) logGrown(rel string, prev etl.FileRecord, size, lines int64) {
+	s.log.Info(fmt.Sprintf("%s grew since run %d loaded it: reading its %d new bytes, from line %d", rel, prev.RunID, size-prev.Size, lines+1),
+		"file", rel, "loaded_by_run", prev.RunID, "offset", prev.Size, "line", lines)
+}
+
+// logChanged says that the part of rel prev's run loaded is not the same
+// bytes now: it is read as a new file.
+func (s *Source) logChanged(rel string, prev etl.FileRecord) {
+	s.log.Info(fmt.Sprintf("%s changed since run %d loaded it (the part loaded is not the same): read as a new file", rel, prev.RunID),
+		"file", rel, "loaded_by_run", prev.RunID)
 }

@@ -295,12 +295,10 @@ func plainEvidence(f *os.File) (*utf8Evidence, error) {
 // when it was last loaded, if it only grew since. It counts their lines
 // and keeps their last byte.
 type prefixHash struct {
-	n, seen  int64
-	h        hash.Hash
-	lines    int64
-	last     byte
-	head     []byte // the first bytes, for the gzip magic
-	nonASCII bool
+	textSeen
+	n, seen int64
+	h       hash.Hash
+	head    []byte // the first bytes, for the gzip magic
 }
 
 func newPrefixHash(n int64) *prefixHash { return &prefixHash{n: n, h: sha256.New()} }
@@ -312,12 +310,8 @@ func (p *prefixHash) Write(b []byte) (int, error) {
 	if rest := p.n - p.seen; rest > 0 {
 		part := b[:min(int64(len(b)), rest)]
 		p.h.Write(part)
-		p.lines += int64(bytes.Count(part, []byte{'\n'}))
-		p.nonASCII = p.nonASCII || nonASCII(part) >= 0
+		p.add(part)
 		p.seen += int64(len(part))
-		if len(part) > 0 {
-			p.last = part[len(part)-1]
-		}
 	}
 	return len(b), nil
 }
