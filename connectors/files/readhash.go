@@ -272,6 +272,9 @@ var hashReadBytes atomic.Int64
 // the copy.
 func (r *readHash) write(p []byte) {
 	r.n += int64(len(p))
+	if r.pending == nil {
+		r.pending = make([]byte, 0, 64<<10)
+	}
 	if len(r.pending)+len(p) > cap(r.pending) {
 		r.flush()
 		if len(p) >= cap(r.pending)/2 {
@@ -284,9 +287,6 @@ func (r *readHash) write(p []byte) {
 
 // flush hashes the pieces write gathered.
 func (r *readHash) flush() {
-	if r.pending == nil {
-		r.pending = make([]byte, 0, 64<<10)
-	}
 	r.h.Write(r.pending)
 	r.pending = r.pending[:0]
 }
