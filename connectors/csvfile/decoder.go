@@ -16,6 +16,10 @@ import (
 // maxFirstArena bounds the first batch's arena before its size is known.
 const maxFirstArena = 4 << 20
 
+// maxPresized bounds the rows a batch's spans and lines are sized for
+// before it is read; more grow them as they come.
+const maxPresized = 1 << 16
+
 // maxBatchText ends a batch early once its records hold this much text, so
 // that a batch of long records (each under the bounds) stays in memory's
 // reach: 10,000 records of 16 MiB would be 160 GiB.
@@ -294,6 +298,11 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 		arena = make([]byte, 0, d.arenaHint)
 	}
 	d.spans, d.lines = d.spans[:0], d.lines[:0]
+	if rows := min(n, maxPresized); d.ncols > 0 && cap(d.lines) < rows {
+		// Room for the batch's fields from the start: grown by append,
+		// the spans were copied again and again, ~5 % of a load's CPU.
+		d.spans, d.lines = make([]span, 0, rows*d.ncols), make([]int64, 0, rows)
+	}
 	var rejects []etl.Reject
 	eof := false
 	for records := 0; records < n && len(arena) < maxBatchText; {

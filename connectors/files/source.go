@@ -245,6 +245,9 @@ func NewSource(cfg SourceConfig, env etl.BuildEnv) (*Source, error) {
 		if _, err := cfg.CSV.DelimiterByte(); err != nil {
 			return nil, &etl.FieldError{Path: []string{"csv", "delimiter"}, Err: err}
 		}
+		if _, _, _, err := cfg.CSV.Limits(); err != nil {
+			return nil, &etl.FieldError{Path: []string{"csv"}, Err: err}
+		}
 	}
 	if format.Name == "xml" {
 		if _, err := cfg.XML.Steps(); err != nil {

@@ -265,6 +265,8 @@ func TestNewSourceErrors(t *testing.T) {
 		{"unknown format", files.SourceConfig{Path: "in/*", Format: "yaml", CSV: fileformat.DefaultCSVOptions()}, []string{"format"}},
 		{"xml prefix not in namespaces", files.SourceConfig{Path: "in/*.xml", XML: fileformat.XMLOptions{RecordPath: "a/p:b"}, CSV: fileformat.DefaultCSVOptions()}, []string{"xml", "record_path"}},
 		{"long delimiter", files.SourceConfig{Path: "in/*.csv", CSV: fileformat.CSVOptions{Delimiter: ";;", Header: true}}, []string{"csv", "delimiter"}},
+		{"negative field bound", files.SourceConfig{Path: "in/*.csv", CSV: fileformat.CSVOptions{Delimiter: ",", Header: true, MaxFieldSize: -1}}, []string{"csv"}},
+		{"record bound over 1 GiB", files.SourceConfig{Path: "in/*.csv", CSV: fileformat.CSVOptions{Delimiter: ",", Header: true, MaxRecordSize: fileformat.MaxCSVBound + 1}}, []string{"csv"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -72,8 +72,19 @@ func (o CSVOptions) Limits() (field, columns, record int, err error) {
 	if err == nil {
 		record, err = orDefault("csv.max_record_size", o.MaxRecordSize, DefaultMaxRecordSize)
 	}
+	switch {
+	case err != nil:
+	case field > MaxCSVBound:
+		err = fmt.Errorf("csv.max_field_size %d is over %s, the most it may be", field, SizeText(MaxCSVBound))
+	case record > MaxCSVBound:
+		err = fmt.Errorf("csv.max_record_size %d is over %s, the most it may be", record, SizeText(MaxCSVBound))
+	}
 	return field, columns, record, err
 }
+
+// MaxCSVBound is the most csv.max_field_size and csv.max_record_size may
+// be: the CSV decoder keeps a batch's text positions in 32 bits.
+const MaxCSVBound = 1 << 30
 
 // Encodings lists the accepted CSVOptions.Encoding values.
 var Encodings = []string{"auto", "utf-8", "utf-16le", "utf-16be", "windows-1252"}

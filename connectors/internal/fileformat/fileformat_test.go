@@ -25,6 +25,28 @@ func TestDelimiterByte(t *testing.T) {
 	}
 }
 
+// TestCSVLimits: the CSV bounds take their defaults, and one over
+// MaxCSVBound (the decoder keeps text positions in 32 bits) or negative
+// is refused naming its key.
+func TestCSVLimits(t *testing.T) {
+	field, columns, record, err := CSVOptions{}.Limits()
+	if err != nil || field != MaxFieldSize || columns != DefaultMaxColumns || record != DefaultMaxRecordSize {
+		t.Errorf("defaults: %d, %d, %d, %v", field, columns, record, err)
+	}
+	if _, _, record, err := (CSVOptions{MaxFieldSize: MaxCSVBound, MaxRecordSize: MaxCSVBound}).Limits(); err != nil || record != MaxCSVBound {
+		t.Errorf("at the bound: record %d, %v", record, err)
+	}
+	for key, o := range map[string]CSVOptions{
+		"csv.max_field_size":  {MaxFieldSize: MaxCSVBound + 1},
+		"csv.max_record_size": {MaxRecordSize: MaxCSVBound + 1},
+		"csv.max_columns":     {MaxColumns: -1},
+	} {
+		if _, _, _, err := o.Limits(); err == nil || !strings.HasPrefix(err.Error(), key+" ") {
+			t.Errorf("%s out of bounds: %v", key, err)
+		}
+	}
+}
+
 func TestRejectValue(t *testing.T) {
 	if got := RejectValue([]byte("a,b\r\n")); got != "a,b" {
 		t.Errorf("line break kept: %q", got)
