@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"unsafe"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
@@ -42,9 +43,12 @@ type Decoder struct {
 	spans     []span  // the current batch's fields, ncols per row
 	lines     []int64 // the current batch's row lines
 	arenaHint int
-	free      chan *vectors // released batches' vectors (see build)
-	offset    int64
-	line      int64
+	// free holds released batches' vectors (see build), the last
+	// released on top; batches are released on the runner's goroutine.
+	freeMu sync.Mutex
+	free   []*vectors
+	offset int64
+	line   int64
 
 	maxField, maxColumns, maxRecord int
 	// widthLine is the line of the record a resumed headerless file took
@@ -72,7 +76,7 @@ func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 		logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Decoder{
-		file: opts.File, header: opts.CSV.Header, logger: logger, arenaHint: 64 << 10, free: make(chan *vectors, freeVectors),
+		file: opts.File, header: opts.CSV.Header, logger: logger, arenaHint: 64 << 10, free: make([]*vectors, 0, freeVectors),
 		maxField: maxField, maxColumns: maxColumns, maxRecord: maxRecord,
 	}
 	// Size the first batch's arena from what is left to read, so that it
@@ -399,14 +403,19 @@ type vectors struct {
 	arena   []byte
 }
 
-// reuse returns the memory of a released batch, or empty vectors.
+// reuse returns the memory of a released batch, the one released last
+// (the most likely still in the CPU's caches), or empty vectors.
 func (d *Decoder) reuse() *vectors {
-	select {
-	case v := <-d.free:
-		return v
-	default:
+	d.freeMu.Lock()
+	defer d.freeMu.Unlock()
+	n := len(d.free)
+	if n == 0 {
 		return &vectors{}
 	}
+	v := d.free[n-1]
+	d.free[n-1] = nil
+	d.free = d.free[:n-1]
+	return v
 }
 
 // slabs sizes v's slabs for rows records of ncols fields, new ones where
@@ -423,9 +432,10 @@ func (v *vectors) slabs(rows, ncols int) {
 // first: kept, they would point into the arena the next batch overwrites.
 func (d *Decoder) give(v *vectors) {
 	clear(v.strs)
-	select {
-	case d.free <- v:
-	default:
+	d.freeMu.Lock()
+	defer d.freeMu.Unlock()
+	if len(d.free) < freeVectors {
+		d.free = append(d.free, v)
 	}
 }
 
