@@ -15,9 +15,11 @@ import (
 // TestConsumedIsTheInputToEachPosition checks DecodeOptions.Consumed, from
 // which the files source hashes a file while it is read, on random CSV: a
 // BOM or not, CRLF, quoted line breaks and quotes, blank lines, malformed
-// records, a record longer than the read buffer, no final line break.
+// records, a record longer than a chunk, no final line break; chunks of
+// 512 KiB or of a few bytes.
 func TestConsumedIsTheInputToEachPosition(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
+		drawChunkSize(t, rt)
 		var in bytes.Buffer
 		if rapid.Bool().Draw(rt, "bom") {
 			in.WriteString("\uFEFF")
@@ -30,7 +32,7 @@ func TestConsumedIsTheInputToEachPosition(t *testing.T) {
 			switch {
 			case rapid.IntRange(0, 15).Draw(rt, "blank") == 0:
 			case rapid.IntRange(0, 60).Draw(rt, "long") == 0:
-				in.WriteString(strings.Repeat("z", readBufferSize+rapid.IntRange(0, 100).Draw(rt, "extra")) + ",1,2")
+				in.WriteString(strings.Repeat("z", chunkSize+rapid.IntRange(0, 100).Draw(rt, "extra")) + ",1,2")
 			default:
 				for c := range 3 {
 					if c > 0 {

@@ -7,21 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"sync"
 	"unsafe"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
-// maxFirstArena bounds the first batch's arena before its size is known.
-const maxFirstArena = 4 << 20
-
 // maxPresized bounds the rows a batch's spans and lines are sized for
 // before it is read; more grow them as they come.
 const maxPresized = 1 << 16
 
-// maxBatchText ends a batch early once its records hold this much text, so
+// maxBatchText ends a batch early once it has read this much input, so
 // that a batch of long records (each under the bounds) stays in memory's
 // reach: 10,000 records of 16 MiB would be 160 GiB.
 const maxBatchText = 64 << 20
@@ -43,12 +39,9 @@ type Decoder struct {
 	spans     []span  // the current batch's fields, ncols per row
 	lines     []int64 // the current batch's row lines
 	arenaHint int
-	// free holds released batches' vectors (see build), the last
-	// released on top; batches are released on the runner's goroutine.
-	freeMu sync.Mutex
-	free   []*vectors
-	offset int64
-	line   int64
+	free      stack[*vectors] // released batches' vectors (see build)
+	offset    int64
+	line      int64
 
 	maxField, maxColumns, maxRecord int
 	// widthLine is the line of the record a resumed headerless file took
@@ -76,13 +69,8 @@ func NewDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 		logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Decoder{
-		file: opts.File, header: opts.CSV.Header, logger: logger, arenaHint: 64 << 10, free: make([]*vectors, 0, freeVectors),
+		file: opts.File, header: opts.CSV.Header, logger: logger, arenaHint: 64 << 10,
 		maxField: maxField, maxColumns: maxColumns, maxRecord: maxRecord,
-	}
-	// Size the first batch's arena from what is left to read, so that it
-	// rarely grows; field bytes never outnumber input bytes.
-	if size, err := r.Seek(0, io.SeekEnd); err == nil {
-		d.arenaHint = int(min(max(size-opts.Offset, 0), maxFirstArena))
 	}
 	if _, err := r.Seek(0, io.SeekStart); err != nil && opts.Offset > 0 {
 		return nil, fmt.Errorf("seek: %w", err)
@@ -155,8 +143,9 @@ func (d *Decoder) readHeader() error {
 	}
 	raw := make([]string, len(d.rec.fields))
 	for i, f := range d.rec.fields {
-		raw[i] = string(names[f.start:f.end])
+		raw[i] = string(d.sc.text(names, f))
 	}
+	d.sc.drop()
 	fields, renamed := headerFields(raw)
 	for _, msg := range renamed {
 		d.logger.Warn("csv header: "+msg, "file", d.file, "line", d.rec.line)
@@ -170,6 +159,7 @@ func (d *Decoder) readHeader() error {
 func (d *Decoder) readWidth() error {
 	for {
 		_, err := d.sc.readRecord(nil, &d.rec)
+		d.sc.drop()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -309,7 +299,8 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 	}
 	var rejects []etl.Reject
 	eof := false
-	for records := 0; records < n && len(arena) < maxBatchText; {
+	start := d.sc.offset()
+	for records := 0; records < n && d.sc.offset()-start < maxBatchText; {
 		mark := len(arena)
 		// The record's fields go straight into d.spans' spare room (kept
 		// below unless the record is not one), not through a copy.
@@ -374,6 +365,7 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 		d.arenaHint = len(arena) + len(arena)/8
 	}
 	d.sc.feed(d.offset)
+	v.chunks = d.sc.take(v.chunks)
 	b := d.build(v, arena)
 	if d.schema == nil {
 		// No well-formed record yet: the width is still to learn.
@@ -395,27 +387,24 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 const freeVectors = 12
 
 // vectors are the memory of a batch: one string slab and one null slab
-// shared by all columns, its origins, and the arena its strings point into.
+// shared by all columns, its origins, and what its strings point into:
+// the chunks the scanner read them into, and the arena for the fields it
+// had to copy (unescaped, or records read across chunks).
 type vectors struct {
 	strs    []string
 	nulls   []bool
 	origins []etl.Origin
 	arena   []byte
+	chunks  []*chunk
 }
 
 // reuse returns the memory of a released batch, the one released last
 // (the most likely still in the CPU's caches), or empty vectors.
 func (d *Decoder) reuse() *vectors {
-	d.freeMu.Lock()
-	defer d.freeMu.Unlock()
-	n := len(d.free)
-	if n == 0 {
-		return &vectors{}
+	if v, ok := d.free.pop(); ok {
+		return v
 	}
-	v := d.free[n-1]
-	d.free[n-1] = nil
-	d.free = d.free[:n-1]
-	return v
+	return &vectors{}
 }
 
 // slabs sizes v's slabs for rows records of ncols fields, new ones where
@@ -432,17 +421,19 @@ func (v *vectors) slabs(rows, ncols int) {
 // first: kept, they would point into the arena the next batch overwrites.
 func (d *Decoder) give(v *vectors) {
 	clear(v.strs)
-	d.freeMu.Lock()
-	defer d.freeMu.Unlock()
-	if len(d.free) < freeVectors {
-		d.free = append(d.free, v)
+	for _, c := range v.chunks {
+		c.unref()
 	}
+	clear(v.chunks)
+	v.chunks = v.chunks[:0]
+	d.free.push(v, freeVectors)
 }
 
-// build makes the batch's columns from the spans over arena, in the
-// memory of v (a released batch's when there is one, see etl.Releaser):
-// one string slab and one null slab shared by all columns, strings
-// pointing into the arena. A released batch's arena is read into again,
+// build makes the batch's columns from the spans over arena and v.chunks,
+// in the memory of v (a released batch's when there is one, see
+// etl.Releaser): one string slab and one null slab shared by all columns,
+// strings pointing into the chunks and the arena. A released batch's
+// arena and chunks are read into again,
 // so nothing may keep a batch's strings past its release: steps and
 // targets that say they release batches keep none, and the runner gives
 // the rejects it stores after the release strings of their own.
@@ -454,6 +445,12 @@ func (d *Decoder) build(v *vectors, arena []byte) *etl.Batch {
 	b := &etl.Batch{Schema: d.schema, Cols: make([]etl.Column, ncols), Origins: v.origins}
 	b.OnRelease(func() { d.give(v) })
 	strs, nulls := v.strs, v.nulls
+	// bases[k] is where span.chunk k's positions count from.
+	bases := make([]unsafe.Pointer, 1+len(v.chunks))
+	bases[0] = unsafe.Pointer(unsafe.SliceData(arena))
+	for k, c := range v.chunks {
+		bases[k+1] = unsafe.Pointer(unsafe.SliceData(c.data))
+	}
 	for j := range b.Cols {
 		lo, hi := j*rows, (j+1)*rows
 		b.Cols[j] = etl.Column{Type: etl.TypeString, Str: strs[lo:hi:hi], Null: nulls[lo:hi:hi]}
@@ -467,7 +464,7 @@ func (d *Decoder) build(v *vectors, arena []byte) *etl.Batch {
 				strs[k], nulls[k] = "", !f.quoted
 				continue
 			}
-			strs[k], nulls[k] = unsafe.String(&arena[f.start], f.end-f.start), false
+			strs[k], nulls[k] = unsafe.String((*byte)(unsafe.Add(bases[f.chunk], f.start)), f.end-f.start), false
 		}
 	}
 	return b

@@ -346,7 +346,7 @@ func FuzzCSV(f *testing.F) {
 			}
 			fields := make([]string, len(rec.fields))
 			for i, f := range rec.fields {
-				fields[i] = string(dst[f.start:f.end])
+				fields[i] = string(sc.text(dst, f))
 			}
 			got = append(got, fields)
 		}

@@ -43,7 +43,7 @@ func scanAll(r io.Reader) []scanned {
 		}
 		s.Lines, s.Offset = sc.lines, sc.offset()
 		for _, f := range rec.fields {
-			s.Fields = append(s.Fields, string(dst[f.start:f.end]))
+			s.Fields = append(s.Fields, string(sc.text(dst, f)))
 			s.Quoted = append(s.Quoted, f.quoted)
 		}
 		out = append(out, s)

@@ -38,12 +38,15 @@ func batchText(b *etl.Batch) []string {
 // width and length, nulls, quoted text with line breaks) in random batch
 // sizes, releasing each batch a random number of batches after it was
 // decoded, as a run does once its targets are done with it, so that later
-// batches are built on its vectors. Each batch must still hold the rows it
+// batches are built on its vectors, and read into its chunks (a few bytes
+// each in most cases, so that batches share chunks and records cross
+// them). Each batch must still hold the rows it
 // was decoded with when it is released, and the rows must be those of a
 // decode that releases nothing.
 func TestReleasedVectorsKeepEveryRow(t *testing.T) {
 	reused := 0
 	rapid.Check(t, func(rt *rapid.T) {
+		drawChunkSize(t, rt)
 		width := rapid.IntRange(1, 4).Draw(rt, "width")
 		cell := rapid.SampledFrom([]string{"", `""`, "a", "bb", "x y", `"q, r"`, "\"multi\nline\"", `"say ""hi"""`, "é"})
 		var in strings.Builder
@@ -90,12 +93,12 @@ func TestReleasedVectorsKeepEveryRow(t *testing.T) {
 			held = held[n:]
 		}
 		for {
-			before := len(d.free)
+			before := d.free.len()
 			b, err := d.Decode(context.Background(), rapid.IntRange(1, 6).Draw(rt, "batch size"))
 			if err != nil && !errors.Is(err, io.EOF) {
 				rt.Fatal(err)
 			}
-			if len(d.free) < before {
+			if d.free.len() < before {
 				reused++
 			}
 			got.add(b)

@@ -13,18 +13,30 @@ import (
 // syscall is rare, small enough to keep many open decoders cheap.
 const readBufferSize = 512 << 10
 
-// span is one field of a record: its unescaped bytes are dst[start:end] of
-// the buffer readRecord appended to. quoted tells "" (an empty string) from
-// an empty unquoted field (null). Positions are 32-bit, so that a batch's
-// spans (one per field) take 12 bytes each instead of 24: the decoder
-// writes and reads them once per field, and a batch's text stays under
-// 2 GiB (fileformat.MaxCSVBound bounds a record, maxBatchText the rest).
+// chunkSize is the size of the chunks the scanner reads into:
+// readBufferSize, but for tests, which make it small so that records
+// cross chunks (chunks_test.go).
+var chunkSize = readBufferSize
+
+// span is one field of a record: its unescaped bytes are [start:end] of
+// the buffer readRecord appended to (dst) when chunk is 0, else of the
+// data of the scanner's held[chunk-1], read into and not copied. quoted
+// tells "" (an empty string) from an empty unquoted field (null).
+// Positions are 32-bit, so that a batch's spans (one per field) take 12
+// bytes each instead of 24: the decoder writes and reads them once per
+// field, and a batch's text stays under 2 GiB (fileformat.MaxCSVBound
+// bounds a record, maxBatchText the rest).
 type span struct {
 	start, end int32
 	quoted     bool
+	chunk      uint8
 }
 
-func mkSpan(start, end int, quoted bool) span { return span{int32(start), int32(end), quoted} }
+// mkSpan is a span of dst.
+func mkSpan(start, end int, quoted bool) span { return span{int32(start), int32(end), quoted, 0} }
+
+// maxHeld bounds the chunks one batch's spans point into (span.chunk).
+const maxHeld = 255
 
 // record is one parsed CSV record.
 type record struct {
@@ -71,8 +83,14 @@ const (
 // parses with a resumable state machine, so a record may span any number of
 // reads and no line is ever buffered whole.
 type scanner struct {
-	rd       io.Reader
+	rd io.Reader
+	// buf is cur's data. held are the chunks the spans read since the
+	// last take point into, each referenced once for them; curIdx is
+	// cur's place in held plus one, 0 while no span points into it.
 	buf      []byte
+	cur      *chunk
+	held     []*chunk
+	curIdx   uint8
 	pos, end int
 	base     int64 // input offset of buf[0]
 	eof      bool
@@ -95,10 +113,48 @@ type scanner struct {
 }
 
 func newScanner(rd io.Reader, delim byte, offset, lines int64) *scanner {
+	cur := new(chunkPool).get()
 	return &scanner{
-		rd: rd, buf: make([]byte, readBufferSize), delim: delim, base: offset, lines: lines, fed: offset,
+		rd: rd, buf: cur.data, cur: cur, delim: delim, base: offset, lines: lines, fed: offset,
 		maxField: fileformat.MaxFieldSize, maxColumns: fileformat.DefaultMaxColumns, maxRecord: fileformat.DefaultMaxRecordSize,
 	}
+}
+
+// text returns the bytes of a field span of a record read into dst.
+func (s *scanner) text(dst []byte, f span) []byte {
+	if f.chunk == 0 {
+		return dst[f.start:f.end]
+	}
+	return s.held[f.chunk-1].data[f.start:f.end]
+}
+
+// take hands the chunks the spans read so far point into to the caller,
+// which unrefs each when it no longer needs them.
+func (s *scanner) take(into []*chunk) []*chunk {
+	into = append(into, s.held...)
+	clear(s.held)
+	s.held, s.curIdx = s.held[:0], 0
+	return into
+}
+
+// drop releases the chunks the spans read so far point into.
+func (s *scanner) drop() {
+	for _, c := range s.held {
+		c.unref()
+	}
+	clear(s.held)
+	s.held, s.curIdx = s.held[:0], 0
+}
+
+// writable makes buf a chunk no span points into, to read over: the same
+// one when nothing else references it, else a fresh one from the pool.
+func (s *scanner) writable() {
+	if s.cur.refs.Load() == 1 {
+		return
+	}
+	c := s.cur.pool.get()
+	s.cur.unref()
+	s.cur, s.buf, s.curIdx = c, c.data, 0
 }
 
 // offset is the input offset of the next unread byte.
@@ -121,11 +177,17 @@ func (s *scanner) fill() bool {
 	}
 	s.feed(s.base + int64(s.end))
 	s.saveRaw()
+	s.writable()
 	s.base += int64(s.end)
 	s.pos, s.end, s.recStart = 0, 0, 0
+	return s.read()
+}
+
+// read reads into buf after end, reporting whether it got any bytes.
+func (s *scanner) read() bool {
 	for range 100 {
-		n, err := s.rd.Read(s.buf)
-		s.end = n
+		n, err := s.rd.Read(s.buf[s.end:])
+		s.end += n
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				s.eof = true
@@ -140,6 +202,32 @@ func (s *scanner) fill() bool {
 	}
 	s.rerr = io.ErrNoProgress
 	return false
+}
+
+// extend reads more of the record at pos, which goes on past end, so that
+// readLine sees it whole: after end when the chunk has room, else into
+// the start of a chunk no span points into, the record's bytes so far
+// moved there first. It reports false at the end of input, on a read
+// error, or when the record fills a chunk (left to the general path).
+func (s *scanner) extend() bool {
+	if s.eof || s.rerr != nil {
+		return false
+	}
+	if s.end == len(s.buf) {
+		if s.pos == 0 {
+			return false
+		}
+		s.feed(s.offset())
+		s.saveRaw()
+		// A chunk writable takes from the pool is not old's: old's goes
+		// back only after, and only this goroutine takes chunks.
+		old := s.buf[s.pos:s.end]
+		s.writable()
+		n := copy(s.buf, old)
+		s.base += int64(s.pos)
+		s.pos, s.end, s.recStart = 0, n, 0
+	}
+	return s.read()
 }
 
 // saveRaw keeps the current record's text in buf before it is discarded,
@@ -212,12 +300,17 @@ func (s *scanner) readRecord(dst []byte, rec *record) ([]byte, error) {
 	rec.line = s.lines + 1
 	s.raw = s.raw[:0]
 	s.recStart = s.pos
-	if s.pos < s.end {
-		var ok bool
-		if dst, ok = s.readLine(dst, rec); ok {
-			return dst, nil
+	if s.pos < s.end || s.fill() {
+		for {
+			var st lineStatus
+			if dst, st = s.readLine(dst, rec); st == lineRead {
+				return dst, nil
+			}
+			rec.fields = rec.fields[:0]
+			if st != lineShort || !s.extend() {
+				break
+			}
 		}
-		rec.fields = rec.fields[:0]
 	}
 	startOffset := s.offset()
 	fieldStart, recordStart := len(dst), len(dst)
@@ -371,81 +464,120 @@ func (s *scanner) checkSize(dst []byte, fieldStart, recordStart int, rec *record
 	return nil
 }
 
+// lineStatus is what readLine made of the record at pos.
+type lineStatus int
+
+const (
+	lineRead  lineStatus = iota // read: its fields are in rec
+	lineShort                   // it goes on past end (within the bounds): extend and try again
+	lineOther                   // malformed, over a bound, or too many chunks: for the general path
+)
+
 // readLine is readRecord's fast path for a well-formed record whose lines
-// are all in the buffer: it copies the record's first line into dst at
-// once (and the next ones as a quoted field goes on past a line break) and
-// splits it there, unescaping quoted fields in place. It reports false,
-// with dst as it was, for any other record.
-func (s *scanner) readLine(dst []byte, rec *record) ([]byte, bool) {
+// are all in the buffer: its fields point into the chunk it was read into,
+// not copied, but for a quoted field with doubled quotes, unescaped into
+// dst. It reports lineShort, with dst as it was, for a record that goes
+// on past the bytes read so far, and lineOther for any other record.
+func (s *scanner) readLine(dst []byte, rec *record) ([]byte, lineStatus) {
 	buf := s.buf[s.pos:s.end]
 	eol := bytes.IndexByte(buf, '\n')
-	if eol < 0 || eol > s.maxField || eol > s.maxRecord {
-		return dst, false // the general path checks the bounds
+	bound := min(s.maxField, s.maxRecord)
+	switch {
+	case eol > bound || (eol < 0 && len(buf) > bound):
+		return dst, lineOther // the general path checks the bounds
+	case eol < 0:
+		return dst, lineShort
 	}
-	base := len(dst)
-	dst = append(dst, buf[:eol]...)
-	line := dst[base:]
-	n := len(line)
+	idx := s.curIdx
+	if idx == 0 {
+		if len(s.held) == maxHeld {
+			return dst, lineOther
+		}
+		idx = uint8(len(s.held) + 1)
+	}
+	base, off := len(dst), s.pos
+	n := eol
 	breaks := int64(1) // the line breaks the record takes, its last one too
 	for i := 0; ; {
-		if i < n && line[i] == '"' {
-			start, w, k := i+1, i+1, i+1
+		if i < n && buf[i] == '"' {
+			start, k, doubled := i+1, i+1, false
 			for {
-				q := bytes.IndexByte(line[k:], '"')
+				q := bytes.IndexByte(buf[k:n], '"')
 				if q < 0 {
 					// The field goes on past this line: take the next one.
-					next := bytes.IndexByte(buf[eol+1:], '\n')
-					if next < 0 || eol+1+next > s.maxField || eol+1+next > s.maxRecord {
-						return dst[:base], false // the general path reads on and checks the bounds
+					next := bytes.IndexByte(buf[n+1:], '\n')
+					switch {
+					case n+1+next > bound || (next < 0 && len(buf) > bound):
+						return dst[:base], lineOther // the general path reads on and checks the bounds
+					case next < 0:
+						return dst[:base], lineShort
 					}
-					dst = append(dst, buf[eol:eol+1+next]...)
-					eol += 1 + next
-					line = dst[base:]
-					n = len(line)
+					n += 1 + next
 					breaks++
 					continue
 				}
 				q += k
-				copy(line[w:], line[k:q])
-				w += q - k
-				if q+1 < n && line[q+1] == '"' {
-					line[w] = '"'
-					w++
+				if q+1 < n && buf[q+1] == '"' {
+					doubled = true
 					k = q + 2
 					continue
 				}
 				k = q + 1
 				break
 			}
-			rec.fields = append(rec.fields, mkSpan(base+start, base+w, true))
+			if doubled {
+				d0 := len(dst)
+				dst = appendUnescaped(dst, buf[start:k-1])
+				rec.fields = append(rec.fields, mkSpan(d0, len(dst), true))
+			} else {
+				rec.fields = append(rec.fields, span{int32(off + start), int32(off + k - 1), true, idx})
+			}
 			switch {
-			case k == n || (k == n-1 && line[k] == '\r'):
-			case line[k] == s.delim:
+			case k == n || (k == n-1 && buf[k] == '\r'):
+			case buf[k] == s.delim:
 				i = k + 1
 				continue
 			default:
-				return dst[:base], false // malformed: the general path says why
+				return dst[:base], lineOther // malformed: the general path says why
 			}
 			break
 		}
 		k := i
-		for k < n && line[k] != s.delim {
+		for k < n && buf[k] != s.delim {
 			k++
 		}
 		end := k
-		if k == n && end > i && line[end-1] == '\r' {
+		if k == n && end > i && buf[end-1] == '\r' {
 			end--
 		}
-		rec.fields = append(rec.fields, mkSpan(base+i, base+end, false))
+		rec.fields = append(rec.fields, span{int32(off + i), int32(off + end), false, idx})
 		if k == n {
 			break
 		}
 		i = k + 1
 	}
 	if len(rec.fields) > s.maxColumns {
-		return dst[:base], false
+		return dst[:base], lineOther
 	}
-	s.pos += eol + 1
+	if s.curIdx == 0 {
+		s.cur.refs.Add(1)
+		s.held = append(s.held, s.cur)
+		s.curIdx = idx
+	}
+	s.pos += n + 1
 	s.lines += breaks
-	return dst, true
+	return dst, lineRead
+}
+
+// appendUnescaped appends a quoted field's text, its doubled quotes made
+// single, to dst.
+func appendUnescaped(dst, raw []byte) []byte {
+	for {
+		q := bytes.IndexByte(raw, '"')
+		if q < 0 {
+			return append(dst, raw...)
+		}
+		dst = append(dst, raw[:q+1]...)
+		raw = raw[q+2:]
+	}
 }
