@@ -1,8 +1,9 @@
 package csvfile
 
 import (
-	"sync"
 	"sync/atomic"
+
+	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
 )
 
 // chunk is one of the scanner's read buffers. The fields a record is split
@@ -33,11 +34,11 @@ const maxFreeChunks = 40
 
 // chunkPool keeps the chunks no batch points into any more, for a
 // decoder's later reads.
-type chunkPool struct{ free stack[*chunk] }
+type chunkPool struct{ free fileformat.Stack[*chunk] }
 
 // get returns a chunk referenced once (by its caller).
 func (p *chunkPool) get() *chunk {
-	c, ok := p.free.pop()
+	c, ok := p.free.Pop()
 	if !ok {
 		c = &chunk{data: make([]byte, chunkSize), pool: p}
 	}
@@ -45,41 +46,4 @@ func (p *chunkPool) get() *chunk {
 	return c
 }
 
-func (p *chunkPool) put(c *chunk) { p.free.push(c, maxFreeChunks) }
-
-// stack keeps released memory for reuse, the last put on top (the likeliest
-// still in the CPU's caches). Memory is released on other goroutines than
-// the decoder's, which takes it.
-type stack[T any] struct {
-	mu    sync.Mutex
-	items []T
-}
-
-func (s *stack[T]) pop() (T, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var v T
-	n := len(s.items)
-	if n == 0 {
-		return v, false
-	}
-	v, s.items[n-1] = s.items[n-1], v
-	s.items = s.items[:n-1]
-	return v, true
-}
-
-// push keeps v unless the stack holds max items already.
-func (s *stack[T]) push(v T, max int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.items) < max {
-		s.items = append(s.items, v)
-	}
-}
-
-// len is how many items the stack holds.
-func (s *stack[T]) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.items)
-}
+func (p *chunkPool) put(c *chunk) { p.free.Push(c, maxFreeChunks) }

@@ -39,7 +39,7 @@ type Decoder struct {
 	spans     []span  // the current batch's fields, ncols per row
 	lines     []int64 // the current batch's row lines
 	arenaHint int
-	free      stack[*vectors] // released batches' vectors (see build)
+	free      fileformat.Stack[*vectors] // released batches' vectors (see build)
 	offset    int64
 	line      int64
 
@@ -401,7 +401,7 @@ type vectors struct {
 // reuse returns the memory of a released batch, the one released last
 // (the most likely still in the CPU's caches), or empty vectors.
 func (d *Decoder) reuse() *vectors {
-	if v, ok := d.free.pop(); ok {
+	if v, ok := d.free.Pop(); ok {
 		return v
 	}
 	return &vectors{}
@@ -426,7 +426,7 @@ func (d *Decoder) give(v *vectors) {
 	}
 	clear(v.chunks)
 	v.chunks = v.chunks[:0]
-	d.free.push(v, freeVectors)
+	d.free.Push(v, freeVectors)
 }
 
 // build makes the batch's columns from the spans over arena and v.chunks,

@@ -93,12 +93,12 @@ func TestReleasedVectorsKeepEveryRow(t *testing.T) {
 			held = held[n:]
 		}
 		for {
-			before := d.free.len()
+			before := d.free.Len()
 			b, err := d.Decode(context.Background(), rapid.IntRange(1, 6).Draw(rt, "batch size"))
 			if err != nil && !errors.Is(err, io.EOF) {
 				rt.Fatal(err)
 			}
-			if d.free.len() < before {
+			if d.free.Len() < before {
 				reused++
 			}
 			got.add(b)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"unsafe"
 
+	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
@@ -83,8 +84,8 @@ type objects struct {
 	rows     []int64 // the line of each row
 	limit    int     // the batch's row limit: no vector grows beyond it
 	arena    arena
-	free     chan *slabs // released batches' memory (see build)
-	reuse    *slabs      // the released memory this batch takes its vectors from
+	free     fileformat.Stack[*slabs] // released batches' memory (see build)
+	reuse    *slabs                   // the released memory this batch takes its vectors from
 
 	fieldErr error // the first error in a value of a syntactically valid line
 
@@ -106,14 +107,7 @@ func (o *objects) reset(limit int) {
 	clear(o.fields) // the vectors belong to the last batch now
 	o.fields, o.order, o.rows = o.fields[:0], o.order[:0], o.rows[:0]
 	o.limit = limit
-	o.reuse = nil
-	if o.free == nil {
-		o.free = make(chan *slabs, freeSlabs)
-	}
-	select {
-	case o.reuse = <-o.free:
-	default:
-	}
+	o.reuse, _ = o.free.Pop() // the last released: the likeliest in the CPU's caches
 	var spare [][]byte
 	if o.reuse != nil {
 		spare = o.reuse.text
@@ -243,10 +237,7 @@ func (o *objects) give(s *slabs) {
 		clear(v.str[:cap(v.str)])
 		clear(v.v[:cap(v.v)])
 	}
-	select {
-	case o.free <- s:
-	default:
-	}
+	o.free.Push(s, freeSlabs)
 }
 
 // value scans the value at line[p] into row of field col and returns the

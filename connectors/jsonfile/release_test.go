@@ -84,12 +84,12 @@ func TestReleasedSlabsKeepEveryRow(t *testing.T) {
 			}
 			var batches [][]string
 			for i := 0; ; i++ {
-				before := len(d.objects.free)
+				before := d.objects.free.Len()
 				b, err := d.Decode(context.Background(), sizes[i%len(sizes)])
 				if err != nil && !errors.Is(err, io.EOF) {
 					rt.Fatal(err)
 				}
-				if len(d.objects.free) < before {
+				if d.objects.free.Len() < before {
 					reused++
 				}
 				text := batchText(b)
