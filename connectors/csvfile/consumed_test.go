@@ -19,7 +19,7 @@ import (
 // 512 KiB or of a few bytes.
 func TestConsumedIsTheInputToEachPosition(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		drawChunkSize(t, rt)
+		fileformattest.DrawChunkSize(t, rt, &chunkSize, readBufferSize)
 		var in bytes.Buffer
 		if rapid.Bool().Draw(rt, "bom") {
 			in.WriteString("\uFEFF")

@@ -395,7 +395,7 @@ type vectors struct {
 	nulls   []bool
 	origins []etl.Origin
 	arena   []byte
-	chunks  []*chunk
+	chunks  []*fileformat.Chunk
 }
 
 // reuse returns the memory of a released batch, the one released last
@@ -422,7 +422,7 @@ func (v *vectors) slabs(rows, ncols int) {
 func (d *Decoder) give(v *vectors) {
 	clear(v.strs)
 	for _, c := range v.chunks {
-		c.unref()
+		c.Unref()
 	}
 	clear(v.chunks)
 	v.chunks = v.chunks[:0]
@@ -449,7 +449,7 @@ func (d *Decoder) build(v *vectors, arena []byte) *etl.Batch {
 	bases := make([]unsafe.Pointer, 1+len(v.chunks))
 	bases[0] = unsafe.Pointer(unsafe.SliceData(arena))
 	for k, c := range v.chunks {
-		bases[k+1] = unsafe.Pointer(unsafe.SliceData(c.data))
+		bases[k+1] = unsafe.Pointer(unsafe.SliceData(c.Data))
 	}
 	for j := range b.Cols {
 		lo, hi := j*rows, (j+1)*rows

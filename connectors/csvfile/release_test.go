@@ -12,6 +12,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
+	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat/fileformattest"
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
@@ -46,7 +47,7 @@ func batchText(b *etl.Batch) []string {
 func TestReleasedVectorsKeepEveryRow(t *testing.T) {
 	reused := 0
 	rapid.Check(t, func(rt *rapid.T) {
-		drawChunkSize(t, rt)
+		fileformattest.DrawChunkSize(t, rt, &chunkSize, readBufferSize)
 		width := rapid.IntRange(1, 4).Draw(rt, "width")
 		cell := rapid.SampledFrom([]string{"", `""`, "a", "bb", "x y", `"q, r"`, "\"multi\nline\"", `"say ""hi"""`, "é"})
 		var in strings.Builder

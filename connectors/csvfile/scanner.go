@@ -88,8 +88,9 @@ type scanner struct {
 	// last take point into, each referenced once for them; curIdx is
 	// cur's place in held plus one, 0 while no span points into it.
 	buf      []byte
-	cur      *chunk
-	held     []*chunk
+	cur      *fileformat.Chunk
+	pool     *fileformat.ChunkPool
+	held     []*fileformat.Chunk
 	curIdx   uint8
 	pos, end int
 	base     int64 // input offset of buf[0]
@@ -113,9 +114,10 @@ type scanner struct {
 }
 
 func newScanner(rd io.Reader, delim byte, offset, lines int64) *scanner {
-	cur := new(chunkPool).get()
+	pool := fileformat.NewChunkPool(chunkSize, maxFreeChunks)
+	cur := pool.Get()
 	return &scanner{
-		rd: rd, buf: cur.data, cur: cur, delim: delim, base: offset, lines: lines, fed: offset,
+		rd: rd, buf: cur.Data, cur: cur, pool: pool, delim: delim, base: offset, lines: lines, fed: offset,
 		maxField: fileformat.MaxFieldSize, maxColumns: fileformat.DefaultMaxColumns, maxRecord: fileformat.DefaultMaxRecordSize,
 	}
 }
@@ -125,12 +127,12 @@ func (s *scanner) text(dst []byte, f span) []byte {
 	if f.chunk == 0 {
 		return dst[f.start:f.end]
 	}
-	return s.held[f.chunk-1].data[f.start:f.end]
+	return s.held[f.chunk-1].Data[f.start:f.end]
 }
 
 // take hands the chunks the spans read so far point into to the caller,
 // which unrefs each when it no longer needs them.
-func (s *scanner) take(into []*chunk) []*chunk {
+func (s *scanner) take(into []*fileformat.Chunk) []*fileformat.Chunk {
 	into = append(into, s.held...)
 	clear(s.held)
 	s.held, s.curIdx = s.held[:0], 0
@@ -140,7 +142,7 @@ func (s *scanner) take(into []*chunk) []*chunk {
 // drop releases the chunks the spans read so far point into.
 func (s *scanner) drop() {
 	for _, c := range s.held {
-		c.unref()
+		c.Unref()
 	}
 	clear(s.held)
 	s.held, s.curIdx = s.held[:0], 0
@@ -149,12 +151,12 @@ func (s *scanner) drop() {
 // writable makes buf a chunk no span points into, to read over: the same
 // one when nothing else references it, else a fresh one from the pool.
 func (s *scanner) writable() {
-	if s.cur.refs.Load() == 1 {
+	if !s.cur.Shared() {
 		return
 	}
-	c := s.cur.pool.get()
-	s.cur.unref()
-	s.cur, s.buf, s.curIdx = c, c.data, 0
+	c := s.pool.Get()
+	s.cur.Unref()
+	s.cur, s.buf, s.curIdx = c, c.Data, 0
 }
 
 // offset is the input offset of the next unread byte.
@@ -560,7 +562,7 @@ func (s *scanner) readLine(dst []byte, rec *record) ([]byte, lineStatus) {
 		return dst[:base], lineOther
 	}
 	if s.curIdx == 0 {
-		s.cur.refs.Add(1)
+		s.cur.Ref()
 		s.held = append(s.held, s.cur)
 		s.curIdx = idx
 	}

@@ -18,6 +18,7 @@ import (
 // the read buffer, no final line break.
 func TestConsumedIsTheInputToEachPosition(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
+		fileformattest.DrawChunkSize(t, rt, &chunkSize, defaultChunkSize)
 		var in bytes.Buffer
 		if rapid.Bool().Draw(rt, "bom") {
 			in.WriteString("\uFEFF")
@@ -27,7 +28,7 @@ func TestConsumedIsTheInputToEachPosition(t *testing.T) {
 		rows := rapid.IntRange(0, 60).Draw(rt, "rows")
 		for i := range rows {
 			if rapid.IntRange(0, 60).Draw(rt, "long") == 0 {
-				in.WriteString(`{"a":"` + strings.Repeat("z", 256<<10+rapid.IntRange(0, 100).Draw(rt, "extra")) + `"}`)
+				in.WriteString(`{"a":"` + strings.Repeat("z", chunkSize+rapid.IntRange(0, 100).Draw(rt, "extra")) + `"}`)
 			} else {
 				in.WriteString(line.Draw(rt, "line"))
 			}

@@ -1,7 +1,6 @@
 package jsonfile
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -21,11 +20,10 @@ import (
 // is scanned once, straight into the batch's column vectors (see objects);
 // strings decode exactly as encoding/json decodes them.
 type Decoder struct {
-	rd   *bufio.Reader
+	lr   *lineReader
 	file string
 
 	offset, line int64
-	long         []byte // a line longer than the read buffer
 	// consumed gets each line as it is read (DecodeOptions.Consumed).
 	consumed func([]byte)
 
@@ -63,15 +61,15 @@ func newDecoder(r io.ReadSeeker, opts fileformat.DecodeOptions) (*Decoder, error
 		return nil, err
 	}
 	d := &Decoder{
-		rd: bufio.NewReaderSize(r, 256<<10), file: opts.File,
+		lr: newLineReader(r), file: opts.File,
 		offset: opts.Offset, line: opts.Line, objects: objects{file: opts.File, maxDepth: depth},
 	}
 	if opts.Offset == 0 {
-		if bom, _ := d.rd.Peek(3); bytes.Equal(bom, []byte("\uFEFF")) {
+		if bom := d.lr.peek(3); bytes.Equal(bom, []byte("\uFEFF")) {
 			if opts.Consumed != nil {
 				opts.Consumed(bom)
 			}
-			d.rd.Discard(3)
+			d.lr.discard(3)
 			d.offset = 3
 		}
 	}
@@ -84,25 +82,15 @@ func (d *Decoder) Position() (offset, line int64) { return d.offset, d.line }
 
 func (d *Decoder) sampled() map[string]etl.Type { return d.objects.fixed }
 
-// readLine returns the next line without its line break, or io.EOF.
-func (d *Decoder) readLine() ([]byte, error) {
-	line, err := d.rd.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		d.long = append(d.long[:0], line...)
-		for errors.Is(err, bufio.ErrBufferFull) && len(d.long) <= fileformat.MaxFieldSize {
-			line, err = d.rd.ReadSlice('\n')
-			d.long = append(d.long, line...)
-		}
-		if len(d.long) > fileformat.MaxFieldSize {
-			return nil, fmt.Errorf("line %d is longer than %d MiB", d.line+1, fileformat.MaxFieldSize>>20)
-		}
-		line = d.long
+// readLine returns the next line without its line break, or io.EOF;
+// inChunk tells whether it lies in one of the reader's chunks.
+func (d *Decoder) readLine() (line []byte, inChunk bool, err error) {
+	line, inChunk, err = d.lr.next()
+	if errors.Is(err, errLineTooLong) {
+		return nil, false, fmt.Errorf("line %d is longer than %d MiB", d.line+1, fileformat.MaxFieldSize>>20)
 	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	if len(line) == 0 {
-		return nil, io.EOF
+	if err != nil {
+		return nil, false, err
 	}
 	if d.consumed != nil {
 		d.consumed(line)
@@ -110,7 +98,7 @@ func (d *Decoder) readLine() ([]byte, error) {
 	d.offset += int64(len(line))
 	d.line++ // the last line counts even without a line break
 	line = bytes.TrimSuffix(line, []byte{'\n'})
-	return bytes.TrimRight(line, "\r"), nil
+	return bytes.TrimRight(line, "\r"), inChunk, nil
 }
 
 // Decode implements fileformat.Decoder.
@@ -125,7 +113,7 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 	var rejects []etl.Reject
 	eof := false
 	for records := 0; records < n; {
-		line, err := d.readLine()
+		line, inChunk, err := d.readLine()
 		if errors.Is(err, io.EOF) {
 			eof = true
 			break
@@ -137,6 +125,10 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 			continue
 		}
 		records++
+		if inChunk {
+			d.lr.keep() // the batch's strings may point into the line
+		}
+		d.objects.stable = inChunk
 		if err := d.objects.add(line, d.line); err != nil {
 			rejects = append(rejects, etl.Reject{
 				Step:   "source",
@@ -152,11 +144,10 @@ func (d *Decoder) Decode(ctx context.Context, n int) (*etl.Batch, error) {
 			}
 		}
 	}
-	if !eof {
-		if _, err := d.rd.Peek(1); errors.Is(err, io.EOF) {
-			eof = true
-		}
+	if !eof && d.lr.atEOF() {
+		eof = true
 	}
+	d.objects.chunks = d.lr.take()
 	b, err := d.objects.build()
 	if err != nil {
 		return nil, err

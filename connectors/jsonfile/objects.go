@@ -58,6 +58,7 @@ type slabs struct {
 	nulls   []bool
 	origins []etl.Origin
 	text    [][]byte
+	chunks  []*fileformat.Chunk
 }
 
 // freeSlabs is how many released batches' slabs a decoder keeps for later
@@ -84,8 +85,12 @@ type objects struct {
 	rows     []int64 // the line of each row
 	limit    int     // the batch's row limit: no vector grows beyond it
 	arena    arena
-	free     fileformat.Stack[*slabs] // released batches' memory (see build)
-	reuse    *slabs                   // the released memory this batch takes its vectors from
+	// stable is set while the line being added lies in a chunk the batch
+	// holds (chunks): its strings point into it instead of the arena.
+	stable bool
+	chunks []*fileformat.Chunk
+	free   fileformat.Stack[*slabs] // released batches' memory (see build)
+	reuse  *slabs                   // the released memory this batch takes its vectors from
 
 	fieldErr error // the first error in a value of a syntactically valid line
 
@@ -237,7 +242,24 @@ func (o *objects) give(s *slabs) {
 		clear(v.str[:cap(v.str)])
 		clear(v.v[:cap(v.v)])
 	}
+	for _, c := range s.chunks {
+		c.Unref()
+	}
+	s.chunks = nil
 	o.free.Push(s, freeSlabs)
+}
+
+// text returns s, a string's contents (unquoted when unquote is set), as a
+// string: pointing into the line when it lies in a chunk the batch holds
+// and needs no unquoting, else copied into the arena.
+func (o *objects) text(s []byte, unquote bool) string {
+	if !o.stable || unquote {
+		return o.arena.text(s, unquote)
+	}
+	if len(s) == 0 {
+		return ""
+	}
+	return unsafe.String(&s[0], len(s))
 }
 
 // value scans the value at line[p] into row of field col and returns the
@@ -254,7 +276,7 @@ func (o *objects) value(line []byte, p, col, row int) (int, error) {
 			return 0, err
 		}
 		fd.kind = put(fd.kind, row, kindString, fd.size.kind, o.limit)
-		fd.str = put(fd.str, row, o.arena.text(line[p+1:end-1], unquote), fd.size.str, o.limit)
+		fd.str = put(fd.str, row, o.text(line[p+1:end-1], unquote), fd.size.str, o.limit)
 		return end, nil
 	case c == '-' || '0' <= c && c <= '9':
 		end, integral, err := scanNumber(line, p)
@@ -262,7 +284,7 @@ func (o *objects) value(line []byte, p, col, row int) (int, error) {
 			return 0, err
 		}
 		text := line[p:end]
-		fd.str = put(fd.str, row, o.arena.text(text, false), fd.size.str, o.limit) // kept for a json-typed field
+		fd.str = put(fd.str, row, o.text(text, false), fd.size.str, o.limit) // kept for a json-typed field
 		if integral {
 			n, ok := parseInt(text)
 			if !ok { // 19 digits or more: an int64 if it fits, else a float
@@ -495,6 +517,7 @@ func (o *objects) build() (*etl.Batch, error) {
 		mem.fields[fd.key] = vectors{fd.kind, fd.str, fd.i, fd.f, fd.b, fd.v}
 	}
 	mem.nulls, mem.origins, mem.text = nulls, b.Origins, o.arena.chunks
+	mem.chunks, o.chunks = o.chunks, nil
 	b.OnRelease(func() { o.give(mem) })
 	if drop != nil {
 		keep := make([]bool, rows)

@@ -1,0 +1,51 @@
+package fileformat
+
+import "sync/atomic"
+
+// Chunk is one of a text decoder's read buffers. The strings of the records
+// read into it point into it (no copy), so a chunk lives as long as the
+// batches whose strings point into it: its count of references counts
+// them, and the decoder while it reads into the chunk. At zero the chunk
+// goes back to its pool; a batch that is never released keeps its chunks
+// from the pool, and the garbage collector takes them with it.
+type Chunk struct {
+	Data []byte
+	refs atomic.Int32
+	pool *ChunkPool
+}
+
+// Ref adds a reference to c, for a batch whose strings point into it.
+func (c *Chunk) Ref() { c.refs.Add(1) }
+
+// Unref drops one reference to c, returning it to its pool at the last.
+func (c *Chunk) Unref() {
+	if c.refs.Add(-1) == 0 {
+		c.pool.free.Push(c, c.pool.max)
+	}
+}
+
+// Shared reports whether anything but its reader references c: then no
+// byte of it may be read over.
+func (c *Chunk) Shared() bool { return c.refs.Load() > 1 }
+
+// ChunkPool keeps the chunks nothing references any more, for a decoder's
+// later reads. Its chunks are released on other goroutines than the
+// decoder's, which gets them.
+type ChunkPool struct {
+	size, max int
+	free      Stack[*Chunk]
+}
+
+// NewChunkPool returns a pool of chunks of size bytes that keeps up to max
+// unreferenced ones.
+func NewChunkPool(size, max int) *ChunkPool { return &ChunkPool{size: size, max: max} }
+
+// Get returns a chunk referenced once (by its caller).
+func (p *ChunkPool) Get() *Chunk {
+	c, ok := p.free.Pop()
+	if !ok {
+		c = &Chunk{Data: make([]byte, p.size), pool: p}
+	}
+	c.refs.Store(1)
+	return c
+}
