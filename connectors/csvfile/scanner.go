@@ -187,23 +187,13 @@ func (s *scanner) fill() bool {
 
 // read reads into buf after end, reporting whether it got any bytes.
 func (s *scanner) read() bool {
-	for range 100 {
-		n, err := s.rd.Read(s.buf[s.end:])
-		s.end += n
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				s.eof = true
-			} else {
-				s.rerr = err
-			}
-			return n > 0
-		}
-		if n > 0 {
-			return true
-		}
+	n, eof, err := fileformat.ReadSome(s.rd, s.buf[s.end:])
+	s.end += n
+	s.eof = s.eof || eof
+	if err != nil {
+		s.rerr = err
 	}
-	s.rerr = io.ErrNoProgress
-	return false
+	return n > 0
 }
 
 // extend reads more of the record at pos, which goes on past end, so that

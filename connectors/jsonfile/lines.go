@@ -2,7 +2,6 @@ package jsonfile
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 
@@ -118,24 +117,14 @@ func (r *lineReader) readLong() ([]byte, error) {
 
 var errLineTooLong = fmt.Errorf("longer than %d MiB", fileformat.MaxFieldSize>>20)
 
-// read reads into buf after end, up to 100 times while it gets no bytes.
+// read reads into buf after end.
 func (r *lineReader) read() {
-	for range 100 {
-		n, err := r.rd.Read(r.buf[r.end:])
-		r.end += n
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				r.eof = true
-			} else {
-				r.err = fmt.Errorf("read: %w", err)
-			}
-			return
-		}
-		if n > 0 {
-			return
-		}
+	n, eof, err := fileformat.ReadSome(r.rd, r.buf[r.end:])
+	r.end += n
+	r.eof = r.eof || eof
+	if err != nil {
+		r.err = fmt.Errorf("read: %w", err)
 	}
-	r.err = fmt.Errorf("read: %w", io.ErrNoProgress)
 }
 
 // writable makes buf a chunk no batch references, to read over.

@@ -1,6 +1,10 @@
 package fileformat
 
-import "sync/atomic"
+import (
+	"errors"
+	"io"
+	"sync/atomic"
+)
 
 // Chunk is one of a text decoder's read buffers. The strings of the records
 // read into it point into it (no copy), so a chunk lives as long as the
@@ -48,4 +52,22 @@ func (p *ChunkPool) Get() *Chunk {
 	}
 	c.refs.Store(1)
 	return c
+}
+
+// ReadSome reads into p until it gets a byte, an error or the end of r,
+// giving up after 100 reads of nothing (io.ErrNoProgress, as bufio does).
+// eof is set at the end of r, err for any other error.
+func ReadSome(r io.Reader, p []byte) (n int, eof bool, err error) {
+	for range 100 {
+		n, err := r.Read(p)
+		switch {
+		case errors.Is(err, io.EOF):
+			return n, true, nil
+		case err != nil:
+			return n, false, err
+		case n > 0:
+			return n, false, nil
+		}
+	}
+	return 0, false, io.ErrNoProgress
 }
