@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
@@ -28,13 +29,17 @@ const (
 // vector per kind, each filled only as far as its kind occurs. The vectors
 // become the batch's columns as they are.
 type field struct {
-	key  string  // as written in the objects
-	kind []uint8 // per row; kindNull where the key is absent or null
-	str  []string
-	i    []int64
-	f    []float64
-	b    []bool
-	v    []any
+	key string // as written in the objects
+	// quoted is key between quotes when it can be written so, with no
+	// escape (no quote, backslash or control byte in it): a line's key
+	// equal to it is the key, unscanned (see parse).
+	quoted string
+	kind   []uint8 // per row; kindNull where the key is absent or null
+	str    []string
+	i      []int64
+	f      []float64
+	b      []bool
+	v      []any
 
 	size sizes // the vectors' first capacities, from the last batch
 }
@@ -161,11 +166,17 @@ func (o *objects) parse(line []byte, row int) error {
 			if p == len(line) || line[p] != '"' {
 				return errSyntax
 			}
-			end, unquote, err := scanString(line, p)
-			if err != nil {
-				return err
+			var col, end int
+			var err error
+			if q := o.expected(pos); q != "" && len(line)-p >= len(q) && string(line[p:p+len(q)]) == q {
+				col, end = o.order[pos], p+len(q) // the key the last object had here
+			} else {
+				var unquote bool
+				if end, unquote, err = scanString(line, p); err != nil {
+					return err
+				}
+				col = o.column(line[p+1:end-1], unquote, pos)
 			}
-			col := o.column(line[p+1:end-1], unquote, pos)
 			p = skipSpace(line, end)
 			if p == len(line) || line[p] != ':' {
 				return errSyntax
@@ -189,6 +200,15 @@ func (o *objects) parse(line []byte, row int) error {
 		return errSyntax
 	}
 	return nil
+}
+
+// expected is the quoted key the last object had at position pos, when it
+// has one that needs no escape: most objects repeat their keys in order.
+func (o *objects) expected(pos int) string {
+	if pos < len(o.order) {
+		return o.fields[o.order[pos]].quoted
+	}
+	return ""
 }
 
 // column returns the field of key, the pos-th key of its object, adding
@@ -217,6 +237,9 @@ func (o *objects) lookup(key string) int {
 	col := len(o.fields)
 	o.cols[key] = col
 	fd := field{key: key, size: o.sizes[key]}
+	if !strings.ContainsFunc(key, func(r rune) bool { return r == '"' || r == '\\' || r < 0x20 }) {
+		fd.quoted = `"` + key + `"`
+	}
 	if v, ok := o.reuse.take(key); ok {
 		fd.kind, fd.str, fd.i, fd.f, fd.b, fd.v = v.kind[:0], v.str[:0], v.i[:0], v.f[:0], v.b[:0], v.v[:0]
 	}
