@@ -15,7 +15,7 @@ const readBufferSize = 512 << 10
 
 // chunkSize is the size of the chunks the scanner reads into:
 // readBufferSize, but for tests, which make it small so that records
-// cross chunks (chunks_test.go).
+// cross chunks (fileformattest.DrawChunkSize).
 var chunkSize = readBufferSize
 
 // span is one field of a record: its unescaped bytes are [start:end] of
@@ -211,8 +211,9 @@ func (s *scanner) extend() bool {
 		}
 		s.feed(s.offset())
 		s.saveRaw()
-		// A chunk writable takes from the pool is not old's: old's goes
-		// back only after, and only this goroutine takes chunks.
+		// writable keeps this chunk when nothing else references it (the
+		// copy moves the record down within it), else takes another: the
+		// batches holding this one keep it as it is.
 		old := s.buf[s.pos:s.end]
 		s.writable()
 		n := copy(s.buf, old)
