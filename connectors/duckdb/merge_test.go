@@ -14,11 +14,12 @@ import (
 )
 
 // TestLoadsMatchAReference searches the load paths DuckDB adds (the
-// Appender straight into the table; the staging table and its upsert,
-// the last row of a key repeated within a batch winning; the cast from a
+// Appender straight into the table; the staging table and its upsert, the
+// last row of a key repeated within a batch winning; the cast from a
 // staged text field to a column of another type) with random batches,
-// keys, nulls and commit points, against a plain map of what the table
-// must hold.
+// keys, nulls and commit points, and in appends batches with a third field
+// now and then (a column added within a transaction that appended rows
+// before it), against a plain map of what the table must hold.
 func TestLoadsMatchAReference(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -51,12 +52,20 @@ func TestLoadsMatchAReference(t *testing.T) {
 			rt.Fatal(err)
 		}
 		defer tg.Close()
-		want := map[string]int{} // "k/v" → copies
+		type row struct{ k, v, w string }
+		var rows []row // appended, in order; w "" where the batch had no w
 		latest := map[string]string{}
+		wideSeen := false
 		batches := rapid.IntRange(1, 6).Draw(rt, "batches")
 		for seq := 1; seq <= batches; seq++ {
 			n := rapid.IntRange(0, 30).Draw(rt, "rows")
-			b := etl.NewBatch(etl.MustSchema(etl.Field{Name: "k", Type: etl.TypeString}, etl.Field{Name: "v", Type: etl.TypeString}), n)
+			fields := []etl.Field{{Name: "k", Type: etl.TypeString}, {Name: "v", Type: etl.TypeString}}
+			wide := mode == ModeAppend && !typed && rapid.IntRange(0, 2).Draw(rt, "wide") == 0
+			if wide {
+				fields = append(fields, etl.Field{Name: "w", Type: etl.TypeString})
+				wideSeen = true
+			}
+			b := etl.NewBatch(etl.MustSchema(fields...), n)
 			for r := range n {
 				k := fmt.Sprint(rapid.IntRange(0, 8).Draw(rt, "k"))
 				v := "<null>"
@@ -67,8 +76,13 @@ func TestLoadsMatchAReference(t *testing.T) {
 					v = fmt.Sprint(rapid.IntRange(0, 1000).Draw(rt, "v"))
 					b.Cols[1].AppendString(v)
 				}
+				w := ""
+				if wide {
+					w = fmt.Sprint("w", r)
+					b.Cols[2].AppendString(w)
+				}
 				b.Origins = append(b.Origins, etl.Origin{File: "in.csv", Line: int64(r + 2)})
-				want[k+"/"+v]++
+				rows = append(rows, row{k, v, w})
 				latest[k] = v
 			}
 			b.Seq = int64(seq)
@@ -85,27 +99,39 @@ func TestLoadsMatchAReference(t *testing.T) {
 		if err := tg.Commit(ctx); err != nil {
 			rt.Fatalf("commit: %v", err)
 		}
+		want := map[string]int{} // "k/v/w" → copies
+		for _, r := range rows {
+			w := r.w
+			if w == "" {
+				w = "<null>"
+			}
+			want[r.k+"/"+r.v+"/"+w]++
+		}
 		if mode == ModeMerge {
 			want = map[string]int{}
 			for k, v := range latest {
-				want[k+"/"+v] = 1
+				want[k+"/"+v+"/<null>"] = 1
 			}
 		}
+		wcol := `'<null>'`
+		if wideSeen {
+			wcol = `coalesce(w, '<null>')`
+		}
 		got := map[string]int{}
-		rows, err := db.Query(`SELECT CAST(k AS VARCHAR), coalesce(CAST(v AS VARCHAR), '<null>') FROM ` + table)
+		res, err := db.Query(`SELECT CAST(k AS VARCHAR), coalesce(CAST(v AS VARCHAR), '<null>'), ` + wcol + ` FROM ` + table)
 		if err != nil {
 			if len(want) == 0 && strings.Contains(err.Error(), "does not exist") {
 				return
 			}
 			rt.Fatal(err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var k, v string
-			if err := rows.Scan(&k, &v); err != nil {
+		defer res.Close()
+		for res.Next() {
+			var k, v, w string
+			if err := res.Scan(&k, &v, &w); err != nil {
 				rt.Fatal(err)
 			}
-			got[k+"/"+v]++
+			got[k+"/"+v+"/"+w]++
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			rt.Fatalf("table holds %v, want %v", got, want)
