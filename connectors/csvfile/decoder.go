@@ -433,10 +433,10 @@ func (d *Decoder) give(v *vectors) {
 // in the memory of v (a released batch's when there is one, see
 // etl.Releaser): one string slab and one null slab shared by all columns,
 // strings pointing into the chunks and the arena. A released batch's
-// arena and chunks are read into again,
-// so nothing may keep a batch's strings past its release: steps and
-// targets that say they release batches keep none, and the runner gives
-// the rejects it stores after the release strings of their own.
+// arena and chunks are read into again, so nothing may keep a batch's
+// strings past its release: steps and targets that say they release
+// batches keep none, and the runner gives the rejects it stores after the
+// release strings of their own.
 func (d *Decoder) build(v *vectors, arena []byte) *etl.Batch {
 	rows := len(d.lines)
 	ncols := d.ncols
