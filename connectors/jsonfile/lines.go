@@ -74,7 +74,9 @@ func (r *lineReader) next() (line []byte, inChunk bool, err error) {
 				return line, false, err
 			}
 			// Move the line so far to the start of a chunk that may be
-			// read over; a chunk the pool gives is not the one left.
+			// read over: this one when nothing else references it (the
+			// copy moves the line down within it), else another, the
+			// batches holding this one keeping it as it is.
 			old := r.buf[r.pos:r.end]
 			r.writable()
 			r.end = copy(r.buf, old)
