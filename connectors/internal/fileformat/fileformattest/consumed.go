@@ -67,3 +67,30 @@ func (r *pieceReader) Read(p []byte) (int, error) {
 	r.next++
 	return r.Reader.Read(p[:min(n, len(p))])
 }
+
+// DrawText draws a text file for CheckConsumed: a UTF-8 BOM or not,
+// header when it is not "", then up to 60 records, each record() or, one
+// time in 61, long(), a record longer than a chunk; every line ends in LF
+// or CRLF but the last maybe not.
+func DrawText(rt *rapid.T, header string, record, long func() string) []byte {
+	var in bytes.Buffer
+	if rapid.Bool().Draw(rt, "bom") {
+		in.WriteString("\uFEFF")
+	}
+	eol := rapid.SampledFrom([]string{"\n", "\r\n"})
+	if header != "" {
+		in.WriteString(header + eol.Draw(rt, "eol"))
+	}
+	rows := rapid.IntRange(0, 60).Draw(rt, "rows")
+	for i := range rows {
+		if rapid.IntRange(0, 60).Draw(rt, "long") == 0 {
+			in.WriteString(long())
+		} else {
+			in.WriteString(record())
+		}
+		if i < rows-1 || rapid.Bool().Draw(rt, "final eol") {
+			in.WriteString(eol.Draw(rt, "eol"))
+		}
+	}
+	return in.Bytes()
+}
