@@ -18,7 +18,7 @@ import (
 // 512 KiB or of a few bytes.
 func TestConsumedIsTheInputToEachPosition(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		fileformattest.DrawChunkSize(t, rt, &chunkSize, readBufferSize)
+		fileformattest.DrawChunkSize(t, rt, &chunkSize)
 		cell := rapid.SampledFrom([]string{"", `""`, "a", "bb", "x y", `"q, r"`, "\"multi\r\nline\"", `"say ""hi"""`, "é", `"bad"x`, `"open`})
 		record := func() string {
 			if rapid.IntRange(0, 15).Draw(rt, "blank") == 0 {

@@ -47,7 +47,7 @@ func batchText(b *etl.Batch) []string {
 func TestReleasedVectorsKeepEveryRow(t *testing.T) {
 	reused := 0
 	rapid.Check(t, func(rt *rapid.T) {
-		fileformattest.DrawChunkSize(t, rt, &chunkSize, readBufferSize)
+		fileformattest.DrawChunkSize(t, rt, &chunkSize)
 		width := rapid.IntRange(1, 4).Draw(rt, "width")
 		cell := rapid.SampledFrom([]string{"", `""`, "a", "bb", "x y", `"q, r"`, "\"multi\nline\"", `"say ""hi"""`, "é"})
 		var in strings.Builder

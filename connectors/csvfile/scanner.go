@@ -9,14 +9,10 @@ import (
 	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
 )
 
-// readBufferSize is the scanner's read buffer: large enough that a read
-// syscall is rare, small enough to keep many open decoders cheap.
-const readBufferSize = 512 << 10
-
 // chunkSize is the size of the chunks the scanner reads into:
-// readBufferSize, but for tests, which make it small so that records
+// fileformat.ChunkSize, but for tests, which make it small so that records
 // cross chunks (fileformattest.DrawChunkSize).
-var chunkSize = readBufferSize
+var chunkSize = fileformat.ChunkSize
 
 // span is one field of a record: its unescaped bytes are [start:end] of
 // the buffer readRecord appended to (dst) when chunk is 0, else of the
@@ -114,7 +110,7 @@ type scanner struct {
 }
 
 func newScanner(rd io.Reader, delim byte, offset, lines int64) *scanner {
-	pool := fileformat.NewChunkPool(chunkSize, maxFreeChunks)
+	pool := fileformat.NewChunkPool(chunkSize, fileformat.MaxFreeChunks)
 	cur := pool.Get()
 	return &scanner{
 		rd: rd, buf: cur.Data, cur: cur, pool: pool, delim: delim, base: offset, lines: lines, fed: offset,

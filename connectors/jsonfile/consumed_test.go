@@ -17,7 +17,7 @@ import (
 // a chunk, no final line break; chunks of 512 KiB or of a few bytes.
 func TestConsumedIsTheInputToEachPosition(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		fileformattest.DrawChunkSize(t, rt, &chunkSize, defaultChunkSize)
+		fileformattest.DrawChunkSize(t, rt, &chunkSize)
 		line := rapid.SampledFrom([]string{`{"a":1,"b":"x"}`, `{"a":2}`, ``, `  `, `{"b":"é\"q"}`, `{"a":`, `[1]`, `{"c":null,"a":3.5}`})
 		record := func() string { return line.Draw(rt, "line") }
 		long := func() string {

@@ -8,17 +8,10 @@ import (
 	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
 )
 
-// defaultChunkSize is the size of the chunks lines are read into.
-const defaultChunkSize = 512 << 10
-
-// chunkSize is defaultChunkSize, but for tests, which make it small so
-// that lines cross chunks.
-var chunkSize = defaultChunkSize
-
-// maxFreeChunks is how many unreferenced chunks a decoder keeps (as the
-// CSV decoder's; a PostgreSQL transaction's batches hold them until its
-// commit).
-const maxFreeChunks = 40
+// chunkSize is the size of the chunks lines are read into:
+// fileformat.ChunkSize, but for tests, which make it small so that lines
+// cross chunks (fileformattest.DrawChunkSize).
+var chunkSize = fileformat.ChunkSize
 
 // lineReader reads lines into chunks, where they stay: a batch's strings
 // point into the chunks of its lines (see objects.text), which it holds
@@ -42,7 +35,7 @@ type lineReader struct {
 }
 
 func newLineReader(rd io.Reader) *lineReader {
-	pool := fileformat.NewChunkPool(chunkSize, maxFreeChunks)
+	pool := fileformat.NewChunkPool(chunkSize, fileformat.MaxFreeChunks)
 	cur := pool.Get()
 	return &lineReader{rd: rd, pool: pool, cur: cur, buf: cur.Data}
 }

@@ -61,7 +61,7 @@ func cellText(b *etl.Batch, i, j int) string {
 func TestReleasedSlabsKeepEveryRow(t *testing.T) {
 	reused := 0
 	rapid.Check(t, func(rt *rapid.T) {
-		fileformattest.DrawChunkSize(t, rt, &chunkSize, defaultChunkSize)
+		fileformattest.DrawChunkSize(t, rt, &chunkSize)
 		rng := rand.New(rand.NewPCG(rapid.Uint64().Draw(rt, "seed"), 0))
 		var in bytes.Buffer
 		for range rapid.IntRange(0, 60).Draw(rt, "lines") {

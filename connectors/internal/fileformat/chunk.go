@@ -6,6 +6,19 @@ import (
 	"sync/atomic"
 )
 
+// ChunkSize is the size of the chunks the CSV and JSON Lines decoders read
+// into: large enough that a read syscall is rare, small enough to keep
+// many open decoders cheap.
+const ChunkSize = 512 << 10
+
+// MaxFreeChunks is how many unreferenced chunks a decoder's pool keeps (20
+// MiB): a PostgreSQL transaction's 10 batches of leads hold about 30 of
+// them until its commit, all released together. Measured on 1M leads to
+// PostgreSQL, 3 runs each: with 16 kept, each commit left ~14 to the
+// garbage collector, and the runs peaked at 95-98 MB RSS and took
+// 1.08-1.09 CPU-s; with 40, 81-82 MB and 0.87-0.97 CPU-s.
+const MaxFreeChunks = 40
+
 // Chunk is one of a text decoder's read buffers. The strings of the records
 // read into it point into it (no copy), so a chunk lives as long as the
 // batches whose strings point into it: its count of references counts
