@@ -81,13 +81,11 @@ const (
 type scanner struct {
 	rd io.Reader
 	// buf is cur's data. held are the chunks the spans read since the
-	// last take point into, each referenced once for them; curIdx is
-	// cur's place in held plus one, 0 while no span points into it.
+	// last take point into (span.chunk is a place in it).
 	buf      []byte
 	cur      *fileformat.Chunk
 	pool     *fileformat.ChunkPool
-	held     []*fileformat.Chunk
-	curIdx   uint8
+	held     fileformat.Held
 	pos, end int
 	base     int64 // input offset of buf[0]
 	eof      bool
@@ -123,36 +121,21 @@ func (s *scanner) text(dst []byte, f span) []byte {
 	if f.chunk == 0 {
 		return dst[f.start:f.end]
 	}
-	return s.held[f.chunk-1].Data[f.start:f.end]
+	return s.held.At(int(f.chunk)).Data[f.start:f.end]
 }
 
 // take hands the chunks the spans read so far point into to the caller,
 // which unrefs each when it no longer needs them.
-func (s *scanner) take(into []*fileformat.Chunk) []*fileformat.Chunk {
-	into = append(into, s.held...)
-	clear(s.held)
-	s.held, s.curIdx = s.held[:0], 0
-	return into
-}
+func (s *scanner) take(into []*fileformat.Chunk) []*fileformat.Chunk { return s.held.Take(into) }
 
 // drop releases the chunks the spans read so far point into.
-func (s *scanner) drop() {
-	for _, c := range s.held {
-		c.Unref()
-	}
-	clear(s.held)
-	s.held, s.curIdx = s.held[:0], 0
-}
+func (s *scanner) drop() { s.held.Drop() }
 
 // writable makes buf a chunk no span points into, to read over: the same
 // one when nothing else references it, else a fresh one from the pool.
 func (s *scanner) writable() {
-	if !s.cur.Shared() {
-		return
-	}
-	c := s.pool.Get()
-	s.cur.Unref()
-	s.cur, s.buf, s.curIdx = c, c.Data, 0
+	s.cur = s.pool.Writable(s.cur)
+	s.buf = s.cur.Data
 }
 
 // offset is the input offset of the next unread byte.
@@ -477,13 +460,11 @@ func (s *scanner) readLine(dst []byte, rec *record) ([]byte, lineStatus) {
 	case eol < 0:
 		return dst, lineShort
 	}
-	idx := s.curIdx
-	if idx == 0 {
-		if len(s.held) == maxHeld {
-			return dst, lineOther
-		}
-		idx = uint8(len(s.held) + 1)
+	place := s.held.Index(s.cur)
+	if place > maxHeld {
+		return dst, lineOther
 	}
+	idx := uint8(place)
 	base, off := len(dst), s.pos
 	n := eol
 	breaks := int64(1) // the line breaks the record takes, its last one too
@@ -548,11 +529,7 @@ func (s *scanner) readLine(dst []byte, rec *record) ([]byte, lineStatus) {
 	if len(rec.fields) > s.maxColumns {
 		return dst[:base], lineOther
 	}
-	if s.curIdx == 0 {
-		s.cur.Ref()
-		s.held = append(s.held, s.cur)
-		s.curIdx = idx
-	}
+	s.held.Hold(s.cur)
 	s.pos += n + 1
 	s.lines += breaks
 	return dst, lineRead

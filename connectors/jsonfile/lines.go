@@ -28,10 +28,8 @@ type lineReader struct {
 	err      error
 	long     []byte
 
-	// held are the chunks of the lines taken since the last take, each
-	// referenced once for them; curHeld tells whether cur is among them.
-	held    []*fileformat.Chunk
-	curHeld bool
+	// held are the chunks of the lines kept since the last take.
+	held fileformat.Held
 }
 
 func newLineReader(rd io.Reader) *lineReader {
@@ -124,30 +122,16 @@ func (r *lineReader) read() {
 
 // writable makes buf a chunk no batch references, to read over.
 func (r *lineReader) writable() {
-	if !r.cur.Shared() {
-		return
-	}
-	c := r.pool.Get()
-	r.cur.Unref()
-	r.cur, r.buf, r.curHeld = c, c.Data, false
+	r.cur = r.pool.Writable(r.cur)
+	r.buf = r.cur.Data
 }
 
 // keep makes the batch being read hold the chunk of the line just read.
-func (r *lineReader) keep() {
-	if !r.curHeld {
-		r.cur.Ref()
-		r.held = append(r.held, r.cur)
-		r.curHeld = true
-	}
-}
+func (r *lineReader) keep() { r.held.Hold(r.cur) }
 
 // take hands the chunks kept since the last take to the caller, which
 // unrefs each when its batch is released.
-func (r *lineReader) take() []*fileformat.Chunk {
-	held := r.held
-	r.held, r.curHeld = nil, false
-	return held
-}
+func (r *lineReader) take() []*fileformat.Chunk { return r.held.Take(nil) }
 
 // atEOF reports whether no byte is left; it may read.
 func (r *lineReader) atEOF() bool {

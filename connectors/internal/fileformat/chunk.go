@@ -84,3 +84,61 @@ func ReadSome(r io.Reader, p []byte) (n int, eof bool, err error) {
 	}
 	return 0, false, io.ErrNoProgress
 }
+
+// Writable returns c when nothing but its reader references it, to be
+// read over; else a fresh chunk, the reader's reference to c dropped (the
+// batches holding c keep it as it is).
+func (p *ChunkPool) Writable(c *Chunk) *Chunk {
+	if !c.Shared() {
+		return c
+	}
+	n := p.Get()
+	c.Unref()
+	return n
+}
+
+// Held are the chunks the strings of a batch being read point into, each
+// referenced once for it, in the order it first pointed into them. A
+// decoder reads into one chunk at a time and never returns to one it left
+// (a chunk it left is held, or back in the pool), so the chunk it reads
+// into is held when it is the last held.
+type Held struct{ chunks []*Chunk }
+
+// Index is c's place in h, from 1, as Hold gives it: the last chunk held,
+// or the place after.
+func (h *Held) Index(c *Chunk) int {
+	if n := len(h.chunks); n > 0 && h.chunks[n-1] == c {
+		return n
+	}
+	return len(h.chunks) + 1
+}
+
+// Hold makes h hold c, with a reference, unless it is the last chunk held.
+func (h *Held) Hold(c *Chunk) {
+	if n := len(h.chunks); n > 0 && h.chunks[n-1] == c {
+		return
+	}
+	c.Ref()
+	h.chunks = append(h.chunks, c)
+}
+
+// At is the chunk at place i (Index) of h.
+func (h *Held) At(i int) *Chunk { return h.chunks[i-1] }
+
+// Take appends h's chunks to into, their references with them, and
+// empties h; the caller unrefs each when its batch is released.
+func (h *Held) Take(into []*Chunk) []*Chunk {
+	into = append(into, h.chunks...)
+	clear(h.chunks)
+	h.chunks = h.chunks[:0]
+	return into
+}
+
+// Drop releases h's chunks and empties h.
+func (h *Held) Drop() {
+	for _, c := range h.chunks {
+		c.Unref()
+	}
+	clear(h.chunks)
+	h.chunks = h.chunks[:0]
+}
