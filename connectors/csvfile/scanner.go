@@ -16,11 +16,11 @@ var chunkSize = fileformat.ChunkSize
 
 // span is one field of a record: its unescaped bytes are [start:end] of
 // the buffer readRecord appended to (dst) when chunk is 0, else of the
-// data of the scanner's held[chunk-1], read into and not copied. quoted
-// tells "" (an empty string) from an empty unquoted field (null).
-// Positions are 32-bit, so that a batch's spans (one per field) take 12
-// bytes each instead of 24: the decoder writes and reads them once per
-// field, and a batch's text stays under 2 GiB (fileformat.MaxCSVBound
+// data of the chunk at that place of the scanner's held (read into, not
+// copied). quoted tells "" (an empty string) from an empty unquoted field
+// (null). Positions are 32-bit, so that a batch's spans (one per field)
+// take 12 bytes each instead of 24: the decoder writes and reads them once
+// per field, and a batch's text stays under 2 GiB (fileformat.MaxCSVBound
 // bounds a record, maxBatchText the rest).
 type span struct {
 	start, end int32
