@@ -188,8 +188,8 @@ func (s *scanner) extend() bool {
 		if s.pos == 0 {
 			return false
 		}
+		// The record starts at pos (recStart): nothing of it is in raw.
 		s.feed(s.offset())
-		s.saveRaw()
 		// writable keeps this chunk when nothing else references it (the
 		// copy moves the record down within it), else takes another: the
 		// batches holding this one keep it as it is.
