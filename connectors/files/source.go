@@ -364,6 +364,16 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 			return fmt.Errorf("files: position %s: %w", env.Position, err)
 		}
 		s.pos = &p
+		// The position holds one file's progress: the file it names is
+		// read on first. A file sorting ahead of it (a new one, or one
+		// replaced since) would otherwise take the position over with its
+		// first batch, and the part of this one already loaded would be
+		// read again whole by the next run.
+		if i := slices.IndexFunc(s.files, func(f string) bool { return s.rel(f) == p.File }); i > 0 && !p.End {
+			f := s.files[i]
+			copy(s.files[1:i+1], s.files[:i])
+			s.files[0] = f
+		}
 	}
 	return nil
 }
