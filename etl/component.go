@@ -187,6 +187,25 @@ type TargetEnv struct {
 	// its Write returns: a target wrapped in one that hides Sync stays
 	// durable per batch.
 	Syncs bool
+	// Rewinds is set when the runner answers a failure the target marks
+	// with Rewind by reading again, from the last checkpoint, what the
+	// target had not made durable (see Reopener): a Syncer then need not
+	// keep the batches of its open transaction to load them again.
+	Rewinds bool
+}
+
+// Reopener is an optional Source and Target interface: Reopens reports
+// that Open may be called again after Close, and then starts afresh from
+// the env it is given (a source reads from env.Position), as in a new
+// run. The runner rewinds (TargetEnv.Rewinds) only a job whose source and
+// targets all reopen.
+type Reopener interface {
+	Reopens() bool
+}
+
+func reopens(c any) bool {
+	r, ok := c.(Reopener)
+	return ok && r.Reopens()
 }
 
 // Fingerprints stores, per target and record id, a digest of the record

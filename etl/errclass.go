@@ -43,6 +43,31 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p) || errors.Is(err, ErrTooManyRejects)
 }
 
+// Rewind marks err, a target's transient failure, as one that rolled
+// back everything the target had not made durable (its open transaction),
+// for a runner that rewinds (TargetEnv.Rewinds): the runner then closes
+// the source and the targets, opens them again and reads on from the last
+// checkpoint, as a new run would after a crash, within the same run. A
+// permanent error is never rewound. Rewind(nil) is nil.
+func Rewind(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &rewindError{err: err}
+}
+
+type rewindError struct{ err error }
+
+func (e *rewindError) Error() string { return e.err.Error() }
+func (e *rewindError) Unwrap() error { return e.err }
+
+// IsRewind reports whether err, or an error it wraps, was marked with
+// Rewind and not with Permanent.
+func IsRewind(err error) bool {
+	var r *rewindError
+	return errors.As(err, &r) && !IsPermanent(err)
+}
+
 // Backoff is nightjar's one policy for the waits between retries of a
 // transient failure, shared by the scheduler (between runs of a job), the
 // SQL targets (between attempts of a transaction) and the HTTP client

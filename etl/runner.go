@@ -163,7 +163,27 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (Run, error
 	}
 	p := &pipeline{r: r, job: job, opts: opts, clock: clock, syncIdle: syncIdle, log: log.With("run", runID), runID: runID,
 		owner: owner, ttl: ttl, lease: lease, stream: st}
+	p.rewinds = p.canRewind()
 	runErr := p.run(ctx)
+	waits := RewindBackoff.NewBackOff()
+	for attempt, last := 1, int64(0); p.rewinds && IsRewind(runErr); attempt++ {
+		if p.checkpoints != last {
+			// A checkpoint since the last failure: a new streak.
+			attempt, last = 1, p.checkpoints
+			waits.Reset()
+		}
+		if attempt == RewindAttempts || ctx.Err() != nil || p.stopRequested() {
+			runErr = fmt.Errorf("after %d attempts: %w", attempt, runErr)
+			break
+		}
+		p.log.Warn("a target failed and rolled back: reading again from the last checkpoint", "attempt", attempt, "err", runErr)
+		if err := Sleep(ctx, clock, waits.NextBackOff()); err != nil {
+			runErr = errors.Join(runErr, err)
+			break
+		}
+		p.rewind()
+		runErr = p.run(ctx)
+	}
 
 	status := RunSucceeded
 	errText := ""
@@ -211,6 +231,54 @@ func (r *Runner) acquireLease(ctx context.Context, job, owner string, ttl time.D
 	return r.Store.AcquireLease(ctx, job, owner, ttl, clock.Now())
 }
 
+// RewindAttempts bounds the attempts of a run that rewinds (see
+// TargetEnv.Rewinds), and RewindBackoff spaces them: the attempts of one
+// transaction, at the scale of a SQL target's own retries.
+const RewindAttempts = 4
+
+var RewindBackoff = Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second}
+
+// canRewind reports whether the run may answer a target's Rewind failure
+// by reading again from the last checkpoint: its source and targets reopen
+// (see Reopener), and nothing holds the checkpoint back to the end of the
+// run (a target durable only at commit, a step holding rows, whose state
+// would be lost). A dry run writes nothing; a full refresh would begin a
+// new load again; a row limit counts the rows read from the start.
+func (p *pipeline) canRewind() bool {
+	if p.opts.DryRun || p.opts.FullRefresh || p.opts.Limit > 0 || !reopens(p.job.Source) {
+		return false
+	}
+	for _, t := range p.job.Targets {
+		if !reopens(t.Target) || t.Target.Durability() == DurableAtCommit {
+			return false
+		}
+	}
+	for _, s := range p.job.Steps {
+		if _, ok := s.Step.(Flusher); ok {
+			return false
+		}
+	}
+	return true
+}
+
+// rewind takes the run back to its last recorded checkpoint before it is
+// run again: what was counted since was rolled back, and is read again.
+func (p *pipeline) rewind() {
+	p.counters = p.recorded
+	p.pending, p.pendingRows, p.dirty = Commit{}, 0, false
+	p.endOfInput = false
+}
+
+// stopRequested reports whether RunOptions.Stop asked the run to stop.
+func (p *pipeline) stopRequested() bool {
+	select {
+	case <-p.opts.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
 type pipeline struct {
 	r        *Runner
 	job      *Job
@@ -224,8 +292,16 @@ type pipeline struct {
 	// lease and stream are the job's, or its partition's (RunOptions.Partition).
 	lease, stream string
 
-	// counters are owned by the sink stage until the stages have stopped.
-	counters Counters
+	// counters are owned by the sink stage until the stages have stopped;
+	// recorded are those of the last checkpoint recorded (owned by the
+	// commit stage), where a rewind takes them back to.
+	counters, recorded Counters
+	// rewinds is set when the run answers a target's Rewind failure by
+	// reading again from the last checkpoint (canRewind); checkpoints
+	// counts those recorded, so that each streak of failures without one
+	// between them has its RewindAttempts.
+	rewinds     bool
+	checkpoints int64
 	// load is the load this run continues or begins (Checkpoint.Load).
 	load string
 	// pendingRows are the rows of the batches written since the last
@@ -310,7 +386,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		env := TargetEnv{
 			Job: job.Name, RunID: p.runID, RunDate: p.clock.Now().UTC(), Logger: p.log, Clock: p.clock,
 			Partition: p.opts.Partition, FullRefresh: p.opts.FullRefresh, Fingerprints: scopedFingerprints{p.r.Store, job.Name},
-			FullPass: p.fullPass,
+			FullPass: p.fullPass, Rewinds: p.rewinds,
 		}
 		for i, t := range job.Targets {
 			env.Name = t.Name
@@ -956,6 +1032,8 @@ func (p *pipeline) record(ctx context.Context, c Commit) error {
 		return fmt.Errorf("checkpoint batch %d: %w", c.Seq, err)
 	}
 	p.quarantined = c.Counters.Rejected
+	p.recorded = c.Counters
+	p.checkpoints++
 	p.stagedRejects, p.stagedFiles = 0, 0
 	if a, ok := p.job.Source.(Acker); ok {
 		// Like the checkpoint, its ack is not abandoned when the run is

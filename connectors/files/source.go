@@ -193,9 +193,14 @@ type Source struct {
 }
 
 var (
-	_ etl.Source = (*Source)(nil)
-	_ etl.Acker  = (*Source)(nil)
+	_ etl.Source   = (*Source)(nil)
+	_ etl.Acker    = (*Source)(nil)
+	_ etl.Reopener = (*Source)(nil)
 )
+
+// Reopens implements etl.Reopener: Open lists the files again and reads
+// from env.Position, forgetting what the last opening read.
+func (s *Source) Reopens() bool { return true }
 
 // openFile is the file being read.
 type openFile struct {

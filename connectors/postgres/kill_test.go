@@ -6,12 +6,17 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	_ "github.com/nightjar-etl/nightjar/connectors/csvfile" // the csv format
+	"github.com/nightjar-etl/nightjar/connectors/files"
+	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
 	"github.com/nightjar-etl/nightjar/connectors/internal/sqlconn"
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/etltest"
@@ -221,5 +226,166 @@ func TestTransientFailureReloadsOpenTransaction(t *testing.T) {
 		if n != 300 || distinct != 300 {
 			t.Errorf("%s: %d rows, %d distinct; want 300 of each", mode, n, distinct)
 		}
+	}
+}
+
+// TestRewindAfterTerminatedBackends loads a CSV file from the files
+// source, which reopens, so the table keeps no batches and the runner
+// answers a lost transaction by reading it again from the last checkpoint.
+// Between one and three times, once the target's connection is inside a
+// transaction and is a new one, it is terminated: the run completes, the
+// table holds each row once, and the counters read every row once and
+// account for each as written or skipped. Transactions are the default
+// (one for the whole file) or a few batches each.
+func TestRewindAfterTerminatedBackends(t *testing.T) {
+	t.Parallel()
+	dsn := testDSN(t)
+	for _, commitRows := range []int{0, 6000} {
+		t.Run(fmt.Sprintf("commit_rows=%d", commitRows), func(t *testing.T) {
+			t.Parallel()
+			schema, db := freshSchema(t, dsn)
+			var rnd [4]byte
+			rand.Read(rnd[:])
+			app := "nj_rewind_" + hex.EncodeToString(rnd[:])
+			u, err := url.Parse(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			q.Set("application_name", app)
+			u.RawQuery = q.Encode()
+
+			const rows = 150_000
+			dir := t.TempDir()
+			var sb strings.Builder
+			sb.WriteString("id,name\n")
+			for i := 1; i <= rows; i++ {
+				fmt.Fprintf(&sb, "%d,lead %d\n", i, i)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "leads.csv"), []byte(sb.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			src, err := files.NewSource(files.SourceConfig{Path: "leads.csv", CSV: fileformat.DefaultCSVOptions()}, etl.BuildEnv{BaseDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn := &etl.Connection{Name: "pg", Type: "postgres", Config: &ConnConfig{DSN: u.String()}}
+			tg, err := New(&TargetConfig{TargetConfig: sqlconn.TargetConfig{Table: "leads", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve, CommitRows: commitRows}, SchemaName: schema},
+				etl.BuildEnv{Connection: conn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			job := &etl.Job{Name: "leads", Source: src, BatchSize: 1000,
+				Targets: []etl.NamedTarget{{Name: "targets[0] table leads", Target: tg}}}
+			ctx := context.Background()
+			store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+
+			kills := 1 + int(rnd[0])%3
+			var killed []int
+			done, runEnded := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(done)
+				for len(killed) < kills {
+					var pid int
+					err := db.Get(&pid, "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state IN ('active', 'idle in transaction') AND xact_start IS NOT NULL LIMIT 1", app)
+					if err == nil && !slices.Contains(killed, pid) {
+						var ok bool
+						if db.Get(&ok, "SELECT pg_terminate_backend($1)", pid) == nil && ok {
+							killed = append(killed, pid)
+						}
+					}
+					select {
+					case <-runEnded:
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+			}()
+			run, runErr := (&etl.Runner{Store: store}).Run(ctx, job, etl.RunOptions{})
+			close(runEnded)
+			<-done
+			if runErr != nil {
+				t.Fatalf("run failed after %d of %d kills: %v", len(killed), kills, runErr)
+			}
+			if len(killed) < kills {
+				t.Fatalf("the load ended after %d of %d kills", len(killed), kills)
+			}
+			var n, distinct int64
+			if err := db.QueryRow(`SELECT count(*), count(DISTINCT id) FROM "leads"`).Scan(&n, &distinct); err != nil {
+				t.Fatal(err)
+			}
+			if n != rows || distinct != rows {
+				t.Errorf("%d rows, %d distinct ids; want %d of each", n, distinct, rows)
+			}
+			if run.Read != rows || run.Written+run.Skipped != rows {
+				t.Errorf("counters %+v: want %d read, written + skipped the same", run.Counters, rows)
+			}
+			t.Logf("%d kills; counters %+v", len(killed), run.Counters)
+		})
+	}
+}
+
+// TestRewindReplayInStream: a Table that keeps no batches (the runner
+// rewinds) and streams a batch whose commit went through before (its
+// replay marker exists) rolls the transaction back and asks for a rewind;
+// opened again, it loads the batches read again one by one, claiming each
+// marker first, so the replay is skipped and the table holds each row once.
+func TestRewindReplayInStream(t *testing.T) {
+	t.Parallel()
+	dsn := testDSN(t)
+	schema, db := freshSchema(t, dsn)
+	tg := testTable(t, dsn, schema, sqlconn.TargetConfig{Table: "leads", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve}, false)
+	ctx := context.Background()
+	env := etl.TargetEnv{Job: "replay", Name: "t", RunID: 1, Syncs: true, Rewinds: true}
+	batch := func(seq int64) *etl.Batch {
+		b := etl.NewBatch(etl.MustSchema(etl.Field{Name: "id", Type: etl.TypeInt}), 10)
+		for r := range int64(10) {
+			b.Cols[0].AppendInt(seq*10 + r)
+			b.Origins = append(b.Origins, etl.Origin{File: "in.csv", Line: seq*10 + r})
+		}
+		b.Seq, b.Load, b.Position = seq, "l1", etl.Position(fmt.Sprintf(`{"offset":%d}`, seq))
+		return b
+	}
+	// attempt writes batches 1..n in one transaction on a fresh opening.
+	attempt := func(n int64) error {
+		t.Helper()
+		if err := tg.Open(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+		defer tg.Close()
+		for seq := int64(1); seq <= n; seq++ {
+			if err := tg.Write(ctx, batch(seq)); err != nil {
+				return err
+			}
+		}
+		if err := tg.Sync(ctx); err != nil {
+			return err
+		}
+		if skipped := tg.TakeSkipped(); n == 3 && skipped != 10 {
+			t.Errorf("skipped %d rows, want batch 1's 10", skipped)
+		}
+		return nil
+	}
+	// Batch 1 committed, its checkpoint lost: the run reads it again.
+	if err := attempt(1); err != nil {
+		t.Fatal(err)
+	}
+	err := attempt(3)
+	if !etl.IsRewind(err) || !strings.Contains(err.Error(), "loaded before") {
+		t.Fatalf("streaming a batch loaded before: %v; want a rewind", err)
+	}
+	if err := attempt(3); err != nil {
+		t.Fatalf("read again: %v", err)
+	}
+	var n, distinct int
+	if err := db.QueryRow(`SELECT count(*), count(DISTINCT id) FROM "leads"`).Scan(&n, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if n != 30 || distinct != 30 {
+		t.Errorf("%d rows, %d distinct; want 30 of each", n, distinct)
 	}
 }

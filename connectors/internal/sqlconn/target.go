@@ -161,6 +161,13 @@ type Table struct {
 	// batch, claiming each marker first.
 	streamed []Marker
 	noStream bool
+	// noStreamThrough: batches up to this number are loaded as with
+	// noStream. A transaction that streamed them found one loaded before
+	// and, keeping no batches to load again (rewinds), had the runner read
+	// them again; kept across Close and Open (the rewind's) so that the
+	// second reading claims first. Claiming first is always correct, only
+	// slower, so a stale value costs nothing else.
+	noStreamThrough int64
 	// skippedOpen counts the rows of replayed batches the open transaction
 	// skipped; skipped, those of committed transactions not yet taken (see
 	// etl.Skipper).
@@ -225,6 +232,10 @@ func (t *Table) ReleasesAtWrite() bool { return !t.retains() }
 // drops a staging table a crashed run left behind.
 func (t *Table) Open(ctx context.Context, env etl.TargetEnv) error {
 	t.env = env
+	// A Table may be opened again after Close (a rewind): nothing of the
+	// last opening's counts or caches carries over.
+	t.skipped, t.skippedOpen, t.refused = 0, 0, nil
+	t.columns, t.keyIndexReady, t.checked = nil, false, nil
 	t.clock = etl.SystemClockOr(env.Clock)
 	t.logger = env.Logger
 	if t.logger == nil {
@@ -233,9 +244,19 @@ func (t *Table) Open(ctx context.Context, env etl.TargetEnv) error {
 	t.logger = t.logger.With("target", env.Name, "table", t.cfg.Table)
 	if err := t.open(ctx); err != nil {
 		t.Close()
-		return t.errorf("%w", err)
+		return t.rewindable(ctx, t.errorf("%w", err))
 	}
 	return nil
+}
+
+// rewindable marks err with etl.Rewind when the runner reads again what
+// the Table rolled back (rewinds) and err is transient: the runner then
+// opens the Table again and loads those batches anew.
+func (t *Table) rewindable(ctx context.Context, err error) error {
+	if t.rewinds() && !etl.IsPermanent(err) && t.backend.Transient(err) && ctx.Err() == nil {
+		return etl.Rewind(err)
+	}
+	return err
 }
 
 func (t *Table) open(ctx context.Context) error {
@@ -382,15 +403,35 @@ func (t *Table) shared() bool {
 }
 
 // retains reports whether the open transaction's batches are kept to be
-// loaded again: unless the backend never retries, and always for a
-// Streamer (a replay found at Sync reloads them).
+// loaded again: unless the runner reads them again itself (rewinds) or
+// the backend never retries, and otherwise always for a Streamer (a
+// replay found at Sync reloads them).
 func (t *Table) retains() bool {
+	if t.rewinds() {
+		return false
+	}
 	if _, ok := t.backend.(Streamer); ok {
 		return true
 	}
+	return t.retries()
+}
+
+// retries reports whether the backend's failures may be transient (see
+// NoRetry).
+func (t *Table) retries() bool {
 	nr, ok := t.backend.(NoRetry)
 	return !ok || !nr.NoRetry()
 }
+
+// rewinds reports whether a transient failure is answered by the runner,
+// which reads the rolled-back transaction's batches again from the source
+// (etl.TargetEnv.Rewinds), instead of by the Table from batches it kept.
+func (t *Table) rewinds() bool {
+	return t.env.Rewinds && t.retries()
+}
+
+// Reopens implements etl.Reopener: Open starts afresh.
+func (t *Table) Reopens() bool { return true }
 
 // Sync commits the open transaction: every batch written since the last
 // Sync is durable when it returns.
@@ -402,6 +443,12 @@ func (t *Table) Sync(ctx context.Context) error {
 	seq := t.lastSeq
 	err := t.finish(ctx)
 	if errors.Is(err, errReplayInStream) {
+		if t.rewinds() {
+			t.logger.Info("a batch of the transaction was loaded before: rolled back, to be read again and loaded batch by batch", "through_seq", seq)
+			t.rollback()
+			t.noStreamThrough = seq
+			return etl.Rewind(t.errorf("batch %d: %w", seq, err))
+		}
 		return t.reloadWithoutStream(ctx, seq)
 	}
 	if err == nil {
@@ -468,6 +515,9 @@ func (t *Table) SyncDue() bool {
 	rows := t.cfg.CommitRows
 	if rows <= 0 {
 		rows = DefaultCommitRows
+		if t.rewinds() {
+			rows = RewindCommitRows
+		}
 	}
 	return t.groupRows >= rows || t.clock.Now().Sub(t.txStart) >= CommitInterval || t.shared()
 }
@@ -517,7 +567,8 @@ func (t *Table) recover(ctx context.Context, seq int64, err error, commit bool) 
 			if attempt > 1 {
 				err = fmt.Errorf("after %d attempts: %w", attempt, err)
 			}
-			return t.errorf("batch %d: %w", seq, err)
+			// Unless the runner reads the transaction's batches again.
+			return t.rewindable(ctx, t.errorf("batch %d: %w", seq, err))
 		}
 		t.logger.Warn("write failed, retrying on a new connection", "seq", seq, "batches", len(t.group), "attempt", attempt, "err", err)
 		if err := etl.Sleep(ctx, t.clock, waits.NextBackOff()); err != nil {
@@ -604,7 +655,7 @@ func (t *Table) write(ctx context.Context, b *etl.Batch) error {
 		t.tx, t.txStart = tx, t.clock.Now()
 	}
 	st, stream := t.backend.(Streamer)
-	stream = stream && !t.noStream
+	stream = stream && !t.noStream && b.Seq > t.noStreamThrough
 	if t.cfg.Mode == ModeAppend {
 		m := Marker{
 			Job: t.env.Job, Target: t.env.Name, BatchKey: etl.BatchKey(b), Table: t.cfg.Table,
