@@ -52,7 +52,9 @@ type SourceEnv struct {
 	// Position is the last committed position; nil to start from the start.
 	Position Position
 	// FullRefresh asks the source to ignore what was loaded before (the
-	// file ledger, a cursor): everything is read again.
+	// file ledger, a cursor): everything is read again. Its Position is
+	// nil, but for a Reopener opened again by a rewind (see
+	// TargetEnv.Rewinds): the full refresh then reads on from there.
 	FullRefresh bool
 	BatchSize   int
 	Ledger      Ledger
@@ -196,8 +198,8 @@ type TargetEnv struct {
 
 // Reopener is an optional Source and Target interface: Reopens reports
 // that Open may be called again after Close, and then starts afresh from
-// the env it is given (a source reads from env.Position), as in a new
-// run. The runner rewinds (TargetEnv.Rewinds) only a job whose source and
+// the env it is given (a source reads from env.Position, in a full
+// refresh too), as in a new run. The runner rewinds (TargetEnv.Rewinds) only a job whose source and
 // targets all reopen.
 type Reopener interface {
 	Reopens() bool

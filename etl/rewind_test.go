@@ -148,8 +148,9 @@ func (t *txTable) Close() error                 { t.rollback(); return nil }
 
 // TestRewindSearch searches random loads, batch and transaction sizes and
 // faults (a write or a commit failing, or a commit going through unseen),
-// run after run until one completes, against a plain reference: the table
-// holds each row once, with the step applied once; the runs' Written add up
+// run after run until one completes, the first run a full refresh after a
+// complete load or not, against a plain reference: the table holds each
+// row once per load, with the step applied once; the runs' Written add up
 // to the rows of the commits seen and, with Skipped, to the rows; a run that
 // completes read each row after its starting checkpoint once; and the
 // target was told to keep no batches (Rewinds).
@@ -160,6 +161,9 @@ func TestRewindSearch(t *testing.T) {
 		size := rapid.IntRange(1, 7).Draw(rt, "batch")
 		every := rapid.IntRange(1, 5).Draw(rt, "every")
 		faults := rapid.SliceOfN(rapid.IntRange(0, 2), 0, 40).Draw(rt, "faults") // 0 none, 1 fail, 2 unseen
+		// reload: the rows are loaded once without faults first, then a
+		// full refresh loads them again (a new load) with the faults.
+		reload := rapid.Bool().Draw(rt, "full refresh after a load")
 		ctx := context.Background()
 		st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
 		if err != nil {
@@ -169,14 +173,24 @@ func TestRewindSearch(t *testing.T) {
 		clock := etltest.NewClock(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC))
 		runner := &etl.Runner{Store: st, Owner: "test", Clock: clock}
 		src := &rowSource{n: n, size: size}
+		armed := 0 // ops before the faults' first
 		tbl := &txTable{every: every, rows: map[string]int{}, markers: map[string]bool{}, fault: func(op int) (bool, bool) {
-			if op > len(faults) {
+			op -= armed
+			if op < 1 || op > len(faults) || armed < 0 {
 				return false, false
 			}
 			return faults[op-1] != 0, faults[op-1] == 2
 		}}
 		job := &etl.Job{Name: "j", Source: src, Steps: []etl.NamedStep{{Name: "suffix", Step: suffixStep{}}},
 			Targets: []etl.NamedTarget{{Name: "t", Target: tbl}}}
+		want := 1
+		if reload {
+			armed = -1
+			if _, err := runner.Run(ctx, job, etl.RunOptions{}); err != nil {
+				rt.Fatal(err)
+			}
+			armed, tbl.seenRows, want = tbl.ops, 0, 2
+		}
 		var written, skipped int64
 		for run := 1; ; run++ {
 			cp, err := st.Checkpoint(ctx, "j", "")
@@ -187,7 +201,11 @@ func TestRewindSearch(t *testing.T) {
 			if cp.Position != nil {
 				from, _ = strconv.Atoi(string(cp.Position))
 			}
-			r, err := runner.Run(ctx, job, etl.RunOptions{})
+			opts := etl.RunOptions{FullRefresh: reload && run == 1}
+			if opts.FullRefresh {
+				from = 0
+			}
+			r, err := runner.Run(ctx, job, opts)
 			written += r.Written
 			skipped += r.Skipped
 			if !tbl.rewinds {
@@ -208,8 +226,8 @@ func TestRewindSearch(t *testing.T) {
 			break
 		}
 		for i := range n {
-			if c := tbl.rows["r"+strconv.Itoa(i)+"!"]; c != 1 {
-				rt.Fatalf("row r%d! is in the table %d times, want once (table %v)", i, c, tbl.rows)
+			if c := tbl.rows["r"+strconv.Itoa(i)+"!"]; c != want {
+				rt.Fatalf("row r%d! is in the table %d times, want %d (table %v)", i, c, want, tbl.rows)
 			}
 		}
 		if len(tbl.rows) != n {

@@ -242,10 +242,11 @@ var RewindBackoff = Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Secon
 // by reading again from the last checkpoint: its source and targets reopen
 // (see Reopener), and nothing holds the checkpoint back to the end of the
 // run (a target durable only at commit, a step holding rows, whose state
-// would be lost). A dry run writes nothing; a full refresh would begin a
-// new load again; a row limit counts the rows read from the start.
+// would be lost). A dry run writes nothing; a row limit counts the rows
+// read from the start. A full refresh reads on, in its load, from its
+// last checkpoint (SourceEnv.FullRefresh).
 func (p *pipeline) canRewind() bool {
-	if p.opts.DryRun || p.opts.FullRefresh || p.opts.Limit > 0 || !reopens(p.job.Source) {
+	if p.opts.DryRun || p.opts.Limit > 0 || !reopens(p.job.Source) {
 		return false
 	}
 	for _, t := range p.job.Targets {
@@ -264,6 +265,7 @@ func (p *pipeline) canRewind() bool {
 // rewind takes the run back to its last recorded checkpoint before it is
 // run again: what was counted since was rolled back, and is read again.
 func (p *pipeline) rewind() {
+	p.rewound = true
 	p.counters = p.recorded
 	p.pending, p.pendingRows, p.dirty = Commit{}, 0, false
 	p.endOfInput = false
@@ -302,6 +304,8 @@ type pipeline struct {
 	// between them has its RewindAttempts.
 	rewinds     bool
 	checkpoints int64
+	// rewound is set once the run was rewound: it reads on in its load.
+	rewound bool
 	// load is the load this run continues or begins (Checkpoint.Load).
 	load string
 	// pendingRows are the rows of the batches written since the last
@@ -344,8 +348,10 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	// or reloads everything (a full refresh) begins a new load, recorded
 	// before anything is written: its batch keys match no replay marker of
 	// an earlier load, and a run that crashes resumes it with the same keys.
+	// A rewound attempt continues the load its first attempt began.
+	fresh := p.opts.FullRefresh && !p.rewound
 	p.load = cp.Load
-	if !p.opts.DryRun && (p.opts.FullRefresh || (cp.Load == "" && cp.Position == nil && cp.Seq == 0)) {
+	if !p.opts.DryRun && (fresh || (cp.Load == "" && cp.Position == nil && cp.Seq == 0)) {
 		p.load = newLoadID()
 		if err := p.r.Store.StartLoad(ctx, job.Name, p.stream, p.load, p.runID, p.clock.Now()); err != nil {
 			return fmt.Errorf("start load: %w", err)
@@ -353,7 +359,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		cp = Checkpoint{Job: job.Name, Stream: p.stream, Load: p.load}
 	}
 	startPos := cp.Position
-	if p.opts.FullRefresh {
+	if fresh {
 		startPos = nil
 	}
 	batchSize := job.BatchSize

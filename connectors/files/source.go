@@ -199,7 +199,8 @@ var (
 )
 
 // Reopens implements etl.Reopener: Open lists the files again and reads
-// from env.Position, forgetting what the last opening read.
+// from env.Position, forgetting what the last opening read; in a full
+// refresh, on from the position in name order.
 func (s *Source) Reopens() bool { return true }
 
 // openFile is the file being read.
@@ -363,18 +364,25 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	}
 	sort.Strings(s.files)
 	s.next, s.pos = 0, nil
-	if len(env.Position) > 0 && !env.FullRefresh {
+	if len(env.Position) > 0 {
 		var p Position
 		if err := json.Unmarshal(env.Position, &p); err != nil {
 			return fmt.Errorf("files: position %s: %w", env.Position, err)
 		}
 		s.pos = &p
-		// The position holds one file's progress: the file it names is
-		// read on first. A file sorting ahead of it (a new one, or one
-		// replaced since) would otherwise take the position over with its
-		// first batch, and the part of this one already loaded would be
-		// read again whole by the next run.
-		if i := slices.IndexFunc(s.files, func(f string) bool { return s.rel(f) == p.File }); i > 0 && !p.End {
+		i := slices.IndexFunc(s.files, func(f string) bool { return s.rel(f) == p.File })
+		switch {
+		case env.FullRefresh:
+			// A full refresh the runner rewound (see etl.Reopener): it
+			// read the files in name order, ignoring the ledger, up to
+			// the position, and reads on from there.
+			s.files = slices.DeleteFunc(s.files, func(f string) bool { return s.rel(f) < p.File })
+		case i > 0 && !p.End:
+			// The position holds one file's progress: the file it names
+			// is read on first. A file sorting ahead of it (a new one, or
+			// one replaced since) would otherwise take the position over
+			// with its first batch, and the part of this one already
+			// loaded would be read again whole by the next run.
 			f := s.files[i]
 			copy(s.files[1:i+1], s.files[:i])
 			s.files[0] = f
