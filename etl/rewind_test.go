@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -250,5 +251,28 @@ func TestNoRewindWithoutReopen(t *testing.T) {
 	_, err := s.runner.Run(context.Background(), job, etl.RunOptions{})
 	if err == nil || tbl.rewinds {
 		t.Fatalf("run: %v, rewinds %v; want a failure and no rewinds", err, tbl.rewinds)
+	}
+}
+
+// TestRewindAttemptsPerStreak: every batch's first write fails, each
+// failure after a checkpoint: six failures in one run, none two in a row,
+// and the run completes; a target that fails four times in a row with no
+// checkpoint between fails the run after 4 attempts.
+func TestRewindAttemptsPerStreak(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	s.runner.Clock = etltest.NewClock(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC))
+	ctx := context.Background()
+	// Per batch: the failed Write, the Write, the Sync.
+	tbl := &txTable{every: 1, rows: map[string]int{}, markers: map[string]bool{}, fault: func(op int) (bool, bool) { return op%3 == 1, false }}
+	job := &etl.Job{Name: "j", Source: &rowSource{n: 6, size: 1}, Targets: []etl.NamedTarget{{Name: "t", Target: tbl}}}
+	r, err := s.runner.Run(ctx, job, etl.RunOptions{})
+	if err != nil || r.Read != 6 || r.Written != 6 || len(tbl.rows) != 6 {
+		t.Fatalf("run: %+v, %v; table %v; want 6 rows read and written", r.Counters, err, tbl.rows)
+	}
+	tbl = &txTable{every: 1, rows: map[string]int{}, markers: map[string]bool{}, fault: func(op int) (bool, bool) { return true, false }}
+	job = &etl.Job{Name: "k", Source: &rowSource{n: 6, size: 1}, Targets: []etl.NamedTarget{{Name: "t", Target: tbl}}}
+	if _, err := s.runner.Run(ctx, job, etl.RunOptions{}); err == nil || !strings.Contains(err.Error(), "after 4 attempts: t: write batch 1") || tbl.ops != 4 {
+		t.Fatalf("run: %v after %d writes; want it failed after 4 attempts", err, tbl.ops)
 	}
 }

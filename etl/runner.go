@@ -165,15 +165,17 @@ func (r *Runner) Run(ctx context.Context, job *Job, opts RunOptions) (Run, error
 		owner: owner, ttl: ttl, lease: lease, stream: st}
 	p.rewinds = p.canRewind()
 	runErr := p.run(ctx)
-	waits := RewindBackoff.NewBackOff()
+	waits := rewindBackoff.NewBackOff()
 	for attempt, last := 1, int64(0); p.rewinds && IsRewind(runErr); attempt++ {
 		if p.checkpoints != last {
 			// A checkpoint since the last failure: a new streak.
 			attempt, last = 1, p.checkpoints
 			waits.Reset()
 		}
-		if attempt == RewindAttempts || ctx.Err() != nil || p.stopRequested() {
-			runErr = fmt.Errorf("after %d attempts: %w", attempt, runErr)
+		if attempt == rewindAttempts || ctx.Err() != nil || p.stopRequested() {
+			if attempt > 1 {
+				runErr = fmt.Errorf("after %d attempts: %w", attempt, runErr)
+			}
 			break
 		}
 		p.log.Warn("a target failed and rolled back: reading again from the last checkpoint", "attempt", attempt, "err", runErr)
@@ -231,12 +233,12 @@ func (r *Runner) acquireLease(ctx context.Context, job, owner string, ttl time.D
 	return r.Store.AcquireLease(ctx, job, owner, ttl, clock.Now())
 }
 
-// RewindAttempts bounds the attempts of a run that rewinds (see
-// TargetEnv.Rewinds), and RewindBackoff spaces them: the attempts of one
+// rewindAttempts bounds the attempts of a run that rewinds (see
+// TargetEnv.Rewinds), and rewindBackoff spaces them: the attempts of one
 // transaction, at the scale of a SQL target's own retries.
-const RewindAttempts = 4
+const rewindAttempts = 4
 
-var RewindBackoff = Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second}
+var rewindBackoff = Backoff{Initial: 200 * time.Millisecond, Max: 5 * time.Second}
 
 // canRewind reports whether the run may answer a target's Rewind failure
 // by reading again from the last checkpoint: its source and targets reopen
@@ -301,7 +303,7 @@ type pipeline struct {
 	// rewinds is set when the run answers a target's Rewind failure by
 	// reading again from the last checkpoint (canRewind); checkpoints
 	// counts those recorded, so that each streak of failures without one
-	// between them has its RewindAttempts.
+	// between them has its rewindAttempts.
 	rewinds     bool
 	checkpoints int64
 	// rewound is set once the run was rewound: it reads on in its load.
