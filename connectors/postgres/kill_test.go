@@ -230,18 +230,23 @@ func TestTransientFailureReloadsOpenTransaction(t *testing.T) {
 }
 
 // TestRewindAfterTerminatedBackends loads a CSV file from the files
-// source, which reopens, so the table keeps no batches and the runner
-// answers a lost transaction by reading it again from the last checkpoint.
-// Between one and three times, once the target's connection is inside a
-// transaction and is a new one, it is terminated: the run completes, the
-// table holds each row once, and the counters read every row once and
-// account for each as written or skipped. Transactions are the default
-// (one for the whole file) or a few batches each.
+// source, or a table from the PostgreSQL source, both of which reopen, so
+// the table keeps no batches and the runner answers a lost transaction by
+// reading it again from the last checkpoint. Between one and three times,
+// once the target's connection is inside a transaction and is a new one,
+// it is terminated: the run completes, the table holds each row once, and
+// the counters read every row once and account for each as written or
+// skipped. Transactions are the default (one for the whole input) or a
+// few batches each.
 func TestRewindAfterTerminatedBackends(t *testing.T) {
 	t.Parallel()
 	dsn := testDSN(t)
-	for _, commitRows := range []int{0, 6000} {
-		t.Run(fmt.Sprintf("commit_rows=%d", commitRows), func(t *testing.T) {
+	for _, c := range []struct {
+		source     string
+		commitRows int
+	}{{"csv", 0}, {"csv", 6000}, {"postgres", 0}, {"postgres", 6000}} {
+		source, commitRows := c.source, c.commitRows
+		t.Run(fmt.Sprintf("%s,commit_rows=%d", source, commitRows), func(t *testing.T) {
 			t.Parallel()
 			schema, db := freshSchema(t, dsn)
 			var rnd [4]byte
@@ -265,7 +270,17 @@ func TestRewindAfterTerminatedBackends(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "leads.csv"), []byte(sb.String()), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			src, err := files.NewSource(files.SourceConfig{Path: "leads.csv", CSV: fileformat.DefaultCSVOptions()}, etl.BuildEnv{BaseDir: dir})
+			var src etl.Source
+			if source == "csv" {
+				src, err = files.NewSource(files.SourceConfig{Path: "leads.csv", CSV: fileformat.DefaultCSVOptions()}, etl.BuildEnv{BaseDir: dir})
+			} else {
+				if _, err := db.Exec(`CREATE TABLE src_leads AS SELECT i AS id, 'lead ' || i AS name FROM generate_series(1, $1::int) i`, rows); err != nil {
+					t.Fatal(err)
+				}
+				srcConn := &etl.Connection{Name: "src", Type: "postgres", Config: &ConnConfig{DSN: dsn}}
+				src, err = NewSource(&SourceConfig{SourceConfig: sqlconn.SourceConfig{Table: "src_leads", Key: sqlconn.Names{"id"}}, SchemaName: schema},
+					etl.BuildEnv{Connection: srcConn})
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

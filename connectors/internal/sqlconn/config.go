@@ -45,7 +45,7 @@ type TargetConfig struct {
 	// CommitInterval), then it commits and the run checkpoints them. A
 	// commit per batch spends most of a bulk load waiting for the
 	// database's fsync.
-	CommitRows int `yaml:"commit_rows" doc:"how many rows one transaction loads: batches join it until it holds this many (or has been open 2s), then it commits and the run checkpoints them"`
+	CommitRows int `yaml:"commit_rows" doc:"how many rows one transaction loads: batches join it until it holds this many (or has been open 2s), then it commits and the run checkpoints them; default 100000, and 1000000 for DuckDB and for a PostgreSQL or MariaDB table whose failed transactions the run reads again from its source (see the README)"`
 	// OnUnrepresentable is what a value the table's column cannot hold
 	// exactly (NaN or -0 in a SQLite REAL, -0 in a MariaDB DOUBLE, a year
 	// outside 1-9999) does: fail (the default: the run fails naming row,

@@ -88,7 +88,14 @@ type Source struct {
 	only *onlyRange
 }
 
-var _ etl.Source = (*Source)(nil)
+var (
+	_ etl.Source   = (*Source)(nil)
+	_ etl.Reopener = (*Source)(nil)
+)
+
+// Reopens implements etl.Reopener: Open reads from env.Position as a new
+// source would.
+func (s *Source) Reopens() bool { return true }
 
 // NewSource builds a source from a validated config; it does no I/O. name
 // prefixes its errors ("postgres pg table customer").
@@ -110,6 +117,10 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 }
 
 func (s *Source) open(ctx context.Context, env etl.SourceEnv) error {
+	// Opened again (a rewind, see etl.Reopener): nothing of the last
+	// opening's reading carries over.
+	s.last, s.lookbackFrom, s.legacy, s.ahead, s.done, s.nullCursors = nil, nil, nil, nil, false, 0
+	s.order = s.order[:0]
 	s.logger = env.Logger
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -155,7 +166,9 @@ func (s *Source) open(ctx context.Context, env etl.SourceEnv) error {
 			position = s.only.from
 		}
 	}
-	if position != nil && !env.FullRefresh {
+	// A full refresh has a position only when the runner rewound it: it
+	// reads on from there (see etl.SourceEnv).
+	if position != nil {
 		types := make([]etl.Type, len(s.order))
 		for i, c := range s.order {
 			types[i] = s.schema.Field(c).Type

@@ -567,13 +567,25 @@ func TestSources(t *testing.T, setup Setup) {
 		if diff := cmp.Diff(seq(1, 30), ids(rows)); diff != "" {
 			t.Fatalf("first run ids (-want +got):\n%s", diff)
 		}
-		// Resume from every chunk boundary: the rest, exactly.
+		// Resume from every chunk boundary: the rest, exactly. The same
+		// source opened again (a rewind, see etl.Reopener) reads as a new
+		// one: from the position it is given, in a full refresh too, and
+		// from the start without one.
+		reopened := h.Source(t, cfg)
 		for stop := 1; stop <= 7; stop++ {
 			_, mid := readAllPos(t, h.Source(t, cfg), nil, false, stop)
 			rest, _ := readAllPos(t, h.Source(t, cfg), mid, false, 0)
 			if diff := cmp.Diff(seq(int64(stop*4+1), 30), ids(rest)); diff != "" {
 				t.Errorf("resumed after %d chunks (-want +got):\n%s", stop, diff)
 			}
+			_, mid = readAllPos(t, reopened, nil, stop%2 == 0, stop)
+			rest, _ = readAllPos(t, reopened, mid, stop%2 == 0, 0)
+			if diff := cmp.Diff(seq(int64(stop*4+1), 30), ids(rest)); diff != "" {
+				t.Errorf("reopened, resumed after %d chunks (full refresh %v) (-want +got):\n%s", stop, stop%2 == 0, diff)
+			}
+		}
+		if r, ok := reopened.(etl.Reopener); !ok || !r.Reopens() {
+			t.Error("the source does not reopen (etl.Reopener)")
 		}
 		// Nothing new: nothing read.
 		if again := readAll(t, h.Source(t, cfg), pos, false); len(again) != 0 {
@@ -589,8 +601,9 @@ func TestSources(t *testing.T, setup Setup) {
 		if diff := cmp.Diff([]int64{3, 7, 21, 31}, ids(next)); diff != "" {
 			t.Errorf("next run ids (-want +got):\n%s", diff)
 		}
-		// --full-refresh reads everything again.
-		if all := readAll(t, h.Source(t, cfg), pos, true); len(all) != 31 {
+		// --full-refresh reads everything again (the runner gives its
+		// first opening no position).
+		if all := readAll(t, h.Source(t, cfg), nil, true); len(all) != 31 {
 			t.Errorf("full refresh read %d rows, want 31", len(all))
 		}
 		if got := next[3]["name"]; got != "new" {
