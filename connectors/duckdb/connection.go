@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
 	"github.com/jmoiron/sqlx"
@@ -97,6 +98,9 @@ func openDB(ctx context.Context, path string, conns int) (*sqlx.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create directory of %s: %w", path, err)
 	}
+	if err := createAside(ctx, path); err != nil {
+		return nil, err
+	}
 	db, err := sqlx.Open("duckdb", path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, explainLock(err))
@@ -107,6 +111,66 @@ func openDB(ctx context.Context, path string, conns int) (*sqlx.DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, explainLock(err))
 	}
 	return db, nil
+}
+
+// creating serializes createAside within the process.
+var creating sync.Mutex
+
+// createAside makes the database file at path when it is missing, whole:
+// DuckDB builds it under another name (path + ".creating"), and it is
+// linked into place once closed and synced. A process killed while DuckDB
+// wrote a new file's headers left a file neither it nor anyone else could
+// open ("not a valid DuckDB database file"; the fault matrix found one);
+// now it leaves no file, or a ".creating" one the next creation replaces.
+func createAside(ctx context.Context, path string) error {
+	creating.Lock()
+	defer creating.Unlock()
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there, or an error that opening it reports
+	}
+	tmp := path + ".creating"
+	removeDB := func() {
+		os.Remove(tmp)
+		os.Remove(tmp + ".wal")
+	}
+	removeDB()
+	db, err := sqlx.Open("duckdb", tmp)
+	if err == nil {
+		err = db.PingContext(ctx)
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = syncPath(tmp)
+	}
+	if err == nil {
+		// Link, not rename: a file another process made meanwhile stays.
+		if err = os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
+			err = nil
+		}
+	}
+	removeDB()
+	if err == nil {
+		err = syncPath(filepath.Dir(path))
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, explainLock(err))
+	}
+	return nil
+}
+
+// syncPath fsyncs a file or directory.
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // openExisting opens path for components that only read from it: nil
