@@ -260,7 +260,7 @@ func TestRewindAfterTerminatedBackends(t *testing.T) {
 			q.Set("application_name", app)
 			u.RawQuery = q.Encode()
 
-			const rows = 150_000
+			const rows = 60_000
 			dir := t.TempDir()
 			var sb strings.Builder
 			sb.WriteString("id,name\n")
