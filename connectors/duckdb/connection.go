@@ -14,6 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/internal/fsync"
 )
 
 // ConnConfig is a "duckdb" connection: one database file.
@@ -142,35 +143,13 @@ func createAside(ctx context.Context, path string) error {
 		}
 	}
 	if err == nil {
-		err = syncPath(tmp)
-	}
-	if err == nil {
-		// Link, not rename: a file another process made meanwhile stays.
-		if err = os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
-			err = nil
-		}
+		err = fsync.Publish(tmp, path)
 	}
 	removeDB()
-	if err == nil {
-		err = syncPath(filepath.Dir(path))
-	}
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, explainLock(err))
 	}
 	return nil
-}
-
-// syncPath fsyncs a file or directory.
-func syncPath(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // openExisting opens path for components that only read from it: nil

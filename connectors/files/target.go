@@ -14,6 +14,7 @@ import (
 
 	"github.com/nightjar-etl/nightjar/connectors/internal/fileformat"
 	"github.com/nightjar-etl/nightjar/etl"
+	"github.com/nightjar-etl/nightjar/internal/fsync"
 )
 
 // TargetConfig is the "file" target's config.
@@ -279,28 +280,11 @@ func (t *Target) Commit(ctx context.Context) error {
 		return fmt.Errorf("file: %w", err)
 	}
 	t.tmp = nil
-	if err := syncDir(filepath.Dir(t.path)); err != nil {
+	if err := fsync.Dir(filepath.Dir(t.path)); err != nil {
 		return fmt.Errorf("file: sync directory of %s: %w", t.rel, err)
 	}
 	t.log.Info("file written", "file", t.rel, "rows", t.rows)
 	return nil
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	// Some file systems cannot sync a directory; the rename stands.
-	if errors.Is(err, os.ErrInvalid) || errors.Is(err, errors.ErrUnsupported) {
-		return nil
-	}
-	return err
 }
 
 // abandon closes and removes the temporary file.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nightjar-etl/nightjar/etl"
 	"github.com/nightjar-etl/nightjar/etl/internal/sqlstore"
+	"github.com/nightjar-etl/nightjar/internal/fsync"
 	nsql "github.com/nightjar-etl/nightjar/sql"
 )
 
@@ -168,29 +169,9 @@ func create(ctx context.Context, abs string) error {
 	if err := s.DB().Close(); err != nil { // checkpoints the WAL into the file
 		return err
 	}
-	if err := syncFile(tmp.Name()); err != nil {
-		return err
-	}
-	err = os.Link(tmp.Name(), abs)
-	if err != nil && !errors.Is(err, fs.ErrExist) {
-		// A file system without hard links: rename, which replaces a
-		// store another process made in the meantime (an empty one).
-		return os.Rename(tmp.Name(), abs)
-	}
-	return nil
-}
-
-// syncFile makes the file at path durable.
-func syncFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	// A file system without hard links renames it, which replaces a store
+	// another process made in the meantime (an empty one).
+	return fsync.Publish(tmp.Name(), abs)
 }
 
 // dsn is the go-sqlite3 data source name for the file at abs: a "file:"
