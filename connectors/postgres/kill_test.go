@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +24,23 @@ import (
 	"github.com/nightjar-etl/nightjar/etl/sqlitestore"
 )
 
+// withApp returns dsn with an application_name of prefix and random hex,
+// and that name: a test terminates its own connections by it.
+func withApp(t *testing.T, dsn, prefix string) (string, string) {
+	t.Helper()
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	app := prefix + hex.EncodeToString(rnd[:])
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	return u.String(), app
+}
+
 // TestTerminatedBackendMidLoad kills the target's connections with
 // pg_terminate_backend while a job loads, long enough to exhaust the
 // retries: the run fails naming the target and the cause, the recorded
@@ -32,17 +50,8 @@ func TestTerminatedBackendMidLoad(t *testing.T) {
 	t.Parallel()
 	dsn := testDSN(t)
 	schema, db := freshSchema(t, dsn)
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	app := "nj_kill_" + hex.EncodeToString(rnd[:])
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("application_name", app)
-	u.RawQuery = q.Encode()
-	conn := &etl.Connection{Name: "pg", Type: "postgres", Config: &ConnConfig{DSN: u.String()}}
+	appDSN, app := withApp(t, dsn, "nj_kill_")
+	conn := &etl.Connection{Name: "pg", Type: "postgres", Config: &ConnConfig{DSN: appDSN}}
 
 	const batches, rows = 40, 2000
 	var gate chan struct{} // see the killer below
@@ -176,20 +185,13 @@ func TestTransientFailureReloadsOpenTransaction(t *testing.T) {
 	t.Parallel()
 	dsn := testDSN(t)
 	schema, db := freshSchema(t, dsn)
-	app := "nj_reload_" + schema
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("application_name", app)
-	u.RawQuery = q.Encode()
+	appDSN, app := withApp(t, dsn, "nj_reload_")
 	for _, mode := range []string{sqlconn.ModeAppend, sqlconn.ModeMerge} {
 		cfg := sqlconn.TargetConfig{Table: "t_" + mode, Mode: mode, Schema: sqlconn.SchemaEvolve}
 		if mode == sqlconn.ModeMerge {
 			cfg.Key = []string{"id"}
 		}
-		tg := testTable(t, u.String(), schema, cfg, false)
+		tg := testTable(t, appDSN, schema, cfg, false)
 		ctx := context.Background()
 		if err := tg.Open(ctx, etl.TargetEnv{Job: "reload", Name: "t", RunID: 1, Syncs: true}); err != nil {
 			t.Fatal(err)
@@ -249,16 +251,7 @@ func TestRewindAfterTerminatedBackends(t *testing.T) {
 		t.Run(fmt.Sprintf("%s,commit_rows=%d", source, commitRows), func(t *testing.T) {
 			t.Parallel()
 			schema, db := freshSchema(t, dsn)
-			var rnd [4]byte
-			rand.Read(rnd[:])
-			app := "nj_rewind_" + hex.EncodeToString(rnd[:])
-			u, err := url.Parse(dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			q := u.Query()
-			q.Set("application_name", app)
-			u.RawQuery = q.Encode()
+			appDSN, app := withApp(t, dsn, "nj_rewind_")
 
 			const rows = 60_000
 			dir := t.TempDir()
@@ -270,7 +263,10 @@ func TestRewindAfterTerminatedBackends(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "leads.csv"), []byte(sb.String()), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			var src etl.Source
+			var (
+				src etl.Source
+				err error
+			)
 			if source == "csv" {
 				src, err = files.NewSource(files.SourceConfig{Path: "leads.csv", CSV: fileformat.DefaultCSVOptions()}, etl.BuildEnv{BaseDir: dir})
 			} else {
@@ -284,7 +280,7 @@ func TestRewindAfterTerminatedBackends(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			conn := &etl.Connection{Name: "pg", Type: "postgres", Config: &ConnConfig{DSN: u.String()}}
+			conn := &etl.Connection{Name: "pg", Type: "postgres", Config: &ConnConfig{DSN: appDSN}}
 			tg, err := New(&TargetConfig{TargetConfig: sqlconn.TargetConfig{Table: "leads", Mode: sqlconn.ModeAppend, Schema: sqlconn.SchemaEvolve, CommitRows: commitRows}, SchemaName: schema},
 				etl.BuildEnv{Connection: conn})
 			if err != nil {
@@ -299,7 +295,7 @@ func TestRewindAfterTerminatedBackends(t *testing.T) {
 			}
 			defer store.Close()
 
-			kills := 1 + int(rnd[0])%3
+			kills := 1 + mrand.IntN(3)
 			var killed []int
 			done, runEnded := make(chan struct{}), make(chan struct{})
 			go func() {
