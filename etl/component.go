@@ -199,8 +199,8 @@ type TargetEnv struct {
 // Reopener is an optional Source and Target interface: Reopens reports
 // that Open may be called again after Close, and then starts afresh from
 // the env it is given (a source reads from env.Position, in a full
-// refresh too), as in a new run. The runner rewinds (TargetEnv.Rewinds) only a job whose source and
-// targets all reopen.
+// refresh too), as in a new run. The runner rewinds (TargetEnv.Rewinds)
+// only a job whose source and targets all reopen.
 type Reopener interface {
 	Reopens() bool
 }

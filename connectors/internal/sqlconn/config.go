@@ -75,7 +75,8 @@ const (
 // transaction costs no memory, only a longer reading again after a
 // failure, which CommitInterval bounds. One transaction for 1M leads
 // instead of ten took PostgreSQL's load from 1.19–1.32× psql's wall time
-// to 0.87–1.02× (see the README's Benchmarks).
+// to 0.85× and 1.01× in two runs, 0.90× beside the ten in one (see the
+// README's Benchmarks).
 const RewindCommitRows = 1_000_000
 
 // DefaultTargetConfig is a TargetConfig with its defaults.
