@@ -511,12 +511,10 @@ func (p *pipeline) readStage(ctx context.Context, seq int64, out chan<- *Batch) 
 		if p.opts.Limit > 0 && rows >= p.opts.Limit {
 			return nil
 		}
-		select {
-		case <-p.opts.Stop:
+		if p.stopRequested() {
 			// Set before close(read): the other stages read it after.
 			p.stopped = ErrStopped
 			return nil
-		default:
 		}
 		b, err := p.job.Source.Next(ctx)
 		if errors.Is(err, ErrEndOfInput) {
