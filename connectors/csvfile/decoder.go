@@ -421,11 +421,7 @@ func (v *vectors) slabs(rows, ncols int) {
 // first: kept, they would point into the arena the next batch overwrites.
 func (d *Decoder) give(v *vectors) {
 	clear(v.strs)
-	for _, c := range v.chunks {
-		c.Unref()
-	}
-	clear(v.chunks)
-	v.chunks = v.chunks[:0]
+	v.chunks = fileformat.UnrefAll(v.chunks)
 	d.free.Push(v, freeVectors)
 }
 

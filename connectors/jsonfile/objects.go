@@ -265,10 +265,7 @@ func (o *objects) give(s *slabs) {
 		clear(v.str[:cap(v.str)])
 		clear(v.v[:cap(v.v)])
 	}
-	for _, c := range s.chunks {
-		c.Unref()
-	}
-	s.chunks = nil
+	s.chunks = fileformat.UnrefAll(s.chunks)
 	o.free.Push(s, freeSlabs)
 }
 

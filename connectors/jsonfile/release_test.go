@@ -79,8 +79,10 @@ func TestReleasedSlabsKeepEveryRow(t *testing.T) {
 		for i := range sizes {
 			sizes[i] = rapid.IntRange(1, 7).Draw(rt, "batch size")
 		}
+		var d *Decoder
 		decode := func(release func(*etl.Batch, []string)) [][]string {
-			d, err := NewDecoder(bytes.NewReader(in.Bytes()), fileformat.DecodeOptions{File: "in.jsonl"})
+			var err error
+			d, err = NewDecoder(bytes.NewReader(in.Bytes()), fileformat.DecodeOptions{File: "in.jsonl"})
 			if err != nil {
 				rt.Fatal(err)
 			}
@@ -123,6 +125,9 @@ func TestReleasedSlabsKeepEveryRow(t *testing.T) {
 			releaseFirst(rapid.IntRange(0, len(held)).Draw(rt, "release"))
 		})
 		releaseFirst(len(held))
+		if p := d.lr.pool; p.Free() != min(p.Made()-1, fileformat.MaxFreeChunks) {
+			rt.Fatalf("input %q: %d chunks made, %d back in the pool once every batch was released; want all but the reader's", in.String(), p.Made(), p.Free())
+		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			rt.Fatalf("input %q: batches (-nothing released +released):\n%s", in.String(), diff)
 		}

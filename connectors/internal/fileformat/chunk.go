@@ -51,6 +51,7 @@ func (c *Chunk) Shared() bool { return c.refs.Load() > 1 }
 type ChunkPool struct {
 	size, max int
 	free      Stack[*Chunk]
+	made      int // chunks allocated (on the decoder's goroutine)
 }
 
 // NewChunkPool returns a pool of chunks of size bytes that keeps up to max
@@ -62,10 +63,17 @@ func (p *ChunkPool) Get() *Chunk {
 	c, ok := p.free.Pop()
 	if !ok {
 		c = &Chunk{Data: make([]byte, p.size), pool: p}
+		p.made++
 	}
 	c.refs.Store(1)
 	return c
 }
+
+// Made is how many chunks p allocated, and Free how many unreferenced
+// ones it keeps: once every batch is released, all but the reader's, up
+// to the pool's bound (the decoders' release searches check it).
+func (p *ChunkPool) Made() int { return p.made }
+func (p *ChunkPool) Free() int { return p.free.Len() }
 
 // ReadSome reads into p until it gets a byte, an error or the end of r,
 // giving up after 100 reads of nothing (io.ErrNoProgress, as bufio does).
@@ -135,10 +143,14 @@ func (h *Held) Take(into []*Chunk) []*Chunk {
 }
 
 // Drop releases h's chunks and empties h.
-func (h *Held) Drop() {
-	for _, c := range h.chunks {
+func (h *Held) Drop() { h.chunks = UnrefAll(h.chunks) }
+
+// UnrefAll drops a reference to each of cs (a batch's chunks, when it is
+// released) and returns cs emptied, its room kept.
+func UnrefAll(cs []*Chunk) []*Chunk {
+	for _, c := range cs {
 		c.Unref()
 	}
-	clear(h.chunks)
-	h.chunks = h.chunks[:0]
+	clear(cs)
+	return cs[:0]
 }
