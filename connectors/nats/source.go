@@ -85,8 +85,9 @@ type Source struct {
 	// cuts are the stream sequences at which batches were cut short (see
 	// brokerconn.Cuts).
 	cuts *brokerconn.Cuts
-	// delivered is the consumer sequence of the last delivery; lost is
-	// set when a later one skipped some (lost in a reconnect).
+	// delivered is the consumer sequence of the last delivery (the
+	// consumer's, at Open); lost is set when a later one skipped some
+	// (lost in a reconnect).
 	delivered uint64
 	lost      bool
 
@@ -102,6 +103,8 @@ type Source struct {
 	// onRedelivery, if set, is told of each message redelivered while held
 	// (tests).
 	onRedelivery func()
+	// afterFetch, if set, is called after each fetch (tests).
+	afterFetch func()
 }
 
 var (
@@ -176,6 +179,9 @@ func (s *Source) Open(ctx context.Context, env etl.SourceEnv) error {
 	if s.consumer, err = s.align(ctx, st, pos, env.FullRefresh); err != nil {
 		return err
 	}
+	// The next delivery is the one after the consumer's last: a gap
+	// before the run's first delivery is a loss too.
+	s.delivered = s.consumer.CachedInfo().Delivered.Consumer
 	if pos != nil {
 		s.last, s.floor = pos.StreamSeq, pos.StreamSeq
 	}
@@ -269,13 +275,13 @@ func (s *Source) Next(ctx context.Context) (*etl.Batch, error) {
 		if s.lost {
 			// Deliveries were lost in a reconnect: the messages after
 			// them are not handed out (they come again next run), so no
-			// checkpoint passes the lost ones.
-			if len(msgs) > 0 {
-				if err := s.cuts.Record(ctx, strconv.FormatUint(seqs[len(seqs)-1], 10)); err != nil {
-					return nil, fmt.Errorf("nats: %w", err)
-				}
-			}
-			break
+			// checkpoint passes the lost ones. Nor are those of the batch
+			// begun before them: cut short here, it could end elsewhere
+			// than the batch an earlier run loaded from the same place
+			// (full, or cut later), and its replay would get another
+			// batch key and be loaded twice. They come again next run.
+			s.done = true
+			return nil, etl.ErrEndOfInput
 		}
 		n, err := s.fetch(s.batch - len(msgs))
 		if err != nil {
@@ -325,7 +331,7 @@ func (s *Source) fetch(max int) (int, error) {
 		if s.lost {
 			continue
 		}
-		if s.delivered > 0 && meta.Sequence.Consumer > s.delivered+1 {
+		if meta.Sequence.Consumer > s.delivered+1 {
 			s.log.Warn("nats: deliveries lost in a reconnect; the run ends before them, the next one reads them",
 				"consumer_seq", meta.Sequence.Consumer, "after", s.delivered)
 			s.lost = true
@@ -356,6 +362,9 @@ func (s *Source) fetch(max int) (int, error) {
 	}
 	if err := got.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 		return 0, fmt.Errorf("nats: fetch from %q: %w", s.name, err)
+	}
+	if s.afterFetch != nil {
+		s.afterFetch()
 	}
 	return n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,16 +89,27 @@ func (rs ReplaySearch) Run(t *testing.T) {
 	// goroutine than the target's Write.
 	var mu sync.Mutex
 	crashes, drops, abandoned := 0, 0, 0
+	// history is what each run wrote and how it ended, for a failure's
+	// message: where the batches were cut is what a replay must repeat.
+	history := new(history)
 	for run := 0; ; run++ {
 		if run > 2000 {
 			t.Fatalf("no run completed after %d runs", run)
 		}
 		done, dropsBefore := published.Load(), drops
-		tg := &crashingTarget{Target: appendTable(t, dir), drop: func() {
+		tg := &crashingTarget{Target: appendTable(t, dir), run: run, history: history, drop: func(first bool) {
 			mu.Lock()
 			defer mu.Unlock()
-			if rs.Drop != nil && drops < 20 && rng.IntN(25) == 0 {
+			// More often at a run's first write: the run is then reading
+			// ahead what the run before may have loaded, and must cut it
+			// into the same batches whatever the connection does.
+			odds := 25
+			if first {
+				odds = 4
+			}
+			if rs.Drop != nil && drops < 20 && rng.IntN(odds) == 0 {
 				drops++
+				history.note("run %d: connection cut", run)
 				rs.Drop()
 			}
 		}, crash: func(p float64) bool {
@@ -122,11 +134,13 @@ func (rs ReplaySearch) Run(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			abandoned++
+			history.note("run %d: died before its ack, connection left open", run)
 			rs.Abandon(src, time.Duration(rng.Int64N(int64(4*rs.Pause))))
 		}}
 		job := &etl.Job{Name: "replay", Source: src, BatchSize: rs.BatchSize,
 			Targets: []etl.NamedTarget{{Name: "targets[0] table events", Target: tg}}}
 		_, err := (&etl.Runner{Store: store}).Run(ctx, job, etl.RunOptions{})
+		history.note("run %d ended: %v", run, err)
 		switch {
 		case errors.Is(err, errCrash):
 		case err != nil:
@@ -139,7 +153,10 @@ func (rs ReplaySearch) Run(t *testing.T) {
 				t.Fatalf("publish: %v", err)
 			}
 			t.Logf("%d runs, %d crashed (%d of them before an ack, their connection left), %d connections cut", run+1, crashes, abandoned, drops)
-			checkOnce(t, filepath.Join(dir, "wh.db"), rs.Messages)
+			if !checkOnce(t, filepath.Join(dir, "wh.db"), rs.Messages) {
+				t.Logf("the runs' writes and ends:\n%s", history)
+				t.FailNow()
+			}
 			if rs.After != nil {
 				rs.After(t, drops)
 			}
@@ -196,14 +213,25 @@ func (d *dyingSource) Close(ctx context.Context) error {
 type crashingTarget struct {
 	etl.Target
 	crash func(p float64) bool
-	drop  func()
+	// drop is called before each write, told whether it is the run's
+	// first.
+	drop  func(first bool)
+	wrote bool
+	// run numbers the run; history records its writes, syncs and crashes
+	// (Write and Sync run on one goroutine).
+	run     int
+	history *history
 }
 
 func (c *crashingTarget) Write(ctx context.Context, b *etl.Batch) error {
-	c.drop()
+	c.drop(!c.wrote)
+	c.wrote = true
 	if c.crash(0.03) {
+		c.history.note("run %d: crash before writing batch %d", c.run, b.Seq)
 		return errCrash
 	}
+	ids := b.Cols[b.Schema.Index("id")]
+	c.history.note("run %d: write batch %d (key %s): ids %v to %v", c.run, b.Seq, etl.BatchKey(b), ids.Value(0), ids.Value(b.Len()-1))
 	return c.Target.Write(ctx, b)
 }
 
@@ -212,9 +240,29 @@ func (c *crashingTarget) Sync(ctx context.Context) error {
 		return err
 	}
 	if c.crash(0.3) {
+		c.history.note("run %d: crash after a sync", c.run)
 		return errCrash
 	}
+	c.history.note("run %d: sync", c.run)
 	return nil
+}
+
+// history is a search's log of its runs, shown when it fails.
+type history struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (h *history) note(format string, args ...any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lines = append(h.lines, fmt.Sprintf(format, args...))
+}
+
+func (h *history) String() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.Join(h.lines, "\n")
 }
 
 func (c *crashingTarget) SyncDue() bool      { return c.Target.(etl.Syncer).SyncDue() }
@@ -225,8 +273,9 @@ var (
 	_ etl.Skipper = (*crashingTarget)(nil)
 )
 
-// checkOnce fails t unless the table holds the ids 1..n once each.
-func checkOnce(t *testing.T, path string, n int) {
+// checkOnce reports whether the table holds the ids 1..n once each, and
+// marks t failed, saying why, if not.
+func checkOnce(t *testing.T, path string, n int) bool {
 	t.Helper()
 	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
 	if err != nil {
@@ -260,6 +309,8 @@ func checkOnce(t *testing.T, path string, n int) {
 		}
 	}
 	if len(twice) > 0 || len(missing) > 0 || len(seen) != n {
-		t.Fatalf("append table: %d distinct ids, want %d each once; more than once: %v; missing: %v", len(seen), n, twice, missing)
+		t.Errorf("append table: %d distinct ids, want %d each once; more than once: %v; missing: %v", len(seen), n, twice, missing)
+		return false
 	}
+	return true
 }
