@@ -1,10 +1,12 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -20,8 +22,23 @@ var built struct {
 	out  []byte
 }
 
-// TestMain removes the binary the process tests built.
+// waitingParallel is this package's default -test.parallel: its parallel
+// tests mostly wait (for River's leader election and rescuer, for a
+// killed process's next run, for a server), so more of them run at once
+// than GOMAXPROCS, go test's default, which on a 2-core CI machine left
+// the package the suite's longest by minutes.
+const waitingParallel = 6
+
+// TestMain runs up to waitingParallel parallel tests at once unless
+// -test.parallel says otherwise, and removes the binary the process tests
+// built.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set && runtime.GOMAXPROCS(0) < waitingParallel {
+		flag.Set("test.parallel", strconv.Itoa(waitingParallel))
+	}
 	code := m.Run()
 	if built.dir != "" {
 		os.RemoveAll(built.dir)
