@@ -151,18 +151,35 @@ WHERE "j"."kind" = 'nightjar_partition' AND "j"."state" = 'running' AND (NOT $1 
 	// the partition must resume there, not load them again.
 	killAt := rng.IntN(max(total/2, 1))
 	var killed *workerProc
-	waitFor("a worker to kill", 60*time.Second, func() bool {
-		if partitions()["completed"] < killAt {
-			return false
+	for attempt := 1; ; attempt++ {
+		killed = nil
+		waitFor("a worker to kill", 60*time.Second, func() bool {
+			if partitions()["completed"] < killAt {
+				return false
+			}
+			if on := runningOn(true); len(on) > 0 {
+				killed = on[rng.IntN(len(on))]
+			}
+			return killed != nil
+		})
+		killed.cmd.Process.Signal(syscall.SIGKILL)
+		killed.cmd.Wait()
+		t.Logf("SIGKILLed %s after %d of %d partitions completed", killed.id, partitions()["completed"], total)
+		// The run seen mid-file may have ended before the signal came
+		// (the machine busy): then the kill tested nothing, and another
+		// worker is started and killed instead.
+		var midRun bool
+		if err := st.DB().GetContext(ctx, &midRun, `SELECT EXISTS (SELECT 1 FROM "river_job" AS "j"
+WHERE "j"."kind" = 'nightjar_partition' AND "j"."state" = 'running' AND "j"."attempted_by"[cardinality("j"."attempted_by")] = $1 AND EXISTS (
+	SELECT 1 FROM "runs" AS "r" WHERE "r"."partition" = "j"."args"->>'partition' AND "r"."status" = 'running' AND "r"."rows_read" > 0))`, killed.id); err != nil {
+			t.Fatal(err)
 		}
-		if on := runningOn(true); len(on) > 0 {
-			killed = on[rng.IntN(len(on))]
+		if midRun || attempt == 5 {
+			break
 		}
-		return killed != nil
-	})
-	killed.cmd.Process.Signal(syscall.SIGKILL)
-	killed.cmd.Wait()
-	t.Logf("SIGKILLed %s after %d of %d partitions completed", killed.id, partitions()["completed"], total)
+		t.Logf("the SIGKILL of %s came after its partition's run ended: killing another", killed.id)
+		ws = append(ws, startWorkerArgs(t, bin, cfg, []string{"--runs", "2", "--partition-size", "1B", "--partition-rescue-after", "5s"}, env))
+	}
 
 	stopAt := partitions()["completed"] + rng.IntN(max((total-partitions()["completed"])/2, 1))
 	var stopped *workerProc
