@@ -46,7 +46,13 @@ func Run(t *testing.T, open Opener) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
+			// Model sets rapid's global -rapid.checks for its own
+			// rapid.Check, which the other cases' read: it runs alone,
+			// before the parallel ones resume (the race detector caught
+			// the write and a read once).
+			if c.name != "Model" {
+				t.Parallel()
+			}
 			c.fn(t, open)
 		})
 	}
