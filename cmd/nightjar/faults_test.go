@@ -48,8 +48,8 @@ import (
 //
 // CI runs SQLite's every cell, the other databases' core cells (coreCells)
 // and a sample of their others drawn from the seed, with a small input and
-// few kills; NIGHTJAR_FAULT_SWEEP=N runs each cell of every database N
-// times with more rows and kills.
+// few kills; NIGHTJAR_FAULT_SWEEP=N runs each cell of SQLite, PostgreSQL
+// and MariaDB, and DuckDB's core ones, N times with more rows and kills.
 
 var (
 	faultModes  = []string{"append", "merge", "replace"}
@@ -146,7 +146,7 @@ func faultDBs(t *testing.T) []faultDB {
 // mode and shape killed, each event on one table. The events' handling of
 // state (reset, deleted or older store) with two tables, a file or two
 // jobs is the engine's, run through every cell of SQLite's row; of these
-// the other databases run a sample.
+// PostgreSQL and MariaDB run a sample (faultDB.sample), DuckDB none.
 func coreCells(_, shape, event string) bool { return shape == "one" || event == "kill" }
 
 // faultSize is a cell's input and kills: small in CI, larger in a sweep.
