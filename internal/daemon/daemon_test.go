@@ -19,7 +19,10 @@ import (
 	"github.com/nightjar-etl/nightjar/jobs/schedule"
 )
 
-const wait = 5 * time.Second
+// wait bounds every wait for the daemon to act (a run to end, timers to
+// be set): a bound, not a duration any test takes. 5 s failed once on a
+// busy CI machine ("no run ended within 5s").
+const wait = 30 * time.Second
 
 // probe components: a source of generated rows and a target that records
 // how many runs are writing to it at once, across daemons.
