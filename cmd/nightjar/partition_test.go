@@ -77,9 +77,12 @@ jobs:
       - { type: table, connection: pg, table: `+table+`, mode: append, commit_rows: 20 }
 `)
 	env := "NIGHTJAR_TEST_STATE_DSN=" + dsn
+	newWorker := func() *workerProc {
+		return startWorkerArgs(t, bin, cfg, []string{"--runs", "2", "--partition-size", "1B", "--partition-rescue-after", "5s"}, env)
+	}
 	var ws []*workerProc
 	for range 4 {
-		ws = append(ws, startWorkerArgs(t, bin, cfg, []string{"--runs", "2", "--partition-size", "1B", "--partition-rescue-after", "5s"}, env))
+		ws = append(ws, newWorker())
 	}
 	outputs := func() string {
 		var b strings.Builder
@@ -178,7 +181,7 @@ WHERE "j"."kind" = 'nightjar_partition' AND "j"."state" = 'running' AND "j"."att
 			break
 		}
 		t.Logf("the SIGKILL of %s came after its partition's run ended: killing another", killed.id)
-		ws = append(ws, startWorkerArgs(t, bin, cfg, []string{"--runs", "2", "--partition-size", "1B", "--partition-rescue-after", "5s"}, env))
+		ws = append(ws, newWorker())
 	}
 
 	stopAt := partitions()["completed"] + rng.IntN(max((total-partitions()["completed"])/2, 1))
