@@ -149,7 +149,8 @@ jobs:
 	}
 	succeeded, completed := counts()
 	if succeeded != 2 || completed != 2 {
-		t.Fatalf("with the third run held: %d runs succeeded, %d ticks completed, want 2 and 2", succeeded, completed)
+		_, runs := succeededRuns(t, st, "held")
+		t.Fatalf("with the third run held: %d runs succeeded, %d ticks completed, want 2 and 2\nruns: %+v\nworker output:\n%s", succeeded, completed, runs, w.out)
 	}
 	// River reports a completed job once it has recorded it: wait for the
 	// counters to reach what the store holds, then they must equal it.

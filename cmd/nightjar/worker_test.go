@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -48,8 +47,8 @@ func workerSchema(t *testing.T, prefix string) (dsn, schema string) {
 
 type workerProc struct {
 	cmd *exec.Cmd
-	out *bytes.Buffer
-	id  string // River client id: "worker-host:pid"
+	out *syncBuffer // read while the process writes
+	id  string      // River client id: "worker-host:pid"
 }
 
 func startWorker(t *testing.T, bin, cfg string, env ...string) *workerProc {
@@ -67,15 +66,15 @@ func startWorkerArgs(t *testing.T, bin, cfg string, flags []string, env ...strin
 // if still running.
 func startProc(t *testing.T, bin string, args []string, env ...string) *workerProc {
 	t.Helper()
-	var out bytes.Buffer
+	out := new(syncBuffer)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	host, _ := os.Hostname()
-	w := &workerProc{cmd: cmd, out: &out, id: "worker-" + host + ":" + strconv.Itoa(cmd.Process.Pid)}
+	w := &workerProc{cmd: cmd, out: out, id: "worker-" + host + ":" + strconv.Itoa(cmd.Process.Pid)}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()

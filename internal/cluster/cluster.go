@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,39 +53,40 @@ type tickWorker struct {
 	ops    *workerOps
 	// timeouts are the jobs' timeout: settings (none: absent).
 	timeouts map[string]time.Duration
+
+	mu sync.Mutex
+	// running are the jobs a tick is running in this process.
+	running map[string]bool
 }
 
-// Work runs the tick's job. A job still running elsewhere (its lease held)
-// skips the tick, as the single-machine daemon does; a failure is River's
-// to retry up to the job's retries.
+// Work runs the tick's job. A job still running (its lease held by
+// another process, or a tick of it running in this one) makes the tick
+// wait its turn, as the single-machine daemon's overlap rule does; a
+// failure is River's to retry up to the job's retries.
 func (w *tickWorker) Work(ctx context.Context, j *river.Job[TickArgs]) error {
+	// A lease is held by a process (etl.Runner.Owner), and taken again by
+	// its holder: two ticks of one job running at once in this process
+	// would both take it, and load the same rows twice. So they are kept
+	// apart here.
 	trigger := "schedule"
 	if j.Attempt > 1 {
 		trigger = "retry"
 	}
+	if !w.claim(j.Args.Job) {
+		return w.wait(j, trigger, "overlap")
+	}
+	defer w.release(j.Args.Job)
 	complete := func(ctx context.Context, tx pgx.Tx) error {
 		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, j)
 		return err
 	}
 	w.ops.runEvent(schedule.Event{Kind: schedule.EventStarted, Job: j.Args.Job, Trigger: trigger, Attempt: j.Attempt, MaxAttempts: j.MaxAttempts})
 	run, err := w.launch(ctx, j.Args.Job, trigger, complete)
-	if !errors.Is(err, etl.ErrLeaseHeld) {
-		w.ops.runEvent(schedule.Event{Kind: schedule.EventFinished, Job: j.Args.Job, Trigger: trigger, Run: run, Err: err,
-			Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, Final: err == nil || j.Attempt >= j.MaxAttempts || etl.IsPermanent(err)})
-	} else {
-		w.ops.runEvent(schedule.Event{Kind: schedule.EventSkipped, Job: j.Args.Job, Trigger: trigger, Reason: "lease"})
-	}
 	if errors.Is(err, etl.ErrLeaseHeld) {
-		// Each tick runs once: it waits for the run in flight (a caught-up
-		// tick after a change of leader, or a run longer than the
-		// interval), unless it is older than CatchupWindow.
-		if w.clock.Now().Sub(j.Args.Tick) <= CatchupWindow {
-			w.logger.Debug("job is running in another process: the tick waits", "job", j.Args.Job, "tick", j.Args.Tick)
-			return river.JobSnooze(leaseWait)
-		}
-		w.logger.Info("job is running in another process: skipping this tick", "job", j.Args.Job, "tick", j.Args.Tick)
-		return nil
+		return w.wait(j, trigger, "lease")
 	}
+	w.ops.runEvent(schedule.Event{Kind: schedule.EventFinished, Job: j.Args.Job, Trigger: trigger, Run: run, Err: err,
+		Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, Final: err == nil || j.Attempt >= j.MaxAttempts || etl.IsPermanent(err)})
 	if err != nil {
 		if etl.IsPermanent(err) {
 			return river.JobCancel(err)
@@ -93,6 +95,40 @@ func (w *tickWorker) Work(ctx context.Context, j *river.Job[TickArgs]) error {
 	}
 	w.logger.Info("run finished", "job", j.Args.Job, "tick", j.Args.Tick, "run", run.ID, "read", run.Read, "written", run.Written)
 	return nil
+}
+
+// wait answers a tick whose job is running (reason "lease": in another
+// process; "overlap": in this one). Each tick runs once: it waits for the
+// run in flight (a caught-up tick after a change of leader, or a run
+// longer than the interval), unless it is older than CatchupWindow.
+func (w *tickWorker) wait(j *river.Job[TickArgs], trigger, reason string) error {
+	w.ops.runEvent(schedule.Event{Kind: schedule.EventSkipped, Job: j.Args.Job, Trigger: trigger, Reason: reason})
+	if w.clock.Now().Sub(j.Args.Tick) <= CatchupWindow {
+		w.logger.Debug("job is running: the tick waits", "job", j.Args.Job, "tick", j.Args.Tick, "reason", reason)
+		return river.JobSnooze(leaseWait)
+	}
+	w.logger.Info("job is running: skipping this tick", "job", j.Args.Job, "tick", j.Args.Tick, "reason", reason)
+	return nil
+}
+
+// claim marks job running in this process, unless a tick of it already is.
+func (w *tickWorker) claim(job string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.running[job] {
+		return false
+	}
+	if w.running == nil {
+		w.running = map[string]bool{}
+	}
+	w.running[job] = true
+	return true
+}
+
+func (w *tickWorker) release(job string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.running, job)
 }
 
 // Timeout is the job's timeout: River cancels the run after it (a
@@ -189,8 +225,11 @@ func Start(ctx context.Context, pool *pgxpool.Pool, schema string, cfg *config.C
 			// in a change of leader, see CatchupWindow); after a longer
 			// outage the missed ticks collapse into this one run, as the
 			// daemon's catch-up (latest) does after downtime. When the old
-			// leader had inserted it, uniqueness drops it.
-			&river.PeriodicJobOpts{ID: name, RunOnStart: js.CatchupPolicy() == config.CatchupLatest},
+			// leader had inserted it, uniqueness drops it. No ID: River
+			// wants one of two characters or more from a narrower set than
+			// job names (a job named "a" made River panic), and uses it only
+			// to remove a periodic job or keep one durable.
+			&river.PeriodicJobOpts{RunOnStart: js.CatchupPolicy() == config.CatchupLatest},
 		))
 	}
 	workers := river.NewWorkers()
