@@ -143,33 +143,57 @@ func (b *backend) insertFromStage(table string, names, keys []string) (string, e
 
 // appendRows appends the batch's rows to catalog's table through an
 // Appender on conn's driver connection, in its open transaction; with
-// ord, each row's index in the batch too (ordColumn). The
-// Appender names its table and columns as they are, not as SQL: nothing
-// is quoted, nothing can be injected.
+// ord, each row's index in the batch too (ordColumn). The rows are
+// written straight into DuckDB's vectors when their columns allow
+// (appendVectors), otherwise handed to duckdb-go's Appender row by row
+// (appendValues). The Appender names its table and columns as they are,
+// not as SQL: nothing is quoted, nothing can be injected.
 func appendRows(ctx context.Context, conn *sqlx.Conn, catalog, table string, batch *etl.Batch, ord bool) error {
-	names := batch.Schema.Names()
-	if ord {
-		names = append(names, ordColumn)
-	}
+	return onDriverConn(conn, func(c driver.Conn) error {
+		names := appendNames(batch, ord)
+		err := appendVectors(ctx, c, catalog, table, names, batch, ord)
+		if !errors.Is(err, errNoVectors) {
+			return err
+		}
+		return appendValues(ctx, c, catalog, table, names, batch, ord)
+	})
+}
+
+// onDriverConn runs f on conn's driver connection.
+func onDriverConn(conn *sqlx.Conn, f func(driver.Conn) error) error {
 	return conn.Raw(func(dc any) error {
 		c, ok := dc.(driver.Conn)
 		if !ok {
 			return fmt.Errorf("driver connection is %T, want a driver.Conn", dc)
 		}
-		a, err := duckdb.NewAppenderWithColumns(c, catalog, "", table, names)
-		if err != nil {
-			return fmt.Errorf("appender on %s: %w", table, err)
-		}
-		if err := appendBatch(ctx, a, batch, ord); err != nil {
-			_ = a.Clear()
-			_ = a.Close()
-			return err
-		}
-		if err := a.CloseWithCancel(ctx); err != nil {
-			return fmt.Errorf("append rows %s to %s: %w", batch.Origins[0], batch.Origins[batch.Len()-1], err)
-		}
-		return nil
+		return f(c)
 	})
+}
+
+// appendNames are the columns an append of the batch names.
+func appendNames(batch *etl.Batch, ord bool) []string {
+	names := batch.Schema.Names()
+	if ord {
+		names = append(names, ordColumn)
+	}
+	return names
+}
+
+// appendValues appends the batch's rows through duckdb-go's Appender.
+func appendValues(ctx context.Context, c driver.Conn, catalog, table string, names []string, batch *etl.Batch, ord bool) error {
+	a, err := duckdb.NewAppenderWithColumns(c, catalog, "", table, names)
+	if err != nil {
+		return fmt.Errorf("appender on %s: %w", table, err)
+	}
+	if err := appendBatch(ctx, a, batch, ord); err != nil {
+		_ = a.Clear()
+		_ = a.Close()
+		return err
+	}
+	if err := a.CloseWithCancel(ctx); err != nil {
+		return fmt.Errorf("append rows %s to %s: %w", batch.Origins[0], batch.Origins[batch.Len()-1], err)
+	}
+	return nil
 }
 
 // appendBatch hands each row to the Appender, its values taken from the

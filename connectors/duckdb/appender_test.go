@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -18,35 +19,39 @@ import (
 	"github.com/nightjar-etl/nightjar/etl"
 )
 
-// TestAppendMatchesPlainInserts searches the Appender's load (appendRows,
-// its values handed out by cells without copies) with random batches of
-// every field type the dialect maps (NULLs, empty, unicode and long
-// strings, extreme numbers, times in other zones) against the same rows
-// inserted one by one with bound parameters, both read back by SELECT.
+// TestAppendMatchesPlainInserts searches the Appender's load (appendRows)
+// with random batches of every field type the dialect maps (NULLs, empty,
+// unicode and long strings, extreme numbers, times in other zones)
+// against the same rows inserted with bound parameters, both read back by
+// SELECT. Half the batches have only the fields whose values are written
+// straight into DuckDB's vectors (appendVectors, which must take them), the
+// others any: those go through duckdb-go's Appender, their values handed
+// out by cells without copies. One batch in eight has thousands of rows,
+// several of DuckDB's 2,048-row chunks.
 func TestAppendMatchesPlainInserts(t *testing.T) {
 	t.Parallel()
-	db, err := sqlx.Open("duckdb", filepath.Join(t.TempDir(), "db.duckdb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	ctx := context.Background()
-	conn, err := db.Connx(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := testConn(t)
 	types := []etl.Type{etl.TypeString, etl.TypeInt, etl.TypeFloat, etl.TypeBool, etl.TypeTimestamp, etl.TypeDate,
 		etl.TypeLocalTimestamp, etl.TypeBytes, etl.TypeDecimal, etl.TypeUUID, etl.TypeJSON}
+	vectorTypes := []etl.Type{etl.TypeString, etl.TypeInt, etl.TypeFloat, etl.TypeBool, etl.TypeDecimal, etl.TypeUUID}
 	check := 0
 	rapid.Check(t, func(rt *rapid.T) {
 		check++
+		vectors := rapid.Bool().Draw(rt, "vectors")
+		pick := rapid.SampledFrom(types)
+		if vectors {
+			pick = rapid.SampledFrom(vectorTypes)
+		}
 		fields := make([]etl.Field, rapid.IntRange(1, 6).Draw(rt, "fields"))
 		for i := range fields {
-			fields[i] = etl.Field{Name: fmt.Sprintf("f%d", i), Type: rapid.SampledFrom(types).Draw(rt, "type")}
+			fields[i] = etl.Field{Name: fmt.Sprintf("f%d", i), Type: pick.Draw(rt, "type")}
 		}
 		s := etl.MustSchema(fields...)
 		n := rapid.IntRange(0, 40).Draw(rt, "rows")
+		if rapid.IntRange(0, 7).Draw(rt, "many") == 0 {
+			n = rapid.IntRange(2040, 5000).Draw(rt, "many rows")
+		}
 		b := etl.NewBatch(s, n)
 		for r := range n {
 			for c := range b.Cols {
@@ -68,19 +73,18 @@ func TestAppendMatchesPlainInserts(t *testing.T) {
 				rt.Fatal(err)
 			}
 		}
-		if err := appendRows(ctx, conn, "", appended, b, true); err != nil {
+		var err error
+		if vectors {
+			err = onDriverConn(conn, func(c driver.Conn) error {
+				return appendVectors(ctx, c, "", appended, appendNames(b, true), b, true)
+			})
+		} else {
+			err = appendRows(ctx, conn, "", appended, b, true)
+		}
+		if err != nil {
 			rt.Fatal(err)
 		}
-		insert := "INSERT INTO " + inserted + " VALUES (?" + strings.Repeat(", ?", len(fields)) + ")"
-		for r := range n {
-			args := make([]any, 0, len(fields)+1)
-			for c := range b.Cols {
-				args = append(args, plainValue(&b.Cols[c], r))
-			}
-			if _, err := conn.ExecContext(ctx, insert, append(args, r)...); err != nil {
-				rt.Fatalf("insert row %d %v: %v", r, args, err)
-			}
-		}
+		insertPlain(rt, conn, inserted, b)
 		got, want := readBack(rt, conn, appended, fields), readBack(rt, conn, inserted, fields)
 		if len(got) != n || len(want) != n {
 			rt.Fatalf("appended %d rows, inserted %d, want %d", len(got), len(want), n)
@@ -91,6 +95,27 @@ func TestAppendMatchesPlainInserts(t *testing.T) {
 			}
 		}
 	})
+}
+
+// insertPlain inserts the batch's rows, each with its index (ordColumn),
+// by INSERT statements of up to 200 rows with bound parameters.
+func insertPlain(rt *rapid.T, conn *sqlx.Conn, table string, b *etl.Batch) {
+	const per = 200
+	row := "(?" + strings.Repeat(", ?", len(b.Cols)) + ")"
+	for lo := 0; lo < b.Len(); lo += per {
+		hi := min(lo+per, b.Len())
+		args := make([]any, 0, (hi-lo)*(len(b.Cols)+1))
+		for r := lo; r < hi; r++ {
+			for c := range b.Cols {
+				args = append(args, plainValue(&b.Cols[c], r))
+			}
+			args = append(args, r)
+		}
+		query := "INSERT INTO " + table + " VALUES " + row + strings.Repeat(", "+row, hi-lo-1)
+		if _, err := conn.ExecContext(context.Background(), query, args...); err != nil {
+			rt.Fatalf("insert rows %d to %d: %v", lo, hi-1, err)
+		}
+	}
 }
 
 // appendRandom appends a random non-null value of col's type: a mix of
@@ -262,4 +287,61 @@ func TestRowGroupTransactionsLoadOnce(t *testing.T) {
 	if rows != want || ids != want {
 		t.Errorf("table holds %d rows, %d ids, want %d of each", rows, ids, want)
 	}
+}
+
+// TestAppendVectorsInvalidUTF8: text that is not UTF-8 (short, and past
+// the 12 inline bytes) is appended through the vectors as duckdb-go's
+// Appender appends it: both loads succeed or fail alike, and read back
+// the same rows.
+func TestAppendVectorsInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conn := testConn(t)
+	s := etl.MustSchema(etl.Field{Name: "s", Type: etl.TypeString}, etl.Field{Name: "n", Type: etl.TypeInt})
+	b := etl.NewBatch(s, 4)
+	for i, v := range []string{"fine", "\xff\xfe", "long enough to point \xc3\x28 past", "ü"} {
+		b.Cols[0].AppendString(v)
+		b.Cols[1].AppendInt(int64(i))
+		b.Origins = append(b.Origins, etl.Origin{File: "in.csv", Line: int64(i + 2)})
+	}
+	load := func(table string, vectors bool) (string, error) {
+		if _, err := conn.ExecContext(ctx, `CREATE TABLE `+table+` (s VARCHAR, n BIGINT)`); err != nil {
+			t.Fatal(err)
+		}
+		err := onDriverConn(conn, func(c driver.Conn) error {
+			if vectors {
+				return appendVectors(ctx, c, "", table, appendNames(b, false), b, false)
+			}
+			return appendValues(ctx, c, "", table, appendNames(b, false), b, false)
+		})
+		var rows []string
+		if qerr := conn.SelectContext(ctx, &rows, `SELECT coalesce(hex(s), '<null>') || ' ' || n FROM `+table+` ORDER BY n`); qerr != nil {
+			t.Fatal(qerr)
+		}
+		return strings.Join(rows, "; "), err
+	}
+	gotRows, gotErr := load("v", true)
+	wantRows, wantErr := load("a", false)
+	if (gotErr == nil) != (wantErr == nil) || gotRows != wantRows {
+		t.Errorf("through the vectors: %q (err %v); through duckdb-go's Appender: %q (err %v)", gotRows, gotErr, wantRows, wantErr)
+	}
+}
+
+// testConn is a connection to a new DuckDB database, closed at the test's end.
+func testConn(t *testing.T) *sqlx.Conn {
+	t.Helper()
+	db, err := sqlx.Open("duckdb", filepath.Join(t.TempDir(), "db.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Connx(context.Background())
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		db.Close()
+	})
+	return conn
 }
