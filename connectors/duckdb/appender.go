@@ -274,6 +274,9 @@ func (cs cells) value(c, r int) (driver.Value, error) {
 	case etl.TypeBool:
 		return pointTo(boolType, unsafe.Pointer(&col.Bool[r])), nil
 	case etl.TypeTimestamp, etl.TypeDate, etl.TypeLocalTimestamp:
+		if err := checkTime(col.Type, cs.utc[c][r]); err != nil {
+			return nil, err
+		}
 		return pointTo(timeType, unsafe.Pointer(&cs.utc[c][r])), nil
 	}
 	return value(col, r)

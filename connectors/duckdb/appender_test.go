@@ -34,7 +34,8 @@ func TestAppendMatchesPlainInserts(t *testing.T) {
 	conn := testConn(t)
 	types := []etl.Type{etl.TypeString, etl.TypeInt, etl.TypeFloat, etl.TypeBool, etl.TypeTimestamp, etl.TypeDate,
 		etl.TypeLocalTimestamp, etl.TypeBytes, etl.TypeDecimal, etl.TypeUUID, etl.TypeJSON}
-	vectorTypes := []etl.Type{etl.TypeString, etl.TypeInt, etl.TypeFloat, etl.TypeBool, etl.TypeDecimal, etl.TypeUUID}
+	vectorTypes := []etl.Type{etl.TypeString, etl.TypeInt, etl.TypeFloat, etl.TypeBool, etl.TypeTimestamp, etl.TypeDate,
+		etl.TypeLocalTimestamp, etl.TypeDecimal, etl.TypeUUID}
 	check := 0
 	rapid.Check(t, func(rt *rapid.T) {
 		check++
@@ -344,4 +345,46 @@ func testConn(t *testing.T) *sqlx.Conn {
 		db.Close()
 	})
 	return conn
+}
+
+// TestAppendTimeOutOfRange: a time past what a TIMESTAMP or DATE column
+// holds fails the load naming its row and field, through the vectors and
+// through duckdb-go's Appender (a JSON field sends the batch there).
+func TestAppendTimeOutOfRange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conn := testConn(t)
+	for i, tc := range []struct {
+		typ    etl.Type
+		column string
+		bad    time.Time
+		json   bool
+	}{
+		{etl.TypeTimestamp, "TIMESTAMP", time.Date(300000, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{etl.TypeTimestamp, "TIMESTAMP", time.Date(300000, 1, 1, 0, 0, 0, 0, time.UTC), true},
+		{etl.TypeDate, "DATE", time.Date(-5877642, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{etl.TypeDate, "DATE", time.Date(-5877642, 1, 1, 0, 0, 0, 0, time.UTC), true},
+	} {
+		fields := []etl.Field{{Name: "seen", Type: tc.typ}}
+		ddl := "seen " + tc.column
+		if tc.json {
+			fields, ddl = append(fields, etl.Field{Name: "doc", Type: etl.TypeJSON}), ddl+", doc JSON"
+		}
+		b := etl.NewBatch(etl.MustSchema(fields...), 2)
+		b.Cols[0].AppendTime(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC))
+		b.Cols[0].AppendTime(tc.bad)
+		if tc.json {
+			b.Cols[1].AppendJSON(map[string]any{})
+			b.Cols[1].AppendNull()
+		}
+		b.Origins = append(b.Origins, etl.Origin{File: "in.csv", Line: 2}, etl.Origin{File: "in.csv", Line: 3})
+		table := fmt.Sprintf("t%d", i)
+		if _, err := conn.ExecContext(ctx, `CREATE TABLE `+table+` (`+ddl+`)`); err != nil {
+			t.Fatal(err)
+		}
+		err := appendRows(ctx, conn, "", table, b, false)
+		if err == nil || !strings.Contains(err.Error(), `row in.csv:3, field "seen"`) {
+			t.Errorf("%s of %s (with JSON %v): %v, want an error naming row in.csv:3 and field \"seen\"", tc.column, tc.bad, tc.json, err)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"time"
 	"unicode/utf8"
 	"unsafe"
 
@@ -22,8 +23,9 @@ import (
 // per string value (duckdb_vector_assign_string_element_len), most of the
 // time nightjar spends appending a CSV file's rows; here a chunk costs a
 // few calls per column. It takes the columns of the types the direct
-// append writes most (VARCHAR, BIGINT, DOUBLE, BOOLEAN); a batch with
-// another is appended through duckdb-go's Appender (appendRows).
+// append writes most (VARCHAR, BIGINT, DOUBLE, BOOLEAN, TIMESTAMP, DATE);
+// a batch with another (JSON, BLOB) is appended through duckdb-go's
+// Appender (appendRows).
 //
 // A string of up to 12 bytes is inlined in its duckdb_string_t; a longer
 // one is copied into buf, which the string_t points into: buf is pinned
@@ -47,6 +49,8 @@ const (
 	vecBigint
 	vecDouble
 	vecBoolean
+	vecTimestamp
+	vecDate
 )
 
 // chunkRows is DuckDB's vector size: the rows of one data chunk.
@@ -71,6 +75,12 @@ func appendVectors(ctx context.Context, c driver.Conn, catalog, table string, na
 	a, err := newVectorAppender(c, catalog, table, names, batch, ord)
 	if errors.Is(err, errNoVectors) {
 		return err
+	}
+	if err == nil {
+		if err := checkTimes(batch); err != nil {
+			a.discard()
+			return err
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("appender on %s: %w", table, err)
@@ -161,6 +171,10 @@ func kindOf(t etl.Type) vectorKind {
 		return vecDouble
 	case etl.TypeBool:
 		return vecBoolean
+	case etl.TypeTimestamp, etl.TypeLocalTimestamp:
+		return vecTimestamp
+	case etl.TypeDate:
+		return vecDate
 	}
 	return 0
 }
@@ -175,8 +189,58 @@ func kindOfColumn(t mapping.Type) vectorKind {
 		return vecDouble
 	case mapping.TypeBoolean:
 		return vecBoolean
+	case mapping.TypeTimestamp:
+		return vecTimestamp
+	case mapping.TypeDate:
+		return vecDate
 	}
 	return 0
+}
+
+// The times a TIMESTAMP (microseconds since 1970 in an int64) and a DATE
+// (days since 1970 in an int32) hold, as duckdb-go bounds them.
+const minYear, maxYear = -290307, 294246
+
+var (
+	minDate = time.Date(-5877641, time.June, 25, 0, 0, 0, 0, time.UTC)
+	maxDate = time.Date(5881580, time.July, 10, 0, 0, 0, 0, time.UTC)
+)
+
+// checkTime refuses a time that a column of type t (TIMESTAMP or DATE)
+// cannot hold.
+func checkTime(t etl.Type, v time.Time) error {
+	v = v.UTC()
+	if t == etl.TypeDate {
+		y, m, d := v.Date()
+		if midnight := time.Date(y, m, d, 0, 0, 0, 0, time.UTC); midnight.Before(minDate) || midnight.After(maxDate) {
+			return fmt.Errorf("%s is outside the dates a DuckDB DATE holds (%s to %s)", v.Format(time.DateOnly), minDate.Format(time.DateOnly), maxDate.Format(time.DateOnly))
+		}
+		return nil
+	}
+	if y := v.Year(); y < minYear || y > maxYear {
+		return fmt.Errorf("year %d is outside the years a DuckDB TIMESTAMP holds (%d to %d)", y, minYear, maxYear)
+	}
+	return nil
+}
+
+// checkTimes checks every time of the batch with checkTime; the error
+// names the first bad one's row and field.
+func checkTimes(batch *etl.Batch) error {
+	for c := range batch.Cols {
+		col := &batch.Cols[c]
+		if col.Type.Storage() != etl.StoreTime {
+			continue
+		}
+		for r, v := range col.Time {
+			if col.Null[r] {
+				continue
+			}
+			if err := checkTime(col.Type, v); err != nil {
+				return fmt.Errorf("row %s, field %q: %w", batch.Origins[r], batch.Schema.Field(c).Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // append appends the batch's rows, chunk by chunk; with ord, each row's
@@ -272,6 +336,24 @@ func (a *vectorAppender) appendChunk(batch *etl.Batch, ord bool, lo, hi int) err
 			copy(unsafe.Slice((*float64)(data), rows), col.Float[lo:hi])
 		case vecBoolean:
 			copy(unsafe.Slice((*bool)(data), rows), col.Bool[lo:hi])
+		case vecTimestamp:
+			// Microseconds since 1970 UTC, as duckdb-go sets them.
+			ts := unsafe.Slice((*int64)(data), rows)
+			for i, t := range col.Time[lo:hi] {
+				if !col.Null[lo+i] {
+					ts[i] = t.UnixMicro()
+				}
+			}
+		case vecDate:
+			// Days since 1970 of the date in UTC (cells gives the
+			// Appender times in UTC; it takes their date).
+			days := unsafe.Slice((*int32)(data), rows)
+			for i, t := range col.Time[lo:hi] {
+				if !col.Null[lo+i] {
+					y, m, d := t.UTC().Date()
+					days[i] = int32(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / (24 * 60 * 60))
+				}
+			}
 		}
 	}
 	mapping.DataChunkSetSize(a.chunk, mapping.IdxT(rows))
