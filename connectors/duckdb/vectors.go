@@ -73,17 +73,15 @@ var errNoVectors = errors.New("not a vector append")
 // returns errNoVectors, having done nothing, when one cannot take them.
 func appendVectors(ctx context.Context, c driver.Conn, catalog, table string, names []string, batch *etl.Batch, ord bool) error {
 	a, err := newVectorAppender(c, catalog, table, names, batch, ord)
-	if errors.Is(err, errNoVectors) {
+	switch {
+	case errors.Is(err, errNoVectors):
 		return err
-	}
-	if err == nil {
-		if err := checkTimes(batch); err != nil {
-			a.discard()
-			return err
-		}
-	}
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("appender on %s: %w", table, err)
+	}
+	if err := checkTimes(batch); err != nil {
+		a.discard()
+		return err
 	}
 	if err := a.append(ctx, batch, ord); err != nil {
 		a.discard()
