@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -266,6 +267,9 @@ func (cs cells) value(c, r int) (driver.Value, error) {
 	}
 	switch col.Type {
 	case etl.TypeString, etl.TypeDecimal, etl.TypeUUID:
+		if !utf8.ValidString(col.Str[r]) {
+			return nil, errNotUTF8
+		}
 		return pointTo(stringType, unsafe.Pointer(&col.Str[r])), nil
 	case etl.TypeInt:
 		return pointTo(int64Type, unsafe.Pointer(&col.Int[r])), nil

@@ -31,8 +31,8 @@ import (
 // one is copied into buf, which the string_t points into: buf is pinned
 // while DuckDB reads the chunk, and DuckDB copies the strings out of it
 // before duckdb_append_data_chunk returns (the appender's collection keeps
-// its own copy). A string that is not valid UTF-8 goes through DuckDB's
-// own assignment, as with duckdb-go's Appender.
+// its own copy). Text that is not valid UTF-8 fails the batch before any
+// row is appended (checkValues).
 type vectorAppender struct {
 	app   mapping.Appender
 	chunk mapping.DataChunk
@@ -79,7 +79,7 @@ func appendVectors(ctx context.Context, c driver.Conn, catalog, table string, na
 	case err != nil:
 		return fmt.Errorf("appender on %s: %w", table, err)
 	}
-	if err := checkTimes(batch); err != nil {
+	if err := checkValues(batch); err != nil {
 		a.discard()
 		return err
 	}
@@ -221,21 +221,37 @@ func checkTime(t etl.Type, v time.Time) error {
 	return nil
 }
 
-// checkTimes checks every time of the batch with checkTime; the error
+// errNotUTF8 refuses text a VARCHAR cannot hold: DuckDB takes UTF-8 only
+// (duckdb-go's Appender stored NULL in its place).
+var errNotUTF8 = errors.New("text is not valid UTF-8, which a DuckDB VARCHAR requires")
+
+// checkValues checks every value of the batch that a column could refuse
+// (times with checkTime, text for UTF-8) before any is appended; the error
 // names the first bad one's row and field.
-func checkTimes(batch *etl.Batch) error {
+func checkValues(batch *etl.Batch) error {
 	for c := range batch.Cols {
 		col := &batch.Cols[c]
-		if col.Type.Storage() != etl.StoreTime {
-			continue
+		var err error
+		var r int
+		switch {
+		case col.Type.Storage() == etl.StoreTime:
+			for r = range col.Time {
+				if !col.Null[r] {
+					if err = checkTime(col.Type, col.Time[r]); err != nil {
+						break
+					}
+				}
+			}
+		case kindOf(col.Type) == vecVarchar:
+			for r = range col.Str {
+				if !col.Null[r] && !utf8.ValidString(col.Str[r]) {
+					err = errNotUTF8
+					break
+				}
+			}
 		}
-		for r, v := range col.Time {
-			if col.Null[r] {
-				continue
-			}
-			if err := checkTime(col.Type, v); err != nil {
-				return fmt.Errorf("row %s, field %q: %w", batch.Origins[r], batch.Schema.Field(c).Name, err)
-			}
+		if err != nil {
+			return fmt.Errorf("row %s, field %q: %w", batch.Origins[r], batch.Schema.Field(c).Name, err)
 		}
 	}
 	return nil
@@ -312,10 +328,6 @@ func (a *vectorAppender) appendChunk(batch *etl.Batch, ord bool, lo, hi int) err
 				st := &strs[i]
 				*st = stringT{}
 				if col.Null[lo+i] {
-					continue
-				}
-				if !utf8.ValidString(s) {
-					mapping.VectorAssignStringElement(vec, mapping.IdxT(i), s)
 					continue
 				}
 				st.length = uint32(len(s))
