@@ -354,11 +354,17 @@ func TestReloadKeepsTheConfigInForceOnError(t *testing.T) {
 	if err := r.d.Reload(); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
-	// Job b, new, runs at its first tick.
-	clock.WaitTimers(1, wait)
+	// Job b, new, runs at its first tick. The scheduler stops its timer,
+	// takes the new config, then arms the timer of the earliest tick: once
+	// it lists both jobs, the next timer armed is b's. (Waiting for a timer
+	// first found the old one, about to be stopped: advancing the clock
+	// then fired nothing, and no run came.)
 	deadline := time.Now().Add(wait)
 	for len(r.d.sched.Jobs()) != 2 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
+	}
+	if !clock.WaitTimers(1, wait) {
+		t.Fatalf("no timer armed %s after the reload", wait)
 	}
 	clock.AdvanceToNext()
 	if e := r.finished(t); e.Job != "b" || e.Err != nil {
