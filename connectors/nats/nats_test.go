@@ -260,14 +260,22 @@ func TestDeliveriesLostMidBatch(t *testing.T) {
 	if err := src.Open(ctx, etl.SourceEnv{Job: "lost", BatchSize: 10}); err != nil {
 		t.Fatal(err)
 	}
+	endsBeforeTheLoss(t, src, "a delivery lost mid-batch")
+	readsAllOnce(t, b, "lost", 6)
+}
+
+// endsBeforeTheLoss fails t unless the open source's next batch is the
+// end of input (what the loss is says the message), then closes it.
+func endsBeforeTheLoss(t *testing.T, src *Source, loss string) {
+	t.Helper()
+	ctx := context.Background()
 	batch, err := src.Next(ctx)
 	if !errors.Is(err, etl.ErrEndOfInput) {
-		t.Errorf("after a delivery lost mid-batch: batch of %d rows (err %v), want the end of input", batchLen(batch), err)
+		t.Errorf("after %s: batch of %d rows (err %v), want the end of input", loss, batchLen(batch), err)
 	}
 	if err := src.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	readsAllOnce(t, b, "lost", 6)
 }
 
 // takeDeliveries takes n deliveries of the durable consumer, as a pull
@@ -329,14 +337,7 @@ func TestDeliveriesLostBeforeTheFirst(t *testing.T) {
 	// Another pull takes the first two deliveries and is never heard of
 	// again.
 	takeDeliveries(t, b, "nightjar-lost", 2)
-	batch, err := src.Next(ctx)
-	if !errors.Is(err, etl.ErrEndOfInput) {
-		t.Errorf("after 2 deliveries lost: batch of %d rows (err %v), want the end of input", batchLen(batch), err)
-	}
-	if err := src.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-
+	endsBeforeTheLoss(t, src, "2 deliveries lost")
 	readsAllOnce(t, b, "lost", 10)
 }
 
